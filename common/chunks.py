@@ -1,0 +1,97 @@
+"""Chunk naming, encoding and integrity: pure functions, no I/O.
+
+A chunk is named by the SHA-256 of its uncompressed bytes, so identical chunks share
+one name (dedup) and any copy that decodes to that hash is correct. It is stored
+zstd-compressed unless compression saves under :data:`MIN_SAVING`; the codec travels
+with the blob. These functions are CPU-bound on whole chunks: callers on an event loop
+run them through ``asyncio.to_thread`` (hashlib and zstandard release the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import zstandard
+
+from common.errors import ChunkCorrupt, InvalidInput
+
+__all__ = [
+    "CHUNK_ID_RE",
+    "MIN_SAVING",
+    "Codec",
+    "EncodedChunk",
+    "chunk_id_of",
+    "decode_chunk",
+    "encode_chunk",
+    "validate_chunk_id",
+]
+
+CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+MIN_SAVING = 0.05
+
+
+class Codec(str, Enum):
+    RAW = "raw"
+    ZSTD = "zstd"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedChunk:
+    """One chunk ready to store: its name, how it is encoded, and the stored bytes."""
+
+    chunk_id: str
+    codec: Codec
+    raw_size: int
+    payload: bytes
+    blob_sha256: str
+
+    @property
+    def stored_size(self) -> int:
+        return len(self.payload)
+
+
+def chunk_id_of(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_chunk_id(chunk_id: str) -> str:
+    if not CHUNK_ID_RE.fullmatch(chunk_id):
+        raise InvalidInput(f"not a chunk id (64 lowercase hex digits): {chunk_id[:80]!r}")
+    return chunk_id
+
+
+def encode_chunk(data: bytes | memoryview, level: int = 1) -> EncodedChunk:
+    """Name and encode one chunk. zstd is kept only when it saves at least 5 %."""
+    raw = bytes(data) if isinstance(data, memoryview) else data
+    chunk_id = chunk_id_of(raw)
+    compressed = zstandard.ZstdCompressor(level=level).compress(raw) if raw else b""
+    if raw and len(compressed) <= len(raw) * (1 - MIN_SAVING):
+        payload, codec = compressed, Codec.ZSTD
+    else:
+        payload, codec = raw, Codec.RAW
+    blob_sha256 = chunk_id if codec is Codec.RAW else hashlib.sha256(payload).hexdigest()
+    return EncodedChunk(chunk_id, codec, len(raw), payload, blob_sha256)
+
+
+def decode_chunk(chunk_id: str, codec: Codec, payload: bytes, raw_size: int) -> bytes:
+    """Decode a stored blob and prove it is the chunk it claims to be.
+
+    Raises ChunkCorrupt when it does not decompress, has the wrong size, or hashes to
+    another id: the caller must try another replica and report this one.
+    """
+    if codec is Codec.ZSTD:
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
+        except zstandard.ZstdError as exc:
+            raise ChunkCorrupt(f"chunk {chunk_id[:12]} does not decompress: {exc}") from exc
+    else:
+        raw = payload
+    if len(raw) != raw_size:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} has {len(raw)} bytes, expected {raw_size}")
+    actual = chunk_id_of(raw)
+    if actual != chunk_id:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} hashes to {actual[:12]}")
+    return raw

@@ -1,0 +1,143 @@
+"""Typed settings, read once from the environment at start, frozen, passed down.
+
+Every service builds its settings object in its ``main()`` and hands it to what it
+constructs; nothing below this module reads the environment. Each field's env var is
+its name in upper case (``chunk_size`` <- ``CHUNK_SIZE``). The README's configuration
+table lists every variable; ``tests/unit/common/test_config.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ALL_SETTINGS",
+    "ControllerSettings",
+    "EmbeddedSettings",
+    "MasterSettings",
+    "WorkerSettings",
+    "env_var_names",
+]
+
+MiB = 1024 * 1024
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    log_level: LogLevel = Field("INFO", description="Log threshold for JSON logs.")
+    var_dir: Path = Field(
+        Path("var"), description="Where embedded services and local worker data live."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class EmbeddedSettings(_Settings):
+    """Where PostgreSQL and Redis are; empty means "start an embedded one under VAR_DIR"."""
+
+    database_url: str = Field("", description="PostgreSQL URL; unset starts an embedded one.")
+    redis_url: str = Field("", description="Redis URL; unset starts an embedded one.")
+
+
+class MasterSettings(EmbeddedSettings):
+    master_host: str = Field("127.0.0.1", description="Master HTTP bind address.")
+    master_port: int = Field(8080, ge=0, le=65535, description="Master HTTP port.")
+    jwt_secret: str = Field(
+        "dev-insecure-jwt-secret-change-me-32b", min_length=16, description="HS256 key for JWTs."
+    )
+    jwt_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of an issued JWT.")
+    cluster_secret: str = Field(
+        "dev-cluster-secret", min_length=8, description="Shared secret for worker routes."
+    )
+    chunk_size: int = Field(4 * MiB, ge=64 * 1024, le=64 * MiB, description="Chunk size, bytes.")
+    replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
+    zstd_level: int = Field(1, ge=-7, le=22, description="zstd level for chunks.")
+    controller_url: str = Field(
+        "http://127.0.0.1:8082", description="Consistency controller base URL."
+    )
+    max_upload_bytes: int = Field(
+        1024**4, gt=0, description="Largest accepted upload body, bytes."
+    )
+    upload_pipeline_depth: int = Field(
+        4, ge=1, le=64, description="Chunks of one upload in flight at once."
+    )
+    download_readahead_chunks: int = Field(
+        2, ge=1, le=32, description="Chunks fetched ahead of the one being streamed."
+    )
+    grpc_timeout_seconds: float = Field(30.0, gt=0, description="Deadline for one chunk RPC.")
+    probe_interval_seconds: float = Field(2.0, gt=0, description="Health probe period.")
+    admin_users: str = Field(
+        "", description="Comma-separated usernames that are admins from registration."
+    )
+
+
+class WorkerSettings(_Settings):
+    worker_id: str = Field("worker-1", min_length=1, max_length=64, description="Worker id.")
+    worker_host: str = Field("127.0.0.1", description="gRPC bind address.")
+    worker_port: int = Field(9000, ge=0, le=65535, description="gRPC port.")
+    worker_advertise_address: str = Field(
+        "", description="host:port the master dials; default WORKER_HOST:WORKER_PORT."
+    )
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus port; 0 = WORKER_PORT + 100."
+    )
+    worker_backend: Literal["local", "s3", "memory"] = Field(
+        "local", description="Where blobs are stored."
+    )
+    worker_data_dir: Path = Field(
+        Path(""), description="Local backend folder; default VAR_DIR/workers/WORKER_ID."
+    )
+    worker_zone: str = Field("", description="Failure zone, for replica spreading.")
+    worker_capacity_bytes: int = Field(
+        0, ge=0, description="Advertised capacity; 0 = free disk space."
+    )
+    worker_max_concurrency: int = Field(
+        16, ge=1, description="Concurrent disk/S3 operations."
+    )
+    worker_scrub_bytes_per_second: int = Field(
+        50 * MiB, ge=0, description="Scrubber read rate; 0 disables scrubbing."
+    )
+    master_url: str = Field(
+        "", description="Master base URL for registration/heartbeat; empty = standalone."
+    )
+    cluster_secret: str = Field(
+        "dev-cluster-secret", min_length=8, description="Shared secret for worker routes."
+    )
+    heartbeat_interval_seconds: float = Field(5.0, gt=0, description="Heartbeat period.")
+    s3_bucket: str = Field("echofs", description="S3 bucket for the s3 backend.")
+    s3_prefix: str = Field("chunks/", description="Key prefix inside the bucket.")
+    s3_endpoint_url: str = Field("", description="S3 endpoint (MinIO, SeaweedFS, moto).")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str = Field("", description="S3 access key; empty = boto3 default chain.")
+    s3_secret_access_key: str = Field("", description="S3 secret key.")
+
+
+class ControllerSettings(EmbeddedSettings):
+    controller_host: str = Field("127.0.0.1", description="Controller HTTP bind address.")
+    controller_port: int = Field(8082, ge=0, le=65535, description="Controller HTTP port.")
+    mode_ttl_seconds: float = Field(5.0, gt=0, description="How long masters cache a mode.")
+    evaluation_interval_seconds: float = Field(
+        1.0, gt=0, description="Period of the decision loop."
+    )
+
+
+ALL_SETTINGS: tuple[type[_Settings], ...] = (
+    EmbeddedSettings,
+    MasterSettings,
+    WorkerSettings,
+    ControllerSettings,
+)
+
+
+def env_var_names() -> set[str]:
+    """Every environment variable any service reads."""
+    return {name.upper() for cls in ALL_SETTINGS for name in cls.model_fields}

@@ -1,0 +1,269 @@
+"""One exception hierarchy for EchoFS, with stable codes.
+
+::
+
+    EchoError                      code               HTTP  gRPC
+    ├── InvalidInput               invalid_input      400   INVALID_ARGUMENT
+    │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
+    │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
+    │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
+    ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
+    │   └── BadCredentials         bad_credentials    401   UNAUTHENTICATED
+    ├── Forbidden                  forbidden          403   PERMISSION_DENIED
+    ├── NotFound                   not_found          404   NOT_FOUND
+    │   └── ChunkNotFound          chunk_not_found    404   NOT_FOUND
+    ├── Conflict                   conflict           409   ALREADY_EXISTS
+    ├── Gone                       gone               410   NOT_FOUND
+    ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
+    ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
+    ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
+    ├── TooManyRequests            too_many_requests  429   RESOURCE_EXHAUSTED
+    ├── StorageFull                storage_full       507   RESOURCE_EXHAUSTED
+    ├── ChunkCorrupt               chunk_corrupt      502   DATA_LOSS
+    └── Unavailable                unavailable        503   UNAVAILABLE
+        ├── QuorumNotReached       quorum_not_reached 503   UNAVAILABLE
+        └── DependencyDown         dependency_down    503   UNAVAILABLE
+
+Code below the edges raises these; each edge translates once, in one table
+(:data:`HTTP_STATUS` for aiohttp, :data:`GRPC_STATUS` for grpc). Anything that is not
+an ``EchoError`` reaching an edge is a bug and becomes ``internal`` (500 / INTERNAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+
+__all__ = [
+    "GRPC_STATUS",
+    "HTTP_STATUS",
+    "BadCredentials",
+    "BadJson",
+    "BadPath",
+    "ChecksumMismatch",
+    "ChunkCorrupt",
+    "ChunkNotFound",
+    "Conflict",
+    "DependencyDown",
+    "EchoError",
+    "Forbidden",
+    "Gone",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "QuorumNotReached",
+    "RangeNotSatisfiable",
+    "StorageFull",
+    "TooManyRequests",
+    "Unauthenticated",
+    "Unavailable",
+    "error_from_grpc",
+]
+
+
+class EchoError(Exception):
+    """Base of every expected failure. ``code`` is stable and part of the API."""
+
+    code = "internal"
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class InvalidInput(EchoError):
+    code = "invalid_input"
+
+
+class BadJson(InvalidInput):
+    code = "bad_json"
+
+
+class BadPath(InvalidInput):
+    code = "bad_path"
+
+
+class ChecksumMismatch(InvalidInput):
+    code = "checksum_mismatch"
+
+
+class Unauthenticated(EchoError):
+    code = "unauthenticated"
+
+
+class BadCredentials(Unauthenticated):
+    code = "bad_credentials"
+
+
+class Forbidden(EchoError):
+    code = "forbidden"
+
+
+class NotFound(EchoError):
+    code = "not_found"
+
+
+class ChunkNotFound(NotFound):
+    code = "chunk_not_found"
+
+
+class Conflict(EchoError):
+    code = "conflict"
+
+
+class Gone(EchoError):
+    code = "gone"
+
+
+class PreconditionFailed(EchoError):
+    code = "precondition_failed"
+
+
+class PayloadTooLarge(EchoError):
+    code = "payload_too_large"
+
+
+class RangeNotSatisfiable(EchoError):
+    code = "range_not_satisfiable"
+
+
+class TooManyRequests(EchoError):
+    code = "too_many_requests"
+
+
+class StorageFull(EchoError):
+    code = "storage_full"
+
+
+class ChunkCorrupt(EchoError):
+    """A stored blob failed its checksum. The replica must be repaired, not trusted."""
+
+    code = "chunk_corrupt"
+
+
+class Unavailable(EchoError):
+    code = "unavailable"
+
+
+class QuorumNotReached(Unavailable):
+    """Fewer replicas became durable than the consistency mode requires."""
+
+    code = "quorum_not_reached"
+
+    def __init__(
+        self,
+        *,
+        chunk_id: str,
+        needed: int,
+        succeeded: Sequence[str],
+        failures: Mapping[str, str],
+    ) -> None:
+        failed = ", ".join(f"{worker}: {why}" for worker, why in failures.items()) or "none"
+        super().__init__(
+            f"could not reach write quorum for chunk {chunk_id[:12]}: needed {needed}, "
+            f"{len(succeeded)} succeeded ({', '.join(succeeded) or 'none'}); failed: {failed}",
+            details={
+                "chunk_id": chunk_id,
+                "needed": needed,
+                "succeeded": list(succeeded),
+                "failures": dict(failures),
+            },
+        )
+
+
+class DependencyDown(Unavailable):
+    code = "dependency_down"
+
+
+HTTP_STATUS: dict[type[EchoError], int] = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    PreconditionFailed: 412,
+    PayloadTooLarge: 413,
+    RangeNotSatisfiable: 416,
+    TooManyRequests: 429,
+    ChunkCorrupt: 502,
+    Unavailable: 503,
+    StorageFull: 507,
+}
+
+GRPC_STATUS: dict[type[EchoError], grpc.StatusCode] = {
+    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    Gone: grpc.StatusCode.NOT_FOUND,
+    PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
+    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    RangeNotSatisfiable: grpc.StatusCode.OUT_OF_RANGE,
+    TooManyRequests: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ChunkCorrupt: grpc.StatusCode.DATA_LOSS,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def _lookup(table: Mapping[type[EchoError], Any], error: EchoError, default: Any) -> Any:
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return default
+
+
+def http_status_of(error: EchoError) -> int:
+    return int(_lookup(HTTP_STATUS, error, 500))
+
+
+def grpc_status_of(error: EchoError) -> grpc.StatusCode:
+    status: grpc.StatusCode = _lookup(GRPC_STATUS, error, grpc.StatusCode.INTERNAL)
+    return status
+
+
+# Reverse direction, for clients of the worker: the status plus the first word of
+# the details (the worker sends "<code>: <message>") pick the class.
+_BY_CODE: dict[str, type[EchoError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidInput, BadJson, BadPath, ChecksumMismatch, Unauthenticated, Forbidden,
+        NotFound, ChunkNotFound, Conflict, Gone, PreconditionFailed, PayloadTooLarge,
+        RangeNotSatisfiable, TooManyRequests, StorageFull, ChunkCorrupt, Unavailable,
+    )
+}
+_BY_STATUS: dict[grpc.StatusCode, type[EchoError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: Conflict,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: StorageFull,
+    grpc.StatusCode.DATA_LOSS: ChunkCorrupt,
+    grpc.StatusCode.OUT_OF_RANGE: RangeNotSatisfiable,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+}
+
+
+def grpc_details_for(error: EchoError) -> str:
+    """The ``details`` string an edge sends: ``"<code>: <message>"``."""
+    return f"{error.code}: {error.message}"
+
+
+def error_from_grpc(status: grpc.StatusCode | None, details: str | None) -> EchoError:
+    """Translate a failed RPC back into the hierarchy (used by gRPC clients)."""
+    text = details or ""
+    code, _, message = text.partition(": ")
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = _BY_STATUS.get(status, Unavailable) if status is not None else Unavailable
+        message = text or (status.name if status is not None else "rpc failed")
+    return cls(message or text)
+
+
+__all__ += ["grpc_details_for", "grpc_status_of", "http_status_of"]
