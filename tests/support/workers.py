@@ -1,0 +1,47 @@
+"""Start real worker processes (``python -m worker.main``) for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.embedded import free_port
+from tests.support.procs import ManagedProcess, wait_for_grpc_serving
+
+__all__ = ["start_worker"]
+
+
+def start_worker(
+    base_dir: Path,
+    worker_id: str,
+    *,
+    port: int = 0,
+    backend: str = "local",
+    master_url: str = "",
+    extra_env: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+) -> tuple[ManagedProcess, str]:
+    """Start one worker storing under ``base_dir/worker_id``; return (process, address)."""
+    port = port or free_port()
+    env = {
+        "WORKER_ID": worker_id,
+        "WORKER_HOST": "127.0.0.1",
+        "WORKER_PORT": str(port),
+        "WORKER_METRICS_PORT": str(free_port()),
+        "WORKER_BACKEND": backend,
+        "WORKER_DATA_DIR": str(base_dir / worker_id),
+        "VAR_DIR": str(base_dir),
+        "MASTER_URL": master_url,
+        "HEARTBEAT_INTERVAL_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
+    }
+    proc = ManagedProcess(
+        name=worker_id, module="worker.main", env=env, log_path=base_dir / f"{worker_id}.log"
+    ).start()
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_for_grpc_serving(address, timeout_s=timeout_s, proc=proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, address
