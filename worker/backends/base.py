@@ -1,0 +1,125 @@
+"""The one plug point for where blobs live: an abstract ``ChunkBackend``.
+
+A backend stores opaque blobs by chunk id together with the header the master sent
+(codec, raw size, blob checksum), so a read can hand the header back. It does no
+verification of its own: the store (``worker/store.py``) checks checksums on write,
+read and scrub, and asks the backend to quarantine what fails. Every implementation
+must make ``put`` atomic and durable (a reader sees the whole blob or nothing, and a
+crash never leaves a partial blob visible) and must not block the event loop.
+
+``memory.py`` is the executable spec; ``tests/unit/worker/test_worker_backend_contract.py``
+runs one contract body against memory, local and S3.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from common.chunks import Codec
+
+__all__ = ["BlobMeta", "ChunkBackend", "ChunkEntry", "StoredBlob", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobMeta:
+    """What is known about a stored blob without reading it."""
+
+    chunk_id: str
+    codec: Codec
+    raw_size: int
+    stored_size: int
+    blob_sha256: str
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkEntry:
+    """One line of the inventory: cheap to produce (no blob is opened)."""
+
+    chunk_id: str
+    stored_size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob as read back: its header and the requested bytes (not yet verified)."""
+
+    meta: BlobMeta
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    used_bytes: int
+    chunk_count: int
+
+
+class ChunkBackend(ABC):
+    """Durable blob storage by chunk id.
+
+    Raises ``ChunkNotFound`` for unknown ids, ``ChunkCorrupt`` when what is stored
+    cannot even be parsed (e.g. a truncated header), ``StorageFull`` when out of
+    space (with nothing half-written), ``Unavailable`` when the medium cannot be
+    reached. Anything else escaping is a bug.
+    """
+
+    #: "local", "s3" or "memory"; reported by GetStatus.
+    name: str = ""
+
+    async def open(self) -> None:
+        """Prepare the medium (folders, bucket), clean leftovers, count usage."""
+
+    @abstractmethod
+    async def put(self, meta: BlobMeta, payload: bytes) -> bool:
+        """Store atomically and durably; replaces any previous blob of that id.
+
+        Returns True when the id was not stored before.
+        """
+
+    @abstractmethod
+    async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> StoredBlob:
+        """Read the blob, or ``[offset, offset+length)`` of it (length 0: to the end)."""
+
+    @abstractmethod
+    async def head(self, chunk_id: str) -> BlobMeta:
+        """The stored header without the data."""
+
+    @abstractmethod
+    async def delete(self, chunk_id: str) -> bool:
+        """Remove the blob; False when it was not there."""
+
+    @abstractmethod
+    async def exists(self, chunk_ids: Sequence[str]) -> list[bool]:
+        """Presence of each id, same order as asked."""
+
+    @abstractmethod
+    async def list(self, after_chunk_id: str = "", limit: int = 1000) -> list[ChunkEntry]:
+        """Up to ``limit`` blobs with id > ``after_chunk_id``, ordered by id."""
+
+    @abstractmethod
+    async def quarantine(self, chunk_id: str) -> bool:
+        """Move a blob aside (never delete it) so it is no longer served or listed.
+
+        Returns False when it was not there (someone else moved or deleted it).
+        """
+
+    @abstractmethod
+    async def list_quarantined(self) -> list[str]:
+        """Ids of quarantined blobs (for operators and tests)."""
+
+    @abstractmethod
+    def usage(self) -> Usage:
+        """Bytes and blobs stored now; cheap (kept up to date, not recomputed)."""
+
+    def capacity_bytes(self) -> int:
+        """How much this backend can hold; 0 means "no fixed limit known"."""
+        return 0
+
+    async def check(self) -> None:
+        """Raise ``Unavailable`` when the medium cannot be used right now."""
+
+    async def close(self) -> None:
+        """Release clients and handles."""

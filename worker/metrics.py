@@ -1,0 +1,110 @@
+"""The worker's Prometheus metrics, built once on the worker's own registry.
+
+Names follow DESIGN.md §10. Labels are bounded: gRPC method names, status code
+names and S3 operation names; never a chunk id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from common.metrics import CONTENT_TYPE_LATEST, LATENCY_BUCKETS, new_registry, render
+
+__all__ = ["WorkerMetrics", "start_metrics_http"]
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or new_registry()
+        r = self.registry
+        self.grpc_requests = Counter(
+            "echofs_grpc_requests_total", "gRPC requests served", ["method", "code"], registry=r
+        )
+        self.grpc_duration = Histogram(
+            "echofs_grpc_request_duration_seconds", "gRPC request duration", ["method"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.grpc_errors = Counter(
+            "echofs_grpc_errors_total", "gRPC requests that failed", ["method", "code"], registry=r
+        )
+        self.grpc_inflight = Gauge(
+            "echofs_grpc_inflight_requests", "gRPC requests being served", registry=r
+        )
+        self.s3_operations = Counter(
+            "echofs_s3_operations_total", "S3 calls made", ["operation"], registry=r
+        )
+        self.s3_duration = Histogram(
+            "echofs_s3_operation_duration_seconds", "S3 call duration", ["operation"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.s3_errors = Counter(
+            "echofs_s3_errors_total", "S3 calls that failed", ["operation"], registry=r
+        )
+        self.storage_usage = Gauge(
+            "echofs_storage_usage_bytes", "Bytes of blobs stored on this worker", registry=r
+        )
+        self.chunks = Gauge("echofs_worker_chunks", "Blobs stored on this worker", registry=r)
+        self.capacity = Gauge(
+            "echofs_worker_capacity_bytes", "Capacity advertised by this worker", registry=r
+        )
+        self.bytes_received = Counter(
+            "echofs_worker_bytes_received_total", "PutChunk payload bytes received", registry=r
+        )
+        self.bytes_sent = Counter(
+            "echofs_worker_bytes_sent_total", "GetChunk payload bytes sent", registry=r
+        )
+        self.scrub_bytes = Counter(
+            "echofs_scrub_bytes_total", "Bytes read and verified by the scrubber", registry=r
+        )
+        self.scrub_passes = Counter(
+            "echofs_scrub_passes_total", "Completed scrubber passes", registry=r
+        )
+        self.corrupt_blobs = Counter(
+            "echofs_corrupt_blobs_total", "Blobs that failed their checksum (quarantined)",
+            registry=r,
+        )
+
+    def bind_usage(self, used_bytes: Callable[[], float], chunk_count: Callable[[], float],
+                   capacity_bytes: Callable[[], float]) -> None:
+        """Read usage gauges live at scrape time instead of pushing updates."""
+        self.storage_usage.set_function(used_bytes)
+        self.chunks.set_function(chunk_count)
+        self.capacity.set_function(capacity_bytes)
+
+    @contextmanager
+    def s3_call(self, operation: str) -> Iterator[None]:
+        """Count, time and record failures of one S3 call (safe from any thread)."""
+        self.s3_operations.labels(operation).inc()
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            self.s3_errors.labels(operation).inc()
+            raise
+        finally:
+            self.s3_duration.labels(operation).observe(time.perf_counter() - started)
+
+
+_REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+async def _serve_metrics(request: web.Request) -> web.Response:
+    body = render(request.app[_REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def start_metrics_http(metrics: WorkerMetrics, host: str, port: int) -> web.AppRunner:
+    """Serve ``GET /metrics`` on host:port; the caller awaits ``runner.cleanup()``."""
+    app = web.Application()
+    app[_REGISTRY_KEY] = metrics.registry
+    app.router.add_get("/metrics", _serve_metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner

@@ -1,0 +1,192 @@
+"""Assemble and run one worker: backend, store, gRPC server, health, metrics, tasks.
+
+Start order: metrics and gRPC first (health NOT_SERVING), then the store is opened —
+retried with backoff while the medium is unreachable — and only then SERVING, the
+scrubber and the heartbeat start. Stop order is the reverse: NOT_SERVING and
+draining first, then the gRPC server stops with a grace period, then the tasks and
+the store. Background tasks are owned here and cancelled on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+
+from common.chunkwire import GRPC_MAX_MESSAGE_BYTES
+from common.config import WorkerSettings
+from common.errors import EchoError
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from worker.backends.base import ChunkBackend
+from worker.heartbeat import Heartbeat, HeartbeatConfig
+from worker.metrics import WorkerMetrics, start_metrics_http
+from worker.scrubber import Scrubber
+from worker.servicer import WorkerServicer
+from worker.state import WorkerState
+from worker.store import ChunkStore
+
+__all__ = ["SERVICE_NAME", "WorkerServer", "build_backend", "serve"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "echofs.v1.Worker"
+STOP_GRACE_S = 5.0
+HEALTH_CHECK_INTERVAL_S = 2.0
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBackend:
+    """The backend WORKER_BACKEND names, configured from settings."""
+    if settings.worker_backend == "memory":
+        from worker.backends.memory import MemoryBackend
+
+        return MemoryBackend(settings.worker_capacity_bytes)
+    if settings.worker_backend == "s3":
+        from worker.backends.s3 import S3Backend, S3Config
+
+        return S3Backend(S3Config.from_settings(settings), metrics=metrics)
+    from worker.backends.local import LocalBackend
+
+    data_dir = settings.worker_data_dir
+    if str(data_dir) in ("", "."):
+        data_dir = settings.var_dir / "workers" / settings.worker_id
+    return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+
+
+@dataclass
+class WorkerServer:
+    """One worker's running parts; ``start()`` then ``stop()``."""
+
+    settings: WorkerSettings
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    backend: ChunkBackend | None = None
+    port: int = 0
+    metrics_port: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.backend = self.backend or build_backend(s, self.metrics)
+        self.store = ChunkStore(
+            self.backend, max_concurrency=s.worker_max_concurrency,
+            capacity_bytes=s.worker_capacity_bytes, metrics=self.metrics,
+        )
+        self.state = WorkerState(worker_id=s.worker_id, zone=s.worker_zone)
+        self.health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._serving = False
+
+    async def _set_health(self, serving: bool) -> None:
+        self._serving = serving
+        status = _SERVING if serving else _NOT_SERVING
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, status)
+
+    async def start(self) -> None:
+        s = self.settings
+        await self._set_health(False)
+        server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+        ])
+        pb_grpc.add_WorkerServicer_to_server(WorkerServicer(self.store, self.state), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self.port = server.add_insecure_port(f"{s.worker_host}:{s.worker_port}")
+        await server.start()
+        self._server = server
+        self.metrics_port = s.worker_metrics_port or self.port + 100
+        self._metrics_runner = await start_metrics_http(self.metrics, s.worker_host, self.metrics_port)
+        log.info(
+            "worker listening",
+            extra={"grpc_port": self.port, "metrics_port": self.metrics_port,
+                   "backend": self.store.backend.name, "worker_id": s.worker_id},
+        )
+        self._spawn(self._open_then_run(), "open-store")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._report_crash)
+        self._tasks.append(task)
+
+    @staticmethod
+    def _report_crash(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _open_then_run(self) -> None:
+        backoff_s = 0.5
+        while True:
+            try:
+                await self.store.open()
+                break
+            except EchoError as exc:
+                log.warning("store not usable yet: %s; retrying in %.1fs", exc, backoff_s)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)
+        await self._set_health(not self.state.draining)
+        s = self.settings
+        self._spawn(self._watch_store(), "watch-store")
+        scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second)
+        self._spawn(scrubber.run_forever(), "scrubber")
+        if s.master_url:
+            address = s.worker_advertise_address or f"{s.worker_host}:{self.port}"
+            config = HeartbeatConfig(
+                master_url=s.master_url, cluster_secret=s.cluster_secret,
+                advertise_address=address,
+                metrics_url=f"http://127.0.0.1:{self.metrics_port}/metrics",
+                interval_s=s.heartbeat_interval_seconds,
+            )
+            self._spawn(Heartbeat(config, self.store, self.state).run_forever(), "heartbeat")
+
+    async def _watch_store(self) -> None:
+        """Flip health to NOT_SERVING while the medium is unusable, back when it returns."""
+        while True:
+            await asyncio.sleep(HEALTH_CHECK_INTERVAL_S)
+            try:
+                await self.store.backend.check()
+                usable = True
+            except EchoError as exc:
+                usable = False
+                if self._serving:
+                    log.error("store became unusable: %s", exc)
+            wanted = usable and not self.state.draining
+            if wanted != self._serving:
+                await self._set_health(wanted)
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        self.state.draining = True
+        await self._set_health(False)
+        if self._server is not None:
+            await self._server.stop(grace_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
+        await self.store.close()
+        log.info("worker stopped")
+
+
+async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    """Run a worker until ``stop`` is set (by SIGTERM/SIGINT in ``main``)."""
+    server = WorkerServer(settings)
+    await server.start()
+    try:
+        await stop.wait()
+        log.info("stop requested; draining")
+    finally:
+        await server.stop()

@@ -1,0 +1,228 @@
+"""gRPC edge of the worker: translates ``echofs.v1.Worker`` messages to store calls.
+
+Nothing here decides anything about blobs; it parses frames, calls the store, and
+maps each ``EchoError`` to its status once (``grpc_status_of``; details
+``"<code>: <message>"``). Every call is counted, timed and tracked as in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+
+from common.chunkwire import FRAME_SIZE, codec_from_pb, codec_to_pb
+from common.errors import EchoError, InvalidInput, grpc_details_for, grpc_status_of
+from common.pb.echofs.v1 import worker_pb2 as pb
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from worker.backends.base import BlobMeta
+from worker.peer import push_chunk
+from worker.state import WorkerState
+from worker.store import MAX_LIST_BATCH, ChunkStore, check_header
+
+__all__ = ["DEFAULT_REPLICATE_DEADLINE_S", "WorkerServicer"]
+
+DEFAULT_REPLICATE_DEADLINE_S = 60.0
+MAX_REPLICATE_DEADLINE_S = 600.0
+DEFAULT_LIST_BATCH = 1000
+
+
+@dataclass
+class _Call:
+    code: str = "OK"
+
+
+def _meta_from_pb(header: pb.ChunkHeader) -> BlobMeta:
+    return BlobMeta(
+        chunk_id=header.chunk_id,
+        codec=codec_from_pb(header.codec),
+        raw_size=header.raw_size,
+        stored_size=header.stored_size,
+        blob_sha256=header.blob_sha256,
+    )
+
+
+def _meta_to_pb(meta: BlobMeta) -> pb.ChunkHeader:
+    return pb.ChunkHeader(
+        chunk_id=meta.chunk_id, codec=codec_to_pb(meta.codec),  # type: ignore[arg-type]
+        raw_size=meta.raw_size, stored_size=meta.stored_size, blob_sha256=meta.blob_sha256,
+    )
+
+
+class WorkerServicer(pb_grpc.WorkerServicer):
+    def __init__(self, store: ChunkStore, state: WorkerState) -> None:
+        self.store = store
+        self.state = state
+        self.metrics = store.metrics
+
+    @contextmanager
+    def _observe(self, method: str) -> Iterator[_Call]:
+        call = _Call()
+        self.state.inflight_requests += 1
+        self.metrics.grpc_inflight.inc()
+        started = time.perf_counter()
+        try:
+            yield call
+        except (asyncio.CancelledError, GeneratorExit):
+            call.code = "CANCELLED"
+            raise
+        except BaseException:
+            if call.code == "OK":  # an abort sets its code first; anything else is a bug
+                call.code = "INTERNAL"
+            raise
+        finally:
+            self.state.inflight_requests -= 1
+            self.metrics.grpc_inflight.dec()
+            self.metrics.grpc_requests.labels(method, call.code).inc()
+            self.metrics.grpc_duration.labels(method).observe(time.perf_counter() - started)
+            if call.code != "OK":
+                self.metrics.grpc_errors.labels(method, call.code).inc()
+
+    @staticmethod
+    async def _abort(context: grpc.aio.ServicerContext, call: _Call, error: EchoError) -> None:
+        status = grpc_status_of(error)
+        call.code = status.name
+        await context.abort(status, grpc_details_for(error))
+
+    async def _receive_blob(
+        self, frames: AsyncIterator[pb.PutChunkRequest]
+    ) -> tuple[BlobMeta, bytes]:
+        """Header first, then data up to stored_size; anything else is InvalidInput."""
+        meta: BlobMeta | None = None
+        parts: list[bytes] = []
+        received = 0
+        async for frame in frames:
+            kind = frame.WhichOneof("frame")
+            if kind == "header":
+                if meta is not None:
+                    raise InvalidInput("PutChunk stream sent a second header")
+                meta = _meta_from_pb(frame.header)
+                check_header(meta)
+            elif kind == "data":
+                if meta is None:
+                    raise InvalidInput("PutChunk stream sent data before its header")
+                if len(frame.data) > FRAME_SIZE:
+                    raise InvalidInput(f"data frame of {len(frame.data)} bytes > {FRAME_SIZE}")
+                received += len(frame.data)
+                self.metrics.bytes_received.inc(len(frame.data))
+                if received > meta.stored_size:
+                    raise InvalidInput(
+                        f"chunk {meta.chunk_id}: more data than stored_size {meta.stored_size}"
+                    )
+                parts.append(frame.data)
+            else:
+                raise InvalidInput("PutChunk stream sent an empty frame")
+        if meta is None:
+            raise InvalidInput("PutChunk stream ended without a header")
+        payload = await asyncio.to_thread(b"".join, parts) if len(parts) > 4 else b"".join(parts)
+        return meta, payload
+
+    async def PutChunk(  # noqa: N802 - gRPC method name
+        self, request_iterator: AsyncIterator[pb.PutChunkRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.PutChunkResponse:
+        with self._observe("PutChunk") as call:
+            try:
+                meta, payload = await self._receive_blob(request_iterator)
+                result = await self.store.put(meta, payload)
+            except EchoError as error:
+                await self._abort(context, call, error)
+                raise AssertionError("unreachable") from error
+            return pb.PutChunkResponse(
+                chunk_id=result.chunk_id, already_present=result.already_present,
+                stored_size=result.stored_size,
+            )
+
+    async def GetChunk(  # noqa: N802
+        self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GetChunkResponse]:
+        with self._observe("GetChunk") as call:
+            try:
+                meta, data = await self.store.get(request.chunk_id, request.offset, request.length)
+            except EchoError as error:
+                await self._abort(context, call, error)
+                return
+            yield pb.GetChunkResponse(header=_meta_to_pb(meta))
+            view = memoryview(data)
+            for start in range(0, len(view), FRAME_SIZE):
+                frame = bytes(view[start : start + FRAME_SIZE])
+                yield pb.GetChunkResponse(data=frame)
+                self.metrics.bytes_sent.inc(len(frame))
+
+    async def DeleteChunk(  # noqa: N802
+        self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteChunkResponse:
+        with self._observe("DeleteChunk") as call:
+            try:
+                deleted = await self.store.delete(request.chunk_id)
+            except EchoError as error:
+                await self._abort(context, call, error)
+                raise AssertionError("unreachable") from error
+            return pb.DeleteChunkResponse(deleted=deleted)
+
+    async def HasChunks(  # noqa: N802
+        self, request: pb.HasChunksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HasChunksResponse:
+        with self._observe("HasChunks") as call:
+            try:
+                present = await self.store.has(list(request.chunk_ids))
+            except EchoError as error:
+                await self._abort(context, call, error)
+                raise AssertionError("unreachable") from error
+            return pb.HasChunksResponse(present=present)
+
+    async def ReplicateChunk(  # noqa: N802
+        self, request: pb.ReplicateChunkRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReplicateChunkResponse:
+        with self._observe("ReplicateChunk") as call:
+            deadline_s = min(
+                request.deadline_seconds or DEFAULT_REPLICATE_DEADLINE_S, MAX_REPLICATE_DEADLINE_S
+            )
+            try:
+                meta, data = await self.store.get(request.chunk_id)
+                already = await push_chunk(request.target_address, meta, data, deadline_s)
+            except EchoError as error:
+                await self._abort(context, call, error)
+                raise AssertionError("unreachable") from error
+            return pb.ReplicateChunkResponse(
+                chunk_id=meta.chunk_id, stored_size=meta.stored_size, already_present=already
+            )
+
+    async def ListChunks(  # noqa: N802
+        self, request: pb.ListChunksRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ListChunksResponse]:
+        with self._observe("ListChunks") as call:
+            batch_size = min(request.batch_size or DEFAULT_LIST_BATCH, MAX_LIST_BATCH)
+            after = request.after_chunk_id
+            while True:
+                try:
+                    entries = await self.store.list(after, batch_size)
+                except EchoError as error:
+                    await self._abort(context, call, error)
+                    return
+                if not entries:
+                    return
+                yield pb.ListChunksResponse(chunks=[
+                    pb.ChunkInfo(chunk_id=e.chunk_id, stored_size=e.stored_size, mtime=e.mtime)
+                    for e in entries
+                ])
+                if len(entries) < batch_size:
+                    return
+                after = entries[-1].chunk_id
+
+    async def GetStatus(  # noqa: N802
+        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatusResponse:
+        with self._observe("GetStatus"):
+            status = self.store.status()
+            return pb.GetStatusResponse(
+                worker_id=self.state.worker_id, zone=self.state.zone,
+                capacity_bytes=status.capacity_bytes, used_bytes=status.used_bytes,
+                chunk_count=status.chunk_count, inflight_requests=self.state.inflight_requests,
+                corrupt_blobs_found=status.corrupt_blobs_found, draining=self.state.draining,
+                backend=self.store.backend.name,
+            )

@@ -1,0 +1,255 @@
+"""The worker's use cases over a backend: verify, store, serve, quarantine.
+
+Every blob is checked against the SHA-256 the writer declared: on write (a mismatch
+stores nothing), on every read (before a byte is served) and when scrubbed. A blob
+that fails is moved aside, counted, and remembered so the heartbeat can report it
+for repair; the caller gets ``ChunkCorrupt`` so the master reads another replica.
+Disk and S3 work is bounded by one semaphore; hashing of whole blobs runs in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from common.chunks import validate_chunk_id
+from common.errors import (
+    ChecksumMismatch,
+    ChunkCorrupt,
+    ChunkNotFound,
+    InvalidInput,
+    Unavailable,
+)
+from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry
+from worker.backends.memory import slice_range
+from worker.metrics import WorkerMetrics
+
+__all__ = [
+    "MAX_HAS_BATCH",
+    "MAX_LIST_BATCH",
+    "MAX_STORED_SIZE",
+    "ChunkStore",
+    "PutResult",
+    "StoreStatus",
+]
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+# The largest chunk is 64 MiB (CHUNK_SIZE's bound); incompressible data stored raw
+# can never exceed it, but leave slack for codec framing.
+MAX_STORED_SIZE = 64 * MiB + MiB
+MAX_HAS_BATCH = 10_000
+MAX_LIST_BATCH = 10_000
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    chunk_id: str
+    stored_size: int
+    already_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    capacity_bytes: int
+    used_bytes: int
+    chunk_count: int
+    corrupt_blobs_found: int
+
+
+def check_header(meta: BlobMeta) -> None:
+    """Reject a header before any data is accepted. Raises InvalidInput."""
+    validate_chunk_id(meta.chunk_id)
+    if not _SHA256_RE.fullmatch(meta.blob_sha256):
+        raise InvalidInput(f"blob_sha256 is not 64 lowercase hex digits: {meta.blob_sha256[:80]!r}")
+    if meta.stored_size > MAX_STORED_SIZE:
+        raise InvalidInput(
+            f"stored_size {meta.stored_size} exceeds the maximum of {MAX_STORED_SIZE} bytes"
+        )
+
+
+class ChunkStore:
+    def __init__(
+        self, backend: ChunkBackend, *, max_concurrency: int = 16,
+        capacity_bytes: int = 0, metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.backend = backend
+        self.metrics = metrics or WorkerMetrics()
+        self._io_slots = asyncio.Semaphore(max_concurrency)
+        self._capacity_override = capacity_bytes
+        self._chunk_locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self._corrupt_pending: dict[str, None] = {}  # insertion-ordered set
+        self.corrupt_blobs_found = 0
+        self.is_open = False
+        self.metrics.bind_usage(
+            lambda: self.backend.usage().used_bytes,
+            lambda: self.backend.usage().chunk_count,
+            self.capacity_bytes,
+        )
+
+    async def open(self) -> None:
+        await self.backend.open()
+        self.is_open = True
+
+    async def close(self) -> None:
+        self.is_open = False
+        await self.backend.close()
+
+    def _require_open(self) -> None:
+        if not self.is_open:
+            raise Unavailable("the chunk store is not open yet")
+
+    @asynccontextmanager
+    async def _chunk_lock(self, chunk_id: str) -> AsyncIterator[None]:
+        """Serialize writes, deletes and quarantine of one chunk id (bounded by inflight)."""
+        lock = self._chunk_locks.setdefault(chunk_id, asyncio.Lock())
+        self._lock_users[chunk_id] = self._lock_users.get(chunk_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[chunk_id] -= 1
+            if self._lock_users[chunk_id] == 0:
+                del self._lock_users[chunk_id]
+                del self._chunk_locks[chunk_id]
+
+    # -- writes --------------------------------------------------------------------
+
+    async def put(self, meta: BlobMeta, payload: bytes) -> PutResult:
+        """Verify the blob against its header and store it durably.
+
+        Raises InvalidInput (bad header, size mismatch), ChecksumMismatch, StorageFull,
+        Unavailable. A valid existing copy is kept and reported as already present; a
+        corrupt existing copy is quarantined and replaced.
+        """
+        self._require_open()
+        check_header(meta)
+        if len(payload) != meta.stored_size:
+            raise InvalidInput(
+                f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
+                f"header declared stored_size {meta.stored_size}"
+            )
+        digest = await asyncio.to_thread(_sha256_hex, payload)
+        if digest != meta.blob_sha256:
+            raise ChecksumMismatch(
+                f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
+                f"{meta.blob_sha256}; nothing stored"
+            )
+        async with self._chunk_lock(meta.chunk_id):
+            try:
+                await self._read_verified(meta.chunk_id)
+                return PutResult(meta.chunk_id, meta.stored_size, already_present=True)
+            except (ChunkNotFound, ChunkCorrupt):
+                pass  # absent, or just quarantined: write the good copy
+            async with self._io_slots:
+                await self.backend.put(meta, payload)
+        return PutResult(meta.chunk_id, meta.stored_size, already_present=False)
+
+    async def delete(self, chunk_id: str) -> bool:
+        self._require_open()
+        validate_chunk_id(chunk_id)
+        async with self._chunk_lock(chunk_id), self._io_slots:
+            return await self.backend.delete(chunk_id)
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def _read_verified(self, chunk_id: str) -> tuple[BlobMeta, bytes]:
+        """The whole blob, proven against its checksum; corrupt → quarantine + raise."""
+        try:
+            async with self._io_slots:
+                blob = await self.backend.get(chunk_id)
+        except ChunkCorrupt as exc:
+            await self._quarantine(chunk_id, exc.message)
+            raise
+        digest = await asyncio.to_thread(_sha256_hex, blob.data)
+        if digest != blob.meta.blob_sha256 or len(blob.data) != blob.meta.stored_size:
+            reason = f"stored blob hashes to {digest[:16]}, expected {blob.meta.blob_sha256[:16]}"
+            await self._quarantine(chunk_id, reason)
+            raise ChunkCorrupt(f"chunk {chunk_id}: {reason}; quarantined")
+        return blob.meta, blob.data
+
+    async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> tuple[BlobMeta, bytes]:
+        """The verified blob, or its ``[offset, offset+length)`` (length 0: to the end).
+
+        Raises ChunkNotFound, ChunkCorrupt (blob quarantined), RangeNotSatisfiable
+        (offset beyond the end; the end of a range is clamped), Unavailable.
+        """
+        self._require_open()
+        validate_chunk_id(chunk_id)
+        meta, data = await self._read_verified(chunk_id)
+        if offset or length:
+            data = slice_range(data, offset, length)
+        return meta, data
+
+    async def verify(self, chunk_id: str) -> int:
+        """Read and check one blob (scrubber); returns bytes read, 0 if it vanished.
+
+        Raises ChunkCorrupt after quarantining a bad blob.
+        """
+        self._require_open()
+        try:
+            meta, _ = await self._read_verified(chunk_id)
+        except ChunkNotFound:
+            return 0
+        return meta.stored_size
+
+    async def has(self, chunk_ids: Sequence[str]) -> list[bool]:
+        self._require_open()
+        if len(chunk_ids) > MAX_HAS_BATCH:
+            raise InvalidInput(f"at most {MAX_HAS_BATCH} chunk ids per HasChunks call")
+        for chunk_id in chunk_ids:
+            validate_chunk_id(chunk_id)
+        async with self._io_slots:
+            return await self.backend.exists(chunk_ids)
+
+    async def list(self, after_chunk_id: str = "", limit: int = 1000) -> list[ChunkEntry]:
+        self._require_open()
+        if after_chunk_id:
+            validate_chunk_id(after_chunk_id)
+        limit = max(1, min(limit, MAX_LIST_BATCH))
+        async with self._io_slots:
+            return await self.backend.list(after_chunk_id, limit)
+
+    # -- corruption bookkeeping ----------------------------------------------------
+
+    async def _quarantine(self, chunk_id: str, reason: str) -> None:
+        async with self._io_slots:
+            moved = await self.backend.quarantine(chunk_id)
+        if moved:
+            self.corrupt_blobs_found += 1
+            self.metrics.corrupt_blobs.inc()
+            self._corrupt_pending[chunk_id] = None
+            log.error("corrupt blob quarantined", extra={"chunk_id": chunk_id, "reason": reason})
+
+    def take_corrupt_reports(self) -> list[str]:
+        """Corrupt ids found since the last take; give them back if not delivered."""
+        reports = list(self._corrupt_pending)
+        self._corrupt_pending.clear()
+        return reports
+
+    def restore_corrupt_reports(self, chunk_ids: Sequence[str]) -> None:
+        for chunk_id in chunk_ids:
+            self._corrupt_pending[chunk_id] = None
+
+    # -- status --------------------------------------------------------------------
+
+    def capacity_bytes(self) -> int:
+        return self._capacity_override or self.backend.capacity_bytes()
+
+    def status(self) -> StoreStatus:
+        usage = self.backend.usage()
+        return StoreStatus(
+            self.capacity_bytes(), usage.used_bytes, usage.chunk_count, self.corrupt_blobs_found
+        )
