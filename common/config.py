@@ -128,6 +128,15 @@ class ControllerSettings(EmbeddedSettings):
     evaluation_interval_seconds: float = Field(
         1.0, gt=0, description="Period of the decision loop."
     )
+    controller_probe_timeout_seconds: float = Field(
+        0.5, gt=0, description="Deadline of the controller's grpc.health.v1 probe of a worker."
+    )
+    active_object_window_seconds: float = Field(
+        300.0, gt=0, description="Objects written within this window get a per-object mode."
+    )
+    decision_retention_seconds: float = Field(
+        7 * 86400.0, gt=0, description="How long decision history rows are kept."
+    )
 
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (

@@ -1,0 +1,1 @@
+"""EchoFS consistency controller: measures, decides a mode per object, persists, publishes."""

@@ -1,0 +1,3 @@
+from consistency_controller.main import main
+
+main()

@@ -1,0 +1,325 @@
+"""The evaluation loop: measure, decide, persist, publish. ``run_once()`` is one round
+(tests call it directly); ``run_forever()`` repeats it every interval in a task the loop
+owns and cancels on ``stop()``.
+
+One round:
+
+1. probe every worker (``signals.Prober``) and read the repair backlog and write rates;
+2. decide the cluster-wide mode (object ``*``) from cluster signals;
+3. decide each tracked object — registered, hinted, or written within the active window —
+   from its own signals: risk = max(share of its replica workers failing, cluster share),
+   lag = age of its oldest repair item, rate = its versions in the last minute, its hint;
+4. persist states and decisions in PostgreSQL, then publish every mode change on Redis.
+
+A failed round is logged and counted; the next one runs on schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from psycopg.errors import UndefinedTable
+
+from common.quorum import Hint, Mode
+
+from .metrics import ControllerMetrics
+from .policy import Decision, PolicyState, Signals, decide
+from .service import ControllerService, ModeAnswer
+from .signals import ObjectFacts, Prober, SignalReader, share_failing
+from .store import CLUSTER, DecisionRow, ObjectRecord
+
+__all__ = ["EvaluationLoop", "RoundReport"]
+
+log = logging.getLogger(__name__)
+
+MAX_TRACKED_OBJECTS = 5000
+PRUNE_EVERY_S = 600.0
+
+
+@dataclass
+class RoundReport:
+    evaluated: int
+    changes: list[tuple[str, Mode, Mode, str]]
+    cluster: Decision
+    signals: dict[str, Any]
+
+
+class EvaluationLoop:
+    def __init__(
+        self,
+        service: ControllerService,
+        reader: SignalReader,
+        prober: Prober,
+        metrics: ControllerMetrics,
+        *,
+        interval_s: float,
+        active_window_s: float,
+        decision_retention_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.reader = reader
+        self.prober = prober
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.active_window_s = active_window_s
+        self.decision_retention_s = decision_retention_s
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._last_success: float | None = None
+        self._last_pruned = 0.0
+        self._last_signals: dict[str, Any] = {}
+        self._seen_workers: set[str] = set()
+        self._waiting_for_schema = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run_forever(), name="controller-evaluation")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_forever(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.run_once()
+                self._waiting_for_schema = False
+            except asyncio.CancelledError:
+                raise
+            except UndefinedTable as exc:
+                # The master has not migrated its schema yet: nothing to measure; stay put.
+                if not self._waiting_for_schema:
+                    log.warning("master schema not there yet; waiting", extra={"error": str(exc)})
+                self._waiting_for_schema = True
+            except Exception:
+                self.metrics.evaluation_errors.inc()
+                log.exception("evaluation round failed; retrying next period")
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.05, self.interval_s - elapsed))
+
+    def last_success_age_s(self) -> float | None:
+        if self._last_success is None:
+            return None
+        return round(self.clock() - self._last_success, 3)
+
+    # --- one round ----------------------------------------------------------------------
+
+    async def run_once(self) -> RoundReport:
+        with self.metrics.evaluation_duration.time():
+            report = await self._round()
+        self.metrics.evaluations.inc()
+        self._last_success = self.clock()
+        return report
+
+    async def _round(self) -> RoundReport:
+        service = self.service
+        workers = await self.reader.workers()
+        health = await self.prober.probe_all(workers)
+        cluster_risk = share_failing([w.worker_id for w in workers], health)
+        cluster_lag_s, backlog = await self.reader.repair_backlog()
+        cluster_writes = await self.reader.cluster_writes_last_minute()
+        writers = await self.reader.recent_writers(self.active_window_s, MAX_TRACKED_OBJECTS)
+        now = self.clock()
+
+        tracked = [
+            oid for oid, rec in service.records.items()
+            if oid != CLUSTER and (rec.registered or rec.hint_set)
+        ]
+        tracked_set = set(tracked)
+        tracked += [oid for oid in writers if oid not in tracked_set]
+        tracked = tracked[:MAX_TRACKED_OBJECTS]
+        facts = await self.reader.object_facts(tracked)
+
+        cluster_signals = Signals(
+            risk=cluster_risk,
+            lag_s=cluster_lag_s,
+            write_rate_per_min=float(cluster_writes),
+            override=service.override,
+        )
+        cluster_record = service.cluster
+        cluster_decision = decide(cluster_signals, cluster_record.policy, now)
+        evaluated: list[tuple[ObjectRecord, Decision, dict[str, Any]]] = [
+            (
+                cluster_record,
+                cluster_decision,
+                {
+                    **_signals_json(cluster_signals),
+                    "repair_backlog": backlog,
+                    "workers_total": len(workers),
+                    "workers_failing": sorted(w for w, h in health.items() if h.failing),
+                },
+            )
+        ]
+        for object_id in tracked:
+            record = service.records.get(object_id) or ObjectRecord(
+                object_id, policy=PolicyState(mode=cluster_decision.mode)
+            )
+            fact = facts.get(object_id) or ObjectFacts(object_id)
+            object_risk = share_failing(fact.replica_workers, health)
+            hint = record.hint if record.hint_set else Hint(fact.hint)
+            signals = Signals(
+                risk=max(object_risk, cluster_risk),
+                lag_s=fact.lag_s,
+                write_rate_per_min=float(fact.writes_last_minute or writers.get(object_id, 0)),
+                hint=hint,
+                critical=object_id in service.critical_keys,
+                override=service.override,
+            )
+            decision = decide(signals, record.policy, now)
+            evaluated.append(
+                (
+                    record,
+                    decision,
+                    {
+                        **_signals_json(signals),
+                        "object_risk": round(object_risk, 4),
+                        "replica_workers": len(fact.replica_workers),
+                    },
+                )
+            )
+
+        new_records = [
+            replace(
+                record,
+                policy=decision.state,
+                reason_code=decision.reason_code,
+                reason=decision.reason,
+                score=decision.score,
+                decided_at=now,
+            )
+            for record, decision, _ in evaluated
+        ]
+        await service.apply(new_records)
+        service.active_ids = set(tracked)
+        await service.store.record_decisions(
+            [
+                DecisionRow(
+                    object_id=record.object_id,
+                    decided_at=now,
+                    from_mode=decision.previous_mode,
+                    mode=decision.mode,
+                    changed=decision.changed,
+                    reason_code=decision.reason_code,
+                    reason=decision.reason,
+                    score=decision.score,
+                    pending_mode=decision.state.pending_mode,
+                    pending_votes=decision.state.pending_votes,
+                    signals=signals_json,
+                )
+                for record, decision, signals_json in evaluated
+            ]
+        )
+
+        changes: list[tuple[str, Mode, Mode, str]] = []
+        for record, decision, _ in evaluated:
+            if not decision.changed:
+                continue
+            changes.append(
+                (record.object_id, decision.previous_mode, decision.mode, decision.reason_code)
+            )
+            self.metrics.mode_changes.labels(
+                decision.previous_mode.value, decision.mode.value, decision.reason_code
+            ).inc()
+            log.info(
+                "mode changed",
+                extra={
+                    "object_id": record.object_id,
+                    "from_mode": decision.previous_mode.value,
+                    "to_mode": decision.mode.value,
+                    "reason": decision.reason,
+                },
+            )
+            answer = ModeAnswer(decision.mode, service.ttl_seconds, decision.reason, now)
+            await service.publisher.publish(answer.message(record.object_id))
+        if not changes:
+            await service.publisher.flush()
+
+        self._update_metrics(tracked, cluster_decision, cluster_signals, health)
+        self._last_signals = evaluated[0][2]
+        if now - self._last_pruned >= PRUNE_EVERY_S:
+            self._last_pruned = now
+            pruned = await service.store.prune_decisions(self.decision_retention_s)
+            if pruned:
+                log.info("pruned old decisions", extra={"rows": pruned})
+        return RoundReport(len(evaluated), changes, cluster_decision, evaluated[0][2])
+
+    def _update_metrics(
+        self,
+        tracked: list[str],
+        cluster_decision: Decision,
+        cluster_signals: Signals,
+        health: dict[str, Any],
+    ) -> None:
+        m = self.metrics
+        by_mode = Counter(
+            self.service.records[oid].policy.mode for oid in tracked if oid in self.service.records
+        )
+        for mode in Mode:
+            m.objects_by_mode.labels(mode.value).set(by_mode.get(mode, 0))
+            m.cluster_mode.labels(mode.value).set(1 if cluster_decision.mode is mode else 0)
+        m.partition_risk.set(cluster_signals.risk)
+        m.replication_lag.set(cluster_signals.lag_s)
+        m.write_rate.set(cluster_signals.write_rate_per_min)
+        if cluster_decision.score is not None:
+            m.cluster_score.set(cluster_decision.score)
+        m.workers_failing.set(sum(1 for h in health.values() if h.failing))
+        for worker_id in self._seen_workers - set(health):
+            with contextlib.suppress(KeyError):
+                m.worker_rtt.remove(worker_id)
+                m.worker_failure_rate.remove(worker_id)
+        self._seen_workers = set(health)
+        for worker_id, worker in health.items():
+            if worker.rtt_ewma_s is not None:
+                m.worker_rtt.labels(worker_id).set(worker.rtt_ewma_s)
+            m.worker_failure_rate.labels(worker_id).set(worker.failure_rate)
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        service = self.service
+        objects = [
+            {
+                "object_id": rec.object_id,
+                "mode": rec.policy.mode.value,
+                "hint": rec.hint.value,
+                "registered": rec.registered,
+                "critical": rec.object_id in service.critical_keys,
+                "pending_mode": rec.policy.pending_mode.value if rec.policy.pending_mode else None,
+                "pending_votes": rec.policy.pending_votes,
+                "score": rec.score,
+                "reason": rec.reason,
+            }
+            for oid, rec in service.records.items()
+            if oid != CLUSTER and service.tracked(rec, now)
+        ][:500]
+        return {
+            "objects": objects,
+            "signals": self._last_signals,
+            "workers": [h.as_json() for h in self.prober.health.values()],
+            "last_evaluation_age_s": self.last_success_age_s(),
+            "evaluation_interval_s": self.interval_s,
+        }
+
+
+def _signals_json(signals: Signals) -> dict[str, Any]:
+    return {
+        "risk": round(signals.risk, 4),
+        "lag_s": round(signals.lag_s, 3),
+        "write_rate_per_min": signals.write_rate_per_min,
+        "hint": signals.hint.value,
+        "critical": signals.critical,
+        "override": signals.override.value if signals.override else None,
+    }

@@ -1,0 +1,56 @@
+"""``echofs-controller`` / ``python -m consistency_controller.main``: run the controller.
+
+Settings come from the environment once (``ControllerSettings``); with ``DATABASE_URL`` or
+``REDIS_URL`` unset an embedded PostgreSQL / Redis is started under ``VAR_DIR`` and stopped
+on exit. SIGINT/SIGTERM stop the HTTP server, the evaluation loop and every resource in
+reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from common.config import ControllerSettings
+from common.embedded import embedded_services
+from common.lifecycle import run_service
+from common.logging import setup_logging
+
+from .app import build_app
+
+__all__ = ["main", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
+    with embedded_services(settings.var_dir, settings.database_url, settings.redis_url) as (
+        database_url,
+        redis_url,
+    ):
+        app = build_app(settings, database_url, redis_url)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.controller_host, settings.controller_port)
+            await site.start()
+            log.info(
+                "controller listening",
+                extra={"host": settings.controller_host, "port": settings.controller_port},
+            )
+            await stop.wait()
+            log.info("controller stopping")
+        finally:
+            await runner.cleanup()
+
+
+def main() -> None:
+    settings = ControllerSettings()
+    setup_logging("echofs-controller", settings.log_level)
+    run_service(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Measured inputs of the policy; nothing here is a constant.
+
+- ``Prober``: the controller itself probes every non-removed worker listed in the master's
+  ``workers`` table with ``grpc.health.v1.Health/Check`` under a deadline, and keeps an
+  EWMA of each worker's round trip and of its probe failures (0 = all answered SERVING in
+  time, 1 = none did). A probe slower than the deadline is a failure.
+- ``SignalReader``: read-only queries on the master's tables: workers, the repair queue
+  (replication lag = age of its oldest item, cluster-wide and per object), file versions
+  (write rate per object per minute), each file's hint and its current version's replica
+  workers (via ``version_chunks`` ⨝ ``replicas``).
+
+A worker counts as *failing* when the master marks it suspect or down, or when the
+controller's own probe failure EWMA is at least ``FAILING_AT`` (two consecutive failed
+probes from a clean record). Partition risk is a share of failing workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg_pool import AsyncConnectionPool
+
+__all__ = [
+    "FAILING_AT",
+    "ObjectFacts",
+    "Prober",
+    "SignalReader",
+    "WorkerHealth",
+    "WorkerRow",
+    "share_failing",
+]
+
+log = logging.getLogger(__name__)
+
+EWMA_ALPHA = 0.3
+FAILING_AT = 0.5
+MAX_PROBES_IN_FLIGHT = 32
+BAD_MASTER_STATES = frozenset({"suspect", "down"})
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    worker_id: str
+    address: str
+    state: str
+
+
+@dataclass
+class WorkerHealth:
+    """The controller's view of one worker, from its own probes and the master's state."""
+
+    worker_id: str
+    address: str
+    master_state: str = "healthy"
+    rtt_ewma_s: float | None = None
+    failure_rate: float = 0.0
+    probes: int = 0
+    last_ok: bool | None = None
+    last_error: str = ""
+    last_probe_at: float | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.master_state in BAD_MASTER_STATES or self.failure_rate >= FAILING_AT
+
+    def observe(self, ok: bool, rtt_s: float, error: str, now: float) -> None:
+        self.probes += 1
+        self.last_ok = ok
+        self.last_error = error
+        self.last_probe_at = now
+        self.failure_rate += EWMA_ALPHA * ((0.0 if ok else 1.0) - self.failure_rate)
+        if ok:
+            self.rtt_ewma_s = (
+                rtt_s if self.rtt_ewma_s is None
+                else self.rtt_ewma_s + EWMA_ALPHA * (rtt_s - self.rtt_ewma_s)
+            )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "address": self.address,
+            "master_state": self.master_state,
+            "rtt_ms": None if self.rtt_ewma_s is None else round(self.rtt_ewma_s * 1000, 3),
+            "probe_failure_rate": round(self.failure_rate, 4),
+            "failing": self.failing,
+            "probes": self.probes,
+            "last_ok": self.last_ok,
+            "last_error": self.last_error,
+        }
+
+
+def share_failing(worker_ids: set[str] | list[str], health: dict[str, WorkerHealth]) -> float:
+    """The share of ``worker_ids`` that are failing; a worker not listed counts as failing
+    (a replica on a removed or unknown worker is not a replica we can count on)."""
+    ids = set(worker_ids)
+    if not ids:
+        return 0.0
+    failing = sum(1 for wid in ids if wid not in health or health[wid].failing)
+    return failing / len(ids)
+
+
+class Prober:
+    """grpc.health.v1 probes of every worker, concurrently, each under a deadline."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.health: dict[str, WorkerHealth] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._limit = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address)
+            self._channels[address] = channel
+        return channel
+
+    async def _probe(self, worker: WorkerHealth) -> None:
+        async with self._limit:
+            stub = health_pb2_grpc.HealthStub(self._channel(worker.address))
+            started = time.perf_counter()
+            ok, error = False, ""
+            try:
+                reply = await stub.Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=self.timeout_s
+                )
+                ok = reply.status == health_pb2.HealthCheckResponse.SERVING
+                if not ok:
+                    error = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.aio.AioRpcError as exc:
+                error = exc.code().name
+            worker.observe(ok, time.perf_counter() - started, error, time.time())
+
+    async def probe_all(self, workers: list[WorkerRow]) -> dict[str, WorkerHealth]:
+        listed = {w.worker_id for w in workers}
+        for gone in set(self.health) - listed:
+            del self.health[gone]
+        for row in workers:
+            known = self.health.get(row.worker_id)
+            if known is None or known.address != row.address:
+                known = WorkerHealth(row.worker_id, row.address)
+                self.health[row.worker_id] = known
+            known.master_state = row.state
+        await asyncio.gather(*(self._probe(self.health[w.worker_id]) for w in workers))
+        addresses = {w.address for w in workers}
+        for address in set(self._channels) - addresses:
+            await self._channels.pop(address).close()
+        return self.health
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()
+
+
+@dataclass
+class ObjectFacts:
+    """What PostgreSQL says about one file right now."""
+
+    object_id: str
+    hint: str = "Auto"
+    replica_workers: list[str] = field(default_factory=list)
+    lag_s: float = 0.0
+    writes_last_minute: int = 0
+
+
+class SignalReader:
+    """Read-only queries on the master's tables."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def workers(self) -> list[WorkerRow]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT worker_id, address, state FROM workers WHERE state <> 'removed'"
+                " ORDER BY worker_id"
+            )
+            return [WorkerRow(*row) for row in await cur.fetchall()]
+
+    async def repair_backlog(self) -> tuple[float, int]:
+        """(age of the oldest repair item in seconds, number of items)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8,"
+                " count(*) FROM repair_queue"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return max(0.0, float(row[0])), int(row[1])
+
+    async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
+        """Files with a version newer than ``window_s`` → versions written in the last minute."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT file_id::text,"
+                " count(*) FILTER (WHERE created_at > now() - interval '60 seconds')"
+                " FROM file_versions WHERE created_at > now() - make_interval(secs => %s)"
+                " GROUP BY file_id ORDER BY max(created_at) DESC LIMIT %s",
+                (window_s, limit),
+            )
+            return {row[0]: int(row[1]) for row in await cur.fetchall()}
+
+    async def cluster_writes_last_minute(self) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM file_versions WHERE created_at > now() - interval '60 seconds'"
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def object_facts(self, object_ids: list[str]) -> dict[str, ObjectFacts]:
+        file_ids = []
+        for object_id in object_ids:
+            try:
+                file_ids.append(uuid.UUID(object_id))
+            except ValueError:
+                continue
+        if not file_ids:
+            return {}
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT f.id::text, f.consistency_hint,"
+                " ARRAY(SELECT DISTINCT r.worker_id FROM version_chunks vc"
+                "       JOIN replicas r ON r.chunk_id = vc.chunk_id AND r.state = 'live'"
+                "       WHERE vc.version_id = f.current_version_id),"
+                " COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(q.created_at))"
+                "       FROM version_chunks vc JOIN repair_queue q ON q.chunk_id = vc.chunk_id"
+                "       WHERE vc.version_id = f.current_version_id), 0)::float8,"
+                " (SELECT count(*) FROM file_versions v WHERE v.file_id = f.id"
+                "       AND v.created_at > now() - interval '60 seconds')"
+                " FROM files f WHERE f.id = ANY(%s)",
+                (file_ids,),
+            )
+            rows = await cur.fetchall()
+        facts: dict[str, ObjectFacts] = {}
+        for object_id, hint, replica_workers, lag_s, writes in rows:
+            facts[object_id] = ObjectFacts(
+                object_id, hint, list(replica_workers or []), max(0.0, float(lag_s)), int(writes)
+            )
+        return facts
