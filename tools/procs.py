@@ -1,4 +1,4 @@
-"""Start, stop, kill and freeze real EchoFS processes for integration and fault tests.
+"""Start, stop, kill and freeze real EchoFS processes (make run-cluster, tests, bench).
 
 Each process runs its console entry point (``python -m <module>``) with an explicit
 environment, logs to a file under the test's folder, and is always reaped: tests use

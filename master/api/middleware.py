@@ -1,0 +1,110 @@
+"""Request ids, JSON errors, auth gate, metrics and one log line per request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from common.errors import EchoError, http_status_of
+from common.logging import REQUEST_ID, new_request_id
+from master.api.common import PRINCIPAL, services_of
+
+__all__ = ["PUBLIC_ROUTES", "middlewares"]
+
+log = logging.getLogger("master.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Route templates that need no user token (worker routes check the cluster secret).
+PUBLIC_ROUTES = {
+    "/api/v1/health",
+    "/api/v1/auth/register",
+    "/api/v1/auth/login",
+    "/api/v1/workers/register",
+    "/api/v1/workers/{worker_id}/heartbeat",
+    "/api/v1/openapi.json",
+    "/metrics",
+}
+
+
+def _route_of(request: web.Request) -> str:
+    info = request.match_info
+    resource = info.route.resource if info.http_exception is None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _error_response(status: int, code: str, message: str, details: dict | None = None) -> web.Response:
+    body: dict = {"success": False, "message": message, "code": code, "data": None}
+    if details:
+        body["details"] = details
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else new_request_id()
+    token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    route = _route_of(request)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = services_of(request).metrics
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_duration.labels(request.method, route).observe(elapsed)
+        log.info("%s %s -> %s", request.method, route, status, extra={
+            "method": request.method, "route": route, "status": status,
+            "duration_ms": round(elapsed * 1000, 2)})
+        REQUEST_ID.reset(token)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as JSON with a stable code; nothing else escapes as a 500 page."""
+    try:
+        return await handler(request)
+    except EchoError as exc:
+        status = http_status_of(exc)
+        if status >= 500:
+            log.warning("request failed: %s", exc.message, extra={"code": exc.code})
+        return _error_response(status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status, "http_error")
+        response = _error_response(exc.status, code, exc.reason or exc.text or "error")
+        for header in ("Allow",):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
+    except Exception:
+        log.exception("unhandled error")
+        return _error_response(500, "internal", "internal error; see the server log")
+
+
+@web.middleware
+async def auth_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Fail closed: every route needs a valid token unless it is listed as public."""
+    if _route_of(request) not in PUBLIC_ROUTES and request.match_info.http_exception is None:
+        principal = await services_of(request).auth.authenticate(
+            request.headers.get("Authorization")
+        )
+        request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+middlewares = [request_context, json_errors, auth_gate]

@@ -1,0 +1,243 @@
+"""File routes: upload (multipart and raw PUT), list, metadata, download, delete."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import urllib.parse
+
+from aiohttp import BodyPartReader, web
+
+from common.errors import EchoError, InvalidInput, NotFound, PayloadTooLarge
+from common.quorum import Hint
+from master.api.common import ok, parse_file_id, principal_of, services_of
+from master.api.http_range import parse_range
+from master.metadata.records import FileRecord
+from master.services.paths import normalize_path
+
+__all__ = ["routes"]
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+_HINTS = {"auto": Hint.AUTO, "strong": Hint.STRONG, "available": Hint.AVAILABLE}
+_MAX_FIELD_BYTES = 4096
+
+
+def _hint(raw: str | None) -> Hint:
+    if raw is None or raw == "":
+        return Hint.AUTO
+    try:
+        return _HINTS[raw.strip().lower()]
+    except KeyError:
+        raise InvalidInput("consistency must be one of auto, strong, available") from None
+
+
+@routes.post("/api/v1/files/upload")
+async def upload_multipart(request: web.Request) -> web.Response:
+    """multipart/form-data: optional ``path`` and ``consistency`` fields, then ``file``.
+
+    Fields must come before the file part (the write quorum depends on them and the
+    file is streamed, never buffered); they may also be given as query parameters.
+    """
+    services = services_of(request)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise InvalidInput("expected multipart/form-data with a 'file' part")
+    _check_declared_length(request, services.settings.max_upload_bytes)
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise InvalidInput(f"malformed multipart body: {exc}") from exc
+    fields: dict[str, str] = {k: v for k, v in request.query.items() if k in {"path", "consistency"}}
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise InvalidInput(f"malformed multipart body: {exc}") from exc
+        if part is None:
+            raise InvalidInput("multipart body has no 'file' part")
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart bodies are not supported")
+        if part.name in {"path", "consistency"}:
+            value = await part.read(decode=True)
+            if len(value) > _MAX_FIELD_BYTES:
+                raise InvalidInput(f"field {part.name!r} is too long")
+            fields[part.name] = value.decode("utf-8", errors="strict")
+            continue
+        if part.name != "file":
+            await part.release()
+            continue
+        path = normalize_path(fields.get("path") or part.filename or "")
+        hint = _hint(fields.get("consistency"))
+        receipt = await services.uploads.upload(
+            principal_of(request).user_id, path, hint, part.read_chunk
+        )
+        return ok(receipt.to_json(), "uploaded", status=201)
+
+
+@routes.put("/api/v1/fs/{path:.+}")
+async def upload_raw(request: web.Request) -> web.Response:
+    services = services_of(request)
+    path = normalize_path(request.match_info["path"])
+    _check_declared_length(request, services.settings.max_upload_bytes)
+    hint = _hint(request.query.get("consistency") or request.headers.get("X-Consistency"))
+    receipt = await services.uploads.upload(
+        principal_of(request).user_id, path, hint, request.content.read
+    )
+    return ok(receipt.to_json(), "uploaded", status=201)
+
+
+def _check_declared_length(request: web.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"upload of {request.content_length} bytes exceeds {limit}")
+
+
+@routes.get("/api/v1/files")
+async def list_files(request: web.Request) -> web.Response:
+    services = services_of(request)
+    prefix = request.query.get("prefix", "")
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise InvalidInput("limit must be an integer") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000")
+    cursor = request.query.get("cursor", "")
+    try:
+        after = base64.urlsafe_b64decode(cursor.encode()).decode() if cursor else ""
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this server issued") from None
+    rows = await services.files.list(principal_of(request).user_id, prefix, after, limit)
+    next_cursor = (
+        base64.urlsafe_b64encode(rows[-1].path.encode()).decode() if len(rows) == limit else None
+    )
+    return ok({
+        "files": [
+            {"file_id": str(r.id), "path": r.path, "size": r.size, "sha256": r.sha256,
+             "mode": r.mode, "updated_at": r.updated_at.isoformat()}
+            for r in rows
+        ],
+        "next_cursor": next_cursor,
+    })
+
+
+async def _owned_file_by_id(request: web.Request) -> FileRecord:
+    services = services_of(request)
+    file_id = parse_file_id(request.match_info["file_id"])
+    record = await services.files.by_id(file_id)
+    principal = principal_of(request)
+    # Someone else's file is "not found", not "forbidden": ids must not be probeable.
+    if record is None or (record.owner_id != principal.user_id and not principal.is_admin):
+        raise NotFound(f"no file with id {file_id}")
+    return record
+
+
+async def _owned_file_by_path(request: web.Request) -> FileRecord:
+    path = normalize_path(request.match_info["path"])
+    record = await services_of(request).files.by_path(principal_of(request).user_id, path)
+    if record is None:
+        raise NotFound(f"no file at {path!r}")
+    return record
+
+
+@routes.get("/api/v1/files/{file_id}")
+async def file_metadata(request: web.Request) -> web.Response:
+    services = services_of(request)
+    record = await _owned_file_by_id(request)
+    chunks = await services.files.chunks_of(record.version_id)
+    states = await services.replicas.replica_states([c.chunk_id for c in chunks])
+    return ok({
+        "file_id": str(record.id), "path": record.path, "size": record.size,
+        "sha256": record.sha256, "mode": record.mode, "chunk_size": record.chunk_size,
+        "consistency_hint": record.consistency_hint, "version_id": str(record.version_id),
+        "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
+        "chunks": [
+            {"index": c.idx, "chunk_id": c.chunk_id, "size": c.raw_size,
+             "stored_size": c.stored_size, "codec": c.codec.value,
+             "replicas": [{"worker_id": w, "state": s} for w, s in states.get(c.chunk_id, [])]}
+            for c in chunks
+        ],
+    })
+
+
+@routes.get("/api/v1/files/{file_id}/download")
+async def download_by_id(request: web.Request) -> web.StreamResponse:
+    return await _send_file(request, await _owned_file_by_id(request))
+
+
+@routes.get("/api/v1/fs/{path:.+}")
+async def download_by_path(request: web.Request) -> web.StreamResponse:
+    return await _send_file(request, await _owned_file_by_path(request))
+
+
+async def _send_file(request: web.Request, record: FileRecord) -> web.StreamResponse:
+    services = services_of(request)
+    etag = f'"{record.sha256}"'
+    if request.headers.get("If-None-Match") in {etag, "*"}:
+        return web.Response(status=304, headers={"ETag": etag})
+    byte_range = parse_range(
+        request.headers.get("Range"), record.size, request.headers.get("If-Range"), etag
+    )
+    name = record.path.rsplit("/", 1)[-1]
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}",
+        "Last-Modified": record.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    }
+    if byte_range is None:
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_length = record.size
+    else:
+        response = web.StreamResponse(status=206, headers=headers)
+        response.headers["Content-Range"] = (
+            f"bytes {byte_range.start}-{byte_range.end}/{record.size}"
+        )
+        response.content_length = byte_range.length
+    if request.method == "HEAD":
+        await response.prepare(request)
+        return response
+    stream = services.downloads.stream(record, byte_range)
+    # Fetch the first chunk before committing to a status, so an unreadable file is
+    # a JSON 503, not a truncated 200.
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        first = b""
+    await response.prepare(request)
+    try:
+        if first:
+            await response.write(first)
+        async for piece in stream:
+            await response.write(piece)
+    except EchoError as exc:
+        services.metrics.file_errors.labels("download", exc.code).inc()
+        log.error("download failed mid-stream; closing the connection",
+                  extra={"file_id": str(record.id), "error": str(exc)})
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    finally:
+        await stream.aclose()
+    await response.write_eof()
+    return response
+
+
+@routes.delete("/api/v1/files/{file_id}")
+async def delete_by_id(request: web.Request) -> web.Response:
+    record = await _owned_file_by_id(request)
+    return await _delete(request, record)
+
+
+@routes.delete("/api/v1/fs/{path:.+}")
+async def delete_by_path(request: web.Request) -> web.Response:
+    return await _delete(request, await _owned_file_by_path(request))
+
+
+async def _delete(request: web.Request, record: FileRecord) -> web.Response:
+    services = services_of(request)
+    if not await services.files.delete(record.id):
+        raise NotFound(f"no file with id {record.id}")
+    services.metrics.deletes.inc()
+    return ok({"file_id": str(record.id), "path": record.path}, "deleted")

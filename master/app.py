@@ -1,0 +1,102 @@
+"""Assemble the master: one cleanup_ctx per resource, torn down in reverse order."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from common.config import MasterSettings
+from master.api import routes_auth, routes_cluster, routes_files
+from master.api.common import SERVICES
+from master.api.middleware import middlewares
+from master.background.tasks import BackgroundTasks, run_periodically
+from master.cluster.modes import ModeOracle
+from master.cluster.prober import Prober
+from master.cluster.registry import WorkerRegistry
+from master.metadata.files import FilesRepository
+from master.metadata.pool import open_database
+from master.metadata.replicas import ReplicasRepository
+from master.metadata.users import UsersRepository
+from master.metadata.workers import WorkersRepository
+from master.metrics import MasterMetrics
+from master.replication.writer import ChunkWriter
+from master.services.auth import AuthService
+from master.services.container import Services
+from master.services.downloads import DownloadService
+from master.services.uploads import UploadLimits, UploadService
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: MasterSettings) -> web.Application:
+    # Uploads are streamed by the handlers, so the body cap only guards request.read().
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    app.add_routes(routes_auth.routes)
+    app.add_routes(routes_cluster.routes)
+    app.add_routes(routes_files.routes)
+    app.cleanup_ctx.append(_services_ctx(settings))
+    return app
+
+
+def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            metrics = MasterMetrics.create()
+            db = await open_database(settings.database_url)
+            stack.push_async_callback(db.close)
+            redis = aioredis.Redis.from_url(
+                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            stack.push_async_callback(redis.aclose)
+            http = aiohttp.ClientSession()
+            stack.push_async_callback(http.close)
+
+            workers = WorkersRepository(db)
+            replicas = ReplicasRepository(db)
+            files = FilesRepository(db)
+            registry = WorkerRegistry(workers, settings.grpc_timeout_seconds)
+            stack.push_async_callback(registry.close)
+            await registry.refresh()
+
+            background = BackgroundTasks("master")
+            late_writes = BackgroundTasks("late-replicas")
+            stack.push_async_callback(background.close)
+            stack.push_async_callback(late_writes.close)
+
+            modes = ModeOracle(settings.controller_url, http)
+            writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
+                                 late_writes)
+            limits = UploadLimits(
+                chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
+                zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,
+                max_upload_bytes=settings.max_upload_bytes,
+            )
+            admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
+            services = Services(
+                settings=settings, metrics=metrics, db=db, redis=redis,
+                auth=AuthService(UsersRepository(db), settings.jwt_secret,
+                                 settings.jwt_ttl_seconds, admins),
+                files=files, replicas=replicas, workers=workers, registry=registry, modes=modes,
+                uploads=UploadService(files, writer, modes, metrics, limits),
+                downloads=DownloadService(files, replicas, registry, metrics,
+                                          settings.download_readahead_chunks),
+            )
+            app[SERVICES] = services
+
+            prober = Prober(registry, workers, metrics, settings.probe_interval_seconds)
+            background.spawn(prober.run_forever(), name="prober")
+            background.spawn(modes.follow_changes(redis), name="mode-changes")
+            log.info("master ready", extra={"port": settings.master_port})
+            yield
+
+    return ctx
+
+
+__all__ += ["run_periodically"]

@@ -1,0 +1,113 @@
+"""The master's gRPC client for one worker: typed calls, our errors, deadlines always."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.chunks import EncodedChunk
+from common.chunkwire import (
+    GRPC_MAX_MESSAGE_BYTES,
+    codec_to_pb,
+    put_chunk_frames,
+    read_chunk_stream,
+)
+from common.errors import EchoError, Unavailable, error_from_grpc
+from common.pb.echofs.v1 import worker_pb2 as pb
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+
+__all__ = ["WorkerClient"]
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    # Fail fast when a worker is gone instead of waiting for the deadline.
+    ("grpc.enable_retries", 0),
+]
+
+
+def _translate(exc: grpc.aio.AioRpcError) -> EchoError:
+    return error_from_grpc(exc.code(), exc.details())
+
+
+class WorkerClient:
+    """One long-lived channel per worker; every call has a deadline."""
+
+    def __init__(self, worker_id: str, address: str, timeout_s: float) -> None:
+        self.worker_id = worker_id
+        self.address = address
+        self._timeout_s = timeout_s
+        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stub = pb_grpc.WorkerStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def put_chunk(self, chunk: EncodedChunk) -> pb.PutChunkResponse:
+        header = pb.ChunkHeader(
+            chunk_id=chunk.chunk_id, codec=codec_to_pb(chunk.codec), raw_size=chunk.raw_size,
+            stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
+        )
+        try:
+            return await self._stub.PutChunk(
+                put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+
+    async def get_chunk(self, chunk_id: str, max_bytes: int) -> tuple[pb.ChunkHeader, bytes]:
+        call = self._stub.GetChunk(pb.GetChunkRequest(chunk_id=chunk_id), timeout=self._timeout_s)
+        try:
+            return await read_chunk_stream(call, max_bytes=max_bytes)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        finally:
+            call.cancel()
+
+    async def has_chunks(self, chunk_ids: list[str]) -> list[bool]:
+        try:
+            reply = await self._stub.HasChunks(
+                pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return list(reply.present)
+
+    async def replicate_chunk(self, chunk_id: str, target_address: str) -> pb.ReplicateChunkResponse:
+        try:
+            return await self._stub.ReplicateChunk(
+                pb.ReplicateChunkRequest(
+                    chunk_id=chunk_id, target_address=target_address,
+                    deadline_seconds=self._timeout_s,
+                ),
+                timeout=self._timeout_s * 2,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+
+    async def delete_chunk(self, chunk_id: str) -> bool:
+        try:
+            reply = await self._stub.DeleteChunk(
+                pb.DeleteChunkRequest(chunk_id=chunk_id), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return bool(reply.deleted)
+
+    async def probe(self, timeout_s: float) -> float:
+        """grpc.health.v1 Check; returns the round trip in seconds or raises Unavailable."""
+        started = time.perf_counter()
+        try:
+            reply = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout_s,
+                wait_for_ready=False,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(f"{self.worker_id}: {exc.code().name}") from exc
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise Unavailable(f"{self.worker_id}: not serving ({reply.status})")
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)

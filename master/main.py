@@ -1,0 +1,48 @@
+"""``echofs-master``: the HTTP front end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from common.config import MasterSettings
+from common.embedded import embedded_services
+from common.lifecycle import run_service
+from common.logging import setup_logging
+from master.app import build_app
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    settings = MasterSettings()
+    setup_logging("echofs-master", settings.log_level)
+    with embedded_services(
+        settings.var_dir, settings.database_url, settings.redis_url
+    ) as (database_url, redis_url):
+        settings = settings.model_copy(
+            update={"database_url": database_url, "redis_url": redis_url}
+        )
+
+        async def serve(stop: asyncio.Event) -> None:
+            runner = web.AppRunner(build_app(settings), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, settings.master_host, settings.master_port,
+                                   shutdown_timeout=10.0)
+                await site.start()
+                log.info("listening", extra={
+                    "url": f"http://{settings.master_host}:{settings.master_port}"})
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+
+        run_service(serve)
+
+
+if __name__ == "__main__":
+    main()

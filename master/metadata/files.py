@@ -1,0 +1,202 @@
+"""Files, versions and their chunk lists.
+
+A new version commits in one transaction after its write quorum was met: chunk rows,
+replica rows, the version and its chunk list, the file's pointer, and repair rows for
+every chunk short of N copies. Readers therefore see the old or the new version, never
+a mix. Replaced versions are deleted in the same transaction; their chunks' GC clock
+(``last_referenced_at``) restarts, so in-flight readers keep their bytes for the grace
+period.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from common.chunks import Codec
+from master.metadata.pool import Database
+from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
+
+__all__ = ["FilesRepository"]
+
+_FILE_COLUMNS = """
+    f.id, f.owner_id, f.path, f.consistency_hint, f.created_at, f.updated_at,
+    v.id AS version_id, v.size, v.sha256, v.chunk_size, v.chunk_count, v.mode
+"""
+
+
+def _file(row: dict) -> FileRecord:
+    return FileRecord(
+        id=row["id"], owner_id=row["owner_id"], path=row["path"],
+        consistency_hint=row["consistency_hint"], version_id=row["version_id"],
+        size=row["size"], sha256=row["sha256"], chunk_size=row["chunk_size"],
+        chunk_count=row["chunk_count"], mode=row["mode"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+class FilesRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def by_id(self, file_id: uuid.UUID) -> FileRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files f"
+                " JOIN file_versions v ON v.id = f.current_version_id WHERE f.id = %s",
+                (file_id,),
+            )
+            row = await cur.fetchone()
+        return _file(row) if row else None
+
+    async def by_path(self, owner_id: int, path: str) -> FileRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files f"
+                " JOIN file_versions v ON v.id = f.current_version_id"
+                " WHERE f.owner_id = %s AND f.path = %s",
+                (owner_id, path),
+            )
+            row = await cur.fetchone()
+        return _file(row) if row else None
+
+    async def id_for_path(self, owner_id: int, path: str) -> uuid.UUID | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM files WHERE owner_id = %s AND path = %s", (owner_id, path)
+            )
+            row = await cur.fetchone()
+        return row["id"] if row else None
+
+    async def list(
+        self, owner_id: int, prefix: str, after_path: str, limit: int
+    ) -> list[FileSummary]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT f.id, f.path, v.size, v.sha256, v.mode, f.updated_at FROM files f"
+                " JOIN file_versions v ON v.id = f.current_version_id"
+                " WHERE f.owner_id = %s AND f.path LIKE %s AND f.path > %s"
+                " ORDER BY f.path LIMIT %s",
+                (owner_id, _like_prefix(prefix), after_path, limit),
+            )
+            rows = await cur.fetchall()
+        return [
+            FileSummary(r["id"], r["path"], r["size"], r["sha256"], r["mode"], r["updated_at"])
+            for r in rows
+        ]
+
+    async def chunks_of(self, version_id: uuid.UUID) -> list[ChunkRef]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT vc.idx, c.chunk_id, c.raw_size, c.stored_size, c.codec, c.blob_sha256"
+                " FROM version_chunks vc JOIN chunks c ON c.chunk_id = vc.chunk_id"
+                " WHERE vc.version_id = %s ORDER BY vc.idx",
+                (version_id,),
+            )
+            rows = await cur.fetchall()
+        return [
+            ChunkRef(r["idx"], r["chunk_id"], r["raw_size"], r["stored_size"],
+                     Codec(r["codec"]), r["blob_sha256"])
+            for r in rows
+        ]
+
+    async def commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
+        """Make ``new`` the file's current version atomically; return the file id."""
+        version_id = uuid.uuid4()
+        chunks = new.chunks
+        async with self._db.transaction() as conn:
+            async with conn.cursor() as cur:
+                # Sorted by id so concurrent commits sharing chunks lock them in one order.
+                unique = sorted({c.chunk_id: c for c in chunks}.values(), key=lambda c: c.chunk_id)
+                await cur.executemany(
+                    "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id)"
+                    " DO UPDATE SET last_referenced_at = now()",
+                    [(c.chunk_id, c.raw_size, c.stored_size, c.codec.value, c.blob_sha256)
+                     for c in unique],
+                )
+                replica_rows = sorted(
+                    {(c.chunk_id, w) for c in unique for w in c.acked_workers}
+                )
+                if replica_rows:
+                    await cur.executemany(
+                        "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+                        " ON CONFLICT (chunk_id, worker_id)"
+                        " DO UPDATE SET state = 'live', updated_at = now()",
+                        replica_rows,
+                    )
+                await cur.execute(
+                    "INSERT INTO files (id, owner_id, path, consistency_hint) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (owner_id, path) DO UPDATE"
+                    " SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint"
+                    " RETURNING id, current_version_id",
+                    (new.file_id or uuid.uuid4(), new.owner_id, new.path, new.hint),
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                file_id, previous_version = row["id"], row["current_version_id"]
+                await cur.execute(
+                    "INSERT INTO file_versions"
+                    " (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (version_id, file_id, new.size, new.sha256, new.chunk_size,
+                     len(chunks), new.mode),
+                )
+                async with cur.copy(
+                    "COPY version_chunks (version_id, idx, chunk_id) FROM STDIN"
+                ) as copy:
+                    for idx, chunk in enumerate(chunks):
+                        await copy.write_row((version_id, idx, chunk.chunk_id))
+                await cur.execute(
+                    "UPDATE files SET current_version_id = %s WHERE id = %s",
+                    (version_id, file_id),
+                )
+                if previous_version is not None:
+                    await _drop_versions(cur, file_id, keep=version_id)
+                await _enqueue_short_chunks(cur, [c.chunk_id for c in unique], replication_factor)
+        return file_id
+
+    async def delete(self, file_id: uuid.UUID) -> bool:
+        """Remove a file and its versions; its chunks are left to GC's grace period."""
+        async with self._db.transaction() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+                " (SELECT vc.chunk_id FROM version_chunks vc"
+                "  JOIN file_versions v ON v.id = vc.version_id WHERE v.file_id = %s)",
+                (file_id,),
+            )
+            await cur.execute("DELETE FROM files WHERE id = %s", (file_id,))
+            return cur.rowcount > 0
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+async def _drop_versions(cur, file_id: uuid.UUID, keep: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+    await cur.execute(
+        "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+        " (SELECT vc.chunk_id FROM version_chunks vc JOIN file_versions v ON v.id = vc.version_id"
+        "  WHERE v.file_id = %s AND v.id <> %s)",
+        (file_id, keep),
+    )
+    await cur.execute(
+        "DELETE FROM file_versions WHERE file_id = %s AND id <> %s", (file_id, keep)
+    )
+
+
+async def _enqueue_short_chunks(cur, chunk_ids: Sequence[str], replication_factor: int) -> None:  # type: ignore[no-untyped-def]
+    """Every chunk with fewer than N live copies becomes a durable repair row."""
+    if not chunk_ids:
+        return
+    await cur.execute(
+        "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
+        " SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live')"
+        " FROM unnest(%s::text[]) AS c(chunk_id)"
+        " LEFT JOIN replicas r ON r.chunk_id = c.chunk_id"
+        " GROUP BY c.chunk_id"
+        " HAVING count(r.worker_id) FILTER (WHERE r.state = 'live') < %s"
+        " ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies",
+        (list(chunk_ids), replication_factor),
+    )

@@ -1,0 +1,108 @@
+"""Typed rows that cross the metadata boundary."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from common.chunks import Codec
+
+__all__ = [
+    "ChunkPlacement",
+    "ChunkRef",
+    "FileRecord",
+    "FileSummary",
+    "NewVersion",
+    "VersionRecord",
+    "WorkerRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """One chunk of a version, in order, with what it takes to decode it."""
+
+    idx: int
+    chunk_id: str
+    raw_size: int
+    stored_size: int
+    codec: Codec
+    blob_sha256: str
+
+
+@dataclass(slots=True)
+class ChunkPlacement:
+    """A chunk as written by an upload: its encoding and the workers that acknowledged it."""
+
+    chunk_id: str
+    raw_size: int
+    stored_size: int
+    codec: Codec
+    blob_sha256: str
+    acked_workers: list[str] = field(default_factory=list)
+    live_copies: int = 0  # acked plus copies that already existed (dedup)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    owner_id: int
+    path: str
+    size: int
+    sha256: str
+    chunk_size: int
+    mode: str
+    hint: str
+    chunks: list[ChunkPlacement]
+    file_id: uuid.UUID | None = None  # an id reserved before the upload, if any
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    id: uuid.UUID
+    owner_id: int
+    path: str
+    consistency_hint: str
+    version_id: uuid.UUID
+    size: int
+    sha256: str
+    chunk_size: int
+    chunk_count: int
+    mode: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    id: uuid.UUID
+    path: str
+    size: int
+    sha256: str
+    mode: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    id: uuid.UUID
+    file_id: uuid.UUID
+    size: int
+    sha256: str
+    chunk_size: int
+    chunk_count: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    worker_id: str
+    address: str
+    metrics_url: str
+    zone: str
+    capacity_bytes: int
+    used_bytes: int
+    chunk_count: int
+    state: str
+    rtt_ms: float | None
+    last_heartbeat: datetime

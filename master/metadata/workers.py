@@ -1,0 +1,70 @@
+"""Worker membership rows: registration, heartbeats, probe results."""
+
+from __future__ import annotations
+
+from master.metadata.pool import Database
+from master.metadata.records import WorkerRecord
+
+__all__ = ["WorkersRepository"]
+
+_COLUMNS = (
+    "worker_id, address, metrics_url, zone, capacity_bytes, used_bytes, chunk_count,"
+    " state, rtt_ms, last_heartbeat"
+)
+
+
+def _worker(row: dict) -> WorkerRecord:
+    return WorkerRecord(**{k: row[k] for k in WorkerRecord.__slots__})  # type: ignore[attr-defined]
+
+
+class WorkersRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def register(
+        self, worker_id: str, address: str, metrics_url: str, zone: str,
+        capacity_bytes: int, used_bytes: int, chunk_count: int,
+    ) -> WorkerRecord:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO workers (worker_id, address, metrics_url, zone, capacity_bytes,"
+                " used_bytes, chunk_count) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (worker_id) DO UPDATE SET address = EXCLUDED.address,"
+                " metrics_url = EXCLUDED.metrics_url, zone = EXCLUDED.zone,"
+                " capacity_bytes = EXCLUDED.capacity_bytes, used_bytes = EXCLUDED.used_bytes,"
+                " chunk_count = EXCLUDED.chunk_count, last_heartbeat = now(),"
+                " state = CASE WHEN workers.state IN ('draining', 'removed') THEN workers.state"
+                "              ELSE 'healthy' END"
+                f" RETURNING {_COLUMNS}",
+                (worker_id, address, metrics_url, zone, capacity_bytes, used_bytes, chunk_count),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return _worker(row)
+
+    async def heartbeat(
+        self, worker_id: str, capacity_bytes: int, used_bytes: int, chunk_count: int
+    ) -> bool:
+        """Record a heartbeat; False when the worker is unknown (it must register)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE workers SET capacity_bytes = %s, used_bytes = %s, chunk_count = %s,"
+                " last_heartbeat = now() WHERE worker_id = %s",
+                (capacity_bytes, used_bytes, chunk_count, worker_id),
+            )
+            return cur.rowcount > 0
+
+    async def all(self) -> list[WorkerRecord]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(f"SELECT {_COLUMNS} FROM workers ORDER BY worker_id")
+            return [_worker(r) for r in await cur.fetchall()]
+
+    async def record_probe(self, worker_id: str, state: str, rtt_ms: float | None) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "UPDATE workers SET rtt_ms = COALESCE(%s, rtt_ms),"
+                " state_changed_at = CASE WHEN state <> %s THEN now() ELSE state_changed_at END,"
+                " state = CASE WHEN state IN ('draining', 'removed') THEN state ELSE %s END"
+                " WHERE worker_id = %s",
+                (rtt_ms, state, state, worker_id),
+            )

@@ -1,0 +1,127 @@
+"""Write one chunk to its replicas and wait for the write quorum.
+
+All N puts start together; the call returns as soon as W of them are durable. The
+others keep running as owned background tasks that record their replica when they
+land; whatever is still short of N at commit time is also a repair-queue row, so a
+replica that was not written synchronously is never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+
+from common.chunks import EncodedChunk
+from common.errors import EchoError, QuorumNotReached
+from master.background.tasks import BackgroundTasks
+from master.cluster.registry import WorkerRegistry
+from master.metadata.records import ChunkPlacement
+from master.metadata.replicas import ReplicasRepository
+from master.metrics import MasterMetrics
+from master.placement.rendezvous import Candidate, place
+
+__all__ = ["ChunkWriter"]
+
+log = logging.getLogger(__name__)
+
+
+class ChunkWriter:
+    def __init__(
+        self, registry: WorkerRegistry, replicas: ReplicasRepository, metrics: MasterMetrics,
+        replication_factor: int, late_writes: BackgroundTasks,
+    ) -> None:
+        self._registry = registry
+        self._replicas = replicas
+        self._metrics = metrics
+        self._n = replication_factor
+        self._late = late_writes
+
+    async def write(self, chunk: EncodedChunk, write_quorum: int) -> tuple[ChunkPlacement, bool]:
+        """Store ``chunk`` durably on at least ``write_quorum`` workers.
+
+        Returns the placement and whether the chunk was deduplicated (N live copies
+        existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist.
+        """
+        placement = ChunkPlacement(
+            chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec, chunk.blob_sha256
+        )
+        holders = (await self._replicas.live_replicas([chunk.chunk_id])).get(chunk.chunk_id, [])
+        live_holders = [
+            w for w in holders if (v := self._registry.view(w)) is not None and v.readable
+        ]
+        if len(live_holders) >= self._n:
+            self._metrics.dedup_hits.inc()
+            placement.live_copies = len(live_holders)
+            return placement, True
+
+        quorum_new = max(0, write_quorum - len(live_holders))
+        candidates = [Candidate(v.worker_id, v.zone) for v in self._registry.placeable()]
+        targets = place(chunk.chunk_id, candidates, self._n - len(live_holders), exclude=holders)
+        if len(targets) < quorum_new:
+            self._metrics.quorum_failures.labels("not_enough_workers").inc()
+            raise QuorumNotReached(
+                chunk_id=chunk.chunk_id, needed=write_quorum, succeeded=live_holders,
+                failures={"placement": f"only {len(targets)} healthy workers can take it"},
+            )
+
+        puts = {
+            asyncio.ensure_future(self._put(worker_id, chunk)): worker_id for worker_id in targets
+        }
+        acked: list[str] = []
+        failures: dict[str, str] = {}
+        pending = set(puts)
+        while pending and len(acked) < quorum_new:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                worker_id = puts[task]
+                error = task.exception()
+                if error is None:
+                    acked.append(worker_id)
+                else:
+                    failures[worker_id] = str(error)
+        for task in pending:
+            self._late.adopt(asyncio.ensure_future(self._finish_late(task, puts[task], placement)))
+        self._metrics.write_quorum_acks.observe(len(acked))
+        placement.acked_workers = acked
+        placement.live_copies = len(acked) + len(live_holders)
+        if len(acked) < quorum_new:
+            self._metrics.quorum_failures.labels("replica_errors").inc()
+            raise QuorumNotReached(
+                chunk_id=chunk.chunk_id, needed=write_quorum,
+                succeeded=[*live_holders, *acked], failures=failures,
+            )
+        return placement, False
+
+    async def _put(self, worker_id: str, chunk: EncodedChunk) -> None:
+        client = self._registry.client(worker_id)
+        if client is None:
+            raise QuorumNotReached(chunk_id=chunk.chunk_id, needed=1, succeeded=[],
+                                   failures={worker_id: "no client"})
+        await self._timed("PutChunk", client.put_chunk(chunk))
+
+    async def _timed(self, method: str, call: Awaitable[object]) -> object:
+        started = time.perf_counter()
+        self._metrics.grpc_requests.labels(method).inc()
+        try:
+            return await call
+        except EchoError as exc:
+            self._metrics.grpc_errors.labels(method, exc.code).inc()
+            raise
+        finally:
+            self._metrics.grpc_duration.labels(method).observe(time.perf_counter() - started)
+
+    async def _finish_late(
+        self, task: asyncio.Future[None], worker_id: str, placement: ChunkPlacement
+    ) -> None:
+        try:
+            await task
+        except EchoError as exc:
+            log.info("late replica failed; repair queue covers it",
+                     extra={"worker_id": worker_id, "chunk_id": placement.chunk_id, "error": str(exc)})
+            return
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        await self._replicas.record_late_replica(placement, worker_id)

@@ -1,0 +1,106 @@
+"""Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
+
+Roles come from PostgreSQL on every request, never from the token alone, so revoking
+admin takes effect at once. Every failure is a 401 with one vague message: we do not
+tell an attacker whether a username exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from common.errors import BadCredentials, InvalidInput, Unauthenticated
+from master.metadata.users import UserRecord, UsersRepository
+
+__all__ = ["AuthService", "Principal"]
+
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    username: str
+    is_admin: bool
+
+
+def _hash_password(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, maxmem=64 * 1024 * 1024, **_SCRYPT)
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = _hash_password(password, salt)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_b64, digest_b64 = stored.split("$")
+        salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+    except ValueError:
+        return False
+    return scheme == "scrypt" and hmac.compare_digest(_hash_password(password, salt), digest)
+
+
+class AuthService:
+    def __init__(
+        self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str]
+    ) -> None:
+        self._users = users
+        self._secret = jwt_secret
+        self._ttl_s = ttl_s
+        self._admins = admin_usernames
+        self._dummy_hash = hash_password(secrets.token_hex(8))
+
+    async def register(self, username: str, password: str) -> UserRecord:
+        if not _USERNAME_RE.fullmatch(username):
+            raise InvalidInput("username must be 3-64 characters of letters, digits, _ . -")
+        if not 8 <= len(password) <= 1024:
+            raise InvalidInput("password must be 8-1024 characters")
+        password_hash = await asyncio.to_thread(hash_password, password)
+        return await self._users.create(username, password_hash, username in self._admins)
+
+    async def login(self, username: str, password: str) -> tuple[str, int, UserRecord]:
+        user = await self._users.by_username(username)
+        # Hash even for unknown users so timing does not reveal which names exist.
+        stored = user.password_hash if user else self._dummy_hash
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if user is None or not ok:
+            raise BadCredentials("wrong username or password")
+        return self.issue_token(user), self._ttl_s, user
+
+    def issue_token(self, user: UserRecord) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user.id), "name": user.username, "iat": now, "exp": now + self._ttl_s}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """Bearer token -> Principal, or Unauthenticated. Fails closed on anything odd."""
+        if not authorization:
+            raise Unauthenticated("missing Authorization: Bearer <token>")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        try:
+            claims = jwt.decode(
+                token.strip(), self._secret, algorithms=["HS256"],
+                options={"require": ["exp", "sub", "iat"]},
+            )
+            user_id = int(claims["sub"])
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        user = await self._users.by_id(user_id)
+        if user is None:
+            raise Unauthenticated("token names an unknown user")
+        return Principal(user.id, user.username, user.is_admin)

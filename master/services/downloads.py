@@ -1,0 +1,147 @@
+"""Verified, streamed downloads with bounded read-ahead and replica failover.
+
+For each chunk, replicas are tried fastest-first. Every chunk is decompressed and its
+SHA-256 checked before a byte of it reaches the client; a corrupt or missing replica is
+skipped (the next one serves the read) and reported for repair. At most
+``readahead`` chunks are fetched ahead of the one being written out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from common.chunkwire import codec_from_pb
+from common.chunks import decode_chunk
+from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
+from master.cluster.registry import WorkerRegistry
+from master.metadata.files import FilesRepository
+from master.metadata.records import ChunkRef, FileRecord
+from master.metadata.replicas import ReplicasRepository
+from master.metrics import MasterMetrics
+
+__all__ = ["ByteRange", "DownloadService"]
+
+log = logging.getLogger(__name__)
+
+_REPLICA_LOOKUP_WINDOW = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Inclusive byte range [start, end] of a file."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class DownloadService:
+    def __init__(
+        self, files: FilesRepository, replicas: ReplicasRepository, registry: WorkerRegistry,
+        metrics: MasterMetrics, readahead: int,
+    ) -> None:
+        self._files = files
+        self._replicas = replicas
+        self._registry = registry
+        self._metrics = metrics
+        self._readahead = readahead
+
+    async def stream(self, file: FileRecord, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
+        """Yield the file's bytes (or the range's), verified, in order."""
+        started = time.perf_counter()
+        if file.size == 0:
+            return
+        rng = byte_range or ByteRange(0, file.size - 1)
+        chunks = await self._files.chunks_of(file.version_id)
+        first, last = rng.start // file.chunk_size, rng.end // file.chunk_size
+        wanted = chunks[first : last + 1]
+        if len(wanted) != last - first + 1:
+            raise NotFound(f"file {file.id} lists {len(chunks)} chunks, range needs {last + 1}")
+        sent = 0
+        async for chunk, data in self._fetch_in_order(wanted):
+            chunk_start = chunk.idx * file.chunk_size
+            lo = max(rng.start - chunk_start, 0)
+            hi = min(rng.end - chunk_start + 1, len(data))
+            piece = data[lo:hi] if (lo, hi) != (0, len(data)) else data
+            sent += len(piece)
+            yield piece
+        self._metrics.bytes_out.inc(sent)
+        self._metrics.downloads.inc()
+        self._metrics.download_duration.observe(time.perf_counter() - started)
+
+    async def _fetch_in_order(
+        self, chunks: list[ChunkRef]
+    ) -> AsyncIterator[tuple[ChunkRef, bytes]]:
+        holders: dict[str, list[str]] = {}
+        window: asyncio.Queue[asyncio.Task[bytes]] = asyncio.Queue()
+        next_idx = 0
+
+        async def schedule() -> None:
+            nonlocal next_idx
+            while next_idx < len(chunks) and window.qsize() < self._readahead + 1:
+                chunk = chunks[next_idx]
+                if chunk.chunk_id not in holders:
+                    batch = [c.chunk_id for c in chunks[next_idx : next_idx + _REPLICA_LOOKUP_WINDOW]]
+                    holders.update(await self._replicas.live_replicas(batch))
+                    for chunk_id in batch:
+                        holders.setdefault(chunk_id, [])
+                window.put_nowait(asyncio.create_task(self.fetch_chunk(chunk, holders[chunk.chunk_id])))
+                next_idx += 1
+
+        try:
+            for chunk in chunks:
+                await schedule()
+                data = await window.get_nowait()
+                yield chunk, data
+        finally:
+            while not window.empty():
+                window.get_nowait().cancel()
+
+    async def fetch_chunk(self, chunk: ChunkRef, holders: list[str]) -> bytes:
+        """One verified chunk from the best replica that can serve it."""
+        errors: dict[str, str] = {}
+        for worker_id in self._registry.read_order(holders):
+            client = self._registry.client(worker_id)
+            if client is None:
+                continue
+            started = time.perf_counter()
+            self._metrics.grpc_requests.labels("GetChunk").inc()
+            try:
+                header, payload = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
+                data = await asyncio.to_thread(
+                    decode_chunk, chunk.chunk_id, codec_from_pb(header.codec), payload,
+                    chunk.raw_size,
+                )
+            except (ChunkCorrupt, ChunkNotFound) as exc:
+                self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()
+                self._metrics.corrupt_replicas.inc()
+                errors[worker_id] = str(exc)
+                state = "corrupt" if isinstance(exc, ChunkCorrupt) else "missing"
+                log.warning("bad replica, trying the next one", extra={
+                    "worker_id": worker_id, "chunk_id": chunk.chunk_id, "state": state})
+                await self._report_bad(chunk.chunk_id, worker_id, state)
+                continue
+            except EchoError as exc:
+                self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()
+                errors[worker_id] = str(exc)
+                continue
+            finally:
+                self._metrics.grpc_duration.labels("GetChunk").observe(time.perf_counter() - started)
+            return data
+        raise Unavailable(
+            f"no replica could serve chunk {chunk.chunk_id[:12]}",
+            details={"chunk_id": chunk.chunk_id, "failures": errors},
+        )
+
+    async def _report_bad(self, chunk_id: str, worker_id: str, state: str) -> None:
+        try:
+            await self._replicas.mark_bad(chunk_id, worker_id, state, reason=state)
+        except EchoError as exc:
+            log.error("could not report bad replica", extra={"error": str(exc)})

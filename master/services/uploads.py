@@ -1,0 +1,127 @@
+"""Streamed, deduplicated, quorum-replicated uploads.
+
+The request body is cut into chunks as it arrives. Each chunk is hashed and compressed
+off the event loop and written to its replicas; at most ``pipeline_depth`` chunks are
+in flight, so a slow worker slows the client down instead of filling memory. The
+metadata commits in one transaction once every chunk met its write quorum; if any
+chunk misses it, the upload fails and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from common.chunks import EncodedChunk, encode_chunk
+from common.quorum import Hint, Mode, effective_mode, write_quorum
+from master.cluster.modes import ModeOracle
+from master.metadata.files import FilesRepository
+from master.metadata.records import ChunkPlacement, NewVersion
+from master.metrics import MasterMetrics
+from master.replication.writer import ChunkWriter
+from master.services.chunking import ReadFn, iter_chunks
+
+__all__ = ["Receipt", "UploadLimits", "UploadService"]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    chunk_size: int
+    replication_factor: int
+    zstd_level: int
+    pipeline_depth: int
+    max_upload_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    file_id: uuid.UUID
+    path: str
+    size: int
+    sha256: str
+    chunks: int
+    dedup_chunks: int
+    mode: Mode
+    target: int
+    acked: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file_id": str(self.file_id), "path": self.path, "size": self.size,
+            "sha256": self.sha256, "chunks": self.chunks, "dedup_chunks": self.dedup_chunks,
+            "mode": self.mode.value,
+            "replicas": {"target": self.target, "acked": self.acked,
+                         "pending": max(0, self.target - self.acked)},
+        }
+
+
+class UploadService:
+    def __init__(
+        self, files: FilesRepository, writer: ChunkWriter, modes: ModeOracle,
+        metrics: MasterMetrics, limits: UploadLimits,
+    ) -> None:
+        self._files = files
+        self._writer = writer
+        self._modes = modes
+        self._metrics = metrics
+        self._limits = limits
+
+    async def upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
+        started = time.perf_counter()
+        file_id = await self._files.id_for_path(owner_id, path) or uuid.uuid4()
+        decision = await self._modes.mode_for(str(file_id))
+        mode = effective_mode(decision.mode, hint)
+        quorum = write_quorum(mode, self._limits.replication_factor)
+
+        whole_file = hashlib.sha256()
+        slots = asyncio.Semaphore(self._limits.pipeline_depth)
+        tasks: list[asyncio.Task[tuple[ChunkPlacement, bool]]] = []
+        size = 0
+        try:
+            async for raw in iter_chunks(read, self._limits.chunk_size,
+                                         self._limits.max_upload_bytes):
+                size += len(raw)
+                await asyncio.to_thread(whole_file.update, raw)
+                await slots.acquire()
+                for task in tasks:  # fail fast: stop reading once a chunk has failed
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                task = asyncio.create_task(self._store(raw, quorum))
+                task.add_done_callback(lambda _t: slots.release())
+                tasks.append(task)
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+        placements = [placement for placement, _ in results]
+        committed_id = await self._files.commit_version(
+            NewVersion(
+                owner_id=owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
+                chunk_size=self._limits.chunk_size, mode=mode.value, hint=hint.value,
+                chunks=placements, file_id=file_id,
+            ),
+            self._limits.replication_factor,
+        )
+        n = self._limits.replication_factor
+        acked = min((min(p.live_copies, n) for p in placements), default=n)
+        self._metrics.uploads.inc()
+        self._metrics.bytes_in.inc(size)
+        self._metrics.upload_duration.observe(time.perf_counter() - started)
+        return Receipt(
+            file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
+            chunks=len(placements), dedup_chunks=sum(1 for _, dedup in results if dedup),
+            mode=mode, target=n, acked=acked,
+        )
+
+    async def _store(self, raw: bytes, quorum: int) -> tuple[ChunkPlacement, bool]:
+        encoded: EncodedChunk = await asyncio.to_thread(
+            encode_chunk, raw, self._limits.zstd_level
+        )
+        return await self._writer.write(encoded, quorum)

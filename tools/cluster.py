@@ -1,0 +1,184 @@
+"""A whole EchoFS cluster as child processes: master, workers, controller.
+
+Used by ``make run-cluster``, by the integration and fault tests and by the benchmarks,
+so all three run the very same processes. PostgreSQL and Redis URLs are given; starting
+embedded ones is the caller's choice (``common.embedded``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.embedded import free_port
+from tools.procs import ManagedProcess, wait_for_grpc_serving, wait_for_http
+
+__all__ = ["ClusterSpec", "LocalCluster", "WorkerHandle"]
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    base_dir: Path
+    database_url: str
+    redis_url: str
+    workers: int = 3
+    master_port: int = 0
+    controller_port: int = 0
+    worker_base_port: int = 0
+    with_controller: bool = True
+    chunk_size: int = 4 * 1024 * 1024
+    replication_factor: int = 3
+    master_env: dict[str, str] = field(default_factory=dict)
+    worker_env: dict[str, str] = field(default_factory=dict)
+    controller_env: dict[str, str] = field(default_factory=dict)
+    cluster_secret: str = "test-cluster-secret"
+    jwt_secret: str = "test-jwt-secret-0123456789abcdef"
+
+
+@dataclass
+class WorkerHandle:
+    worker_id: str
+    process: ManagedProcess
+    address: str
+    metrics_url: str
+    data_dir: Path
+
+
+class LocalCluster:
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.master_port = spec.master_port or free_port()
+        self.controller_port = spec.controller_port or free_port()
+        self.master_url = f"http://127.0.0.1:{self.master_port}"
+        self.controller_url = f"http://127.0.0.1:{self.controller_port}"
+        self.master: ManagedProcess | None = None
+        self.controller: ManagedProcess | None = None
+        self.workers: dict[str, WorkerHandle] = {}
+
+    # -- processes -------------------------------------------------------------------
+    def _common_env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.spec.database_url,
+            "REDIS_URL": self.spec.redis_url,
+            "VAR_DIR": str(self.spec.base_dir),
+            "LOG_LEVEL": "INFO",
+        }
+
+    def start(self, timeout_s: float = 60.0) -> LocalCluster:
+        try:
+            if self.spec.with_controller:
+                self.start_controller(timeout_s)
+            self.start_master(timeout_s)
+            for i in range(1, self.spec.workers + 1):
+                self.start_worker(f"worker-{i}", timeout_s=timeout_s)
+            self.wait_workers_registered(self.spec.workers, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_controller(self, timeout_s: float = 60.0) -> ManagedProcess:
+        env = {
+            **self._common_env(),
+            "CONTROLLER_HOST": "127.0.0.1",
+            "CONTROLLER_PORT": str(self.controller_port),
+            **self.spec.controller_env,
+        }
+        self.controller = ManagedProcess(
+            "controller", "consistency_controller.main", env,
+            self.spec.base_dir / "logs" / "controller.log",
+        ).start()
+        wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
+        return self.controller
+
+    def start_master(self, timeout_s: float = 60.0) -> ManagedProcess:
+        env = {
+            **self._common_env(),
+            "MASTER_HOST": "127.0.0.1",
+            "MASTER_PORT": str(self.master_port),
+            "CONTROLLER_URL": self.controller_url,
+            "CLUSTER_SECRET": self.spec.cluster_secret,
+            "JWT_SECRET": self.spec.jwt_secret,
+            "CHUNK_SIZE": str(self.spec.chunk_size),
+            "REPLICATION_FACTOR": str(self.spec.replication_factor),
+            "PROBE_INTERVAL_SECONDS": "0.5",
+            **self.spec.master_env,
+        }
+        self.master = ManagedProcess(
+            "master", "master.main", env, self.spec.base_dir / "logs" / "master.log"
+        ).start()
+        wait_for_http(f"{self.master_url}/metrics", timeout_s, self.master)
+        return self.master
+
+    def start_worker(
+        self, worker_id: str, *, port: int = 0, extra_env: dict[str, str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> WorkerHandle:
+        previous = self.workers.get(worker_id)
+        if port == 0 and previous is not None:
+            port = int(previous.address.rsplit(":", 1)[1])
+        if port == 0 and self.spec.worker_base_port:
+            port = self.spec.worker_base_port + len(self.workers) + 1
+        port = port or free_port()
+        metrics_port = free_port()
+        data_dir = self.spec.base_dir / "workers" / worker_id
+        env = {
+            **self._common_env(),
+            "WORKER_ID": worker_id,
+            "WORKER_HOST": "127.0.0.1",
+            "WORKER_PORT": str(port),
+            "WORKER_METRICS_PORT": str(metrics_port),
+            "WORKER_BACKEND": "local",
+            "WORKER_DATA_DIR": str(data_dir),
+            "MASTER_URL": self.master_url,
+            "CLUSTER_SECRET": self.spec.cluster_secret,
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+            **self.spec.worker_env,
+            **(extra_env or {}),
+        }
+        process = ManagedProcess(
+            worker_id, "worker.main", env, self.spec.base_dir / "logs" / f"{worker_id}.log"
+        ).start()
+        address = f"127.0.0.1:{port}"
+        wait_for_grpc_serving(address, timeout_s, process)
+        handle = WorkerHandle(worker_id, process, address,
+                              f"http://127.0.0.1:{metrics_port}/metrics", data_dir)
+        self.workers[worker_id] = handle
+        return handle
+
+    def wait_workers_registered(self, count: int, timeout_s: float = 60.0) -> None:
+        """Until the master reports ``count`` healthy workers."""
+        import json
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        last: object = None
+        while time.monotonic() < deadline:
+            assert self.master is not None
+            self.master.check_alive()
+            with contextlib.suppress(OSError, ValueError):
+                with urllib.request.urlopen(f"{self.master_url}/api/v1/health", timeout=2) as r:
+                    last = json.loads(r.read())["checks"]
+                    if last["workers_healthy"] >= count:  # type: ignore[index]
+                        return
+            time.sleep(0.2)
+        raise TimeoutError(f"master never saw {count} healthy workers: {last}")
+
+    def processes(self) -> list[ManagedProcess]:
+        found = [w.process for w in self.workers.values()]
+        return [p for p in (self.master, self.controller, *found) if p is not None]
+
+    def stop(self) -> None:
+        for handle in self.workers.values():
+            handle.process.stop()
+        for proc in (self.master, self.controller):
+            if proc is not None:
+                proc.stop()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
