@@ -1,0 +1,366 @@
+"""The controller in process against real PostgreSQL and Redis: routes, measured signals,
+decisions, persistence across a restart, publication on Redis.
+
+The master's schema is applied by path and seeded with SQL; workers are real
+``grpc.health.v1`` servers on loopback (or ports nothing listens on, for dead ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+from grpc_health.v1 import health, health_pb2_grpc
+
+from common.config import ControllerSettings
+from common.embedded import free_port
+from common.migrate import apply_migrations
+from consistency_controller.app import LOOP, build_app
+from consistency_controller.publisher import CHANNEL
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+MASTER_MIGRATIONS = REPO / "master" / "metadata" / "migrations"
+
+
+@pytest.fixture
+async def master_db(pg_url: str) -> str:
+    await apply_migrations(pg_url, "master", MASTER_MIGRATIONS)
+    return pg_url
+
+
+@contextlib.asynccontextmanager
+async def controller(
+    database_url: str, redis_url: str, **overrides: Any
+) -> AsyncIterator[TestClient]:
+    settings = ControllerSettings(
+        database_url=database_url, redis_url=redis_url, mode_ttl_seconds=5.0, **overrides
+    )
+    app = build_app(settings, database_url, redis_url, run_loop=False)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def health_server() -> AsyncIterator[str]:
+    """A real grpc.health.v1 server answering SERVING; yields its address."""
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(grace=None)
+
+
+async def sql(database_url: str, statement: str, params: tuple[Any, ...] = ()) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute(statement, params)
+
+
+async def seed_workers(database_url: str, workers: dict[str, str]) -> None:
+    for worker_id, address in workers.items():
+        await sql(
+            database_url,
+            "INSERT INTO workers (worker_id, address) VALUES (%s, %s)",
+            (worker_id, address),
+        )
+
+
+async def seed_file(database_url: str, replica_workers: list[str], hint: str = "Auto") -> str:
+    """A user, a file with one version of one chunk, live replicas on ``replica_workers``."""
+    file_id, version_id = uuid.uuid4(), uuid.uuid4()
+    chunk_id = uuid.uuid4().hex * 2
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES (%s, 'x') RETURNING id",
+            (f"u-{file_id.hex[:8]}",),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
+            " VALUES (%s, 1, 1, 'raw', %s)",
+            (chunk_id, chunk_id),
+        )
+        await conn.execute(
+            "INSERT INTO files (id, owner_id, path, current_version_id, consistency_hint)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint),
+        )
+        await conn.execute(
+            "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
+            " VALUES (%s, %s, 1, 'x', 1, 1, 'C')",
+            (version_id, file_id),
+        )
+        await conn.execute(
+            "INSERT INTO version_chunks (version_id, idx, chunk_id) VALUES (%s, 0, %s)",
+            (version_id, chunk_id),
+        )
+        for worker_id in replica_workers:
+            await conn.execute(
+                "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)",
+                (chunk_id, worker_id),
+            )
+    return str(file_id)
+
+
+async def post(client: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = await client.post(path, data=data, headers={"Content-Type": "application/json"})
+    return response.status, await response.json()
+
+
+async def get(client: TestClient, path: str) -> tuple[int, dict[str, Any]]:
+    response = await client.get(path)
+    return response.status, await response.json()
+
+
+# --- routes validate their input ---------------------------------------------------------
+
+
+async def test_mode_for_an_object_without_state_is_the_cluster_mode(
+    master_db: str, redis_url: str
+) -> None:
+    async with controller(master_db, redis_url) as client:
+        status, body = await get(client, "/v1/mode")
+        assert status == 200
+        assert set(body) == {"mode", "ttl_seconds", "reason", "timestamp"}
+        assert body["mode"] == "C" and body["ttl_seconds"] == 5.0
+        status, body = await get(client, f"/v1/mode?object_id={uuid.uuid4()}")
+        assert status == 200 and body["mode"] == "C"
+        assert "cluster-wide" in body["reason"]
+        status, body = await get(client, "/v1/mode?object_id=")
+        assert status == 400 and body["success"] is False and body["code"] == "invalid_input"
+
+
+async def test_hint_rejects_unknown_object_bad_hint_and_bad_json(
+    master_db: str, redis_url: str
+) -> None:
+    file_id = await seed_file(master_db, [])
+    async with controller(master_db, redis_url) as client:
+        status, body = await post(client, "/v1/hint", {"object_id": "nobody", "hint": "Strong"})
+        assert (status, body["code"]) == (404, "unknown_object")
+        assert body["success"] is False and body["message"]
+        status, body = await post(client, "/v1/hint", {"object_id": file_id, "hint": "Maybe"})
+        assert (status, body["code"]) == (400, "invalid_input")
+        status, body = await post(client, "/v1/hint", '{"object_id": ')
+        assert (status, body["code"]) == (400, "bad_json")
+        status, body = await post(client, "/v1/hint", "[1, 2]")
+        assert (status, body["code"]) == (400, "bad_json")
+        status, body = await post(client, "/v1/hint", {"hint": "Strong"})
+        assert (status, body["code"]) == (400, "invalid_input")
+        # A file the master knows needs no registration; hints are case-insensitive.
+        status, body = await post(client, "/v1/hint", {"object_id": file_id, "hint": "strong"})
+        assert status == 200 and body["data"]["hint"] == "Strong"
+        # A registered object that is no file is known too.
+        status, _ = await post(client, "/v1/register", {"object_id": "bucket/key"})
+        assert status == 200
+        status, body = await post(
+            client, "/v1/hint", {"object_id": "bucket/key", "hint": "Available"}
+        )
+        assert status == 200
+
+
+async def test_register_override_and_critical_keys_validate_and_apply(
+    master_db: str, redis_url: str
+) -> None:
+    async with controller(master_db, redis_url) as client:
+        for bad in ({"object_id": ""}, {"object_id": 5}, {"object_id": "k", "critical": "yes"},
+                    {"object_id": "k", "hint": "Loud"}):
+            status, body = await post(client, "/v1/register", bad)
+            assert (status, body["code"]) == (400, "invalid_input"), bad
+        for bad in ({}, {"mode": "Hybrid"}, {"mode": "X"}):
+            status, body = await post(client, "/v1/override", bad)
+            assert (status, body["code"]) == (400, "invalid_input"), bad
+        status, body = await post(client, "/v1/override", "nope")
+        assert (status, body["code"]) == (400, "bad_json")
+        for bad in ({}, {"add": "k"}, {"add": [""]}):
+            status, body = await post(client, "/v1/critical-keys", bad)
+            assert (status, body["code"]) == (400, "invalid_input"), bad
+
+        status, body = await post(
+            client, "/v1/register", {"object_id": "ledger", "hint": "Available", "critical": True}
+        )
+        assert status == 200 and body["data"]["critical"] is True and body["data"]["mode"] == "C"
+        status, body = await post(client, "/v1/override", {"mode": "A"})
+        assert status == 200 and body["data"]["mode"] == "A"
+        assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
+        assert (await get(client, "/v1/mode?object_id=other"))[1]["mode"] == "A"
+        # Critical keys stay C even under an override to A.
+        _, body = await get(client, "/v1/mode?object_id=ledger")
+        assert body["mode"] == "C" and "critical" in body["reason"]
+        status, body = await post(client, "/v1/override", {"mode": None})
+        assert status == 200 and (await get(client, "/v1/mode"))[1]["mode"] == "C"
+
+        status, body = await post(client, "/v1/critical-keys", {"add": ["k1"], "remove": ["ledger"]})
+        assert status == 200 and body["data"]["critical_keys"] == ["k1"]
+        status, body = await get(client, "/v1/critical-keys")
+        assert status == 200 and body["data"]["critical_keys"] == ["k1"]
+
+        status, body = await get(client, "/nowhere")
+        assert (status, body["code"]) == (404, "not_found")
+
+
+async def test_health_status_and_metrics_answer(master_db: str, redis_url: str) -> None:
+    async with controller(master_db, redis_url) as client:
+        await client.app[LOOP].run_once()
+        status, body = await get(client, "/health")
+        assert status == 200 and body["status"] == "ok" and body["checks"]["postgres"] == "ok"
+        status, body = await get(client, "/status")
+        assert status == 200 and body["data"]["cluster"]["mode"] == "C"
+        assert body["data"]["decisions"], "every decision is persisted with its reason"
+        response = await client.get("/metrics")
+        text = await response.text()
+        assert response.status == 200
+        assert 'echofs_objects_by_mode{mode="C"}' in text
+        assert "echofs_controller_partition_risk" in text
+
+
+# --- measured signals drive decisions; changes are published -----------------------------
+
+
+async def test_dead_workers_switch_to_a_at_once_and_the_change_is_published(
+    master_db: str, redis_url: str
+) -> None:
+    dead = {f"w{i}": f"127.0.0.1:{free_port()}" for i in range(3)}
+    await seed_workers(master_db, dead)
+    file_id = await seed_file(master_db, list(dead))
+    subscriber = aioredis.from_url(redis_url)
+    pubsub = subscriber.pubsub()
+    await pubsub.subscribe(CHANNEL)
+    try:
+        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2) as client:
+            loop = client.app[LOOP]
+            # One failed probe puts the failure EWMA at 0.3 (not yet failing); the second
+            # crosses 0.5: risk 1.0 > 0.8 → emergency, no votes, no cooldown.
+            first = await loop.run_once()
+            assert first.cluster.mode.value == "C"
+            second = await loop.run_once()
+            assert second.cluster.mode.value == "A"
+            assert second.cluster.reason_code == "emergency"
+            assert second.signals["risk"] == 1.0
+            changed = {object_id for object_id, *_ in second.changes}
+            assert {"*", file_id} <= changed
+
+            messages = await _collect(pubsub, want={"*", file_id})
+            assert messages["*"]["mode"] == "A" and messages["*"]["ttl_seconds"] == 5.0
+            assert "emergency" in messages["*"]["reason"] and messages["*"]["timestamp"]
+            assert messages[file_id]["mode"] == "A"
+
+            _, body = await get(client, f"/v1/mode?object_id={file_id}")
+            assert body["mode"] == "A" and "emergency" in body["reason"]
+            response = await client.get("/metrics")
+            text = await response.text()
+            assert (
+                'echofs_object_mode_changes_total{from_mode="C",reason="emergency",to_mode="A"}'
+                in text
+            )
+    finally:
+        await pubsub.aclose()
+        await subscriber.aclose()
+
+
+async def _collect(pubsub: Any, want: set[str], timeout_s: float = 5.0) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not want <= set(found) and asyncio.get_running_loop().time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            payload = json.loads(message["data"])
+            found[payload["object_id"]] = payload
+    assert want <= set(found), f"missing published changes: {want - set(found)}"
+    return found
+
+
+async def test_healthy_workers_keep_c_and_signals_are_measured(
+    master_db: str, redis_url: str
+) -> None:
+    async with health_server() as a, health_server() as b:
+        dead = f"127.0.0.1:{free_port()}"
+        await seed_workers(master_db, {"a": a, "b": b, "c": dead})
+        file_id = await seed_file(master_db, ["a", "c"])
+        await sql(
+            master_db,
+            "INSERT INTO repair_queue (chunk_id, reason, live_copies, created_at)"
+            " SELECT chunk_id, 'write_pending', 1, now() - interval '10 seconds'"
+            " FROM version_chunks",
+        )
+        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.5) as client:
+            loop = client.app[LOOP]
+            for _ in range(3):
+                report = await loop.run_once()
+            assert report.cluster.mode.value == "C"
+            assert abs(report.signals["risk"] - 1 / 3) < 1e-3
+            assert report.signals["lag_s"] >= 10.0
+            assert report.signals["write_rate_per_min"] == 1.0
+            _, body = await get(client, "/status")
+            workers = {w["worker_id"]: w for w in body["data"]["workers"]}
+            assert workers["a"]["rtt_ms"] is not None and not workers["a"]["failing"]
+            assert workers["c"]["failing"] and workers["c"]["last_error"]
+            objects = {o["object_id"]: o for o in body["data"]["objects"]}
+            assert file_id in objects, "a recently written file gets its own state"
+            decisions = [d for d in body["data"]["decisions"] if d["object_id"] == file_id]
+            assert decisions and decisions[0]["signals"]["object_risk"] == 0.5
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+
+async def test_restarted_controller_resumes_its_persisted_state(
+    master_db: str, redis_url: str
+) -> None:
+    dead = {f"w{i}": f"127.0.0.1:{free_port()}" for i in range(2)}
+    await seed_workers(master_db, dead)
+    async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2) as client:
+        await post(client, "/v1/register", {"object_id": "doc-1", "hint": "Strong"})
+        await post(client, "/v1/critical-keys", {"add": ["ledger"]})
+        loop = client.app[LOOP]
+        await loop.run_once()
+        await loop.run_once()  # emergency: the cluster-wide mode goes to A
+        assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
+        _, before = await get(client, "/v1/mode?object_id=doc-1")
+
+    async with controller(master_db, redis_url) as client:
+        # No evaluation has run in this process: everything below comes from PostgreSQL.
+        _, body = await get(client, "/v1/mode")
+        assert body["mode"] == "A" and "emergency" in body["reason"]
+        _, after = await get(client, "/v1/mode?object_id=doc-1")
+        assert after == before
+        _, body = await get(client, "/v1/critical-keys")
+        assert body["data"]["critical_keys"] == ["ledger"]
+        _, body = await get(client, "/status")
+        objects = {o["object_id"]: o for o in body["data"]["objects"]}
+        assert objects["doc-1"]["hint"] == "Strong" and objects["doc-1"]["registered"]
+        assert any(d["reason_code"] == "emergency" for d in body["data"]["decisions"])
+        await post(client, "/v1/override", {"mode": "C"})
+    async with controller(master_db, redis_url) as client:
+        _, body = await get(client, "/v1/mode")
+        assert body["mode"] == "C" and "override" in body["reason"]
+
+
+async def test_redis_down_does_not_stop_the_controller(master_db: str) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    async with controller(master_db, nowhere) as client:
+        status, body = await post(client, "/v1/override", {"mode": "A"})
+        assert status == 200 and body["data"]["mode"] == "A"
+        await client.app[LOOP].run_once()
+        status, body = await get(client, "/health")
+        assert status == 200 and body["checks"]["redis"] != "ok"
+        assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
