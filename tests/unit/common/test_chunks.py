@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from common.chunks import Codec, chunk_id_of, decode_chunk, encode_chunk, validate_chunk_id
+from common.errors import ChunkCorrupt, InvalidInput
+
+
+@given(st.binary(max_size=200_000))
+def test_encode_then_decode_returns_the_original_bytes(data: bytes) -> None:
+    chunk = encode_chunk(data)
+    assert chunk.chunk_id == hashlib.sha256(data).hexdigest()
+    assert chunk.blob_sha256 == hashlib.sha256(chunk.payload).hexdigest()
+    assert decode_chunk(chunk.chunk_id, chunk.codec, chunk.payload, chunk.raw_size) == data
+
+
+def test_compressible_chunk_is_stored_zstd_and_random_chunk_raw() -> None:
+    assert encode_chunk(b"abc" * 100_000).codec is Codec.ZSTD
+    random_bytes = os.urandom(100_000)
+    random_chunk = encode_chunk(random_bytes)
+    assert random_chunk.codec is Codec.RAW
+    assert random_chunk.payload == random_bytes
+
+
+def test_a_flipped_byte_is_detected_as_corruption() -> None:
+    chunk = encode_chunk(b"hello world " * 1000)
+    damaged = bytearray(chunk.payload)
+    damaged[len(damaged) // 2] ^= 0x01
+    with pytest.raises(ChunkCorrupt):
+        decode_chunk(chunk.chunk_id, chunk.codec, bytes(damaged), chunk.raw_size)
+
+
+def test_a_blob_that_decodes_to_other_content_is_rejected() -> None:
+    other = encode_chunk(b"other content")
+    with pytest.raises(ChunkCorrupt):
+        decode_chunk(chunk_id_of(b"claimed"), other.codec, other.payload, other.raw_size)
+
+
+def test_chunk_ids_are_validated() -> None:
+    assert validate_chunk_id("a" * 64) == "a" * 64
+    for bad in ["", "A" * 64, "a" * 63, "../" + "a" * 61, "g" * 64]:
+        with pytest.raises(InvalidInput):
+            validate_chunk_id(bad)
