@@ -26,6 +26,8 @@ __all__ = ["ChunkWriter"]
 
 log = logging.getLogger(__name__)
 
+LINGER_CAP_S = 0.1
+
 
 class ChunkWriter:
     def __init__(
@@ -72,15 +74,26 @@ class ChunkWriter:
         acked: list[str] = []
         failures: dict[str, str] = {}
         pending = set(puts)
-        while pending and len(acked) < quorum_new:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        started = time.perf_counter()
+
+        def collect(done: set[asyncio.Future[None]]) -> None:
             for task in done:
-                worker_id = puts[task]
                 error = task.exception()
                 if error is None:
-                    acked.append(worker_id)
+                    acked.append(puts[task])
                 else:
-                    failures[worker_id] = str(error)
+                    failures[puts[task]] = str(error)
+
+        while pending and len(acked) < quorum_new:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            collect(done)
+        if pending and len(acked) >= quorum_new:
+            # Linger as long again as the quorum took (capped): healthy replicas land
+            # together, so receipts usually show N copies, while a slow worker costs
+            # at most LINGER_CAP_S.
+            linger_s = min(time.perf_counter() - started, LINGER_CAP_S)
+            done, pending = await asyncio.wait(pending, timeout=linger_s)
+            collect(done)
         for task in pending:
             self._late.adopt(asyncio.ensure_future(self._finish_late(task, puts[task], placement)))
         self._metrics.write_quorum_acks.observe(len(acked))
