@@ -39,7 +39,7 @@ __all__ = ["EvaluationLoop", "RoundReport"]
 
 log = logging.getLogger(__name__)
 
-MAX_TRACKED_OBJECTS = 5000
+MAX_TRACKED_OBJECTS = 1000
 PRUNE_EVERY_S = 600.0
 
 
@@ -131,7 +131,7 @@ class EvaluationLoop:
         health = await self.prober.probe_all(workers)
         cluster_risk = share_failing([w.worker_id for w in workers], health)
         cluster_lag_s, backlog = await self.reader.repair_backlog()
-        cluster_writes = await self.reader.cluster_writes_last_minute()
+        cluster_rate, cluster_writes = await self.reader.cluster_write_rate()
         writers = await self.reader.recent_writers(self.active_window_s, MAX_TRACKED_OBJECTS)
         now = self.clock()
 
@@ -147,7 +147,7 @@ class EvaluationLoop:
         cluster_signals = Signals(
             risk=cluster_risk,
             lag_s=cluster_lag_s,
-            write_rate_per_min=float(cluster_writes),
+            write_rate_per_min=cluster_rate,
             override=service.override,
         )
         cluster_record = service.cluster
@@ -159,6 +159,7 @@ class EvaluationLoop:
                 {
                     **_signals_json(cluster_signals),
                     "repair_backlog": backlog,
+                    "writes_last_minute": cluster_writes,
                     "workers_total": len(workers),
                     "workers_failing": sorted(w for w, h in health.items() if h.failing),
                 },
@@ -253,8 +254,12 @@ class EvaluationLoop:
         if now - self._last_pruned >= PRUNE_EVERY_S:
             self._last_pruned = now
             pruned = await service.store.prune_decisions(self.decision_retention_s)
-            if pruned:
-                log.info("pruned old decisions", extra={"rows": pruned})
+            forgotten = await service.forget_inactive(now)
+            if pruned or forgotten:
+                log.info(
+                    "pruned old decisions and inactive objects",
+                    extra={"decision_rows": pruned, "objects": forgotten},
+                )
         return RoundReport(len(evaluated), changes, cluster_decision, evaluated[0][2])
 
     def _update_metrics(

@@ -64,7 +64,8 @@ class ControllerMetrics:
             ),
             write_rate=Gauge(
                 "echofs_controller_write_rate_per_minute",
-                "File versions written in the last minute, cluster-wide.", registry=registry,
+                "File versions per written object in the last minute, cluster-wide.",
+                registry=registry,
             ),
             cluster_score=Gauge(
                 "echofs_controller_cluster_score", "The policy score of the cluster-wide mode.",

@@ -6,7 +6,7 @@ to serve and the state to remember, so tests drive it with any sequence of signa
 Score (DESIGN.md §7, EchoFS's weights)::
 
     score = 0.4·risk + 0.3·min(lag_s / 1 s, 1) + 0.2·min(rate / 100, 1) + 0.1·hint
-            − 0.2·recent_change_penalty
+            - 0.2·recent_change_penalty
 
 Normalisations, each term in [0, 1]:
 

@@ -27,6 +27,13 @@ __all__ = ["ControllerService", "ModeAnswer", "UnknownObject"]
 log = logging.getLogger(__name__)
 
 MAX_OBJECT_ID_LENGTH = 256
+# A record whose state did not change is written again only this often (its decided_at).
+PERSIST_UNCHANGED_EVERY_S = 30.0
+
+
+def _material(record: ObjectRecord) -> tuple[object, ...]:
+    """What must reach PostgreSQL at once when it changes."""
+    return (record.policy, record.reason_code, record.hint, record.hint_set, record.registered)
 
 
 class UnknownObject(NotFound):
@@ -90,6 +97,7 @@ class ControllerService:
         self.lock = asyncio.Lock()
         # Objects the last evaluation round tracked; None until the first round has run.
         self.active_ids: set[str] | None = None
+        self._saved_at: dict[str, float] = {}
 
     async def load(self) -> None:
         """Resume from PostgreSQL."""
@@ -222,7 +230,10 @@ class ControllerService:
         self.override = mode
         log.warning(
             "override changed",
-            extra={"from": previous.value if previous else None, "to": mode.value if mode else None},
+            extra={
+                "from": previous.value if previous else None,
+                "to": mode.value if mode else None,
+            },
         )
         answer = self.mode_for(None)
         if previous is not mode:
@@ -240,6 +251,23 @@ class ControllerService:
             await self.publisher.publish(self.mode_for(key).message(key))
         return sorted(self.critical_keys)
 
+    async def forget_inactive(self, now: float) -> int:
+        """Drop the state of objects nobody registered or hinted and nobody wrote for twice
+        the active window: they take the cluster-wide mode anyway. Bounds memory and rows."""
+        cutoff = now - 2 * self.active_window_s
+        async with self.lock:
+            stale = [
+                oid for oid, rec in self.records.items()
+                if oid != CLUSTER and not rec.registered and not rec.hint_set
+                and rec.decided_at < cutoff
+                and (self.active_ids is None or oid not in self.active_ids)
+            ]
+            await self.store.delete_objects(stale)
+            for oid in stale:
+                del self.records[oid]
+                self._saved_at.pop(oid, None)
+        return len(stale)
+
     async def apply(self, records: list[ObjectRecord]) -> list[ObjectRecord]:
         """Write evaluated records through to PostgreSQL, then to memory.
 
@@ -247,7 +275,7 @@ class ControllerService:
         hint set while an evaluation ran is not lost.
         """
         async with self.lock:
-            merged = []
+            merged, changed = [], []
             for record in records:
                 current = self.records.get(record.object_id)
                 if current is not None:
@@ -258,7 +286,17 @@ class ControllerService:
                         registered=current.registered,
                     )
                 merged.append(record)
-            await self.store.save_objects(merged)
+                saved_at = self._saved_at.get(record.object_id)
+                if (
+                    current is None
+                    or _material(current) != _material(record)
+                    or saved_at is None
+                    or record.decided_at - saved_at >= PERSIST_UNCHANGED_EVERY_S
+                ):
+                    changed.append(record)
+            await self.store.save_objects(changed)
+            for record in changed:
+                self._saved_at[record.object_id] = record.decided_at
             for record in merged:
                 self.records[record.object_id] = record
         return merged

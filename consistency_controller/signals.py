@@ -6,7 +6,8 @@
   time, 1 = none did). A probe slower than the deadline is a failure.
 - ``SignalReader``: read-only queries on the master's tables: workers, the repair queue
   (replication lag = age of its oldest item, cluster-wide and per object), file versions
-  (write rate per object per minute), each file's hint and its current version's replica
+  (write rate per object per minute; for the cluster, versions per written object), each
+  file's hint and its current version's replica
   workers (via ``version_chunks`` ⨝ ``replicas``).
 
 A worker counts as *failing* when the master marks it suspect or down, or when the
@@ -197,24 +198,33 @@ class SignalReader:
         return max(0.0, float(row[0])), int(row[1])
 
     async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
-        """Files with a version newer than ``window_s`` → versions written in the last minute."""
+        """Files with a version newer than ``window_s`` → versions written in the last minute;
+        the most written first, then the most recent, at most ``limit``."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT file_id::text,"
                 " count(*) FILTER (WHERE created_at > now() - interval '60 seconds')"
                 " FROM file_versions WHERE created_at > now() - make_interval(secs => %s)"
-                " GROUP BY file_id ORDER BY max(created_at) DESC LIMIT %s",
+                " GROUP BY file_id ORDER BY count(*) DESC, max(created_at) DESC LIMIT %s",
                 (window_s, limit),
             )
             return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
-    async def cluster_writes_last_minute(self) -> int:
+    async def cluster_write_rate(self) -> tuple[float, int]:
+        """(versions per written object in the last minute, versions in the last minute).
+
+        The cluster's write rate is per object, like every object's: total versions over
+        distinct files written, so a thousand clients each writing their own new file count
+        as rate 1, and one file overwritten 50 times a minute as 50.
+        """
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT count(*) FROM file_versions WHERE created_at > now() - interval '60 seconds'"
+                "SELECT count(*), count(DISTINCT file_id) FROM file_versions"
+                " WHERE created_at > now() - interval '60 seconds'"
             )
             row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        versions, files = (int(row[0]), int(row[1])) if row else (0, 0)
+        return (versions / files if files else 0.0), versions
 
     async def object_facts(self, object_ids: list[str]) -> dict[str, ObjectFacts]:
         file_ids = []

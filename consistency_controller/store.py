@@ -89,6 +89,21 @@ class DecisionRow:
         return (self.mode, self.changed, self.reason_code, self.pending_mode, self.pending_votes)
 
 
+REPEAT_FLUSH_S = 10.0
+
+
+@dataclass
+class _DecisionTail:
+    """The newest decision row of one object and the repeats not yet written to it."""
+
+    object_id: str
+    row_id: int
+    key: tuple[object, ...]
+    last: DecisionRow
+    flushed_at: float
+    unflushed: int = 0
+
+
 class Store:
     """Async repository over one connection pool."""
 
@@ -96,7 +111,7 @@ class Store:
         self._pool = pool
         self.pool = pool
         # object id -> (row id, coalesce key) of its newest decision row
-        self._last_decision: dict[str, tuple[int, tuple[object, ...]]] = {}
+        self._last_decision: dict[str, _DecisionTail] = {}
 
     @staticmethod
     async def migrate(database_url: str) -> list[str]:
@@ -160,6 +175,13 @@ class Store:
                 params,
             )
 
+    async def delete_objects(self, object_ids: list[str]) -> None:
+        if object_ids:
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "DELETE FROM controller_objects WHERE object_id = ANY(%s)", (object_ids,)
+                )
+
     # --- override and critical keys -----------------------------------------------------
 
     async def load_override(self) -> Mode | None:
@@ -198,39 +220,67 @@ class Store:
 
     # --- decisions ----------------------------------------------------------------------
 
-    async def record_decisions(self, rows: list[DecisionRow]) -> None:
-        """Insert each decision, or extend the object's previous row when nothing differs."""
-        if not rows:
-            return
+    async def record_decisions(self, rows: list[DecisionRow], *, force: bool = False) -> None:
+        """Insert each decision, or count it on the object's previous row when nothing
+        differs (mode, change, reason code, pending vote). Repeats reach PostgreSQL at most
+        every ``REPEAT_FLUSH_S`` per object (or at once with ``force``), so a steady state
+        costs no write per evaluation."""
+        inserts: list[DecisionRow] = []
+        # Objects absent from this round are no longer evaluated: flush and forget them.
+        gone = set(self._last_decision) - {row.object_id for row in rows}
+        for row in rows:
+            previous = self._last_decision.get(row.object_id)
+            if previous is not None and previous.key == row.coalesce_key():
+                previous.unflushed += 1
+                previous.last = row
+            else:
+                inserts.append(row)
         async with self._pool.connection() as conn, conn.transaction():
-            for row in rows:
-                key = row.coalesce_key()
-                previous = self._last_decision.get(row.object_id)
-                if previous is not None and previous[1] == key:
-                    await conn.execute(
-                        "UPDATE controller_decisions SET repeats = repeats + 1,"
+            async with conn.cursor() as cur:
+                replaced = {row.object_id for row in inserts}
+                due = [
+                    tail for tail in self._last_decision.values()
+                    if tail.unflushed and (
+                        force or tail.object_id in replaced or tail.object_id in gone
+                        or tail.last.decided_at - tail.flushed_at >= REPEAT_FLUSH_S
+                    )
+                ]
+                if due:
+                    await cur.executemany(
+                        "UPDATE controller_decisions SET repeats = repeats + %s,"
                         " last_seen_at = %s, score = %s, reason = %s, signals = %s"
                         " WHERE id = %s",
-                        (from_epoch(row.decided_at), row.score, row.reason,
-                         Jsonb(row.signals), previous[0]),
+                        [
+                            (t.unflushed, from_epoch(t.last.decided_at), t.last.score,
+                             t.last.reason, Jsonb(t.last.signals), t.row_id)
+                            for t in due
+                        ],
                     )
-                    continue
-                cur = await conn.execute(
-                    "INSERT INTO controller_decisions (object_id, decided_at, last_seen_at,"
-                    " from_mode, mode, changed, reason_code, reason, score, pending_mode,"
-                    " pending_votes, signals) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                    " %s, %s) RETURNING id",
-                    (
-                        row.object_id, from_epoch(row.decided_at), from_epoch(row.decided_at),
-                        row.from_mode.value, row.mode.value, row.changed, row.reason_code,
-                        row.reason, row.score,
-                        row.pending_mode.value if row.pending_mode else None,
-                        row.pending_votes, Jsonb(row.signals),
-                    ),
-                )
-                inserted = await cur.fetchone()
-                assert inserted is not None
-                self._last_decision[row.object_id] = (int(inserted[0]), key)
+                for row in inserts:
+                    await cur.execute(
+                        "INSERT INTO controller_decisions (object_id, decided_at, last_seen_at,"
+                        " from_mode, mode, changed, reason_code, reason, score, pending_mode,"
+                        " pending_votes, signals) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                        " %s, %s, %s) RETURNING id",
+                        (
+                            row.object_id, from_epoch(row.decided_at),
+                            from_epoch(row.decided_at), row.from_mode.value, row.mode.value,
+                            row.changed, row.reason_code, row.reason, row.score,
+                            row.pending_mode.value if row.pending_mode else None,
+                            row.pending_votes, Jsonb(row.signals),
+                        ),
+                    )
+                    inserted = await cur.fetchone()
+                    assert inserted is not None
+                    self._last_decision[row.object_id] = _DecisionTail(
+                        row.object_id, int(inserted[0]), row.coalesce_key(), row,
+                        flushed_at=row.decided_at,
+                    )
+        for tail in due:
+            tail.unflushed = 0
+            tail.flushed_at = tail.last.decided_at
+        for object_id in gone:
+            self._last_decision.pop(object_id, None)
 
     async def recent_decisions(
         self, limit: int = 50, object_id: str | None = None

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from grpc_health.v1 import health, health_pb2_grpc
 
 from common.config import ControllerSettings
-from common.embedded import free_port
+from common.embedded import EmbeddedRedis, free_port
 from common.migrate import apply_migrations
 from consistency_controller.app import LOOP, build_app
 from consistency_controller.publisher import CHANNEL
@@ -209,7 +209,9 @@ async def test_register_override_and_critical_keys_validate_and_apply(
         status, body = await post(client, "/v1/override", {"mode": None})
         assert status == 200 and (await get(client, "/v1/mode"))[1]["mode"] == "C"
 
-        status, body = await post(client, "/v1/critical-keys", {"add": ["k1"], "remove": ["ledger"]})
+        status, body = await post(
+            client, "/v1/critical-keys", {"add": ["k1"], "remove": ["ledger"]}
+        )
         assert status == 200 and body["data"]["critical_keys"] == ["k1"]
         status, body = await get(client, "/v1/critical-keys")
         assert status == 200 and body["data"]["critical_keys"] == ["k1"]
@@ -364,3 +366,28 @@ async def test_redis_down_does_not_stop_the_controller(master_db: str) -> None:
         status, body = await get(client, "/health")
         assert status == 200 and body["checks"]["redis"] != "ok"
         assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
+
+
+async def test_changes_published_while_redis_was_down_arrive_when_it_returns(
+    master_db: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with controller(master_db, f"redis://127.0.0.1:{port}/0") as client:
+        status, _ = await post(client, "/v1/override", {"mode": "A"})
+        assert status == 200
+        redis_server = EmbeddedRedis(tmp_path / "redis", port=port)
+        redis_url = redis_server.start()
+        try:
+            subscriber = aioredis.from_url(redis_url)
+            pubsub = subscriber.pubsub()
+            await pubsub.subscribe(CHANNEL)
+            try:
+                await client.app[LOOP].run_once()  # retries what could not be delivered
+                messages = await _collect(pubsub, want={"*"})
+                assert messages["*"]["mode"] == "A"
+                assert (await get(client, "/health"))[1]["checks"]["redis"] == "ok"
+            finally:
+                await pubsub.aclose()
+                await subscriber.aclose()
+        finally:
+            redis_server.stop()

@@ -34,7 +34,9 @@ def run_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def controller_process(run_dir: Path, database_url: str, redis_url: str, port: int) -> ManagedProcess:
+def controller_process(
+    run_dir: Path, database_url: str, redis_url: str, port: int
+) -> ManagedProcess:
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

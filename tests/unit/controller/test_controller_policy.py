@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +52,8 @@ def test_score_uses_echofs_weights_and_normalisations() -> None:
     # A fresh change into C lowers the score by up to 0.2 (it makes leaving C again harder).
     recent = PolicyState(mode=Mode.STRONG, last_change_at=0.0)
     assert abs(score_of(STRESSED, recent, 0.0) - 0.55) < 1e-9
-    assert abs(score_of(STRESSED, PolicyState(Mode.AVAILABLE, last_change_at=0.0), 0.0) - 0.75) < 1e-9
+    in_a = PolicyState(Mode.AVAILABLE, last_change_at=0.0)
+    assert abs(score_of(STRESSED, in_a, 0.0) - 0.75) < 1e-9
 
 
 def test_hysteresis_band_enters_a_only_above_0_7_and_c_only_below_0_2() -> None:
@@ -116,7 +119,7 @@ def test_healthy_cluster_stays_in_c() -> None:
     # Even the most write-heavy, Available-hinted object with a lagging queue but no failing
     # workers scores 0.6 at most: never above the 0.7 needed to leave C for A.
     busy = Signals(risk=0.0, lag_s=100.0, write_rate_per_min=1000.0, hint=Hint.AVAILABLE)
-    state, changes = run([busy] * 600, PolicyState())
+    _, changes = run([busy] * 600, PolicyState())
     assert all(to is not Mode.AVAILABLE for _, _, to in changes)
 
 
@@ -180,10 +183,10 @@ def test_no_flapping_around_the_a_to_c_threshold(seq: list[Signals], start_mode:
 def _assert_no_flapping(seq: list[Signals], start_mode: Mode) -> None:
     _, changes = run(seq, PolicyState(mode=start_mode), start=0.0, step=1.0)
     # Every change after the first respects the shortest cooldown...
-    for (t1, _, _), (t2, _, _) in zip(changes, changes[1:], strict=False):
+    for (t1, _, _), (t2, _, _) in pairwise(changes):
         assert t2 - t1 >= COOLDOWN_S
     # ...and there is never a round trip C→…→C or A→…→A inside a minute.
-    for (t1, f1, _), (t2, _, to2) in zip(changes, changes[1:], strict=False):
+    for (t1, f1, _), (t2, _, to2) in pairwise(changes):
         if to2 is f1:
             assert t2 - t1 >= COOLDOWN_S
     # Changes are rare: at most one per cooldown period of the run.
