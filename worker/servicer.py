@@ -8,6 +8,7 @@ maps each ``EchoError`` to its status once (``grpc_status_of``; details
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -22,13 +23,14 @@ from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
 from worker.peer import push_chunk
 from worker.state import WorkerState
-from worker.store import MAX_LIST_BATCH, ChunkStore, check_header
+from worker.store import MAX_LIST_BATCH, MAX_STORED_SIZE, ChunkStore, check_header
 
 __all__ = ["DEFAULT_REPLICATE_DEADLINE_S", "WorkerServicer"]
 
 DEFAULT_REPLICATE_DEADLINE_S = 60.0
 MAX_REPLICATE_DEADLINE_S = 600.0
 DEFAULT_LIST_BATCH = 1000
+DRAIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -121,6 +123,23 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         payload = await asyncio.to_thread(b"".join, parts) if len(parts) > 4 else b"".join(parts)
         return meta, payload
 
+    @staticmethod
+    async def _drain(frames: AsyncIterator[pb.PutChunkRequest]) -> None:
+        """Read what the client is still sending before rejecting its stream.
+
+        grpcio's asyncio client reports ``INTERNAL: Internal error from Core`` instead
+        of our status when the server ends a client stream it is still writing
+        (grpc/grpc#36066), so a rejected PutChunk first consumes the rest of the
+        stream — bounded in bytes and time — so the caller sees the real reason.
+        """
+        budget = MAX_STORED_SIZE + 2 * FRAME_SIZE
+        with contextlib.suppress(TimeoutError, grpc.RpcError):
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                async for frame in frames:
+                    budget -= frame.ByteSize()
+                    if budget < 0:
+                        return
+
     async def PutChunk(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[pb.PutChunkRequest],
         context: grpc.aio.ServicerContext,
@@ -130,6 +149,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 meta, payload = await self._receive_blob(request_iterator)
                 result = await self.store.put(meta, payload)
             except EchoError as error:
+                await self._drain(request_iterator)
                 await self._abort(context, call, error)
                 raise AssertionError("unreachable") from error
             return pb.PutChunkResponse(

@@ -1,0 +1,250 @@
+"""The worker's gRPC service, as the master sees it: a real worker process on local disk.
+
+Covers every RPC of DESIGN.md §9, every malformed PutChunk stream and its status, and
+worker-to-worker replication between two real processes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.chunkwire import FRAME_SIZE, put_chunk_frames
+from common.embedded import free_port
+from common.pb.echofs.v1 import worker_pb2 as pb
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support.procs import ManagedProcess
+from tests.support.services import test_var_dir as shared_var_dir
+from tests.support.workers import start_worker
+from tests.unit.worker.backend_contract import blob
+from tests.unit.worker.helpers import (
+    get_blob,
+    header_of,
+    metric_value,
+    put_blob,
+    rpc_error,
+    stream_of,
+)
+
+MiB = 1024 * 1024
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.fixture(scope="module")
+def base_dir() -> Iterator[Path]:
+    path = shared_var_dir() / f"worker-grpc-{uuid.uuid4().hex[:8]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def worker(base_dir: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    proc, address = start_worker(base_dir, "w-grpc")
+    yield proc, address
+    proc.stop()
+
+
+@pytest.fixture
+async def stub(worker: tuple[ManagedProcess, str]) -> AsyncIterator[pb_grpc.WorkerStub]:
+    async with grpc.aio.insecure_channel(worker[1]) as channel:
+        yield pb_grpc.WorkerStub(channel)
+
+
+def metrics_url(proc: ManagedProcess) -> str:
+    return f"http://127.0.0.1:{proc.env['WORKER_METRICS_PORT']}/metrics"
+
+
+async def test_health_check_answers_serving_for_the_server_and_the_worker_service(worker):
+    async with grpc.aio.insecure_channel(worker[1]) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "echofs.v1.Worker"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_multi_frame_chunk_round_trips_with_its_header(stub, worker):
+    meta, payload = blob(4 * MiB + 123)
+    received_before = metric_value(metrics_url(worker[0]), "echofs_worker_bytes_received_total")
+    reply = await put_blob(stub, meta, payload)
+    assert (reply.chunk_id, reply.stored_size, reply.already_present) == (
+        meta.chunk_id, len(payload), False,
+    )
+    header, data = await get_blob(stub, meta.chunk_id)
+    assert data == payload
+    assert header == header_of(meta)
+    received = metric_value(metrics_url(worker[0]), "echofs_worker_bytes_received_total")
+    assert received - received_before == len(payload)
+
+
+async def test_putting_a_chunk_twice_reports_already_present(stub):
+    meta, payload = blob(1000, compressible=True)
+    assert (await put_blob(stub, meta, payload)).already_present is False
+    assert (await put_blob(stub, meta, payload)).already_present is True
+
+
+async def test_byte_range_reads_return_that_slice_of_the_blob(stub):
+    meta, payload = blob(3 * MiB)
+    await put_blob(stub, meta, payload)
+    header, data = await get_blob(stub, meta.chunk_id, offset=MiB - 5, length=MiB + 10)
+    assert data == payload[MiB - 5 : 2 * MiB + 5]
+    assert header.stored_size == len(payload)
+    _, tail = await get_blob(stub, meta.chunk_id, offset=3 * MiB - 7)
+    assert tail == payload[-7:]
+
+
+async def test_a_range_starting_past_the_end_is_out_of_range(stub):
+    meta, payload = blob(100)
+    await put_blob(stub, meta, payload)
+    error = await rpc_error(get_blob(stub, meta.chunk_id, offset=101))
+    assert error.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert error.details().startswith("range_not_satisfiable: ")
+
+
+async def test_an_unknown_chunk_is_not_found(stub):
+    error = await rpc_error(get_blob(stub, "ab" * 32))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details().startswith("chunk_not_found: ")
+
+
+def _malformed_streams() -> dict[str, tuple[list[pb.PutChunkRequest], str]]:
+    meta, payload = blob(2 * MiB + 10)
+    good = list(put_chunk_frames(header_of(meta), payload))
+    flipped = bytearray(payload)
+    flipped[MiB + 3] ^= 0x40
+    return {
+        "no header": (good[1:2] * 0, "without a header"),
+        "data before header": (good[1:] + good[:1], "data before its header"),
+        "two headers": (good[:1] + good, "second header"),
+        "fewer bytes than stored_size": (good[:-1], "header declared stored_size"),
+        "more bytes than stored_size": (good + [pb.PutChunkRequest(data=b"x")], "more data"),
+        "checksum mismatch": (list(put_chunk_frames(header_of(meta), bytes(flipped))), "sha256"),
+        "chunk id not hex": (
+            list(put_chunk_frames(header_of(meta, chunk_id="Z" * 64), payload)), "chunk id",
+        ),
+        "chunk id upper case": (
+            list(put_chunk_frames(header_of(meta, chunk_id=meta.chunk_id.upper()), payload)),
+            "chunk id",
+        ),
+        "chunk id too short": (
+            list(put_chunk_frames(header_of(meta, chunk_id=meta.chunk_id[:63]), payload)),
+            "chunk id",
+        ),
+        "oversize stored_size": (
+            [pb.PutChunkRequest(header=header_of(meta, stored_size=66 * MiB))], "exceeds",
+        ),
+        "unknown codec": (
+            list(put_chunk_frames(header_of(meta, codec=pb.CODEC_UNSPECIFIED), payload)), "codec",
+        ),
+        "frame over 1 MiB": (
+            [good[0], pb.PutChunkRequest(data=payload[: FRAME_SIZE + 1])], "data frame",
+        ),
+        "empty frame": ([good[0], pb.PutChunkRequest()], "empty frame"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_malformed_streams()))
+async def test_malformed_put_streams_are_invalid_argument_and_store_nothing(stub, case):
+    frames, hint = _malformed_streams()[case]
+    error = await rpc_error(stub.PutChunk(stream_of(frames), timeout=30))
+    assert error.code() == INVALID, error.details()
+    assert error.details().startswith(("invalid_input: ", "checksum_mismatch: "))
+    assert hint in error.details()
+    header = next((f.header for f in frames if f.HasField("header")), None)
+    if header is not None and len(header.chunk_id) == 64 and header.chunk_id.islower():
+        present = await stub.HasChunks(pb.HasChunksRequest(chunk_ids=[header.chunk_id]))
+        assert list(present.present) == [False]
+
+
+async def test_has_chunks_answers_in_request_order_and_rejects_bad_ids(stub):
+    stored = [blob(10), blob(20)]
+    for meta, payload in stored:
+        await put_blob(stub, meta, payload)
+    ids = [stored[1][0].chunk_id, "0" * 64, stored[0][0].chunk_id]
+    reply = await stub.HasChunks(pb.HasChunksRequest(chunk_ids=ids), timeout=5)
+    assert list(reply.present) == [True, False, True]
+    error = await rpc_error(stub.HasChunks(pb.HasChunksRequest(chunk_ids=["nope"]), timeout=5))
+    assert error.code() == INVALID
+
+
+async def test_delete_chunk_removes_it_and_says_whether_it_was_there(stub):
+    meta, payload = blob(500)
+    await put_blob(stub, meta, payload)
+    first = await stub.DeleteChunk(pb.DeleteChunkRequest(chunk_id=meta.chunk_id), timeout=5)
+    second = await stub.DeleteChunk(pb.DeleteChunkRequest(chunk_id=meta.chunk_id), timeout=5)
+    assert (first.deleted, second.deleted) == (True, False)
+    error = await rpc_error(get_blob(stub, meta.chunk_id))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_chunks_streams_the_inventory_in_order_and_resumes(stub):
+    async def inventory(after: str = "", batch_size: int = 0) -> list[list[str]]:
+        request = pb.ListChunksRequest(after_chunk_id=after, batch_size=batch_size)
+        return [[c.chunk_id for c in batch.chunks] async for batch in stub.ListChunks(request)]
+
+    for _ in range(5):
+        await put_blob(stub, *blob(64))
+    everything = [cid for batch in await inventory() for cid in batch]
+    assert everything == sorted(everything) and len(everything) >= 5
+    batches = await inventory(batch_size=2)
+    assert all(len(batch) <= 2 for batch in batches)
+    assert [cid for batch in batches for cid in batch] == everything
+    resumed = [cid for batch in await inventory(after=everything[2]) for cid in batch]
+    assert resumed == everything[3:]
+
+
+async def test_get_status_reports_identity_usage_and_backend(stub):
+    meta, payload = blob(777)
+    await put_blob(stub, meta, payload)
+    status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+    assert (status.worker_id, status.backend, status.draining) == ("w-grpc", "local", False)
+    assert status.chunk_count >= 1 and status.used_bytes >= 777
+    assert status.capacity_bytes > status.used_bytes
+
+
+async def test_metrics_page_has_the_promised_series(stub, worker):
+    await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+    url = metrics_url(worker[0])
+    assert metric_value(url, "echofs_grpc_requests_total", '{code="OK",method="GetStatus"}') >= 1
+    assert metric_value(url, "echofs_worker_chunks") >= 1
+    assert metric_value(url, "echofs_storage_usage_bytes") > 0
+    assert metric_value(url, "echofs_grpc_errors_total", '{code="INVALID_ARGUMENT",method="PutChunk"}') >= 0
+
+
+async def test_replicate_chunk_copies_a_blob_to_a_peer_worker(stub, base_dir):
+    peer, peer_address = start_worker(base_dir, "w-peer")
+    try:
+        meta, payload = blob(2 * MiB + 1)
+        await put_blob(stub, meta, payload)
+        request = pb.ReplicateChunkRequest(
+            chunk_id=meta.chunk_id, target_address=peer_address, deadline_seconds=20
+        )
+        reply = await stub.ReplicateChunk(request, timeout=30)
+        assert (reply.chunk_id, reply.stored_size, reply.already_present) == (
+            meta.chunk_id, len(payload), False,
+        )
+        async with grpc.aio.insecure_channel(peer_address) as channel:
+            header, data = await get_blob(pb_grpc.WorkerStub(channel), meta.chunk_id)
+        assert data == payload and header.blob_sha256 == meta.blob_sha256
+        again = await stub.ReplicateChunk(request, timeout=30)
+        assert again.already_present is True
+        missing = pb.ReplicateChunkRequest(chunk_id="cd" * 32, target_address=peer_address)
+        error = await rpc_error(stub.ReplicateChunk(missing, timeout=30))
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        peer.stop()
+    dead = pb.ReplicateChunkRequest(
+        chunk_id=meta.chunk_id, target_address=f"127.0.0.1:{free_port()}", deadline_seconds=2
+    )
+    error = await rpc_error(stub.ReplicateChunk(dead, timeout=30))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_sigterm_stops_the_worker_cleanly(base_dir):
+    proc, _ = start_worker(base_dir, "w-stop")
+    assert proc.stop() == 0
