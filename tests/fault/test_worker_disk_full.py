@@ -1,0 +1,65 @@
+"""A full disk: PutChunk fails with RESOURCE_EXHAUSTED and leaves nothing half-written.
+
+The worker's data folder is a real 1 MiB tmpfs (needs root to mount; skipped when
+mounting is not allowed), so ENOSPC comes from the kernel on the real write path.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from common.pb.echofs.v1 import worker_pb2 as pb
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support.workers import start_worker
+from tests.unit.worker.backend_contract import blob
+from tests.unit.worker.helpers import get_blob, put_blob, rpc_error
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "tiny-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True, check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+async def test_a_full_disk_rejects_the_chunk_with_resource_exhausted(tmp_path: Path, tiny_disk):
+    proc, address = start_worker(
+        tmp_path, "w-full", extra_env={"WORKER_DATA_DIR": str(tiny_disk)}
+    )
+    try:
+        big, big_payload = blob(2 * MiB)
+        small, small_payload = blob(10_000)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = pb_grpc.WorkerStub(channel)
+            error = await rpc_error(put_blob(stub, big, big_payload))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error.details().startswith("storage_full: ")
+
+            present = await stub.HasChunks(pb.HasChunksRequest(chunk_ids=[big.chunk_id]))
+            assert list(present.present) == [False]
+            assert list((tiny_disk / "tmp").iterdir()) == []  # the partial write is gone
+            assert [p for p in (tiny_disk / "blobs").rglob("*") if p.is_file()] == []
+
+            # Space came back with the temp file: a chunk that fits is stored.
+            assert (await put_blob(stub, small, small_payload)).already_present is False
+            assert (await get_blob(stub, small.chunk_id))[1] == small_payload
+            status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+            assert (status.chunk_count, status.used_bytes) == (1, len(small_payload))
+    finally:
+        proc.stop()
