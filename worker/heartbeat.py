@@ -19,7 +19,7 @@ import aiohttp
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
-__all__ = ["HeartbeatConfig", "Heartbeat"]
+__all__ = ["Heartbeat", "HeartbeatConfig"]
 
 log = logging.getLogger(__name__)
 

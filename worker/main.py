@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 
 def main() -> None:
-    settings = WorkerSettings()
+    settings = WorkerSettings()  # type: ignore[call-arg]  # fields come from the env
     setup_logging("echofs-worker", settings.log_level)
     run_service(functools.partial(serve, settings))
 

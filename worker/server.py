@@ -106,7 +106,9 @@ class WorkerServer:
         await server.start()
         self._server = server
         self.metrics_port = s.worker_metrics_port or self.port + 100
-        self._metrics_runner = await start_metrics_http(self.metrics, s.worker_host, self.metrics_port)
+        self._metrics_runner = await start_metrics_http(
+            self.metrics, s.worker_host, self.metrics_port
+        )
         log.info(
             "worker listening",
             extra={"grpc_port": self.port, "metrics_port": self.metrics_port,

@@ -140,7 +140,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                     if budget < 0:
                         return
 
-    async def PutChunk(  # noqa: N802 - gRPC method name
+    async def PutChunk(
         self, request_iterator: AsyncIterator[pb.PutChunkRequest],
         context: grpc.aio.ServicerContext,
     ) -> pb.PutChunkResponse:
@@ -157,7 +157,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 stored_size=result.stored_size,
             )
 
-    async def GetChunk(  # noqa: N802
+    async def GetChunk(
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GetChunkResponse]:
         with self._observe("GetChunk") as call:
@@ -173,7 +173,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 yield pb.GetChunkResponse(data=frame)
                 self.metrics.bytes_sent.inc(len(frame))
 
-    async def DeleteChunk(  # noqa: N802
+    async def DeleteChunk(
         self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteChunkResponse:
         with self._observe("DeleteChunk") as call:
@@ -184,7 +184,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 raise AssertionError("unreachable") from error
             return pb.DeleteChunkResponse(deleted=deleted)
 
-    async def HasChunks(  # noqa: N802
+    async def HasChunks(
         self, request: pb.HasChunksRequest, context: grpc.aio.ServicerContext
     ) -> pb.HasChunksResponse:
         with self._observe("HasChunks") as call:
@@ -195,7 +195,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 raise AssertionError("unreachable") from error
             return pb.HasChunksResponse(present=present)
 
-    async def ReplicateChunk(  # noqa: N802
+    async def ReplicateChunk(
         self, request: pb.ReplicateChunkRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReplicateChunkResponse:
         with self._observe("ReplicateChunk") as call:
@@ -212,7 +212,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 chunk_id=meta.chunk_id, stored_size=meta.stored_size, already_present=already
             )
 
-    async def ListChunks(  # noqa: N802
+    async def ListChunks(
         self, request: pb.ListChunksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ListChunksResponse]:
         with self._observe("ListChunks") as call:
@@ -234,7 +234,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                     return
                 after = entries[-1].chunk_id
 
-    async def GetStatus(  # noqa: N802
+    async def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatusResponse:
         with self._observe("GetStatus"):

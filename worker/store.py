@@ -10,6 +10,7 @@ Disk and S3 work is bounded by one semaphore; hashing of whole blobs runs in thr
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import logging
 import re
@@ -233,7 +234,7 @@ class ChunkStore:
             self._corrupt_pending[chunk_id] = None
             log.error("corrupt blob quarantined", extra={"chunk_id": chunk_id, "reason": reason})
 
-    def take_corrupt_reports(self) -> list[str]:
+    def take_corrupt_reports(self) -> builtins.list[str]:
         """Corrupt ids found since the last take; give them back if not delivered."""
         reports = list(self._corrupt_pending)
         self._corrupt_pending.clear()

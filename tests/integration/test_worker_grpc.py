@@ -122,7 +122,7 @@ def _malformed_streams() -> dict[str, tuple[list[pb.PutChunkRequest], str]]:
         "data before header": (good[1:] + good[:1], "data before its header"),
         "two headers": (good[:1] + good, "second header"),
         "fewer bytes than stored_size": (good[:-1], "header declared stored_size"),
-        "more bytes than stored_size": (good + [pb.PutChunkRequest(data=b"x")], "more data"),
+        "more bytes than stored_size": ([*good, pb.PutChunkRequest(data=b"x")], "more data"),
         "checksum mismatch": (list(put_chunk_frames(header_of(meta), bytes(flipped))), "sha256"),
         "chunk id not hex": (
             list(put_chunk_frames(header_of(meta, chunk_id="Z" * 64), payload)), "chunk id",
@@ -209,11 +209,21 @@ async def test_get_status_reports_identity_usage_and_backend(stub):
 
 async def test_metrics_page_has_the_promised_series(stub, worker):
     await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+    await put_blob(stub, *blob(10))
+    meta, payload = blob(10)
+    await rpc_error(stub.PutChunk(put_chunk_frames(header_of(meta, raw_size=1), payload[:5])))
+    await rpc_error(get_blob(stub, "e" * 64))
     url = metrics_url(worker[0])
     assert metric_value(url, "echofs_grpc_requests_total", '{code="OK",method="GetStatus"}') >= 1
     assert metric_value(url, "echofs_worker_chunks") >= 1
     assert metric_value(url, "echofs_storage_usage_bytes") > 0
-    assert metric_value(url, "echofs_grpc_errors_total", '{code="INVALID_ARGUMENT",method="PutChunk"}') >= 0
+    invalid_puts = '{code="INVALID_ARGUMENT",method="PutChunk"}'
+    assert metric_value(url, "echofs_grpc_errors_total", invalid_puts) >= 1
+    missing_gets = '{code="NOT_FOUND",method="GetChunk"}'
+    assert metric_value(url, "echofs_grpc_errors_total", missing_gets) >= 1
+    put_count = "echofs_grpc_request_duration_seconds_count"
+    assert metric_value(url, put_count, '{method="PutChunk"}') >= 2
+    assert metric_value(url, "echofs_worker_bytes_sent_total") > 0
 
 
 async def test_replicate_chunk_copies_a_blob_to_a_peer_worker(stub, base_dir):

@@ -35,7 +35,7 @@ class FakeMaster:
 
     async def wait_for(self, predicate, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
         async with asyncio.timeout(timeout_s):
-            while not predicate():
+            while not predicate():  # noqa: ASYNC110 - polling what another process sent
                 await asyncio.sleep(0.05)
 
 

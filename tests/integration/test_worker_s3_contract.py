@@ -83,7 +83,9 @@ class TestS3Backend(BackendContract):
             current = client.get_object(Bucket=bucket, Key=key)
             data = bytearray(current["Body"].read())
             data[position] ^= 0x01
-            client.put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=current["Metadata"])
+            client.put_object(
+                Bucket=bucket, Key=key, Body=bytes(data), Metadata=current["Metadata"]
+            )
 
         async def run(chunk_id: str, position: int) -> None:
             await asyncio.to_thread(flip, chunk_id, position)

@@ -13,6 +13,7 @@ runs one contract body against memory, local and S3.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class ChunkBackend(ABC):
     #: "local", "s3" or "memory"; reported by GetStatus.
     name: str = ""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Prepare the medium (folders, bucket), clean leftovers, count usage."""
 
     @abstractmethod
@@ -107,7 +108,7 @@ class ChunkBackend(ABC):
         """
 
     @abstractmethod
-    async def list_quarantined(self) -> list[str]:
+    async def list_quarantined(self) -> builtins.list[str]:
         """Ids of quarantined blobs (for operators and tests)."""
 
     @abstractmethod
@@ -118,8 +119,8 @@ class ChunkBackend(ABC):
         """How much this backend can hold; 0 means "no fixed limit known"."""
         return 0
 
-    async def check(self) -> None:
+    async def check(self) -> None:  # noqa: B027 - optional hook
         """Raise ``Unavailable`` when the medium cannot be used right now."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and handles."""

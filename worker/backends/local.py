@@ -15,6 +15,7 @@ I/O runs in worker threads (``asyncio.to_thread``); nothing blocks the event loo
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import logging
@@ -271,7 +272,7 @@ class LocalBackend(ChunkBackend):
                         continue
                     yield ChunkEntry(name, max(info.st_size - HEADER_SIZE, 0), info.st_mtime)
 
-    async def list_quarantined(self) -> list[str]:
+    async def list_quarantined(self) -> builtins.list[str]:
         names = await asyncio.to_thread(os.listdir, self.quarantine_dir)
         return sorted(name.split(".", 1)[0] for name in names)
 

@@ -6,6 +6,7 @@ disagree with this file, they are wrong. Nothing survives the process.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Sequence
 
@@ -73,7 +74,7 @@ class MemoryBackend(ChunkBackend):
         self._quarantine[chunk_id] = entry
         return True
 
-    async def list_quarantined(self) -> list[str]:
+    async def list_quarantined(self) -> builtins.list[str]:
         return sorted(self._quarantine)
 
     def usage(self) -> Usage:

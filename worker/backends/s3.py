@@ -14,6 +14,7 @@ WORKER_CAPACITY_BYTES or, unset, a nominal 1 PiB.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -311,7 +312,7 @@ class S3Backend(ChunkBackend):
             after_key = items[-1]["Key"]
         return entries
 
-    async def list_quarantined(self) -> list[str]:
+    async def list_quarantined(self) -> builtins.list[str]:
         items = await self._list_keys(self.quarantine_prefix, "", 10_000)
         return sorted(item["Key"][len(self.quarantine_prefix):].split(".", 1)[0] for item in items)
 
