@@ -75,6 +75,9 @@ class MasterSettings(EmbeddedSettings):
     )
     grpc_timeout_seconds: float = Field(30.0, gt=0, description="Deadline for one chunk RPC.")
     probe_interval_seconds: float = Field(2.0, gt=0, description="Health probe period.")
+    repair_interval_seconds: float = Field(
+        1.0, gt=0, description="Pause between repair-queue passes."
+    )
     admin_users: str = Field(
         "", description="Comma-separated usernames that are admins from registration."
     )

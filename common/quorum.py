@@ -24,8 +24,13 @@ class Hint(str, Enum):
 
 
 def effective_mode(mode: Mode, hint: Hint = Hint.AUTO, *, critical: bool = False) -> Mode:
-    """Resolve Hybrid by the object's hint; critical keys are always strong."""
-    if critical:
+    """The mode a write obeys.
+
+    Critical keys and objects hinted Strong are always C: a caller who asked for
+    durability is never silently given less. Hybrid resolves by the hint (C for Strong,
+    otherwise A). An Available hint never weakens C: it only feeds the controller's score.
+    """
+    if critical or hint is Hint.STRONG:
         return Mode.STRONG
     if mode is Mode.HYBRID:
         return Mode.STRONG if hint is Hint.STRONG else Mode.AVAILABLE

@@ -20,7 +20,8 @@ from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
 from master.metadata.pool import open_database
-from master.metadata.replicas import ReplicasRepository
+from master.background.repair import Repairer
+from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
@@ -83,7 +84,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 settings=settings, metrics=metrics, db=db, redis=redis,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
                                  settings.jwt_ttl_seconds, admins),
-                files=files, replicas=replicas, workers=workers, registry=registry, modes=modes,
+                files=files, replicas=replicas, repair_queue=RepairQueue(db), workers=workers,
+                registry=registry, modes=modes,
                 uploads=UploadService(files, writer, modes, metrics, limits),
                 downloads=DownloadService(files, replicas, registry, metrics,
                                           settings.download_readahead_chunks),
@@ -93,10 +95,14 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
+            repairer = Repairer(services.repair_queue, replicas, registry, metrics,
+                                settings.replication_factor)
+            background.spawn(
+                run_periodically(repairer.run_once, settings.repair_interval_seconds, "repair"),
+                name="repair",
+            )
             log.info("master ready", extra={"port": settings.master_port})
             yield
 
     return ctx
 
-
-__all__ += ["run_periodically"]

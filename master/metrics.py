@@ -37,6 +37,8 @@ class MasterMetrics:
     repair_backlog_oldest: Gauge
     bytes_at_risk: Gauge
     corrupt_replicas: Counter
+    repairs_done: Counter
+    repairs_failed: Counter
 
     @classmethod
     def create(cls) -> MasterMetrics:
@@ -87,4 +89,7 @@ class MasterMetrics:
                                 registry=r),
             corrupt_replicas=Counter(f"{p}corrupt_replicas_total",
                                      "Replicas found corrupt or missing on read", registry=r),
+            repairs_done=Counter(f"{p}repairs_total", "Replicas copied by repair", registry=r),
+            repairs_failed=Counter(f"{p}repair_failures_total", "Failed replica copies",
+                                   registry=r),
         )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from common.embedded import EmbeddedPostgres, EmbeddedRedis
-from tests.support.services import create_database, env_override, test_var_dir
+from tests.support.services import create_database, env_override, scratch_dir
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def pg_server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    data_dir = test_var_dir() / f"pg-{uuid.uuid4().hex[:8]}"
+    data_dir = scratch_dir() / f"pg-{uuid.uuid4().hex[:8]}"
     server = EmbeddedPostgres(data_dir)
     try:
         yield server.start()
@@ -33,7 +33,7 @@ def redis_url() -> Iterator[str]:
     if given:
         yield given
         return
-    data_dir = test_var_dir() / f"redis-{uuid.uuid4().hex[:8]}"
+    data_dir = scratch_dir() / f"redis-{uuid.uuid4().hex[:8]}"
     server = EmbeddedRedis(data_dir)
     try:
         yield server.start()

@@ -77,6 +77,7 @@ async def register_worker(request: web.Request) -> web.Response:
         _int_field(body, "chunk_count"),
     )
     await services.registry.refresh()
+    await services.repair_queue.wake()
     return ok({"worker_id": record.worker_id, "state": record.state}, "registered")
 
 

@@ -89,3 +89,87 @@ class ReplicasRepository:
                 " FROM repair_queue ORDER BY live_copies, next_attempt_at"
             )
             return list(await cur.fetchall())
+
+
+class RepairQueue:
+    """Claiming and settling repair items; safe with several masters at once.
+
+    An item is claimed by pushing its ``next_attempt_at`` past a lease in one short
+    statement (``FOR UPDATE SKIP LOCKED`` keeps two masters off the same rows); no
+    transaction stays open across the copy. A master that dies mid-repair only delays
+    the item until its lease runs out.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(self, limit: int, lease_s: float) -> list[dict]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE repair_queue q SET attempts = q.attempts + 1,"
+                " next_attempt_at = now() + make_interval(secs => %s)"
+                " WHERE q.chunk_id IN (SELECT chunk_id FROM repair_queue"
+                "   WHERE next_attempt_at <= now() ORDER BY live_copies, next_attempt_at"
+                "   LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING q.chunk_id, q.reason, q.attempts",
+                (lease_s, limit),
+            )
+            return list(await cur.fetchall())
+
+    async def chunk_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT chunk_id, raw_size, stored_size, codec, blob_sha256 FROM chunks"
+                " WHERE chunk_id = ANY(%s)", (list(chunk_ids),),
+            )
+            return {r["chunk_id"]: r for r in await cur.fetchall()}
+
+    async def settle(self, chunk_id: str, live_copies: int, replication_factor: int,
+                     error: str, retry_in_s: float) -> None:
+        """Done when N copies live; otherwise record progress and back off."""
+        async with self._db.connection() as conn:
+            if live_copies >= replication_factor:
+                await conn.execute("DELETE FROM repair_queue WHERE chunk_id = %s", (chunk_id,))
+                return
+            await conn.execute(
+                "UPDATE repair_queue SET live_copies = %s, last_error = %s,"
+                " next_attempt_at = now() + make_interval(secs => %s) WHERE chunk_id = %s",
+                (live_copies, error[:1000], retry_in_s, chunk_id),
+            )
+
+    async def wake(self) -> None:
+        """Membership changed: retry every waiting item now instead of after its backoff."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "UPDATE repair_queue SET next_attempt_at = now() WHERE next_attempt_at > now()"
+                " AND last_error <> ''"
+            )
+
+    async def add_replica(self, chunk_id: str, worker_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+                " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
+                (chunk_id, worker_id),
+            )
+
+    async def stats(self) -> dict:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS items,"
+                " COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) AS oldest_s,"
+                " count(*) FILTER (WHERE live_copies <= 1) AS at_risk_items"
+                " FROM repair_queue"
+            )
+            row = await cur.fetchone()
+            cur = await conn.execute(
+                "SELECT COALESCE(sum(c.stored_size), 0) AS bytes FROM repair_queue q"
+                " JOIN chunks c ON c.chunk_id = q.chunk_id WHERE q.live_copies <= 1"
+            )
+            at_risk = await cur.fetchone()
+        assert row is not None and at_risk is not None
+        return {"items": int(row["items"]), "oldest_s": float(row["oldest_s"]),
+                "at_risk_items": int(row["at_risk_items"]), "bytes_at_risk": int(at_risk["bytes"])}
+
+
+__all__ += ["RepairQueue"]

@@ -11,7 +11,7 @@ from master.cluster.modes import ModeOracle
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
 from master.metadata.pool import Database
-from master.metadata.replicas import ReplicasRepository
+from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.services.auth import AuthService
@@ -30,6 +30,7 @@ class Services:
     auth: AuthService
     files: FilesRepository
     replicas: ReplicasRepository
+    repair_queue: RepairQueue
     workers: WorkersRepository
     registry: WorkerRegistry
     modes: ModeOracle

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from tests.support.api import ApiClient
-from tests.support.services import create_database, test_var_dir
+from tests.support.services import create_database, scratch_dir
 from tools.cluster import ClusterSpec, LocalCluster
 
 MiB = 1024 * 1024
@@ -18,7 +18,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    base_dir = test_var_dir() / f"cluster-{uuid.uuid4().hex[:8]}"
+    base_dir = scratch_dir() / f"cluster-{uuid.uuid4().hex[:8]}"
     spec = ClusterSpec(
         base_dir=base_dir, database_url=create_database(pg_server_url), redis_url=redis_url,
         workers=3, chunk_size=1 * MiB,

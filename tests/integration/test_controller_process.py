@@ -19,7 +19,7 @@ from common.embedded import free_port
 from common.migrate import apply_migrations
 from consistency_controller.publisher import CHANNEL
 from tests.support.procs import ManagedProcess, wait_for_http
-from tests.support.services import test_var_dir as var_root
+from tests.support.services import scratch_dir as var_root
 
 pytestmark = pytest.mark.timeout(180)
 

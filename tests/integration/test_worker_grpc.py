@@ -20,7 +20,7 @@ from common.embedded import free_port
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from tests.support.procs import ManagedProcess
-from tests.support.services import test_var_dir as shared_var_dir
+from tests.support.services import scratch_dir as shared_var_dir
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import (

@@ -46,6 +46,8 @@ class ApiClient:
 
     async def upload_raw(self, data: Any, path: str, consistency: str | None = None) -> tuple[int, dict[str, Any]]:
         params = {"consistency": consistency} if consistency else {}
+        if isinstance(data, bytes | bytearray):
+            data = io.BytesIO(data)
         async with self.session.put(f"{self.base_url}/api/v1/fs/{path}", data=data,
                                     params=params, headers=self.auth) as r:
             return r.status, await r.json()

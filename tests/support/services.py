@@ -34,7 +34,7 @@ def env_override(name: str) -> str:
     return os.environ.get(name, "")
 
 
-def test_var_dir() -> Path:
+def scratch_dir() -> Path:
     """Where a test session keeps its embedded servers' data (under the repo's var/)."""
     root = Path(__file__).resolve().parents[2] / "var" / "test"
     root.mkdir(parents=True, exist_ok=True)

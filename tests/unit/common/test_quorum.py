@@ -30,3 +30,13 @@ def test_hybrid_is_strong_only_when_hinted_strong(n: int, hint: Hint) -> None:
 @given(st.sampled_from(list(Mode)), st.sampled_from(list(Hint)))
 def test_critical_keys_are_always_strong(mode: Mode, hint: Hint) -> None:
     assert effective_mode(mode, hint, critical=True) is Mode.STRONG
+
+
+@given(st.sampled_from(list(Mode)))
+def test_a_strong_hint_is_never_weakened(mode: Mode) -> None:
+    assert effective_mode(mode, Hint.STRONG) is Mode.STRONG
+
+
+def test_an_available_hint_does_not_weaken_a_strong_decision() -> None:
+    assert effective_mode(Mode.STRONG, Hint.AVAILABLE) is Mode.STRONG
+    assert effective_mode(Mode.AVAILABLE, Hint.AVAILABLE) is Mode.AVAILABLE

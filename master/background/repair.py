@@ -1,0 +1,114 @@
+"""Bring every queued chunk back to N live copies, worker to worker.
+
+``run_once`` claims a batch (fewest live copies first), and for each chunk asks the
+workers themselves which hold it (the truth, not our rows), records what it finds,
+then has a holder copy the chunk to new targets with ``ReplicateChunk``. Items that
+cannot be finished back off exponentially (capped) and stay queued: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from common.errors import EchoError
+from master.cluster.registry import WorkerRegistry
+from master.metadata.replicas import RepairQueue, ReplicasRepository
+from master.metrics import MasterMetrics
+from master.placement.rendezvous import Candidate, place
+
+__all__ = ["Repairer"]
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 120.0
+MAX_BACKOFF_S = 300.0
+
+
+class Repairer:
+    def __init__(
+        self, queue: RepairQueue, replicas: ReplicasRepository, registry: WorkerRegistry,
+        metrics: MasterMetrics, replication_factor: int, *, batch: int = 32, concurrency: int = 4,
+    ) -> None:
+        self._queue = queue
+        self._replicas = replicas
+        self._registry = registry
+        self._metrics = metrics
+        self._n = replication_factor
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """Process one batch; return how many items were claimed."""
+        items = await self._queue.claim(self._batch, LEASE_S)
+        if items:
+            await asyncio.gather(*(self._repair_guarded(item) for item in items))
+        await self.publish_stats()
+        return len(items)
+
+    async def publish_stats(self) -> None:
+        stats = await self._queue.stats()
+        self._metrics.chunks_under_replicated.set(stats["items"])
+        self._metrics.repair_backlog_oldest.set(stats["oldest_s"])
+        self._metrics.bytes_at_risk.set(stats["bytes_at_risk"])
+
+    async def _repair_guarded(self, item: dict) -> None:
+        async with self._slots:
+            chunk_id = item["chunk_id"]
+            try:
+                live, error = await self._repair(chunk_id)
+            except EchoError as exc:
+                live, error = 0, str(exc)
+            backoff_s = min(MAX_BACKOFF_S, 2.0 ** min(item["attempts"], 10))
+            await self._queue.settle(chunk_id, live, self._n, error, backoff_s)
+
+    async def _repair(self, chunk_id: str) -> tuple[int, str]:
+        holders = await self._verified_holders(chunk_id)
+        if len(holders) >= self._n:
+            return len(holders), ""
+        if not holders:
+            return 0, "no live copy answers; waiting for a holder to return"
+        candidates = [Candidate(v.worker_id, v.zone) for v in self._registry.placeable()]
+        known = {w for w, _ in (await self._replicas.replica_states([chunk_id])).get(chunk_id, [])}
+        targets = place(chunk_id, candidates, self._n - len(holders), exclude=set(holders) | known)
+        if len(targets) < self._n - len(holders):
+            # Fall back to workers that once held a bad copy: a fresh copy replaces it.
+            targets += place(chunk_id, candidates, self._n - len(holders) - len(targets),
+                             exclude=set(holders) | set(targets))
+        errors: list[str] = []
+        for target in targets:
+            source = self._registry.read_order(holders)[0] if holders else None
+            target_view = self._registry.view(target)
+            client = self._registry.client(source) if source else None
+            if client is None or target_view is None:
+                errors.append(f"{target}: no source or target")
+                continue
+            try:
+                await client.replicate_chunk(chunk_id, target_view.address)
+            except EchoError as exc:
+                errors.append(f"{source}->{target}: {exc}")
+                self._metrics.grpc_errors.labels("ReplicateChunk", exc.code).inc()
+                continue
+            await self._queue.add_replica(chunk_id, target)
+            holders.append(target)
+            self._metrics.repairs_done.inc()
+        if errors:
+            self._metrics.repairs_failed.inc(len(errors))
+        return len(holders), "; ".join(errors)
+
+    async def _verified_holders(self, chunk_id: str) -> list[str]:
+        """Workers that say they hold the chunk now (recorded live, reachable, readable)."""
+        recorded = (await self._replicas.live_replicas([chunk_id])).get(chunk_id, [])
+        holders = []
+        for worker_id in recorded:
+            view, client = self._registry.view(worker_id), self._registry.client(worker_id)
+            if view is None or client is None or not view.readable:
+                continue
+            try:
+                if (await client.has_chunks([chunk_id]))[0]:
+                    holders.append(worker_id)
+                else:
+                    await self._replicas.mark_bad(chunk_id, worker_id, "missing", "missing")
+            except EchoError:
+                continue
+        return holders

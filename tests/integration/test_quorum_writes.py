@@ -1,0 +1,102 @@
+"""Write quorum with workers stopped: acknowledged means durable, short means 503."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from tests.support.api import ApiClient
+from tests.support.db import query
+from tests.support.grpc_probe import holders_by_chunk
+from tests.support.services import create_database, scratch_dir
+from tools.cluster import ClusterSpec, LocalCluster
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
+    base_dir = scratch_dir() / f"quorum-{uuid.uuid4().hex[:8]}"
+    spec = ClusterSpec(base_dir=base_dir, database_url=create_database(pg_server_url),
+                       redis_url=redis_url, workers=3, chunk_size=1 * MiB)
+    with LocalCluster(spec) as running:
+        yield running
+    shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
+    async with aiohttp.ClientSession() as session:
+        client = ApiClient(cluster.master_url, session)
+        await client.register_and_login()
+        yield client
+
+
+async def _until(predicate, timeout_s: float = 60.0, every_s: float = 0.3):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(every_s)
+
+
+async def test_with_one_worker_stopped_a_strong_upload_acks_two_and_repairs_the_third(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    cluster.workers["worker-3"].process.stop()
+    data = os.urandom(3 * MiB + 17)
+    status, body = await api.upload_raw(data, "quorum/one-down.bin", consistency="strong")
+    assert status == 201, body
+    receipt = body["data"]
+    assert receipt["mode"] == "C"
+    assert receipt["replicas"] == {"target": 3, "acked": 2, "pending": 1}
+
+    _, meta = await api.get_json(f"/api/v1/files/{receipt['file_id']}")
+    chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
+    queued = query(cluster.spec.database_url,
+                   "SELECT chunk_id, live_copies FROM repair_queue WHERE chunk_id = ANY(%s)",
+                   (chunk_ids,))
+    assert sorted(r["chunk_id"] for r in queued) == sorted(chunk_ids)
+    assert {r["live_copies"] for r in queued} == {2}
+
+    status, downloaded, _ = await api.download(receipt["file_id"])
+    assert status == 200 and downloaded == data
+
+    cluster.start_worker("worker-3")
+    addresses = {w.worker_id: w.address for w in cluster.workers.values()}
+
+    def fully_replicated() -> bool:
+        holders = holders_by_chunk(addresses, chunk_ids)
+        return all(len(h) == 3 for h in holders.values())
+
+    assert await _until(fully_replicated), "repair never brought the chunks back to 3 copies"
+    remaining = await _until(lambda: not query(
+        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,)))
+    assert remaining, "repair queue kept items for fully replicated chunks"
+
+
+async def test_with_two_workers_stopped_a_strong_upload_fails_503_and_commits_nothing(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    cluster.wait_workers_registered(3)
+    cluster.workers["worker-2"].process.stop()
+    cluster.workers["worker-3"].process.stop()
+    try:
+        status, body = await api.upload_raw(os.urandom(2 * MiB), "quorum/two-down.bin",
+                                            consistency="strong")
+        assert status == 503, body
+        assert body["code"] == "quorum_not_reached"
+        assert "needed 2" in body["message"]
+        status, listing = await api.get_json("/api/v1/files", params={"prefix": "quorum/two-down"})
+        assert status == 200 and listing["data"]["files"] == []
+    finally:
+        cluster.start_worker("worker-2")
+        cluster.start_worker("worker-3")
+        cluster.wait_workers_registered(3)
