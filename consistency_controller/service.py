@@ -236,6 +236,15 @@ class ControllerService:
             },
         )
         answer = self.mode_for(None)
+        if mode is None:
+            # The state keeps the pinned mode; the policy moves on from it with its usual
+            # votes and cooldowns, so clearing a pin never causes a sudden flip.
+            answer = replace(
+                answer,
+                reason=f"override cleared; automatic decisions resume from mode "
+                f"{answer.mode.value}",
+                timestamp=self.clock(),
+            )
         if previous is not mode:
             await self.publisher.publish(answer.message(CLUSTER))
         return answer

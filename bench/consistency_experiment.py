@@ -1,0 +1,300 @@
+"""What adaptive consistency buys: the experiment of issue 7 (``docs/consistency.md``).
+
+A real cluster (PostgreSQL, Redis, master, 3 workers with N = 3, the controller) takes
+uploads of 1 MiB files from 16 concurrent clients through four phases:
+
+    healthy     all workers running
+    one_slow    worker-1 stopped with SIGSTOP (alive for TCP, answers nothing)
+    two_slow    worker-1 and worker-2 stopped
+    recovered   every worker continued with SIGCONT
+
+once per controller setting: ``auto`` (the policy decides), ``C`` and ``A`` (pinned with
+``POST /v1/override``). For each run and phase it reports upload p50/p99 latency, failed
+uploads, the share of time the cluster-wide mode spent in C / Hybrid / A (sampled from
+``GET /v1/mode`` every 250 ms), and per run the time from the start of ``recovered`` until
+every chunk had N live copies and an empty repair queue, and the acknowledged bytes lost
+(every acknowledged upload is downloaded and its SHA-256 compared; must be 0).
+
+    .venv/bin/python -m bench.consistency_experiment --phase-seconds 60 --write-doc
+
+Never run as a test. Uses embedded PostgreSQL/Redis under ``var/bench`` unless
+``DATABASE_URL`` / ``REDIS_URL`` are given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+
+from common.embedded import embedded_services
+from tests.support.services import create_database
+from tools.cluster import ClusterSpec, LocalCluster
+
+MiB = 1024 * 1024
+PHASES = ("healthy", "one_slow", "two_slow", "recovered")
+STOPPED_IN = {"healthy": (), "one_slow": ("worker-1",), "two_slow": ("worker-1", "worker-2"),
+              "recovered": ()}
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "consistency.md"
+
+
+@dataclass
+class Upload:
+    phase: str
+    latency_s: float
+    ok: bool
+    mode: str = ""
+    file_id: str = ""
+    sha256: str = ""
+    size: int = 0
+    error: str = ""
+    client: int = 0
+
+
+@dataclass
+class RunResult:
+    setting: str
+    uploads: list[Upload] = field(default_factory=list)
+    mode_samples: list[tuple[str, str]] = field(default_factory=list)  # (phase, mode)
+    time_to_n_s: float | None = None
+    lost_bytes: int = 0
+    verified: int = 0
+
+
+class Experiment:
+    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, setting: str) -> None:
+        self.args = args
+        self.cluster = cluster
+        self.result = RunResult(setting)
+        self.phase = PHASES[0]
+        self.stop = asyncio.Event()
+        self.tokens: dict[int, str] = {}
+
+    async def client(self, http: aiohttp.ClientSession, index: int) -> None:
+        base = self.cluster.master_url
+        username, password = f"bench{index}-{uuid.uuid4().hex[:6]}", "bench-password-1"
+        async with http.post(f"{base}/api/v1/auth/register",
+                             json={"username": username, "password": password}) as r:
+            r.raise_for_status()
+        async with http.post(f"{base}/api/v1/auth/login",
+                             json={"username": username, "password": password}) as r:
+            token = (await r.json())["data"]["token"]
+        self.tokens[index] = token
+        headers = {"Authorization": f"Bearer {token}"}
+        n = 0
+        while not self.stop.is_set():
+            data = os.urandom(self.args.file_size)
+            form = aiohttp.FormData()
+            form.add_field("path", f"bench/{index}/{n}.bin")
+            form.add_field("file", io.BytesIO(data), filename=f"{n}.bin",
+                           content_type="application/octet-stream")
+            phase, started = self.phase, time.perf_counter()
+            try:
+                async with http.post(f"{base}/api/v1/files/upload", data=form,
+                                     headers=headers) as r:
+                    body = await r.json()
+                    ok = r.status == 201
+                    receipt = body.get("data") or {}
+                    upload = Upload(phase, time.perf_counter() - started, ok,
+                                    receipt.get("mode", ""), receipt.get("file_id", ""),
+                                    hashlib.sha256(data).hexdigest(), len(data),
+                                    "" if ok else f"{r.status} {body.get('code')}")
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                upload = Upload(phase, time.perf_counter() - started, False, error=repr(exc))
+            if not upload.ok:
+                await asyncio.sleep(0.05)  # a refusing master must not become a busy loop
+            upload.client = index
+            self.result.uploads.append(upload)
+            n += 1
+
+    async def sample_modes(self, http: aiohttp.ClientSession) -> None:
+        url = f"{self.cluster.controller_url}/v1/mode"
+        while not self.stop.is_set():
+            try:
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
+                    mode = (await r.json())["mode"]
+            except (TimeoutError, aiohttp.ClientError, KeyError):
+                mode = "unreachable"
+            self.result.mode_samples.append((self.phase, mode))
+            await asyncio.sleep(0.25)
+
+    def set_stopped(self, stopped: tuple[str, ...]) -> None:
+        for worker_id, handle in self.cluster.workers.items():
+            handle.process.signal(signal.SIGSTOP if worker_id in stopped else signal.SIGCONT)
+
+    async def run(self) -> RunResult:
+        timeout = aiohttp.ClientTimeout(total=self.args.upload_timeout_s)
+        connector = aiohttp.TCPConnector(limit=self.args.clients * 2)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            if self.result.setting in ("C", "A"):
+                async with http.post(f"{self.cluster.controller_url}/v1/override",
+                                     json={"mode": self.result.setting}) as r:
+                    r.raise_for_status()
+            tasks = [asyncio.create_task(self.client(http, i)) for i in range(self.args.clients)]
+            tasks.append(asyncio.create_task(self.sample_modes(http)))
+            recovered_at = 0.0
+            try:
+                for phase in PHASES:
+                    self.phase = phase
+                    self.set_stopped(STOPPED_IN[phase])
+                    if phase == "recovered":
+                        recovered_at = time.monotonic()
+                    log(f"[{self.result.setting}] phase {phase}")
+                    await asyncio.sleep(self.args.phase_seconds)
+            finally:
+                self.set_stopped(())
+                self.stop.set()
+                await asyncio.wait(tasks, timeout=self.args.upload_timeout_s + 5)
+            self.result.time_to_n_s = await self.time_to_n(recovered_at)
+            await self.verify(http)
+        return self.result
+
+    async def time_to_n(self, recovered_at: float) -> float | None:
+        """Seconds from the start of ``recovered`` until every chunk has N live copies."""
+        deadline = time.monotonic() + self.args.repair_timeout_s
+        async with await psycopg.AsyncConnection.connect(self.cluster.spec.database_url) as conn:
+            while time.monotonic() < deadline:
+                cur = await conn.execute(
+                    "SELECT (SELECT count(*) FROM repair_queue),"
+                    " (SELECT count(*) FROM chunks c WHERE (SELECT count(*) FROM replicas r"
+                    "  WHERE r.chunk_id = c.chunk_id AND r.state = 'live') < %s)",
+                    (self.cluster.spec.replication_factor,),
+                )
+                row = await cur.fetchone()
+                if row is not None and row[0] == 0 and row[1] == 0:
+                    return time.monotonic() - recovered_at
+                await asyncio.sleep(0.5)
+        return None
+
+    async def verify(self, http: aiohttp.ClientSession) -> None:
+        """Download every acknowledged upload as its owner; count bytes that do not return."""
+        limit = asyncio.Semaphore(8)
+
+        async def check(upload: Upload) -> None:
+            url = f"{self.cluster.master_url}/api/v1/files/{upload.file_id}/download"
+            headers = {"Authorization": f"Bearer {self.tokens[upload.client]}"}
+            async with limit:
+                try:
+                    async with http.get(url, headers=headers) as r:
+                        body = await r.read() if r.status == 200 else b""
+                except (TimeoutError, aiohttp.ClientError):
+                    body = b""
+            if hashlib.sha256(body).hexdigest() == upload.sha256 and len(body) == upload.size:
+                self.result.verified += 1
+            else:
+                self.result.lost_bytes += upload.size
+
+        await asyncio.gather(*(check(u) for u in self.result.uploads if u.ok))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def summarise(result: RunResult) -> list[dict[str, Any]]:
+    rows = []
+    for phase in PHASES:
+        uploads = [u for u in result.uploads if u.phase == phase]
+        ok = sorted(u.latency_s for u in uploads if u.ok)
+        samples = [m for p, m in result.mode_samples if p == phase]
+        share = {m: samples.count(m) / len(samples) for m in set(samples)} if samples else {}
+        rows.append({
+            "setting": result.setting, "phase": phase, "uploads_ok": len(ok),
+            "failed": sum(1 for u in uploads if not u.ok),
+            "p50_ms": round(statistics.median(ok) * 1000, 1) if ok else None,
+            "p99_ms": round(ok[min(len(ok) - 1, int(len(ok) * 0.99))] * 1000, 1) if ok else None,
+            "time_in_C": round(share.get("C", 0.0), 3),
+            "time_in_Hybrid": round(share.get("Hybrid", 0.0), 3),
+            "time_in_A": round(share.get("A", 0.0), 3),
+        })
+    return rows
+
+
+def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
+    lines = [
+        f"Runs: {args.clients} clients, {args.file_size // MiB} MiB files, "
+        f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers.",
+        "",
+        "| setting | phase | uploads ok | failed | p50 ms | p99 ms | time in C | Hybrid | A |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for row in summarise(result):
+            lines.append(
+                f"| {row['setting']} | {row['phase']} | {row['uploads_ok']} | {row['failed']} |"
+                f" {row['p50_ms']} | {row['p99_ms']} | {row['time_in_C']} |"
+                f" {row['time_in_Hybrid']} | {row['time_in_A']} |"
+            )
+    lines += ["", "| setting | time to N copies after recovery (s) | acked uploads verified |"
+              " acknowledged bytes lost |", "|---|---|---|---|"]
+    for result in results:
+        ttn = "not reached" if result.time_to_n_s is None else f"{result.time_to_n_s:.1f}"
+        lines.append(f"| {result.setting} | {ttn} | {result.verified} | {result.lost_bytes} |")
+    return "\n".join(lines) + "\n"
+
+
+async def run_setting(args: argparse.Namespace, setting: str, database_server: str,
+                      redis_url: str) -> RunResult:
+    base_dir = REPO / "var" / "bench" / f"consistency-{setting}-{uuid.uuid4().hex[:6]}"
+    spec = ClusterSpec(base_dir=base_dir, database_url=create_database(database_server),
+                       redis_url=redis_url, workers=3, replication_factor=3)
+    cluster = LocalCluster(spec)
+    try:
+        await asyncio.to_thread(cluster.start)
+        return await Experiment(args, cluster, setting).run()
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        if not args.keep:
+            shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", default="auto,C,A")
+    parser.add_argument("--phase-seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--file-size", type=int, default=1 * MiB)
+    parser.add_argument("--upload-timeout-s", type=float, default=60.0)
+    parser.add_argument("--repair-timeout-s", type=float, default=300.0)
+    parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
+    parser.add_argument("--keep", action="store_true", help="keep cluster folders and logs")
+    args = parser.parse_args()
+
+    async def run_all() -> list[RunResult]:
+        var_dir = REPO / "var" / "bench"
+        with embedded_services(var_dir, os.environ.get("DATABASE_URL", ""),
+                               os.environ.get("REDIS_URL", "")) as (database_url, redis_url):
+            return [await run_setting(args, s.strip(), database_url, redis_url)
+                    for s in args.settings.split(",")]
+
+    results = asyncio.run(run_all())
+    table = markdown(results, args)
+    print(table)
+    print(json.dumps([summarise(r) for r in results], indent=1), file=sys.stderr)
+    if args.write_doc:
+        with contextlib.suppress(FileNotFoundError):
+            text = DOC.read_text()
+            start = text.index("<!-- results -->") + len("<!-- results -->\n")
+            end = text.index("<!-- /results -->")
+            DOC.write_text(text[:start] + table + text[end:])
+
+
+if __name__ == "__main__":
+    main()
