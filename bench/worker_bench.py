@@ -1,0 +1,210 @@
+"""Put/get throughput of one worker process, on the local and the S3 backend.
+
+For each backend (local disk under a temp folder; S3 against a moto server started
+here on loopback) one real worker process is started and driven over gRPC by
+``--streams`` concurrent clients, for 4 MiB and 64 KiB chunks of random
+(incompressible) data: PutChunk of fresh chunks, then GetChunk of those chunks, each
+phase bounded by ``--seconds``. Prints a table and then one JSON document.
+
+    .venv/bin/python -m bench.worker_bench [--seconds 4] [--streams 4] [--backends local,s3]
+
+Never run as a test. Client and worker share the machine, so the figures are a
+floor for what the worker does on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+
+from common.chunks import Codec
+from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
+from common.embedded import free_port
+from common.pb.echofs.v1 import worker_pb2 as pb
+from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support.procs import wait_for_http
+from tests.support.workers import start_worker
+
+__all__ = ["main"]
+
+KiB = 1024
+MiB = 1024 * KiB
+SIZES = {"4MiB": 4 * MiB, "64KiB": 64 * KiB}
+# Enough distinct chunks that a put phase never runs out before its time is up.
+POOL_BYTES = 384 * MiB
+
+
+@dataclass
+class Result:
+    backend: str
+    chunk: str
+    op: str
+    ops: int
+    seconds: float
+    mb_per_s: float
+    ops_per_s: float
+
+
+def _chunk_pool(size: int) -> list[tuple[pb.ChunkHeader, bytes]]:
+    """Distinct random chunks with their headers (hashed before timing starts)."""
+    base = os.urandom(size)
+    pool = []
+    for index in range(max(8, POOL_BYTES // size)):
+        payload = index.to_bytes(8, "big") + base[8:]
+        digest = hashlib.sha256(payload).hexdigest()
+        header = pb.ChunkHeader(
+            chunk_id=digest, codec=codec_to_pb(Codec.RAW), raw_size=size,  # type: ignore[arg-type]
+            stored_size=size, blob_sha256=digest,
+        )
+        pool.append((header, payload))
+    return pool
+
+
+async def _phase(
+    address: str, streams: int, seconds: float, work: list[tuple[pb.ChunkHeader, bytes]],
+    op: str,
+) -> tuple[int, int, float, list[tuple[pb.ChunkHeader, bytes]]]:
+    """Run ``op`` over ``work`` from ``streams`` clients until done or out of time."""
+    done: list[tuple[pb.ChunkHeader, bytes]] = []
+    cursor = iter(work)
+    moved = 0
+    deadline = time.monotonic() + seconds
+
+    async def client(stub: pb_grpc.WorkerStub) -> None:
+        nonlocal moved
+        while time.monotonic() < deadline:
+            try:
+                header, payload = next(cursor)
+            except StopIteration:
+                return
+            if op == "put":
+                await stub.PutChunk(put_chunk_frames(header, payload), timeout=60)
+            else:
+                request = pb.GetChunkRequest(chunk_id=header.chunk_id)
+                _, data = await read_chunk_stream(
+                    stub.GetChunk(request, timeout=60), max_bytes=len(payload)
+                )
+                assert len(data) == len(payload)
+            moved += len(payload)
+            done.append((header, payload))
+
+    options = [("grpc.max_receive_message_length", 2 * MiB),
+               ("grpc.max_send_message_length", 2 * MiB)]
+    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(streams)]
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(client(pb_grpc.WorkerStub(ch)) for ch in channels))
+    finally:
+        for channel in channels:
+            await channel.close()
+    return len(done), moved, time.monotonic() - started, done
+
+
+async def _bench_backend(
+    backend: str, address: str, streams: int, seconds: float
+) -> list[Result]:
+    results = []
+    for label, size in SIZES.items():
+        pool = _chunk_pool(size)
+        stored: list[tuple[pb.ChunkHeader, bytes]] = []
+        for op in ("put", "get"):
+            work = pool
+            if op == "get":  # cycle over what was stored until the time is up
+                work = stored * (1 + 8 * len(pool) // max(1, len(stored)))
+            ops, moved, elapsed, done = await _phase(address, streams, seconds, work, op)
+            if op == "put":
+                stored = done
+            results.append(Result(
+                backend, label, op, ops, round(elapsed, 2),
+                round(moved / MiB / elapsed, 1), round(ops / elapsed, 1),
+            ))
+            print(f"  {backend:5} {label:6} {op:3}: {results[-1].mb_per_s:8.1f} MB/s "
+                  f"{results[-1].ops_per_s:8.1f} ops/s", flush=True)
+        del pool
+    return results
+
+
+@contextmanager
+def _moto_server(log_dir: Path) -> Iterator[str]:
+    port = free_port()
+    with (log_dir / "moto.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(url, timeout_s=60)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _run(backends: list[str], streams: int, seconds: float, base: Path) -> list[Result]:
+    results: list[Result] = []
+    for backend in backends:
+        env = {"WORKER_SCRUB_BYTES_PER_SECOND": "0"}
+        moto = _moto_server(base) if backend == "s3" else None
+        endpoint = moto.__enter__() if moto is not None else ""
+        if endpoint:
+            env.update({"S3_ENDPOINT_URL": endpoint, "S3_BUCKET": "bench",
+                        "S3_ACCESS_KEY_ID": "bench", "S3_SECRET_ACCESS_KEY": "bench"})
+        try:
+            proc, address = start_worker(base, f"bench-{backend}", backend=backend, extra_env=env)
+            try:
+                results += await _bench_backend(backend, address, streams, seconds)
+            finally:
+                proc.stop()
+        finally:
+            if moto is not None:
+                moto.__exit__(None, None, None)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="time limit per phase")
+    parser.add_argument("--streams", type=int, default=4, help="concurrent client streams")
+    parser.add_argument("--backends", default="local,s3")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="echofs-worker-bench-"))
+    try:
+        print(f"worker bench: {args.streams} streams, {args.seconds:g}s per phase", flush=True)
+        results = asyncio.run(
+            _run(args.backends.split(","), args.streams, args.seconds, base)
+        )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print()
+    print(f"{'backend':8}{'chunk':8}{'op':5}{'ops':>7}{'MB/s':>9}{'ops/s':>9}")
+    for r in results:
+        print(f"{r.backend:8}{r.chunk:8}{r.op:5}{r.ops:7d}{r.mb_per_s:9.1f}{r.ops_per_s:9.1f}")
+    print(json.dumps({
+        "streams": args.streams, "seconds_per_phase": args.seconds,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": [asdict(r) for r in results],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
