@@ -6,7 +6,9 @@ worker-to-worker replication between two real processes.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -252,9 +254,70 @@ async def test_replicate_chunk_copies_a_blob_to_a_peer_worker(stub, base_dir):
         chunk_id=meta.chunk_id, target_address=f"127.0.0.1:{free_port()}", deadline_seconds=2
     )
     error = await rpc_error(stub.ReplicateChunk(dead, timeout=30))
-    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
 
 
 async def test_sigterm_stops_the_worker_cleanly(base_dir):
     proc, _ = start_worker(base_dir, "w-stop")
     assert proc.stop() == 0
+
+
+async def _health_status(address: str) -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        return int(reply.status)
+
+
+async def _wait_health(address: str, wanted: int, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while await _health_status(address) != wanted:  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.1)
+
+
+async def test_health_is_not_serving_while_the_store_is_unusable(base_dir):
+    proc, address = start_worker(base_dir, "w-unusable")
+    data_dir = base_dir / "w-unusable"
+    try:
+        shutil.rmtree(data_dir / "blobs")
+        shutil.rmtree(data_dir / "tmp")
+        await _wait_health(address, health_pb2.HealthCheckResponse.NOT_SERVING)
+        (data_dir / "blobs").mkdir()
+        (data_dir / "tmp").mkdir()
+        await _wait_health(address, health_pb2.HealthCheckResponse.SERVING)
+    finally:
+        proc.stop()
+
+
+async def test_sigterm_lets_an_in_flight_put_finish_before_stopping(base_dir):
+    proc, address = start_worker(base_dir, "w-drain")
+    port = int(address.rsplit(":", 1)[1])
+    meta, payload = blob(3 * MiB)
+    frames = list(put_chunk_frames(header_of(meta), payload))
+    signalled = asyncio.Event()
+
+    async def slow_frames() -> AsyncIterator[pb.PutChunkRequest]:
+        yield frames[0]
+        yield frames[1]
+        await signalled.wait()
+        await asyncio.sleep(0.5)  # the worker is draining now
+        for frame in frames[2:]:
+            yield frame
+
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = pb_grpc.WorkerStub(channel).PutChunk(slow_frames(), timeout=30)
+            await asyncio.sleep(0.3)
+            proc.signal(signal.SIGTERM)
+            signalled.set()
+            reply = await call
+            assert reply.already_present is False
+        assert proc.process is not None and proc.process.wait(timeout=15) == 0
+    finally:
+        proc.stop()
+    proc, address = start_worker(base_dir, "w-drain", port=port)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            assert (await get_blob(pb_grpc.WorkerStub(channel), meta.chunk_id))[1] == payload
+    finally:
+        proc.stop()
