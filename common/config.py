@@ -134,6 +134,9 @@ class ControllerSettings(EmbeddedSettings):
     controller_probe_timeout_seconds: float = Field(
         0.5, gt=0, description="Deadline of the controller's grpc.health.v1 probe of a worker."
     )
+    replication_lag_grace_seconds: float = Field(
+        2.0, ge=0, description="Repair items younger than this are not replication lag."
+    )
     active_object_window_seconds: float = Field(
         300.0, gt=0, description="Objects written within this window get a per-object mode."
     )

@@ -270,7 +270,7 @@ def _resources(
         prober = Prober(timeout_s=settings.controller_probe_timeout_seconds)
         loop = EvaluationLoop(
             app[SERVICE],
-            SignalReader(app[STORE].pool),
+            SignalReader(app[STORE].pool, lag_grace_s=settings.replication_lag_grace_seconds),
             prober,
             app[METRICS],
             interval_s=settings.evaluation_interval_seconds,

@@ -5,7 +5,10 @@
   EWMA of each worker's round trip and of its probe failures (0 = all answered SERVING in
   time, 1 = none did). A probe slower than the deadline is a failure.
 - ``SignalReader``: read-only queries on the master's tables: workers, the repair queue
-  (replication lag = age of its oldest item, cluster-wide and per object), file versions
+  (replication lag = age of its oldest item past a grace period, cluster-wide and per
+  object; every write below N copies is a repair item for the moment the repair loop
+  needs, so only items older than ``REPLICATION_LAG_GRACE_SECONDS`` say that replication
+  is falling behind — without the grace, A's own pending copies would hold it in A), file versions
   (write rate per object per minute; for the cluster, versions per written object), each
   file's hint and its current version's replica
   workers (via ``version_chunks`` ⨝ ``replicas``).
@@ -175,8 +178,13 @@ class ObjectFacts:
 class SignalReader:
     """Read-only queries on the master's tables."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, lag_grace_s: float = 0.0) -> None:
         self._pool = pool
+        self.lag_grace_s = lag_grace_s
+
+    def _lag(self, oldest_age_s: float) -> float:
+        """Replication lag: how far the oldest repair item is past the grace period."""
+        return max(0.0, oldest_age_s - self.lag_grace_s)
 
     async def workers(self) -> list[WorkerRow]:
         async with self._pool.connection() as conn:
@@ -187,7 +195,7 @@ class SignalReader:
             return [WorkerRow(*row) for row in await cur.fetchall()]
 
     async def repair_backlog(self) -> tuple[float, int]:
-        """(age of the oldest repair item in seconds, number of items)."""
+        """(replication lag in seconds, number of repair items)."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8,"
@@ -195,7 +203,7 @@ class SignalReader:
             )
             row = await cur.fetchone()
         assert row is not None
-        return max(0.0, float(row[0])), int(row[1])
+        return self._lag(float(row[0])), int(row[1])
 
     async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
         """Files with a version newer than ``window_s`` → versions written in the last minute;
@@ -253,6 +261,6 @@ class SignalReader:
         facts: dict[str, ObjectFacts] = {}
         for object_id, hint, replica_workers, lag_s, writes in rows:
             facts[object_id] = ObjectFacts(
-                object_id, hint, list(replica_workers or []), max(0.0, float(lag_s)), int(writes)
+                object_id, hint, list(replica_workers or []), self._lag(float(lag_s)), int(writes)
             )
         return facts
