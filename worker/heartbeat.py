@@ -99,6 +99,20 @@ class Heartbeat:
             self.store.restore_corrupt_reports(corrupt)
             raise RuntimeError(f"master refused heartbeat with HTTP {status}")
 
+    async def announce_draining(self, timeout_s: float = 1.0) -> None:
+        """One last beat saying draining=true, so the master stops placing here now.
+
+        Best effort and short: a stop must not wait on an unreachable master.
+        """
+        if not self.registered:
+            return
+        try:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                await self.beat(session)
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, _MasterForgotUs) as exc:
+            log.info("could not announce draining: %r", exc)
+
     async def run_forever(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         backoff_s = 0.5

@@ -10,6 +10,7 @@ import grpc
 
 from common.chunkwire import GRPC_MAX_MESSAGE_BYTES, codec_to_pb, put_chunk_frames
 from common.errors import InvalidInput, error_from_grpc
+from common.logging import REQUEST_ID
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
@@ -37,7 +38,10 @@ async def push_chunk(target_address: str, meta: BlobMeta, payload: bytes, timeou
     async with grpc.aio.insecure_channel(target_address, options=_CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.WorkerStub(channel)
         try:
-            reply = await stub.PutChunk(put_chunk_frames(header, payload), timeout=timeout_s)
+            reply = await stub.PutChunk(
+                put_chunk_frames(header, payload), timeout=timeout_s,
+                metadata=(("x-request-id", REQUEST_ID.get()),),
+            )
         except grpc.aio.AioRpcError as exc:
             error = error_from_grpc(exc.code(), exc.details())
             error.message = f"peer {target_address}: {error.message}"

@@ -85,6 +85,7 @@ class WorkerServer:
         self._server: grpc.aio.Server | None = None
         self._metrics_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.heartbeat: Heartbeat | None = None
         self._serving = False
 
     async def _set_health(self, serving: bool) -> None:
@@ -149,7 +150,8 @@ class WorkerServer:
                 metrics_url=f"http://127.0.0.1:{self.metrics_port}/metrics",
                 interval_s=s.heartbeat_interval_seconds,
             )
-            self._spawn(Heartbeat(config, self.store, self.state).run_forever(), "heartbeat")
+            self.heartbeat = Heartbeat(config, self.store, self.state)
+            self._spawn(self.heartbeat.run_forever(), "heartbeat")
 
     async def _watch_store(self) -> None:
         """Flip health to NOT_SERVING while the medium is unusable, back when it returns."""
@@ -169,6 +171,8 @@ class WorkerServer:
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         self.state.draining = True
         await self._set_health(False)
+        if self.heartbeat is not None:
+            await self.heartbeat.announce_draining()
         if self._server is not None:
             await self._server.stop(grace_s)
         for task in self._tasks:

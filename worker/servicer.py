@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import grpc
 
 from common.chunkwire import FRAME_SIZE, codec_from_pb, codec_to_pb
 from common.errors import EchoError, InvalidInput, grpc_details_for, grpc_status_of
+from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
@@ -25,12 +27,17 @@ from worker.peer import push_chunk
 from worker.state import WorkerState
 from worker.store import MAX_LIST_BATCH, MAX_STORED_SIZE, ChunkStore, check_header
 
-__all__ = ["DEFAULT_REPLICATE_DEADLINE_S", "WorkerServicer"]
+__all__ = ["DEFAULT_REPLICATE_DEADLINE_S", "REQUEST_ID_METADATA", "WorkerServicer"]
 
 DEFAULT_REPLICATE_DEADLINE_S = 60.0
 MAX_REPLICATE_DEADLINE_S = 600.0
 DEFAULT_LIST_BATCH = 1000
 DRAIN_TIMEOUT_S = 30.0
+REQUEST_ID_METADATA = "x-request-id"
+# Answers, not faults: logging each would drown the log (dedup probes miss by design).
+_QUIET_CODES = {"NOT_FOUND", "CANCELLED"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,8 +69,12 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         self.metrics = store.metrics
 
     @contextmanager
-    def _observe(self, method: str) -> Iterator[_Call]:
+    def _observe(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[_Call]:
+        """Count, time and log one RPC under the caller's request id."""
         call = _Call()
+        incoming = dict(context.invocation_metadata() or ()).get(REQUEST_ID_METADATA, "")
+        valid = isinstance(incoming, str) and 0 < len(incoming) <= 64 and incoming.isascii()
+        token = REQUEST_ID.set(incoming if valid else new_request_id())
         self.state.inflight_requests += 1
         self.metrics.grpc_inflight.inc()
         started = time.perf_counter()
@@ -83,6 +94,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             self.metrics.grpc_duration.labels(method).observe(time.perf_counter() - started)
             if call.code != "OK":
                 self.metrics.grpc_errors.labels(method, call.code).inc()
+                if call.code not in _QUIET_CODES:
+                    log.warning("%s failed with %s", method, call.code)
+            with contextlib.suppress(ValueError):  # a stream closed from another context
+                REQUEST_ID.reset(token)
 
     @staticmethod
     async def _abort(context: grpc.aio.ServicerContext, call: _Call, error: EchoError) -> None:
@@ -144,7 +159,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         self, request_iterator: AsyncIterator[pb.PutChunkRequest],
         context: grpc.aio.ServicerContext,
     ) -> pb.PutChunkResponse:
-        with self._observe("PutChunk") as call:
+        with self._observe("PutChunk", context) as call:
             try:
                 meta, payload = await self._receive_blob(request_iterator)
                 result = await self.store.put(meta, payload)
@@ -160,7 +175,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def GetChunk(
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GetChunkResponse]:
-        with self._observe("GetChunk") as call:
+        with self._observe("GetChunk", context) as call:
             try:
                 meta, data = await self.store.get(request.chunk_id, request.offset, request.length)
             except EchoError as error:
@@ -176,7 +191,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def DeleteChunk(
         self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteChunkResponse:
-        with self._observe("DeleteChunk") as call:
+        with self._observe("DeleteChunk", context) as call:
             try:
                 deleted = await self.store.delete(request.chunk_id)
             except EchoError as error:
@@ -187,7 +202,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def HasChunks(
         self, request: pb.HasChunksRequest, context: grpc.aio.ServicerContext
     ) -> pb.HasChunksResponse:
-        with self._observe("HasChunks") as call:
+        with self._observe("HasChunks", context) as call:
             try:
                 present = await self.store.has(list(request.chunk_ids))
             except EchoError as error:
@@ -198,7 +213,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def ReplicateChunk(
         self, request: pb.ReplicateChunkRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReplicateChunkResponse:
-        with self._observe("ReplicateChunk") as call:
+        with self._observe("ReplicateChunk", context) as call:
             deadline_s = min(
                 request.deadline_seconds or DEFAULT_REPLICATE_DEADLINE_S, MAX_REPLICATE_DEADLINE_S
             )
@@ -215,7 +230,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def ListChunks(
         self, request: pb.ListChunksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ListChunksResponse]:
-        with self._observe("ListChunks") as call:
+        with self._observe("ListChunks", context) as call:
             batch_size = min(request.batch_size or DEFAULT_LIST_BATCH, MAX_LIST_BATCH)
             after = request.after_chunk_id
             while True:
@@ -237,7 +252,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatusResponse:
-        with self._observe("GetStatus"):
+        with self._observe("GetStatus", context):
             status = self.store.status()
             return pb.GetStatusResponse(
                 worker_id=self.state.worker_id, zone=self.state.zone,

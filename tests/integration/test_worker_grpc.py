@@ -163,6 +163,19 @@ async def test_malformed_put_streams_are_invalid_argument_and_store_nothing(stub
         assert list(present.present) == [False]
 
 
+async def test_a_failed_rpc_is_logged_under_the_callers_request_id(stub, worker):
+    meta, payload = blob(100)
+    frames = put_chunk_frames(header_of(meta, blob_sha256="0" * 64), payload)
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    error = await rpc_error(
+        stub.PutChunk(frames, timeout=10, metadata=(("x-request-id", request_id),))
+    )
+    assert error.code() == INVALID
+    lines = [line for line in worker[0].log_path.read_text().splitlines() if request_id in line]
+    assert lines and all('"request_id": "' + request_id in line for line in lines)
+    assert any("PutChunk failed with INVALID_ARGUMENT" in line for line in lines)
+
+
 async def test_has_chunks_answers_in_request_order_and_rejects_bad_ids(stub):
     stored = [blob(10), blob(20)]
     for meta, payload in stored:

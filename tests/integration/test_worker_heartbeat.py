@@ -108,6 +108,10 @@ async def test_worker_registers_heartbeats_and_re_registers_when_forgotten(
         master.forget_next_heartbeat = True
         await master.wait_for(lambda: len(master.registrations) >= 2)
         assert master.registrations[1]["chunk_count"] == 1
+
+        # (stopped from a thread: the stand-in master shares this event loop)
+        assert await asyncio.to_thread(proc.stop) == 0
+        assert master.heartbeats[-1]["draining"] is True  # told the master on its way out
     finally:
         proc.stop()
 
