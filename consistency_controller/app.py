@@ -29,7 +29,7 @@ from .metrics import ControllerMetrics
 from .publisher import RedisPublisher
 from .service import ControllerService, check_object_id
 from .signals import Prober, SignalReader
-from .store import Store
+from .store import CLUSTER, Store
 
 __all__ = [
     "LOOP",
@@ -122,7 +122,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def get_mode(request: web.Request) -> web.Response:
     object_id = request.query.get("object_id")
-    if object_id is not None:
+    if object_id is not None and object_id != CLUSTER:
         check_object_id(object_id)
     answer = request.app[SERVICE].mode_for(object_id)
     return web.json_response(answer.as_json())

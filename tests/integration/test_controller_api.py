@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,8 +26,9 @@ from grpc_health.v1 import health, health_pb2_grpc
 from common.config import ControllerSettings
 from common.embedded import EmbeddedRedis, free_port
 from common.migrate import apply_migrations
-from consistency_controller.app import LOOP, build_app
+from consistency_controller.app import LOOP, SERVICE, build_app
 from consistency_controller.publisher import CHANNEL
+from consistency_controller.store import ObjectRecord
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -391,3 +393,26 @@ async def test_changes_published_while_redis_was_down_arrive_when_it_returns(
                 await subscriber.aclose()
         finally:
             redis_server.stop()
+
+
+async def test_steady_decisions_share_a_row_and_idle_objects_are_forgotten(
+    master_db: str, redis_url: str
+) -> None:
+    async with controller(master_db, redis_url) as client:
+        service = client.app[SERVICE]
+        idle = ObjectRecord("idle-object", decided_at=time.time() - 10_000)
+        await service.apply([idle])
+        loop = client.app[LOOP]
+        for _ in range(4):
+            await loop.run_once()
+        assert "idle-object" not in service.records, "idle, unregistered state is dropped"
+        await service.store.record_decisions([], force=True)
+        async with await psycopg.AsyncConnection.connect(master_db) as conn:
+            cur = await conn.execute(
+                "SELECT count(*), sum(repeats) FROM controller_decisions WHERE object_id = '*'"
+            )
+            assert await cur.fetchone() == (1, 4)
+            cur = await conn.execute(
+                "SELECT count(*) FROM controller_objects WHERE object_id = 'idle-object'"
+            )
+            assert await cur.fetchone() == (0,)
