@@ -23,6 +23,7 @@ from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
+from worker.budget import ByteBudget
 from worker.peer import push_chunk
 from worker.state import WorkerState
 from worker.store import MAX_LIST_BATCH, MAX_STORED_SIZE, ChunkStore, check_header
@@ -33,6 +34,8 @@ DEFAULT_REPLICATE_DEADLINE_S = 60.0
 MAX_REPLICATE_DEADLINE_S = 600.0
 DEFAULT_LIST_BATCH = 1000
 DRAIN_TIMEOUT_S = 30.0
+# Blobs being received at once, in bytes: sixteen 4 MiB chunks, or four 64 MiB ones.
+DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024
 REQUEST_ID_METADATA = "x-request-id"
 # Answers, not faults: logging each would drown the log (dedup probes miss by design).
 _QUIET_CODES = {"NOT_FOUND", "CANCELLED"}
@@ -63,10 +66,14 @@ def _meta_to_pb(meta: BlobMeta) -> pb.ChunkHeader:
 
 
 class WorkerServicer(pb_grpc.WorkerServicer):
-    def __init__(self, store: ChunkStore, state: WorkerState) -> None:
+    def __init__(
+        self, store: ChunkStore, state: WorkerState, *,
+        receive_budget_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES,
+    ) -> None:
         self.store = store
         self.state = state
         self.metrics = store.metrics
+        self.receive_budget = ByteBudget(receive_budget_bytes)
 
     @contextmanager
     def _observe(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[_Call]:
@@ -105,23 +112,30 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         call.code = status.name
         await context.abort(status, grpc_details_for(error))
 
+    async def _receive_header(self, frames: AsyncIterator[pb.PutChunkRequest]) -> BlobMeta:
+        """The first frame, which must be a valid header. Raises InvalidInput."""
+        async for frame in frames:
+            kind = frame.WhichOneof("frame")
+            if kind == "data":
+                raise InvalidInput("PutChunk stream sent data before its header")
+            if kind != "header":
+                raise InvalidInput("PutChunk stream sent an empty frame")
+            meta = _meta_from_pb(frame.header)
+            check_header(meta)
+            return meta
+        raise InvalidInput("PutChunk stream ended without a header")
+
     async def _receive_blob(
-        self, frames: AsyncIterator[pb.PutChunkRequest]
-    ) -> tuple[BlobMeta, bytes]:
-        """Header first, then data up to stored_size; anything else is InvalidInput."""
-        meta: BlobMeta | None = None
+        self, meta: BlobMeta, frames: AsyncIterator[pb.PutChunkRequest]
+    ) -> bytes:
+        """Data frames up to stored_size after the header; anything else is InvalidInput."""
         parts: list[bytes] = []
         received = 0
         async for frame in frames:
             kind = frame.WhichOneof("frame")
             if kind == "header":
-                if meta is not None:
-                    raise InvalidInput("PutChunk stream sent a second header")
-                meta = _meta_from_pb(frame.header)
-                check_header(meta)
+                raise InvalidInput("PutChunk stream sent a second header")
             elif kind == "data":
-                if meta is None:
-                    raise InvalidInput("PutChunk stream sent data before its header")
                 if len(frame.data) > FRAME_SIZE:
                     raise InvalidInput(f"data frame of {len(frame.data)} bytes > {FRAME_SIZE}")
                 received += len(frame.data)
@@ -133,10 +147,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 parts.append(frame.data)
             else:
                 raise InvalidInput("PutChunk stream sent an empty frame")
-        if meta is None:
-            raise InvalidInput("PutChunk stream ended without a header")
-        payload = await asyncio.to_thread(b"".join, parts) if len(parts) > 4 else b"".join(parts)
-        return meta, payload
+        return await asyncio.to_thread(b"".join, parts) if len(parts) > 4 else b"".join(parts)
 
     @staticmethod
     async def _drain(frames: AsyncIterator[pb.PutChunkRequest]) -> None:
@@ -161,8 +172,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     ) -> pb.PutChunkResponse:
         with self._observe("PutChunk", context) as call:
             try:
-                meta, payload = await self._receive_blob(request_iterator)
-                result = await self.store.put(meta, payload)
+                meta = await self._receive_header(request_iterator)
+                async with self.receive_budget.reserve(meta.stored_size):
+                    payload = await self._receive_blob(meta, request_iterator)
+                    result = await self.store.put(meta, payload)
             except EchoError as error:
                 await self._drain(request_iterator)
                 await self._abort(context, call, error)
