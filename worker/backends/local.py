@@ -100,7 +100,11 @@ class LocalBackend(ChunkBackend):
     # -- lifecycle ---------------------------------------------------------------
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._open_sync)
+        """Create the folders, drop unfinished writes, count usage. Raises Unavailable."""
+        try:
+            await asyncio.to_thread(self._open_sync)
+        except OSError as exc:
+            raise Unavailable(f"local store {self.root} cannot be opened: {exc}") from exc
 
     def _open_sync(self) -> None:
         for folder in (self.blobs_dir, self.tmp_dir, self.quarantine_dir):

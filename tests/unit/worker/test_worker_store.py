@@ -9,6 +9,7 @@ import pytest
 
 from common.errors import ChecksumMismatch, ChunkNotFound, InvalidInput, Unavailable
 from tests.unit.worker.backend_contract import blob
+from worker.backends.local import LocalBackend
 from worker.backends.memory import MemoryBackend
 from worker.scrubber import Scrubber
 from worker.store import MAX_STORED_SIZE, ChunkStore
@@ -101,3 +102,10 @@ async def test_the_scrubber_keeps_to_its_byte_budget(store: ChunkStore):
 
 async def test_a_disabled_scrubber_returns_at_once(store: ChunkStore):
     await Scrubber(store, bytes_per_second=0).run_forever()
+
+
+async def test_a_local_store_on_an_unusable_path_is_unavailable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a folder")
+    with pytest.raises(Unavailable):
+        await ChunkStore(LocalBackend(blocker / "data")).open()
