@@ -42,6 +42,7 @@ __all__ = ["S3Backend", "S3Config"]
 log = logging.getLogger(__name__)
 
 NOMINAL_CAPACITY_BYTES = 1024**5
+EXISTS_FAN_OUT = 16
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _FULL_CODES = {"QuotaExceeded", "XMinioStorageFull", "EntityTooLarge"}
 
@@ -273,8 +274,14 @@ class S3Backend(ChunkBackend):
         return StoredBlob(self._meta_of(chunk_id, response, total), data)
 
     async def exists(self, chunk_ids: Sequence[str]) -> list[bool]:
-        sizes = await asyncio.gather(*(self._size_or_none(self.key(c)) for c in chunk_ids))
-        return [size is not None for size in sizes]
+        """One HEAD per id, at most EXISTS_FAN_OUT at a time."""
+        slots = asyncio.Semaphore(EXISTS_FAN_OUT)
+
+        async def present(chunk_id: str) -> bool:
+            async with slots:
+                return await self._size_or_none(self.key(chunk_id)) is not None
+
+        return list(await asyncio.gather(*(present(c) for c in chunk_ids)))
 
     async def _list_keys(self, prefix: str, after_key: str, limit: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
