@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from common.config import MasterSettings
-from master.api import routes_auth, routes_cluster, routes_files
+from master.api import openapi, routes_auth, routes_cluster, routes_files
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
 from master.background.tasks import BackgroundTasks, run_periodically
@@ -42,6 +42,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_auth.routes)
     app.add_routes(routes_cluster.routes)
     app.add_routes(routes_files.routes)
+    app.add_routes(openapi.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 

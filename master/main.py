@@ -29,7 +29,10 @@ def main() -> None:
         )
 
         async def serve(stop: asyncio.Event) -> None:
-            runner = web.AppRunner(build_app(settings), access_log=None)
+            # Paths may be 1024 UTF-8 bytes, i.e. up to ~3 KiB percent-encoded; leave room
+            # so an over-long path is our JSON 400, not the parser's plain-text one.
+            runner = web.AppRunner(build_app(settings), access_log=None,
+                                   max_line_size=32 * 1024)
             await runner.setup()
             try:
                 site = web.TCPSite(runner, settings.master_host, settings.master_port,

@@ -59,13 +59,45 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise BadJson(f"body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidInput("body must be a JSON object")
+    _reject_unstorable_text(value)
     return value
+
+
+def _reject_unstorable_text(value: Any) -> None:
+    """JSON may carry NUL and lone surrogates (``\\ud800``); PostgreSQL text and UTF-8
+    cannot. Refuse them here, once, rather than fail deep inside a query."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadJson("strings must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadJson("strings must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_unstorable_text(key)
+            _reject_unstorable_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_unstorable_text(item)
 
 
 def require_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"field {key!r} is required and must be a non-empty string")
+    return value
+
+
+def query_text(request: web.Request, name: str, default: str = "", max_len: int = 1024) -> str:
+    """A query parameter as text PostgreSQL can store, or InvalidInput."""
+    value = request.query.get(name, default)
+    if len(value) > max_len:
+        raise InvalidInput(f"query parameter {name!r} is longer than {max_len} characters")
+    try:
+        _reject_unstorable_text(value)
+    except BadJson as exc:
+        raise InvalidInput(f"query parameter {name!r}: {exc.message}") from None
     return value
 
 
@@ -76,4 +108,4 @@ def parse_file_id(raw: str) -> uuid.UUID:
         raise NotFound(f"no file with id {raw[:64]!r}") from None
 
 
-__all__ += ["require_str"]
+__all__ += ["query_text", "require_str"]

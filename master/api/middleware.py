@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from common.errors import EchoError, http_status_of
 from common.logging import REQUEST_ID, new_request_id
@@ -81,6 +82,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if status >= 500:
             log.warning("request failed: %s", exc.message, extra={"code": exc.code})
         return _error_response(status, exc.code, exc.message, exc.details)
+    except HttpProcessingError as exc:
+        # Malformed bytes inside a body we parse ourselves (multipart part headers).
+        return _error_response(400, "invalid_input", f"malformed request: {exc.message}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

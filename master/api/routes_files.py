@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, web
 
 from common.errors import EchoError, InvalidInput, NotFound, PayloadTooLarge
 from common.quorum import Hint
-from master.api.common import ok, parse_file_id, principal_of, services_of
+from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
 from master.api.http_range import parse_range
 from master.metadata.records import FileRecord
 from master.services.paths import normalize_path
@@ -48,7 +48,7 @@ async def upload_multipart(request: web.Request) -> web.Response:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
         raise InvalidInput(f"malformed multipart body: {exc}") from exc
-    fields: dict[str, str] = {k: v for k, v in request.query.items() if k in {"path", "consistency"}}
+    fields = {k: query_text(request, k) for k in ("path", "consistency") if k in request.query}
     while True:
         try:
             part = await reader.next()
@@ -62,7 +62,10 @@ async def upload_multipart(request: web.Request) -> web.Response:
             value = await part.read(decode=True)
             if len(value) > _MAX_FIELD_BYTES:
                 raise InvalidInput(f"field {part.name!r} is too long")
-            fields[part.name] = value.decode("utf-8", errors="strict")
+            try:
+                fields[part.name] = value.decode("utf-8", errors="strict")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"field {part.name!r} is not UTF-8") from None
             continue
         if part.name != "file":
             await part.release()
@@ -80,7 +83,7 @@ async def upload_raw(request: web.Request) -> web.Response:
     services = services_of(request)
     path = normalize_path(request.match_info["path"])
     _check_declared_length(request, services.settings.max_upload_bytes)
-    hint = _hint(request.query.get("consistency") or request.headers.get("X-Consistency"))
+    hint = _hint(query_text(request, "consistency") or request.headers.get("X-Consistency"))
     receipt = await services.uploads.upload(
         principal_of(request).user_id, path, hint, request.content.read
     )
@@ -95,18 +98,20 @@ def _check_declared_length(request: web.Request, limit: int) -> None:
 @routes.get("/api/v1/files")
 async def list_files(request: web.Request) -> web.Response:
     services = services_of(request)
-    prefix = request.query.get("prefix", "")
+    prefix = query_text(request, "prefix")
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
         raise InvalidInput("limit must be an integer") from None
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000")
-    cursor = request.query.get("cursor", "")
+    cursor = query_text(request, "cursor", max_len=4096)
     try:
         after = base64.urlsafe_b64decode(cursor.encode()).decode() if cursor else ""
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("cursor is not one this server issued") from None
+    if "\x00" in after:
+        raise InvalidInput("cursor is not one this server issued")
     rows = await services.files.list(principal_of(request).user_id, prefix, after, limit)
     next_cursor = (
         base64.urlsafe_b64encode(rows[-1].path.encode()).decode() if len(rows) == limit else None

@@ -72,7 +72,8 @@ class AuthService:
         return await self._users.create(username, password_hash, username in self._admins)
 
     async def login(self, username: str, password: str) -> tuple[str, int, UserRecord]:
-        user = await self._users.by_username(username)
+        valid_name = bool(_USERNAME_RE.fullmatch(username)) and len(password) <= 1024
+        user = await self._users.by_username(username) if valid_name else None
         # Hash even for unknown users so timing does not reveal which names exist.
         stored = user.password_hash if user else self._dummy_hash
         ok = await asyncio.to_thread(verify_password, password, stored)

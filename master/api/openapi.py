@@ -1,0 +1,294 @@
+"""GET /api/v1/openapi.json: the OpenAPI 3.0 description of every master route.
+
+Written as data next to the routes it describes; tests/integration/test_openapi.py runs
+schemathesis against a live master with it, so a route and its description cannot
+drift apart silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["OPENAPI", "routes"]
+
+routes = web.RouteTableDef()
+
+_JSON = "application/json"
+_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+_SECRET: list[dict[str, list[str]]] = [{"clusterSecret": []}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _envelope(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "message", "data"],
+        "properties": {"success": {"type": "boolean"}, "message": {"type": "string"}, "data": data},
+    }
+
+
+def _ok(data_schema: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
+    return {status: {"description": description,
+                     "content": {_JSON: {"schema": _envelope(_ref(data_schema))}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
+            404: "Not found", 409: "Conflict", 413: "Body too large",
+            416: "Range not satisfiable", 503: "Not enough healthy workers / dependency down"}
+    return {str(s): {"description": text[s], "content": {_JSON: {"schema": _ref("Error")}}}
+            for s in statuses}
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+_PATH_PARAM = {"name": "path", "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1, "maxLength": 1024}}
+_FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CONSISTENCY_Q = {"name": "consistency", "in": "query", "required": False,
+                  "schema": {"type": "string", "enum": ["auto", "strong", "available"]}}
+_RANGE_HEADERS = [
+    {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "If-Range", "in": "header", "required": False, "schema": {"type": "string"}},
+]
+_BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_DOWNLOAD_RESPONSES = {
+    "200": {"description": "The whole file, verified", "content": _BYTES},
+    "206": {"description": "The requested range", "content": _BYTES},
+    "304": {"description": "Not modified (If-None-Match)"},
+    **_errors(401, 404, 416, 503),
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["success", "message", "code"],
+        "properties": {"success": {"type": "boolean", "enum": [False]},
+                       "message": {"type": "string"}, "code": {"type": "string"},
+                       "data": {"nullable": True}, "details": {"type": "object"}},
+    },
+    "Credentials": {
+        "type": "object", "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,64}$"},
+            "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+        },
+    },
+    "User": {
+        "type": "object", "required": ["user_id", "username", "is_admin"],
+        "properties": {"user_id": {"type": "integer"}, "username": {"type": "string"},
+                       "is_admin": {"type": "boolean"}},
+    },
+    "Token": {
+        "type": "object", "required": ["token", "token_type", "expires_in"],
+        "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
+                       "expires_in": {"type": "integer"}, "user_id": {"type": "integer"},
+                       "username": {"type": "string"}},
+    },
+    "Receipt": {
+        "type": "object",
+        "required": ["file_id", "path", "size", "sha256", "chunks", "dedup_chunks", "mode",
+                     "replicas"],
+        "properties": {
+            "file_id": {"type": "string", "format": "uuid"}, "path": {"type": "string"},
+            "size": {"type": "integer"}, "sha256": {"type": "string"},
+            "chunks": {"type": "integer"}, "dedup_chunks": {"type": "integer"},
+            "mode": {"type": "string", "enum": ["C", "A", "Hybrid"]},
+            "replicas": {"type": "object", "required": ["target", "acked", "pending"],
+                         "properties": {"target": {"type": "integer"},
+                                        "acked": {"type": "integer"},
+                                        "pending": {"type": "integer"}}},
+        },
+    },
+    "FileSummary": {
+        "type": "object", "required": ["file_id", "path", "size", "sha256", "mode"],
+        "properties": {"file_id": {"type": "string"}, "path": {"type": "string"},
+                       "size": {"type": "integer"}, "sha256": {"type": "string"},
+                       "mode": {"type": "string"}, "updated_at": {"type": "string"}},
+    },
+    "FileList": {
+        "type": "object", "required": ["files", "next_cursor"],
+        "properties": {"files": {"type": "array", "items": _ref("FileSummary")},
+                       "next_cursor": {"type": "string", "nullable": True}},
+    },
+    "FileMetadata": {
+        "type": "object", "required": ["file_id", "path", "size", "sha256", "mode", "chunks"],
+        "properties": {
+            "file_id": {"type": "string"}, "path": {"type": "string"},
+            "size": {"type": "integer"}, "sha256": {"type": "string"}, "mode": {"type": "string"},
+            "chunk_size": {"type": "integer"}, "consistency_hint": {"type": "string"},
+            "version_id": {"type": "string"}, "created_at": {"type": "string"},
+            "updated_at": {"type": "string"},
+            "chunks": {"type": "array", "items": {
+                "type": "object", "required": ["index", "chunk_id", "size", "replicas"],
+                "properties": {
+                    "index": {"type": "integer"}, "chunk_id": {"type": "string"},
+                    "size": {"type": "integer"}, "stored_size": {"type": "integer"},
+                    "codec": {"type": "string", "enum": ["raw", "zstd"]},
+                    "replicas": {"type": "array", "items": {
+                        "type": "object", "required": ["worker_id", "state"],
+                        "properties": {"worker_id": {"type": "string"},
+                                       "state": {"type": "string",
+                                                 "enum": ["live", "corrupt", "missing"]}}}},
+                }}},
+        },
+    },
+    "Deleted": {
+        "type": "object", "required": ["file_id", "path"],
+        "properties": {"file_id": {"type": "string"}, "path": {"type": "string"}},
+    },
+    "Health": {
+        "type": "object", "required": ["status", "service", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            "service": {"type": "string"},
+            "checks": {"type": "object",
+                       "required": ["postgres", "redis", "workers_healthy", "workers_total"],
+                       "properties": {"postgres": {"type": "boolean"},
+                                      "redis": {"type": "boolean"},
+                                      "workers_healthy": {"type": "integer"},
+                                      "workers_total": {"type": "integer"}}},
+        },
+    },
+    "WorkerHealth": {
+        "type": "object", "required": ["workers"],
+        "properties": {"workers": {"type": "array", "items": {
+            "type": "object",
+            "required": ["worker_id", "address", "state", "rtt_ms", "last_heartbeat",
+                         "capacity_bytes", "used_bytes"],
+            "properties": {
+                "worker_id": {"type": "string"}, "address": {"type": "string"},
+                "zone": {"type": "string"}, "state": {"type": "string"},
+                "rtt_ms": {"type": "number", "nullable": True},
+                "last_heartbeat": {"type": "string"}, "capacity_bytes": {"type": "integer"},
+                "used_bytes": {"type": "integer"}, "chunk_count": {"type": "integer"}}}}},
+    },
+    "WorkerRegistration": {
+        "type": "object", "required": ["worker_id", "address"],
+        "properties": {"worker_id": {"type": "string"}, "address": {"type": "string"},
+                       "zone": {"type": "string"}, "metrics_url": {"type": "string"},
+                       "capacity_bytes": {"type": "integer", "minimum": 0},
+                       "used_bytes": {"type": "integer", "minimum": 0},
+                       "chunk_count": {"type": "integer", "minimum": 0}},
+    },
+    "Heartbeat": {
+        "type": "object",
+        "properties": {"capacity_bytes": {"type": "integer", "minimum": 0},
+                       "used_bytes": {"type": "integer", "minimum": 0},
+                       "chunk_count": {"type": "integer", "minimum": 0},
+                       "draining": {"type": "boolean"},
+                       "corrupt_chunk_ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "WorkerAck": {
+        "type": "object", "required": ["worker_id"],
+        "properties": {"worker_id": {"type": "string"}, "state": {"type": "string"}},
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/v1/auth/register": {"post": {
+        "summary": "Create a user", "security": [], "requestBody": _json_body("Credentials"),
+        "responses": {**_ok("User", "201", "Registered"), **_errors(400, 409, 413)}}},
+    "/api/v1/auth/login": {"post": {
+        "summary": "Get a JWT", "security": [], "requestBody": _json_body("Credentials"),
+        "responses": {**_ok("Token"), **_errors(400, 401, 413)}}},
+    "/api/v1/auth/profile": {"get": {
+        "summary": "The caller", "security": _BEARER,
+        "responses": {**_ok("User"), **_errors(401)}}},
+    "/api/v1/files/upload": {"post": {
+        "summary": "Upload a file (multipart/form-data, streamed)", "security": _BEARER,
+        "parameters": [{"name": "path", "in": "query", "required": False,
+                        "schema": {"type": "string"}}, _CONSISTENCY_Q],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"path": {"type": "string"},
+                           "consistency": {"type": "string",
+                                           "enum": ["auto", "strong", "available"]},
+                           "file": {"type": "string", "format": "binary"}}}}}},
+        "responses": {**_ok("Receipt", "201", "Uploaded"), **_errors(400, 401, 413, 503)}}},
+    "/api/v1/fs/{path}": {
+        "parameters": [_PATH_PARAM],
+        "put": {"summary": "Upload a raw body to a path (creates or replaces)",
+                "security": _BEARER, "parameters": [_CONSISTENCY_Q],
+                "requestBody": {"required": True, "content": _BYTES},
+                "responses": {**_ok("Receipt", "201", "Uploaded"),
+                              **_errors(400, 401, 413, 503)}},
+        "get": {"summary": "Download by path", "security": _BEARER,
+                "parameters": _RANGE_HEADERS,
+                "responses": {**_DOWNLOAD_RESPONSES, **_errors(400)}},
+        "delete": {"summary": "Delete by path", "security": _BEARER,
+                   "responses": {**_ok("Deleted"), **_errors(400, 401, 404)}},
+    },
+    "/api/v1/files": {"get": {
+        "summary": "List the caller's files", "security": _BEARER,
+        "parameters": [
+            {"name": "prefix", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {**_ok("FileList"), **_errors(400, 401)}}},
+    "/api/v1/files/{file_id}": {
+        "parameters": [_FILE_ID],
+        "get": {"summary": "File metadata, chunks and replicas", "security": _BEARER,
+                "responses": {**_ok("FileMetadata"), **_errors(401, 404)}},
+        "delete": {"summary": "Delete a file (chunks go to GC)", "security": _BEARER,
+                   "responses": {**_ok("Deleted"), **_errors(401, 404)}},
+    },
+    "/api/v1/files/{file_id}/download": {"get": {
+        "summary": "Download (Range, If-Range, ETag, HEAD)", "security": _BEARER,
+        "parameters": [_FILE_ID, *_RANGE_HEADERS], "responses": _DOWNLOAD_RESPONSES}},
+    "/api/v1/health": {"get": {
+        "summary": "Liveness and dependencies", "security": [],
+        "responses": {
+            "200": {"description": "Serving", "content": {_JSON: {"schema": _ref("Health")}}},
+            "503": {"description": "Cannot serve", "content": {_JSON: {"schema": _ref("Health")}}},
+        }}},
+    "/api/v1/workers/health": {"get": {
+        "summary": "Per-worker state, RTT, heartbeat, capacity", "security": _BEARER,
+        "responses": {**_ok("WorkerHealth"), **_errors(401)}}},
+    "/api/v1/workers/register": {"post": {
+        "summary": "A worker joins (cluster secret)", "security": _SECRET,
+        "requestBody": _json_body("WorkerRegistration"),
+        "responses": {**_ok("WorkerAck"), **_errors(400, 401, 413)}}},
+    "/api/v1/workers/{worker_id}/heartbeat": {"post": {
+        "summary": "A worker's heartbeat (cluster secret)", "security": _SECRET,
+        "parameters": [{"name": "worker_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": _json_body("Heartbeat"),
+        "responses": {**_ok("WorkerAck"), **_errors(400, 401, 404, 413)}}},
+    "/api/v1/openapi.json": {"get": {
+        "summary": "This document", "security": [],
+        "responses": {"200": {"description": "OpenAPI 3", "content": {_JSON: {"schema": {
+            "type": "object"}}}}}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics", "security": [],
+        "responses": {"200": {"description": "Prometheus text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "EchoFS master API", "version": "1.0.0",
+             "description": "Distributed, chunked, content-addressed file store."},
+    "security": _BEARER,
+    "paths": _PATHS,
+    "components": {
+        "schemas": _SCHEMAS,
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-Cluster-Secret"},
+        },
+    },
+}
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
