@@ -33,6 +33,7 @@ from tests.unit.worker.helpers import (
     rpc_error,
     stream_of,
 )
+from worker.store import MAX_STORED_SIZE
 
 MiB = 1024 * 1024
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -171,7 +172,12 @@ async def test_a_failed_rpc_is_logged_under_the_callers_request_id(stub, worker)
         stub.PutChunk(frames, timeout=10, metadata=(("x-request-id", request_id),))
     )
     assert error.code() == INVALID
-    lines = [line for line in worker[0].log_path.read_text().splitlines() if request_id in line]
+    lines: list[str] = []
+    for _ in range(50):  # the worker logs just after it answered
+        lines = [line for line in worker[0].log_path.read_text().splitlines() if request_id in line]
+        if lines:
+            break
+        await asyncio.sleep(0.1)
     assert lines and all('"request_id": "' + request_id in line for line in lines)
     assert any("PutChunk failed with INVALID_ARGUMENT" in line for line in lines)
 
@@ -332,5 +338,32 @@ async def test_sigterm_lets_an_in_flight_put_finish_before_stopping(base_dir):
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             assert (await get_blob(pb_grpc.WorkerStub(channel), meta.chunk_id))[1] == payload
+    finally:
+        proc.stop()
+
+
+async def test_the_largest_chunk_round_trips_and_one_byte_more_than_allowed_is_refused(stub):
+    meta, payload = blob(64 * MiB)
+    reply = await put_blob(stub, meta, payload)
+    assert reply.stored_size == 64 * MiB
+    assert (await get_blob(stub, meta.chunk_id))[1] == payload
+    too_big = [pb.PutChunkRequest(header=header_of(meta, stored_size=MAX_STORED_SIZE + 1))]
+    error = await rpc_error(stub.PutChunk(stream_of(too_big), timeout=10))
+    assert error.code() == INVALID and "exceeds" in error.details()
+
+
+async def test_concurrent_puts_of_one_chunk_store_it_once(stub):
+    meta, payload = blob(2 * MiB)
+    replies = await asyncio.gather(*(put_blob(stub, meta, payload) for _ in range(6)))
+    assert sorted(r.already_present for r in replies) == [False] + [True] * 5
+    assert (await get_blob(stub, meta.chunk_id))[1] == payload
+
+
+async def test_metrics_port_defaults_to_the_grpc_port_plus_100(base_dir):
+    port = free_port()
+    proc, _ = start_worker(base_dir, "w-metrics", port=port, extra_env={"WORKER_METRICS_PORT": "0"})
+    try:
+        url = f"http://127.0.0.1:{port + 100}/metrics"
+        assert metric_value(url, "echofs_worker_capacity_bytes") > 0
     finally:
         proc.stop()
