@@ -64,6 +64,10 @@ class WorkerMetrics:
         self.scrub_passes = Counter(
             "echofs_scrub_passes_total", "Completed scrubber passes", registry=r
         )
+        self.scrub_last_pass = Gauge(
+            "echofs_scrub_last_pass_timestamp_seconds",
+            "When the last complete scrubber pass ended (Unix time)", registry=r,
+        )
         self.corrupt_blobs = Counter(
             "echofs_corrupt_blobs_total", "Blobs that failed their checksum (quarantined)",
             registry=r,

@@ -63,6 +63,7 @@ class Scrubber:
                 break
             after = entries[-1].chunk_id
         self.store.metrics.scrub_passes.inc()
+        self.store.metrics.scrub_last_pass.set_to_current_time()
         log.info(
             "scrub pass done",
             extra={

@@ -83,6 +83,7 @@ async def test_the_scrubber_finds_a_flipped_byte_nobody_reads(tmp_path: Path):
     assert store.take_corrupt_reports() == [victim]
     assert store.metrics.corrupt_blobs._value.get() == 1
     assert store.metrics.scrub_passes._value.get() == 1
+    assert store.metrics.scrub_last_pass._value.get() > 0
     assert [e.chunk_id for e in await store.list()] == sorted(
         m.chunk_id for m, _ in chunks if m.chunk_id != victim
     )
