@@ -2,7 +2,21 @@
 
 Nothing here decides anything about blobs; it parses frames, calls the store, and
 maps each ``EchoError`` to its status once (``grpc_status_of``; details
-``"<code>: <message>"``). Every call is counted, timed and tracked as in flight.
+``"<code>: <message>"``). Every call is counted, timed and tracked as in flight,
+and logs under the caller's ``x-request-id`` metadata when it sends one.
+
+What callers see::
+
+    INVALID_ARGUMENT   invalid_input / checksum_mismatch: bad chunk id or header, no
+                       header, data before it, two headers, fewer or more bytes than
+                       stored_size, frame > 1 MiB, stored_size > 65 MiB, sha mismatch
+    NOT_FOUND          chunk_not_found: not stored here (GetChunk, ReplicateChunk)
+    OUT_OF_RANGE       range_not_satisfiable: offset beyond the blob (the end of a
+                       range is clamped, like a file read)
+    DATA_LOSS          chunk_corrupt: the blob failed its checksum and was quarantined;
+                       read another replica, the heartbeat reports it for repair
+    RESOURCE_EXHAUSTED storage_full: the disk is full; nothing was written
+    UNAVAILABLE        unavailable: store not open / medium down / peer unreachable
 """
 
 from __future__ import annotations
