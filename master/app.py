@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from common.config import MasterSettings
-from master.api import openapi, routes_auth, routes_cluster, routes_files
+from master.api import openapi, routes_admin, routes_auth, routes_cluster, routes_files
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
 from master.background.tasks import BackgroundTasks, run_periodically
@@ -43,6 +43,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_cluster.routes)
     app.add_routes(routes_files.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(routes_admin.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 

@@ -185,6 +185,18 @@ _SCHEMAS: dict[str, Any] = {
                        "draining": {"type": "boolean"},
                        "corrupt_chunk_ids": {"type": "array", "items": {"type": "string"}}},
     },
+    "ClusterView": {
+        "type": "object",
+        "required": ["workers", "files", "chunks", "stored_bytes", "under_replicated_chunks",
+                     "oldest_repair_item_seconds", "bytes_at_risk"],
+        "properties": {
+            "workers": {"type": "array", "items": {"type": "object"}},
+            "files": {"type": "integer"}, "chunks": {"type": "integer"},
+            "stored_bytes": {"type": "integer"}, "raw_bytes": {"type": "integer"},
+            "under_replicated_chunks": {"type": "integer"},
+            "oldest_repair_item_seconds": {"type": "number"},
+            "bytes_at_risk": {"type": "integer"}, "replication_factor": {"type": "integer"}},
+    },
     "WorkerAck": {
         "type": "object", "required": ["worker_id"],
         "properties": {"worker_id": {"type": "string"}, "state": {"type": "string"}},
@@ -263,6 +275,9 @@ _PATHS: dict[str, Any] = {
                         "schema": {"type": "string"}}],
         "requestBody": _json_body("Heartbeat"),
         "responses": {**_ok("WorkerAck"), **_errors(400, 401, 404, 413)}}},
+    "/api/v1/admin/cluster": {"get": {
+        "summary": "Cluster view: workers, counts, repair backlog, bytes at risk (admin)",
+        "security": _BEARER, "responses": {**_ok("ClusterView"), **_errors(401, 403)}}},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document", "security": [],
         "responses": {"200": {"description": "OpenAPI 3", "content": {_JSON: {"schema": {

@@ -14,6 +14,7 @@ from tests.support.services import create_database, scratch_dir
 from tools.cluster import ClusterSpec, LocalCluster
 
 MiB = 1024 * 1024
+ADMIN = "cluster-admin"
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     base_dir = scratch_dir() / f"cluster-{uuid.uuid4().hex[:8]}"
     spec = ClusterSpec(
         base_dir=base_dir, database_url=create_database(pg_server_url), redis_url=redis_url,
-        workers=3, chunk_size=1 * MiB,
+        workers=3, chunk_size=1 * MiB, master_env={"ADMIN_USERS": ADMIN},
     )
     cluster = LocalCluster(spec)
     with cluster:
