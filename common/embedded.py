@@ -36,12 +36,12 @@ class EmbeddedPostgres:
     _server: object | None = None
 
     def start(self) -> str:
-        import pgserver  # imported lazily: it is only needed when no URL is given
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
             warnings.simplefilter("ignore")
+            import pgserver  # lazily: only needed when no DATABASE_URL is given
+
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         uri: str = self._server.get_uri()  # type: ignore[attr-defined]
         log.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})

@@ -1,0 +1,27 @@
+"""``make bench``: every benchmark in turn, each in its own process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHES = ["bench.worker_bench", "bench.data_path_bench"]
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    failed = []
+    for module in BENCHES:
+        if not (root / (module.replace(".", "/") + ".py")).exists():
+            continue
+        sys.stdout.write(f"\n=== {module}\n")
+        sys.stdout.flush()
+        if subprocess.run([sys.executable, "-m", module], cwd=root, check=False).returncode:
+            failed.append(module)
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
