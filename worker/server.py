@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from worker.servicer import WorkerServicer
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
-__all__ = ["SERVICE_NAME", "WorkerServer", "build_backend", "serve"]
+__all__ = ["SERVICE_NAME", "WorkerServer", "advertise_address", "build_backend", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBack
     if str(data_dir) in ("", "."):
         data_dir = settings.var_dir / "workers" / settings.worker_id
     return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+
+
+def advertise_address(host: str, port: int) -> str:
+    """What the master should dial: a wildcard bind is not an address, the host name is."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.gethostname()
+    return f"{host}:{port}"
 
 
 @dataclass
@@ -143,7 +151,7 @@ class WorkerServer:
         scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second)
         self._spawn(scrubber.run_forever(), "scrubber")
         if s.master_url:
-            address = s.worker_advertise_address or f"{s.worker_host}:{self.port}"
+            address = s.worker_advertise_address or advertise_address(s.worker_host, self.port)
             config = HeartbeatConfig(
                 master_url=s.master_url, cluster_secret=s.cluster_secret,
                 advertise_address=address,
