@@ -75,6 +75,12 @@ class MasterSettings(EmbeddedSettings):
     )
     grpc_timeout_seconds: float = Field(30.0, gt=0, description="Deadline for one chunk RPC.")
     probe_interval_seconds: float = Field(2.0, gt=0, description="Health probe period.")
+    session_ttl_seconds: float = Field(
+        86400.0, gt=0, description="How long an unfinished upload session lives."
+    )
+    max_open_sessions_per_user: int = Field(
+        16, ge=1, description="Open upload sessions one user may have."
+    )
     repair_interval_seconds: float = Field(
         1.0, gt=0, description="Pause between repair-queue passes."
     )

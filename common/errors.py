@@ -13,7 +13,12 @@
     ├── NotFound                   not_found          404   NOT_FOUND
     │   └── ChunkNotFound          chunk_not_found    404   NOT_FOUND
     ├── Conflict                   conflict           409   ALREADY_EXISTS
+    │   ├── OffsetMismatch         offset_mismatch    409   ALREADY_EXISTS
+    │   ├── UploadLocked           upload_locked      409   ALREADY_EXISTS
+    │   ├── IncompleteUpload       incomplete_upload  409   ALREADY_EXISTS
+    │   └── SessionClosed          session_closed     409   ALREADY_EXISTS
     ├── Gone                       gone               410   NOT_FOUND
+    │   └── SessionExpired         session_expired    410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
@@ -50,16 +55,21 @@ __all__ = [
     "EchoError",
     "Forbidden",
     "Gone",
+    "IncompleteUpload",
     "InvalidInput",
     "NotFound",
+    "OffsetMismatch",
     "PayloadTooLarge",
     "PreconditionFailed",
     "QuorumNotReached",
     "RangeNotSatisfiable",
+    "SessionClosed",
+    "SessionExpired",
     "StorageFull",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
+    "UploadLocked",
     "error_from_grpc",
 ]
 
@@ -115,8 +125,32 @@ class Conflict(EchoError):
     code = "conflict"
 
 
+class OffsetMismatch(Conflict):
+    code = "offset_mismatch"
+
+
+class UploadLocked(Conflict):
+    """Another request is writing to this upload right now (a lease is held)."""
+
+    code = "upload_locked"
+
+
+class IncompleteUpload(Conflict):
+    code = "incomplete_upload"
+
+
+class SessionClosed(Conflict):
+    """The upload session was completed or aborted; it takes no more parts."""
+
+    code = "session_closed"
+
+
 class Gone(EchoError):
     code = "gone"
+
+
+class SessionExpired(Gone):
+    code = "session_expired"
 
 
 class PreconditionFailed(EchoError):

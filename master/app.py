@@ -11,7 +11,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from common.config import MasterSettings
-from master.api import openapi, routes_admin, routes_auth, routes_cluster, routes_files
+from master.api import (
+    openapi,
+    routes_admin,
+    routes_auth,
+    routes_cluster,
+    routes_files,
+    routes_sessions,
+    routes_tus,
+)
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
 from master.background.tasks import BackgroundTasks, run_periodically
@@ -29,6 +37,9 @@ from master.replication.writer import ChunkWriter
 from master.services.auth import AuthService
 from master.services.container import Services
 from master.services.downloads import DownloadService
+from master.metadata.sessions import SessionsRepository
+from master.services.sessions import SessionLimits, SessionService
+from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
 
 __all__ = ["build_app"]
@@ -41,6 +52,8 @@ def build_app(settings: MasterSettings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app.add_routes(routes_auth.routes)
     app.add_routes(routes_cluster.routes)
+    app.add_routes(routes_sessions.routes)
+    app.add_routes(routes_tus.routes)
     app.add_routes(routes_files.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
@@ -82,21 +95,39 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 max_upload_bytes=settings.max_upload_bytes,
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
+            uploads = UploadService(files, writer, modes, metrics, limits)
+            downloads = DownloadService(files, replicas, registry, metrics,
+                                        settings.download_readahead_chunks)
+            sessions_repo = SessionsRepository(db)
+            sessions = SessionService(
+                sessions_repo, files, replicas, uploads, downloads,
+                SessionLimits(
+                    default_chunk_size=settings.chunk_size,
+                    replication_factor=settings.replication_factor,
+                    max_upload_bytes=settings.max_upload_bytes,
+                    max_open_sessions=settings.max_open_sessions_per_user,
+                    ttl_s=settings.session_ttl_seconds,
+                ),
+            )
             services = Services(
                 settings=settings, metrics=metrics, db=db, redis=redis,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
                                  settings.jwt_ttl_seconds, admins),
                 files=files, replicas=replicas, repair_queue=RepairQueue(db), workers=workers,
                 registry=registry, modes=modes,
-                uploads=UploadService(files, writer, modes, metrics, limits),
-                downloads=DownloadService(files, replicas, registry, metrics,
-                                          settings.download_readahead_chunks),
+                uploads=uploads, downloads=downloads, sessions=sessions,
+                tus=TusService(sessions, sessions_repo, uploads, downloads, replicas, redis,
+                               settings.replication_factor),
             )
             app[SERVICES] = services
 
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
+            background.spawn(
+                run_periodically(sessions.expire_once, 30.0, "session expiry"),
+                name="session-expiry",
+            )
             repairer = Repairer(services.repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             background.spawn(

@@ -11,9 +11,9 @@ period.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-
 from common.chunks import Codec
+from common.errors import Conflict
+from master.metadata.chunk_rows import enqueue_short_chunks, persist_chunks
 from master.metadata.pool import Database
 from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
 
@@ -106,25 +106,19 @@ class FilesRepository:
         chunks = new.chunks
         async with self._db.transaction() as conn:
             async with conn.cursor() as cur:
-                # Sorted by id so concurrent commits sharing chunks lock them in one order.
-                unique = sorted({c.chunk_id: c for c in chunks}.values(), key=lambda c: c.chunk_id)
-                await cur.executemany(
-                    "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id)"
-                    " DO UPDATE SET last_referenced_at = now()",
-                    [(c.chunk_id, c.raw_size, c.stored_size, c.codec.value, c.blob_sha256)
-                     for c in unique],
-                )
-                replica_rows = sorted(
-                    {(c.chunk_id, w) for c in unique for w in c.acked_workers}
-                )
-                if replica_rows:
-                    await cur.executemany(
-                        "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
-                        " ON CONFLICT (chunk_id, worker_id)"
-                        " DO UPDATE SET state = 'live', updated_at = now()",
-                        replica_rows,
+                if new.session_id is not None:
+                    await cur.execute(
+                        "UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
+                        " tail_chunk_id = NULL, tail_size = 0"
+                        " WHERE id = %s AND state = 'open' AND updated_at = %s",
+                        (new.session_id, new.session_updated_at),
                     )
+                    if cur.rowcount != 1:
+                        raise Conflict(
+                            "the session changed while completing (a part was re-sent, or it"
+                            " was completed, aborted or expired); check its status and retry"
+                        )
+                chunk_ids = await persist_chunks(cur, chunks)
                 await cur.execute(
                     "INSERT INTO files (id, owner_id, path, consistency_hint) VALUES (%s, %s, %s, %s)"
                     " ON CONFLICT (owner_id, path) DO UPDATE"
@@ -153,7 +147,7 @@ class FilesRepository:
                 )
                 if previous_version is not None:
                     await _drop_versions(cur, file_id, keep=version_id)
-                await _enqueue_short_chunks(cur, [c.chunk_id for c in unique], replication_factor)
+                await enqueue_short_chunks(cur, chunk_ids, replication_factor)
         return file_id
 
     async def delete(self, file_id: uuid.UUID) -> bool:
@@ -183,20 +177,4 @@ async def _drop_versions(cur, file_id: uuid.UUID, keep: uuid.UUID) -> None:  # t
     )
     await cur.execute(
         "DELETE FROM file_versions WHERE file_id = %s AND id <> %s", (file_id, keep)
-    )
-
-
-async def _enqueue_short_chunks(cur, chunk_ids: Sequence[str], replication_factor: int) -> None:  # type: ignore[no-untyped-def]
-    """Every chunk with fewer than N live copies becomes a durable repair row."""
-    if not chunk_ids:
-        return
-    await cur.execute(
-        "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
-        " SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live')"
-        " FROM unnest(%s::text[]) AS c(chunk_id)"
-        " LEFT JOIN replicas r ON r.chunk_id = c.chunk_id"
-        " GROUP BY c.chunk_id"
-        " HAVING count(r.worker_id) FILTER (WHERE r.state = 'live') < %s"
-        " ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies",
-        (list(chunk_ids), replication_factor),
     )

@@ -55,6 +55,10 @@ class NewVersion:
     hint: str
     chunks: list[ChunkPlacement]
     file_id: uuid.UUID | None = None  # an id reserved before the upload, if any
+    # An upload session this version completes, and the session's updated_at when its
+    # parts were read: the commit fails if parts changed since.
+    session_id: uuid.UUID | None = None
+    session_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

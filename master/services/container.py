@@ -16,6 +16,8 @@ from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.services.auth import AuthService
 from master.services.downloads import DownloadService
+from master.services.sessions import SessionService
+from master.services.tus import TusService
 from master.services.uploads import UploadService
 
 __all__ = ["Services"]
@@ -36,3 +38,5 @@ class Services:
     modes: ModeOracle
     uploads: UploadService
     downloads: DownloadService
+    sessions: SessionService
+    tus: TusService

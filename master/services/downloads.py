@@ -76,6 +76,11 @@ class DownloadService:
         self._metrics.downloads.inc()
         self._metrics.download_duration.observe(time.perf_counter() - started)
 
+    async def stream_chunks(self, chunks: list[ChunkRef]) -> AsyncIterator[bytes]:
+        """Verified bytes of ``chunks`` in order, with the usual read-ahead."""
+        async for _chunk, data in self._fetch_in_order(chunks):
+            yield data
+
     async def _fetch_in_order(
         self, chunks: list[ChunkRef]
     ) -> AsyncIterator[tuple[ChunkRef, bytes]]:

@@ -73,9 +73,7 @@ class UploadService:
     async def upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
         started = time.perf_counter()
         file_id = await self._files.id_for_path(owner_id, path) or uuid.uuid4()
-        decision = await self._modes.mode_for(str(file_id))
-        mode = effective_mode(decision.mode, hint)
-        quorum = write_quorum(mode, self._limits.replication_factor)
+        mode, quorum = await self.quorum_for(file_id, hint)
 
         whole_file = hashlib.sha256()
         slots = asyncio.Semaphore(self._limits.pipeline_depth)
@@ -90,7 +88,7 @@ class UploadService:
                 for task in tasks:  # fail fast: stop reading once a chunk has failed
                     if task.done() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
-                task = asyncio.create_task(self._store(raw, quorum))
+                task = asyncio.create_task(self.store_chunk(raw, quorum))
                 task.add_done_callback(lambda _t: slots.release())
                 tasks.append(task)
             results = await asyncio.gather(*tasks)
@@ -112,7 +110,6 @@ class UploadService:
         n = self._limits.replication_factor
         acked = min((min(p.live_copies, n) for p in placements), default=n)
         self._metrics.uploads.inc()
-        self._metrics.bytes_in.inc(size)
         self._metrics.upload_duration.observe(time.perf_counter() - started)
         return Receipt(
             file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
@@ -120,8 +117,16 @@ class UploadService:
             mode=mode, target=n, acked=acked,
         )
 
-    async def _store(self, raw: bytes, quorum: int) -> tuple[ChunkPlacement, bool]:
+    async def quorum_for(self, file_id: uuid.UUID, hint: Hint) -> tuple[Mode, int]:
+        """The object's mode (from the controller, C if unreachable) and its W."""
+        decision = await self._modes.mode_for(str(file_id))
+        mode = effective_mode(decision.mode, hint)
+        return mode, write_quorum(mode, self._limits.replication_factor)
+
+    async def store_chunk(self, raw: bytes, quorum: int) -> tuple[ChunkPlacement, bool]:
+        """Encode one chunk off the event loop and write it with quorum ``quorum``."""
         encoded: EncodedChunk = await asyncio.to_thread(
             encode_chunk, raw, self._limits.zstd_level
         )
+        self._metrics.bytes_in.inc(len(raw))
         return await self._writer.write(encoded, quorum)

@@ -1,0 +1,56 @@
+"""Writing chunk, replica and repair rows inside a caller's transaction.
+
+Shared by version commits and upload-session parts, so both record a written chunk
+the same way: the chunk row (touching its GC clock), a live replica row per worker that
+acknowledged it, and a repair row when it has fewer than N live copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg import AsyncCursor
+
+from master.metadata.records import ChunkPlacement
+
+__all__ = ["enqueue_short_chunks", "persist_chunks"]
+
+
+async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement]) -> list[str]:
+    """Upsert chunk and replica rows; return the distinct chunk ids, sorted."""
+    # Sorted by id so concurrent transactions sharing chunks lock them in one order.
+    unique = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
+    if not unique:
+        return []
+    await cur.executemany(
+        "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id)"
+        " DO UPDATE SET last_referenced_at = now()",
+        [(p.chunk_id, p.raw_size, p.stored_size, p.codec.value, p.blob_sha256) for p in unique],
+    )
+    replica_rows = sorted({(p.chunk_id, w) for p in unique for w in p.acked_workers})
+    if replica_rows:
+        await cur.executemany(
+            "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+            " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
+            replica_rows,
+        )
+    return [p.chunk_id for p in unique]
+
+
+async def enqueue_short_chunks(
+    cur: AsyncCursor, chunk_ids: Sequence[str], replication_factor: int
+) -> None:
+    """Every chunk with fewer than N live copies becomes a durable repair row."""
+    if not chunk_ids:
+        return
+    await cur.execute(
+        "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
+        " SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live')"
+        " FROM unnest(%s::text[]) AS c(chunk_id)"
+        " LEFT JOIN replicas r ON r.chunk_id = c.chunk_id"
+        " GROUP BY c.chunk_id"
+        " HAVING count(r.worker_id) FILTER (WHERE r.state = 'live') < %s"
+        " ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies",
+        (list(chunk_ids), replication_factor),
+    )

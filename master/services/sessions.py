@@ -1,0 +1,223 @@
+"""Resumable, parallel chunk-session uploads.
+
+A client declares the file, then sends parts by index in any order and from any master
+(state lives in PostgreSQL); each part is written with the object's write quorum as it
+arrives and recorded durably, so nothing acknowledged is lost when a master restarts.
+Parts the cluster already holds can be referenced by chunk id instead of re-sent.
+``complete`` reads every part back (verified), computes the whole-file SHA-256, checks
+it against the declared one, and commits the version atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from common.errors import (
+    ChecksumMismatch,
+    IncompleteUpload,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    SessionClosed,
+    SessionExpired,
+    TooManyRequests,
+)
+from common.quorum import Hint
+from master.metadata.files import FilesRepository
+from master.metadata.records import ChunkPlacement, NewVersion
+from master.metadata.replicas import ReplicasRepository
+from master.metadata.sessions import SessionRecord, SessionsRepository
+from master.services.downloads import DownloadService
+from master.services.uploads import Receipt, UploadService
+
+__all__ = ["SessionLimits", "SessionService", "SessionStatus"]
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MIN_CHUNK = 64 * 1024
+MAX_CHUNK = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    default_chunk_size: int
+    replication_factor: int
+    max_upload_bytes: int
+    max_open_sessions: int
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    session: SessionRecord
+    received: list[int]
+    bytes_received: int
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.session
+        have = set(self.received)
+        return {
+            "session_id": str(s.id), "state": s.state, "path": s.path, "file_name": s.file_name,
+            "file_size": s.file_size, "chunk_size": s.chunk_size,
+            "total_chunks": s.total_chunks, "received": self.received,
+            "missing": [i for i in range(s.total_chunks) if i not in have],
+            "bytes_received": self.bytes_received, "expires_at": s.expires_at.isoformat(),
+        }
+
+
+HINTS = {"auto": Hint.AUTO, "strong": Hint.STRONG, "available": Hint.AVAILABLE}
+
+
+class SessionService:
+    def __init__(
+        self, sessions: SessionsRepository, files: FilesRepository, replicas: ReplicasRepository,
+        uploads: UploadService, downloads: DownloadService, limits: SessionLimits,
+    ) -> None:
+        self._sessions = sessions
+        self._files = files
+        self._replicas = replicas
+        self._uploads = uploads
+        self._downloads = downloads
+        self.limits = limits
+
+    async def init(
+        self, owner_id: int, *, path: str, file_name: str, file_size: int,
+        chunk_size: int | None, sha256: str | None, consistency: str,
+        protocol: str = "chunks", metadata: dict[str, Any] | None = None,
+    ) -> SessionRecord:
+        if file_size < 0:
+            raise InvalidInput("file_size must be >= 0")
+        if file_size > self.limits.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"declared size {file_size} exceeds the limit of {self.limits.max_upload_bytes}"
+            )
+        chunk_size = chunk_size or self.limits.default_chunk_size
+        if not MIN_CHUNK <= chunk_size <= MAX_CHUNK:
+            raise InvalidInput(f"chunk_size must be between {MIN_CHUNK} and {MAX_CHUNK}")
+        if sha256 is not None and not _SHA256_RE.fullmatch(sha256):
+            raise InvalidInput("sha256 must be 64 lowercase hex digits")
+        if consistency not in HINTS:
+            raise InvalidInput("consistency must be one of auto, strong, available")
+        if await self._sessions.count_open(owner_id) >= self.limits.max_open_sessions:
+            raise TooManyRequests(
+                f"at most {self.limits.max_open_sessions} open upload sessions per user;"
+                " complete or abort one first"
+            )
+        file_id = await self._files.id_for_path(owner_id, path)
+        return await self._sessions.create(
+            owner_id=owner_id, path=path, file_name=file_name, file_size=file_size,
+            chunk_size=chunk_size, sha256=sha256, consistency=consistency, protocol=protocol,
+            ttl_s=self.limits.ttl_s, metadata=metadata, file_id=file_id,
+        )
+
+    async def open_session(self, owner_id: int, session_id: uuid.UUID,
+                           protocol: str = "chunks") -> SessionRecord:
+        """The caller's open session, or NotFound / SessionExpired / Conflict-free errors."""
+        session = await self._sessions.get(session_id)
+        if session is None or session.owner_id != owner_id or session.protocol != protocol:
+            raise NotFound(f"no upload session {session_id}")
+        if session.state == "expired" or (
+            session.state == "open" and session.expires_at <= _now(session)
+        ):
+            raise SessionExpired(f"upload session {session_id} expired at {session.expires_at}")
+        return session
+
+    async def put_part(self, session: SessionRecord, index: int, data: bytes) -> bool:
+        """Store part ``index``; returns True when it was already present (idempotent)."""
+        expected = session.part_size(index)
+        if len(data) != expected:
+            raise InvalidInput(f"part {index} must be {expected} bytes, got {len(data)}")
+        self._require_open(session)
+        existing = {p.idx: p for p in await self._sessions.parts(session.id)}
+        chunk_id = hashlib.sha256(data).hexdigest()
+        if index in existing and existing[index].chunk_id == chunk_id:
+            return True
+        _, quorum = await self._uploads.quorum_for(session.file_id, HINTS[session.consistency])
+        placement, _ = await self._uploads.store_chunk(data, quorum)
+        await self._sessions.record_progress(
+            session.id, [(index, placement)], self.limits.replication_factor
+        )
+        return False
+
+    async def reference_part(self, session: SessionRecord, index: int, chunk_id: str) -> None:
+        self._require_open(session)
+        expected = session.part_size(index)
+        live = (await self._replicas.live_replicas([chunk_id])).get(chunk_id, [])
+        _, quorum = await self._uploads.quorum_for(session.file_id, HINTS[session.consistency])
+        if len(live) < quorum:
+            raise NotFound(
+                f"chunk {chunk_id[:12]} has {len(live)} live copies, fewer than the {quorum}"
+                " this upload needs; send its bytes"
+            )
+        await self._sessions.reference_part(session.id, index, chunk_id, expected)
+
+    async def status(self, session: SessionRecord) -> SessionStatus:
+        parts = await self._sessions.parts(session.id)
+        return SessionStatus(session, [p.idx for p in parts], sum(p.size for p in parts))
+
+    async def complete(self, session: SessionRecord) -> Receipt:
+        self._require_open(session)
+        chunks = await self._sessions.part_chunks(session.id)
+        present = {c.idx for c in chunks}
+        missing = [i for i in range(session.total_chunks) if i not in present]
+        if missing:
+            raise IncompleteUpload(
+                f"{len(missing)} of {session.total_chunks} parts are missing",
+                details={"missing": missing[:1000]},
+            )
+        whole_file = hashlib.sha256()
+        size = 0
+        async for data in self._downloads.stream_chunks(chunks):
+            whole_file.update(data)
+            size += len(data)
+        if size != session.file_size:
+            raise IncompleteUpload(f"parts add up to {size} bytes, declared {session.file_size}")
+        digest = whole_file.hexdigest()
+        if session.sha256 is not None and digest != session.sha256:
+            raise ChecksumMismatch(
+                f"the parts hash to {digest}, not the declared {session.sha256}; re-send the"
+                " wrong parts and complete again", details={"sha256": digest},
+            )
+        live = await self._replicas.live_replicas([c.chunk_id for c in chunks])
+        placements = [
+            ChunkPlacement(c.chunk_id, c.raw_size, c.stored_size, c.codec, c.blob_sha256,
+                           live_copies=len(live.get(c.chunk_id, [])))
+            for c in chunks
+        ]
+        hint = HINTS[session.consistency]
+        mode, _ = await self._uploads.quorum_for(session.file_id, hint)
+        file_id = await self._files.commit_version(
+            NewVersion(
+                owner_id=session.owner_id, path=session.path, size=size, sha256=digest,
+                chunk_size=session.chunk_size, mode=mode.value, hint=hint.value,
+                chunks=placements, file_id=session.file_id, session_id=session.id,
+                session_updated_at=session.updated_at,
+            ),
+            self.limits.replication_factor,
+        )
+        n = self.limits.replication_factor
+        return Receipt(
+            file_id=file_id, path=session.path, size=size, sha256=digest, chunks=len(chunks),
+            dedup_chunks=0, mode=mode, target=n,
+            acked=min((min(p.live_copies, n) for p in placements), default=n),
+        )
+
+    async def abort(self, session: SessionRecord) -> None:
+        if not await self._sessions.close(session.id, "aborted"):
+            raise SessionClosed(f"upload session {session.id} is {session.state}, not open")
+
+    async def expire_once(self) -> int:
+        return await self._sessions.expire_due()
+
+    @staticmethod
+    def _require_open(session: SessionRecord) -> None:
+        if session.state != "open":
+            raise SessionClosed(f"upload session {session.id} is {session.state}, not open")
+
+
+def _now(session: SessionRecord) -> datetime:
+    return datetime.now(tz=session.expires_at.tzinfo)
