@@ -12,7 +12,7 @@ from common.errors import EchoError, InvalidInput, NotFound, PayloadTooLarge
 from common.quorum import Hint
 from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
 from master.api.http_range import parse_range
-from master.metadata.records import FileRecord
+from master.metadata.records import ChunkRef, FileRecord
 from master.services.paths import normalize_path
 
 __all__ = ["routes"]
@@ -177,6 +177,14 @@ async def download_by_path(request: web.Request) -> web.StreamResponse:
 
 async def _send_file(request: web.Request, record: FileRecord) -> web.StreamResponse:
     services = services_of(request)
+    chunks: list[ChunkRef] = []
+    if request.method != "HEAD":
+        # Re-read the version with its chunk list in one snapshot: a concurrent
+        # overwrite must give this reader one whole version, never a mix or a 404.
+        snapshot = await services.files.snapshot(record.id)
+        if snapshot is None:
+            raise NotFound(f"no file with id {record.id}")
+        record, chunks = snapshot
     etag = f'"{record.sha256}"'
     if request.headers.get("If-None-Match") in {etag, "*"}:
         return web.Response(status=304, headers={"ETag": etag})
@@ -203,7 +211,7 @@ async def _send_file(request: web.Request, record: FileRecord) -> web.StreamResp
     if request.method == "HEAD":
         await response.prepare(request)
         return response
-    stream = services.downloads.stream(record, byte_range)
+    stream = services.downloads.stream(record, chunks, byte_range)
     # Fetch the first chunk before committing to a status, so an unreadable file is
     # a JSON 503, not a truncated 200.
     try:

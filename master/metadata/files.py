@@ -25,6 +25,18 @@ _FILE_COLUMNS = """
 """
 
 
+_CHUNKS_OF = (
+    "SELECT vc.idx, c.chunk_id, c.raw_size, c.stored_size, c.codec, c.blob_sha256"
+    " FROM version_chunks vc JOIN chunks c ON c.chunk_id = vc.chunk_id"
+    " WHERE vc.version_id = %s ORDER BY vc.idx"
+)
+
+
+def _chunk_ref(row: dict) -> ChunkRef:
+    return ChunkRef(row["idx"], row["chunk_id"], row["raw_size"], row["stored_size"],
+                    Codec(row["codec"]), row["blob_sha256"])
+
+
 def _file(row: dict) -> FileRecord:
     return FileRecord(
         id=row["id"], owner_id=row["owner_id"], path=row["path"],
@@ -85,20 +97,30 @@ class FilesRepository:
             for r in rows
         ]
 
+    async def snapshot(self, file_id: uuid.UUID) -> tuple[FileRecord, list[ChunkRef]] | None:
+        """The file's current version and its chunk list, read in one snapshot.
+
+        A concurrent overwrite deletes the replaced version's rows; reading both in one
+        REPEATABLE READ transaction means a reader gets one whole version or the other.
+        """
+        async with self._db.transaction() as conn:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur = await conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files f"
+                " JOIN file_versions v ON v.id = f.current_version_id WHERE f.id = %s",
+                (file_id,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            record = _file(row)
+            cur = await conn.execute(_CHUNKS_OF, (record.version_id,))
+            return record, [_chunk_ref(r) for r in await cur.fetchall()]
+
     async def chunks_of(self, version_id: uuid.UUID) -> list[ChunkRef]:
         async with self._db.connection() as conn:
-            cur = await conn.execute(
-                "SELECT vc.idx, c.chunk_id, c.raw_size, c.stored_size, c.codec, c.blob_sha256"
-                " FROM version_chunks vc JOIN chunks c ON c.chunk_id = vc.chunk_id"
-                " WHERE vc.version_id = %s ORDER BY vc.idx",
-                (version_id,),
-            )
-            rows = await cur.fetchall()
-        return [
-            ChunkRef(r["idx"], r["chunk_id"], r["raw_size"], r["stored_size"],
-                     Codec(r["codec"]), r["blob_sha256"])
-            for r in rows
-        ]
+            cur = await conn.execute(_CHUNKS_OF, (version_id,))
+            return [_chunk_ref(r) for r in await cur.fetchall()]
 
     async def commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         """Make ``new`` the file's current version atomically; return the file id."""

@@ -53,13 +53,18 @@ class DownloadService:
         self._metrics = metrics
         self._readahead = readahead
 
-    async def stream(self, file: FileRecord, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
-        """Yield the file's bytes (or the range's), verified, in order."""
+    async def stream(
+        self, file: FileRecord, chunks: list[ChunkRef], byte_range: ByteRange | None
+    ) -> AsyncIterator[bytes]:
+        """Yield the version's bytes (or the range's), verified, in order.
+
+        ``chunks`` must be the chunk list of ``file``'s version, read in the same
+        snapshot (FilesRepository.snapshot).
+        """
         started = time.perf_counter()
         if file.size == 0:
             return
         rng = byte_range or ByteRange(0, file.size - 1)
-        chunks = await self._files.chunks_of(file.version_id)
         first, last = rng.start // file.chunk_size, rng.end // file.chunk_size
         wanted = chunks[first : last + 1]
         if len(wanted) != last - first + 1:
