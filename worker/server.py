@@ -14,6 +14,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,11 @@ class WorkerServer:
 
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Run a worker until ``stop`` is set (by SIGTERM/SIGINT in ``main``)."""
+    # Every disk, S3 and hashing call runs via asyncio.to_thread; the default pool
+    # (cpus + 4 threads) would cap S3 concurrency far below WORKER_MAX_CONCURRENCY.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(settings.worker_max_concurrency + 4, thread_name_prefix="worker-io")
+    )
     server = WorkerServer(settings)
     await server.start()
     try:
