@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         workers = worker_targets_from_logs(args.log_dir)
         if write_file_sd(args.out, workers):
-            sys.stdout.write(f"{args.out}: {', '.join(f'{k}={v}' for k, v in sorted(workers.items())) or 'no workers yet'}\n")
+            listed = ", ".join(f"{k}={v}" for k, v in sorted(workers.items()))
+            sys.stdout.write(f"{args.out}: {listed or 'no workers yet'}\n")
             sys.stdout.flush()
         if not args.watch:
             return 0
