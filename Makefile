@@ -24,7 +24,7 @@ run-cluster: $(STAMP)
 	$(BIN)/python -m tools.run_cluster
 
 # The whole suite; slow fault tests run in their bounded form (ECHOFS_FAULT_SCALE=small).
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -44,3 +44,31 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# --- monitoring (monitoring/, README "Watching a cluster") ---------------------------
+.PHONY: tools monitoring monitoring-dashboards
+
+# prometheus + promtool from Debian's `prometheus` package, for the monitoring tests and
+# `make monitoring`. A temporary policy-rc.d keeps the package's own service from
+# starting; EchoFS always runs its own Prometheus on loopback.
+tools:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  POLICY=/usr/sbin/policy-rc.d; ADDED=; \
+	  if [ ! -e $$POLICY ]; then printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$POLICY >/dev/null \
+	    && $$SUDO chmod 755 $$POLICY && ADDED=1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends prometheus >/dev/null; STATUS=$$?; \
+	  if [ -n "$$ADDED" ]; then $$SUDO rm -f $$POLICY; fi; \
+	  exit $$STATUS; \
+	else echo "warning: prometheus/promtool not found and no apt-get; the monitoring tests need them" >&2; \
+	fi
+
+# Prometheus on 127.0.0.1:9090 against `make run-cluster` (run that first, in another shell).
+monitoring: $(STAMP) tools
+	$(BIN)/python -m monitoring.local
+
+# Regenerate monitoring/grafana/dashboards/*.json from monitoring/dashboards.py.
+monitoring-dashboards: $(STAMP)
+	$(BIN)/python -m monitoring.dashboards
