@@ -40,7 +40,8 @@ def main() -> int:
         config_file=MONITORING_DIR / "prometheus.yml", storage_dir=var_dir / "prometheus",
         port=port, log_file=var_dir / "logs" / "prometheus.log",
     )
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT may arrive ignored (nohup, &)
+        signal.signal(signum, lambda *_: stop.set())
     server.start()
     refresher.start()
     sys.stdout.write(
@@ -51,9 +52,9 @@ def main() -> int:
     sys.stdout.flush()
     try:
         while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
+            if server.exited():
+                sys.stderr.write(f"prometheus exited; see {server.log_file}\n")
+                return 1
     finally:
         stop.set()
         server.stop()

@@ -119,9 +119,8 @@ class PrometheusProcess:
         self.stop()
         raise TimeoutError(f"prometheus not ready on {self.url} after {timeout_s}s")
 
-    def wait(self) -> int:
-        assert self._process is not None
-        return self._process.wait()
+    def exited(self) -> bool:
+        return self._process is None or self._process.poll() is not None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self._process is not None and self._process.poll() is None:
