@@ -208,18 +208,28 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _p99_ms(sorted_latencies: list[float]) -> float | None:
+    if not sorted_latencies:
+        return None
+    index = min(len(sorted_latencies) - 1, int(len(sorted_latencies) * 0.99))
+    return round(sorted_latencies[index] * 1000, 1)
+
+
 def summarise(result: RunResult) -> list[dict[str, Any]]:
     rows = []
     for phase in PHASES:
         uploads = [u for u in result.uploads if u.phase == phase]
         ok = sorted(u.latency_s for u in uploads if u.ok)
+        every = sorted(u.latency_s for u in uploads)
         samples = [m for p, m in result.mode_samples if p == phase]
         share = {m: samples.count(m) / len(samples) for m in set(samples)} if samples else {}
         rows.append({
             "setting": result.setting, "phase": phase, "uploads_ok": len(ok),
             "failed": sum(1 for u in uploads if not u.ok),
             "p50_ms": round(statistics.median(ok) * 1000, 1) if ok else None,
-            "p99_ms": round(ok[min(len(ok) - 1, int(len(ok) * 0.99))] * 1000, 1) if ok else None,
+            "p99_ms": _p99_ms(ok),
+            # Failed attempts count too: a mode that fails fast must not look fast.
+            "p99_all_ms": _p99_ms(every),
             "time_in_C": round(share.get("C", 0.0), 3),
             "time_in_Hybrid": round(share.get("Hybrid", 0.0), 3),
             "time_in_A": round(share.get("A", 0.0), 3),
@@ -232,14 +242,15 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
         f"Runs: {args.clients} clients, {args.file_size // MiB} MiB files, "
         f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers.",
         "",
-        "| setting | phase | uploads ok | failed | p50 ms | p99 ms | time in C | Hybrid | A |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | phase | uploads ok | failed | p50 ms | p99 ms (ok) | p99 ms (all attempts)"
+        " | time in C | Hybrid | A |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for row in summarise(result):
             lines.append(
                 f"| {row['setting']} | {row['phase']} | {row['uploads_ok']} | {row['failed']} |"
-                f" {row['p50_ms']} | {row['p99_ms']} | {row['time_in_C']} |"
+                f" {row['p50_ms']} | {row['p99_ms']} | {row['p99_all_ms']} | {row['time_in_C']} |"
                 f" {row['time_in_Hybrid']} | {row['time_in_A']} |"
             )
     lines += ["", "| setting | time to N copies after recovery (s) | acked uploads verified |"
