@@ -224,8 +224,10 @@ async def test_with_a_worker_down_the_durability_panels_show_the_replicas_owed(
     """A strong upload with one of three workers stopped acks 2 and queues the third copy:
     the Durability dashboard's under-replication and backlog panels must show it."""
     cluster.workers["worker-3"].process.stop()  # idempotent; the test above stopped it
-    await asyncio.to_thread(_until, lambda: query(
-        prometheus.url, 'max(echofs_worker_health_status{worker_id="worker-3"}) == 0'), 30.0)
+    probed_down = await asyncio.to_thread(_until, lambda: query(
+        prometheus.url,
+        'max(echofs_worker_health_status{job="echofs-master", worker_id="worker-3"}) == 0'), 30.0)
+    assert probed_down, "the master's probes never called the stopped worker down"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         api = ApiClient(cluster.master_url, session)
         await api.register_and_login()
