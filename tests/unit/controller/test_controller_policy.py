@@ -205,3 +205,25 @@ def test_scores_inside_the_band_never_cross_between_c_and_a(scores: list[float])
 
 def test_votes_constants_are_the_documented_ones() -> None:
     assert (VOTES, VOTES_LEAVE_C, COOLDOWN_S, COOLDOWN_LEAVE_C_S) == (3, 6, 30.0, 60.0)
+
+
+policy_states = st.builds(
+    PolicyState,
+    mode=modes,
+    pending_mode=st.sampled_from([None, *Mode]),
+    pending_votes=st.integers(0, 10),
+    last_change_at=st.one_of(st.none(), st.floats(0.0, 1000.0)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(signal_values, policy_states, st.floats(0.8001, 1.0))
+def test_emergency_reaches_a_at_once_from_any_state(
+    signals: Signals, state: PolicyState, risk: float
+) -> None:
+    """Whatever the votes and cooldown, risk above 0.8 serves A in the same evaluation,
+    unless an operator pinned the mode or the key is critical."""
+    urgent = Signals(**{**signals.__dict__, "risk": risk, "critical": False, "override": None})
+    decision = decide(urgent, state, 1000.0)
+    assert decision.mode is Mode.AVAILABLE and decision.reason_code == "emergency"
+    assert decision.state.pending_votes == 0
