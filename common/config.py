@@ -81,6 +81,17 @@ class MasterSettings(EmbeddedSettings):
     max_open_sessions_per_user: int = Field(
         16, ge=1, description="Open upload sessions one user may have."
     )
+    probe_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of one probe.")
+    worker_down_after_seconds: float = Field(
+        6.0, gt=0, description="No successful probe for this long: the worker is down."
+    )
+    repair_grace_seconds: float = Field(
+        30.0, ge=0, description="A worker down this long has its chunks re-replicated."
+    )
+    gc_grace_seconds: float = Field(
+        3600.0, ge=0, description="An unreferenced chunk is deleted only after this long."
+    )
+    gc_interval_seconds: float = Field(60.0, gt=0, description="Pause between GC passes.")
     repair_interval_seconds: float = Field(
         1.0, gt=0, description="Pause between repair-queue passes."
     )

@@ -28,6 +28,7 @@ from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
 from master.metadata.pool import open_database
+from master.background.membership import MembershipKeeper
 from master.background.repair import Repairer
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.users import UsersRepository
@@ -121,13 +122,19 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             app[SERVICES] = services
 
-            prober = Prober(registry, workers, metrics, settings.probe_interval_seconds)
+            prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
+                            timeout_s=settings.probe_timeout_seconds,
+                            down_after_s=settings.worker_down_after_seconds)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
             background.spawn(
                 run_periodically(sessions.expire_once, 30.0, "session expiry"),
                 name="session-expiry",
             )
+            keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
+                                      settings.repair_grace_seconds)
+            background.spawn(run_periodically(keeper.run_once, 2.0, "membership"),
+                             name="membership")
             repairer = Repairer(services.repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             background.spawn(

@@ -40,7 +40,8 @@ def _ok(data_schema: str, status: str = "200", description: str = "OK") -> dict[
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
             404: "Not found", 409: "Conflict", 413: "Body too large",
-            416: "Range not satisfiable", 503: "Not enough healthy workers / dependency down"}
+            410: "Upload session expired", 416: "Range not satisfiable",
+            429: "Too many open upload sessions", 503: "Not enough healthy workers / dependency down"}
     return {str(s): {"description": text[s], "content": {_JSON: {"schema": _ref("Error")}}}
             for s in statuses}
 
@@ -197,6 +198,53 @@ _SCHEMAS: dict[str, Any] = {
             "oldest_repair_item_seconds": {"type": "number"},
             "bytes_at_risk": {"type": "integer"}, "replication_factor": {"type": "integer"}},
     },
+    "DrainProgress": {
+        "type": "object", "required": ["worker_id", "state", "chunks_total", "chunks_remaining"],
+        "properties": {"worker_id": {"type": "string"}, "state": {"type": "string"},
+                       "done": {"type": "boolean"}, "queued": {"type": "integer"},
+                       "chunks_total": {"type": "integer"},
+                       "chunks_remaining": {"type": "integer"}},
+    },
+    "SessionInit": {
+        "type": "object", "required": ["file_name", "file_size"],
+        "properties": {"file_name": {"type": "string"}, "file_size": {"type": "integer"},
+                       "path": {"type": "string"}, "chunk_size": {"type": "integer"},
+                       "sha256": {"type": "string"},
+                       "consistency": {"type": "string",
+                                       "enum": ["auto", "strong", "available"]}},
+    },
+    "Session": {
+        "type": "object", "required": ["session_id", "chunk_size", "total_chunks", "expires_at"],
+        "properties": {"session_id": {"type": "string"}, "path": {"type": "string"},
+                       "chunk_size": {"type": "integer"}, "total_chunks": {"type": "integer"},
+                       "expires_at": {"type": "string"}},
+    },
+    "SessionStatus": {
+        "type": "object", "required": ["session_id", "state", "received", "missing"],
+        "properties": {"session_id": {"type": "string"}, "state": {"type": "string"},
+                       "received": {"type": "array", "items": {"type": "integer"}},
+                       "missing": {"type": "array", "items": {"type": "integer"}},
+                       "bytes_received": {"type": "integer"}},
+    },
+    "SessionAborted": {
+        "type": "object", "required": ["session_id", "state"],
+        "properties": {"session_id": {"type": "string"}, "state": {"type": "string"}},
+    },
+    "Part": {
+        "type": "object", "required": ["session_id", "index", "size"],
+        "properties": {"session_id": {"type": "string"}, "index": {"type": "integer"},
+                       "size": {"type": "integer"}, "already_present": {"type": "boolean"},
+                       "referenced": {"type": "boolean"}},
+    },
+    "ChunkIds": {
+        "type": "object", "required": ["chunk_ids"],
+        "properties": {"chunk_ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "ChunkPresence": {
+        "type": "object", "required": ["present"],
+        "properties": {"present": {"type": "object"}, "live_copies": {"type": "object"},
+                       "required_copies": {"type": "integer"}},
+    },
     "WorkerAck": {
         "type": "object", "required": ["worker_id"],
         "properties": {"worker_id": {"type": "string"}, "state": {"type": "string"}},
@@ -278,6 +326,51 @@ _PATHS: dict[str, Any] = {
     "/api/v1/admin/cluster": {"get": {
         "summary": "Cluster view: workers, counts, repair backlog, bytes at risk (admin)",
         "security": _BEARER, "responses": {**_ok("ClusterView"), **_errors(401, 403)}}},
+    "/api/v1/admin/workers/{worker_id}/drain": {
+        "parameters": [{"name": "worker_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "post": {"summary": "Drain a worker: move every chunk off it, then remove it (admin)",
+                 "security": _BEARER,
+                 "responses": {**_ok("DrainProgress", "202", "Drain started"),
+                               **_errors(401, 403, 404)}},
+        "get": {"summary": "Drain progress (admin)", "security": _BEARER,
+                "responses": {**_ok("DrainProgress"), **_errors(401, 403, 404)}},
+    },
+    "/api/v1/files/upload/init": {"post": {
+        "summary": "Start a resumable, parallel chunk session", "security": _BEARER,
+        "requestBody": _json_body("SessionInit"),
+        "responses": {**_ok("Session", "201", "Session created"),
+                      **_errors(400, 401, 413, 429)}}},
+    "/api/v1/files/upload/{session_id}": {
+        "parameters": [{"name": "session_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "get": {"summary": "Received and missing parts", "security": _BEARER,
+                "responses": {**_ok("SessionStatus"), **_errors(401, 404, 410)}},
+        "delete": {"summary": "Abort the session", "security": _BEARER,
+                   "responses": {**_ok("SessionAborted"), **_errors(401, 404, 409, 410)}},
+    },
+    "/api/v1/files/upload/{session_id}/chunks/{index}": {"put": {
+        "summary": "Send part `index` (raw body), or reference a held chunk by X-Chunk-Id",
+        "security": _BEARER,
+        "parameters": [
+            {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "index", "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 0}},
+            {"name": "X-Chunk-Id", "in": "header", "required": False,
+             "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": False, "content": _BYTES},
+        "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 413, 503)}}},
+    "/api/v1/files/upload/{session_id}/complete": {"post": {
+        "summary": "Verify and commit the file", "security": _BEARER,
+        "parameters": [{"name": "session_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {**_ok("Receipt", "201", "Uploaded"),
+                      **_errors(400, 401, 404, 409, 410, 503)}}},
+    "/api/v1/chunks/has": {"post": {
+        "summary": "Which chunk ids the cluster holds with enough copies to reference",
+        "security": _BEARER, "requestBody": _json_body("ChunkIds"),
+        "responses": {**_ok("ChunkPresence"), **_errors(400, 401, 413)}}},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document", "security": [],
         "responses": {"200": {"description": "OpenAPI 3", "content": {_JSON: {"schema": {

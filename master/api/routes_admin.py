@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.errors import Forbidden
+from common.errors import Forbidden, NotFound
 from master.api.common import ok, principal_of, services_of
 
 __all__ = ["routes"]
@@ -49,3 +49,34 @@ async def cluster_view(request: web.Request) -> web.Response:
         "bytes_at_risk": repair["bytes_at_risk"],
         "replication_factor": services.settings.replication_factor,
     })
+
+
+@routes.post("/api/v1/admin/workers/{worker_id}/drain")
+async def start_drain(request: web.Request) -> web.Response:
+    """Stop placing on the worker and copy each of its chunks to N other workers; the
+    worker becomes ``removed`` once nothing depends on it. Progress: GET on this path."""
+    _require_admin(request)
+    services = services_of(request)
+    worker_id = request.match_info["worker_id"]
+    if not await services.workers.start_drain(worker_id):
+        raise NotFound(f"no worker {worker_id!r} that can be drained")
+    queued = await services.replicas.enqueue_chunks_of_worker(worker_id, "drain")
+    await services.registry.refresh()
+    progress = await services.replicas.drain_progress(
+        worker_id, services.settings.replication_factor)
+    return ok({"worker_id": worker_id, "state": "draining", "queued": queued, **progress},
+              "drain started", status=202)
+
+
+@routes.get("/api/v1/admin/workers/{worker_id}/drain")
+async def drain_status(request: web.Request) -> web.Response:
+    _require_admin(request)
+    services = services_of(request)
+    worker_id = request.match_info["worker_id"]
+    record = await services.workers.get(worker_id)
+    if record is None:
+        raise NotFound(f"no worker {worker_id!r}")
+    progress = await services.replicas.drain_progress(
+        worker_id, services.settings.replication_factor)
+    return ok({"worker_id": worker_id, "state": record.state,
+               "done": record.state == "removed", **progress})

@@ -63,21 +63,22 @@ class Repairer:
             await self._queue.settle(chunk_id, live, self._n, error, backoff_s)
 
     async def _repair(self, chunk_id: str) -> tuple[int, str]:
-        holders = await self._verified_holders(chunk_id)
+        holders, sources = await self._verified_holders(chunk_id)
         if len(holders) >= self._n:
             return len(holders), ""
-        if not holders:
+        if not sources:
             return 0, "no live copy answers; waiting for a holder to return"
         candidates = [Candidate(v.worker_id, v.zone) for v in self._registry.placeable()]
         known = {w for w, _ in (await self._replicas.replica_states([chunk_id])).get(chunk_id, [])}
-        targets = place(chunk_id, candidates, self._n - len(holders), exclude=set(holders) | known)
+        targets = place(chunk_id, candidates, self._n - len(holders),
+                        exclude=set(sources) | known)
         if len(targets) < self._n - len(holders):
             # Fall back to workers that once held a bad copy: a fresh copy replaces it.
             targets += place(chunk_id, candidates, self._n - len(holders) - len(targets),
-                             exclude=set(holders) | set(targets))
+                             exclude=set(sources) | set(targets))
         errors: list[str] = []
         for target in targets:
-            source = self._registry.read_order(holders)[0] if holders else None
+            source = self._registry.read_order(sources)[0]
             target_view = self._registry.view(target)
             client = self._registry.client(source) if source else None
             if client is None or target_view is None:
@@ -91,24 +92,33 @@ class Repairer:
                 continue
             await self._queue.add_replica(chunk_id, target)
             holders.append(target)
+            sources.append(target)
             self._metrics.repairs_done.inc()
         if errors:
             self._metrics.repairs_failed.inc(len(errors))
         return len(holders), "; ".join(errors)
 
-    async def _verified_holders(self, chunk_id: str) -> list[str]:
-        """Workers that say they hold the chunk now (recorded live, reachable, readable)."""
+    async def _verified_holders(self, chunk_id: str) -> tuple[list[str], list[str]]:
+        """(copies that count toward N, copies that can be read from).
+
+        Both are workers that say they hold the chunk now. A draining worker's copy can
+        be a source but does not count: the drain exists to move it elsewhere.
+        """
         recorded = (await self._replicas.live_replicas([chunk_id])).get(chunk_id, [])
-        holders = []
+        holders: list[str] = []
+        sources: list[str] = []
         for worker_id in recorded:
             view, client = self._registry.view(worker_id), self._registry.client(worker_id)
             if view is None or client is None or not view.readable:
                 continue
             try:
-                if (await client.has_chunks([chunk_id]))[0]:
-                    holders.append(worker_id)
-                else:
-                    await self._replicas.mark_bad(chunk_id, worker_id, "missing", "missing")
+                present = (await client.has_chunks([chunk_id]))[0]
             except EchoError:
                 continue
-        return holders
+            if not present:
+                await self._replicas.mark_bad(chunk_id, worker_id, "missing", "missing")
+                continue
+            sources.append(worker_id)
+            if view.state != "draining":
+                holders.append(worker_id)
+        return holders, sources

@@ -1,39 +1,51 @@
 """Probe every worker with grpc.health.v1 and move it healthy -> suspect -> down.
 
-The failure detector is deliberately simple and documented: a failed probe makes a
-worker suspect; ``DOWN_AFTER_FAILURES`` consecutive failures make it down; one success
-makes it healthy again. RTT is an EWMA of successful probes.
+The failure detector is time-based and documented:
+
+- every ``interval`` seconds each worker gets a Health/Check with a ``timeout``;
+- one failed (or timed-out) probe makes a healthy worker **suspect**: placement skips
+  it at once, reads try it last;
+- a worker whose last successful probe is older than ``down_after_s`` is **down**;
+- one successful probe makes it **healthy** again.
+
+This is the "accrual" idea reduced to a single threshold on time since the last
+heartbeat-like success, which needs no tuning of distributions and is easy to reason
+about in tests. RTT is kept as an EWMA (for read ordering) and a p99 over the last 128
+probes (for the health view). Draining and removed states come from PostgreSQL and are
+never overridden by probes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from common.errors import EchoError
 from master.cluster.registry import WorkerRegistry, WorkerView
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 
-__all__ = ["DOWN_AFTER_FAILURES", "Prober"]
+__all__ = ["Prober"]
 
 log = logging.getLogger(__name__)
 
-DOWN_AFTER_FAILURES = 3
 EWMA_ALPHA = 0.3
 _HEALTH_VALUE = {"healthy": 1.0, "suspect": 0.5, "draining": 1.0}
+_ADMIN_STATES = {"draining", "removed"}
 
 
 class Prober:
     def __init__(
         self, registry: WorkerRegistry, repository: WorkersRepository, metrics: MasterMetrics,
-        interval_s: float, timeout_s: float = 1.0,
+        interval_s: float, timeout_s: float = 1.0, down_after_s: float = 6.0,
     ) -> None:
         self._registry = registry
         self._repository = repository
         self._metrics = metrics
         self._interval_s = interval_s
         self._timeout_s = timeout_s
+        self._down_after_s = down_after_s
 
     async def run_once(self) -> None:
         await self._registry.refresh()
@@ -50,15 +62,18 @@ class Prober:
             rtt_s = await client.probe(self._timeout_s)
         except EchoError as exc:
             view.consecutive_failures += 1
-            if view.state != "draining":
-                view.state = "down" if view.consecutive_failures >= DOWN_AFTER_FAILURES else "suspect"
+            if view.state not in _ADMIN_STATES:
+                silent_s = time.monotonic() - view.last_success_mono
+                view.state = "down" if silent_s >= self._down_after_s else "suspect"
             log.debug("probe failed", extra={"worker_id": view.worker_id, "error": str(exc)})
         else:
             view.consecutive_failures = 0
+            view.last_success_mono = time.monotonic()
+            view.rtt_samples.append(rtt_s)
             view.rtt_ewma_s = rtt_s if view.rtt_ewma_s is None else (
                 EWMA_ALPHA * rtt_s + (1 - EWMA_ALPHA) * view.rtt_ewma_s
             )
-            if view.state != "draining":
+            if view.state not in _ADMIN_STATES:
                 view.state = "healthy"
         if view.state != previous:
             log.info("worker state changed", extra={

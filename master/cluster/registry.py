@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 from master.cluster.worker_client import WorkerClient
 from master.metadata.records import WorkerRecord
@@ -30,6 +32,15 @@ class WorkerView:
     used_bytes: int
     rtt_ewma_s: float | None = None
     consecutive_failures: int = 0
+    last_success_mono: float = field(default_factory=time.monotonic)
+    rtt_samples: deque[float] = field(default_factory=lambda: deque(maxlen=128))
+
+    @property
+    def rtt_p99_s(self) -> float | None:
+        if not self.rtt_samples:
+            return None
+        ordered = sorted(self.rtt_samples)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
     @property
     def placeable(self) -> bool:

@@ -82,6 +82,65 @@ class ReplicasRepository:
                 (chunk_id, reason, chunk_id),
             )
 
+    async def enqueue_chunks_of_worker(self, worker_id: str, reason: str) -> int:
+        """Queue every chunk with a live copy on ``worker_id``, with its live count on
+        serving workers; the repairer checks the workers and copies what is missing.
+        Returns how many were queued."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
+                " SELECT r.chunk_id, %s, (SELECT count(*) FROM replicas r2"
+                "   JOIN workers w ON w.worker_id = r2.worker_id"
+                "   WHERE r2.chunk_id = r.chunk_id AND r2.state = 'live'"
+                "   AND w.state IN ('healthy', 'suspect'))"
+                " FROM replicas r WHERE r.worker_id = %s AND r.state = 'live'"
+                " ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies,"
+                " reason = EXCLUDED.reason, next_attempt_at = now()",
+                (reason, worker_id),
+            )
+            return cur.rowcount
+
+    async def surplus_chunks(self, replication_factor: int, limit: int) -> list[tuple[str, list[str]]]:
+        """Chunks with more than N live copies on healthy workers, and those workers."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT r.chunk_id, array_agg(r.worker_id ORDER BY r.worker_id) AS holders"
+                " FROM replicas r JOIN workers w ON w.worker_id = r.worker_id"
+                " WHERE r.state = 'live' AND w.state = 'healthy'"
+                " GROUP BY r.chunk_id HAVING count(*) > %s LIMIT %s",
+                (replication_factor, limit),
+            )
+            return [(r["chunk_id"], list(r["holders"])) for r in await cur.fetchall()]
+
+    async def forget_replica(self, chunk_id: str, worker_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM replicas WHERE chunk_id = %s AND worker_id = %s",
+                (chunk_id, worker_id),
+            )
+
+    async def drain_progress(self, worker_id: str, replication_factor: int) -> dict:
+        """How many of the worker's chunks still lack N copies on serving workers."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS total, count(*) FILTER (WHERE (SELECT count(*)"
+                "   FROM replicas r2 JOIN workers w ON w.worker_id = r2.worker_id"
+                "   WHERE r2.chunk_id = r.chunk_id AND r2.state = 'live'"
+                "   AND w.state = 'healthy') < %s) AS remaining"
+                " FROM replicas r WHERE r.worker_id = %s AND r.state = 'live'",
+                (replication_factor, worker_id),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return {"chunks_total": int(row["total"]), "chunks_remaining": int(row["remaining"])}
+
+    async def finish_drain(self, worker_id: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE workers SET state = 'removed', state_changed_at = now()"
+                " WHERE worker_id = %s AND state = 'draining'", (worker_id,))
+            await conn.execute("DELETE FROM replicas WHERE worker_id = %s", (worker_id,))
+
     async def repair_backlog(self) -> list[dict]:
         async with self._db.connection() as conn:
             cur = await conn.execute(

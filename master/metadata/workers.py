@@ -64,7 +64,37 @@ class WorkersRepository:
             await conn.execute(
                 "UPDATE workers SET rtt_ms = COALESCE(%s, rtt_ms),"
                 " state_changed_at = CASE WHEN state <> %s THEN now() ELSE state_changed_at END,"
+                " down_handled_at = CASE WHEN %s = 'healthy' THEN NULL ELSE down_handled_at END,"
                 " state = CASE WHEN state IN ('draining', 'removed') THEN state ELSE %s END"
                 " WHERE worker_id = %s",
-                (rtt_ms, state, state, worker_id),
+                (rtt_ms, state, state, state, worker_id),
             )
+
+    async def claim_down_workers(self, grace_s: float) -> list[str]:
+        """Workers down for longer than ``grace_s`` whose chunks nobody queued yet.
+
+        The UPDATE ... RETURNING claims each one for exactly one master.
+        """
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE workers SET down_handled_at = now() WHERE state = 'down'"
+                " AND state_changed_at < now() - make_interval(secs => %s)"
+                " AND down_handled_at IS NULL RETURNING worker_id", (grace_s,),
+            )
+            return [r["worker_id"] for r in await cur.fetchall()]
+
+    async def start_drain(self, worker_id: str) -> bool:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE workers SET state = 'draining', drain_started_at = now(),"
+                " state_changed_at = now() WHERE worker_id = %s AND state <> 'removed'"
+                " RETURNING worker_id", (worker_id,),
+            )
+            return await cur.fetchone() is not None
+
+    async def get(self, worker_id: str) -> WorkerRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM workers WHERE worker_id = %s", (worker_id,))
+            row = await cur.fetchone()
+        return _worker(row) if row else None
