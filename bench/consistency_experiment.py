@@ -37,6 +37,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ class Upload:
 class RunResult:
     setting: str
     uploads: list[Upload] = field(default_factory=list)
-    mode_samples: list[tuple[str, str]] = field(default_factory=list)  # (phase, mode)
+    # (phase, seconds since the phase began, cluster-wide mode)
+    mode_samples: list[tuple[str, float, str]] = field(default_factory=list)
     time_to_n_s: float | None = None
     lost_bytes: int = 0
     verified: int = 0
@@ -84,6 +86,7 @@ class Experiment:
         self.cluster = cluster
         self.result = RunResult(setting)
         self.phase = PHASES[0]
+        self.phase_started = time.monotonic()
         self.stop = asyncio.Event()
         self.tokens: dict[int, str] = {}
 
@@ -132,7 +135,9 @@ class Experiment:
                     mode = (await r.json())["mode"]
             except (TimeoutError, aiohttp.ClientError, KeyError):
                 mode = "unreachable"
-            self.result.mode_samples.append((self.phase, mode))
+            self.result.mode_samples.append(
+                (self.phase, time.monotonic() - self.phase_started, mode)
+            )
             await asyncio.sleep(0.25)
 
     def set_stopped(self, stopped: tuple[str, ...]) -> None:
@@ -152,12 +157,15 @@ class Experiment:
             recovered_at = 0.0
             try:
                 for phase in PHASES:
-                    self.phase = phase
+                    self.phase, self.phase_started = phase, time.monotonic()
                     self.set_stopped(STOPPED_IN[phase])
                     if phase == "recovered":
                         recovered_at = time.monotonic()
                     log(f"[{self.result.setting}] phase {phase}")
-                    await asyncio.sleep(self.args.phase_seconds)
+                    await asyncio.sleep(
+                        (self.args.recovered_seconds or self.args.phase_seconds)
+                        if phase == "recovered" else self.args.phase_seconds
+                    )
             finally:
                 self.set_stopped(())
                 self.stop.set()
@@ -215,13 +223,32 @@ def _p99_ms(sorted_latencies: list[float]) -> float | None:
     return round(sorted_latencies[index] * 1000, 1)
 
 
+def mode_changes(result: RunResult) -> int:
+    """Changes of the sampled cluster-wide mode over the whole run (flapping shows here)."""
+    modes = [m for _, _, m in result.mode_samples if m != "unreachable"]
+    return sum(1 for a, b in pairwise(modes) if a != b)
+
+
+def back_in_c_after_s(result: RunResult) -> float | None:
+    """Seconds into ``recovered`` from which the mode stayed C to the end, if it did."""
+    recovered = [(t, m) for p, t, m in result.mode_samples if p == "recovered"]
+    if not recovered or recovered[-1][1] != "C":
+        return None
+    since = recovered[-1][0]
+    for t, m in reversed(recovered):
+        if m != "C":
+            break
+        since = t
+    return since
+
+
 def summarise(result: RunResult) -> list[dict[str, Any]]:
     rows = []
     for phase in PHASES:
         uploads = [u for u in result.uploads if u.phase == phase]
         ok = sorted(u.latency_s for u in uploads if u.ok)
         every = sorted(u.latency_s for u in uploads)
-        samples = [m for p, m in result.mode_samples if p == phase]
+        samples = [m for p, _, m in result.mode_samples if p == phase]
         share = {m: samples.count(m) / len(samples) for m in set(samples)} if samples else {}
         rows.append({
             "setting": result.setting, "phase": phase, "uploads_ok": len(ok),
@@ -253,11 +280,17 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
                 f" {row['p50_ms']} | {row['p99_ms']} | {row['p99_all_ms']} | {row['time_in_C']} |"
                 f" {row['time_in_Hybrid']} | {row['time_in_A']} |"
             )
-    lines += ["", "| setting | time to N copies after recovery (s) | acked uploads verified |"
-              " acknowledged bytes lost |", "|---|---|---|---|"]
+    lines += ["", "| setting | mode changes | back in C after recovery (s) |"
+              " time to N copies after recovery (s) | acked uploads verified |"
+              " acknowledged bytes lost |", "|---|---|---|---|---|---|"]
     for result in results:
         ttn = "not reached" if result.time_to_n_s is None else f"{result.time_to_n_s:.1f}"
-        lines.append(f"| {result.setting} | {ttn} | {result.verified} | {result.lost_bytes} |")
+        back = back_in_c_after_s(result)
+        back_text = "no" if back is None else f"{back:.1f}"
+        lines.append(
+            f"| {result.setting} | {mode_changes(result)} | {back_text} | {ttn} |"
+            f" {result.verified} | {result.lost_bytes} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -280,6 +313,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="auto,C,A")
     parser.add_argument("--phase-seconds", type=float, default=60.0)
+    parser.add_argument("--recovered-seconds", type=float, default=0.0,
+                        help="length of the last phase; 0 = --phase-seconds")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--file-size", type=int, default=1 * MiB)
     parser.add_argument("--upload-timeout-s", type=float, default=60.0)
