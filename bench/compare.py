@@ -1,0 +1,228 @@
+"""EchoFS and SeaweedFS side by side on this machine (``make bench``).
+
+Each round starts a fresh EchoFS cluster (embedded PostgreSQL and Redis, master and three
+workers, N = 3, consistency pinned to C: no controller, so the master fails safe to C)
+and a fresh SeaweedFS cluster (1 master, 3 volume servers, replication 002, a filer), one
+after the other (the order alternates between rounds), runs every workload against each
+with the same load client, then stops it and deletes its data. Figures are medians over
+rounds (``BENCH_RUNS``, default 3). The machine's ceilings (``bench.limits``) are measured
+in the same run. Writes ``bench/results/compare.json`` and ``docs/benchmarks.md``.
+
+Environment: ``BENCH_RUNS`` (default 3), ``BENCH_SCALE`` (``full`` default; ``small`` for
+a quick development run: 8 x 16 MiB large objects, 300 small files),
+``BENCH_SYSTEMS`` (default ``echofs,seaweedfs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from bench.limits import machine_description, measure_limits
+from bench.report import render_markdown
+from bench.seaweed import SeaweedCluster
+from bench.workloads import (
+    MiB,
+    Stamper,
+    Target,
+    compressible_block,
+    get_op,
+    large_payloads,
+    measure_phase,
+    put_op,
+)
+from common.embedded import embedded_services
+from tools.cluster import ClusterSpec, LocalCluster
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+VAR = REPO / "var" / "bench"
+
+SCALES = {
+    "full": {"large_objects": 16, "large_size": 64 * MiB, "small_count": 2000,
+             "mixed_ops": 2000},
+    "small": {"large_objects": 8, "large_size": 16 * MiB, "small_count": 300,
+              "mixed_ops": 300},
+}
+SMALL_SIZE = 4096
+SMALL_CONCURRENCY = 16
+LARGE_CONCURRENCY = (1, 4)
+KINDS = ("random", "compressible")
+MIXED_READ_FRACTION = 0.7
+
+
+async def _echofs_token(master_url: str) -> str:
+    creds = {"username": "bench", "password": "bench-password"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{master_url}/api/v1/auth/register", json=creds) as reply:
+            await reply.read()
+        async with session.post(f"{master_url}/api/v1/auth/login", json=creds) as reply:
+            return str((await reply.json())["data"]["token"])
+
+
+@contextlib.contextmanager
+def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
+    shutil.rmtree(base, ignore_errors=True)
+    with embedded_services(base) as (pg, redis):
+        # No controller: CONTROLLER_URL points at a port nobody listens on, the master
+        # fails safe to C (W = 2 of N = 3), whatever the workers' health.
+        spec = ClusterSpec(base_dir=base, database_url=pg, redis_url=redis, workers=3,
+                           chunk_size=4 * MiB, replication_factor=3, with_controller=False)
+        with LocalCluster(spec) as cluster:
+            token = asyncio.run(_echofs_token(cluster.master_url))
+            target = Target("echofs", f"{cluster.master_url}/api/v1/fs",
+                            {"Authorization": f"Bearer {token}"})
+            yield target, {p.name: p.pid for p in cluster.processes()}
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def seaweedfs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
+    shutil.rmtree(base, ignore_errors=True)
+    with SeaweedCluster(base) as cluster:
+        yield Target("seaweedfs", cluster.filer_url), {p.name: p.pid for p in cluster.processes()}
+    shutil.rmtree(base, ignore_errors=True)
+
+
+SYSTEMS = {"echofs": echofs_system, "seaweedfs": seaweedfs_system}
+
+
+def _log(message: str) -> None:
+    sys.stdout.write(f"[{datetime.now(UTC):%H:%M:%S}] {message}\n")
+    sys.stdout.flush()
+
+
+def run_round(system: str, round_no: int, scale: dict[str, int],
+              stamper: Stamper) -> dict[str, dict[str, object]]:
+    """Every workload once against a fresh cluster of ``system``."""
+    phases: dict[str, dict[str, object]] = {}
+    with SYSTEMS[system](VAR / f"{system}-round") as (target, pids):
+        # Warm-up (connections, first volume growth, first PostgreSQL plans): not measured.
+        warm = large_payloads("random", 1, 4 * MiB, stamper)[0]
+        measure_phase([put_op(target, f"warmup/w{i}", warm) for i in range(2)], 1, pids)
+        measure_phase([get_op(target, f"warmup/w{i}", len(warm)) for i in range(2)], 1, pids)
+
+        size, count = scale["large_size"], scale["large_objects"]
+        for kind in KINDS:
+            for conc in LARGE_CONCURRENCY:
+                payloads = large_payloads(kind, count, size, stamper)
+                prefix = f"r{round_no}/large-{kind}-c{conc}"
+                keys = [f"{prefix}/obj-{i}.bin" for i in range(count)]
+                name = f"large-{kind}-c{conc}"
+                phases[f"{name}-write"] = measure_phase(
+                    [put_op(target, k, p) for k, p in zip(keys, payloads, strict=True)],
+                    conc, pids).as_dict()
+                del payloads
+                phases[f"{name}-read"] = measure_phase(
+                    [get_op(target, k, size) for k in keys], conc, pids).as_dict()
+                _log(f"  {system} {name}: write {phases[f'{name}-write']['mb_s']:.1f} MB/s, "
+                     f"read {phases[f'{name}-read']['mb_s']:.1f} MB/s")
+
+        small_keys = [f"r{round_no}/small/f-{i:05d}" for i in range(scale["small_count"])]
+        phases["small-write"] = measure_phase(
+            [put_op(target, k, os.urandom(SMALL_SIZE)) for k in small_keys],
+            SMALL_CONCURRENCY, pids).as_dict()
+        rng = random.Random(round_no)
+        read_order = small_keys[:]
+        rng.shuffle(read_order)
+        phases["small-read"] = measure_phase(
+            [get_op(target, k, SMALL_SIZE) for k in read_order],
+            SMALL_CONCURRENCY, pids).as_dict()
+        mixed = []
+        for i in range(scale["mixed_ops"]):
+            if rng.random() < MIXED_READ_FRACTION:
+                mixed.append(get_op(target, rng.choice(small_keys), SMALL_SIZE))
+            else:
+                mixed.append(put_op(target, f"r{round_no}/mixed/n-{i:05d}",
+                                    os.urandom(SMALL_SIZE)))
+        phases["mixed"] = measure_phase(mixed, SMALL_CONCURRENCY, pids).as_dict()
+        _log(f"  {system} small: write {phases['small-write']['ops_s']:.0f} ops/s, read "
+             f"{phases['small-read']['ops_s']:.0f} ops/s, mixed {phases['mixed']['ops_s']:.0f}"
+             " ops/s")
+    return phases
+
+
+def _median_dicts(values: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(v[k] for v in values) for k in values[0]}
+
+
+def aggregate(rounds: list[dict[str, dict[str, object]]]) -> dict[str, dict[str, object]]:
+    """Median over rounds of every figure; peak RSS also as the max over rounds."""
+    out: dict[str, dict[str, object]] = {}
+    for phase in rounds[0]:
+        runs = [r[phase] for r in rounds]
+        merged: dict[str, object] = {}
+        for key in ("mb_s", "ops_s", "p50_ms", "p99_ms", "seconds", "ops", "bytes"):
+            merged[key] = statistics.median(float(r[key]) for r in runs)  # type: ignore[arg-type]
+        for key in ("cpu_s_per_gb", "cpu_ms_per_op", "peak_rss_mib"):
+            merged[key] = _median_dicts([r[key] for r in runs])  # type: ignore[misc]
+        merged["peak_rss_mib_max"] = {
+            k: max(r["peak_rss_mib"][k] for r in runs)  # type: ignore[index]
+            for k in runs[0]["peak_rss_mib"]  # type: ignore[union-attr]
+        }
+        merged["mb_s_runs"] = [r["mb_s"] for r in runs]
+        merged["ops_s_runs"] = [r["ops_s"] for r in runs]
+        out[phase] = merged
+    return out
+
+
+def main() -> None:
+    scale_name = os.environ.get("BENCH_SCALE", "full")
+    scale = SCALES[scale_name]
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    systems = [s for s in os.environ.get("BENCH_SYSTEMS", "echofs,seaweedfs").split(",") if s]
+    started = time.monotonic()
+    VAR.mkdir(parents=True, exist_ok=True)
+    machine = machine_description(VAR)
+    _log(f"machine: {machine}")
+
+    _log("limits ...")
+    sample = b"".join(compressible_block(i) for i in range(64 if scale_name == "full" else 16))
+    limits = measure_limits(VAR / "limits", sample, scale_name)
+    del sample
+    _log(f"limits: {json.dumps({k: round(v, 1) for k, v in limits.items()})}")
+
+    stamper = Stamper()
+    per_system: dict[str, list[dict[str, dict[str, object]]]] = {s: [] for s in systems}
+    for round_no in range(runs):
+        order = systems if round_no % 2 == 0 else list(reversed(systems))
+        for system in order:
+            _log(f"round {round_no + 1}/{runs}: {system}")
+            per_system[system].append(run_round(system, round_no, scale, stamper))
+
+    results = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scale": scale_name,
+        "scale_parameters": scale,
+        "runs": runs,
+        "duration_s": time.monotonic() - started,
+        "machine": {**machine, "load_average_at_end": os.getloadavg()},
+        "limits": limits,
+        "systems": {s: aggregate(r) for s, r in per_system.items()},
+        "raw": per_system,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    payload = json.dumps(results, indent=1)
+    (RESULTS / f"compare-{stamp}.json").write_text(payload)
+    (RESULTS / "compare.json").write_text(payload)
+    if set(systems) == {"echofs", "seaweedfs"}:
+        (REPO / "docs" / "benchmarks.md").write_text(render_markdown(results))
+        _log(f"wrote {REPO / 'docs' / 'benchmarks.md'}")
+    _log(f"done in {results['duration_s']:.0f} s; JSON: {RESULTS / 'compare.json'}")
+
+
+if __name__ == "__main__":
+    main()
