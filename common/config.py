@@ -74,6 +74,9 @@ class MasterSettings(EmbeddedSettings):
         2, ge=1, le=32, description="Chunks fetched ahead of the one being streamed."
     )
     grpc_timeout_seconds: float = Field(30.0, gt=0, description="Deadline for one chunk RPC.")
+    read_timeout_seconds: float = Field(
+        5.0, gt=0, description="Deadline for reading one chunk before trying the next replica."
+    )
     probe_interval_seconds: float = Field(2.0, gt=0, description="Health probe period.")
     session_ttl_seconds: float = Field(
         86400.0, gt=0, description="How long an unfinished upload session lives."
@@ -125,6 +128,9 @@ class WorkerSettings(_Settings):
     )
     worker_scrub_bytes_per_second: int = Field(
         50 * MiB, ge=0, description="Scrubber read rate; 0 disables scrubbing."
+    )
+    worker_scrub_pause_seconds: float = Field(
+        60.0, gt=0, description="Pause between two scrubber passes."
     )
     master_url: str = Field(
         "", description="Master base URL for registration/heartbeat; empty = standalone."

@@ -28,7 +28,9 @@ from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
 from master.metadata.pool import open_database
+from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
+from master.metadata.gc import GcRepository
 from master.background.repair import Repairer
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.users import UsersRepository
@@ -78,7 +80,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             workers = WorkersRepository(db)
             replicas = ReplicasRepository(db)
             files = FilesRepository(db)
-            registry = WorkerRegistry(workers, settings.grpc_timeout_seconds)
+            registry = WorkerRegistry(workers, settings.grpc_timeout_seconds,
+                                      settings.read_timeout_seconds)
             stack.push_async_callback(registry.close)
             await registry.refresh()
 
@@ -135,12 +138,28 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                       settings.repair_grace_seconds)
             background.spawn(run_periodically(keeper.run_once, 2.0, "membership"),
                              name="membership")
+            collector = GarbageCollector(GcRepository(db), registry, metrics,
+                                         settings.gc_grace_seconds)
+            background.spawn(
+                run_periodically(collector.run_once, settings.gc_interval_seconds, "gc"),
+                name="gc",
+            )
             repairer = Repairer(services.repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             background.spawn(
                 run_periodically(repairer.run_once, settings.repair_interval_seconds, "repair"),
                 name="repair",
             )
+            async def check_dependencies() -> None:
+                metrics.dependency_up.labels("postgres").set(1.0 if await db.ping() else 0.0)
+                try:
+                    redis_ok = bool(await redis.ping())
+                except Exception:  # any failure means "down" for this gauge
+                    redis_ok = False
+                metrics.dependency_up.labels("redis").set(1.0 if redis_ok else 0.0)
+
+            background.spawn(run_periodically(check_dependencies, 5.0, "dependency check"),
+                             name="dependencies")
             log.info("master ready", extra={"port": settings.master_port})
             yield
 

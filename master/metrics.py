@@ -39,6 +39,9 @@ class MasterMetrics:
     corrupt_replicas: Counter
     repairs_done: Counter
     repairs_failed: Counter
+    gc_deleted: Counter
+    gc_aborts: Counter
+    dependency_up: Gauge
 
     @classmethod
     def create(cls) -> MasterMetrics:
@@ -92,4 +95,9 @@ class MasterMetrics:
             repairs_done=Counter(f"{p}repairs_total", "Replicas copied by repair", registry=r),
             repairs_failed=Counter(f"{p}repair_failures_total", "Failed replica copies",
                                    registry=r),
+            gc_deleted=Counter(f"{p}gc_chunks_deleted_total", "Chunks removed by GC", registry=r),
+            gc_aborts=Counter(f"{p}gc_aborted_passes_total", "GC passes stopped by an error",
+                              registry=r),
+            dependency_up=Gauge(f"{p}dependency_up", "1 when the dependency answers",
+                                ["dependency"], registry=r),
         )

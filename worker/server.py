@@ -149,7 +149,8 @@ class WorkerServer:
         await self._set_health(not self.state.draining)
         s = self.settings
         self._spawn(self._watch_store(), "watch-store")
-        scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second)
+        scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second,
+                            pause_between_passes_s=s.worker_scrub_pause_seconds)
         self._spawn(scrubber.run_forever(), "scrubber")
         if s.master_url:
             address = s.worker_advertise_address or advertise_address(s.worker_host, self.port)

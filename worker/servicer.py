@@ -220,7 +220,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     ) -> pb.DeleteChunkResponse:
         with self._observe("DeleteChunk", context) as call:
             try:
-                deleted = await self.store.delete(request.chunk_id)
+                deleted = await self.store.delete(
+                    request.chunk_id, request.unless_written_within_seconds
+                )
             except EchoError as error:
                 await self._abort(context, call, error)
                 raise AssertionError("unreachable") from error

@@ -14,6 +14,8 @@ import builtins
 import hashlib
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from common.errors import (
     ChunkCorrupt,
     ChunkNotFound,
     InvalidInput,
+    PreconditionFailed,
     Unavailable,
 )
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry
@@ -80,6 +83,10 @@ def check_header(meta: BlobMeta) -> None:
         )
 
 
+_PUT_MEMORY_S = 6 * 3600.0
+_PUT_MEMORY_MAX = 500_000
+
+
 class ChunkStore:
     def __init__(
         self, backend: ChunkBackend, *, max_concurrency: int = 16,
@@ -92,6 +99,9 @@ class ChunkStore:
         self._chunk_locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._corrupt_pending: dict[str, None] = {}  # insertion-ordered set
+        # chunk id -> wall-clock time of its last put (new or already present), so GC's
+        # conditional delete can refuse a blob an upload just wrote or relied on.
+        self._put_at: OrderedDict[str, float] = OrderedDict()
         self.corrupt_blobs_found = 0
         self.is_open = False
         self.metrics.bind_usage(
@@ -149,6 +159,7 @@ class ChunkStore:
                 f"{meta.blob_sha256}; nothing stored"
             )
         async with self._chunk_lock(meta.chunk_id):
+            self._note_put(meta.chunk_id)
             try:
                 await self._read_verified(meta.chunk_id)
                 return PutResult(meta.chunk_id, meta.stored_size, already_present=True)
@@ -158,10 +169,37 @@ class ChunkStore:
                 await self.backend.put(meta, payload)
         return PutResult(meta.chunk_id, meta.stored_size, already_present=False)
 
-    async def delete(self, chunk_id: str) -> bool:
+    def _note_put(self, chunk_id: str) -> None:
+        now = time.time()
+        self._put_at[chunk_id] = now
+        self._put_at.move_to_end(chunk_id)
+        while self._put_at and (
+            len(self._put_at) > _PUT_MEMORY_MAX
+            or next(iter(self._put_at.values())) < now - _PUT_MEMORY_S
+        ):
+            self._put_at.popitem(last=False)
+
+    async def delete(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
+        """Delete a blob; False when absent.
+
+        With ``unless_written_within_s`` > 0 (GC), raises PreconditionFailed when the blob
+        was written, or put again, that recently: an upload is relying on it. Checked under
+        the chunk's lock, so a put cannot slip between the check and the delete.
+        """
         self._require_open()
         validate_chunk_id(chunk_id)
         async with self._chunk_lock(chunk_id), self._io_slots:
+            if unless_written_within_s > 0:
+                try:
+                    meta = await self.backend.head(chunk_id)
+                except ChunkNotFound:
+                    return False
+                last_written = max(meta.mtime, self._put_at.get(chunk_id, 0.0))
+                age_s = time.time() - last_written
+                if age_s < unless_written_within_s:
+                    raise PreconditionFailed(
+                        f"chunk {chunk_id[:12]} was written {age_s:.1f}s ago; not deleting"
+                    )
             return await self.backend.delete(chunk_id)
 
     # -- reads ---------------------------------------------------------------------

@@ -52,9 +52,12 @@ class WorkerView:
 
 
 class WorkerRegistry:
-    def __init__(self, repository: WorkersRepository, rpc_timeout_s: float) -> None:
+    def __init__(
+        self, repository: WorkersRepository, rpc_timeout_s: float, read_timeout_s: float | None = None
+    ) -> None:
         self._repository = repository
         self._rpc_timeout_s = rpc_timeout_s
+        self._read_timeout_s = read_timeout_s
         self._views: dict[str, WorkerView] = {}
         self._clients: dict[str, WorkerClient] = {}
         self._lock = asyncio.Lock()
@@ -94,7 +97,7 @@ class WorkerRegistry:
                 asyncio.get_running_loop().create_task(client.close())
             view.address = record.address
             self._clients[record.worker_id] = WorkerClient(
-                record.worker_id, record.address, self._rpc_timeout_s
+                record.worker_id, record.address, self._rpc_timeout_s, self._read_timeout_s
             )
 
     def views(self) -> list[WorkerView]:

@@ -36,10 +36,14 @@ def _translate(exc: grpc.aio.AioRpcError) -> EchoError:
 class WorkerClient:
     """One long-lived channel per worker; every call has a deadline."""
 
-    def __init__(self, worker_id: str, address: str, timeout_s: float) -> None:
+    def __init__(
+        self, worker_id: str, address: str, timeout_s: float, read_timeout_s: float | None = None
+    ) -> None:
         self.worker_id = worker_id
         self.address = address
         self._timeout_s = timeout_s
+        # Reads have another replica to try, so they give up on a stalled worker sooner.
+        self._read_timeout_s = read_timeout_s or timeout_s
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.WorkerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -57,7 +61,9 @@ class WorkerClient:
             raise _translate(exc) from exc
 
     async def get_chunk(self, chunk_id: str, max_bytes: int) -> tuple[pb.ChunkHeader, bytes]:
-        call = self._stub.GetChunk(pb.GetChunkRequest(chunk_id=chunk_id), timeout=self._timeout_s)
+        call = self._stub.GetChunk(
+            pb.GetChunkRequest(chunk_id=chunk_id), timeout=self._read_timeout_s
+        )
         try:
             return await read_chunk_stream(call, max_bytes=max_bytes)
         except grpc.aio.AioRpcError as exc:
@@ -86,10 +92,13 @@ class WorkerClient:
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
 
-    async def delete_chunk(self, chunk_id: str) -> bool:
+    async def delete_chunk(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
         try:
             reply = await self._stub.DeleteChunk(
-                pb.DeleteChunkRequest(chunk_id=chunk_id), timeout=self._timeout_s
+                pb.DeleteChunkRequest(
+                    chunk_id=chunk_id, unless_written_within_seconds=unless_written_within_s
+                ),
+                timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc

@@ -11,21 +11,41 @@ from collections.abc import Sequence
 
 from psycopg import AsyncCursor
 
+from common.errors import Unavailable
 from master.metadata.records import ChunkPlacement
 
 __all__ = ["enqueue_short_chunks", "persist_chunks"]
 
 
 async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement]) -> list[str]:
-    """Upsert chunk and replica rows; return the distinct chunk ids, sorted."""
+    """Upsert chunk and replica rows; return the distinct chunk ids, sorted.
+
+    Raises Unavailable when a chunk this write relied on (its row existed when the
+    write began) has since been marked or deleted by GC: its blobs may be gone, so the
+    caller must retry rather than commit a reference to them.
+    """
     # Sorted by id so concurrent transactions sharing chunks lock them in one order.
     unique = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
     if not unique:
         return []
+    relied_on = [p.chunk_id for p in unique if p.row_existed]
+    if relied_on:
+        await cur.execute(
+            "SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s) AND gc_marked_at IS NULL"
+            " ORDER BY chunk_id FOR SHARE", (relied_on,),
+        )
+        still_there = {r["chunk_id"] for r in await cur.fetchall()}
+        gone = [c for c in relied_on if c not in still_there]
+        if gone:
+            raise Unavailable(
+                f"{len(gone)} chunk(s) this upload reused were garbage-collected while it"
+                " ran; nothing was committed, retry the upload",
+                details={"chunk_ids": gone[:20]},
+            )
     await cur.executemany(
         "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id)"
-        " DO UPDATE SET last_referenced_at = now()",
+        " DO UPDATE SET last_referenced_at = now(), gc_marked_at = NULL",
         [(p.chunk_id, p.raw_size, p.stored_size, p.codec.value, p.blob_sha256) for p in unique],
     )
     replica_rows = sorted({(p.chunk_id, w) for p in unique for w in p.acked_workers})

@@ -42,6 +42,9 @@ class ChunkPlacement:
     blob_sha256: str
     acked_workers: list[str] = field(default_factory=list)
     live_copies: int = 0  # acked plus copies that already existed (dedup)
+    # The chunk's row existed (and was not marked by GC) when the write began: the
+    # commit must then find it still unmarked, or GC may have deleted its blobs.
+    row_existed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

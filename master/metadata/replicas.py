@@ -32,6 +32,25 @@ class ReplicasRepository:
             found[row["chunk_id"]].append(row["worker_id"])
         return dict(found)
 
+    async def holders_for_write(self, chunk_id: str) -> tuple[bool, list[str]]:
+        """(row existed and is not marked by GC, workers with a live copy).
+
+        Touches the chunk's GC clock in the same statement: an upload that is about to
+        rely on existing copies keeps GC away from them for the grace period.
+        """
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "WITH touched AS (UPDATE chunks SET last_referenced_at = now()"
+                "   WHERE chunk_id = %s AND gc_marked_at IS NULL RETURNING chunk_id)"
+                " SELECT t.chunk_id, r.worker_id FROM touched t"
+                " LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'"
+                "   AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id"
+                "               AND w.state <> 'removed')",
+                (chunk_id,),
+            )
+            rows = await cur.fetchall()
+        return bool(rows), [r["worker_id"] for r in rows if r["worker_id"] is not None]
+
     async def replica_states(self, chunk_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """chunk id -> [(worker id, state)] for every recorded copy."""
         if not chunk_ids:

@@ -181,7 +181,7 @@ class SessionsRepository:
             await self._lock_open(cur, session_id)
             await cur.execute(
                 "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id = %s"
-                " RETURNING raw_size", (chunk_id,),
+                " AND gc_marked_at IS NULL RETURNING raw_size", (chunk_id,),
             )
             row = await cur.fetchone()
             if row is None:

@@ -49,7 +49,7 @@ class ChunkWriter:
         placement = ChunkPlacement(
             chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec, chunk.blob_sha256
         )
-        holders = (await self._replicas.live_replicas([chunk.chunk_id])).get(chunk.chunk_id, [])
+        placement.row_existed, holders = await self._replicas.holders_for_write(chunk.chunk_id)
         live_holders = [
             w for w in holders if (v := self._registry.view(w)) is not None and v.readable
         ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.chunks import EncodedChunk, encode_chunk
+from common.errors import EchoError
 from common.quorum import Hint, Mode, effective_mode, write_quorum
 from master.cluster.modes import ModeOracle
 from master.metadata.files import FilesRepository
@@ -71,6 +72,13 @@ class UploadService:
         self._limits = limits
 
     async def upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
+        try:
+            return await self._upload(owner_id, path, hint, read)
+        except EchoError as exc:
+            self._metrics.file_errors.labels("upload", exc.code).inc()
+            raise
+
+    async def _upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
         started = time.perf_counter()
         file_id = await self._files.id_for_path(owner_id, path) or uuid.uuid4()
         mode, quorum = await self.quorum_for(file_id, hint)

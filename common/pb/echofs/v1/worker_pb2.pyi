@@ -67,10 +67,12 @@ class GetChunkResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class DeleteChunkRequest(_message.Message):
-    __slots__ = ("chunk_id",)
+    __slots__ = ("chunk_id", "unless_written_within_seconds")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    UNLESS_WRITTEN_WITHIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
-    def __init__(self, chunk_id: _Optional[str] = ...) -> None: ...
+    unless_written_within_seconds: float
+    def __init__(self, chunk_id: _Optional[str] = ..., unless_written_within_seconds: _Optional[float] = ...) -> None: ...
 
 class DeleteChunkResponse(_message.Message):
     __slots__ = ("deleted",)

@@ -1,0 +1,81 @@
+"""Garbage collection of chunks nothing references.
+
+``run_once`` marks candidates (unreferenced for ``GC_GRACE_SECONDS``), asks every worker
+holding a copy to delete it *unless it was written within* the time since the mark
+plus a safety margin (so a copy an upload just wrote or re-put survives: the worker
+checks under its per-chunk lock), and deletes the row once every copy is gone and
+nothing references it again. Any worker that cannot be reached or a metadata error
+aborts the pass; the marks stay and the next pass resumes. A chunk an upload re-puts is
+unmarked (by the upload's commit, or here when a worker refuses) and survives.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from common.errors import EchoError, PreconditionFailed
+from master.cluster.registry import WorkerRegistry
+from master.metadata.gc import GcCandidate, GcRepository
+from master.metrics import MasterMetrics
+
+__all__ = ["GarbageCollector"]
+
+log = logging.getLogger(__name__)
+
+SAFETY_MARGIN_S = 60.0
+BATCH = 500
+
+
+class GcAborted(Exception):
+    """A copy could not be deleted or looked up; the pass stops, marks stay."""
+
+
+class GarbageCollector:
+    def __init__(
+        self, repository: GcRepository, registry: WorkerRegistry, metrics: MasterMetrics,
+        grace_s: float, *, batch: int = BATCH,
+    ) -> None:
+        self._repository = repository
+        self._registry = registry
+        self._metrics = metrics
+        self._grace_s = grace_s
+        self._batch = batch
+
+    async def run_once(self) -> dict[str, int]:
+        deleted = kept = 0
+        try:
+            for candidate in await self._repository.mark(self._grace_s, self._batch):
+                if await self._collect(candidate):
+                    deleted += 1
+                else:
+                    kept += 1
+        except (GcAborted, EchoError) as exc:
+            log.warning("GC pass aborted; marks stay for the next pass", extra={"error": str(exc)})
+            self._metrics.gc_aborts.inc()
+        self._metrics.gc_deleted.inc(deleted)
+        return {"deleted": deleted, "kept": kept}
+
+    async def _collect(self, candidate: GcCandidate) -> bool:
+        age_s = (datetime.now(tz=UTC) - candidate.marked_at).total_seconds()
+        for worker_id in candidate.holders:
+            client = self._registry.client(worker_id)
+            view = self._registry.view(worker_id)
+            if view is not None and view.state == "removed":
+                await self._repository.forget_copy(candidate.chunk_id, worker_id)
+                continue
+            if client is None or view is None or not view.readable:
+                raise GcAborted(f"worker {worker_id} holding {candidate.chunk_id[:12]} is not reachable")
+            try:
+                await client.delete_chunk(candidate.chunk_id, max(0.0, age_s) + SAFETY_MARGIN_S)
+            except PreconditionFailed:
+                log.info("chunk written again during GC; kept",
+                         extra={"chunk_id": candidate.chunk_id, "worker_id": worker_id})
+                await self._repository.unmark(candidate.chunk_id)
+                return False
+            except EchoError as exc:
+                raise GcAborted(f"delete on {worker_id} failed: {exc}") from exc
+            await self._repository.forget_copy(candidate.chunk_id, worker_id)
+        return await self._repository.delete_if_still_garbage(
+            candidate.chunk_id, candidate.marked_at
+        )
