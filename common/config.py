@@ -95,6 +95,9 @@ class MasterSettings(EmbeddedSettings):
         3600.0, ge=0, description="An unreferenced chunk is deleted only after this long."
     )
     gc_interval_seconds: float = Field(60.0, gt=0, description="Pause between GC passes.")
+    gc_safety_margin_seconds: float = Field(
+        60.0, ge=0, description="Extra age a blob must have before GC deletes it (clock skew)."
+    )
     repair_interval_seconds: float = Field(
         1.0, gt=0, description="Pause between repair-queue passes."
     )

@@ -139,7 +139,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             background.spawn(run_periodically(keeper.run_once, 2.0, "membership"),
                              name="membership")
             collector = GarbageCollector(GcRepository(db), registry, metrics,
-                                         settings.gc_grace_seconds)
+                                         settings.gc_grace_seconds,
+                                         safety_margin_s=settings.gc_safety_margin_seconds)
             background.spawn(
                 run_periodically(collector.run_once, settings.gc_interval_seconds, "gc"),
                 name="gc",

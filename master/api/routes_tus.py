@@ -81,7 +81,8 @@ async def create(request: web.Request) -> web.Response:
             raise InvalidInput("Upload-Length must be a non-negative integer")
         metadata = parse_metadata(request.headers.get("Upload-Metadata"))
         name = metadata.get("filename") or metadata.get("name") or ""
-        path = normalize_path(metadata.get("path") or name)
+        # No name given: the file still needs a path; it can be renamed by re-upload.
+        path = normalize_path(metadata.get("path") or name or f"tus/{uuid.uuid4()}")
         session = await services.sessions.init(
             principal_of(request).user_id, path=path, file_name=(name or path)[:1024],
             file_size=int(raw_length), chunk_size=None, sha256=None,

@@ -2,7 +2,7 @@
 
 ``run_once`` marks candidates (unreferenced for ``GC_GRACE_SECONDS``), asks every worker
 holding a copy to delete it *unless it was written within* the time since the mark
-plus a safety margin (so a copy an upload just wrote or re-put survives: the worker
+plus ``GC_SAFETY_MARGIN_SECONDS`` for clock skew between hosts (so a copy an upload just wrote or re-put survives: the worker
 checks under its per-chunk lock), and deletes the row once every copy is gone and
 nothing references it again. Any worker that cannot be reached or a metadata error
 aborts the pass; the marks stay and the next pass resumes. A chunk an upload re-puts is
@@ -23,7 +23,6 @@ __all__ = ["GarbageCollector"]
 
 log = logging.getLogger(__name__)
 
-SAFETY_MARGIN_S = 60.0
 BATCH = 500
 
 
@@ -34,8 +33,9 @@ class GcAborted(Exception):
 class GarbageCollector:
     def __init__(
         self, repository: GcRepository, registry: WorkerRegistry, metrics: MasterMetrics,
-        grace_s: float, *, batch: int = BATCH,
+        grace_s: float, *, safety_margin_s: float = 60.0, batch: int = BATCH,
     ) -> None:
+        self._safety_margin_s = safety_margin_s
         self._repository = repository
         self._registry = registry
         self._metrics = metrics
@@ -67,7 +67,8 @@ class GarbageCollector:
             if client is None or view is None or not view.readable:
                 raise GcAborted(f"worker {worker_id} holding {candidate.chunk_id[:12]} is not reachable")
             try:
-                await client.delete_chunk(candidate.chunk_id, max(0.0, age_s) + SAFETY_MARGIN_S)
+                await client.delete_chunk(candidate.chunk_id,
+                                          max(0.0, age_s) + self._safety_margin_s)
             except PreconditionFailed:
                 log.info("chunk written again during GC; kept",
                          extra={"chunk_id": candidate.chunk_id, "worker_id": worker_id})
