@@ -6,7 +6,8 @@ and a fresh SeaweedFS cluster (1 master, 3 volume servers, replication 002, a fi
 after the other (the order alternates between rounds), runs every workload against each
 with the same load client, then stops it and deletes its data. Figures are medians over
 rounds (``BENCH_RUNS``, default 3). The machine's ceilings (``bench.limits``) are measured
-in the same run. Writes ``bench/results/compare.json`` and ``docs/benchmarks.md``.
+in the same run, before and after the rounds (the better of the two is kept). Writes
+``bench/results/compare.json`` and ``docs/benchmarks.md`` (after every round).
 
 Environment: ``BENCH_RUNS`` (default 3), ``BENCH_SCALE`` (``full`` default; ``small`` for
 a quick development run: 8 x 16 MiB large objects, 300 small files),
@@ -31,6 +32,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.limits import machine_description, measure_limits
+from bench.proc_stats import tree_pids
 from bench.report import render_markdown
 from bench.seaweed import SeaweedCluster
 from bench.workloads import (
@@ -84,8 +86,21 @@ def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
             token = asyncio.run(_echofs_token(cluster.master_url))
             target = Target("echofs", f"{cluster.master_url}/api/v1/fs",
                             {"Authorization": f"Bearer {token}"})
-            yield target, {p.name: p.pid for p in cluster.processes()}
+            pids = {p.name: p.pid for p in cluster.processes()}
+            yield target, {**pids, **_service_pids(base)}
     shutil.rmtree(base, ignore_errors=True)
+
+
+def _service_pids(base: Path) -> dict[str, int]:
+    """The embedded PostgreSQL (postmaster) and Redis: part of EchoFS's cost too."""
+    found: dict[str, int] = {}
+    for pid_file in base.rglob("postmaster.pid"):
+        found["postgres"] = int(pid_file.read_text().split()[0])
+    for child in tree_pids(os.getpid())[1:]:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_text().strip().startswith("redis"):
+                found["redis"] = child
+    return found
 
 
 @contextlib.contextmanager
@@ -168,6 +183,11 @@ def aggregate(rounds: list[dict[str, dict[str, object]]]) -> dict[str, dict[str,
             merged[key] = statistics.median(float(r[key]) for r in runs)  # type: ignore[arg-type]
         for key in ("cpu_s_per_gb", "cpu_ms_per_op", "peak_rss_mib"):
             merged[key] = _median_dicts([r[key] for r in runs])  # type: ignore[misc]
+        # Share of the servers' CPU spent in the kernel (system time), median over rounds.
+        merged["kernel_share"] = statistics.median(
+            sum(v for k, v in r["cpu_system_s"].items() if k != "client")  # type: ignore[union-attr]
+            / max(1e-9, float(r["cpu_s"]["total_servers"]))  # type: ignore[index]
+            for r in runs)
         merged["peak_rss_mib_max"] = {
             k: max(r["peak_rss_mib"][k] for r in runs)  # type: ignore[index]
             for k in runs[0]["peak_rss_mib"]  # type: ignore[union-attr]
@@ -188,25 +208,43 @@ def main() -> None:
     machine = machine_description(VAR)
     _log(f"machine: {machine}")
 
-    _log("limits ...")
-    sample = b"".join(compressible_block(i) for i in range(64 if scale_name == "full" else 16))
-    limits = measure_limits(VAR / "limits", sample, scale_name)
-    del sample
-    _log(f"limits: {json.dumps({k: round(v, 1) for k, v in limits.items()})}")
+    limits = _limits(scale_name)
 
     stamper = Stamper()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     per_system: dict[str, list[dict[str, dict[str, object]]]] = {s: [] for s in systems}
     for round_no in range(runs):
         order = systems if round_no % 2 == 0 else list(reversed(systems))
         for system in order:
             _log(f"round {round_no + 1}/{runs}: {system}")
             per_system[system].append(run_round(system, round_no, scale, stamper))
+        # Written after every round, so an interrupted run still leaves its figures.
+        _write(per_system, round_no + 1, runs, scale_name, started, machine, limits, stamp)
+    # Again at the end, keeping the better of the two: a ceiling is what the machine can do,
+    # and the machine is shared, so either measurement may have been slowed by others.
+    limits_end = _limits(scale_name)
+    limits = {k: max(v, limits_end[k]) for k, v in limits.items()}
+    _write(per_system, runs, runs, scale_name, started, machine, limits, stamp)
+    _log(f"done in {time.monotonic() - started:.0f} s; JSON: {RESULTS / 'compare.json'}")
 
+
+def _limits(scale_name: str) -> dict[str, float]:
+    _log("limits ...")
+    sample = b"".join(compressible_block(i) for i in range(64 if scale_name == "full" else 16))
+    limits = measure_limits(VAR / "limits", sample, scale_name)
+    _log(f"limits: {json.dumps({k: round(v, 1) for k, v in limits.items()})}")
+    return limits
+
+
+def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int, runs: int,
+           scale_name: str, started: float, machine: dict[str, object],
+           limits: dict[str, float], stamp: str) -> None:
     results = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale_name,
-        "scale_parameters": scale,
-        "runs": runs,
+        "scale_parameters": SCALES[scale_name],
+        "runs": done,
+        "runs_planned": runs,
         "duration_s": time.monotonic() - started,
         "machine": {**machine, "load_average_at_end": os.getloadavg()},
         "limits": limits,
@@ -214,14 +252,12 @@ def main() -> None:
         "raw": per_system,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     payload = json.dumps(results, indent=1)
     (RESULTS / f"compare-{stamp}.json").write_text(payload)
     (RESULTS / "compare.json").write_text(payload)
-    if set(systems) == {"echofs", "seaweedfs"}:
+    if set(per_system) == {"echofs", "seaweedfs"}:
         (REPO / "docs" / "benchmarks.md").write_text(render_markdown(results))
-        _log(f"wrote {REPO / 'docs' / 'benchmarks.md'}")
-    _log(f"done in {results['duration_s']:.0f} s; JSON: {RESULTS / 'compare.json'}")
+        _log(f"round {done}/{runs} written to docs/benchmarks.md")
 
 
 if __name__ == "__main__":

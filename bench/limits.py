@@ -1,7 +1,8 @@
 """This machine's ceilings, measured in the same run as the benchmarks.
 
 - disk: new data written in 4 MiB files, each fsync'd and renamed into place with the folder
-  fsync'd (what a worker does per chunk), and the same bytes as one streamed file with
+  fsync'd (what a worker does per chunk), from one writer and from three (three workers
+  on one disk), and the same bytes as one streamed file with
   one fsync at the end; small files: 4 KiB create + fsync + rename + folder fsync per second,
   from one thread and from 16;
 - loopback TCP: one connection on 127.0.0.1, 1 MiB sends, ``recv_into`` a reused buffer;
@@ -40,22 +41,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def disk_chunk_files_mb_s(folder: Path, total_mib: int, file_mib: int = 4) -> float:
-    """Fresh random 4 MiB files: write temp, fsync, rename, fsync folder. MiB/s."""
-    folder.mkdir(parents=True, exist_ok=True)
+def disk_chunk_files_mb_s(folder: Path, total_mib: int, threads: int = 1,
+                          file_mib: int = 4) -> float:
+    """Fresh random 4 MiB files: write temp, fsync, rename, fsync folder. MiB/s in total.
+
+    ``threads`` writers share the work, each in its own folder, as three workers on one
+    disk do.
+    """
     blocks = [os.urandom(file_mib * MiB) for _ in range(4)]
+    files = total_mib // file_mib
+
+    def write(writer: int) -> None:
+        where = folder / f"w{writer}"
+        where.mkdir(parents=True, exist_ok=True)
+        for i in range(writer, files, threads):
+            tmp = where / f".tmp-{i}"
+            with tmp.open("wb") as handle:
+                handle.write(blocks[i % len(blocks)])
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, where / f"chunk-{i}")
+            _fsync_dir(where)
+
     started = time.perf_counter()
-    for i in range(total_mib // file_mib):
-        tmp = folder / f".tmp-{i}"
-        with tmp.open("wb") as handle:
-            handle.write(blocks[i % len(blocks)])
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, folder / f"chunk-{i}")
-        _fsync_dir(folder)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(write, range(threads)))
     elapsed = time.perf_counter() - started
     shutil.rmtree(folder, ignore_errors=True)
-    return total_mib / elapsed
+    return files * file_mib / elapsed
 
 
 def disk_stream_mb_s(folder: Path, total_mib: int) -> float:
@@ -177,6 +190,8 @@ def measure_limits(work_dir: Path, compressible: bytes, scale: str = "full") -> 
     return {
         "disk_chunk_files_fsync_mb_s": _best(
             lambda: disk_chunk_files_mb_s(work_dir / "chunks", disk_mib), repeats),
+        "disk_chunk_files_fsync_3_writers_mb_s": _best(
+            lambda: disk_chunk_files_mb_s(work_dir / "chunks3", disk_mib, threads=3), repeats),
         "disk_stream_fsync_mb_s": _best(
             lambda: disk_stream_mb_s(work_dir / "stream", disk_mib), repeats),
         "disk_small_files_fsync_ops_s": _best(

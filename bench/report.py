@@ -20,7 +20,8 @@ def ceilings(results: dict) -> dict[str, tuple[float, str]]:
     """Per phase: (the machine's ceiling, how it is derived), from ``limits``."""
     lim = results["limits"]
     cores = results["machine"]["nproc"] or 1
-    disk3 = lim["disk_chunk_files_fsync_mb_s"] / 3
+    disk3 = max(lim["disk_chunk_files_fsync_mb_s"],
+                lim.get("disk_chunk_files_fsync_3_writers_mb_s", 0.0)) / 3
     ratio = lim["zstd1_ratio_compressible"]
     zstd_all = lim["zstd1_compress_mb_s_per_core"] * cores
     out: dict[str, tuple[float, str]] = {}
@@ -77,6 +78,11 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
     return rows
 
 
+def _share(phase: dict) -> str:
+    share = phase.get("kernel_share")
+    return "—" if share is None else f"{share:.0%}"
+
+
 def _fmt(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
@@ -100,6 +106,11 @@ def render_markdown(results: dict) -> str:
         f"scale **{results['scale']}**, each figure the **median of {results['runs']} runs** "
         f"(one fresh cluster per run and system, order alternating), in "
         f"{results['duration_s'] / 60:.1f} min. Raw figures: `bench/results/compare.json`.")
+    planned = results.get("runs_planned", results["runs"])
+    if planned != results["runs"]:
+        add("")
+        add(f"**Partial: {results['runs']} of {planned} planned runs completed** when this was "
+            "written.")
     add("")
     add("## Setup")
     add("")
@@ -122,8 +133,11 @@ def render_markdown(results: dict) -> str:
         f"16, written then read in random order; mixed — {scale['mixed_ops']} ops at "
         "concurrency 16, 70 % GET of the small files, 30 % PUT of new 4 KiB files.")
     add("- Latency = one whole object operation (request to last byte). CPU = user + system "
-        "seconds of each server process during the phase (`/proc/<pid>/stat`), per GB "
-        "moved (10⁹ bytes); peak RSS sampled every 100 ms. MB/s means MiB/s.")
+        "seconds of each server process during the phase (`/proc/<pid>/stat`, children "
+        "included), per GB moved (10⁹ bytes) or per operation — EchoFS: master, three "
+        "workers, PostgreSQL (postmaster and all backends) and Redis; SeaweedFS: master, "
+        "three volume servers and the filer (its metadata store is embedded). Peak RSS "
+        "sampled every 100 ms (for PostgreSQL: its largest process). MB/s means MiB/s.")
     add("")
     add("## Machine")
     add("")
@@ -135,12 +149,15 @@ def render_markdown(results: dict) -> str:
     add(f"- Load average at start: {load_start}; at end: {load_end} — the machine is shared, "
         "so figures carry noise from other work.")
     add("")
-    add("### Machine limits (measured in the same run, `bench/limits.py`)")
+    add("### Machine limits (`bench/limits.py`, same run: before and after the rounds, "
+        "the better kept)")
     add("")
     add("| ceiling | value |")
     add("|---|---:|")
     add(f"| disk, new 4 MiB files, each fsync'd + renamed + folder fsync'd | "
         f"{_fmt(lim['disk_chunk_files_fsync_mb_s'])} MB/s |")
+    add(f"| disk, the same from 3 writers at once (3 folders), in total | "
+        f"{_fmt(lim.get('disk_chunk_files_fsync_3_writers_mb_s', 0.0))} MB/s |")
     add(f"| disk, one streamed file, one fsync at the end | "
         f"{_fmt(lim['disk_stream_fsync_mb_s'])} MB/s |")
     add(f"| disk, 4 KiB files each fsync'd + renamed + folder fsync'd | "
@@ -157,11 +174,12 @@ def render_markdown(results: dict) -> str:
         f"{_fmt(lim['zstd1_compress_random_mb_s_per_core'])} MB/s |")
     add(f"| SHA-256, one core | {_fmt(lim['sha256_mb_s_per_core'])} MB/s |")
     add("")
-    add("Ceilings used below: large writes of random data = fsync'd-files rate ÷ 3 (three "
-        "copies on this one disk); compressible = that x the zstd ratio, capped by zstd-1 on "
-        "all cores; large reads = loopback TCP (one hop; EchoFS's bytes cross two: worker → "
-        "master → client); small writes = fsync'd small files/s from 16 threads ÷ 3. "
-        "SeaweedFS does not fsync, so it is not bound by the disk ceilings the way EchoFS is.")
+    add("Ceilings used below: large writes of random data = the better fsync'd-files rate "
+        "(1 or 3 writers) ÷ 3 (three copies on this one disk); compressible = that x the "
+        "zstd ratio, capped by zstd-1 on all cores; large reads = loopback TCP (one hop; "
+        "EchoFS's bytes cross two: worker → master → client); small writes = fsync'd "
+        "small files/s from 16 threads ÷ 3. SeaweedFS does not fsync, so it is not bound by "
+        "the disk ceilings the way EchoFS is.")
     add("")
     add("## Throughput")
     add("")
@@ -185,11 +203,14 @@ def render_markdown(results: dict) -> str:
     add("")
     add("p50/p99 per operation in ms (large phases have only "
         f"{scale['large_objects']} operations, so p99 is the slowest). CPU = all server "
-        "processes together: seconds per GB for large files, ms per operation for small ones.")
+        "processes together: seconds per GB for large files, ms per operation for small ones; "
+        "kernel share = the part of that CPU spent in system calls (copies, page cache, "
+        "fsync, TCP).")
     add("")
     add("| workload | ops/s EchoFS | ops/s SeaweedFS | p50 EchoFS | p50 SeaweedFS | p99 EchoFS | "
-        "p99 SeaweedFS | CPU EchoFS | CPU SeaweedFS | CPU ratio |")
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "p99 SeaweedFS | CPU EchoFS | CPU SeaweedFS | CPU ratio | kernel share EchoFS | "
+        "kernel share SeaweedFS |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for phase in LARGE_PHASES + SMALL_PHASES:
         large = phase.startswith("large")
         key, unit = ("cpu_s_per_gb", "s/GB") if large else ("cpu_ms_per_op", "ms/op")
@@ -197,7 +218,8 @@ def render_markdown(results: dict) -> str:
         add(f"| {phase} | {_fmt(echo[phase]['ops_s'])} | {_fmt(weed[phase]['ops_s'])} | "
             f"{_fmt(echo[phase]['p50_ms'])} | {_fmt(weed[phase]['p50_ms'])} | "
             f"{_fmt(echo[phase]['p99_ms'])} | {_fmt(weed[phase]['p99_ms'])} | "
-            f"{_fmt(ce)} {unit} | {_fmt(cw)} {unit} | {_ratio(ce, cw):.2f} |")
+            f"{_fmt(ce)} {unit} | {_fmt(cw)} {unit} | {_ratio(ce, cw):.2f} | "
+            f"{_share(echo[phase])} | {_share(weed[phase])} |")
     add("")
     for name, system in (("EchoFS", echo), ("SeaweedFS", weed)):
         procs = [p for p in system[LARGE_PHASES[0]]["cpu_s_per_gb"]
@@ -232,6 +254,10 @@ def render_markdown(results: dict) -> str:
         w = ", ".join(_fmt(v) for v in weed[phase][key])
         add(f"- {phase}: EchoFS {e}; SeaweedFS {w}")
     add("")
+    notes = Path(__file__).resolve().parent / "notes.md"
+    if notes.exists():
+        add(notes.read_text().rstrip())
+        add("")
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import aiohttp
 
-from bench.proc_stats import PeakRss, cpu_seconds
+from bench.proc_stats import PeakRss, cpu_split
 
 __all__ = [
     "PhaseResult",
@@ -166,6 +166,7 @@ class PhaseResult:
     p50_ms: float
     p99_ms: float
     cpu_s: dict[str, float]
+    cpu_system_s: dict[str, float]
     cpu_s_per_gb: dict[str, float]
     cpu_ms_per_op: dict[str, float]
     peak_rss_mib: dict[str, float]
@@ -176,12 +177,16 @@ class PhaseResult:
 
 def measure_phase(ops: list[Op], concurrency: int, pids: dict[str, int]) -> PhaseResult:
     """Run one phase in a fresh event loop, with CPU and peak RSS of ``pids`` (and the client)."""
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    client_before = sum(os.times()[:2])
+    before = {name: cpu_split(pid) for name, pid in pids.items()}
+    client_before = os.times()[:2]
     with PeakRss(pids) as rss:
         wall, latencies, moved = asyncio.run(_drive(ops, concurrency))
-    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-    cpu["client"] = sum(os.times()[:2]) - client_before
+    after = {name: cpu_split(pid) for name, pid in pids.items()}
+    client_after = os.times()[:2]
+    cpu = {name: sum(after[name]) - sum(before[name]) for name in pids}
+    cpu["client"] = sum(client_after) - sum(client_before)
+    cpu_system = {name: after[name][1] - before[name][1] for name in pids}
+    cpu_system["client"] = client_after[1] - client_before[1]
     cpu["total_servers"] = sum(v for k, v in cpu.items() if k != "client")
     gb = moved / 1e9
     return PhaseResult(
@@ -193,6 +198,7 @@ def measure_phase(ops: list[Op], concurrency: int, pids: dict[str, int]) -> Phas
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         cpu_s=cpu,
+        cpu_system_s=cpu_system,
         cpu_s_per_gb={k: v / gb for k, v in cpu.items()},
         cpu_ms_per_op={k: v * 1000 / len(latencies) for k, v in cpu.items()},
         peak_rss_mib={k: v / MiB for k, v in rss.peak.items()},
