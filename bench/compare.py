@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.limits import machine_description, measure_limits
+from bench.limits import machine_description, measure_limits, pressure
 from bench.proc_stats import tree_pids
 from bench.report import render_markdown
 from bench.seaweed import SeaweedCluster
@@ -228,6 +229,19 @@ def main() -> None:
     _log(f"done in {time.monotonic() - started:.0f} s; JSON: {RESULTS / 'compare.json'}")
 
 
+def _source_tree() -> dict[str, object]:
+    """The commit measured, and which code paths differ from it (the tree is shared)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=False).stdout
+
+    status = git("status", "--porcelain", "--", "common", "master", "worker",
+                 "consistency_controller", "tools")
+    changed = [line[3:] for line in status.splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
+            "uncommitted_code_paths": changed}
+
+
 def _limits(scale_name: str) -> dict[str, float]:
     _log("limits ...")
     sample = b"".join(compressible_block(i) for i in range(64 if scale_name == "full" else 16))
@@ -246,7 +260,9 @@ def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int,
         "runs": done,
         "runs_planned": runs,
         "duration_s": time.monotonic() - started,
-        "machine": {**machine, "load_average_at_end": os.getloadavg()},
+        "machine": {**machine, "load_average_at_end": os.getloadavg(),
+                    "pressure_at_end": pressure()},
+        "source": _source_tree(),
         "limits": limits,
         "systems": {s: aggregate(r) for s, r in per_system.items()},
         "raw": per_system,

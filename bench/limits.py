@@ -28,7 +28,7 @@ from pathlib import Path
 
 import zstandard
 
-__all__ = ["machine_description", "measure_limits"]
+__all__ = ["machine_description", "measure_limits", "pressure"]
 
 MiB = 1024 * 1024
 
@@ -222,6 +222,19 @@ def _disk_of(path: Path) -> str:
         return "unknown"
 
 
+def pressure() -> dict[str, float]:
+    """Linux PSI: % of the last 60 s some task waited for CPU / for I/O (other load)."""
+    out: dict[str, float] = {}
+    for resource in ("cpu", "io"):
+        try:
+            first = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
+            fields = dict(item.split("=") for item in first.split()[1:])
+            out[f"{resource}_some_avg60"] = float(fields["avg60"])
+        except (OSError, IndexError, KeyError, ValueError):
+            continue
+    return out
+
+
 def machine_description(work_dir: Path) -> dict[str, object]:
     cpu_model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -240,6 +253,7 @@ def machine_description(work_dir: Path) -> dict[str, object]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
+        "pressure_at_start": pressure(),
     }
 
 

@@ -106,6 +106,15 @@ def render_markdown(results: dict) -> str:
         f"scale **{results['scale']}**, each figure the **median of {results['runs']} runs** "
         f"(one fresh cluster per run and system, order alternating), in "
         f"{results['duration_s'] / 60:.1f} min. Raw figures: `bench/results/compare.json`.")
+    source = results.get("source")
+    if source:
+        changed = source["uncommitted_code_paths"]
+        add("")
+        add(f"Code measured: commit `{source['commit']}`"
+            + (f" plus uncommitted changes to {len(changed)} code files "
+               f"({', '.join(f'`{c}`' for c in changed[:8])}{', …' if len(changed) > 8 else ''})"
+               " — the working tree is shared with engineers editing the data path."
+               if changed else ", no uncommitted code changes."))
     planned = results.get("runs_planned", results["runs"])
     if planned != results["runs"]:
         add("")
@@ -148,6 +157,12 @@ def render_markdown(results: dict) -> str:
     load_end = ", ".join(f"{v:.1f}" for v in machine.get("load_average_at_end", []))
     add(f"- Load average at start: {load_start}; at end: {load_end} — the machine is shared, "
         "so figures carry noise from other work.")
+    p0, p1 = machine.get("pressure_at_start"), machine.get("pressure_at_end")
+    if p0 and p1:
+        add(f"- Pressure (PSI, share of the last minute some task waited): CPU "
+            f"{p0.get('cpu_some_avg60', 0):.0f} % at start, {p1.get('cpu_some_avg60', 0):.0f} % "
+            f"at end; I/O {p0.get('io_some_avg60', 0):.0f} % at start, "
+            f"{p1.get('io_some_avg60', 0):.0f} % at end.")
     add("")
     add("### Machine limits (`bench/limits.py`, same run: before and after the rounds, "
         "the better kept)")
