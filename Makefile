@@ -25,7 +25,7 @@ run-cluster: $(STAMP)
 
 # The whole suite; slow fault tests run in their bounded form (ECHOFS_FAULT_SCALE=small).
 test: $(STAMP) tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "free_port", "embedded_services"]
+__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "embedded_services", "free_port"]
 
 log = logging.getLogger(__name__)
 

@@ -22,17 +22,18 @@ from master.api import (
 )
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
+from master.background.gc import GarbageCollector
+from master.background.membership import MembershipKeeper
+from master.background.repair import Repairer
 from master.background.tasks import BackgroundTasks, run_periodically
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
-from master.metadata.pool import open_database
-from master.background.gc import GarbageCollector
-from master.background.membership import MembershipKeeper
 from master.metadata.gc import GcRepository
-from master.background.repair import Repairer
+from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
+from master.metadata.sessions import SessionsRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
@@ -40,7 +41,6 @@ from master.replication.writer import ChunkWriter
 from master.services.auth import AuthService
 from master.services.container import Services
 from master.services.downloads import DownloadService
-from master.metadata.sessions import SessionsRepository
 from master.services.sessions import SessionLimits, SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService

@@ -121,7 +121,9 @@ class LocalCluster:
         if port == 0 and self.spec.worker_base_port:
             port = self.spec.worker_base_port + len(self.workers) + 1
         port = port or free_port()
-        metrics_port = free_port()
+        # With fixed ports (make run-cluster) the metrics port is the worker's own
+        # default, gRPC port + 100, so Prometheus can use a static config.
+        metrics_port = port + 100 if self.spec.worker_base_port else free_port()
         data_dir = self.spec.base_dir / "workers" / worker_id
         env = {
             **self._common_env(),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-__all__ = ["PROTO_ROOT", "PB_ROOT", "generate"]
+__all__ = ["PB_ROOT", "PROTO_ROOT", "generate"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "proto"

@@ -168,7 +168,9 @@ _SCHEMAS: dict[str, Any] = {
                 "zone": {"type": "string"}, "state": {"type": "string"},
                 "rtt_ms": {"type": "number", "nullable": True},
                 "last_heartbeat": {"type": "string"}, "capacity_bytes": {"type": "integer"},
-                "used_bytes": {"type": "integer"}, "chunk_count": {"type": "integer"}}}}},
+                "used_bytes": {"type": "integer"}, "chunk_count": {"type": "integer"},
+                "metrics_url": {"type": "string"},
+                "rtt_p99_ms": {"type": "number", "nullable": True}}}}},
     },
     "WorkerRegistration": {
         "type": "object", "required": ["worker_id", "address"],

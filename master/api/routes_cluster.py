@@ -117,7 +117,9 @@ async def workers_health(request: web.Request) -> web.Response:
             "rtt_ms": round(rtt_s * 1000, 3) if rtt_s is not None else record.rtt_ms,
             "last_heartbeat": record.last_heartbeat.isoformat(),
             "capacity_bytes": record.capacity_bytes, "used_bytes": record.used_bytes,
-            "chunk_count": record.chunk_count,
+            "chunk_count": record.chunk_count, "metrics_url": record.metrics_url,
+            "rtt_p99_ms": round(view.rtt_p99_s * 1000, 3)
+            if view is not None and view.rtt_p99_s is not None else None,
         })
     return ok({"workers": result})
 

@@ -63,7 +63,7 @@ class ModeOracle:
             mode = Mode(body["mode"])
             ttl_s = float(body.get("ttl_seconds", _FALLBACK_TTL_S))
             return ModeDecision(mode, str(body.get("reason", "")), now + max(0.0, ttl_s))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
             log.warning("controller unreachable, using C", extra={"error": str(exc)})
             return ModeDecision(Mode.STRONG, "controller unreachable: fail safe", now + _FALLBACK_TTL_S)
 

@@ -11,6 +11,7 @@ period.
 from __future__ import annotations
 
 import uuid
+
 from common.chunks import Codec
 from common.errors import Conflict
 from master.metadata.chunk_rows import enqueue_short_chunks, persist_chunks

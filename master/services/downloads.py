@@ -14,8 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from common.chunkwire import codec_from_pb
 from common.chunks import decode_chunk
+from common.chunkwire import codec_from_pb
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository

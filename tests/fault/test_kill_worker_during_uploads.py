@@ -51,7 +51,7 @@ async def test_killing_a_worker_mid_upload_loses_no_acknowledged_byte(cluster: L
                 path = f"kill/c{n}/f{i}.bin"
                 try:
                     status, body = await api.upload_raw(data, path)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     failures.append((0, repr(exc)))
                 else:
                     if status == 201:
