@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from common.chunks import validate_chunk_id
+from common.cpu import cpu_bound
 from common.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
@@ -152,7 +153,7 @@ class ChunkStore:
                 f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
                 f"header declared stored_size {meta.stored_size}"
             )
-        digest = await asyncio.to_thread(_sha256_hex, payload)
+        digest = await cpu_bound(len(payload), _sha256_hex, payload)
         if digest != meta.blob_sha256:
             raise ChecksumMismatch(
                 f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
@@ -212,7 +213,7 @@ class ChunkStore:
         except ChunkCorrupt as exc:
             await self._quarantine(chunk_id, exc.message)
             raise
-        digest = await asyncio.to_thread(_sha256_hex, blob.data)
+        digest = await cpu_bound(len(blob.data), _sha256_hex, blob.data)
         if digest != blob.meta.blob_sha256 or len(blob.data) != blob.meta.stored_size:
             reason = f"stored blob hashes to {digest[:16]}, expected {blob.meta.blob_sha256[:16]}"
             await self._quarantine(chunk_id, reason)

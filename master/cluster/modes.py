@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from common.quorum import Mode
 
-__all__ = ["MODE_CHANNEL", "ModeDecision", "ModeOracle"]
+__all__ = ["CLUSTER_KEY", "MODE_CHANNEL", "ModeDecision", "ModeOracle"]
 
 log = logging.getLogger(__name__)
 

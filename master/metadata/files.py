@@ -99,24 +99,25 @@ class FilesRepository:
         ]
 
     async def snapshot(self, file_id: uuid.UUID) -> tuple[FileRecord, list[ChunkRef]] | None:
-        """The file's current version and its chunk list, read in one snapshot.
+        """The file's current version and its chunk list, read by one statement.
 
-        A concurrent overwrite deletes the replaced version's rows; reading both in one
-        REPEATABLE READ transaction means a reader gets one whole version or the other.
+        A concurrent overwrite deletes the replaced version's rows; one statement sees one
+        snapshot, so a reader gets one whole version or the other, in one round trip.
         """
-        async with self._db.transaction() as conn:
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files f"
-                " JOIN file_versions v ON v.id = f.current_version_id WHERE f.id = %s",
+                f"SELECT {_FILE_COLUMNS}, vc.idx, c.chunk_id, c.raw_size, c.stored_size,"
+                " c.codec, c.blob_sha256 FROM files f"
+                " JOIN file_versions v ON v.id = f.current_version_id"
+                " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
+                " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
+                " WHERE f.id = %s ORDER BY vc.idx",
                 (file_id,),
             )
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            record = _file(row)
-            cur = await conn.execute(_CHUNKS_OF, (record.version_id,))
-            return record, [_chunk_ref(r) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+        if not rows:
+            return None
+        return _file(rows[0]), [_chunk_ref(r) for r in rows if r["chunk_id"] is not None]
 
     async def chunks_of(self, version_id: uuid.UUID) -> list[ChunkRef]:
         async with self._db.connection() as conn:

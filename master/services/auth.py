@@ -1,7 +1,7 @@
 """Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
 
-Roles come from PostgreSQL on every request, never from the token alone, so revoking
-admin takes effect at once. Every failure is a 401 with one vague message: we do not
+Roles come from PostgreSQL (cached per user for a few seconds), never from the token
+alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401 with one vague message: we do not
 tell an attacker whether a username exists.
 """
 
@@ -25,6 +25,7 @@ __all__ = ["AuthService", "Principal"]
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+PRINCIPAL_CACHE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ class AuthService:
         self._ttl_s = ttl_s
         self._admins = admin_usernames
         self._dummy_hash = hash_password(secrets.token_hex(8))
+        # user id -> (principal, expiry): one PostgreSQL lookup per user per few seconds
+        # instead of one per request. A role change or deletion takes effect within
+        # PRINCIPAL_CACHE_S.
+        self._principals: dict[int, tuple[Principal, float]] = {}
 
     async def register(self, username: str, password: str) -> UserRecord:
         if not _USERNAME_RE.fullmatch(username):
@@ -101,7 +106,16 @@ class AuthService:
             user_id = int(claims["sub"])
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
+        now = time.monotonic()
+        cached = self._principals.get(user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         user = await self._users.by_id(user_id)
         if user is None:
+            self._principals.pop(user_id, None)
             raise Unauthenticated("token names an unknown user")
-        return Principal(user.id, user.username, user.is_admin)
+        principal = Principal(user.id, user.username, user.is_admin)
+        if len(self._principals) > 100_000:
+            self._principals.clear()
+        self._principals[user_id] = (principal, now + PRINCIPAL_CACHE_S)
+        return principal

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from common.chunks import decode_chunk
 from common.chunkwire import codec_from_pb
+from common.cpu import cpu_bound
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
 from master.cluster.registry import WorkerRegistry
 from master.metadata.files import FilesRepository
@@ -125,9 +126,9 @@ class DownloadService:
             self._metrics.grpc_requests.labels("GetChunk").inc()
             try:
                 header, payload = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
-                data = await asyncio.to_thread(
-                    decode_chunk, chunk.chunk_id, codec_from_pb(header.codec), payload,
-                    chunk.raw_size,
+                data = await cpu_bound(
+                    chunk.raw_size, decode_chunk, chunk.chunk_id,
+                    codec_from_pb(header.codec), payload, chunk.raw_size,
                 )
             except (ChunkCorrupt, ChunkNotFound) as exc:
                 self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()

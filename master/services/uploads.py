@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.chunks import EncodedChunk, encode_chunk
+from common.cpu import cpu_bound
 from common.errors import EchoError
 from common.quorum import Hint, Mode, effective_mode, write_quorum
-from master.cluster.modes import ModeOracle
+from master.cluster.modes import CLUSTER_KEY, ModeOracle
 from master.metadata.files import FilesRepository
 from master.metadata.records import ChunkPlacement, NewVersion
 from master.metrics import MasterMetrics
@@ -80,8 +81,9 @@ class UploadService:
 
     async def _upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
         started = time.perf_counter()
-        file_id = await self._files.id_for_path(owner_id, path) or uuid.uuid4()
-        mode, quorum = await self.quorum_for(file_id, hint)
+        existing_id = await self._files.id_for_path(owner_id, path)
+        file_id = existing_id or uuid.uuid4()
+        mode, quorum = await self.quorum_for(file_id, hint, known=existing_id is not None)
 
         whole_file = hashlib.sha256()
         slots = asyncio.Semaphore(self._limits.pipeline_depth)
@@ -91,7 +93,7 @@ class UploadService:
             async for raw in iter_chunks(read, self._limits.chunk_size,
                                          self._limits.max_upload_bytes):
                 size += len(raw)
-                await asyncio.to_thread(whole_file.update, raw)
+                await cpu_bound(len(raw), whole_file.update, raw)
                 await slots.acquire()
                 for task in tasks:  # fail fast: stop reading once a chunk has failed
                     if task.done() and task.exception() is not None:
@@ -125,16 +127,23 @@ class UploadService:
             mode=mode, target=n, acked=acked,
         )
 
-    async def quorum_for(self, file_id: uuid.UUID, hint: Hint) -> tuple[Mode, int]:
-        """The object's mode (from the controller, C if unreachable) and its W."""
-        decision = await self._modes.mode_for(str(file_id))
+    async def quorum_for(
+        self, file_id: uuid.UUID, hint: Hint, *, known: bool = True
+    ) -> tuple[Mode, int]:
+        """The object's mode (from the controller, C if unreachable) and its W.
+
+        A brand-new object has no state of its own at the controller yet, so it takes the
+        cluster-wide mode, which one cache entry serves for every new file (no round trip
+        per small upload).
+        """
+        decision = await self._modes.mode_for(str(file_id) if known else CLUSTER_KEY)
         mode = effective_mode(decision.mode, hint)
         return mode, write_quorum(mode, self._limits.replication_factor)
 
     async def store_chunk(self, raw: bytes, quorum: int) -> tuple[ChunkPlacement, bool]:
         """Encode one chunk off the event loop and write it with quorum ``quorum``."""
-        encoded: EncodedChunk = await asyncio.to_thread(
-            encode_chunk, raw, self._limits.zstd_level
+        encoded: EncodedChunk = await cpu_bound(
+            len(raw), encode_chunk, raw, self._limits.zstd_level
         )
         self._metrics.bytes_in.inc(len(raw))
         return await self._writer.write(encoded, quorum)
