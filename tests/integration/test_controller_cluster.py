@@ -16,6 +16,8 @@ from tools.cluster import LocalCluster
 
 pytestmark = pytest.mark.timeout(240)
 
+TTL_S = 5.0  # the controller's default MODE_TTL_SECONDS, which the cluster harness keeps
+
 
 async def _controller(
     http: aiohttp.ClientSession, method: str, url: str, body: Any = None
@@ -33,6 +35,23 @@ async def _upload(api: ApiClient, name: str) -> dict[str, Any]:
     return receipt
 
 
+async def _upload_until_mode(
+    api: ApiClient, name: str, mode: str, within_s: float
+) -> list[dict[str, Any]]:
+    """Upload until a receipt shows ``mode`` (masters may serve a cached mode for its
+    ttl_seconds); every upload on the way must succeed. Returns all receipts."""
+    receipts: list[dict[str, Any]] = []
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        receipts.append(await _upload(api, f"{name}-{len(receipts)}.bin"))
+        if receipts[-1]["mode"] == mode:
+            return receipts
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"still {receipts[-1]['mode']} after {within_s}s"
+        )
+        await asyncio.sleep(0.2)
+
+
 async def test_uploads_follow_the_controller_and_continue_in_c_while_it_is_killed(
     cluster: LocalCluster, api: ApiClient
 ) -> None:
@@ -44,11 +63,13 @@ async def test_uploads_follow_the_controller_and_continue_in_c_while_it_is_kille
 
         await _controller(http, "POST", f"{base}/v1/override", {"mode": "A"})
         await _controller(http, "POST", f"{base}/v1/critical-keys", {"add": ["ledger"]})
-        receipt = await _upload(api, "pinned-a.bin")
-        assert receipt["mode"] == "A" and receipt["replicas"]["acked"] >= 1
+        receipts = await _upload_until_mode(api, "pinned-a", "A", within_s=TTL_S + 3)
+        assert receipts[-1]["replicas"]["acked"] >= 1
 
         assert cluster.controller is not None
         cluster.controller.kill()
+        # A cached mode may serve until its ttl_seconds run out; then the master fails safe.
+        await _upload_until_mode(api, "controller-dying", "C", within_s=TTL_S + 3)
         for i in range(3):
             receipt = await _upload(api, f"controller-dead-{i}.bin")
             assert receipt["mode"] == "C", "without the controller the master fails safe"
@@ -59,8 +80,7 @@ async def test_uploads_follow_the_controller_and_continue_in_c_while_it_is_kille
         assert body["mode"] == "A" and "override" in body["reason"]
         keys = await _controller(http, "GET", f"{base}/v1/critical-keys")
         assert keys["data"]["critical_keys"] == ["ledger"]
-        receipt = await _upload(api, "after-restart.bin")
-        assert receipt["mode"] == "A"
+        await _upload_until_mode(api, "after-restart", "A", within_s=TTL_S + 3)
 
         await _controller(http, "POST", f"{base}/v1/override", {"mode": None})
         status = await _controller(http, "GET", f"{base}/status")
