@@ -147,10 +147,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             repairer = Repairer(services.repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
-            background.spawn(
-                run_periodically(repairer.run_once, settings.repair_interval_seconds, "repair"),
-                name="repair",
-            )
+            background.spawn(repairer.run_forever(settings.repair_interval_seconds),
+                             name="repair")
             async def check_dependencies() -> None:
                 metrics.dependency_up.labels("postgres").set(1.0 if await db.ping() else 0.0)
                 try:

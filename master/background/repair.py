@@ -28,7 +28,7 @@ MAX_BACKOFF_S = 300.0
 class Repairer:
     def __init__(
         self, queue: RepairQueue, replicas: ReplicasRepository, registry: WorkerRegistry,
-        metrics: MasterMetrics, replication_factor: int, *, batch: int = 32, concurrency: int = 4,
+        metrics: MasterMetrics, replication_factor: int, *, batch: int = 64, concurrency: int = 8,
     ) -> None:
         self._queue = queue
         self._replicas = replicas
@@ -45,6 +45,19 @@ class Repairer:
             await asyncio.gather(*(self._repair_guarded(item) for item in items))
         await self.publish_stats()
         return len(items)
+
+    async def run_forever(self, idle_s: float) -> None:
+        """Drain the queue back to back while it has due items; pause only when idle."""
+        while True:
+            try:
+                claimed = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed pass must not end repair for good
+                log.exception("repair pass failed")
+                claimed = 0
+            if claimed < self._batch:
+                await asyncio.sleep(idle_s)
 
     async def publish_stats(self) -> None:
         stats = await self._queue.stats()

@@ -67,8 +67,14 @@ class ReplicasRepository:
             found[row["chunk_id"]].append((row["worker_id"], row["state"]))
         return dict(found)
 
-    async def record_late_replica(self, chunk: ChunkPlacement, worker_id: str) -> None:
-        """A copy that became durable after the upload was acknowledged."""
+    async def record_late_replica(
+        self, chunk: ChunkPlacement, worker_id: str, replication_factor: int
+    ) -> None:
+        """A copy that became durable after the upload was acknowledged.
+
+        If that completes the chunk's N copies, its repair row goes too: the queue then
+        holds only work that is really missing, so "replication lag" means what it says.
+        """
         async with self._db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
@@ -80,6 +86,13 @@ class ReplicasRepository:
                 "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
                 " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
                 (chunk.chunk_id, worker_id),
+            )
+            await conn.execute(
+                "DELETE FROM repair_queue WHERE chunk_id = %s AND reason = 'write_pending'"
+                " AND (SELECT count(*) FROM replicas r JOIN workers w ON w.worker_id = r.worker_id"
+                "      WHERE r.chunk_id = %s AND r.state = 'live'"
+                "      AND w.state IN ('healthy', 'suspect')) >= %s",
+                (chunk.chunk_id, chunk.chunk_id, replication_factor),
             )
 
     async def mark_bad(self, chunk_id: str, worker_id: str, state: str, reason: str) -> None:

@@ -137,4 +137,4 @@ class ChunkWriter:
         except asyncio.CancelledError:
             task.cancel()
             raise
-        await self._replicas.record_late_replica(placement, worker_id)
+        await self._replicas.record_late_replica(placement, worker_id, self._n)
