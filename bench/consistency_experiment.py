@@ -141,8 +141,13 @@ class Experiment:
             await asyncio.sleep(0.25)
 
     def set_stopped(self, stopped: tuple[str, ...]) -> None:
+        """Make these workers slow (and the others not): SIGSTOP, or with
+        ``--slow-by delay`` the worker's injected RPC delay (SIGUSR1 on, SIGUSR2 off)."""
         for worker_id, handle in self.cluster.workers.items():
-            handle.process.signal(signal.SIGSTOP if worker_id in stopped else signal.SIGCONT)
+            if self.args.slow_by == "delay":
+                handle.process.signal(signal.SIGUSR1 if worker_id in stopped else signal.SIGUSR2)
+            else:
+                handle.process.signal(signal.SIGSTOP if worker_id in stopped else signal.SIGCONT)
 
     async def run(self) -> RunResult:
         timeout = aiohttp.ClientTimeout(total=self.args.upload_timeout_s)
@@ -267,7 +272,9 @@ def summarise(result: RunResult) -> list[dict[str, Any]]:
 def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
     lines = [
         f"Runs: {args.clients} clients, {args.file_size // MiB} MiB files, "
-        f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers.",
+        f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers; slow workers: "
+        + ("SIGSTOP" if args.slow_by == "sigstop"
+           else f"every RPC (health checks too) delayed {args.slow_ms} ms") + ".",
         "",
         "| setting | phase | uploads ok | failed | p50 ms | p99 ms (ok) | p99 ms (all attempts)"
         " | time in C | Hybrid | A |",
@@ -297,8 +304,10 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
 async def run_setting(args: argparse.Namespace, setting: str, database_server: str,
                       redis_url: str) -> RunResult:
     base_dir = REPO / "var" / "bench" / f"consistency-{setting}-{uuid.uuid4().hex[:6]}"
+    worker_env = {"WORKER_SLOW_MS": str(args.slow_ms)} if args.slow_by == "delay" else {}
     spec = ClusterSpec(base_dir=base_dir, database_url=create_database(database_server),
-                       redis_url=redis_url, workers=3, replication_factor=3)
+                       redis_url=redis_url, workers=3, replication_factor=3,
+                       worker_env=worker_env)
     cluster = LocalCluster(spec)
     try:
         await asyncio.to_thread(cluster.start)
@@ -319,6 +328,10 @@ def main() -> None:
     parser.add_argument("--file-size", type=int, default=1 * MiB)
     parser.add_argument("--upload-timeout-s", type=float, default=60.0)
     parser.add_argument("--repair-timeout-s", type=float, default=300.0)
+    parser.add_argument("--slow-by", choices=["sigstop", "delay"], default="sigstop",
+                        help="how a slow worker is made: frozen, or every RPC delayed")
+    parser.add_argument("--slow-ms", type=int, default=700,
+                        help="with --slow-by delay: the delay of every RPC, ms")
     parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
     parser.add_argument("--keep", action="store_true", help="keep cluster folders and logs")
     args = parser.parse_args()

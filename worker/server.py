@@ -32,6 +32,7 @@ from worker.backends.base import ChunkBackend
 from worker.heartbeat import Heartbeat, HeartbeatConfig
 from worker.metrics import WorkerMetrics, start_metrics_http
 from worker.scrubber import Scrubber
+from worker.slowness import SlownessInterceptor
 from worker.servicer import WorkerServicer
 from worker.state import WorkerState
 from worker.store import ChunkStore
@@ -106,10 +107,12 @@ class WorkerServer:
     async def start(self) -> None:
         s = self.settings
         await self._set_health(False)
+        slowness = SlownessInterceptor(s.worker_slow_ms)
+        slowness.install_signal_handlers()
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-        ])
+        ], interceptors=[slowness])
         pb_grpc.add_WorkerServicer_to_server(WorkerServicer(self.store, self.state), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         self.port = server.add_insecure_port(f"{s.worker_host}:{s.worker_port}")
