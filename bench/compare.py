@@ -217,18 +217,22 @@ def main() -> None:
     stamper = Stamper()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     per_system: dict[str, list[dict[str, dict[str, object]]]] = {s: [] for s in systems}
+    sources: list[dict[str, object]] = []
     for round_no in range(runs):
         order = systems if round_no % 2 == 0 else list(reversed(systems))
         for system in order:
             _log(f"round {round_no + 1}/{runs}: {system}")
+            # The tree is shared and others commit while this runs: record what each round ran.
+            sources.append({"round": round_no + 1, "system": system, **_source_tree()})
             per_system[system].append(run_round(system, round_no, scale, stamper))
         # Written after every round, so an interrupted run still leaves its figures.
-        _write(per_system, round_no + 1, runs, scale_name, started, machine, limits, stamp)
+        _write(per_system, round_no + 1, runs, scale_name, started, machine, limits, stamp,
+               sources)
     # Again at the end, keeping the better of the two: a ceiling is what the machine can do,
     # and the machine is shared, so either measurement may have been slowed by others.
     limits_end = _limits(scale_name)
     limits = {k: max(v, limits_end[k]) for k, v in limits.items()}
-    _write(per_system, runs, runs, scale_name, started, machine, limits, stamp)
+    _write(per_system, runs, runs, scale_name, started, machine, limits, stamp, sources)
     _log(f"done in {time.monotonic() - started:.0f} s; JSON: {RESULTS / 'compare.json'}")
 
 
@@ -255,7 +259,7 @@ def _limits(scale_name: str) -> dict[str, float]:
 
 def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int, runs: int,
            scale_name: str, started: float, machine: dict[str, object],
-           limits: dict[str, float], stamp: str) -> None:
+           limits: dict[str, float], stamp: str, sources: list[dict[str, object]]) -> None:
     results = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale_name,
@@ -265,7 +269,7 @@ def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int,
         "duration_s": time.monotonic() - started,
         "machine": {**machine, "load_average_at_end": os.getloadavg(),
                     "pressure_at_end": pressure()},
-        "source": _source_tree(),
+        "sources": sources,
         "limits": limits,
         "systems": {s: aggregate(r) for s, r in per_system.items()},
         "raw": per_system,

@@ -106,15 +106,17 @@ def render_markdown(results: dict) -> str:
         f"scale **{results['scale']}**, each figure the **median of {results['runs']} runs** "
         f"(one fresh cluster per run and system, order alternating), in "
         f"{results['duration_s'] / 60:.1f} min. Raw figures: `bench/results/compare.json`.")
-    source = results.get("source")
-    if source:
-        changed = source["uncommitted_code_paths"]
+    sources = results.get("sources") or ([results["source"]] if "source" in results else [])
+    if sources:
         add("")
-        add(f"Code measured: commit `{source['commit']}`"
-            + (f" plus uncommitted changes to {len(changed)} code files "
-               f"({', '.join(f'`{c}`' for c in changed[:8])}{', …' if len(changed) > 8 else ''})"
-               " — the working tree is shared with engineers editing the data path."
-               if changed else ", no uncommitted code changes."))
+        add("Code measured (the tree is shared; others commit while the benchmark runs):")
+        add("")
+        for src in sources:
+            changed = src["uncommitted_code_paths"]
+            where = f"round {src['round']}, {src['system']}: " if "round" in src else ""
+            extra = (f" plus uncommitted changes to {', '.join(f'`{c}`' for c in changed[:6])}"
+                     f"{', …' if len(changed) > 6 else ''}" if changed else "")
+            add(f"- {where}commit `{src['commit']}`{extra}")
     planned = results.get("runs_planned", results["runs"])
     if planned != results["runs"]:
         add("")
