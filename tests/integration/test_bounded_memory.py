@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.clusters import module_cluster
 from tests.support.rss import RssSampler
-from tests.support.services import create_database, scratch_dir
-from tools.cluster import ClusterSpec, LocalCluster
+from tools.cluster import LocalCluster
 
 MiB = 1024 * 1024
 SIZE = 2 * 1024 * MiB
@@ -24,12 +22,8 @@ RSS_GROWTH_LIMIT = 256 * MiB
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    base_dir = scratch_dir() / f"memory-{uuid.uuid4().hex[:8]}"
-    spec = ClusterSpec(base_dir=base_dir, database_url=create_database(pg_server_url),
-                       redis_url=redis_url, workers=3, chunk_size=4 * MiB)
-    with LocalCluster(spec) as running:
+    with module_cluster(pg_server_url, redis_url, "memory", workers=3, chunk_size=4 * MiB) as running:
         yield running
-    shutil.rmtree(base_dir, ignore_errors=True)
 
 
 async def _body(size: int, digest: hashlib._Hash) -> AsyncIterator[bytes]:

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.clusters import module_cluster
 from tests.support.db import query
 from tests.support.grpc_probe import holders_by_chunk
-from tests.support.services import create_database, scratch_dir
-from tools.cluster import ClusterSpec, LocalCluster
+from tools.cluster import LocalCluster
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    base_dir = scratch_dir() / f"quorum-{uuid.uuid4().hex[:8]}"
-    spec = ClusterSpec(base_dir=base_dir, database_url=create_database(pg_server_url),
-                       redis_url=redis_url, workers=3, chunk_size=1 * MiB)
-    with LocalCluster(spec) as running:
+    with module_cluster(pg_server_url, redis_url, "quorum", workers=3, chunk_size=1 * MiB) as running:
         yield running
-    shutil.rmtree(base_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import hashlib
 import io
 import os
 import random
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -18,10 +16,10 @@ import pytest
 from tusclient import client as tus_client
 
 from tests.support.api import ApiClient
+from tests.support.clusters import module_cluster
 from tests.support.db import query
 from tests.support.metrics import metric_sum
-from tests.support.services import create_database, scratch_dir
-from tools.cluster import ClusterSpec, LocalCluster
+from tools.cluster import LocalCluster
 
 MiB = 1024 * 1024
 CS = 1 * MiB
@@ -29,15 +27,10 @@ CS = 1 * MiB
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    base_dir = scratch_dir() / f"resumable-{uuid.uuid4().hex[:8]}"
-    spec = ClusterSpec(base_dir=base_dir, database_url=create_database(pg_server_url),
-                       redis_url=redis_url, workers=3, chunk_size=CS,
-                       master_env={"MAX_OPEN_SESSIONS_PER_USER": "4",
-                                   "MAX_UPLOAD_BYTES": str(512 * MiB)})
-    with LocalCluster(spec) as running:
+    with module_cluster(pg_server_url, redis_url, "resumable", workers=3, chunk_size=CS,
+                        master_env={"MAX_OPEN_SESSIONS_PER_USER": "4",
+                                    "MAX_UPLOAD_BYTES": str(512 * MiB)}) as running:
         yield running
-    if not os.environ.get("ECHOFS_KEEP_TEST_DIRS"):
-        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 @pytest.fixture
