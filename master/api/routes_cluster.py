@@ -55,8 +55,8 @@ def _check_cluster_secret(request: web.Request) -> None:
 
 def _int_field(body: dict, key: str) -> int:
     value = body.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput(f"field {key!r} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
+        raise InvalidInput(f"field {key!r} must be a non-negative integer below 2**62")
     return value
 
 

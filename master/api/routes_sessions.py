@@ -37,7 +37,10 @@ async def init_session(request: web.Request) -> web.Response:
     file_size = _optional_int(body, "file_size")
     if file_size is None:
         raise InvalidInput("field 'file_size' is required")
-    path = normalize_path(body.get("path") or file_name)
+    raw_path = body.get("path")
+    if raw_path is not None and not isinstance(raw_path, str):
+        raise InvalidInput("field 'path' must be a string")
+    path = normalize_path(raw_path or file_name)
     sha256 = body.get("sha256")
     consistency = body.get("consistency", "auto")
     if sha256 is not None and not isinstance(sha256, str):
