@@ -21,12 +21,9 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,11 +31,10 @@ import grpc
 
 from common.chunks import Codec
 from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
-from common.embedded import free_port
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from tests.support.procs import wait_for_http
 from tests.support.workers import start_worker
+from tools.moto_server import moto_server
 
 __all__ = ["main"]
 
@@ -139,25 +135,8 @@ async def _bench_backend(
     return results
 
 
-@contextmanager
-def _moto_server(log_dir: Path) -> Iterator[str]:
-    port = free_port()
-    with (log_dir / "moto.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(url, timeout_s=60)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _moto_server(log_dir: Path) -> AbstractContextManager[str]:
+    return moto_server(log_dir / "moto.log")
 
 
 async def _run(backends: list[str], streams: int, seconds: float, base: Path) -> list[Result]:

@@ -8,27 +8,30 @@ The master's schema is applied by path and seeded with SQL; workers are real
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psycopg
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
-from grpc_health.v1 import health, health_pb2_grpc
 
-from common.config import ControllerSettings
 from common.embedded import EmbeddedRedis, free_port
 from common.migrate import apply_migrations
-from consistency_controller.app import LOOP, SERVICE, build_app
+from consistency_controller.app import LOOP, SERVICE
 from consistency_controller.publisher import CHANNEL
 from consistency_controller.store import ObjectRecord
+from tests.support.controller_harness import (
+    controller,
+    get,
+    health_server,
+    post,
+    seed_file,
+    seed_workers,
+    sql,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,98 +43,6 @@ MASTER_MIGRATIONS = REPO / "master" / "metadata" / "migrations"
 async def master_db(pg_url: str) -> str:
     await apply_migrations(pg_url, "master", MASTER_MIGRATIONS)
     return pg_url
-
-
-@contextlib.asynccontextmanager
-async def controller(
-    database_url: str, redis_url: str, **overrides: Any
-) -> AsyncIterator[TestClient]:
-    settings = ControllerSettings(
-        database_url=database_url, redis_url=redis_url, mode_ttl_seconds=5.0, **overrides
-    )
-    app = build_app(settings, database_url, redis_url, run_loop=False)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@contextlib.asynccontextmanager
-async def health_server() -> AsyncIterator[str]:
-    """A real grpc.health.v1 server answering SERVING; yields its address."""
-    server = grpc.aio.server()
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        await server.stop(grace=None)
-
-
-async def sql(database_url: str, statement: str, params: tuple[Any, ...] = ()) -> None:
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        await conn.execute(statement, params)
-
-
-async def seed_workers(database_url: str, workers: dict[str, str]) -> None:
-    for worker_id, address in workers.items():
-        await sql(
-            database_url,
-            "INSERT INTO workers (worker_id, address) VALUES (%s, %s)",
-            (worker_id, address),
-        )
-
-
-async def seed_file(database_url: str, replica_workers: list[str], hint: str = "Auto") -> str:
-    """A user, a file with one version of one chunk, live replicas on ``replica_workers``."""
-    file_id, version_id = uuid.uuid4(), uuid.uuid4()
-    chunk_id = uuid.uuid4().hex * 2
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        cur = await conn.execute(
-            "INSERT INTO users (username, password_hash) VALUES (%s, 'x') RETURNING id",
-            (f"u-{file_id.hex[:8]}",),
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        await conn.execute(
-            "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
-            " VALUES (%s, 1, 1, 'raw', %s)",
-            (chunk_id, chunk_id),
-        )
-        await conn.execute(
-            "INSERT INTO files (id, owner_id, path, current_version_id, consistency_hint)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint),
-        )
-        await conn.execute(
-            "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
-            " VALUES (%s, %s, 1, 'x', 1, 1, 'C')",
-            (version_id, file_id),
-        )
-        await conn.execute(
-            "INSERT INTO version_chunks (version_id, idx, chunk_id) VALUES (%s, 0, %s)",
-            (version_id, chunk_id),
-        )
-        for worker_id in replica_workers:
-            await conn.execute(
-                "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)",
-                (chunk_id, worker_id),
-            )
-    return str(file_id)
-
-
-async def post(client: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-    data = body if isinstance(body, str) else json.dumps(body)
-    response = await client.post(path, data=data, headers={"Content-Type": "application/json"})
-    return response.status, await response.json()
-
-
-async def get(client: TestClient, path: str) -> tuple[int, dict[str, Any]]:
-    response = await client.get(path)
-    return response.status, await response.json()
 
 
 # --- routes validate their input ---------------------------------------------------------

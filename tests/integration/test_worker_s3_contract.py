@@ -8,9 +8,6 @@ exercised end to end over gRPC as well.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,12 +17,11 @@ import grpc
 import pytest
 
 from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
-from common.embedded import free_port
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from tests.support.procs import wait_for_http
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import BackendContract, blob
+from tools.moto_server import moto_server
 from worker.backends.base import ChunkBackend
 from worker.backends.s3 import S3Backend, S3Config
 
@@ -34,25 +30,10 @@ CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url, timeout_s=60)
+    with moto_server(log_path, {"AWS_ACCESS_KEY_ID": "testing",
+                                "AWS_SECRET_ACCESS_KEY": "testing"}) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _config(moto_url: str, bucket: str) -> S3Config:
