@@ -26,6 +26,10 @@ _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     # Fail fast when a worker is gone instead of waiting for the deadline.
     ("grpc.enable_retries", 0),
+    # gRPC's default reconnect backoff grows to 120 s: a worker back after a long outage
+    # would stay unreachable to the prober for up to two minutes. Cap it at 5 s.
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
 ]
 
 

@@ -18,7 +18,7 @@ import grpc
 from common.chunkwire import put_chunk_frames
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from tests.support.workers import start_worker
+from tests.support.workers import fresh_channel, start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import get_blob, header_of, put_blob, rpc_error
 
@@ -63,7 +63,7 @@ async def test_a_worker_killed_mid_put_shows_no_partial_chunk_after_restart(tmp_
 
     proc, address = start_worker(tmp_path, "w-crash", port=port)
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with fresh_channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             present = await stub.HasChunks(pb.HasChunksRequest(chunk_ids=[meta.chunk_id]))
             assert list(present.present) == [False]
@@ -106,7 +106,7 @@ async def test_a_worker_killed_under_write_load_keeps_only_whole_chunks(tmp_path
 
     proc, address = start_worker(tmp_path, "w-load", port=port)
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with fresh_channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             listed = [c.chunk_id async for b in stub.ListChunks(pb.ListChunksRequest())
                       for c in b.chunks]

@@ -23,7 +23,7 @@ from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from tests.support.procs import ManagedProcess
 from tests.support.services import scratch_dir as shared_var_dir
-from tests.support.workers import start_worker
+from tests.support.workers import fresh_channel, start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import (
     get_blob,
@@ -336,7 +336,7 @@ async def test_sigterm_lets_an_in_flight_put_finish_before_stopping(base_dir):
         proc.stop()
     proc, address = start_worker(base_dir, "w-drain", port=port)
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with fresh_channel(address) as channel:
             assert (await get_blob(pb_grpc.WorkerStub(channel), meta.chunk_id))[1] == payload
     finally:
         proc.stop()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+
 from common.embedded import free_port
 from tests.support.procs import ManagedProcess, wait_for_grpc_serving
 
-__all__ = ["start_worker"]
+__all__ = ["start_worker", "fresh_channel"]
 
 
 def start_worker(
@@ -45,3 +47,15 @@ def start_worker(
         proc.stop()
         raise
     return proc, address
+
+
+def fresh_channel(address: str) -> grpc.aio.Channel:
+    """An aio channel with its own subchannel pool, for a worker restarted on a known port.
+
+    gRPC shares subchannels between channels to the same address process-wide. After a
+    worker is killed, the shared subchannel sits in TRANSIENT_FAILURE with a reconnect
+    backoff, and a brand-new channel to the restarted worker inherits it: its first RPC
+    fails with "Connection refused" although the worker is already SERVING (CI saw this
+    about one run in five).
+    """
+    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
