@@ -3,7 +3,10 @@
 A chunk is named by the SHA-256 of its uncompressed bytes, so identical chunks share
 one name (dedup) and any copy that decodes to that hash is correct. It is stored
 zstd-compressed unless compression saves under :data:`MIN_SAVING`; the codec travels
-with the blob. These functions are CPU-bound on whole chunks: callers on an event loop
+with the blob. Incompressible data (media, archives, encrypted files) is common, so a
+chunk larger than :data:`PROBE_MIN_BYTES` is first judged on a sample of
+:data:`PROBE_BYTES` taken from evenly spaced places: when the sample does not save
+:data:`MIN_SAVING`, the chunk is stored raw without compressing all of it. These functions are CPU-bound on whole chunks: callers on an event loop
 run them through ``asyncio.to_thread`` (hashlib and zstandard release the GIL).
 """
 
@@ -21,16 +24,22 @@ from common.errors import ChunkCorrupt, InvalidInput
 __all__ = [
     "CHUNK_ID_RE",
     "MIN_SAVING",
+    "PROBE_BYTES",
+    "PROBE_MIN_BYTES",
     "Codec",
     "EncodedChunk",
     "chunk_id_of",
     "decode_chunk",
     "encode_chunk",
     "validate_chunk_id",
+    "worth_compressing",
 ]
 
 CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 MIN_SAVING = 0.05
+PROBE_BYTES = 64 * 1024
+PROBE_MIN_BYTES = 4 * PROBE_BYTES
+_PROBE_SLICES = 4
 
 
 class Codec(str, Enum):
@@ -63,12 +72,38 @@ def validate_chunk_id(chunk_id: str) -> str:
     return chunk_id
 
 
+def _saves_enough(original_size: int, compressed_size: int) -> bool:
+    return compressed_size <= original_size * (1 - MIN_SAVING)
+
+
+def _probe_sample(raw: bytes) -> bytes:
+    """:data:`PROBE_BYTES` of ``raw`` from evenly spaced places (start, ..., end)."""
+    piece = PROBE_BYTES // _PROBE_SLICES
+    step = (len(raw) - piece) // (_PROBE_SLICES - 1)
+    return b"".join(raw[i * step : i * step + piece] for i in range(_PROBE_SLICES))
+
+
+def worth_compressing(raw: bytes, level: int = 1) -> bool:
+    """False when a sample of a large chunk shows zstd would not save MIN_SAVING."""
+    if len(raw) < PROBE_MIN_BYTES:
+        return bool(raw)
+    sample = _probe_sample(raw)
+    return _saves_enough(len(sample), len(zstandard.ZstdCompressor(level=level).compress(sample)))
+
+
 def encode_chunk(data: bytes | memoryview, level: int = 1) -> EncodedChunk:
-    """Name and encode one chunk. zstd is kept only when it saves at least 5 %."""
+    """Name and encode one chunk. zstd is kept only when it saves at least 5 %.
+
+    A large chunk whose sample does not compress is stored raw untried (see the module
+    docstring); the stored blob is valid either way, only its size differs.
+    """
     raw = bytes(data) if isinstance(data, memoryview) else data
     chunk_id = chunk_id_of(raw)
-    compressed = zstandard.ZstdCompressor(level=level).compress(raw) if raw else b""
-    if raw and len(compressed) <= len(raw) * (1 - MIN_SAVING):
+    compressed = (
+        zstandard.ZstdCompressor(level=level).compress(raw)
+        if worth_compressing(raw, level) else b""
+    )
+    if compressed and _saves_enough(len(raw), len(compressed)):
         payload, codec = compressed, Codec.ZSTD
     else:
         payload, codec = raw, Codec.RAW

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.chunks import Codec, chunk_id_of, decode_chunk, encode_chunk, validate_chunk_id
+from common.chunks import (
+    Codec,
+    chunk_id_of,
+    decode_chunk,
+    encode_chunk,
+    validate_chunk_id,
+    worth_compressing,
+)
 from common.errors import ChunkCorrupt, InvalidInput
 
 
@@ -46,3 +53,27 @@ def test_chunk_ids_are_validated() -> None:
     for bad in ["", "A" * 64, "a" * 63, "../" + "a" * 61, "g" * 64]:
         with pytest.raises(InvalidInput):
             validate_chunk_id(bad)
+
+
+def test_a_large_random_chunk_is_judged_incompressible_from_its_sample_and_stored_raw() -> None:
+    random_bytes = os.urandom(4 * 1024 * 1024)
+    assert not worth_compressing(random_bytes)
+    chunk = encode_chunk(random_bytes)
+    assert (chunk.codec, chunk.payload, chunk.blob_sha256) == (
+        Codec.RAW, random_bytes, hashlib.sha256(random_bytes).hexdigest())
+
+
+def test_a_large_text_chunk_passes_the_probe_and_is_stored_zstd() -> None:
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"epsilon", b"zeta"]
+    text = b" ".join(words[(i * 7919) % len(words)] for i in range(800_000))[: 4 * 1024 * 1024]
+    assert worth_compressing(text)
+    chunk = encode_chunk(text)
+    assert chunk.codec is Codec.ZSTD and chunk.stored_size < len(text) // 2
+    assert decode_chunk(chunk.chunk_id, chunk.codec, chunk.payload, chunk.raw_size) == text
+
+
+def test_the_probe_samples_the_whole_chunk_not_only_its_middle() -> None:
+    half = 2 * 1024 * 1024
+    text_then_random = b"log line 42: all is well\n" * (half // 25) + os.urandom(half)
+    assert worth_compressing(text_then_random)
+    assert encode_chunk(text_then_random).codec is Codec.ZSTD
