@@ -30,6 +30,7 @@ __all__ = [
     "EncodedChunk",
     "chunk_id_of",
     "decode_chunk",
+    "decode_chunk_frames",
     "encode_chunk",
     "validate_chunk_id",
     "worth_compressing",
@@ -130,3 +131,26 @@ def decode_chunk(chunk_id: str, codec: Codec, payload: bytes, raw_size: int) -> 
     if actual != chunk_id:
         raise ChunkCorrupt(f"chunk {chunk_id[:12]} hashes to {actual[:12]}")
     return raw
+
+
+def decode_chunk_frames(
+    chunk_id: str, codec: Codec, frames: list[bytes], raw_size: int
+) -> list[bytes]:
+    """:func:`decode_chunk` for a blob received in frames; returns the chunk in pieces.
+
+    A raw blob is hashed frame by frame and handed back as it came, never joined into
+    one buffer; a zstd blob is joined and decompressed. Raises ChunkCorrupt like
+    :func:`decode_chunk`.
+    """
+    if codec is Codec.ZSTD:
+        return [decode_chunk(chunk_id, codec, b"".join(frames), raw_size)]
+    size = sum(len(frame) for frame in frames)
+    if size != raw_size:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} has {size} bytes, expected {raw_size}")
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame)
+    actual = digest.hexdigest()
+    if actual != chunk_id:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} hashes to {actual[:12]}")
+    return frames

@@ -19,6 +19,7 @@ __all__ = [
     "codec_from_pb",
     "codec_to_pb",
     "put_chunk_frames",
+    "read_chunk_frames",
     "read_chunk_stream",
 ]
 
@@ -51,10 +52,14 @@ def put_chunk_frames(
         yield pb.PutChunkRequest(data=bytes(view[start : start + frame_size]))
 
 
-async def read_chunk_stream(
+async def read_chunk_frames(
     responses: AsyncIterator[pb.GetChunkResponse], *, max_bytes: int
-) -> tuple[pb.ChunkHeader, bytes]:
-    """Collect a GetChunk response stream into (header, payload), bounded by max_bytes."""
+) -> tuple[pb.ChunkHeader, list[bytes]]:
+    """Collect a GetChunk response stream into (header, data frames), bounded by max_bytes.
+
+    The frames are not joined: a reader that hashes them one by one and writes them out
+    one by one never copies the blob into one buffer.
+    """
     header: pb.ChunkHeader | None = None
     parts: list[bytes] = []
     received = 0
@@ -72,4 +77,12 @@ async def read_chunk_stream(
         parts.append(message.data)
     if header is None:
         raise ChunkCorrupt("GetChunk stream ended without a header")
+    return header, parts
+
+
+async def read_chunk_stream(
+    responses: AsyncIterator[pb.GetChunkResponse], *, max_bytes: int
+) -> tuple[pb.ChunkHeader, bytes]:
+    """Collect a GetChunk response stream into (header, payload), bounded by max_bytes."""
+    header, parts = await read_chunk_frames(responses, max_bytes=max_bytes)
     return header, b"".join(parts)

@@ -15,6 +15,8 @@ What callers see::
                        range is clamped, like a file read)
     DATA_LOSS          chunk_corrupt: the blob failed its checksum and was quarantined;
                        read another replica, the heartbeat reports it for repair
+                       (GetChunk with caller_verifies skips the checksum: the caller
+                       hashes the bytes and reports a bad copy itself)
     RESOURCE_EXHAUSTED storage_full: the disk is full; nothing was written
     UNAVAILABLE        unavailable: store not open / medium down / peer unreachable
 """
@@ -204,7 +206,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     ) -> AsyncIterator[pb.GetChunkResponse]:
         with self._observe("GetChunk", context) as call:
             try:
-                meta, data = await self.store.get(request.chunk_id, request.offset, request.length)
+                meta, data = await self.store.get(
+                    request.chunk_id, request.offset, request.length,
+                    verify=not request.caller_verifies,
+                )
             except EchoError as error:
                 await self._abort(context, call, error)
                 return

@@ -4,6 +4,10 @@ Every blob is checked against the SHA-256 the writer declared: on write (a misma
 stores nothing), on every read (before a byte is served) and when scrubbed. A blob
 that fails is moved aside, counted, and remembered so the heartbeat can report it
 for repair; the caller gets ``ChunkCorrupt`` so the master reads another replica.
+A reader that hashes every byte itself (the master decodes and checks each chunk)
+may ask for an unverified read: hashing twice cost a third of the download path's
+CPU. It still never gets a quarantined blob or one whose header is damaged, and the
+blob it finds corrupt is reported by the master and repaired from another replica.
 Disk and S3 work is bounded by one semaphore; hashing of whole blobs runs in threads.
 """
 
@@ -220,14 +224,26 @@ class ChunkStore:
             raise ChunkCorrupt(f"chunk {chunk_id}: {reason}; quarantined")
         return blob.meta, blob.data
 
-    async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> tuple[BlobMeta, bytes]:
+    async def get(
+        self, chunk_id: str, offset: int = 0, length: int = 0, *, verify: bool = True
+    ) -> tuple[BlobMeta, bytes]:
         """The verified blob, or its ``[offset, offset+length)`` (length 0: to the end).
 
-        Raises ChunkNotFound, ChunkCorrupt (blob quarantined), RangeNotSatisfiable
-        (offset beyond the end; the end of a range is clamped), Unavailable.
+        With ``verify=False`` the blob's SHA-256 is not checked: only for a caller that
+        checks the bytes itself. Raises ChunkNotFound, ChunkCorrupt (blob quarantined),
+        RangeNotSatisfiable (offset beyond the end; the end of a range is clamped),
+        Unavailable.
         """
         self._require_open()
         validate_chunk_id(chunk_id)
+        if not verify:
+            try:
+                async with self._io_slots:
+                    blob = await self.backend.get(chunk_id, offset, length)
+            except ChunkCorrupt as exc:
+                await self._quarantine(chunk_id, exc.message)
+                raise
+            return blob.meta, blob.data
         meta, data = await self._read_verified(chunk_id)
         if offset or length:
             data = slice_range(data, offset, length)

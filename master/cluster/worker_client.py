@@ -12,7 +12,7 @@ from common.chunkwire import (
     GRPC_MAX_MESSAGE_BYTES,
     codec_to_pb,
     put_chunk_frames,
-    read_chunk_stream,
+    read_chunk_frames,
 )
 from common.errors import EchoError, Unavailable, error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
@@ -64,12 +64,20 @@ class WorkerClient:
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
 
-    async def get_chunk(self, chunk_id: str, max_bytes: int) -> tuple[pb.ChunkHeader, bytes]:
+    async def get_chunk(
+        self, chunk_id: str, max_bytes: int
+    ) -> tuple[pb.ChunkHeader, list[bytes]]:
+        """The stored blob as received, in frames, *unverified*.
+
+        The worker is told the caller verifies (it skips its own SHA-256); the caller
+        must decode and hash every byte (``decode_chunk_frames``) before using them.
+        """
         call = self._stub.GetChunk(
-            pb.GetChunkRequest(chunk_id=chunk_id), timeout=self._read_timeout_s
+            pb.GetChunkRequest(chunk_id=chunk_id, caller_verifies=True),
+            timeout=self._read_timeout_s,
         )
         try:
-            return await read_chunk_stream(call, max_bytes=max_bytes)
+            return await read_chunk_frames(call, max_bytes=max_bytes)
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
         finally:

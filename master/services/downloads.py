@@ -3,7 +3,9 @@
 For each chunk, replicas are tried fastest-first. Every chunk is decompressed and its
 SHA-256 checked before a byte of it reaches the client; a corrupt or missing replica is
 skipped (the next one serves the read) and reported for repair. At most
-``readahead`` chunks are fetched ahead of the one being written out.
+``readahead`` chunks are fetched ahead of the one being written out. Workers are
+asked not to hash what the master hashes anyway, and a raw chunk travels in the
+frames it arrived in (hashed frame by frame, never joined into one buffer).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from common.chunks import decode_chunk
+from common.chunks import decode_chunk_frames
 from common.chunkwire import codec_from_pb
 from common.cpu import cpu_bound
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
@@ -41,6 +43,20 @@ class ByteRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+def _pieces(frames: list[bytes], lo: int, hi: int) -> list[bytes]:
+    """The bytes ``[lo, hi)`` of the chunk ``frames`` hold; whole frames are not copied."""
+    pieces: list[bytes] = []
+    start = 0
+    for frame in frames:
+        end = start + len(frame)
+        if lo <= start and end <= hi:
+            pieces.append(frame)
+        elif start < hi and lo < end:
+            pieces.append(frame[max(lo - start, 0) : min(hi, end) - start])
+        start = end
+    return pieces
 
 
 class DownloadService:
@@ -71,27 +87,28 @@ class DownloadService:
         if len(wanted) != last - first + 1:
             raise NotFound(f"file {file.id} lists {len(chunks)} chunks, range needs {last + 1}")
         sent = 0
-        async for chunk, data in self._fetch_in_order(wanted):
+        async for chunk, frames in self._fetch_in_order(wanted):
             chunk_start = chunk.idx * file.chunk_size
             lo = max(rng.start - chunk_start, 0)
-            hi = min(rng.end - chunk_start + 1, len(data))
-            piece = data[lo:hi] if (lo, hi) != (0, len(data)) else data
-            sent += len(piece)
-            yield piece
+            hi = rng.end - chunk_start + 1
+            for piece in _pieces(frames, lo, hi):
+                sent += len(piece)
+                yield piece
         self._metrics.bytes_out.inc(sent)
         self._metrics.downloads.inc()
         self._metrics.download_duration.observe(time.perf_counter() - started)
 
     async def stream_chunks(self, chunks: list[ChunkRef]) -> AsyncIterator[bytes]:
         """Verified bytes of ``chunks`` in order, with the usual read-ahead."""
-        async for _chunk, data in self._fetch_in_order(chunks):
-            yield data
+        async for _chunk, frames in self._fetch_in_order(chunks):
+            for frame in frames:
+                yield frame
 
     async def _fetch_in_order(
         self, chunks: list[ChunkRef]
-    ) -> AsyncIterator[tuple[ChunkRef, bytes]]:
+    ) -> AsyncIterator[tuple[ChunkRef, list[bytes]]]:
         holders: dict[str, list[str]] = {}
-        window: asyncio.Queue[asyncio.Task[bytes]] = asyncio.Queue()
+        window: asyncio.Queue[asyncio.Task[list[bytes]]] = asyncio.Queue()
         next_idx = 0
 
         async def schedule() -> None:
@@ -103,7 +120,8 @@ class DownloadService:
                     holders.update(await self._replicas.live_replicas(batch))
                     for chunk_id in batch:
                         holders.setdefault(chunk_id, [])
-                window.put_nowait(asyncio.create_task(self.fetch_chunk(chunk, holders[chunk.chunk_id])))
+                window.put_nowait(asyncio.create_task(
+                    self._fetch_frames(chunk, holders[chunk.chunk_id])))
                 next_idx += 1
 
         try:
@@ -117,6 +135,10 @@ class DownloadService:
 
     async def fetch_chunk(self, chunk: ChunkRef, holders: list[str]) -> bytes:
         """One verified chunk from the best replica that can serve it."""
+        return b"".join(await self._fetch_frames(chunk, holders))
+
+    async def _fetch_frames(self, chunk: ChunkRef, holders: list[str]) -> list[bytes]:
+        """One verified chunk, in pieces, from the best replica that can serve it."""
         errors: dict[str, str] = {}
         for worker_id in self._registry.read_order(holders):
             client = self._registry.client(worker_id)
@@ -125,10 +147,10 @@ class DownloadService:
             started = time.perf_counter()
             self._metrics.grpc_requests.labels("GetChunk").inc()
             try:
-                header, payload = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
+                header, frames = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
                 data = await cpu_bound(
-                    chunk.raw_size, decode_chunk, chunk.chunk_id,
-                    codec_from_pb(header.codec), payload, chunk.raw_size,
+                    chunk.raw_size, decode_chunk_frames, chunk.chunk_id,
+                    codec_from_pb(header.codec), frames, chunk.raw_size,
                 )
             except (ChunkCorrupt, ChunkNotFound) as exc:
                 self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()

@@ -11,6 +11,7 @@ from common.chunks import (
     Codec,
     chunk_id_of,
     decode_chunk,
+    decode_chunk_frames,
     encode_chunk,
     validate_chunk_id,
     worth_compressing,
@@ -77,3 +78,22 @@ def test_the_probe_samples_the_whole_chunk_not_only_its_middle() -> None:
     text_then_random = b"log line 42: all is well\n" * (half // 25) + os.urandom(half)
     assert worth_compressing(text_then_random)
     assert encode_chunk(text_then_random).codec is Codec.ZSTD
+
+
+def test_a_raw_chunk_in_frames_is_verified_frame_by_frame_and_returned_unjoined() -> None:
+    data = os.urandom(300_000)
+    frames = [data[:100_000], data[100_000:250_000], data[250_000:]]
+    chunk_id = chunk_id_of(data)
+    assert decode_chunk_frames(chunk_id, Codec.RAW, frames, len(data)) == frames
+    damaged = [frames[0], bytes([frames[1][0] ^ 1]) + frames[1][1:], frames[2]]
+    with pytest.raises(ChunkCorrupt):
+        decode_chunk_frames(chunk_id, Codec.RAW, damaged, len(data))
+    with pytest.raises(ChunkCorrupt):
+        decode_chunk_frames(chunk_id, Codec.RAW, frames[:2], len(data))
+
+
+def test_a_zstd_chunk_in_frames_decodes_to_the_original() -> None:
+    chunk = encode_chunk(b"frame " * 100_000)
+    frames = [chunk.payload[:1000], chunk.payload[1000:]]
+    decoded = decode_chunk_frames(chunk.chunk_id, chunk.codec, frames, chunk.raw_size)
+    assert b"".join(decoded) == b"frame " * 100_000

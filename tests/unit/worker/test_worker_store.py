@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from common.errors import ChecksumMismatch, ChunkNotFound, InvalidInput, Unavailable
+from common.errors import (
+    ChecksumMismatch,
+    ChunkCorrupt,
+    ChunkNotFound,
+    InvalidInput,
+    Unavailable,
+)
 from tests.unit.worker.backend_contract import blob
 from worker.backends.local import LocalBackend
 from worker.backends.memory import MemoryBackend
@@ -109,3 +115,19 @@ async def test_a_local_store_on_an_unusable_path_is_unavailable(tmp_path):
     blocker.write_bytes(b"not a folder")
     with pytest.raises(Unavailable):
         await ChunkStore(LocalBackend(blocker / "data")).open()
+
+
+async def test_a_caller_that_verifies_gets_the_stored_bytes_unhashed_but_never_a_quarantined_blob(
+    store: ChunkStore,
+):
+    meta, payload = blob(4000)
+    await store.put(meta, payload)
+    assert (await store.get(meta.chunk_id, 100, 50, verify=False))[1] == payload[100:150]
+    store.backend.corrupt_for_test(meta.chunk_id, 7)  # type: ignore[attr-defined]
+    # The caller (the master) hashes what it receives, finds the damage, reports it.
+    _, served = await store.get(meta.chunk_id, verify=False)
+    assert served != payload and len(served) == len(payload)
+    with pytest.raises(ChunkCorrupt):
+        await store.get(meta.chunk_id)  # a verified read quarantines it
+    with pytest.raises(ChunkNotFound):
+        await store.get(meta.chunk_id, verify=False)

@@ -49,14 +49,16 @@ class PutChunkResponse(_message.Message):
     def __init__(self, chunk_id: _Optional[str] = ..., already_present: _Optional[bool] = ..., stored_size: _Optional[int] = ...) -> None: ...
 
 class GetChunkRequest(_message.Message):
-    __slots__ = ("chunk_id", "offset", "length")
+    __slots__ = ("chunk_id", "offset", "length", "caller_verifies")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    CALLER_VERIFIES_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     offset: int
     length: int
-    def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+    caller_verifies: bool
+    def __init__(self, chunk_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., caller_verifies: _Optional[bool] = ...) -> None: ...
 
 class GetChunkResponse(_message.Message):
     __slots__ = ("header", "data")
