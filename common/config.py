@@ -173,6 +173,8 @@ class ControllerSettings(EmbeddedSettings):
     decision_retention_seconds: float = Field(
         7 * 86400.0, gt=0, description="How long decision history rows are kept."
     )
+    # The same variable the master reads: partition risk is measured against C's quorum.
+    replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
 
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (

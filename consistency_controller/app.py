@@ -276,6 +276,7 @@ def _resources(
             interval_s=settings.evaluation_interval_seconds,
             active_window_s=settings.active_object_window_seconds,
             decision_retention_s=settings.decision_retention_seconds,
+            replication_factor=settings.replication_factor,
         )
         app[PROBER] = prober
         app[LOOP] = loop

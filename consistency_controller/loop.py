@@ -7,7 +7,8 @@ One round:
 1. probe every worker (``signals.Prober``) and read the repair backlog and write rates;
 2. decide the cluster-wide mode (object ``*``) from cluster signals;
 3. decide each tracked object — registered, hinted, or written within the active window —
-   from its own signals: risk = max(share of its replica workers failing, cluster share),
+   from its own signals: risk = max(partition risk of its replica workers, the cluster's)
+   (``signals.partition_risk``: the failing share scaled by N / (N − W_C + 1)),
    lag = age of its oldest repair item, rate = its versions in the last minute, its hint;
 4. persist states and decisions in PostgreSQL, then publish every mode change on Redis.
 
@@ -32,7 +33,7 @@ from common.quorum import Hint, Mode
 from .metrics import ControllerMetrics
 from .policy import Decision, PolicyState, Signals, decide
 from .service import ControllerService, ModeAnswer
-from .signals import ObjectFacts, Prober, SignalReader, share_failing
+from .signals import ObjectFacts, Prober, SignalReader, partition_risk, share_failing
 from .store import CLUSTER, DecisionRow, ObjectRecord
 
 __all__ = ["EvaluationLoop", "RoundReport"]
@@ -62,6 +63,7 @@ class EvaluationLoop:
         interval_s: float,
         active_window_s: float,
         decision_retention_s: float,
+        replication_factor: int = 3,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.service = service
@@ -71,6 +73,7 @@ class EvaluationLoop:
         self.interval_s = interval_s
         self.active_window_s = active_window_s
         self.decision_retention_s = decision_retention_s
+        self.replication_factor = replication_factor
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._last_success: float | None = None
@@ -129,7 +132,9 @@ class EvaluationLoop:
         service = self.service
         workers = await self.reader.workers()
         health = await self.prober.probe_all(workers)
-        cluster_risk = share_failing([w.worker_id for w in workers], health)
+        worker_ids = [w.worker_id for w in workers]
+        cluster_share = share_failing(worker_ids, health)
+        cluster_risk = partition_risk(worker_ids, health, self.replication_factor)
         cluster_lag_s, backlog = await self.reader.repair_backlog()
         cluster_rate, cluster_writes = await self.reader.cluster_write_rate()
         writers = await self.reader.recent_writers(self.active_window_s, MAX_TRACKED_OBJECTS)
@@ -161,6 +166,7 @@ class EvaluationLoop:
                     "repair_backlog": backlog,
                     "writes_last_minute": cluster_writes,
                     "workers_total": len(workers),
+                    "failing_share": round(cluster_share, 4),
                     "workers_failing": sorted(w for w, h in health.items() if h.failing),
                 },
             )
@@ -170,7 +176,7 @@ class EvaluationLoop:
                 object_id, policy=PolicyState(mode=cluster_decision.mode)
             )
             fact = facts.get(object_id) or ObjectFacts(object_id)
-            object_risk = share_failing(fact.replica_workers, health)
+            object_risk = partition_risk(fact.replica_workers, health, self.replication_factor)
             hint = record.hint if record.hint_set else Hint(fact.hint)
             signals = Signals(
                 risk=max(object_risk, cluster_risk),

@@ -15,7 +15,17 @@
 
 A worker counts as *failing* when the master marks it suspect or down, or when the
 controller's own probe failure EWMA is at least ``FAILING_AT`` (two consecutive failed
-probes from a clean record). Partition risk is a share of failing workers.
+probes from a clean record).
+
+Partition risk (``partition_risk``) is measured against what C can absorb, not as a bare
+share: a write in C needs W = ⌊N/2⌋+1 of its N replicas, so it blocks (or waits on a slow
+replica) once N − W + 1 of them fail. With a share ``f`` of the relevant workers failing, a
+write's expected failing replicas are f·N, and the risk is f·N / (N − W + 1), capped at 1.
+For N = 3 (C tolerates one failure before it needs a failing replica): one of three
+workers failing is risk 0.5 — C still writes at full speed, stay in C — and two of three
+is 1.0: every C write now waits on a failing worker, which is what the emergency switch
+to A exists for. A bare share (0.67) could never reach the 0.8 emergency line with three
+workers.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg_pool import AsyncConnectionPool
 
+from common.quorum import Mode, write_quorum
+
 __all__ = [
     "FAILING_AT",
     "ObjectFacts",
@@ -38,6 +50,7 @@ __all__ = [
     "SignalReader",
     "WorkerHealth",
     "WorkerRow",
+    "partition_risk",
     "share_failing",
 ]
 
@@ -108,6 +121,16 @@ def share_failing(worker_ids: set[str] | list[str], health: dict[str, WorkerHeal
         return 0.0
     failing = sum(1 for wid in ids if wid not in health or health[wid].failing)
     return failing / len(ids)
+
+
+def partition_risk(
+    worker_ids: set[str] | list[str], health: dict[str, WorkerHealth], replication_factor: int
+) -> float:
+    """Expected failing replicas of a write as a share of the failures C absorbs before a
+    write must wait on a failing worker: ``share_failing · N / (N − W_C + 1)``, at most 1."""
+    n = max(1, replication_factor)
+    budget = n - write_quorum(Mode.STRONG, n) + 1
+    return min(1.0, share_failing(worker_ids, health) * n / budget)
 
 
 class Prober:

@@ -83,6 +83,7 @@ class LocalCluster:
             **self._common_env(),
             "CONTROLLER_HOST": "127.0.0.1",
             "CONTROLLER_PORT": str(self.controller_port),
+            "REPLICATION_FACTOR": str(self.spec.replication_factor),
             **self.spec.controller_env,
         }
         self.controller = ManagedProcess(

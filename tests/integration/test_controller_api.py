@@ -222,7 +222,9 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
             for _ in range(3):
                 report = await loop.run_once()
             assert report.cluster.mode.value == "C"
-            assert abs(report.signals["risk"] - 1 / 3) < 1e-3
+            # One of three workers failing: a third of the cluster, half of what C absorbs.
+            assert abs(report.signals["failing_share"] - 1 / 3) < 1e-3
+            assert abs(report.signals["risk"] - 0.5) < 1e-3
             assert 8.0 <= report.signals["lag_s"] < 10.0 + 5.0  # age past the 2 s grace
             assert report.signals["write_rate_per_min"] == 1.0
             _, body = await get(client, "/status")
@@ -232,7 +234,8 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
             objects = {o["object_id"]: o for o in body["data"]["objects"]}
             assert file_id in objects, "a recently written file gets its own state"
             decisions = [d for d in body["data"]["decisions"] if d["object_id"] == file_id]
-            assert decisions and decisions[0]["signals"]["object_risk"] == 0.5
+            # Its replicas sit on a and the dead c: half of them failing, risk 0.5 x 3 / 2.
+            assert decisions and decisions[0]["signals"]["object_risk"] == 0.75
 
 
 # --- persistence ---------------------------------------------------------------------------

@@ -1,8 +1,15 @@
-"""How probe outcomes become the failing share that partition risk is made of."""
+"""How probe outcomes become the failing share, and that share the partition risk."""
 
 from __future__ import annotations
 
-from consistency_controller.signals import FAILING_AT, WorkerHealth, share_failing
+from consistency_controller.policy import EMERGENCY_RISK, PolicyState, Signals, decide
+from consistency_controller.signals import (
+    FAILING_AT,
+    WorkerHealth,
+    partition_risk,
+    share_failing,
+)
+from common.quorum import Mode
 
 
 def probed(outcomes: list[bool], master_state: str = "healthy") -> WorkerHealth:
@@ -46,3 +53,32 @@ def test_failing_share_counts_unknown_replica_workers_as_failing() -> None:
     assert share_failing(["a"], health) == 0.0
     assert share_failing(["a", "b"], health) == 0.5
     assert share_failing(["a", "b", "gone"], health) == 2 / 3
+
+
+def test_partition_risk_is_measured_against_the_failures_c_absorbs() -> None:
+    """N = 3, W_C = 2: C absorbs one failing replica, so one of three failing workers is
+    half the budget and two of three use all of it."""
+    good, bad = probed([True]), probed([False, False])
+    three = {"a": good, "b": good, "c": good}
+    assert partition_risk(list(three), three, 3) == 0.0
+    one_bad = {**three, "a": bad}
+    assert partition_risk(list(one_bad), one_bad, 3) == 0.5
+    two_bad = {**one_bad, "b": bad}
+    assert partition_risk(list(two_bad), two_bad, 3) == 1.0
+    # N = 5, W_C = 3: three failures exhaust C; one of five failing is a third of that.
+    five = {f"w{i}": (bad if i == 0 else good) for i in range(5)}
+    assert abs(partition_risk(list(five), five, 5) - 1 / 3) < 1e-9
+    # N = 1: the one replica is the whole budget.
+    assert partition_risk(["a"], {"a": bad}, 1) == 1.0
+
+
+def test_two_of_three_workers_failing_is_an_emergency_and_one_is_not() -> None:
+    good, bad = probed([True]), probed([False, False])
+    one_bad = {"a": bad, "b": good, "c": good}
+    two_bad = {"a": bad, "b": bad, "c": good}
+    calm = decide(Signals(risk=partition_risk(list(one_bad), one_bad, 3)), PolicyState(), 0.0)
+    assert calm.mode is Mode.STRONG and not calm.changed
+    risk = partition_risk(list(two_bad), two_bad, 3)
+    assert risk > EMERGENCY_RISK
+    urgent = decide(Signals(risk=risk), PolicyState(), 0.0)
+    assert urgent.mode is Mode.AVAILABLE and urgent.reason_code == "emergency"
