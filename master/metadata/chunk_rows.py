@@ -14,7 +14,11 @@ from psycopg import AsyncCursor
 from common.errors import Unavailable
 from master.metadata.records import ChunkPlacement
 
-__all__ = ["enqueue_short_chunks", "persist_chunks"]
+__all__ = ["LATE_WRITE_GRACE_S", "enqueue_short_chunks", "in_flight", "persist_chunks"]
+
+# How long a repair row waits for the late puts of its chunk: the default deadline of one
+# chunk RPC (GRPC_TIMEOUT_SECONDS), after which such a put has failed and said so anyway.
+LATE_WRITE_GRACE_S = 30.0
 
 
 async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement]) -> list[str]:
@@ -58,19 +62,35 @@ async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement])
     return [p.chunk_id for p in unique]
 
 
+def in_flight(placements: Sequence[ChunkPlacement]) -> list[str]:
+    """Chunks of ``placements`` with late puts still running (see ``enqueue_short_chunks``)."""
+    return [p.chunk_id for p in placements if p.late_writes > 0]
+
+
 async def enqueue_short_chunks(
-    cur: AsyncCursor, chunk_ids: Sequence[str], replication_factor: int
+    cur: AsyncCursor, chunk_ids: Sequence[str], replication_factor: int,
+    in_flight: Sequence[str] = (),
 ) -> None:
-    """Every chunk with fewer than N live copies becomes a durable repair row."""
+    """Every chunk with fewer than N live copies becomes a durable repair row.
+
+    A chunk whose missing copies are still being written (``in_flight``) becomes due only
+    after ``LATE_WRITE_GRACE_S``: the late put either lands and settles the row, or fails
+    and makes it due at once (``RepairQueue.due_now``). Without the grace, repair would
+    copy the chunk a second time to the very workers already receiving it — on a slow
+    worker that doubled its load exactly when it could least take it. The row exists from
+    the commit on either way, so a master that dies with late puts in flight loses nothing.
+    """
     if not chunk_ids:
         return
     await cur.execute(
-        "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
-        " SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live')"
+        "INSERT INTO repair_queue (chunk_id, reason, live_copies, next_attempt_at)"
+        " SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live'),"
+        "   now() + CASE WHEN c.chunk_id = ANY(%s::text[])"
+        "                THEN make_interval(secs => %s) ELSE interval '0' END"
         " FROM unnest(%s::text[]) AS c(chunk_id)"
         " LEFT JOIN replicas r ON r.chunk_id = c.chunk_id"
         " GROUP BY c.chunk_id"
         " HAVING count(r.worker_id) FILTER (WHERE r.state = 'live') < %s"
         " ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies",
-        (list(chunk_ids), replication_factor),
+        (list(in_flight), LATE_WRITE_GRACE_S, list(chunk_ids), replication_factor),
     )

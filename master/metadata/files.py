@@ -14,7 +14,7 @@ import uuid
 
 from common.chunks import Codec
 from common.errors import Conflict
-from master.metadata.chunk_rows import enqueue_short_chunks, persist_chunks
+from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
 from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
 
@@ -171,7 +171,9 @@ class FilesRepository:
                 )
                 if previous_version is not None:
                     await _drop_versions(cur, file_id, keep=version_id)
-                await enqueue_short_chunks(cur, chunk_ids, replication_factor)
+                await enqueue_short_chunks(
+                    cur, chunk_ids, replication_factor, in_flight(chunks)
+                )
         return file_id
 
     async def delete(self, file_id: uuid.UUID) -> bool:

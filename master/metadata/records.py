@@ -45,6 +45,9 @@ class ChunkPlacement:
     # The chunk's row existed (and was not marked by GC) when the write began: the
     # commit must then find it still unmarked, or GC may have deleted its blobs.
     row_existed: bool = False
+    # Puts still running after the upload was acknowledged. Their repair row waits for
+    # them (``LATE_WRITE_GRACE_S``) instead of racing them with a second copy.
+    late_writes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,15 @@ class ReplicasRepository:
                 (chunk.chunk_id, chunk.chunk_id, replication_factor),
             )
 
+    async def repair_due_now(self, chunk_id: str) -> None:
+        """A late put failed: its chunk's repair row stops waiting for it."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "UPDATE repair_queue SET next_attempt_at = now()"
+                " WHERE chunk_id = %s AND reason = 'write_pending' AND next_attempt_at > now()",
+                (chunk_id,),
+            )
+
     async def mark_bad(self, chunk_id: str, worker_id: str, state: str, reason: str) -> None:
         """A replica failed verification or vanished: stop trusting it and queue a repair."""
         async with self._db.transaction() as conn:

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from common.chunks import Codec
 from common.errors import InvalidInput, NotFound, SessionClosed, SessionExpired
-from master.metadata.chunk_rows import enqueue_short_chunks, persist_chunks
+from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
 from master.metadata.records import ChunkPlacement, ChunkRef
 
@@ -152,7 +152,9 @@ class SessionsRepository:
         async with self._db.transaction() as conn, conn.cursor() as cur:
             await self._lock_open(cur, session_id)
             chunk_ids = await persist_chunks(cur, placements)
-            await enqueue_short_chunks(cur, chunk_ids, replication_factor)
+            await enqueue_short_chunks(
+                cur, chunk_ids, replication_factor, in_flight(placements)
+            )
             if parts:
                 await cur.executemany(
                     "INSERT INTO upload_session_parts (session_id, idx, chunk_id, size)"

@@ -95,6 +95,7 @@ class ChunkWriter:
             done, pending = await asyncio.wait(pending, timeout=linger_s)
             collect(done)
         for task in pending:
+            placement.late_writes += 1
             self._late.adopt(asyncio.ensure_future(self._finish_late(task, puts[task], placement)))
         self._metrics.write_quorum_acks.observe(len(acked))
         placement.acked_workers = acked
@@ -131,10 +132,13 @@ class ChunkWriter:
         try:
             await task
         except EchoError as exc:
+            placement.late_writes -= 1
             log.info("late replica failed; repair queue covers it",
                      extra={"worker_id": worker_id, "chunk_id": placement.chunk_id, "error": str(exc)})
+            await self._replicas.repair_due_now(placement.chunk_id)
             return
         except asyncio.CancelledError:
             task.cancel()
             raise
+        placement.late_writes -= 1
         await self._replicas.record_late_replica(placement, worker_id, self._n)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
+from master.metadata.chunk_rows import LATE_WRITE_GRACE_S
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.db import query
@@ -94,3 +96,32 @@ async def test_with_two_workers_stopped_a_strong_upload_fails_503_and_commits_no
         cluster.start_worker("worker-2")
         cluster.start_worker("worker-3")
         cluster.wait_workers_registered(3)
+
+
+async def test_repair_waits_for_a_replica_still_being_written_instead_of_copying_it_twice(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    """A frozen worker holds the third put open; its repair row must wait for that put
+    (deferred), and the put landing after the worker thaws settles the row."""
+    cluster.wait_workers_registered(3)
+    frozen = cluster.workers["worker-3"].process
+    frozen.signal(signal.SIGSTOP)
+    try:
+        status, body = await api.upload_raw(os.urandom(MiB // 2), "quorum/late.bin",
+                                            consistency="strong")
+        assert status == 201, body
+        assert body["data"]["replicas"] == {"target": 3, "acked": 2, "pending": 1}
+        _, meta = await api.get_json(f"/api/v1/files/{body['data']['file_id']}")
+        chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
+        rows = query(cluster.spec.database_url,
+                     "SELECT chunk_id, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 AS due_in"
+                     " FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,))
+        assert [r["chunk_id"] for r in rows] == chunk_ids, "the short chunk is not queued"
+        assert rows[0]["due_in"] > LATE_WRITE_GRACE_S / 2, "repair would race the late put"
+    finally:
+        frozen.signal(signal.SIGCONT)
+    settled = await _until(lambda: not query(
+        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,)))
+    assert settled, "the late put landed but its repair row stayed"
+    addresses = {w.worker_id: w.address for w in cluster.workers.values()}
+    assert all(len(h) == 3 for h in holders_by_chunk(addresses, chunk_ids).values())
