@@ -220,10 +220,12 @@ async def _send_file(request: web.Request, record: FileRecord) -> web.StreamResp
         first = b""
     await response.prepare(request)
     try:
+        # As memoryviews: asyncio's transport (3.11) slices off what the socket took at
+        # once, and slicing bytes would copy the rest of each piece first.
         if first:
-            await response.write(first)
+            await response.write(memoryview(first))
         async for piece in stream:
-            await response.write(piece)
+            await response.write(memoryview(piece))
     except EchoError as exc:
         services.metrics.file_errors.labels("download", exc.code).inc()
         log.error("download failed mid-stream; closing the connection",
