@@ -39,6 +39,16 @@ class ModeOracle:
         self._url = controller_url.rstrip("/") + "/v1/mode"
         self._session = session
         self._cache: dict[str, ModeDecision] = {}
+        # Set (and replaced) on every applied change: writers waiting for acks follow it.
+        self._changed = asyncio.Event()
+
+    def next_change(self) -> asyncio.Event:
+        """An event set at the next applied mode change (``LiveQuorum`` waits on it)."""
+        return self._changed
+
+    def _announce(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def mode_for(self, object_id: str) -> ModeDecision:
         now = time.monotonic()
@@ -78,10 +88,11 @@ class ModeOracle:
             return
         if object_id == CLUSTER_KEY:
             self._cache.clear()
-            return
-        self._cache[object_id] = ModeDecision(
-            mode, str(message.get("reason", "published")), time.monotonic() + ttl_s
-        )
+        else:
+            self._cache[object_id] = ModeDecision(
+                mode, str(message.get("reason", "published")), time.monotonic() + ttl_s
+            )
+        self._announce()
 
     async def follow_changes(self, redis: aioredis.Redis) -> None:
         """Apply published changes until cancelled; reconnect when Redis drops."""
@@ -101,4 +112,5 @@ class ModeOracle:
             except Exception as exc:  # Redis may vanish; modes then come from the controller
                 log.warning("mode subscription lost", extra={"error": str(exc)})
                 self._cache.clear()
+                self._announce()
                 await asyncio.sleep(1.0)

@@ -21,6 +21,7 @@ from master.metadata.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 from master.placement.rendezvous import Candidate, place
+from master.replication.live_quorum import LiveQuorum
 
 __all__ = ["ChunkWriter"]
 
@@ -40,12 +41,17 @@ class ChunkWriter:
         self._n = replication_factor
         self._late = late_writes
 
-    async def write(self, chunk: EncodedChunk, write_quorum: int) -> tuple[ChunkPlacement, bool]:
-        """Store ``chunk`` durably on at least ``write_quorum`` workers.
+    async def write(
+        self, chunk: EncodedChunk, quorum: int | LiveQuorum
+    ) -> tuple[ChunkPlacement, bool]:
+        """Store ``chunk`` durably on at least W workers (``quorum``, or its live value:
+        a W lowered by a mode change while this write waits applies at once).
 
         Returns the placement and whether the chunk was deduplicated (N live copies
         existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist.
         """
+        live = quorum if isinstance(quorum, LiveQuorum) else None
+        write_quorum = live.w if live is not None else int(quorum)
         placement = ChunkPlacement(
             chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec, chunk.blob_sha256
         )
@@ -84,9 +90,23 @@ class ChunkWriter:
                 else:
                     failures[puts[task]] = str(error)
 
-        while pending and len(acked) < quorum_new:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            collect(done)
+        weaker: asyncio.Future[int] | None = None
+        try:
+            while pending and len(acked) < quorum_new:
+                if live is not None and weaker is None:
+                    weaker = asyncio.ensure_future(live.weaker(below=write_quorum))
+                waiting = pending | ({weaker} if weaker is not None else set())
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if weaker is not None and weaker in done:
+                    done.discard(weaker)
+                    write_quorum = weaker.result()
+                    quorum_new = max(0, write_quorum - len(live_holders))
+                    weaker = None
+                pending -= done
+                collect(done)
+        finally:
+            if weaker is not None:
+                weaker.cancel()
         if pending and len(acked) >= quorum_new:
             # Linger as long again as the quorum took (capped): healthy replicas land
             # together, so receipts usually show N copies, while a slow worker costs

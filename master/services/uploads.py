@@ -24,6 +24,7 @@ from master.cluster.modes import CLUSTER_KEY, ModeOracle
 from master.metadata.files import FilesRepository
 from master.metadata.records import ChunkPlacement, NewVersion
 from master.metrics import MasterMetrics
+from master.replication.live_quorum import LiveQuorum
 from master.replication.writer import ChunkWriter
 from master.services.chunking import ReadFn, iter_chunks
 
@@ -83,7 +84,7 @@ class UploadService:
         started = time.perf_counter()
         existing_id = await self._files.id_for_path(owner_id, path)
         file_id = existing_id or uuid.uuid4()
-        mode, quorum = await self.quorum_for(file_id, hint, known=existing_id is not None)
+        quorum = await self.live_quorum_for(file_id, hint, known=existing_id is not None)
 
         whole_file = hashlib.sha256()
         slots = asyncio.Semaphore(self._limits.pipeline_depth)
@@ -112,7 +113,7 @@ class UploadService:
         committed_id = await self._files.commit_version(
             NewVersion(
                 owner_id=owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
-                chunk_size=self._limits.chunk_size, mode=mode.value, hint=hint.value,
+                chunk_size=self._limits.chunk_size, mode=quorum.mode.value, hint=hint.value,
                 chunks=placements, file_id=file_id,
             ),
             self._limits.replication_factor,
@@ -124,7 +125,7 @@ class UploadService:
         return Receipt(
             file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
             chunks=len(placements), dedup_chunks=sum(1 for _, dedup in results if dedup),
-            mode=mode, target=n, acked=acked,
+            mode=quorum.mode, target=n, acked=acked,
         )
 
     async def quorum_for(
@@ -136,14 +137,29 @@ class UploadService:
         cluster-wide mode, which one cache entry serves for every new file (no round trip
         per small upload).
         """
-        decision = await self._modes.mode_for(str(file_id) if known else CLUSTER_KEY)
+        decision = await self._modes.mode_for(_mode_key(file_id, known))
         mode = effective_mode(decision.mode, hint)
         return mode, write_quorum(mode, self._limits.replication_factor)
 
-    async def store_chunk(self, raw: bytes, quorum: int) -> tuple[ChunkPlacement, bool]:
+    async def live_quorum_for(
+        self, file_id: uuid.UUID, hint: Hint, *, known: bool = True
+    ) -> LiveQuorum:
+        """``quorum_for``, followed while the upload runs (see ``LiveQuorum``)."""
+        mode, _ = await self.quorum_for(file_id, hint, known=known)
+        return LiveQuorum(
+            self._modes, _mode_key(file_id, known), hint, mode, self._limits.replication_factor
+        )
+
+    async def store_chunk(
+        self, raw: bytes, quorum: int | LiveQuorum
+    ) -> tuple[ChunkPlacement, bool]:
         """Encode one chunk off the event loop and write it with quorum ``quorum``."""
         encoded: EncodedChunk = await cpu_bound(
             len(raw), encode_chunk, raw, self._limits.zstd_level
         )
         self._metrics.bytes_in.inc(len(raw))
         return await self._writer.write(encoded, quorum)
+
+
+def _mode_key(file_id: uuid.UUID, known: bool) -> str:
+    return str(file_id) if known else CLUSTER_KEY

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Any
 
 import aiohttp
@@ -86,3 +87,32 @@ async def test_uploads_follow_the_controller_and_continue_in_c_while_it_is_kille
         status = await _controller(http, "GET", f"{base}/status")
         assert status["data"]["override"] is None
         assert status["data"]["workers"], "the controller probes the registered workers"
+
+
+async def test_an_upload_waiting_on_slow_replicas_finishes_when_the_controller_weakens_its_mode(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    """C with two of three workers frozen: the upload waits for a second ack. The switch to
+    A applies to it in flight: it completes with one ack and says A, instead of waiting on
+    a frozen worker for the RPC deadline."""
+    base = cluster.controller_url
+    frozen = [cluster.workers[w].process for w in ("worker-2", "worker-3")]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        await _controller(http, "POST", f"{base}/v1/override", {"mode": "C"})
+        await _upload_until_mode(api, "before-freeze", "C", within_s=TTL_S + 3)
+        for process in frozen:
+            process.signal(signal.SIGSTOP)
+        try:
+            upload = asyncio.create_task(_upload(api, "in-flight.bin"))
+            await asyncio.sleep(0.5)
+            assert not upload.done(), "the C upload should be waiting for a second replica"
+            await _controller(http, "POST", f"{base}/v1/override", {"mode": "A"})
+            receipt = await asyncio.wait_for(upload, timeout=10)
+            assert receipt["mode"] == "A"
+            assert receipt["replicas"]["acked"] == 1
+        finally:
+            for process in frozen:
+                process.signal(signal.SIGCONT)
+            await _controller(http, "POST", f"{base}/v1/override", {"mode": None})
+        status, body, _ = await api.download(receipt["file_id"])
+        assert status == 200 and len(body) == 64 * 1024
