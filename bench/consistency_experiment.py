@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -102,7 +103,16 @@ class Experiment:
         self.tokens[index] = token
         headers = {"Authorization": f"Bearer {token}"}
         n = 0
+        interval_s = 1 / self.args.rate_per_client if self.args.rate_per_client > 0 else 0.0
+        next_start = time.monotonic() + random.random() * interval_s  # no lockstep clients
         while not self.stop.is_set():
+            if interval_s:
+                # Paced: one upload every interval; a late upload starts the next at once
+                # but the client never bursts to catch up, so the offered load is bounded.
+                await asyncio.sleep(max(0.0, next_start - time.monotonic()))
+                next_start = max(next_start + interval_s, time.monotonic())
+                if self.stop.is_set():
+                    break
             data = os.urandom(self.args.file_size)
             form = aiohttp.FormData()
             form.add_field("path", f"bench/{index}/{n}.bin")
@@ -160,12 +170,16 @@ class Experiment:
             tasks = [asyncio.create_task(self.client(http, i)) for i in range(self.args.clients)]
             tasks.append(asyncio.create_task(self.sample_modes(http)))
             recovered_at = 0.0
+            until_n: asyncio.Task[float | None] | None = None
             try:
                 for phase in PHASES:
                     self.phase, self.phase_started = phase, time.monotonic()
                     self.set_stopped(STOPPED_IN[phase])
                     if phase == "recovered":
                         recovered_at = time.monotonic()
+                        # Watched while uploads go on: the figure is how long recovery
+                        # takes under load, not how long the phase lasted.
+                        until_n = asyncio.create_task(self.time_to_n(recovered_at))
                     log(f"[{self.result.setting}] phase {phase}")
                     await asyncio.sleep(
                         (self.args.recovered_seconds or self.args.phase_seconds)
@@ -175,23 +189,32 @@ class Experiment:
                 self.set_stopped(())
                 self.stop.set()
                 await asyncio.wait(tasks, timeout=self.args.upload_timeout_s + 5)
-            self.result.time_to_n_s = await self.time_to_n(recovered_at)
+            self.result.time_to_n_s = (
+                await until_n if until_n is not None else await self.time_to_n(recovered_at)
+            )
             await self.verify(http)
         return self.result
 
     async def time_to_n(self, recovered_at: float) -> float | None:
-        """Seconds from the start of ``recovered`` until every chunk has N live copies."""
+        """Seconds from the start of ``recovered`` until every chunk stored before it has N
+        live copies (uploads go on meanwhile; their own copies are not what is measured)."""
         deadline = time.monotonic() + self.args.repair_timeout_s
-        async with await psycopg.AsyncConnection.connect(self.cluster.spec.database_url) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            self.cluster.spec.database_url, autocommit=True
+        ) as conn:
+            cur = await conn.execute("SELECT now()")
+            row = await cur.fetchone()
+            assert row is not None
+            recovery_began = row[0]
             while time.monotonic() < deadline:
                 cur = await conn.execute(
-                    "SELECT (SELECT count(*) FROM repair_queue),"
-                    " (SELECT count(*) FROM chunks c WHERE (SELECT count(*) FROM replicas r"
-                    "  WHERE r.chunk_id = c.chunk_id AND r.state = 'live') < %s)",
-                    (self.cluster.spec.replication_factor,),
+                    "SELECT count(*) FROM chunks c WHERE c.created_at < %s"
+                    " AND (SELECT count(*) FROM replicas r"
+                    "      WHERE r.chunk_id = c.chunk_id AND r.state = 'live') < %s",
+                    (recovery_began, self.cluster.spec.replication_factor),
                 )
                 row = await cur.fetchone()
-                if row is not None and row[0] == 0 and row[1] == 0:
+                if row is not None and row[0] == 0:
                     return time.monotonic() - recovered_at
                 await asyncio.sleep(0.5)
         return None
@@ -265,27 +288,34 @@ def summarise(result: RunResult) -> list[dict[str, Any]]:
             "time_in_C": round(share.get("C", 0.0), 3),
             "time_in_Hybrid": round(share.get("Hybrid", 0.0), 3),
             "time_in_A": round(share.get("A", 0.0), 3),
+            # What the uploads themselves were written under (their receipts).
+            "receipts_A": sum(1 for u in uploads if u.ok and u.mode == "A"),
         })
     return rows
 
 
 def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
+    pace = (f"each paced at {args.rate_per_client:g} upload/s (offered "
+            f"{args.clients * args.rate_per_client * args.file_size / MiB:g} MiB/s)"
+            if args.rate_per_client > 0 else "each uploading back to back (closed loop)")
     lines = [
-        f"Runs: {args.clients} clients, {args.file_size // MiB} MiB files, "
+        f"Runs: {args.clients} clients {pace}, {args.file_size // MiB} MiB files, "
         f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers; slow workers: "
         + ("SIGSTOP" if args.slow_by == "sigstop"
-           else f"every RPC (health checks too) delayed {args.slow_ms} ms") + ".",
+           else f"every RPC (health checks too) delayed {args.slow_ms} ms")
+        + f"; controller evaluates every {args.evaluation_interval_s:g} s, probe deadline "
+        f"{args.probe_timeout_s:g} s.",
         "",
         "| setting | phase | uploads ok | failed | p50 ms | p99 ms (ok) | p99 ms (all attempts)"
-        " | time in C | Hybrid | A |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | time in C | Hybrid | A | uploads written in A |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for row in summarise(result):
             lines.append(
                 f"| {row['setting']} | {row['phase']} | {row['uploads_ok']} | {row['failed']} |"
                 f" {row['p50_ms']} | {row['p99_ms']} | {row['p99_all_ms']} | {row['time_in_C']} |"
-                f" {row['time_in_Hybrid']} | {row['time_in_A']} |"
+                f" {row['time_in_Hybrid']} | {row['time_in_A']} | {row['receipts_A']} |"
             )
     lines += ["", "| setting | mode changes | back in C after recovery (s) |"
               " time to N copies after recovery (s) | acked uploads verified |"
@@ -305,9 +335,13 @@ async def run_setting(args: argparse.Namespace, setting: str, database_server: s
                       redis_url: str) -> RunResult:
     base_dir = REPO / "var" / "bench" / f"consistency-{setting}-{uuid.uuid4().hex[:6]}"
     worker_env = {"WORKER_SLOW_MS": str(args.slow_ms)} if args.slow_by == "delay" else {}
+    controller_env = {
+        "EVALUATION_INTERVAL_SECONDS": str(args.evaluation_interval_s),
+        "CONTROLLER_PROBE_TIMEOUT_SECONDS": str(args.probe_timeout_s),
+    }
     spec = ClusterSpec(base_dir=base_dir, database_url=create_database(database_server),
                        redis_url=redis_url, workers=3, replication_factor=3,
-                       worker_env=worker_env)
+                       worker_env=worker_env, controller_env=controller_env)
     cluster = LocalCluster(spec)
     try:
         await asyncio.to_thread(cluster.start)
@@ -326,12 +360,21 @@ def main() -> None:
                         help="length of the last phase; 0 = --phase-seconds")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--file-size", type=int, default=1 * MiB)
+    parser.add_argument("--rate-per-client", type=float, default=1.0,
+                        help="uploads per second per client; 0 = back to back (a closed "
+                             "loop saturating the CPU, where latency = clients / throughput "
+                             "whatever the mode)")
     parser.add_argument("--upload-timeout-s", type=float, default=60.0)
     parser.add_argument("--repair-timeout-s", type=float, default=300.0)
-    parser.add_argument("--slow-by", choices=["sigstop", "delay"], default="sigstop",
+    parser.add_argument("--slow-by", choices=["sigstop", "delay"], default="delay",
                         help="how a slow worker is made: frozen, or every RPC delayed")
     parser.add_argument("--slow-ms", type=int, default=700,
                         help="with --slow-by delay: the delay of every RPC, ms")
+    parser.add_argument("--evaluation-interval-s", type=float, default=1.0,
+                        help="the controller's EVALUATION_INTERVAL_SECONDS (how often it "
+                             "probes and decides)")
+    parser.add_argument("--probe-timeout-s", type=float, default=0.5,
+                        help="the controller's CONTROLLER_PROBE_TIMEOUT_SECONDS")
     parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
     parser.add_argument("--keep", action="store_true", help="keep cluster folders and logs")
     args = parser.parse_args()
