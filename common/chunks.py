@@ -6,8 +6,10 @@ zstd-compressed unless compression saves under :data:`MIN_SAVING`; the codec tra
 with the blob. Incompressible data (media, archives, encrypted files) is common, so a
 chunk larger than :data:`PROBE_MIN_BYTES` is first judged on a sample of
 :data:`PROBE_BYTES` taken from evenly spaced places: when the sample does not save
-:data:`MIN_SAVING`, the chunk is stored raw without compressing all of it. These functions are CPU-bound on whole chunks: callers on an event loop
-run them through ``asyncio.to_thread`` (hashlib and zstandard release the GIL).
+:data:`MIN_SAVING`, the chunk is stored raw without compressing all of it.
+
+These functions are CPU-bound on whole chunks: callers on an event loop run them
+through ``asyncio.to_thread`` (hashlib and zstandard release the GIL).
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ def decode_chunk(chunk_id: str, codec: Codec, payload: bytes, raw_size: int) -> 
 
 
 def decode_chunk_frames(
-    chunk_id: str, codec: Codec, frames: list[bytes], raw_size: int
-) -> list[bytes]:
+    chunk_id: str, codec: Codec, frames: list[bytes | memoryview], raw_size: int
+) -> list[bytes | memoryview]:
     """:func:`decode_chunk` for a blob received in frames; returns the chunk in pieces.
 
     A raw blob is hashed frame by frame and handed back as it came, never joined into

@@ -3,11 +3,18 @@
 PutChunk and GetChunk carry a header frame and then data frames of at most
 :data:`FRAME_SIZE` bytes: gRPC's default 4 MiB message cap and Python's per-message
 cost make whole-chunk messages slow. Slicing a memoryview avoids copies.
+
+The master reads GetChunk through :func:`get_chunk_method`, whose deserializer hands a
+data frame over as a memoryview of the received message instead of parsing it with
+protobuf (which copied the megabyte twice more): a data frame is exactly the tag of
+``GetChunkResponse.data``, a varint length and the bytes; anything else is parsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+
+import grpc
 
 from common.chunks import Codec
 from common.errors import ChunkCorrupt, InvalidInput
@@ -18,6 +25,8 @@ __all__ = [
     "GRPC_MAX_MESSAGE_BYTES",
     "codec_from_pb",
     "codec_to_pb",
+    "get_chunk_method",
+    "parse_get_chunk_response",
     "put_chunk_frames",
     "read_chunk_frames",
     "read_chunk_stream",
@@ -52,29 +61,67 @@ def put_chunk_frames(
         yield pb.PutChunkRequest(data=bytes(view[start : start + frame_size]))
 
 
+_DATA_FRAME_TAG = 0x12  # GetChunkResponse.data: field 2, wire type 2 (length-delimited)
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int] | None:
+    """The varint at ``raw[pos:]`` and the position after it; None if malformed."""
+    value = shift = 0
+    while pos < len(raw) and shift < 64:
+        byte = raw[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def parse_get_chunk_response(raw: bytes) -> pb.GetChunkResponse | memoryview:
+    """GetChunk's response deserializer: a data frame's payload, uncopied, or the message."""
+    if raw[:1] == bytes([_DATA_FRAME_TAG]):
+        parsed = _varint(raw, 1)
+        if parsed is not None and parsed[0] + parsed[1] == len(raw):
+            return memoryview(raw)[parsed[1] :]
+    return pb.GetChunkResponse.FromString(raw)
+
+
+def get_chunk_method(channel: grpc.aio.Channel) -> grpc.aio.UnaryStreamMultiCallable:
+    """``Worker.GetChunk`` on ``channel``, yielding what parse_get_chunk_response returns."""
+    return channel.unary_stream(
+        "/echofs.v1.Worker/GetChunk",
+        request_serializer=pb.GetChunkRequest.SerializeToString,
+        response_deserializer=parse_get_chunk_response,
+    )
+
+
 async def read_chunk_frames(
-    responses: AsyncIterator[pb.GetChunkResponse], *, max_bytes: int
-) -> tuple[pb.ChunkHeader, list[bytes]]:
+    responses: AsyncIterator[pb.GetChunkResponse | memoryview], *, max_bytes: int
+) -> tuple[pb.ChunkHeader, list[bytes | memoryview]]:
     """Collect a GetChunk response stream into (header, data frames), bounded by max_bytes.
 
     The frames are not joined: a reader that hashes them one by one and writes them out
     one by one never copies the blob into one buffer.
     """
     header: pb.ChunkHeader | None = None
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     received = 0
     async for message in responses:
-        if message.HasField("header"):
+        if isinstance(message, memoryview):
+            data: bytes | memoryview = message
+        elif message.HasField("header"):
             if header is not None:
                 raise ChunkCorrupt("GetChunk stream sent two headers")
             header = message.header
             continue
+        else:
+            data = message.data
         if header is None:
             raise ChunkCorrupt("GetChunk stream sent data before its header")
-        received += len(message.data)
+        received += len(data)
         if received > max_bytes:
             raise ChunkCorrupt(f"GetChunk stream exceeded {max_bytes} bytes")
-        parts.append(message.data)
+        parts.append(data)
     if header is None:
         raise ChunkCorrupt("GetChunk stream ended without a header")
     return header, parts

@@ -11,6 +11,7 @@ from common.chunks import EncodedChunk
 from common.chunkwire import (
     GRPC_MAX_MESSAGE_BYTES,
     codec_to_pb,
+    get_chunk_method,
     put_chunk_frames,
     read_chunk_frames,
 )
@@ -50,6 +51,7 @@ class WorkerClient:
         self._read_timeout_s = read_timeout_s or timeout_s
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.WorkerStub(self._channel)
+        self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def put_chunk(self, chunk: EncodedChunk) -> pb.PutChunkResponse:
@@ -66,13 +68,13 @@ class WorkerClient:
 
     async def get_chunk(
         self, chunk_id: str, max_bytes: int
-    ) -> tuple[pb.ChunkHeader, list[bytes]]:
+    ) -> tuple[pb.ChunkHeader, list[bytes | memoryview]]:
         """The stored blob as received, in frames, *unverified*.
 
         The worker is told the caller verifies (it skips its own SHA-256); the caller
         must decode and hash every byte (``decode_chunk_frames``) before using them.
         """
-        call = self._stub.GetChunk(
+        call = self._get_chunk(
             pb.GetChunkRequest(chunk_id=chunk_id, caller_verifies=True),
             timeout=self._read_timeout_s,
         )

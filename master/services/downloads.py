@@ -45,9 +45,11 @@ class ByteRange:
         return self.end - self.start + 1
 
 
-def _pieces(frames: list[bytes], lo: int, hi: int) -> list[bytes]:
+def _pieces(
+    frames: list[bytes | memoryview], lo: int, hi: int
+) -> list[bytes | memoryview]:
     """The bytes ``[lo, hi)`` of the chunk ``frames`` hold; whole frames are not copied."""
-    pieces: list[bytes] = []
+    pieces: list[bytes | memoryview] = []
     start = 0
     for frame in frames:
         end = start + len(frame)
@@ -72,7 +74,7 @@ class DownloadService:
 
     async def stream(
         self, file: FileRecord, chunks: list[ChunkRef], byte_range: ByteRange | None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | memoryview]:
         """Yield the version's bytes (or the range's), verified, in order.
 
         ``chunks`` must be the chunk list of ``file``'s version, read in the same
@@ -98,7 +100,7 @@ class DownloadService:
         self._metrics.downloads.inc()
         self._metrics.download_duration.observe(time.perf_counter() - started)
 
-    async def stream_chunks(self, chunks: list[ChunkRef]) -> AsyncIterator[bytes]:
+    async def stream_chunks(self, chunks: list[ChunkRef]) -> AsyncIterator[bytes | memoryview]:
         """Verified bytes of ``chunks`` in order, with the usual read-ahead."""
         async for _chunk, frames in self._fetch_in_order(chunks):
             for frame in frames:
@@ -106,9 +108,9 @@ class DownloadService:
 
     async def _fetch_in_order(
         self, chunks: list[ChunkRef]
-    ) -> AsyncIterator[tuple[ChunkRef, list[bytes]]]:
+    ) -> AsyncIterator[tuple[ChunkRef, list[bytes | memoryview]]]:
         holders: dict[str, list[str]] = {}
-        window: asyncio.Queue[asyncio.Task[list[bytes]]] = asyncio.Queue()
+        window: asyncio.Queue[asyncio.Task[list[bytes | memoryview]]] = asyncio.Queue()
         next_idx = 0
 
         async def schedule() -> None:
@@ -137,7 +139,9 @@ class DownloadService:
         """One verified chunk from the best replica that can serve it."""
         return b"".join(await self._fetch_frames(chunk, holders))
 
-    async def _fetch_frames(self, chunk: ChunkRef, holders: list[str]) -> list[bytes]:
+    async def _fetch_frames(
+        self, chunk: ChunkRef, holders: list[str]
+    ) -> list[bytes | memoryview]:
         """One verified chunk, in pieces, from the best replica that can serve it."""
         errors: dict[str, str] = {}
         for worker_id in self._registry.read_order(holders):
