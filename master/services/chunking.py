@@ -16,19 +16,29 @@ async def iter_chunks(read: ReadFn, chunk_size: int, max_bytes: int) -> AsyncIte
 
     Raises PayloadTooLarge as soon as more than ``max_bytes`` arrived.
     """
-    buffer = bytearray()
-    total = 0
+    pieces: list[bytes] = []
+    held = total = 0
     while True:
-        piece = await read(max(chunk_size - len(buffer), 1))
+        piece = await read(max(chunk_size - held, 1))
         if not piece:
             break
         total += len(piece)
         if total > max_bytes:
             raise PayloadTooLarge(f"upload exceeds the limit of {max_bytes} bytes")
-        buffer += piece
-        # A reader may return more than asked for (aiohttp's multipart reader does).
-        while len(buffer) >= chunk_size:
-            yield bytes(buffer[:chunk_size])
-            del buffer[:chunk_size]
-    if buffer:
-        yield bytes(buffer)
+        pieces.append(piece)
+        held += len(piece)
+        while held >= chunk_size:
+            # Pieces are joined once, when a chunk is complete (a bytearray buffer
+            # copied every byte twice); a single piece of the right size is not copied.
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if len(data) == chunk_size:
+                pieces, held = [], 0
+                yield data
+                continue
+            # A reader may return more than asked for (aiohttp's multipart reader does).
+            with memoryview(data) as view:
+                chunk, rest = bytes(view[:chunk_size]), bytes(view[chunk_size:])
+            pieces, held = [rest], len(rest)
+            yield chunk
+    if pieces:
+        yield b"".join(pieces)
