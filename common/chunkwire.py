@@ -8,6 +8,9 @@ The master reads GetChunk through :func:`get_chunk_method`, whose deserializer h
 data frame over as a memoryview of the received message instead of parsing it with
 protobuf (which copied the megabyte twice more): a data frame is exactly the tag of
 ``GetChunkResponse.data``, a varint length and the bytes; anything else is parsed.
+It writes PutChunk through :func:`put_chunk_method` with frames it encodes itself
+(:func:`encode_put_chunk_frames`): one copy of each megabyte per replica where a
+slice, a message and its serialization made three.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ __all__ = [
     "GRPC_MAX_MESSAGE_BYTES",
     "codec_from_pb",
     "codec_to_pb",
+    "encode_put_chunk_frames",
     "get_chunk_method",
     "parse_get_chunk_response",
     "put_chunk_frames",
+    "put_chunk_method",
     "read_chunk_frames",
     "read_chunk_stream",
 ]
@@ -61,7 +66,41 @@ def put_chunk_frames(
         yield pb.PutChunkRequest(data=bytes(view[start : start + frame_size]))
 
 
-_DATA_FRAME_TAG = 0x12  # GetChunkResponse.data: field 2, wire type 2 (length-delimited)
+# GetChunkResponse.data and PutChunkRequest.data: field 2, wire type 2 (length-delimited)
+_DATA_FRAME_TAG = 0x12
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_put_chunk_frames(
+    header: pb.ChunkHeader, payload: bytes | memoryview, frame_size: int = FRAME_SIZE
+) -> Iterator[bytes]:
+    """:func:`put_chunk_frames`, already serialized (for :func:`put_chunk_method`)."""
+    yield pb.PutChunkRequest(header=header).SerializeToString()
+    view = memoryview(payload)
+    for start in range(0, len(view), frame_size):
+        piece = view[start : start + frame_size]
+        yield b"".join((bytes([_DATA_FRAME_TAG]), _varint_bytes(len(piece)), piece))
+
+
+def _serialize_put_request(message: bytes | pb.PutChunkRequest) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+def put_chunk_method(channel: grpc.aio.Channel) -> grpc.aio.StreamUnaryMultiCallable:
+    """``Worker.PutChunk`` on ``channel``, sending frames from encode_put_chunk_frames."""
+    return channel.stream_unary(
+        "/echofs.v1.Worker/PutChunk",
+        request_serializer=_serialize_put_request,
+        response_deserializer=pb.PutChunkResponse.FromString,
+    )
 
 
 def _varint(raw: bytes, pos: int) -> tuple[int, int] | None:
@@ -79,7 +118,7 @@ def _varint(raw: bytes, pos: int) -> tuple[int, int] | None:
 
 def parse_get_chunk_response(raw: bytes) -> pb.GetChunkResponse | memoryview:
     """GetChunk's response deserializer: a data frame's payload, uncopied, or the message."""
-    if raw[:1] == bytes([_DATA_FRAME_TAG]):
+    if raw[:1] == b"\x12":  # _DATA_FRAME_TAG
         parsed = _varint(raw, 1)
         if parsed is not None and parsed[0] + parsed[1] == len(raw):
             return memoryview(raw)[parsed[1] :]

@@ -11,8 +11,9 @@ from common.chunks import EncodedChunk
 from common.chunkwire import (
     GRPC_MAX_MESSAGE_BYTES,
     codec_to_pb,
+    encode_put_chunk_frames,
     get_chunk_method,
-    put_chunk_frames,
+    put_chunk_method,
     read_chunk_frames,
 )
 from common.errors import EchoError, Unavailable, error_from_grpc
@@ -52,6 +53,7 @@ class WorkerClient:
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.WorkerStub(self._channel)
         self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
+        self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def put_chunk(self, chunk: EncodedChunk) -> pb.PutChunkResponse:
@@ -60,8 +62,8 @@ class WorkerClient:
             stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
         )
         try:
-            return await self._stub.PutChunk(
-                put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
+            return await self._put_chunk(
+                encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.chunkwire import parse_get_chunk_response, read_chunk_frames
+from common.chunkwire import (
+    encode_put_chunk_frames,
+    parse_get_chunk_response,
+    put_chunk_frames,
+    read_chunk_frames,
+)
 from common.errors import ChunkCorrupt
 from common.pb.echofs.v1 import worker_pb2 as pb
 
@@ -50,3 +55,12 @@ async def test_frames_are_collected_in_order_and_bounded() -> None:
         await read_chunk_frames(_stream(header, *frames), max_bytes=2999)
     with pytest.raises(ChunkCorrupt):
         await read_chunk_frames(_stream(frames[0], header), max_bytes=3000)
+
+
+@given(st.binary(max_size=40_000), st.integers(1, 20_000))
+def test_put_frames_encoded_by_hand_are_byte_for_byte_what_protobuf_sends(
+    payload: bytes, frame_size: int
+) -> None:
+    header = pb.ChunkHeader(chunk_id="d" * 64, raw_size=len(payload), stored_size=len(payload))
+    expected = [m.SerializeToString() for m in put_chunk_frames(header, payload, frame_size)]
+    assert list(encode_put_chunk_frames(header, payload, frame_size)) == expected
