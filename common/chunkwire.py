@@ -9,8 +9,9 @@ data frame over as a memoryview of the received message instead of parsing it wi
 protobuf (which copied the megabyte twice more): a data frame is exactly the tag of
 ``GetChunkResponse.data``, a varint length and the bytes; anything else is parsed.
 It writes PutChunk through :func:`put_chunk_method` with frames it encodes itself
-(:func:`encode_put_chunk_frames`): one copy of each megabyte per replica where a
-slice, a message and its serialization made three.
+(:func:`encode_put_chunk_frames`), and workers send GetChunk data frames the same
+way (:func:`encode_data_frame`, :func:`serialize_frame`): one copy of each megabyte
+where a slice, a message and its serialization made three.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "GRPC_MAX_MESSAGE_BYTES",
     "codec_from_pb",
     "codec_to_pb",
+    "encode_data_frame",
     "encode_put_chunk_frames",
     "get_chunk_method",
     "parse_get_chunk_response",
@@ -35,6 +37,7 @@ __all__ = [
     "put_chunk_method",
     "read_chunk_frames",
     "read_chunk_stream",
+    "serialize_frame",
 ]
 
 FRAME_SIZE = 1024 * 1024
@@ -79,6 +82,11 @@ def _varint_bytes(value: int) -> bytes:
     return bytes(out)
 
 
+def encode_data_frame(piece: bytes | memoryview) -> bytes:
+    """A PutChunkRequest or GetChunkResponse holding ``piece`` as data, serialized."""
+    return b"".join((bytes([_DATA_FRAME_TAG]), _varint_bytes(len(piece)), piece))
+
+
 def encode_put_chunk_frames(
     header: pb.ChunkHeader, payload: bytes | memoryview, frame_size: int = FRAME_SIZE
 ) -> Iterator[bytes]:
@@ -86,11 +94,11 @@ def encode_put_chunk_frames(
     yield pb.PutChunkRequest(header=header).SerializeToString()
     view = memoryview(payload)
     for start in range(0, len(view), frame_size):
-        piece = view[start : start + frame_size]
-        yield b"".join((bytes([_DATA_FRAME_TAG]), _varint_bytes(len(piece)), piece))
+        yield encode_data_frame(view[start : start + frame_size])
 
 
-def _serialize_put_request(message: bytes | pb.PutChunkRequest) -> bytes:
+def serialize_frame(message: bytes | pb.PutChunkRequest | pb.GetChunkResponse) -> bytes:
+    """Serializer of a chunk stream whose data frames come already encoded."""
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
@@ -98,7 +106,7 @@ def put_chunk_method(channel: grpc.aio.Channel) -> grpc.aio.StreamUnaryMultiCall
     """``Worker.PutChunk`` on ``channel``, sending frames from encode_put_chunk_frames."""
     return channel.stream_unary(
         "/echofs.v1.Worker/PutChunk",
-        request_serializer=_serialize_put_request,
+        request_serializer=serialize_frame,
         response_deserializer=pb.PutChunkResponse.FromString,
     )
 

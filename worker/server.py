@@ -27,13 +27,12 @@ from grpc_health.v1.health import aio as health_aio
 from common.chunkwire import GRPC_MAX_MESSAGE_BYTES
 from common.config import WorkerSettings
 from common.errors import EchoError
-from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import ChunkBackend
 from worker.heartbeat import Heartbeat, HeartbeatConfig
 from worker.metrics import WorkerMetrics, start_metrics_http
 from worker.scrubber import Scrubber
+from worker.servicer import WorkerServicer, add_worker_servicer_to_server
 from worker.slowness import SlownessInterceptor
-from worker.servicer import WorkerServicer
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
@@ -113,7 +112,7 @@ class WorkerServer:
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
         ], interceptors=[slowness])
-        pb_grpc.add_WorkerServicer_to_server(WorkerServicer(self.store, self.state), server)
+        add_worker_servicer_to_server(WorkerServicer(self.store, self.state), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         self.port = server.add_insecure_port(f"{s.worker_host}:{s.worker_port}")
         await server.start()

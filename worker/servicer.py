@@ -33,7 +33,13 @@ from dataclasses import dataclass
 
 import grpc
 
-from common.chunkwire import FRAME_SIZE, codec_from_pb, codec_to_pb
+from common.chunkwire import (
+    FRAME_SIZE,
+    codec_from_pb,
+    codec_to_pb,
+    encode_data_frame,
+    serialize_frame,
+)
 from common.errors import EchoError, InvalidInput, grpc_details_for, grpc_status_of
 from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
@@ -44,7 +50,12 @@ from worker.peer import push_chunk
 from worker.state import WorkerState
 from worker.store import MAX_LIST_BATCH, MAX_STORED_SIZE, ChunkStore, check_header
 
-__all__ = ["DEFAULT_REPLICATE_DEADLINE_S", "REQUEST_ID_METADATA", "WorkerServicer"]
+__all__ = [
+    "DEFAULT_REPLICATE_DEADLINE_S",
+    "REQUEST_ID_METADATA",
+    "WorkerServicer",
+    "add_worker_servicer_to_server",
+]
 
 DEFAULT_REPLICATE_DEADLINE_S = 60.0
 MAX_REPLICATE_DEADLINE_S = 600.0
@@ -55,6 +66,7 @@ DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024
 REQUEST_ID_METADATA = "x-request-id"
 # Answers, not faults: logging each would drown the log (dedup probes miss by design).
 _QUIET_CODES = {"NOT_FOUND", "CANCELLED"}
+_SERVICE = "echofs.v1.Worker"
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +228,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             yield pb.GetChunkResponse(header=_meta_to_pb(meta))
             view = memoryview(data)
             for start in range(0, len(view), FRAME_SIZE):
-                frame = bytes(view[start : start + FRAME_SIZE])
-                yield pb.GetChunkResponse(data=frame)
-                self.metrics.bytes_sent.inc(len(frame))
+                piece = view[start : start + FRAME_SIZE]
+                yield encode_data_frame(piece)  # serialized: see add_worker_servicer_to_server
+                self.metrics.bytes_sent.inc(len(piece))
 
     async def DeleteChunk(
         self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext
@@ -295,3 +307,29 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 corrupt_blobs_found=status.corrupt_blobs_found, draining=self.state.draining,
                 backend=self.store.backend.name,
             )
+
+
+def add_worker_servicer_to_server(servicer: WorkerServicer, server: grpc.aio.Server) -> None:
+    """The generated registration, but GetChunk's data frames go out pre-encoded.
+
+    WorkerServicer.GetChunk yields them as bytes (``encode_data_frame``: one copy of
+    each megabyte where a slice, a message and its serialization made three), so its
+    serializer passes bytes through (``serialize_frame``).
+    """
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    class _Collector:
+        def add_generic_rpc_handlers(self, _generic: object) -> None:
+            pass
+
+        def add_registered_method_handlers(self, _service: str, found: dict) -> None:  # type: ignore[type-arg]
+            handlers.update(found)
+
+    pb_grpc.add_WorkerServicer_to_server(servicer, _Collector())
+    handlers["GetChunk"] = handlers["GetChunk"]._replace(  # type: ignore[attr-defined]
+        response_serializer=serialize_frame
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_SERVICE, handlers),)
+    )
+    server.add_registered_method_handlers(_SERVICE, handlers)

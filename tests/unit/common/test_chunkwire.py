@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.chunkwire import (
+    encode_data_frame,
     encode_put_chunk_frames,
     parse_get_chunk_response,
     put_chunk_frames,
     read_chunk_frames,
+    serialize_frame,
 )
 from common.errors import ChunkCorrupt
 from common.pb.echofs.v1 import worker_pb2 as pb
@@ -64,3 +66,11 @@ def test_put_frames_encoded_by_hand_are_byte_for_byte_what_protobuf_sends(
     header = pb.ChunkHeader(chunk_id="d" * 64, raw_size=len(payload), stored_size=len(payload))
     expected = [m.SerializeToString() for m in put_chunk_frames(header, payload, frame_size)]
     assert list(encode_put_chunk_frames(header, payload, frame_size)) == expected
+
+
+@given(st.binary(max_size=40_000))
+def test_a_data_frame_encoded_by_hand_parses_as_a_get_chunk_response(piece: bytes) -> None:
+    wire = serialize_frame(encode_data_frame(piece))
+    assert pb.GetChunkResponse.FromString(wire).data == piece
+    header = pb.GetChunkResponse(header=pb.ChunkHeader(chunk_id="e" * 64))
+    assert serialize_frame(header) == header.SerializeToString()
