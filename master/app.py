@@ -127,7 +127,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
 
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
                             timeout_s=settings.probe_timeout_seconds,
-                            down_after_s=settings.worker_down_after_seconds)
+                            down_after_s=settings.worker_down_after_seconds,
+                            on_recovered=services.repair_queue.wake_backed_off)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
             background.spawn(

@@ -90,6 +90,8 @@ class Repairer:
             targets += place(chunk_id, candidates, self._n - len(holders) - len(targets),
                              exclude=set(sources) | set(targets))
         errors: list[str] = []
+        if not targets:
+            errors.append(f"no healthy worker to copy to ({len(holders)} of {self._n} copies)")
         for target in targets:
             source = self._registry.read_order(sources)[0]
             target_view = self._registry.view(target)

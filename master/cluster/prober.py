@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from common.errors import EchoError
 from master.cluster.registry import WorkerRegistry, WorkerView
@@ -39,6 +40,7 @@ class Prober:
     def __init__(
         self, registry: WorkerRegistry, repository: WorkersRepository, metrics: MasterMetrics,
         interval_s: float, timeout_s: float = 1.0, down_after_s: float = 6.0,
+        on_recovered: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._registry = registry
         self._repository = repository
@@ -46,6 +48,8 @@ class Prober:
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self._down_after_s = down_after_s
+        # Called when a worker goes from suspect/down back to healthy (repair wakes up).
+        self._on_recovered = on_recovered
 
     async def run_once(self) -> None:
         await self._registry.refresh()
@@ -78,6 +82,11 @@ class Prober:
         if view.state != previous:
             log.info("worker state changed", extra={
                 "worker_id": view.worker_id, "from": previous, "to": view.state})
+            if view.state == "healthy" and previous in ("suspect", "down") and self._on_recovered:
+                try:
+                    await self._on_recovered()
+                except EchoError as exc:
+                    log.warning("could not wake repair", extra={"error": str(exc)})
         self._metrics.worker_health.labels(view.worker_id).set(_HEALTH_VALUE.get(view.state, 0.0))
         if view.rtt_ewma_s is not None:
             self._metrics.worker_rtt.labels(view.worker_id).set(view.rtt_ewma_s)

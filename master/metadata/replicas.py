@@ -203,6 +203,21 @@ class RepairQueue:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def wake_backed_off(self) -> int:
+        """Make every item that repair already tried and backed off due now.
+
+        Called when a worker becomes healthy: the backoff was waiting for a target or a
+        source to appear, and one just did. Without it, time to N after an outage is set
+        by the longest backoff the outage built up (2^attempts, up to 5 minutes), not by
+        the copying. Items never tried (a late put may still be landing) are left alone.
+        """
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE repair_queue SET next_attempt_at = now()"
+                " WHERE attempts > 0 AND next_attempt_at > now()"
+            )
+            return cur.rowcount
+
     async def claim(self, limit: int, lease_s: float) -> list[dict]:
         async with self._db.connection() as conn:
             cur = await conn.execute(

@@ -125,3 +125,28 @@ async def test_repair_waits_for_a_replica_still_being_written_instead_of_copying
     assert settled, "the late put landed but its repair row stayed"
     addresses = {w.worker_id: w.address for w in cluster.workers.values()}
     assert all(len(h) == 3 for h in holders_by_chunk(addresses, chunk_ids).values())
+
+
+async def test_a_worker_coming_back_wakes_repairs_that_had_backed_off(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    """Repair backs off (2^attempts, up to minutes) while it has no target; the returning
+    worker makes those items due at once, so time to N is the copying, not the backoff."""
+    cluster.wait_workers_registered(3)
+    cluster.workers["worker-3"].process.stop()
+    status, body = await api.upload_raw(os.urandom(MiB // 4), "quorum/backed-off.bin",
+                                        consistency="strong")
+    assert status == 201, body
+    _, meta = await api.get_json(f"/api/v1/files/{body['data']['file_id']}")
+    chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
+    # The state a long outage leaves: tried many times, next attempt minutes away.
+    backed_off = query(cluster.spec.database_url,
+                       "UPDATE repair_queue SET attempts = 8, last_error = 'no target',"
+                       " next_attempt_at = now() + interval '10 minutes'"
+                       " WHERE chunk_id = ANY(%s) RETURNING chunk_id", (chunk_ids,))
+    assert len(backed_off) == len(chunk_ids)
+    cluster.start_worker("worker-3")
+    repaired = await _until(lambda: not query(
+        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
+        (chunk_ids,)), timeout_s=60.0)
+    assert repaired, "the returning worker did not wake the backed-off repair"
