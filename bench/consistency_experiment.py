@@ -33,24 +33,21 @@ import os
 import random
 import shutil
 import signal
-import statistics
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psycopg
 
+from bench.consistency_report import PHASES, markdown, summarise
 from common.embedded import embedded_services
 from tests.support.services import create_database
 from tools.cluster import ClusterSpec, LocalCluster
 
 MiB = 1024 * 1024
-PHASES = ("healthy", "one_slow", "two_slow", "recovered")
 STOPPED_IN = {"healthy": (), "one_slow": ("worker-1",), "two_slow": ("worker-1", "worker-2"),
               "recovered": ()}
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +65,7 @@ class Upload:
     size: int = 0
     error: str = ""
     client: int = 0
+    attempts: int = 1
 
 
 @dataclass
@@ -114,28 +112,46 @@ class Experiment:
                 if self.stop.is_set():
                     break
             data = os.urandom(self.args.file_size)
-            form = aiohttp.FormData()
-            form.add_field("path", f"bench/{index}/{n}.bin")
-            form.add_field("file", io.BytesIO(data), filename=f"{n}.bin",
-                           content_type="application/octet-stream")
-            phase, started = self.phase, time.perf_counter()
-            try:
-                async with http.post(f"{base}/api/v1/files/upload", data=form,
-                                     headers=headers) as r:
-                    body = await r.json()
-                    ok = r.status == 201
-                    receipt = body.get("data") or {}
-                    upload = Upload(phase, time.perf_counter() - started, ok,
-                                    receipt.get("mode", ""), receipt.get("file_id", ""),
-                                    hashlib.sha256(data).hexdigest(), len(data),
-                                    "" if ok else f"{r.status} {body.get('code')}")
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                upload = Upload(phase, time.perf_counter() - started, False, error=repr(exc))
-            if not upload.ok:
-                await asyncio.sleep(0.05)  # a refusing master must not become a busy loop
+            upload = await self.upload_retrying(http, headers, f"bench/{index}/{n}.bin", data)
             upload.client = index
             self.result.uploads.append(upload)
             n += 1
+
+    async def upload_retrying(
+        self, http: aiohttp.ClientSession, headers: dict[str, str], path: str, data: bytes
+    ) -> Upload:
+        """One upload as a client library makes it: a refusal the server calls retryable
+        (503) or a dropped connection is retried with backoff for ``--retry-for-s``.
+        Latency runs from the first attempt to the outcome, so a mode that refuses fast
+        does not look fast; an upload still refused at the deadline is a failed upload."""
+        phase, started = self.phase, time.perf_counter()
+        deadline = started + self.args.retry_for_s
+        backoff_s, attempts = 0.1, 0
+        while True:
+            attempts += 1
+            form = aiohttp.FormData()
+            form.add_field("path", path)
+            form.add_field("file", io.BytesIO(data), filename=path.rsplit("/", 1)[-1],
+                           content_type="application/octet-stream")
+            retryable, error = False, ""
+            try:
+                async with http.post(f"{self.cluster.master_url}/api/v1/files/upload",
+                                     data=form, headers=headers) as r:
+                    body = await r.json()
+                    if r.status == 201:
+                        receipt = body["data"]
+                        return Upload(phase, time.perf_counter() - started, True,
+                                      receipt["mode"], receipt["file_id"],
+                                      hashlib.sha256(data).hexdigest(), len(data),
+                                      attempts=attempts)
+                    retryable, error = r.status == 503, f"{r.status} {body.get('code')}"
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                retryable, error = True, repr(exc)
+            if not retryable or time.perf_counter() + backoff_s > deadline or self.stop.is_set():
+                return Upload(phase, time.perf_counter() - started, False, error=error,
+                              attempts=attempts)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 1.0)
 
     async def sample_modes(self, http: aiohttp.ClientSession) -> None:
         url = f"{self.cluster.controller_url}/v1/mode"
@@ -244,93 +260,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _p99_ms(sorted_latencies: list[float]) -> float | None:
-    if not sorted_latencies:
-        return None
-    index = min(len(sorted_latencies) - 1, int(len(sorted_latencies) * 0.99))
-    return round(sorted_latencies[index] * 1000, 1)
-
-
-def mode_changes(result: RunResult) -> int:
-    """Changes of the sampled cluster-wide mode over the whole run (flapping shows here)."""
-    modes = [m for _, _, m in result.mode_samples if m != "unreachable"]
-    return sum(1 for a, b in pairwise(modes) if a != b)
-
-
-def back_in_c_after_s(result: RunResult) -> float | None:
-    """Seconds into ``recovered`` from which the mode stayed C to the end, if it did."""
-    recovered = [(t, m) for p, t, m in result.mode_samples if p == "recovered"]
-    if not recovered or recovered[-1][1] != "C":
-        return None
-    since = recovered[-1][0]
-    for t, m in reversed(recovered):
-        if m != "C":
-            break
-        since = t
-    return since
-
-
-def summarise(result: RunResult) -> list[dict[str, Any]]:
-    rows = []
-    for phase in PHASES:
-        uploads = [u for u in result.uploads if u.phase == phase]
-        ok = sorted(u.latency_s for u in uploads if u.ok)
-        every = sorted(u.latency_s for u in uploads)
-        samples = [m for p, _, m in result.mode_samples if p == phase]
-        share = {m: samples.count(m) / len(samples) for m in set(samples)} if samples else {}
-        rows.append({
-            "setting": result.setting, "phase": phase, "uploads_ok": len(ok),
-            "failed": sum(1 for u in uploads if not u.ok),
-            "p50_ms": round(statistics.median(ok) * 1000, 1) if ok else None,
-            "p99_ms": _p99_ms(ok),
-            # Failed attempts count too: a mode that fails fast must not look fast.
-            "p99_all_ms": _p99_ms(every),
-            "time_in_C": round(share.get("C", 0.0), 3),
-            "time_in_Hybrid": round(share.get("Hybrid", 0.0), 3),
-            "time_in_A": round(share.get("A", 0.0), 3),
-            # What the uploads themselves were written under (their receipts).
-            "receipts_A": sum(1 for u in uploads if u.ok and u.mode == "A"),
-        })
-    return rows
-
-
-def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
-    pace = (f"each paced at {args.rate_per_client:g} upload/s (offered "
-            f"{args.clients * args.rate_per_client * args.file_size / MiB:g} MiB/s)"
-            if args.rate_per_client > 0 else "each uploading back to back (closed loop)")
-    lines = [
-        f"Runs: {args.clients} clients {pace}, {args.file_size // MiB} MiB files, "
-        f"{args.phase_seconds:.0f} s per phase, N = 3, 3 workers; slow workers: "
-        + ("SIGSTOP" if args.slow_by == "sigstop"
-           else f"every RPC (health checks too) delayed {args.slow_ms} ms")
-        + f"; controller evaluates every {args.evaluation_interval_s:g} s, probe deadline "
-        f"{args.probe_timeout_s:g} s.",
-        "",
-        "| setting | phase | uploads ok | failed | p50 ms | p99 ms (ok) | p99 ms (all attempts)"
-        " | time in C | Hybrid | A | uploads written in A |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for result in results:
-        for row in summarise(result):
-            lines.append(
-                f"| {row['setting']} | {row['phase']} | {row['uploads_ok']} | {row['failed']} |"
-                f" {row['p50_ms']} | {row['p99_ms']} | {row['p99_all_ms']} | {row['time_in_C']} |"
-                f" {row['time_in_Hybrid']} | {row['time_in_A']} | {row['receipts_A']} |"
-            )
-    lines += ["", "| setting | mode changes | back in C after recovery (s) |"
-              " time to N copies after recovery (s) | acked uploads verified |"
-              " acknowledged bytes lost |", "|---|---|---|---|---|---|"]
-    for result in results:
-        ttn = "not reached" if result.time_to_n_s is None else f"{result.time_to_n_s:.1f}"
-        back = back_in_c_after_s(result)
-        back_text = "no" if back is None else f"{back:.1f}"
-        lines.append(
-            f"| {result.setting} | {mode_changes(result)} | {back_text} | {ttn} |"
-            f" {result.verified} | {result.lost_bytes} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 async def run_setting(args: argparse.Namespace, setting: str, database_server: str,
                       redis_url: str) -> RunResult:
     base_dir = REPO / "var" / "bench" / f"consistency-{setting}-{uuid.uuid4().hex[:6]}"
@@ -365,6 +294,8 @@ def main() -> None:
                              "loop saturating the CPU, where latency = clients / throughput "
                              "whatever the mode)")
     parser.add_argument("--upload-timeout-s", type=float, default=60.0)
+    parser.add_argument("--retry-for-s", type=float, default=10.0,
+                        help="how long a client retries a refused (503) upload")
     parser.add_argument("--repair-timeout-s", type=float, default=300.0)
     parser.add_argument("--slow-by", choices=["sigstop", "delay"], default="delay",
                         help="how a slow worker is made: frozen, or every RPC delayed")
