@@ -1,13 +1,14 @@
 """The worker's use cases over a backend: verify, store, serve, quarantine.
 
 Every blob is checked against the SHA-256 the writer declared: on write (a mismatch
-stores nothing), on every read (before a byte is served) and when scrubbed. A blob
+stores nothing), on reads (before a byte is served) and when scrubbed. A blob
 that fails is moved aside, counted, and remembered so the heartbeat can report it
 for repair; the caller gets ``ChunkCorrupt`` so the master reads another replica.
 A reader that hashes every byte itself (the master decodes and checks each chunk)
-may ask for an unverified read: hashing twice cost a third of the download path's
-CPU. It still never gets a quarantined blob or one whose header is damaged, and the
-blob it finds corrupt is reported by the master and repaired from another replica.
+may ask for an unverified read: hashing every blob twice cost ~0.7 CPU s per GB read
+(SHA-256 at ~1.4 GB/s on this class of machine). It still never gets a quarantined
+blob or one whose header is damaged, and the blob it finds corrupt is reported by
+the master and repaired from another replica.
 Disk and S3 work is bounded by one semaphore; hashing of whole blobs runs in threads.
 """
 
