@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,7 +20,7 @@ from common.errors import EchoError, Unavailable, error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 
-__all__ = ["WorkerClient", "put_frames"]
+__all__ = ["WorkerClient"]
 
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
@@ -57,15 +56,14 @@ class WorkerClient:
         self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
-    async def put_chunk(
-        self, chunk: EncodedChunk, frames: Sequence[bytes] | None = None
-    ) -> pb.PutChunkResponse:
-        """Store ``chunk``; ``frames`` (from :func:`put_frames`) lets N replicas share one
-        encoding of it instead of each copying the payload into frames of its own."""
+    async def put_chunk(self, chunk: EncodedChunk) -> pb.PutChunkResponse:
+        header = pb.ChunkHeader(
+            chunk_id=chunk.chunk_id, codec=codec_to_pb(chunk.codec), raw_size=chunk.raw_size,
+            stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
+        )
         try:
             return await self._put_chunk(
-                iter(frames) if frames is not None else iter(put_frames(chunk)),
-                timeout=self._timeout_s,
+                encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -138,12 +136,3 @@ class WorkerClient:
 
     async def close(self) -> None:
         await self._channel.close(grace=None)
-
-
-def put_frames(chunk: EncodedChunk) -> list[bytes]:
-    """The serialized PutChunk stream of ``chunk``: its header, then its data frames."""
-    header = pb.ChunkHeader(
-        chunk_id=chunk.chunk_id, codec=codec_to_pb(chunk.codec), raw_size=chunk.raw_size,
-        stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
-    )
-    return list(encode_put_chunk_frames(header, chunk.payload))

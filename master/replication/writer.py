@@ -17,7 +17,6 @@ from common.chunks import EncodedChunk
 from common.errors import EchoError, QuorumNotReached
 from master.background.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
-from master.cluster.worker_client import put_frames
 from master.metadata.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
@@ -75,10 +74,8 @@ class ChunkWriter:
                 failures={"placement": f"only {len(targets)} healthy workers can take it"},
             )
 
-        frames = put_frames(chunk)  # encoded once, shared by every replica's stream
         puts = {
-            asyncio.ensure_future(self._put(worker_id, chunk, frames)): worker_id
-            for worker_id in targets
+            asyncio.ensure_future(self._put(worker_id, chunk)): worker_id for worker_id in targets
         }
         acked: list[str] = []
         failures: dict[str, str] = {}
@@ -131,12 +128,12 @@ class ChunkWriter:
             )
         return placement, False
 
-    async def _put(self, worker_id: str, chunk: EncodedChunk, frames: list[bytes]) -> None:
+    async def _put(self, worker_id: str, chunk: EncodedChunk) -> None:
         client = self._registry.client(worker_id)
         if client is None:
             raise QuorumNotReached(chunk_id=chunk.chunk_id, needed=1, succeeded=[],
                                    failures={worker_id: "no client"})
-        await self._timed("PutChunk", client.put_chunk(chunk, frames))
+        await self._timed("PutChunk", client.put_chunk(chunk))
 
     async def _timed(self, method: str, call: Awaitable[object]) -> object:
         started = time.perf_counter()
