@@ -158,6 +158,9 @@ class UploadService:
             len(raw), encode_chunk, raw, self._limits.zstd_level
         )
         self._metrics.bytes_in.inc(len(raw))
+        # A compressed chunk no longer needs its raw bytes: drop them while the replicas
+        # are written, so an in-flight chunk holds one copy, not two.
+        del raw
         return await self._writer.write(encoded, quorum)
 
 
