@@ -15,7 +15,7 @@ import uuid
 from common.chunks import Codec
 from common.errors import Conflict
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
-from master.metadata.pool import Database
+from master.metadata.pool import Database, retry_conflicts
 from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
 
 __all__ = ["FilesRepository"]
@@ -126,6 +126,9 @@ class FilesRepository:
 
     async def commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         """Make ``new`` the file's current version atomically; return the file id."""
+        return await retry_conflicts(lambda: self._commit_version(new, replication_factor))
+
+    async def _commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         version_id = uuid.uuid4()
         chunks = new.chunks
         async with self._db.transaction() as conn:
@@ -178,6 +181,9 @@ class FilesRepository:
 
     async def delete(self, file_id: uuid.UUID) -> bool:
         """Remove a file and its versions; its chunks are left to GC's grace period."""
+        return await retry_conflicts(lambda: self._delete(file_id))
+
+    async def _delete(self, file_id: uuid.UUID) -> bool:
         async with self._db.transaction() as conn, conn.cursor() as cur:
             await cur.execute(
                 "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"

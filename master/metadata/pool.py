@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -14,11 +17,35 @@ from psycopg_pool import AsyncConnectionPool
 from common.errors import DependencyDown
 from common.migrate import apply_migrations
 
-__all__ = ["MIGRATIONS_DIR", "Database", "open_database"]
+__all__ = ["MIGRATIONS_DIR", "Database", "open_database", "retry_conflicts"]
+
+CONFLICT_ATTEMPTS = 4
+T = TypeVar("T")
+_CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+async def retry_conflicts(run: Callable[[], Awaitable[T]]) -> T:
+    """Run a transaction again when PostgreSQL aborted it to break a deadlock or a
+    serialization conflict (SQLSTATE 40P01 / 40001), as PostgreSQL asks callers to.
+
+    Concurrent overwrites and deletes of one path lock its file row and the chunk rows it
+    shares with other versions in different orders; one side is then rolled back. That is
+    not PostgreSQL being down, and a client must not see a 503 for it.
+    """
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return await run()
+        except DependencyDown as exc:
+            if attempt == CONFLICT_ATTEMPTS or not isinstance(exc.__cause__, _CONFLICTS):
+                raise
+            log.info("transaction rolled back by a conflict; retrying",
+                     extra={"attempt": attempt, "error": str(exc.__cause__)})
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+    raise AssertionError("unreachable")
 
 
 class Database:
