@@ -93,7 +93,8 @@ class ChunkWriter:
         weaker: asyncio.Future[int] | None = None
         try:
             while pending and len(acked) < quorum_new:
-                if live is not None and weaker is None:
+                # W = 1 cannot drop further: no follower then (A-mode writes skip it).
+                if live is not None and weaker is None and write_quorum > 1:
                     weaker = asyncio.ensure_future(live.weaker(below=write_quorum))
                 waiting = pending | ({weaker} if weaker is not None else set())
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
