@@ -43,6 +43,13 @@ __all__ = [
 FRAME_SIZE = 1024 * 1024
 # Frames are at most FRAME_SIZE plus protobuf overhead; leave headroom.
 GRPC_MAX_MESSAGE_BYTES = FRAME_SIZE + 64 * 1024
+# PutChunks (many small blobs in one message): a blob of at most SMALL_BLOB_MAX_BYTES
+# may travel in a batch; a batch holds at most PUT_BATCH_MAX_BLOBS blobs and
+# PUT_BATCH_MAX_BYTES of data, which keeps the message (plus ~150 bytes of header per
+# blob) inside GRPC_MAX_MESSAGE_BYTES.
+SMALL_BLOB_MAX_BYTES = 256 * 1024
+PUT_BATCH_MAX_BLOBS = 64
+PUT_BATCH_MAX_BYTES = FRAME_SIZE
 
 _TO_PB = {Codec.RAW: pb.CODEC_RAW, Codec.ZSTD: pb.CODEC_ZSTD}
 _FROM_PB = {v: k for k, v in _TO_PB.items()}

@@ -35,6 +35,9 @@ import grpc
 
 from common.chunkwire import (
     FRAME_SIZE,
+    PUT_BATCH_MAX_BLOBS,
+    PUT_BATCH_MAX_BYTES,
+    SMALL_BLOB_MAX_BYTES,
     codec_from_pb,
     codec_to_pb,
     encode_data_frame,
@@ -212,6 +215,48 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 chunk_id=result.chunk_id, already_present=result.already_present,
                 stored_size=result.stored_size,
             )
+
+    async def PutChunks(
+        self, request: pb.PutChunksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PutChunksResponse:
+        with self._observe("PutChunks", context) as call:
+            blobs = request.blobs
+            total = sum(len(blob.data) for blob in blobs)
+            try:
+                if len(blobs) > PUT_BATCH_MAX_BLOBS or total > PUT_BATCH_MAX_BYTES:
+                    raise InvalidInput(
+                        f"PutChunks batch of {len(blobs)} blobs and {total} bytes; at most "
+                        f"{PUT_BATCH_MAX_BLOBS} blobs and {PUT_BATCH_MAX_BYTES} bytes"
+                    )
+                items = [(_meta_from_pb(blob.header), blob.data) for blob in blobs]
+                async with self.receive_budget.reserve(total):
+                    results = await self.store.put_many(
+                        [(meta, data) for meta, data in items
+                         if len(data) <= SMALL_BLOB_MAX_BYTES]
+                    )
+            except EchoError as error:
+                await self._abort(context, call, error)
+                raise AssertionError("unreachable") from error
+            self.metrics.bytes_received.inc(total)
+            stored = iter(results)
+            outcomes = []
+            for meta, data in items:
+                result = next(stored) if len(data) <= SMALL_BLOB_MAX_BYTES else InvalidInput(
+                    f"chunk {meta.chunk_id}: {len(data)} bytes is more than PutChunks takes"
+                    f" ({SMALL_BLOB_MAX_BYTES}); use PutChunk"
+                )
+                if isinstance(result, EchoError):
+                    outcomes.append(pb.PutChunkOutcome(
+                        chunk_id=meta.chunk_id,
+                        status_code=grpc_status_of(result).value[0],
+                        error=grpc_details_for(result),
+                    ))
+                else:
+                    outcomes.append(pb.PutChunkOutcome(
+                        chunk_id=result.chunk_id, already_present=result.already_present,
+                        stored_size=result.stored_size,
+                    ))
+            return pb.PutChunksResponse(outcomes=outcomes)
 
     async def GetChunk(
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import hashlib
 import logging
 import re
@@ -31,6 +32,7 @@ from common.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
     ChunkNotFound,
+    EchoError,
     InvalidInput,
     PreconditionFailed,
     Unavailable,
@@ -61,6 +63,35 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _digests(payloads: Sequence[bytes]) -> builtins.list[str]:
+    return [_sha256_hex(payload) for payload in payloads]
+
+
+def _check_blob(meta: BlobMeta, payload: bytes, digest: str) -> None:
+    """The header is valid and the payload is what it declares.
+
+    Raises InvalidInput or ChecksumMismatch (nothing may be stored then).
+    """
+    check_header(meta)
+    if len(payload) != meta.stored_size:
+        raise InvalidInput(
+            f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
+            f"header declared stored_size {meta.stored_size}"
+        )
+    if digest != meta.blob_sha256:
+        raise ChecksumMismatch(
+            f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
+            f"{meta.blob_sha256}; nothing stored"
+        )
+
+
+def _as_echo_error(error: BaseException) -> EchoError:
+    if isinstance(error, EchoError):
+        return error
+    log.error("backend put failed unexpectedly", exc_info=error)
+    return Unavailable(f"storing the blob failed: {error}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +184,8 @@ class ChunkStore:
         """
         self._require_open()
         check_header(meta)
-        if len(payload) != meta.stored_size:
-            raise InvalidInput(
-                f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
-                f"header declared stored_size {meta.stored_size}"
-            )
         digest = await cpu_bound(len(payload), _sha256_hex, payload)
-        if digest != meta.blob_sha256:
-            raise ChecksumMismatch(
-                f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
-                f"{meta.blob_sha256}; nothing stored"
-            )
+        _check_blob(meta, payload, digest)
         async with self._chunk_lock(meta.chunk_id):
             self._note_put(meta.chunk_id)
             try:
@@ -174,6 +196,68 @@ class ChunkStore:
             async with self._io_slots:
                 await self.backend.put(meta, payload)
         return PutResult(meta.chunk_id, meta.stored_size, already_present=False)
+
+    async def put_many(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[PutResult | EchoError]:
+        """``put`` for a batch of small blobs, made durable together (one group sync on
+        the local disk). Each item gets its own result or error, in order; one bad blob
+        does not fail the others. The same id twice in a batch is written once.
+        """
+        self._require_open()
+        outcomes: list[PutResult | EchoError | None] = [None] * len(items)
+        valid: dict[str, int] = {}  # chunk id -> index of its first valid item
+        digests = await cpu_bound(
+            sum(len(payload) for _, payload in items), _digests, [p for _, p in items]
+        )
+        for index, ((meta, payload), digest) in enumerate(zip(items, digests, strict=True)):
+            try:
+                _check_blob(meta, payload, digest)
+            except EchoError as error:
+                outcomes[index] = error
+                continue
+            valid.setdefault(meta.chunk_id, index)
+        async with contextlib.AsyncExitStack() as locks:
+            for chunk_id in sorted(valid):  # one order for every batch: no deadlock
+                await locks.enter_async_context(self._chunk_lock(chunk_id))
+                self._note_put(chunk_id)
+            present = await self._present(list(valid))
+            to_write: list[int] = []
+            for (chunk_id, index), there in zip(valid.items(), present, strict=True):
+                if there:
+                    try:
+                        await self._read_verified(chunk_id)
+                        outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
+                        continue
+                    except (ChunkNotFound, ChunkCorrupt):
+                        pass  # vanished, or just quarantined: write the good copy
+                    except EchoError as error:
+                        outcomes[index] = error
+                        continue
+                to_write.append(index)
+            if to_write:
+                async with self._io_slots:
+                    written = await self.backend.put_many([items[i] for i in to_write])
+                for index, result in zip(to_write, written, strict=True):
+                    meta = items[index][0]
+                    outcomes[index] = (
+                        PutResult(meta.chunk_id, meta.stored_size, already_present=False)
+                        if not isinstance(result, BaseException) else _as_echo_error(result)
+                    )
+        for index, (meta, _) in enumerate(items):  # repeats of an id share its result
+            if outcomes[index] is None:
+                first = outcomes[valid[meta.chunk_id]]
+                outcomes[index] = (
+                    PutResult(meta.chunk_id, meta.stored_size, already_present=True)
+                    if isinstance(first, PutResult) else first
+                )
+        return outcomes  # type: ignore[return-value]
+
+    async def _present(self, chunk_ids: Sequence[str]) -> builtins.list[bool]:
+        if not chunk_ids:
+            return []
+        async with self._io_slots:
+            return await self.backend.exists(chunk_ids)
 
     def _note_put(self, chunk_id: str) -> None:
         now = time.time()

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.chunks import EncodedChunk
 from common.chunkwire import (
     GRPC_MAX_MESSAGE_BYTES,
+    SMALL_BLOB_MAX_BYTES,
     codec_to_pb,
     encode_put_chunk_frames,
     get_chunk_method,
@@ -19,6 +20,7 @@ from common.chunkwire import (
 from common.errors import EchoError, Unavailable, error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from master.cluster.put_batcher import PutBatcher
 
 __all__ = ["WorkerClient"]
 
@@ -55,15 +57,32 @@ class WorkerClient:
         self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
         self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._small_puts = PutBatcher(self._put_chunks)
 
-    async def put_chunk(self, chunk: EncodedChunk) -> pb.PutChunkResponse:
+    async def put_chunk(self, chunk: EncodedChunk) -> None:
+        """Store ``chunk`` on this worker durably. Raises the worker's EchoError.
+
+        Blobs up to SMALL_BLOB_MAX_BYTES travel in batches (``PutBatcher``), larger ones
+        in their own client stream.
+        """
         header = pb.ChunkHeader(
             chunk_id=chunk.chunk_id, codec=codec_to_pb(chunk.codec), raw_size=chunk.raw_size,
             stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
         )
+        if chunk.stored_size <= SMALL_BLOB_MAX_BYTES:
+            await self._small_puts.put(pb.SmallBlob(header=header, data=chunk.payload))
+            return
         try:
-            return await self._put_chunk(
+            await self._put_chunk(
                 encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+
+    async def _put_chunks(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
+        try:
+            return await self._stub.PutChunks(
+                pb.PutChunksRequest(blobs=blobs), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -135,4 +154,5 @@ class WorkerClient:
         return time.perf_counter() - started
 
     async def close(self) -> None:
+        await self._small_puts.close()
         await self._channel.close(grace=None)

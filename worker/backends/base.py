@@ -80,6 +80,23 @@ class ChunkBackend(ABC):
         Returns True when the id was not stored before.
         """
 
+    async def put_many(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException]:
+        """``put`` for several blobs; per item True/False as ``put``, or the error it met.
+
+        One item's failure does not fail the others. The default puts them one by one;
+        a backend that can make a batch durable at once (the local disk's group sync)
+        overrides it.
+        """
+        outcomes: builtins.list[bool | BaseException] = []
+        for meta, payload in items:
+            try:
+                outcomes.append(await self.put(meta, payload))
+            except Exception as exc:  # handed back per item, as documented
+                outcomes.append(exc)
+        return outcomes
+
     @abstractmethod
     async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> StoredBlob:
         """Read the blob, or ``[offset, offset+length)`` of it (length 0: to the end)."""

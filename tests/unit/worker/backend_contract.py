@@ -58,6 +58,17 @@ class BackendContract:
         assert backend.usage().chunk_count == 1
         assert backend.usage().used_bytes == 10
 
+    async def test_put_many_stores_a_batch_and_says_which_ids_were_new(self, backend):
+        known = blob(50)
+        assert await backend.put(*known) is True
+        batch = [blob(4096), known, blob(0), blob(200_000, compressible=True)]
+        outcomes = await backend.put_many(batch)
+        assert outcomes == [True, False, True, True]
+        for meta, payload in batch:
+            assert (await backend.get(meta.chunk_id)).data == payload
+        assert backend.usage().chunk_count == 4
+        assert backend.usage().used_bytes == sum(len(p) for _, p in batch)
+
     async def test_empty_blob_round_trips(self, backend):
         meta, payload = blob(0)
         await backend.put(meta, payload)
@@ -153,6 +164,28 @@ class BackendContract:
         with pytest.raises(ChecksumMismatch):
             await store.put(meta, payload[:-1] + bytes([payload[-1] ^ 1]))
         assert await backend.exists([meta.chunk_id]) == [False]
+
+    async def test_store_put_many_gives_each_blob_its_own_outcome(self, backend, corrupt):
+        store = ChunkStore(backend)
+        await store.open()
+        good, present, rotten = blob(4096), blob(100), blob(300)
+        await store.put(*present)
+        await store.put(*rotten)
+        await corrupt(rotten[0].chunk_id, 5)  # a bad copy at rest is replaced, not kept
+        bad_meta, bad_payload = blob(64)
+        mismatch = (bad_meta, bad_payload[:-1] + bytes([bad_payload[-1] ^ 1]))
+        results = await store.put_many([good, mismatch, present, good, rotten])
+        assert [type(r).__name__ for r in results] == [
+            "PutResult", "ChecksumMismatch", "PutResult", "PutResult", "PutResult",
+        ]
+        assert [r.already_present for r in results if not isinstance(r, Exception)] == [
+            False, True, True, False,
+        ]
+        with pytest.raises(ChunkNotFound):
+            await backend.get(bad_meta.chunk_id)
+        for meta, payload in (good, present, rotten):
+            assert (await store.get(meta.chunk_id))[1] == payload
+        assert store.corrupt_blobs_found == 1
 
     async def test_store_detects_a_flipped_byte_on_read_and_quarantines_it(
         self, backend, corrupt

@@ -48,6 +48,40 @@ class PutChunkResponse(_message.Message):
     stored_size: int
     def __init__(self, chunk_id: _Optional[str] = ..., already_present: _Optional[bool] = ..., stored_size: _Optional[int] = ...) -> None: ...
 
+class SmallBlob(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ChunkHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class PutChunksRequest(_message.Message):
+    __slots__ = ("blobs",)
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    blobs: _containers.RepeatedCompositeFieldContainer[SmallBlob]
+    def __init__(self, blobs: _Optional[_Iterable[_Union[SmallBlob, _Mapping]]] = ...) -> None: ...
+
+class PutChunkOutcome(_message.Message):
+    __slots__ = ("chunk_id", "status_code", "error", "already_present", "stored_size")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    STORED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: str
+    status_code: int
+    error: str
+    already_present: bool
+    stored_size: int
+    def __init__(self, chunk_id: _Optional[str] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., already_present: _Optional[bool] = ..., stored_size: _Optional[int] = ...) -> None: ...
+
+class PutChunksResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[PutChunkOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[PutChunkOutcome, _Mapping]]] = ...) -> None: ...
+
 class GetChunkRequest(_message.Message):
     __slots__ = ("chunk_id", "offset", "length", "caller_verifies")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]

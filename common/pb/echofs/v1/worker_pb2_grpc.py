@@ -39,6 +39,11 @@ class WorkerStub:
                 request_serializer=echofs_dot_v1_dot_worker__pb2.PutChunkRequest.SerializeToString,
                 response_deserializer=echofs_dot_v1_dot_worker__pb2.PutChunkResponse.FromString,
                 _registered_method=True)
+        self.PutChunks = channel.unary_unary(
+                '/echofs.v1.Worker/PutChunks',
+                request_serializer=echofs_dot_v1_dot_worker__pb2.PutChunksRequest.SerializeToString,
+                response_deserializer=echofs_dot_v1_dot_worker__pb2.PutChunksResponse.FromString,
+                _registered_method=True)
         self.GetChunk = channel.unary_stream(
                 '/echofs.v1.Worker/GetChunk',
                 request_serializer=echofs_dot_v1_dot_worker__pb2.GetChunkRequest.SerializeToString,
@@ -78,6 +83,17 @@ class WorkerServicer:
         """Client stream: exactly one header frame, then data frames of at most
         1 MiB whose concatenation is the stored blob. The blob becomes visible
         only after every byte arrived and its checksum matched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutChunks(self, request, context):
+        """Several small blobs in one message (each at most 256 KiB, the message within the
+        1 MiB frame bound). Each blob is verified and stored as by PutChunk and has its own
+        outcome; one failing blob does not fail the others. The master batches the small
+        puts that queue for a worker while its previous batch is written, and the worker
+        makes a batch durable with one group sync instead of two fsyncs per blob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,6 +147,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.PutChunk,
                     request_deserializer=echofs_dot_v1_dot_worker__pb2.PutChunkRequest.FromString,
                     response_serializer=echofs_dot_v1_dot_worker__pb2.PutChunkResponse.SerializeToString,
+            ),
+            'PutChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutChunks,
+                    request_deserializer=echofs_dot_v1_dot_worker__pb2.PutChunksRequest.FromString,
+                    response_serializer=echofs_dot_v1_dot_worker__pb2.PutChunksResponse.SerializeToString,
             ),
             'GetChunk': grpc.unary_stream_rpc_method_handler(
                     servicer.GetChunk,
@@ -190,6 +211,33 @@ class Worker:
             '/echofs.v1.Worker/PutChunk',
             echofs_dot_v1_dot_worker__pb2.PutChunkRequest.SerializeToString,
             echofs_dot_v1_dot_worker__pb2.PutChunkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/echofs.v1.Worker/PutChunks',
+            echofs_dot_v1_dot_worker__pb2.PutChunksRequest.SerializeToString,
+            echofs_dot_v1_dot_worker__pb2.PutChunksResponse.FromString,
             options,
             channel_credentials,
             insecure,

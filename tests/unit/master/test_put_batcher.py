@@ -1,0 +1,109 @@
+"""PutBatcher: small puts queued behind in-flight batches leave together, each caller
+gets its own blob's outcome, and nothing is left waiting on failure or close.
+
+The sender here is a plain coroutine standing in for the RPC (this is the batcher's
+unit test); tests/integration/test_worker_put_batch.py drives real workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from common.chunkwire import PUT_BATCH_MAX_BLOBS
+from common.errors import ChecksumMismatch, Unavailable
+from common.pb.echofs.v1 import worker_pb2 as pb
+from master.cluster.put_batcher import PutBatcher
+
+
+def _blob(name: str, size: int = 10) -> pb.SmallBlob:
+    return pb.SmallBlob(header=pb.ChunkHeader(chunk_id=name), data=b"x" * size)
+
+
+class RecordingSender:
+    """Answers each batch after ``release`` is set; remembers the batch sizes."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release = asyncio.Event()
+        self.bad: set[str] = set()
+
+    async def __call__(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
+        self.batches.append([b.header.chunk_id for b in blobs])
+        await self.release.wait()
+        return pb.PutChunksResponse(outcomes=[
+            pb.PutChunkOutcome(
+                chunk_id=b.header.chunk_id,
+                status_code=grpc.StatusCode.INVALID_ARGUMENT.value[0] if b.header.chunk_id in self.bad else 0,
+                error="checksum_mismatch: bad" if b.header.chunk_id in self.bad else "",
+                stored_size=len(b.data),
+            )
+            for b in blobs
+        ])
+
+
+async def test_puts_arriving_while_batches_are_in_flight_leave_together():
+    sender = RecordingSender()
+    batcher = PutBatcher(sender, max_in_flight=1)
+    first = asyncio.ensure_future(batcher.put(_blob("a")))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batcher.put(_blob(f"b{i}"))) for i in range(10)]
+    await asyncio.sleep(0)
+    assert sender.batches == [["a"]]  # the first put went alone, at once
+    sender.release.set()
+    outcomes = await asyncio.gather(first, *rest)
+    assert sender.batches == [["a"], [f"b{i}" for i in range(10)]]
+    assert [o.chunk_id for o in outcomes] == ["a", *(f"b{i}" for i in range(10))]
+
+
+async def test_a_batch_never_exceeds_the_blob_count_limit():
+    sender = RecordingSender()
+    batcher = PutBatcher(sender, max_in_flight=1)
+    puts = [asyncio.ensure_future(batcher.put(_blob(f"c{i}"))) for i in range(PUT_BATCH_MAX_BLOBS + 5)]
+    await asyncio.sleep(0)
+    sender.release.set()
+    await asyncio.gather(*puts)
+    assert max(len(b) for b in sender.batches) <= PUT_BATCH_MAX_BLOBS
+    assert sum(len(b) for b in sender.batches) == PUT_BATCH_MAX_BLOBS + 5
+
+
+async def test_one_bad_blob_fails_only_its_own_put():
+    sender = RecordingSender()
+    sender.bad = {"bad"}
+    sender.release.set()
+    batcher = PutBatcher(sender)
+    good, bad = await asyncio.gather(
+        batcher.put(_blob("good")), batcher.put(_blob("bad")), return_exceptions=True
+    )
+    assert isinstance(good, pb.PutChunkOutcome) and good.chunk_id == "good"
+    assert isinstance(bad, ChecksumMismatch)
+
+
+async def test_a_failed_call_fails_every_put_of_its_batch_and_the_next_batch_still_goes():
+    calls = 0
+
+    async def flaky(blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Unavailable("worker gone")
+        return pb.PutChunksResponse(outcomes=[pb.PutChunkOutcome(chunk_id="z")] * len(blobs))
+
+    batcher = PutBatcher(flaky)
+    with pytest.raises(Unavailable):
+        await batcher.put(_blob("y"))
+    assert (await batcher.put(_blob("z"))).chunk_id == "z"
+
+
+async def test_close_fails_queued_and_in_flight_puts():
+    sender = RecordingSender()  # never released
+    batcher = PutBatcher(sender, max_in_flight=1)
+    puts = [asyncio.ensure_future(batcher.put(_blob(f"d{i}"))) for i in range(3)]
+    await asyncio.sleep(0)
+    await batcher.close()
+    results = await asyncio.gather(*puts, return_exceptions=True)
+    assert all(isinstance(r, Unavailable) for r in results)
+    with pytest.raises(Unavailable):
+        await batcher.put(_blob("late"))
