@@ -46,18 +46,23 @@ async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement])
                 " ran; nothing was committed, retry the upload",
                 details={"chunk_ids": gone[:20]},
             )
-    await cur.executemany(
+    # One statement per table whatever the chunk count (arrays, not executemany): a
+    # small upload's commit then runs in one pipelined round trip (FilesRepository).
+    await cur.execute(
         "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id)"
-        " DO UPDATE SET last_referenced_at = now(), gc_marked_at = NULL",
-        [(p.chunk_id, p.raw_size, p.stored_size, p.codec.value, p.blob_sha256) for p in unique],
+        " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::text[], %s::text[])"
+        " ON CONFLICT (chunk_id) DO UPDATE SET last_referenced_at = now(), gc_marked_at = NULL",
+        ([p.chunk_id for p in unique], [p.raw_size for p in unique],
+         [p.stored_size for p in unique], [p.codec.value for p in unique],
+         [p.blob_sha256 for p in unique]),
     )
     replica_rows = sorted({(p.chunk_id, w) for p in unique for w in p.acked_workers})
     if replica_rows:
-        await cur.executemany(
-            "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+        await cur.execute(
+            "INSERT INTO replicas (chunk_id, worker_id)"
+            " SELECT * FROM unnest(%s::text[], %s::text[])"
             " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
-            replica_rows,
+            ([c for c, _ in replica_rows], [w for _, w in replica_rows]),
         )
     return [p.chunk_id for p in unique]
 
