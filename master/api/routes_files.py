@@ -172,13 +172,24 @@ async def download_by_id(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/fs/{path:.+}")
 async def download_by_path(request: web.Request) -> web.StreamResponse:
-    return await _send_file(request, await _owned_file_by_path(request))
+    if request.method == "HEAD":
+        return await _send_file(request, await _owned_file_by_path(request))
+    path = normalize_path(request.match_info["path"])
+    snapshot = await services_of(request).files.snapshot_by_path(
+        principal_of(request).user_id, path
+    )
+    if snapshot is None:
+        raise NotFound(f"no file at {path!r}")
+    return await _send_file(request, *snapshot)
 
 
-async def _send_file(request: web.Request, record: FileRecord) -> web.StreamResponse:
+async def _send_file(
+    request: web.Request, record: FileRecord, chunks: list[ChunkRef] | None = None
+) -> web.StreamResponse:
     services = services_of(request)
-    chunks: list[ChunkRef] = []
-    if request.method != "HEAD":
+    if chunks is None and request.method == "HEAD":
+        chunks = []
+    elif chunks is None:
         # Re-read the version with its chunk list in one snapshot: a concurrent
         # overwrite must give this reader one whole version, never a mix or a 404.
         snapshot = await services.files.snapshot(record.id)

@@ -34,8 +34,15 @@ _CHUNKS_OF = (
 
 
 def _chunk_ref(row: dict) -> ChunkRef:
+    holders = row.get("holders")
     return ChunkRef(row["idx"], row["chunk_id"], row["raw_size"], row["stored_size"],
-                    Codec(row["codec"]), row["blob_sha256"])
+                    Codec(row["codec"]), row["blob_sha256"],
+                    tuple(holders) if holders is not None else None)
+
+
+# Chunks of a download whose live holders the snapshot reads too (the rest are looked up
+# as the download reaches them, so a long download sees copies repair moved meanwhile).
+SNAPSHOT_HOLDERS_FOR = 256
 
 
 def _file(row: dict) -> FileRecord:
@@ -103,16 +110,32 @@ class FilesRepository:
 
         A concurrent overwrite deletes the replaced version's rows; one statement sees one
         snapshot, so a reader gets one whole version or the other, in one round trip.
+        The first SNAPSHOT_HOLDERS_FOR chunks come with their live holders.
         """
+        return await self._snapshot("f.id = %s", (file_id,))
+
+    async def snapshot_by_path(
+        self, owner_id: int, path: str
+    ) -> tuple[FileRecord, list[ChunkRef]] | None:
+        """``snapshot`` of the file at ``path``: a small download's only metadata query."""
+        return await self._snapshot("f.owner_id = %s AND f.path = %s", (owner_id, path))
+
+    async def _snapshot(
+        self, where: str, params: tuple[object, ...]
+    ) -> tuple[FileRecord, list[ChunkRef]] | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 f"SELECT {_FILE_COLUMNS}, vc.idx, c.chunk_id, c.raw_size, c.stored_size,"
-                " c.codec, c.blob_sha256 FROM files f"
+                " c.codec, c.blob_sha256,"
+                " CASE WHEN vc.idx < %s THEN ARRAY(SELECT r.worker_id FROM replicas r"
+                "   JOIN workers w ON w.worker_id = r.worker_id WHERE r.chunk_id = c.chunk_id"
+                "   AND r.state = 'live' AND w.state <> 'removed') END AS holders"
+                " FROM files f"
                 " JOIN file_versions v ON v.id = f.current_version_id"
                 " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
                 " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
-                " WHERE f.id = %s ORDER BY vc.idx",
-                (file_id,),
+                f" WHERE {where} ORDER BY vc.idx",
+                (SNAPSHOT_HOLDERS_FOR, *params),
             )
             rows = await cur.fetchall()
         if not rows:

@@ -29,6 +29,9 @@ class ChunkRef:
     stored_size: int
     codec: Codec
     blob_sha256: str
+    # Workers with a live copy, when read together with the chunk list (a download's
+    # snapshot does so for its first chunks); None: not looked up yet.
+    holders: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -117,6 +117,8 @@ class DownloadService:
             nonlocal next_idx
             while next_idx < len(chunks) and window.qsize() < self._readahead + 1:
                 chunk = chunks[next_idx]
+                if chunk.holders is not None:  # read with the snapshot
+                    holders.setdefault(chunk.chunk_id, list(chunk.holders))
                 if chunk.chunk_id not in holders:
                     batch = [c.chunk_id for c in chunks[next_idx : next_idx + _REPLICA_LOOKUP_WINDOW]]
                     holders.update(await self._replicas.live_replicas(batch))
