@@ -5,6 +5,11 @@ maps each ``EchoError`` to its status once (``grpc_status_of``; details
 ``"<code>: <message>"``). Every call is counted, timed and tracked as in flight,
 and logs under the caller's ``x-request-id`` metadata when it sends one.
 
+PutChunks carries several small blobs (each <= 256 KiB) in one message and answers with
+one outcome per blob: the status code and details PutChunk would have given it (0 = OK),
+so one bad blob fails only itself; only a batch over its limits is refused whole
+(INVALID_ARGUMENT). The master batches small puts per worker (master/cluster/put_batcher.py).
+
 What callers see::
 
     INVALID_ARGUMENT   invalid_input / checksum_mismatch: bad chunk id or header, no
