@@ -80,6 +80,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             workers = WorkersRepository(db)
             replicas = ReplicasRepository(db)
             files = FilesRepository(db)
+            stack.push_async_callback(files.close)
             registry = WorkerRegistry(workers, settings.grpc_timeout_seconds,
                                       settings.read_timeout_seconds)
             stack.push_async_callback(registry.close)

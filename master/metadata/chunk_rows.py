@@ -56,7 +56,8 @@ async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement])
          [p.stored_size for p in unique], [p.codec.value for p in unique],
          [p.blob_sha256 for p in unique]),
     )
-    replica_rows = sorted({(p.chunk_id, w) for p in unique for w in p.acked_workers})
+    # Every acknowledged copy, also when two placements share the id (two files, one chunk).
+    replica_rows = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
     if replica_rows:
         await cur.execute(
             "INSERT INTO replicas (chunk_id, worker_id)"

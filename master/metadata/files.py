@@ -10,15 +10,20 @@ period.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from common.chunks import Codec
+from common.coalesce import Coalescer
 from common.errors import Conflict
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
+from master.metadata.version_batch import batchable, commit_versions
 
 __all__ = ["FilesRepository"]
+
+log = logging.getLogger(__name__)
 
 _FILE_COLUMNS = """
     f.id, f.owner_id, f.path, f.consistency_hint, f.created_at, f.updated_at,
@@ -40,6 +45,11 @@ def _chunk_ref(row: dict) -> ChunkRef:
                     tuple(holders) if holders is not None else None)
 
 
+# Group commits take versions of at most this many chunks (small files: the ones for
+# which the commit costs more than the data), at most this many versions at once.
+GROUP_COMMIT_MAX_CHUNKS = 16
+GROUP_COMMIT_MAX_VERSIONS = 64
+
 # Chunks of a download whose live holders the snapshot reads too (the rest are looked up
 # as the download reaches them, so a long download sees copies repair moved meanwhile).
 SNAPSHOT_HOLDERS_FOR = 256
@@ -58,6 +68,15 @@ def _file(row: dict) -> FileRecord:
 class FilesRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Plain uploads' commits that queue behind running ones go in together
+        # (version_batch: one transaction and WAL flush for the batch).
+        self._group_commits: Coalescer[tuple[NewVersion, int], uuid.UUID] = Coalescer(
+            self._commit_group, name="version group commit", max_in_flight=2,
+            max_items=GROUP_COMMIT_MAX_VERSIONS,
+        )
+
+    async def close(self) -> None:
+        await self._group_commits.close()
 
     async def by_id(self, file_id: uuid.UUID) -> FileRecord | None:
         async with self._db.connection() as conn:
@@ -149,7 +168,42 @@ class FilesRepository:
 
     async def commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         """Make ``new`` the file's current version atomically; return the file id."""
+        if batchable(new) and len(new.chunks) <= GROUP_COMMIT_MAX_CHUNKS:
+            return await self._group_commits.submit((new, replication_factor))
+        return await self._commit_alone(new, replication_factor)
+
+    async def _commit_alone(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         return await retry_conflicts(lambda: self._commit_version(new, replication_factor))
+
+    async def _commit_group(
+        self, items: list[tuple[NewVersion, int]]
+    ) -> list[uuid.UUID | BaseException]:
+        """One transaction for the batch's first version of each path; the rest (a path
+        seen twice, a different N) and, if the group transaction fails, everyone commit
+        alone, in arrival order, so each gets its own result.
+        """
+        first: dict[tuple[int, str], int] = {}
+        for index, (new, n) in enumerate(items):
+            if n == items[0][1]:
+                first.setdefault((new.owner_id, new.path), index)
+        grouped = sorted(first.values())
+        results: list[uuid.UUID | BaseException | None] = [None] * len(items)
+        if len(grouped) > 1:
+            try:
+                ids = await retry_conflicts(lambda: commit_versions(
+                    self._db, [items[i][0] for i in grouped], items[0][1]))
+                for index, file_id in zip(grouped, ids, strict=True):
+                    results[index] = file_id
+            except Exception as exc:  # each commits alone below and meets its own error
+                log.info("group commit failed; committing one by one",
+                         extra={"versions": len(grouped), "error": repr(exc)})
+        for index, (new, n) in enumerate(items):
+            if results[index] is None:
+                try:
+                    results[index] = await self._commit_alone(new, n)
+                except Exception as exc:  # the caller gets what a lone commit raises
+                    results[index] = exc
+        return results  # type: ignore[return-value]
 
     async def _commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
         """One transaction, pipelined: every statement is sent before any answer is read.
