@@ -22,8 +22,10 @@ from common.pb.echofs.v1 import worker_pb2 as pb
 
 __all__ = ["MAX_IN_FLIGHT", "PutBatcher"]
 
-# Two batches on the wire per worker: one being synced to disk while the next is sent.
-MAX_IN_FLIGHT = 2
+# One batch on the wire per worker: what arrives meanwhile waits for it and goes next.
+# Against two in flight, 4 KiB writes at c=16 ran 131-140 vs 112-124 ops/s in alternating
+# runs (bigger batches, less CPU per write everywhere).
+MAX_IN_FLIGHT = 1
 _STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
 SendBatch = Callable[[list[pb.SmallBlob]], Awaitable[pb.PutChunksResponse]]

@@ -71,7 +71,7 @@ class FilesRepository:
         # Plain uploads' commits that queue behind running ones go in together
         # (version_batch: one transaction and WAL flush for the batch).
         self._group_commits: Coalescer[tuple[NewVersion, int], uuid.UUID] = Coalescer(
-            self._commit_group, name="version group commit", max_in_flight=2,
+            self._commit_group, name="version group commit", max_in_flight=1,
             max_items=GROUP_COMMIT_MAX_VERSIONS,
         )
 

@@ -80,8 +80,8 @@ async def test_a_version_that_cannot_commit_fails_alone_and_its_group_lands(
             return NewVersion(owner_id=owner, path=path, size=0, sha256="0" * 64,
                               chunk_size=1024, mode="C", hint=hint, chunks=[])
 
-        # Two commits start at once (two in flight); the five behind them go as one
-        # group, which fails on the bad hint, so each of the five commits alone.
+        # The first commit starts at once; the six behind it go as one group, which
+        # fails on the bad hint, so each of the six commits alone.
         good = [version(f"{marker}/ok-{i}") for i in range(6)]
         bad = version(f"{marker}/bad", hint="NotAHint")  # violates the CHECK constraint
         outcomes = await asyncio.gather(
