@@ -19,13 +19,18 @@ __all__ = ["run_service"]
 log = logging.getLogger(__name__)
 
 
-def run_service(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``body(stop_event)`` on a fresh uvloop event loop; signals set the event.
+def run_service(
+    body: Callable[[asyncio.Event], Awaitable[None]], *, data_path: bool = True
+) -> None:
+    """Run ``body(stop_event)`` on a fresh event loop; signals set the event.
 
-    uvloop (libuv) instead of asyncio's own loop: measured with the same cluster and
-    load, paired runs — 4 KiB writes +16 % ops/s, reads +14 %, the master's CPU per
-    operation -12 to -17 %; 64 MiB reads at c = 4 +13 % MB/s. aiohttp recommends it and
-    grpc.aio runs on any asyncio loop.
+    Data-path services (master, workers) run on uvloop (libuv): measured with the same
+    cluster and load, paired runs — 4 KiB writes +16 % ops/s, reads +14 %, the master's
+    CPU per operation -12 to -17 %; 64 MiB reads at c = 4 +13 % MB/s. aiohttp recommends
+    it and grpc.aio runs on any asyncio loop. The consistency controller
+    (``data_path=False``) keeps asyncio's loop: under uvloop its shutdown hung about once
+    in thirty stops in tests (its loop waited on something its cleanup never finished;
+    not diagnosed), and it gains nothing from a faster loop.
     """
 
     async def _main() -> None:
@@ -40,5 +45,5 @@ def run_service(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if data_path else None) as runner:
         runner.run(_main())

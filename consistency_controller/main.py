@@ -49,7 +49,7 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
 def main() -> None:
     settings = ControllerSettings()  # type: ignore[call-arg]  # fields come from the env
     setup_logging("echofs-controller", settings.log_level)
-    run_service(lambda stop: serve(settings, stop))
+    run_service(lambda stop: serve(settings, stop), data_path=False)
 
 
 if __name__ == "__main__":
