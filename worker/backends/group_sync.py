@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["HAVE_SYNCFS", "sync_paths"]
+__all__ = ["HAVE_SYNCFS", "fsync_path", "sync_paths"]
 
 
 def _load_syncfs():  # type: ignore[no-untyped-def]
@@ -36,7 +36,8 @@ _SYNCFS = _load_syncfs()
 HAVE_SYNCFS = _SYNCFS is not None
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync one file or folder by path. Raises OSError."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -52,7 +53,7 @@ def sync_paths(anchor: Path, paths: Iterable[Path]) -> None:
     """
     if _SYNCFS is None:
         for path in dict.fromkeys(paths):
-            _fsync_path(path)
+            fsync_path(path)
         return
     fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY)
     try:

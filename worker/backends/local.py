@@ -37,7 +37,7 @@ from common.errors import (
     Unavailable,
 )
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
-from worker.backends.group_sync import sync_paths
+from worker.backends.group_sync import fsync_path, sync_paths
 
 __all__ = ["HEADER_SIZE", "LocalBackend"]
 
@@ -49,14 +49,6 @@ HEADER_SIZE = 64  # _HEADER.size (57) padded, so the blob starts at a round offs
 _CODEC_BYTE = {Codec.RAW: 1, Codec.ZSTD: 2}
 _BYTE_CODEC = {v: k for k, v in _CODEC_BYTE.items()}
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pack_header(meta: BlobMeta, stored_size: int) -> bytes:
@@ -142,7 +134,7 @@ class LocalBackend(ChunkBackend):
             tmp_path, final = self._stage(meta, payload, sync=True)
             created = self._publish(tmp_path, final, len(payload))
             tmp_path = None
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         except OSError as exc:
             raise self._write_error(exc, len(payload)) from exc
         finally:
@@ -203,8 +195,8 @@ class LocalBackend(ChunkBackend):
         final = self.blob_path(meta.chunk_id)
         if not final.parent.is_dir():
             final.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(final.parent.parent)
-            _fsync_dir(final.parent.parent.parent)
+            fsync_path(final.parent.parent)
+            fsync_path(final.parent.parent.parent)
         fd, tmp_name = tempfile.mkstemp(
             dir=self.tmp_dir, prefix=meta.chunk_id[:16] + ".", suffix=".tmp"
         )
@@ -258,8 +250,8 @@ class LocalBackend(ChunkBackend):
                 path.unlink()
             else:
                 os.replace(path, move_to)
-                _fsync_dir(move_to.parent)
-            _fsync_dir(path.parent)
+                fsync_path(move_to.parent)
+            fsync_path(path.parent)
         except FileNotFoundError:
             return False
         except OSError as exc:
