@@ -28,17 +28,11 @@ from pathlib import Path
 
 import zstandard
 
+from worker.backends.group_sync import fsync_path
+
 __all__ = ["machine_description", "measure_limits", "pressure"]
 
 MiB = 1024 * 1024
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def disk_chunk_files_mb_s(folder: Path, total_mib: int, threads: int = 1,
@@ -61,7 +55,7 @@ def disk_chunk_files_mb_s(folder: Path, total_mib: int, threads: int = 1,
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, where / f"chunk-{i}")
-            _fsync_dir(where)
+            fsync_path(where)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -103,7 +97,7 @@ def disk_small_files_ops_s(folder: Path, count: int, threads: int = 1) -> float:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, folder / f"f-{i}")
-        _fsync_dir(folder)
+        fsync_path(folder)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
