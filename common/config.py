@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "ALL_SETTINGS",
+    "ClusterIdentitySettings",
     "ControllerSettings",
     "EmbeddedSettings",
     "MasterSettings",
@@ -35,6 +36,10 @@ class _Settings(BaseSettings):
         Path("var"), description="Where embedded services and local worker data live."
     )
 
+    dev_mode: bool = Field(
+        False, description="Allow empty or well-known secrets (local experiments only)."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -48,15 +53,45 @@ class EmbeddedSettings(_Settings):
     redis_url: str = Field("", description="Redis URL; unset starts an embedded one.")
 
 
-class MasterSettings(EmbeddedSettings):
+class ClusterIdentitySettings(_Settings):
+    """What proves membership of the cluster (DESIGN.md §15).
+
+    ``CLUSTER_SECRET`` signs every worker RPC and every cluster HTTP call (registration,
+    heartbeats, controller writes); the three ``CLUSTER_TLS_*`` files, all or none, turn
+    on mutual TLS between master, controller and workers with the cluster's own CA.
+    """
+
+    cluster_secret: str = Field(
+        "", description="Cluster secret: signs worker RPCs and cluster HTTP calls."
+    )
+    cluster_tls_ca_file: Path | None = Field(
+        None, description="Cluster CA certificate (PEM); with the two below: mutual TLS."
+    )
+    cluster_tls_cert_file: Path | None = Field(
+        None, description="This process's certificate (PEM), issued by the cluster CA."
+    )
+    cluster_tls_key_file: Path | None = Field(
+        None, description="The private key of CLUSTER_TLS_CERT_FILE (PEM)."
+    )
+
+
+class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     master_host: str = Field("127.0.0.1", description="Master HTTP bind address.")
     master_port: int = Field(8080, ge=0, le=65535, description="Master HTTP port.")
-    jwt_secret: str = Field(
-        "dev-insecure-jwt-secret-change-me-32b", min_length=16, description="HS256 key for JWTs."
-    )
+    jwt_secret: str = Field("", description="HS256 key for JWTs (at least 32 characters).")
     jwt_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of an issued JWT.")
-    cluster_secret: str = Field(
-        "dev-cluster-secret", min_length=8, description="Shared secret for worker routes."
+    tls_cert_file: Path | None = Field(
+        None, description="Certificate chain (PEM) for HTTPS; with TLS_KEY_FILE."
+    )
+    tls_key_file: Path | None = Field(None, description="Private key (PEM) for HTTPS.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins of one username within the window before 429."
+    )
+    login_max_failures_per_address: int = Field(
+        30, ge=1, description="Failed logins from one client address within the window."
+    )
+    login_window_seconds: int = Field(
+        300, ge=1, description="Failed-login counting window (and lockout), seconds."
     )
     chunk_size: int = Field(4 * MiB, ge=64 * 1024, le=64 * MiB, description="Chunk size, bytes.")
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
@@ -106,7 +141,7 @@ class MasterSettings(EmbeddedSettings):
     )
 
 
-class WorkerSettings(_Settings):
+class WorkerSettings(ClusterIdentitySettings):
     worker_id: str = Field("worker-1", min_length=1, max_length=64, description="Worker id.")
     worker_host: str = Field("127.0.0.1", description="gRPC bind address.")
     worker_port: int = Field(9000, ge=0, le=65535, description="gRPC port.")
@@ -115,6 +150,13 @@ class WorkerSettings(_Settings):
     )
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, description="Prometheus port; 0 = WORKER_PORT + 100."
+    )
+    worker_health_port: int = Field(
+        0, ge=0, le=65535,
+        description="Plaintext grpc.health.v1-only port when TLS is on; 0 = WORKER_PORT + 200.",
+    )
+    worker_identity_file: Path | None = Field(
+        None, description="This worker's registration key; default VAR_DIR/workers/ID.identity."
     )
     worker_backend: Literal["local", "s3", "memory"] = Field(
         "local", description="Where blobs are stored."
@@ -142,9 +184,6 @@ class WorkerSettings(_Settings):
     master_url: str = Field(
         "", description="Master base URL for registration/heartbeat; empty = standalone."
     )
-    cluster_secret: str = Field(
-        "dev-cluster-secret", min_length=8, description="Shared secret for worker routes."
-    )
     heartbeat_interval_seconds: float = Field(5.0, gt=0, description="Heartbeat period.")
     s3_bucket: str = Field("echofs", description="S3 bucket for the s3 backend.")
     s3_prefix: str = Field("chunks/", description="Key prefix inside the bucket.")
@@ -154,9 +193,12 @@ class WorkerSettings(_Settings):
     s3_secret_access_key: str = Field("", description="S3 secret key.")
 
 
-class ControllerSettings(EmbeddedSettings):
+class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     controller_host: str = Field("127.0.0.1", description="Controller HTTP bind address.")
     controller_port: int = Field(8082, ge=0, le=65535, description="Controller HTTP port.")
+    jwt_secret: str = Field(
+        "", description="The masters' JWT key: admin tokens may write to the controller."
+    )
     mode_ttl_seconds: float = Field(5.0, gt=0, description="How long masters cache a mode.")
     evaluation_interval_seconds: float = Field(
         1.0, gt=0, description="Period of the decision loop."
@@ -179,6 +221,7 @@ class ControllerSettings(EmbeddedSettings):
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (
     EmbeddedSettings,
+    ClusterIdentitySettings,
     MasterSettings,
     WorkerSettings,
     ControllerSettings,

@@ -7,12 +7,14 @@
     │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
     │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
     │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
+    │       └── ChunkIdMismatch    chunk_id_mismatch  400   INVALID_ARGUMENT
     ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
     │   └── BadCredentials         bad_credentials    401   UNAUTHENTICATED
     ├── Forbidden                  forbidden          403   PERMISSION_DENIED
     ├── NotFound                   not_found          404   NOT_FOUND
     │   └── ChunkNotFound          chunk_not_found    404   NOT_FOUND
     ├── Conflict                   conflict           409   ALREADY_EXISTS
+    │   ├── IdentityMismatch       identity_mismatch  409   ALREADY_EXISTS
     │   ├── OffsetMismatch         offset_mismatch    409   ALREADY_EXISTS
     │   ├── UploadLocked           upload_locked      409   ALREADY_EXISTS
     │   ├── IncompleteUpload       incomplete_upload  409   ALREADY_EXISTS
@@ -23,6 +25,7 @@
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
     ├── TooManyRequests            too_many_requests  429   RESOURCE_EXHAUSTED
+    │   └── RateLimited            rate_limited       429   RESOURCE_EXHAUSTED
     ├── StorageFull                storage_full       507   RESOURCE_EXHAUSTED
     ├── ChunkCorrupt               chunk_corrupt      502   DATA_LOSS
     └── Unavailable                unavailable        503   UNAVAILABLE
@@ -49,12 +52,14 @@ __all__ = [
     "BadPath",
     "ChecksumMismatch",
     "ChunkCorrupt",
+    "ChunkIdMismatch",
     "ChunkNotFound",
     "Conflict",
     "DependencyDown",
     "EchoError",
     "Forbidden",
     "Gone",
+    "IdentityMismatch",
     "IncompleteUpload",
     "InvalidInput",
     "NotFound",
@@ -63,6 +68,7 @@ __all__ = [
     "PreconditionFailed",
     "QuorumNotReached",
     "RangeNotSatisfiable",
+    "RateLimited",
     "SessionClosed",
     "SessionExpired",
     "StorageFull",
@@ -101,6 +107,12 @@ class ChecksumMismatch(InvalidInput):
     code = "checksum_mismatch"
 
 
+class ChunkIdMismatch(ChecksumMismatch):
+    """A blob's decoded content does not hash to the chunk id it was sent under."""
+
+    code = "chunk_id_mismatch"
+
+
 class Unauthenticated(EchoError):
     code = "unauthenticated"
 
@@ -123,6 +135,12 @@ class ChunkNotFound(NotFound):
 
 class Conflict(EchoError):
     code = "conflict"
+
+
+class IdentityMismatch(Conflict):
+    """A worker id is already bound to another identity (certificate or first key)."""
+
+    code = "identity_mismatch"
 
 
 class OffsetMismatch(Conflict):
@@ -167,6 +185,16 @@ class RangeNotSatisfiable(EchoError):
 
 class TooManyRequests(EchoError):
     code = "too_many_requests"
+
+
+class RateLimited(TooManyRequests):
+    """Too many attempts (failed logins); ``retry_after_s`` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class StorageFull(EchoError):
@@ -267,7 +295,8 @@ def grpc_status_of(error: EchoError) -> grpc.StatusCode:
 _BY_CODE: dict[str, type[EchoError]] = {
     cls.code: cls
     for cls in (
-        InvalidInput, BadJson, BadPath, ChecksumMismatch, Unauthenticated, Forbidden,
+        InvalidInput, BadJson, BadPath, ChecksumMismatch, ChunkIdMismatch, Unauthenticated,
+        Forbidden, IdentityMismatch,
         NotFound, ChunkNotFound, Conflict, Gone, PreconditionFailed, PayloadTooLarge,
         RangeNotSatisfiable, TooManyRequests, StorageFull, ChunkCorrupt, Unavailable,
     )
