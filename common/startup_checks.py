@@ -18,6 +18,7 @@ __all__ = [
     "MIN_SECRET_CHARS",
     "WELL_KNOWN_SECRETS",
     "StartupRefused",
+    "check_cluster_identity",
     "check_secret",
     "check_tls_files",
     "exit_if_refused",
@@ -54,7 +55,7 @@ def check_secret(name: str, value: str, *, dev_mode: bool) -> None:
     """
     if dev_mode:
         return
-    how = f'generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+    how = 'generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
     if not value:
         raise StartupRefused(f"{name} is not set; {how} (or set DEV_MODE=1 for a local toy)")
     if value.lower() in WELL_KNOWN_SECRETS:
@@ -91,3 +92,17 @@ def exit_if_refused(service: str, error: StartupRefused) -> None:
     sys.stderr.write(f"{service}: refusing to start: {error.reason}\n")
     sys.stderr.flush()
     raise SystemExit(2)
+
+
+def check_cluster_identity(settings: object) -> None:
+    """CLUSTER_SECRET is strong (or dev mode) and the CLUSTER_TLS_* files are all or none.
+
+    Raises StartupRefused.
+    """
+    dev_mode = bool(getattr(settings, "dev_mode", False))
+    check_secret("CLUSTER_SECRET", getattr(settings, "cluster_secret", ""), dev_mode=dev_mode)
+    check_tls_files([
+        ("CLUSTER_TLS_CA_FILE", getattr(settings, "cluster_tls_ca_file", None)),
+        ("CLUSTER_TLS_CERT_FILE", getattr(settings, "cluster_tls_cert_file", None)),
+        ("CLUSTER_TLS_KEY_FILE", getattr(settings, "cluster_tls_key_file", None)),
+    ])

@@ -18,12 +18,14 @@ from typing import Any
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from common.cluster_auth import ClusterIdentity
 from common.config import ControllerSettings
-from common.errors import BadJson, EchoError, InvalidInput, http_status_of
+from common.errors import BadJson, EchoError, InvalidInput, Unavailable, http_status_of
 from common.logging import REQUEST_ID, new_request_id
 from common.metrics import CONTENT_TYPE_LATEST, render
 from common.quorum import Hint, Mode
 
+from .auth import WriteGuard
 from .loop import EvaluationLoop
 from .metrics import ControllerMetrics
 from .publisher import RedisPublisher
@@ -48,6 +50,7 @@ PUBLISHER = web.AppKey("publisher", RedisPublisher)
 SERVICE = web.AppKey("service", ControllerService)
 PROBER = web.AppKey("prober", Prober)
 LOOP = web.AppKey("loop", EvaluationLoop)
+GUARD = web.AppKey("guard", WriteGuard)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,6 +100,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     try:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and GUARD in request.app:
+            await request.app[GUARD].check(request)
+        elif request.method not in ("GET", "HEAD", "OPTIONS"):
+            raise Unavailable("the controller is starting; writes are not accepted yet")
         response = await handler(request)
     except web.HTTPException as exc:
         # aiohttp's own 404/405 for unknown routes: same JSON shape as ours.
@@ -241,6 +248,9 @@ def _resources(
         )
         await pool.open(wait=True, timeout=30)
         app[STORE] = Store(pool)
+        app[GUARD] = WriteGuard(
+            ClusterIdentity.from_settings(settings), settings.jwt_secret, pool
+        )
         try:
             yield
         finally:
@@ -267,7 +277,8 @@ def _resources(
         yield
 
     async def evaluation(app: web.Application) -> AsyncIterator[None]:
-        prober = Prober(timeout_s=settings.controller_probe_timeout_seconds)
+        prober = Prober(timeout_s=settings.controller_probe_timeout_seconds,
+                        identity=ClusterIdentity.from_settings(settings))
         loop = EvaluationLoop(
             app[SERVICE],
             SignalReader(app[STORE].pool, lag_grace_s=settings.replication_lag_grace_seconds),

@@ -17,6 +17,12 @@ from common.config import ControllerSettings
 from common.embedded import embedded_services
 from common.lifecycle import run_service
 from common.logging import setup_logging
+from common.startup_checks import (
+    StartupRefused,
+    check_cluster_identity,
+    check_secret,
+    exit_if_refused,
+)
 
 from .app import build_app
 
@@ -49,6 +55,12 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
 def main() -> None:
     settings = ControllerSettings()  # type: ignore[call-arg]  # fields come from the env
     setup_logging("echofs-controller", settings.log_level)
+    try:
+        check_cluster_identity(settings)
+        if settings.jwt_secret:  # optional here: without it, only cluster calls may write
+            check_secret("JWT_SECRET", settings.jwt_secret, dev_mode=settings.dev_mode)
+    except StartupRefused as refused:
+        exit_if_refused("echofs-controller", refused)
     run_service(lambda stop: serve(settings, stop), data_path=False)
 
 

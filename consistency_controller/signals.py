@@ -41,6 +41,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg_pool import AsyncConnectionPool
 
+from common.cluster_auth import ClusterIdentity
 from common.quorum import Mode, write_quorum
 
 __all__ = [
@@ -136,22 +137,25 @@ def partition_risk(
 class Prober:
     """grpc.health.v1 probes of every worker, concurrently, each under a deadline."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, identity: ClusterIdentity) -> None:
         self.timeout_s = timeout_s
+        self._identity = identity
         self.health: dict[str, WorkerHealth] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._limit = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
+    def _channel(self, worker_id: str, address: str) -> grpc.aio.Channel:
+        """With cluster TLS, the worker's data port (it takes only cluster certificates)."""
+        key = f"{worker_id}@{address}"
+        channel = self._channels.get(key)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address)
-            self._channels[address] = channel
+            channel = self._identity.channel(address, worker_id)
+            self._channels[key] = channel
         return channel
 
     async def _probe(self, worker: WorkerHealth) -> None:
         async with self._limit:
-            stub = health_pb2_grpc.HealthStub(self._channel(worker.address))
+            stub = health_pb2_grpc.HealthStub(self._channel(worker.worker_id, worker.address))
             started = time.perf_counter()
             ok, error = False, ""
             try:

@@ -10,6 +10,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
 from master.api import (
     openapi,
@@ -81,8 +82,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             replicas = ReplicasRepository(db)
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
+            identity = ClusterIdentity.from_settings(settings)
             registry = WorkerRegistry(workers, settings.grpc_timeout_seconds,
-                                      settings.read_timeout_seconds)
+                                      settings.read_timeout_seconds, identity=identity)
             stack.push_async_callback(registry.close)
             await registry.refresh()
 
@@ -115,7 +117,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 ),
             )
             services = Services(
-                settings=settings, metrics=metrics, db=db, redis=redis,
+                settings=settings, metrics=metrics, db=db, redis=redis, identity=identity,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
                                  settings.jwt_ttl_seconds, admins),
                 files=files, replicas=replicas, repair_queue=RepairQueue(db), workers=workers,

@@ -11,6 +11,12 @@ from common.config import MasterSettings
 from common.embedded import embedded_services
 from common.lifecycle import run_service
 from common.logging import setup_logging
+from common.startup_checks import (
+    StartupRefused,
+    check_cluster_identity,
+    check_secret,
+    exit_if_refused,
+)
 from master.app import build_app
 
 __all__ = ["main"]
@@ -21,6 +27,11 @@ log = logging.getLogger(__name__)
 def main() -> None:
     settings = MasterSettings()
     setup_logging("echofs-master", settings.log_level)
+    try:
+        check_secret("JWT_SECRET", settings.jwt_secret, dev_mode=settings.dev_mode)
+        check_cluster_identity(settings)
+    except StartupRefused as refused:
+        exit_if_refused("echofs-master", refused)
     with embedded_services(
         settings.var_dir, settings.database_url, settings.redis_url
     ) as (database_url, redis_url):

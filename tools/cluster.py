@@ -4,6 +4,10 @@ Used by ``make run-cluster``, by the integration and fault tests and by the benc
 so all three run the very same processes. PostgreSQL and Redis URLs are given; starting
 embedded ones is the caller's choice (``common.embedded``).
 
+Each cluster folder gets fresh secrets (``cluster/secrets.env``) and, with ``tls`` on
+(the default), its own CA and a certificate per process (``cluster/tls/``): master,
+controller and workers talk mutual TLS, as a production cluster should (DESIGN.md §15).
+
 Every process gets :data:`MALLOC_ENV` (glibc malloc tuning; ``master_env`` and
 ``worker_env`` can override it). Chunks are 1 MiB frames and 4 MiB buffers handled by
 several threads: with glibc's defaults (8 arenas per core, an mmap threshold that
@@ -20,7 +24,9 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cluster_auth import ClusterIdentity, ClusterTls
 from common.embedded import free_port
+from tools.certs import CertFiles, ClusterCa, ClusterSecrets
 from tools.procs import ManagedProcess, wait_for_grpc_serving, wait_for_http
 
 __all__ = ["MALLOC_ENV", "WORKER_MALLOC_ENV", "ClusterSpec", "LocalCluster", "WorkerHandle"]
@@ -57,8 +63,11 @@ class ClusterSpec:
     master_env: dict[str, str] = field(default_factory=dict)
     worker_env: dict[str, str] = field(default_factory=dict)
     controller_env: dict[str, str] = field(default_factory=dict)
-    cluster_secret: str = "test-cluster-secret"
-    jwt_secret: str = "test-jwt-secret-0123456789abcdef"
+    # Empty: generated per cluster folder (cluster/secrets.env).
+    cluster_secret: str = ""
+    jwt_secret: str = ""
+    tls: bool = True
+    tls_dir: Path | None = None  # the CA's folder; default base_dir/cluster/tls
 
 
 @dataclass
@@ -68,6 +77,7 @@ class WorkerHandle:
     address: str
     metrics_url: str
     data_dir: Path
+    health_address: str = ""
 
 
 class LocalCluster:
@@ -80,6 +90,28 @@ class LocalCluster:
         self.master: ManagedProcess | None = None
         self.controller: ManagedProcess | None = None
         self.workers: dict[str, WorkerHandle] = {}
+        made = ClusterSecrets.load_or_create(spec.base_dir / "cluster")
+        self.cluster_secret = spec.cluster_secret or made.cluster_secret
+        self.jwt_secret = spec.jwt_secret or made.jwt_secret
+        tls_dir = spec.tls_dir or spec.base_dir / "cluster" / "tls"
+        self.ca = ClusterCa(tls_dir) if spec.tls else None
+
+    # -- identity --------------------------------------------------------------------
+    def certs_for(self, name: str) -> CertFiles | None:
+        """The cluster certificate of process ``name`` (made on first use), if TLS is on."""
+        return self.ca.issue(name) if self.ca is not None else None
+
+    def _tls_env(self, name: str) -> dict[str, str]:
+        files = self.certs_for(name)
+        return files.env() if files is not None else {}
+
+    def identity(self, name: str = "master") -> ClusterIdentity:
+        """What a cluster member called ``name`` holds: for tests and tools that call
+        workers as the master does."""
+        files = self.certs_for(name)
+        tls = (ClusterTls.from_files(files.ca_file, files.cert_file, files.key_file)
+               if files is not None else None)
+        return ClusterIdentity(self.cluster_secret, tls)
 
     # -- processes -------------------------------------------------------------------
     def _common_env(self) -> dict[str, str]:
@@ -89,6 +121,7 @@ class LocalCluster:
             "REDIS_URL": self.spec.redis_url,
             "VAR_DIR": str(self.spec.base_dir),
             "LOG_LEVEL": "INFO",
+            "CLUSTER_SECRET": self.cluster_secret,
         }
 
     def start(self, timeout_s: float = 60.0) -> LocalCluster:
@@ -110,6 +143,8 @@ class LocalCluster:
             "CONTROLLER_HOST": "127.0.0.1",
             "CONTROLLER_PORT": str(self.controller_port),
             "REPLICATION_FACTOR": str(self.spec.replication_factor),
+            "JWT_SECRET": self.jwt_secret,
+            **self._tls_env("controller"),
             **self.spec.controller_env,
         }
         self.controller = ManagedProcess(
@@ -125,8 +160,8 @@ class LocalCluster:
             "MASTER_HOST": "127.0.0.1",
             "MASTER_PORT": str(self.master_port),
             "CONTROLLER_URL": self.controller_url,
-            "CLUSTER_SECRET": self.spec.cluster_secret,
-            "JWT_SECRET": self.spec.jwt_secret,
+            "JWT_SECRET": self.jwt_secret,
+            **self._tls_env("master"),
             "CHUNK_SIZE": str(self.spec.chunk_size),
             "REPLICATION_FACTOR": str(self.spec.replication_factor),
             "PROBE_INTERVAL_SECONDS": "0.5",
@@ -152,6 +187,8 @@ class LocalCluster:
         # default, gRPC port + 100, so Prometheus can use a static config.
         metrics_port = port + 100 if self.spec.worker_base_port else free_port()
         data_dir = self.spec.base_dir / "workers" / worker_id
+        health_port = (int(previous.health_address.rsplit(":", 1)[1])
+                       if previous is not None and previous.health_address else free_port())
         env = {
             **self._common_env(),
             "WORKER_ID": worker_id,
@@ -161,8 +198,9 @@ class LocalCluster:
             "WORKER_BACKEND": "local",
             "WORKER_DATA_DIR": str(data_dir),
             "MASTER_URL": self.master_url,
-            "CLUSTER_SECRET": self.spec.cluster_secret,
             "HEARTBEAT_INTERVAL_SECONDS": "1",
+            **self._tls_env(worker_id),
+            "WORKER_HEALTH_PORT": str(health_port),
             **WORKER_MALLOC_ENV,
             **self.spec.worker_env,
             **(extra_env or {}),
@@ -171,9 +209,12 @@ class LocalCluster:
             worker_id, "worker.main", env, self.spec.base_dir / "logs" / f"{worker_id}.log"
         ).start()
         address = f"127.0.0.1:{port}"
-        wait_for_grpc_serving(address, timeout_s, process)
+        tls_on = "CLUSTER_TLS_CERT_FILE" in env and env["CLUSTER_TLS_CERT_FILE"]
+        health_address = f"127.0.0.1:{health_port}" if tls_on else address
+        wait_for_grpc_serving(health_address, timeout_s, process)
         handle = WorkerHandle(worker_id, process, address,
-                              f"http://127.0.0.1:{metrics_port}/metrics", data_dir)
+                              f"http://127.0.0.1:{metrics_port}/metrics", data_dir,
+                              health_address)
         self.workers[worker_id] = handle
         return handle
 

@@ -24,6 +24,8 @@ EchoFS is running.
   controller   {controller}        (/health, /v1/mode, /status)
   workers      {workers}
   logs         {logs}/*.log
+  secrets      {secrets} (CLUSTER_SECRET, JWT_SECRET; made for this cluster)
+  cluster TLS  {tls}
 
 Try it:
   curl -s -X POST {master}/api/v1/auth/register -H 'Content-Type: application/json' \\
@@ -60,8 +62,10 @@ def main() -> None:
             master_port=int(os.environ.get("MASTER_PORT", "8080")),
             controller_port=int(os.environ.get("CONTROLLER_PORT", "8082")),
             worker_base_port=int(os.environ.get("WORKER_BASE_PORT", "9000")),
-            cluster_secret=os.environ.get("CLUSTER_SECRET", "dev-cluster-secret"),
-            jwt_secret=os.environ.get("JWT_SECRET", "dev-insecure-jwt-secret-change-me-32b"),
+            # Unset: fresh ones for this cluster folder, kept in var/cluster/secrets.env.
+            cluster_secret=os.environ.get("CLUSTER_SECRET", ""),
+            jwt_secret=os.environ.get("JWT_SECRET", ""),
+            tls=os.environ.get("CLUSTER_TLS", "1") != "0",
             chunk_size=int(os.environ.get("CHUNK_SIZE", str(4 * 1024 * 1024))),
             replication_factor=int(os.environ.get("REPLICATION_FACTOR", "3")),
         )
@@ -73,6 +77,9 @@ def main() -> None:
                 master=cluster.master_url, controller=cluster.controller_url,
                 workers=", ".join(w.address for w in cluster.workers.values()),
                 logs=Path(var_dir) / "logs",
+                secrets=Path(var_dir) / "cluster" / "secrets.env",
+                tls=(f"mutual TLS, CA {Path(var_dir) / 'cluster' / 'tls' / 'ca.pem'}"
+                     if spec.tls else "off (CLUSTER_TLS=0): per-call credentials only"),
             ))
             while not stopping["flag"]:
                 for proc in cluster.processes():

@@ -4,33 +4,62 @@ The worker registers once, then heartbeats every ``HEARTBEAT_INTERVAL_SECONDS`` 
 its usage, draining flag and the corrupt blobs found since the last accepted beat. A
 404 means the master forgot us (restart, expiry): register again. An unreachable
 master is logged and retried with capped backoff; the worker keeps serving.
+
+Every call is signed with the cluster credential (``common.cluster_auth``) and carries
+this worker's identity key (``X-EchoFS-Worker-Key``): made at first start, kept in a
+0600 file, bound by the master to the worker id at first registration, so nobody else
+can re-register this id at another address. Each answer lists the registered, healthy
+workers; ReplicateChunk copies only to those (``WorkerState.peers``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from common.cluster_auth import ClusterIdentity
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
-__all__ = ["Heartbeat", "HeartbeatConfig"]
+__all__ = ["WORKER_KEY_HEADER", "Heartbeat", "HeartbeatConfig", "load_or_create_identity_key"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
 REQUEST_TIMEOUT_S = 5.0
+WORKER_KEY_HEADER = "X-EchoFS-Worker-Key"
+
+
+def load_or_create_identity_key(path: os.PathLike[str] | str) -> str:
+    """This worker's registration key: read from ``path``, or made there (0600) once."""
+    key_path = Path(path)
+    if key_path.is_file():
+        key = key_path.read_text().strip()
+        if len(key) >= 32:
+            return key
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
 
 
 @dataclass(frozen=True)
 class HeartbeatConfig:
     master_url: str
-    cluster_secret: str
+    identity: ClusterIdentity
+    identity_key: str
     advertise_address: str
     metrics_url: str
     interval_s: float
@@ -61,12 +90,35 @@ class Heartbeat:
         }
 
     async def _post(self, session: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> int:
-        async with session.post(
-            self._base + path, json=body,
-            headers={"X-Cluster-Secret": self.config.cluster_secret},
-        ) as response:
-            await response.read()
+        headers = {
+            **self.config.identity.http_headers("POST", path),
+            WORKER_KEY_HEADER: self.config.identity_key,
+        }
+        async with session.post(self._base + path, json=body, headers=headers) as response:
+            if response.status < 300:
+                with contextlib.suppress(ValueError, aiohttp.ContentTypeError):
+                    self._learn_peers(await response.json())
+            else:
+                await response.read()
             return response.status
+
+    def _learn_peers(self, answer: Any) -> None:
+        data = answer.get("data") if isinstance(answer, dict) else None
+        peers = data.get("peers") if isinstance(data, dict) else None
+        if isinstance(peers, list):
+            self.state.peers = {
+                str(p["address"]): str(p["worker_id"]) for p in peers
+                if isinstance(p, dict) and "address" in p and "worker_id" in p
+            }
+
+    def _session(self, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+        """A session that trusts the cluster CA as well as the system's, for an HTTPS master."""
+        context = ssl.create_default_context()
+        if self.config.identity.tls is not None:
+            context.load_verify_locations(cadata=self.config.identity.tls.ca_pem.decode())
+        return aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(ssl=context)
+        )
 
     async def register(self, session: aiohttp.ClientSession) -> None:
         body = {
@@ -108,7 +160,7 @@ class Heartbeat:
             return
         try:
             timeout = aiohttp.ClientTimeout(total=timeout_s)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with self._session(timeout) as session:
                 await self.beat(session)
         except (aiohttp.ClientError, TimeoutError, RuntimeError, _MasterForgotUs) as exc:
             log.info("could not announce draining: %r", exc)
@@ -116,7 +168,7 @@ class Heartbeat:
     async def run_forever(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         backoff_s = 0.5
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with self._session(timeout) as session:
             while True:
                 try:
                     if not self.registered:

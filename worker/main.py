@@ -10,6 +10,7 @@ import functools
 from common.config import WorkerSettings
 from common.lifecycle import run_service
 from common.logging import setup_logging
+from common.startup_checks import StartupRefused, check_cluster_identity, exit_if_refused
 from worker.server import serve
 
 __all__ = ["main"]
@@ -18,6 +19,10 @@ __all__ = ["main"]
 def main() -> None:
     settings = WorkerSettings()  # type: ignore[call-arg]  # fields come from the env
     setup_logging("echofs-worker", settings.log_level)
+    try:
+        check_cluster_identity(settings)
+    except StartupRefused as refused:
+        exit_if_refused("echofs-worker", refused)
     run_service(functools.partial(serve, settings))
 
 

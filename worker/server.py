@@ -25,10 +25,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
 from common.chunkwire import GRPC_MAX_MESSAGE_BYTES
+from common.cluster_auth import ClusterAuthInterceptor, ClusterIdentity
 from common.config import WorkerSettings
 from common.errors import EchoError
 from worker.backends.base import ChunkBackend
-from worker.heartbeat import Heartbeat, HeartbeatConfig
+from worker.heartbeat import Heartbeat, HeartbeatConfig, load_or_create_identity_key
 from worker.metrics import WorkerMetrics, start_metrics_http
 from worker.scrubber import Scrubber
 from worker.servicer import WorkerServicer, add_worker_servicer_to_server
@@ -91,7 +92,10 @@ class WorkerServer:
         )
         self.state = WorkerState(worker_id=s.worker_id, zone=s.worker_zone)
         self.health = health_aio.HealthServicer()
+        self.identity = ClusterIdentity.from_settings(s)
         self._server: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port = 0
         self._metrics_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeat: Heartbeat | None = None
@@ -108,15 +112,28 @@ class WorkerServer:
         await self._set_health(False)
         slowness = SlownessInterceptor(s.worker_slow_ms)
         slowness.install_signal_handlers()
+        refused = self.metrics.grpc_errors
+        auth = ClusterAuthInterceptor(
+            self.identity,
+            lambda method: refused.labels(method.rsplit("/", 1)[-1], "UNAUTHENTICATED").inc(),
+        )
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-        ], interceptors=[slowness])
-        add_worker_servicer_to_server(WorkerServicer(self.store, self.state), server)
+        ], interceptors=[auth, slowness])
+        add_worker_servicer_to_server(
+            WorkerServicer(self.store, self.state, self.identity), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        self.port = server.add_insecure_port(f"{s.worker_host}:{s.worker_port}")
+        bind = f"{s.worker_host}:{s.worker_port}"
+        if self.identity.tls is None:
+            self.port = server.add_insecure_port(bind)
+        else:
+            self.port = server.add_secure_port(bind, self.identity.tls.server_credentials())
         await server.start()
         self._server = server
+        if self.identity.tls is not None:
+            await self._start_health_server()
         self.metrics_port = s.worker_metrics_port or self.port + 100
         self._metrics_runner = await start_metrics_http(
             self.metrics, s.worker_host, self.metrics_port
@@ -124,9 +141,25 @@ class WorkerServer:
         log.info(
             "worker listening",
             extra={"grpc_port": self.port, "metrics_port": self.metrics_port,
+                   "health_port": self.health_port, "tls": self.identity.tls is not None,
                    "backend": self.store.backend.name, "worker_id": s.worker_id},
         )
         self._spawn(self._open_then_run(), "open-store")
+
+    async def _start_health_server(self) -> None:
+        """grpc.health.v1 alone on a plaintext port, for probes that present no certificate.
+
+        Kubernetes' native gRPC probes speak neither TLS nor our credential; serving the
+        health service (and nothing else) on a port of its own keeps them working while
+        the data port takes only cluster certificates.
+        """
+        s = self.settings
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, health_server)
+        wanted = s.worker_health_port or (self.port + 200 if s.worker_port else 0)
+        self.health_port = health_server.add_insecure_port(f"{s.worker_host}:{wanted}")
+        await health_server.start()
+        self._health_server = health_server
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -156,8 +189,12 @@ class WorkerServer:
         self._spawn(scrubber.run_forever(), "scrubber")
         if s.master_url:
             address = s.worker_advertise_address or advertise_address(s.worker_host, self.port)
+            key_file = s.worker_identity_file or (
+                s.var_dir / "workers" / f"{s.worker_id}.identity"
+            )
             config = HeartbeatConfig(
-                master_url=s.master_url, cluster_secret=s.cluster_secret,
+                master_url=s.master_url, identity=self.identity,
+                identity_key=load_or_create_identity_key(Path(key_file)),
                 advertise_address=address,
                 metrics_url=f"http://127.0.0.1:{self.metrics_port}/metrics",
                 interval_s=s.heartbeat_interval_seconds,
@@ -187,6 +224,8 @@ class WorkerServer:
             await self.heartbeat.announce_draining()
         if self._server is not None:
             await self._server.stop(grace_s)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -15,6 +15,10 @@ What callers see::
     INVALID_ARGUMENT   invalid_input / checksum_mismatch: bad chunk id or header, no
                        header, data before it, two headers, fewer or more bytes than
                        stored_size, frame > 1 MiB, stored_size > 65 MiB, sha mismatch
+    UNAUTHENTICATED    no valid cluster credential (every RPC but grpc.health.v1; checked
+                       by common.cluster_auth before any handler runs)
+    PERMISSION_DENIED  forbidden: ReplicateChunk to an address that is not a registered,
+                       healthy worker
     NOT_FOUND          chunk_not_found: not stored here (GetChunk, ReplicateChunk)
     OUT_OF_RANGE       range_not_satisfiable: offset beyond the blob (the end of a
                        range is clamped, like a file read)
@@ -48,6 +52,7 @@ from common.chunkwire import (
     encode_data_frame,
     serialize_frame,
 )
+from common.cluster_auth import ClusterIdentity
 from common.errors import EchoError, InvalidInput, grpc_details_for, grpc_status_of
 from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
@@ -103,10 +108,11 @@ def _meta_to_pb(meta: BlobMeta) -> pb.ChunkHeader:
 
 class WorkerServicer(pb_grpc.WorkerServicer):
     def __init__(
-        self, store: ChunkStore, state: WorkerState, *,
+        self, store: ChunkStore, state: WorkerState, identity: ClusterIdentity, *,
         receive_budget_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES,
     ) -> None:
         self.store = store
+        self.identity = identity
         self.state = state
         self.metrics = store.metrics
         self.receive_budget = ByteBudget(receive_budget_bytes)
@@ -315,7 +321,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             )
             try:
                 meta, data = await self.store.get(request.chunk_id)
-                already = await push_chunk(request.target_address, meta, data, deadline_s)
+                already = await push_chunk(
+                    self.identity, self.state.peers, request.target_address, meta, data,
+                    deadline_s,
+                )
             except EchoError as error:
                 await self._abort(context, call, error)
                 raise AssertionError("unreachable") from error

@@ -209,7 +209,7 @@ OPENAPI: dict[str, Any] = {
         "schemas": SCHEMAS,
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-            "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-Cluster-Secret"},
+            "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},
         },
     },
 }

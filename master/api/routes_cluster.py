@@ -1,20 +1,30 @@
-"""Health, worker membership (cluster secret) and the workers' health view."""
+"""Health, worker membership (cluster credential) and the workers' health view.
+
+Worker routes need the cluster credential (``X-EchoFS-Cluster-Auth``, signed for that
+method and path; see ``common.cluster_auth``) and the worker's identity key
+(``X-EchoFS-Worker-Key``): the id is bound to the key's hash at first registration,
+and any later registration or heartbeat of that id with another key is refused (409
+``identity_mismatch``) and logged. Both answers list the registered, healthy workers
+(``peers``), the only targets a worker will replicate to.
+"""
 
 from __future__ import annotations
 
-import hmac
+import hashlib
+import logging
 import re
 
 from aiohttp import web
 
 from common.chunks import CHUNK_ID_RE
-from common.errors import InvalidInput, NotFound, Unauthenticated
+from common.errors import IdentityMismatch, InvalidInput, NotFound, Unauthenticated
 from common.metrics import CONTENT_TYPE_LATEST, render
 from master.api.common import ok, read_json_object, require_str, services_of
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ADDRESS_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]{1,255}:\d{1,5}$")
@@ -46,11 +56,27 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def _check_cluster_secret(request: web.Request) -> None:
-    given = request.headers.get("X-Cluster-Secret", "")
-    expected = services_of(request).settings.cluster_secret
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthenticated("missing or wrong X-Cluster-Secret")
+_WORKER_KEY_HEADER = "X-EchoFS-Worker-Key"
+
+
+def _check_cluster_call(request: web.Request) -> str:
+    """The caller proves cluster membership; returns the hash of its worker key.
+
+    Raises Unauthenticated (nothing is read or changed).
+    """
+    identity = services_of(request).identity
+    if not identity.verify_http(request.headers, request.method, request.path):
+        raise Unauthenticated("missing or invalid cluster credential (X-EchoFS-Cluster-Auth)")
+    key = request.headers.get(_WORKER_KEY_HEADER, "")
+    if not 32 <= len(key) <= 256:
+        raise Unauthenticated(f"missing or malformed {_WORKER_KEY_HEADER}")
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _refused(worker_id: str, request: web.Request, error: IdentityMismatch) -> IdentityMismatch:
+    log.warning("refused worker %s from %s: bound to another identity", worker_id,
+                request.remote, extra={"worker_id": worker_id, "remote": request.remote})
+    return error
 
 
 def _int_field(body: dict, key: str) -> int:
@@ -62,7 +88,7 @@ def _int_field(body: dict, key: str) -> int:
 
 @routes.post("/api/v1/workers/register")
 async def register_worker(request: web.Request) -> web.Response:
-    _check_cluster_secret(request)
+    key_sha256 = _check_cluster_call(request)
     body = await read_json_object(request)
     worker_id = require_str(body, "worker_id")
     address = require_str(body, "address")
@@ -71,26 +97,33 @@ async def register_worker(request: web.Request) -> web.Response:
     if not _ADDRESS_RE.fullmatch(address):
         raise InvalidInput("address must be host:port")
     services = services_of(request)
-    record = await services.workers.register(
-        worker_id, address, str(body.get("metrics_url", ""))[:512], str(body.get("zone", ""))[:64],
-        _int_field(body, "capacity_bytes"), _int_field(body, "used_bytes"),
-        _int_field(body, "chunk_count"),
-    )
+    try:
+        record = await services.workers.register(
+            worker_id, address, str(body.get("metrics_url", ""))[:512],
+            str(body.get("zone", ""))[:64], _int_field(body, "capacity_bytes"),
+            _int_field(body, "used_bytes"), _int_field(body, "chunk_count"), key_sha256,
+        )
+    except IdentityMismatch as exc:
+        raise _refused(worker_id, request, exc) from None
     await services.registry.refresh()
     await services.repair_queue.wake()
-    return ok({"worker_id": record.worker_id, "state": record.state}, "registered")
+    return ok({"worker_id": record.worker_id, "state": record.state,
+               "peers": services.registry.peers()}, "registered")
 
 
 @routes.post("/api/v1/workers/{worker_id}/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
-    _check_cluster_secret(request)
+    key_sha256 = _check_cluster_call(request)
     body = await read_json_object(request)
     worker_id = request.match_info["worker_id"]
     services = services_of(request)
-    known = await services.workers.heartbeat(
-        worker_id, _int_field(body, "capacity_bytes"), _int_field(body, "used_bytes"),
-        _int_field(body, "chunk_count"),
-    )
+    try:
+        known = await services.workers.heartbeat(
+            worker_id, _int_field(body, "capacity_bytes"), _int_field(body, "used_bytes"),
+            _int_field(body, "chunk_count"), key_sha256,
+        )
+    except IdentityMismatch as exc:
+        raise _refused(worker_id, request, exc) from None
     if not known:
         raise NotFound(f"worker {worker_id!r} is not registered")
     corrupt = body.get("corrupt_chunk_ids", [])
@@ -100,7 +133,8 @@ async def heartbeat(request: web.Request) -> web.Response:
         if not isinstance(chunk_id, str) or not CHUNK_ID_RE.fullmatch(chunk_id):
             raise InvalidInput("corrupt_chunk_ids must be a list of chunk ids")
         await services.replicas.mark_bad(chunk_id, worker_id, "corrupt", reason="scrub")
-    return ok({"worker_id": worker_id}, "heartbeat recorded")
+    return ok({"worker_id": worker_id, "peers": services.registry.peers()},
+              "heartbeat recorded")
 
 
 @routes.get("/api/v1/workers/health")

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from common.cluster_auth import ClusterIdentity
 from master.cluster.worker_client import WorkerClient
 from master.metadata.records import WorkerRecord
 from master.metadata.workers import WorkersRepository
@@ -53,9 +54,11 @@ class WorkerView:
 
 class WorkerRegistry:
     def __init__(
-        self, repository: WorkersRepository, rpc_timeout_s: float, read_timeout_s: float | None = None
+        self, repository: WorkersRepository, rpc_timeout_s: float,
+        read_timeout_s: float | None = None, *, identity: ClusterIdentity,
     ) -> None:
         self._repository = repository
+        self._identity = identity
         self._rpc_timeout_s = rpc_timeout_s
         self._read_timeout_s = read_timeout_s
         self._views: dict[str, WorkerView] = {}
@@ -97,7 +100,8 @@ class WorkerRegistry:
                 asyncio.get_running_loop().create_task(client.close())
             view.address = record.address
             self._clients[record.worker_id] = WorkerClient(
-                record.worker_id, record.address, self._rpc_timeout_s, self._read_timeout_s
+                record.worker_id, record.address, self._rpc_timeout_s, self._read_timeout_s,
+                identity=self._identity,
             )
 
     def views(self) -> list[WorkerView]:
@@ -108,6 +112,11 @@ class WorkerRegistry:
 
     def placeable(self) -> list[WorkerView]:
         return [v for v in self._views.values() if v.placeable]
+
+    def peers(self) -> list[dict[str, str]]:
+        """Registered, healthy workers as ``{worker_id, address}``: ReplicateChunk targets."""
+        return [{"worker_id": v.worker_id, "address": v.address}
+                for v in self._views.values() if v.state == "healthy"]
 
     def client(self, worker_id: str) -> WorkerClient | None:
         return self._clients.get(worker_id)

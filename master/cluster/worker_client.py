@@ -17,6 +17,7 @@ from common.chunkwire import (
     put_chunk_method,
     read_chunk_frames,
 )
+from common.cluster_auth import ClusterIdentity
 from common.errors import EchoError, Unavailable, error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
@@ -41,23 +42,33 @@ def _translate(exc: grpc.aio.AioRpcError) -> EchoError:
     return error_from_grpc(exc.code(), exc.details())
 
 
+_METHOD = "/echofs.v1.Worker/"
+
+
 class WorkerClient:
-    """One long-lived channel per worker; every call has a deadline."""
+    """One long-lived channel per worker; every call has a deadline and the cluster
+    credential (``common.cluster_auth``); with TLS the worker must prove it is
+    ``worker_id`` by its certificate."""
 
     def __init__(
-        self, worker_id: str, address: str, timeout_s: float, read_timeout_s: float | None = None
+        self, worker_id: str, address: str, timeout_s: float, read_timeout_s: float | None = None,
+        *, identity: ClusterIdentity,
     ) -> None:
         self.worker_id = worker_id
+        self._identity = identity
         self.address = address
         self._timeout_s = timeout_s
         # Reads have another replica to try, so they give up on a stalled worker sooner.
         self._read_timeout_s = read_timeout_s or timeout_s
-        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._channel = identity.channel(address, worker_id, _CHANNEL_OPTIONS)
         self._stub = pb_grpc.WorkerStub(self._channel)
         self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
         self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._small_puts = PutBatcher(self._put_chunks)
+
+    def _auth(self, method: str) -> tuple[tuple[str, str], ...]:
+        return self._identity.grpc_metadata(_METHOD + method)
 
     async def put_chunk(self, chunk: EncodedChunk) -> None:
         """Store ``chunk`` on this worker durably. Raises the worker's EchoError.
@@ -74,7 +85,8 @@ class WorkerClient:
             return
         try:
             await self._put_chunk(
-                encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s
+                encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s,
+                metadata=self._auth("PutChunk"),
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -82,7 +94,8 @@ class WorkerClient:
     async def _put_chunks(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
         try:
             return await self._stub.PutChunks(
-                pb.PutChunksRequest(blobs=blobs), timeout=self._timeout_s
+                pb.PutChunksRequest(blobs=blobs), timeout=self._timeout_s,
+                metadata=self._auth("PutChunks"),
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -97,7 +110,7 @@ class WorkerClient:
         """
         call = self._get_chunk(
             pb.GetChunkRequest(chunk_id=chunk_id, caller_verifies=True),
-            timeout=self._read_timeout_s,
+            timeout=self._read_timeout_s, metadata=self._auth("GetChunk"),
         )
         try:
             return await read_chunk_frames(call, max_bytes=max_bytes)
@@ -109,7 +122,8 @@ class WorkerClient:
     async def has_chunks(self, chunk_ids: list[str]) -> list[bool]:
         try:
             reply = await self._stub.HasChunks(
-                pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=self._timeout_s
+                pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=self._timeout_s,
+                metadata=self._auth("HasChunks"),
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -122,7 +136,7 @@ class WorkerClient:
                     chunk_id=chunk_id, target_address=target_address,
                     deadline_seconds=self._timeout_s,
                 ),
-                timeout=self._timeout_s * 2,
+                timeout=self._timeout_s * 2, metadata=self._auth("ReplicateChunk"),
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
@@ -133,7 +147,7 @@ class WorkerClient:
                 pb.DeleteChunkRequest(
                     chunk_id=chunk_id, unless_written_within_seconds=unless_written_within_s
                 ),
-                timeout=self._timeout_s,
+                timeout=self._timeout_s, metadata=self._auth("DeleteChunk"),
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc

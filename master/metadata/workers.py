@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common.errors import IdentityMismatch
 from master.metadata.pool import Database
 from master.metadata.records import WorkerRecord
 
@@ -23,36 +24,63 @@ class WorkersRepository:
 
     async def register(
         self, worker_id: str, address: str, metrics_url: str, zone: str,
-        capacity_bytes: int, used_bytes: int, chunk_count: int,
+        capacity_bytes: int, used_bytes: int, chunk_count: int, identity_key_sha256: str,
     ) -> WorkerRecord:
+        """Insert or refresh a worker, bound to the identity it first registered with.
+
+        Raises IdentityMismatch (nothing changed) when ``worker_id`` is bound to another
+        identity: nobody can take over a registered worker's id or address.
+        """
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO workers (worker_id, address, metrics_url, zone, capacity_bytes,"
-                " used_bytes, chunk_count) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " used_bytes, chunk_count, identity_key_sha256)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (worker_id) DO UPDATE SET address = EXCLUDED.address,"
+                " identity_key_sha256 = EXCLUDED.identity_key_sha256,"
                 " metrics_url = EXCLUDED.metrics_url, zone = EXCLUDED.zone,"
                 " capacity_bytes = EXCLUDED.capacity_bytes, used_bytes = EXCLUDED.used_bytes,"
                 " chunk_count = EXCLUDED.chunk_count, last_heartbeat = now(),"
                 " state = CASE WHEN workers.state IN ('draining', 'removed') THEN workers.state"
                 "              ELSE 'healthy' END"
+                " WHERE workers.identity_key_sha256 IS NULL"
+                "    OR workers.identity_key_sha256 = EXCLUDED.identity_key_sha256"
                 f" RETURNING {_COLUMNS}",
-                (worker_id, address, metrics_url, zone, capacity_bytes, used_bytes, chunk_count),
+                (worker_id, address, metrics_url, zone, capacity_bytes, used_bytes, chunk_count,
+                 identity_key_sha256),
             )
             row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise IdentityMismatch(
+                f"worker id {worker_id!r} is registered with another identity; refused"
+            )
         return _worker(row)
 
     async def heartbeat(
-        self, worker_id: str, capacity_bytes: int, used_bytes: int, chunk_count: int
+        self, worker_id: str, capacity_bytes: int, used_bytes: int, chunk_count: int,
+        identity_key_sha256: str,
     ) -> bool:
-        """Record a heartbeat; False when the worker is unknown (it must register)."""
+        """Record a heartbeat; False when the worker is unknown (it must register).
+
+        Raises IdentityMismatch when the id is bound to another identity.
+        """
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "UPDATE workers SET capacity_bytes = %s, used_bytes = %s, chunk_count = %s,"
-                " last_heartbeat = now() WHERE worker_id = %s",
-                (capacity_bytes, used_bytes, chunk_count, worker_id),
+                " last_heartbeat = now() WHERE worker_id = %s AND identity_key_sha256 = %s",
+                (capacity_bytes, used_bytes, chunk_count, worker_id, identity_key_sha256),
             )
-            return cur.rowcount > 0
+            if cur.rowcount > 0:
+                return True
+            cur = await conn.execute(
+                "SELECT 1 FROM workers WHERE worker_id = %s"
+                " AND identity_key_sha256 IS NOT NULL", (worker_id,)
+            )
+            if await cur.fetchone() is not None:
+                raise IdentityMismatch(
+                    f"worker id {worker_id!r} is registered with another identity; refused"
+                )
+            return False
 
     async def all(self) -> list[WorkerRecord]:
         async with self._db.connection() as conn:

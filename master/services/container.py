@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
 from master.cluster.modes import ModeOracle
 from master.cluster.registry import WorkerRegistry
@@ -29,6 +30,7 @@ class Services:
     metrics: MasterMetrics
     db: Database
     redis: aioredis.Redis
+    identity: ClusterIdentity
     auth: AuthService
     files: FilesRepository
     replicas: ReplicasRepository

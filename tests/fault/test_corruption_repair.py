@@ -13,6 +13,7 @@ import pytest
 
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.waiting import eventually
@@ -40,7 +41,7 @@ def _flip(path: Path) -> None:
 
 def _worker_serves_good_copy(worker: WorkerHandle, chunk_id: str) -> bool:
     """The worker itself verifies its blob on every read: OK means intact."""
-    with grpc.insecure_channel(worker.address) as channel:
+    with identity.sync_channel(worker.address) as channel:
         try:
             for _ in pb_grpc.WorkerStub(channel).GetChunk(
                     pb.GetChunkRequest(chunk_id=chunk_id), timeout=10):

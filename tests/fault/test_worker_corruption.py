@@ -14,6 +14,7 @@ import grpc
 
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import get_blob, metric_value, put_blob, rpc_error
@@ -39,7 +40,7 @@ async def test_a_flipped_byte_fails_the_read_with_data_loss_and_is_quarantined(t
     try:
         meta, payload = blob(2 * MiB)
         healthy = blob(1000)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             await put_blob(stub, meta, payload)
             await put_blob(stub, *healthy)
@@ -93,7 +94,7 @@ async def test_the_scrubber_finds_a_flipped_byte_nobody_reads(tmp_path: Path):
 async def test_a_restarted_worker_scrubs_at_start_and_reports_rot(tmp_path: Path):
     proc, address = start_worker(tmp_path, "w-scrub")
     meta, payload = blob(500_000)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with identity.channel(address) as channel:
         await put_blob(pb_grpc.WorkerStub(channel), meta, payload)
     proc.stop()
     flip_byte_on_disk(tmp_path / "w-scrub", meta.chunk_id)

@@ -18,6 +18,7 @@ import grpc
 from common.chunkwire import put_chunk_frames
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import fresh_channel, start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import get_blob, header_of, put_blob, rpc_error
@@ -46,7 +47,7 @@ async def test_a_worker_killed_mid_put_shows_no_partial_chunk_after_restart(tmp_
         await never.wait()
 
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             call = stub.PutChunk(header_and_two_frames_then_hang(), timeout=30)
             await asyncio.wait_for(half_sent.wait(), 10)
@@ -89,7 +90,7 @@ async def test_a_worker_killed_under_write_load_keeps_only_whole_chunks(tmp_path
             acknowledged.append(meta.chunk_id)
 
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             writers = [asyncio.create_task(writer(stub)) for _ in range(6)]
             for _ in range(100):  # until writes are flowing

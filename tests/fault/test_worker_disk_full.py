@@ -15,6 +15,7 @@ import pytest
 
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import get_blob, put_blob, rpc_error
@@ -45,7 +46,7 @@ async def test_a_full_disk_rejects_the_chunk_with_resource_exhausted(tmp_path: P
     try:
         big, big_payload = blob(2 * MiB)
         small, small_payload = blob(10_000)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             error = await rpc_error(put_blob(stub, big, big_payload))
             assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -16,6 +16,7 @@ from common.chunks import encode_chunk
 from common.chunkwire import codec_to_pb, put_chunk_frames
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.services import scratch_dir
 from tests.support.workers import start_worker
 
@@ -40,7 +41,7 @@ def _put(stub: pb_grpc.WorkerStub, data: bytes) -> str:
 
 
 def test_a_recently_written_blob_survives_a_guarded_delete(worker_address: str) -> None:
-    with grpc.insecure_channel(worker_address) as channel:
+    with identity.sync_channel(worker_address) as channel:
         stub = pb_grpc.WorkerStub(channel)
         chunk_id = _put(stub, os.urandom(1000))
         with pytest.raises(grpc.RpcError) as refused:
@@ -56,7 +57,7 @@ def test_a_recently_written_blob_survives_a_guarded_delete(worker_address: str) 
 
 
 def test_putting_an_existing_blob_again_renews_its_guard(worker_address: str) -> None:
-    with grpc.insecure_channel(worker_address) as channel:
+    with identity.sync_channel(worker_address) as channel:
         stub = pb_grpc.WorkerStub(channel)
         data = os.urandom(2000)
         chunk_id = _put(stub, data)

@@ -21,6 +21,7 @@ from common.chunkwire import FRAME_SIZE, put_chunk_frames
 from common.embedded import free_port
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.procs import ManagedProcess
 from tests.support.services import scratch_dir as shared_var_dir
 from tests.support.workers import fresh_channel, start_worker
@@ -55,7 +56,7 @@ def worker(base_dir: Path) -> Iterator[tuple[ManagedProcess, str]]:
 
 @pytest.fixture
 async def stub(worker: tuple[ManagedProcess, str]) -> AsyncIterator[pb_grpc.WorkerStub]:
-    async with grpc.aio.insecure_channel(worker[1]) as channel:
+    async with identity.channel(worker[1]) as channel:
         yield pb_grpc.WorkerStub(channel)
 
 
@@ -64,7 +65,7 @@ def metrics_url(proc: ManagedProcess) -> str:
 
 
 async def test_health_check_answers_serving_for_the_server_and_the_worker_service(worker):
-    async with grpc.aio.insecure_channel(worker[1]) as channel:
+    async with identity.channel(worker[1]) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "echofs.v1.Worker"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
@@ -247,33 +248,8 @@ async def test_metrics_page_has_the_promised_series(stub, worker):
     assert metric_value(url, "echofs_worker_bytes_sent_total") > 0
 
 
-async def test_replicate_chunk_copies_a_blob_to_a_peer_worker(stub, base_dir):
-    peer, peer_address = start_worker(base_dir, "w-peer")
-    try:
-        meta, payload = blob(2 * MiB + 1)
-        await put_blob(stub, meta, payload)
-        request = pb.ReplicateChunkRequest(
-            chunk_id=meta.chunk_id, target_address=peer_address, deadline_seconds=20
-        )
-        reply = await stub.ReplicateChunk(request, timeout=30)
-        assert (reply.chunk_id, reply.stored_size, reply.already_present) == (
-            meta.chunk_id, len(payload), False,
-        )
-        async with grpc.aio.insecure_channel(peer_address) as channel:
-            header, data = await get_blob(pb_grpc.WorkerStub(channel), meta.chunk_id)
-        assert data == payload and header.blob_sha256 == meta.blob_sha256
-        again = await stub.ReplicateChunk(request, timeout=30)
-        assert again.already_present is True
-        missing = pb.ReplicateChunkRequest(chunk_id="cd" * 32, target_address=peer_address)
-        error = await rpc_error(stub.ReplicateChunk(missing, timeout=30))
-        assert error.code() == grpc.StatusCode.NOT_FOUND
-    finally:
-        peer.stop()
-    dead = pb.ReplicateChunkRequest(
-        chunk_id=meta.chunk_id, target_address=f"127.0.0.1:{free_port()}", deadline_seconds=2
-    )
-    error = await rpc_error(stub.ReplicateChunk(dead, timeout=30))
-    assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
+# ReplicateChunk needs registered peers: tests/integration/test_attacks.py runs it in a
+# real cluster (copies to a registered worker, refuses any other address).
 
 
 async def test_sigterm_stops_the_worker_cleanly(base_dir):
@@ -282,7 +258,7 @@ async def test_sigterm_stops_the_worker_cleanly(base_dir):
 
 
 async def _health_status(address: str) -> int:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with identity.channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
         return int(reply.status)
@@ -324,7 +300,7 @@ async def test_sigterm_lets_an_in_flight_put_finish_before_stopping(base_dir):
             yield frame
 
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             call = pb_grpc.WorkerStub(channel).PutChunk(slow_frames(), timeout=30)
             await asyncio.sleep(0.3)
             proc.signal(signal.SIGTERM)

@@ -16,13 +16,16 @@ import grpc
 import pytest
 from aiohttp import web
 
+from common.cluster_auth import ClusterIdentity
 from common.embedded import free_port
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import blob
 from tests.unit.worker.helpers import get_blob, put_blob, rpc_error
 
-SECRET = "test-cluster-secret"
+SECRET = identity.SESSION_SECRET
+CLUSTER = ClusterIdentity(SECRET)
 
 
 @dataclass
@@ -44,7 +47,8 @@ async def master() -> AsyncIterator[FakeMaster]:
     fake = FakeMaster()
 
     def authorized(request: web.Request) -> bool:
-        if request.headers.get("X-Cluster-Secret") != SECRET:
+        signed = CLUSTER.verify_http(request.headers, request.method, request.path)
+        if not signed or len(request.headers.get("X-EchoFS-Worker-Key", "")) < 32:
             fake.rejected_secrets += 1
             return False
         return True
@@ -98,7 +102,7 @@ async def test_worker_registers_heartbeats_and_re_registers_when_forgotten(
         assert master.rejected_secrets == 0
 
         meta, payload = blob(5000)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             await put_blob(pb_grpc.WorkerStub(channel), meta, payload)
         await master.wait_for(lambda: master.heartbeats[-1]["chunk_count"] == 1)
         beat = master.heartbeats[-1]
@@ -125,7 +129,7 @@ async def test_corrupt_blobs_are_reported_once_in_the_next_heartbeat(
     )
     try:
         meta, payload = blob(8000)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             await put_blob(stub, meta, payload)
             (path,) = (tmp_path / "w-hb-rot" / "blobs").rglob(meta.chunk_id)
@@ -149,7 +153,7 @@ async def test_worker_keeps_serving_while_the_master_is_unreachable(tmp_path: Pa
     try:
         await asyncio.sleep(1.5)  # several failed registration attempts
         meta, payload = blob(1234)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             await put_blob(stub, meta, payload)
             assert (await get_blob(stub, meta.chunk_id))[1] == payload

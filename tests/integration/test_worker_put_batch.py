@@ -11,7 +11,6 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -22,6 +21,7 @@ from common.errors import ChecksumMismatch
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from master.cluster.worker_client import WorkerClient
+from tests.support import identity
 from tests.support.procs import ManagedProcess
 from tests.support.services import scratch_dir as shared_var_dir
 from tests.support.workers import start_worker
@@ -48,7 +48,7 @@ def _metrics_url(proc: ManagedProcess) -> str:
 async def test_each_blob_of_a_batch_gets_its_own_outcome(worker):
     good, present, oversized = blob(4096), blob(100), blob(SMALL_BLOB_MAX_BYTES + 1)
     bad_meta, bad_payload = blob(64)
-    async with grpc.aio.insecure_channel(worker[1]) as channel:
+    async with identity.channel(worker[1]) as channel:
         stub = pb_grpc.WorkerStub(channel)
         first = await stub.PutChunks(pb.PutChunksRequest(blobs=[
             pb.SmallBlob(header=header_of(present[0]), data=present[1])]))
@@ -74,7 +74,7 @@ async def test_each_blob_of_a_batch_gets_its_own_outcome(worker):
 
 async def test_a_batch_over_the_limits_is_refused_whole(worker):
     blobs = [blob(10) for _ in range(PUT_BATCH_MAX_BLOBS + 1)]
-    async with grpc.aio.insecure_channel(worker[1]) as channel:
+    async with identity.channel(worker[1]) as channel:
         stub = pb_grpc.WorkerStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.PutChunks(pb.PutChunksRequest(blobs=[
@@ -90,7 +90,8 @@ async def test_concurrent_small_puts_from_the_master_share_calls_and_all_land(wo
     calls_before = metric_value(
         _metrics_url(proc), "echofs_grpc_requests_total", '{code="OK",method="PutChunks"}')
     chunks = [encode_chunk(uuid.uuid4().bytes * 256) for _ in range(40)]
-    client = WorkerClient("w-batch", address, timeout_s=10)
+    client = WorkerClient("w-batch", address, timeout_s=10,
+                          identity=identity.session_identity())
     try:
         await asyncio.gather(*(client.put_chunk(c) for c in chunks))
         assert await client.has_chunks([c.chunk_id for c in chunks]) == [True] * len(chunks)

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import boto3
-import grpc
 import pytest
 
 from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import BackendContract, blob
 from tools.moto_server import moto_server
@@ -103,7 +103,7 @@ async def test_worker_process_on_s3_stores_and_serves_chunks(moto_url: str, tmp_
             chunk_id=meta.chunk_id, codec=codec_to_pb(meta.codec), raw_size=meta.raw_size,
             stored_size=meta.stored_size, blob_sha256=meta.blob_sha256,
         )
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             reply = await stub.PutChunk(put_chunk_frames(header, payload), timeout=30)
             assert reply.already_present is False

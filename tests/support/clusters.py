@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.support.identity import SESSION_SECRET, session_tls_dir
 from tests.support.services import create_database, scratch_dir
 from tools.cluster import ClusterSpec, LocalCluster
 
@@ -26,6 +27,8 @@ def module_cluster(
 ) -> Iterator[LocalCluster]:
     base_dir = scratch_dir() / f"{name}-{uuid.uuid4().hex[:8]}"
     database_url = spec.pop("database_url", None) or create_database(pg_server_url)
+    spec.setdefault("cluster_secret", SESSION_SECRET)
+    spec.setdefault("tls_dir", session_tls_dir())
     cluster = LocalCluster(ClusterSpec(base_dir=base_dir, database_url=database_url,
                                        redis_url=spec.pop("redis_url", redis_url), **spec))
     with cluster:

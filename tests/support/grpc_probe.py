@@ -6,12 +6,13 @@ import grpc
 
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 
 __all__ = ["holders_by_chunk", "worker_has"]
 
 
 def worker_has(address: str, chunk_ids: list[str]) -> list[bool]:
-    with grpc.insecure_channel(address) as channel:
+    with identity.sync_channel(address) as channel:
         reply = pb_grpc.WorkerStub(channel).HasChunks(
             pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=10
         )

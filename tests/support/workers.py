@@ -7,9 +7,10 @@ from pathlib import Path
 import grpc
 
 from common.embedded import free_port
+from tests.support import identity
 from tests.support.procs import ManagedProcess, wait_for_grpc_serving
 
-__all__ = ["start_worker", "fresh_channel"]
+__all__ = ["fresh_channel", "start_worker"]
 
 
 def start_worker(
@@ -22,9 +23,16 @@ def start_worker(
     extra_env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> tuple[ManagedProcess, str]:
-    """Start one worker storing under ``base_dir/worker_id``; return (process, address)."""
+    """Start one worker storing under ``base_dir/worker_id``; return (process, address).
+
+    It is a member of the session's cluster (``tests.support.identity``): mutual TLS and
+    the session's secret, its health service also on a plaintext port of its own.
+    """
     port = port or free_port()
+    health_port = free_port()
     env = {
+        **identity.worker_identity_env(worker_id),
+        "WORKER_HEALTH_PORT": str(health_port),
         "WORKER_ID": worker_id,
         "WORKER_HOST": "127.0.0.1",
         "WORKER_PORT": str(port),
@@ -42,7 +50,9 @@ def start_worker(
     ).start()
     address = f"127.0.0.1:{port}"
     try:
-        wait_for_grpc_serving(address, timeout_s=timeout_s, proc=proc)
+        tls_on = bool(env.get("CLUSTER_TLS_CERT_FILE"))
+        health_address = f"127.0.0.1:{health_port}" if tls_on else address
+        wait_for_grpc_serving(health_address, timeout_s=timeout_s, proc=proc)
     except BaseException:
         proc.stop()
         raise
@@ -58,4 +68,4 @@ def fresh_channel(address: str) -> grpc.aio.Channel:
     fails with "Connection refused" although the worker is already SERVING (CI saw this
     about one run in five).
     """
-    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+    return identity.channel(address, [("grpc.use_local_subchannel_pool", 1)])
