@@ -12,7 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from common.cluster_auth import ClusterIdentity
 from tests.support.api import ApiClient
+from tests.support.identity import SESSION_SECRET
 from tools.cluster import LocalCluster
 
 pytestmark = pytest.mark.timeout(240)
@@ -23,7 +25,9 @@ TTL_S = 5.0  # the controller's default MODE_TTL_SECONDS, which the cluster harn
 async def _controller(
     http: aiohttp.ClientSession, method: str, url: str, body: Any = None
 ) -> dict[str, Any]:
-    async with http.request(method, url, json=body) as response:
+    path = "/" + url.split("/", 3)[3].split("?")[0]
+    headers = ClusterIdentity(SESSION_SECRET).http_headers(method, path)
+    async with http.request(method, url, json=body, headers=headers) as response:
         assert response.status == 200, await response.text()
         result: dict[str, Any] = await response.json()
         return result

@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from common.cluster_auth import ClusterIdentity
 from common.embedded import free_port
 from common.migrate import apply_migrations
 from consistency_controller.publisher import CHANNEL
+from tests.support.identity import SESSION_SECRET
 from tests.support.procs import ManagedProcess, wait_for_http
 from tests.support.services import scratch_dir as var_root
 
@@ -38,6 +40,7 @@ def controller_process(
     run_dir: Path, database_url: str, redis_url: str, port: int
 ) -> ManagedProcess:
     env = {
+        "CLUSTER_SECRET": SESSION_SECRET,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CONTROLLER_HOST": "127.0.0.1",
@@ -103,7 +106,9 @@ async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 
 async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with http.post(url, json=body) as response:
+    path = "/" + url.split("/", 3)[3]
+    headers = ClusterIdentity(SESSION_SECRET).http_headers("POST", path)
+    async with http.post(url, json=body, headers=headers) as response:
         assert response.status == 200, await response.text()
         result: dict[str, Any] = await response.json()
         return result

@@ -17,8 +17,10 @@ import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 from grpc_health.v1 import health, health_pb2_grpc
 
+from common.cluster_auth import ClusterIdentity
 from common.config import ControllerSettings
 from consistency_controller.app import build_app
+from tests.support.identity import SESSION_SECRET
 
 __all__ = ["controller", "get", "health_server", "post", "seed_file", "seed_workers", "sql"]
 
@@ -27,6 +29,7 @@ __all__ = ["controller", "get", "health_server", "post", "seed_file", "seed_work
 async def controller(
     database_url: str, redis_url: str, **overrides: Any
 ) -> AsyncIterator[TestClient]:
+    overrides.setdefault("cluster_secret", SESSION_SECRET)
     settings = ControllerSettings(
         database_url=database_url, redis_url=redis_url, mode_ttl_seconds=5.0, **overrides
     )
@@ -104,9 +107,15 @@ async def seed_file(database_url: str, replica_workers: list[str], hint: str = "
     return str(file_id)
 
 
-async def post(client: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+async def post(
+    client: TestClient, path: str, body: Any, *, signed: bool = True
+) -> tuple[int, dict[str, Any]]:
+    """POST as a cluster member (``signed``) or as anybody."""
     data = body if isinstance(body, str) else json.dumps(body)
-    response = await client.post(path, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if signed:
+        headers.update(ClusterIdentity(SESSION_SECRET).http_headers("POST", path.split("?")[0]))
+    response = await client.post(path, data=data, headers=headers)
     return response.status, await response.json()
 
 
