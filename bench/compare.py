@@ -11,7 +11,9 @@ in the same run, before and after the rounds (the better of the two is kept). Wr
 
 Environment: ``BENCH_RUNS`` (default 3), ``BENCH_SCALE`` (``full`` default; ``small`` for
 a quick development run: 8 x 16 MiB large objects, 300 small files),
-``BENCH_SYSTEMS`` (default ``echofs,seaweedfs``).
+``BENCH_SYSTEMS`` (default ``echofs,seaweedfs``), ``BENCH_ECHOFS_TLS`` (``1`` default: mutual
+TLS between master and workers, as ``make run-cluster`` runs; ``0``: per-call credentials
+only, to measure what TLS costs).
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
         # do; left on, it re-reads and re-hashes earlier phases' data during later phases.
         spec = ClusterSpec(base_dir=base, database_url=pg, redis_url=redis, workers=3,
                            chunk_size=4 * MiB, replication_factor=3, with_controller=False,
-                           worker_env={"WORKER_SCRUB_BYTES_PER_SECOND": "0"})
+                           worker_env={"WORKER_SCRUB_BYTES_PER_SECOND": "0"},
+                           tls=os.environ.get("BENCH_ECHOFS_TLS", "1") != "0")
         with LocalCluster(spec) as cluster:
             token = asyncio.run(_echofs_token(cluster.master_url))
             target = Target("echofs", f"{cluster.master_url}/api/v1/fs",

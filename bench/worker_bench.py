@@ -27,12 +27,11 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import grpc
-
 from common.chunks import Codec
 from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from tests.support import identity
 from tests.support.workers import start_worker
 from tools.moto_server import moto_server
 
@@ -101,7 +100,7 @@ async def _phase(
 
     options = [("grpc.max_receive_message_length", 2 * MiB),
                ("grpc.max_send_message_length", 2 * MiB)]
-    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(streams)]
+    channels = [identity.channel(address, options) for _ in range(streams)]
     started = time.monotonic()
     try:
         await asyncio.gather(*(client(pb_grpc.WorkerStub(ch)) for ch in channels))
