@@ -114,9 +114,13 @@ class WorkerRegistry:
         return [v for v in self._views.values() if v.placeable]
 
     def peers(self) -> list[dict[str, str]]:
-        """Registered, healthy workers as ``{worker_id, address}``: ReplicateChunk targets."""
+        """Registered, live workers as ``{worker_id, address}``: ReplicateChunk targets.
+
+        Suspect workers stay listed: one slow probe must not make a repair to a worker
+        the master just chose fail at its source (the list is at most a heartbeat old).
+        """
         return [{"worker_id": v.worker_id, "address": v.address}
-                for v in self._views.values() if v.state == "healthy"]
+                for v in self._views.values() if v.state in ("healthy", "suspect")]
 
     def client(self, worker_id: str) -> WorkerClient | None:
         return self._clients.get(worker_id)
