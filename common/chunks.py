@@ -8,6 +8,14 @@ chunk larger than :data:`PROBE_MIN_BYTES` is first judged on a sample of
 :data:`PROBE_BYTES` taken from evenly spaced places: when the sample does not save
 :data:`MIN_SAVING`, the chunk is stored raw without compressing all of it.
 
+A worker must not take a writer's word for a blob's name: :func:`check_content_id`
+proves that what a blob decodes to hashes to its chunk id, so nobody can store bytes
+under another content's id (and poison every later read or dedup of it). A raw blob's
+content hash is its blob hash, already computed, so the check is free; a zstd blob is
+decompressed in slices of :data:`CONTENT_CHECK_SLICE_BYTES` and hashed as it goes, so
+a chunk is never held decompressed and a "bomb" that expands beyond its declared size
+is stopped at that size.
+
 These functions are CPU-bound on whole chunks: callers on an event loop run them
 through ``asyncio.to_thread`` (hashlib and zstandard release the GIL).
 """
@@ -21,15 +29,17 @@ from enum import Enum
 
 import zstandard
 
-from common.errors import ChunkCorrupt, InvalidInput
+from common.errors import ChunkCorrupt, ChunkIdMismatch, InvalidInput
 
 __all__ = [
     "CHUNK_ID_RE",
+    "CONTENT_CHECK_SLICE_BYTES",
     "MIN_SAVING",
     "PROBE_BYTES",
     "PROBE_MIN_BYTES",
     "Codec",
     "EncodedChunk",
+    "check_content_id",
     "chunk_id_of",
     "decode_chunk",
     "decode_chunk_frames",
@@ -43,6 +53,7 @@ MIN_SAVING = 0.05
 PROBE_BYTES = 64 * 1024
 PROBE_MIN_BYTES = 4 * PROBE_BYTES
 _PROBE_SLICES = 4
+CONTENT_CHECK_SLICE_BYTES = 1024 * 1024
 
 
 class Codec(str, Enum):
@@ -156,3 +167,63 @@ def decode_chunk_frames(
     if actual != chunk_id:
         raise ChunkCorrupt(f"chunk {chunk_id[:12]} hashes to {actual[:12]}")
     return frames
+
+
+def check_content_id(
+    chunk_id: str, codec: Codec, raw_size: int, payload: bytes | memoryview, blob_digest: str
+) -> None:
+    """Prove that ``payload`` decodes to ``raw_size`` bytes hashing to ``chunk_id``.
+
+    ``blob_digest`` is the SHA-256 hex of ``payload`` itself, which the caller has
+    already computed (and compared with the declared blob checksum): for a raw blob it
+    is the content hash, so nothing is hashed again. A zstd blob must be one frame
+    that declares its content size (as :func:`encode_chunk` writes it) equal to
+    ``raw_size``; it is decompressed in slices of :data:`CONTENT_CHECK_SLICE_BYTES`,
+    hashed incrementally and abandoned as soon as it yields more than ``raw_size``
+    bytes, so memory stays bounded by the slice plus zstd's window whatever the
+    blob claims. The caller bounds ``raw_size`` (the CPU spent is proportional to it).
+
+    Raises ChunkIdMismatch when the content does not hash to ``chunk_id``, has another
+    length, or the blob is not a zstd frame that decodes.
+    """
+    if codec is Codec.RAW:
+        if len(payload) != raw_size:
+            raise ChunkIdMismatch(
+                f"chunk {chunk_id}: raw blob has {len(payload)} bytes, header says {raw_size}"
+            )
+        actual = blob_digest
+    else:
+        actual = _zstd_content_digest(chunk_id, payload, raw_size)
+    if actual != chunk_id:
+        raise ChunkIdMismatch(f"chunk {chunk_id}: content hashes to {actual}")
+
+
+def _zstd_content_digest(chunk_id: str, payload: bytes | memoryview, raw_size: int) -> str:
+    """SHA-256 hex of what ``payload`` decompresses to, at most ``raw_size`` bytes of it."""
+    try:
+        declared = zstandard.frame_content_size(payload)
+    except zstandard.ZstdError as exc:
+        raise ChunkIdMismatch(f"chunk {chunk_id}: blob is not a zstd frame: {exc}") from exc
+    if declared != raw_size:
+        said = "no content size" if declared < 0 else f"content size {declared}"
+        raise ChunkIdMismatch(
+            f"chunk {chunk_id}: zstd frame declares {said}, header says {raw_size}"
+        )
+    digest = hashlib.sha256()
+    # One slice; for a small chunk one byte more than it holds, so expansion shows at once.
+    window = memoryview(bytearray(min(CONTENT_CHECK_SLICE_BYTES, raw_size + 1)))
+    decoded = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(payload) as reader:
+            while count := reader.readinto(window):
+                decoded += count
+                if decoded > raw_size:
+                    raise ChunkIdMismatch(
+                        f"chunk {chunk_id}: blob decodes to more than {raw_size} bytes"
+                    )
+                digest.update(window[:count])
+    except zstandard.ZstdError as exc:
+        raise ChunkIdMismatch(f"chunk {chunk_id}: blob does not decompress: {exc}") from exc
+    if decoded != raw_size:
+        raise ChunkIdMismatch(f"chunk {chunk_id}: blob decodes to {decoded} bytes, not {raw_size}")
+    return digest.hexdigest()

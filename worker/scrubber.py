@@ -1,9 +1,14 @@
-"""Background scrubbing: read every blob at a bounded rate and verify its checksum.
+"""Background scrubbing: read every blob at a bounded rate and verify its checksum
+and its content id.
 
 Bit rot on a replica nobody reads would go unnoticed until the other replicas are
-gone too; the scrubber finds it early. Corrupt blobs are quarantined and reported by
-the store (and so by the next heartbeat) exactly as a failed read would. The rate
-limit keeps scrubbing from starving client traffic.
+gone too; the scrubber finds it early. A blob whose checksum still matches its header
+but whose content does not hash to its chunk id (rewritten together with its header,
+or stored before writes were checked) is found too, since reads do not decode
+(``ChunkStore.verify``). Corrupt blobs are quarantined and reported by the store (and
+so by the next heartbeat) exactly as a failed read would. The rate limit, in stored
+bytes, keeps scrubbing from starving client traffic; a zstd blob also costs its
+decompression and a hash of its content.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class Scrubber:
             entries = await self.store.list(after, self.batch_size)
             for entry in entries:
                 try:
-                    size = await self.store.verify(entry.chunk_id)
+                    size = await self.store.verify(entry.chunk_id)  # checksum and content id
                 except ChunkCorrupt:
                     report.corrupt_chunk_ids.append(entry.chunk_id)
                     size = entry.stored_size

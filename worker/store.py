@@ -9,6 +9,20 @@ may ask for an unverified read: hashing every blob twice cost ~0.7 CPU s per GB 
 (SHA-256 at ~1.4 GB/s on this class of machine). It still never gets a quarantined
 blob or one whose header is damaged, and the blob it finds corrupt is reported by
 the master and repaired from another replica.
+
+That checksum proves the bytes arrived as sent, not that they are the chunk they are
+sent as: the writer chooses both. So a write, and a scrub, also prove the content id
+(``common.chunks.check_content_id``): the blob must decode to ``raw_size`` bytes that
+hash to its chunk id, or nothing is stored (``ChunkIdMismatch``), and a stored copy
+that fails is quarantined like any corrupt blob. Otherwise anyone allowed to write
+could plant bytes under the id of content someone uploads later, and dedup would
+hand them out. For a raw blob this costs nothing (its checksum is its content hash);
+a zstd blob is decompressed once, in bounded slices, and its content hashed: ~1.3 CPU
+s per GB of content for 4 MiB zstd-1 chunks, against ~0.2 for their checksum
+(``bench/content_id_cost.py``). Reads do not decode, to stay cheap: a blob served was
+proven when written and is proven again by every scrub pass, and the master decodes
+and checks every chunk it reads.
+
 Disk and S3 work is bounded by one semaphore; hashing of whole blobs runs in threads.
 """
 
@@ -26,11 +40,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from common.chunks import validate_chunk_id
+from common.chunks import Codec, check_content_id, validate_chunk_id
 from common.cpu import cpu_bound
 from common.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
+    ChunkIdMismatch,
     ChunkNotFound,
     EchoError,
     InvalidInput,
@@ -44,6 +59,7 @@ from worker.metrics import WorkerMetrics
 __all__ = [
     "MAX_HAS_BATCH",
     "MAX_LIST_BATCH",
+    "MAX_RAW_SIZE",
     "MAX_STORED_SIZE",
     "ChunkStore",
     "PutResult",
@@ -56,6 +72,8 @@ MiB = 1024 * 1024
 # The largest chunk is 64 MiB (CHUNK_SIZE's bound); incompressible data stored raw
 # can never exceed it, but leave slack for codec framing.
 MAX_STORED_SIZE = 64 * MiB + MiB
+# Checking a zstd blob's content costs CPU in proportion to what it decodes to.
+MAX_RAW_SIZE = 64 * MiB
 MAX_HAS_BATCH = 10_000
 MAX_LIST_BATCH = 10_000
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -65,14 +83,17 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _digests(payloads: Sequence[bytes]) -> builtins.list[str]:
-    return [_sha256_hex(payload) for payload in payloads]
+def _check_cost(meta: BlobMeta, payload: bytes, *, content: bool = True) -> int:
+    """Bytes a full check hashes or decodes (decides inline or in a thread)."""
+    decoded = meta.raw_size if content and meta.codec is Codec.ZSTD else 0
+    return len(payload) + decoded
 
 
-def _check_blob(meta: BlobMeta, payload: bytes, digest: str) -> None:
-    """The header is valid and the payload is what it declares.
+def _check_blob(meta: BlobMeta, payload: bytes) -> None:
+    """The header is valid, the payload is what it declares, and it is that chunk.
 
-    Raises InvalidInput or ChecksumMismatch (nothing may be stored then).
+    CPU-bound (hashes the blob, decodes a zstd one). Raises InvalidInput,
+    ChecksumMismatch or ChunkIdMismatch (nothing may be stored then).
     """
     check_header(meta)
     if len(payload) != meta.stored_size:
@@ -80,11 +101,47 @@ def _check_blob(meta: BlobMeta, payload: bytes, digest: str) -> None:
             f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
             f"header declared stored_size {meta.stored_size}"
         )
+    digest = _sha256_hex(payload)
     if digest != meta.blob_sha256:
         raise ChecksumMismatch(
             f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
             f"{meta.blob_sha256}; nothing stored"
         )
+    try:
+        check_content_id(meta.chunk_id, meta.codec, meta.raw_size, payload, digest)
+    except ChunkIdMismatch as exc:
+        raise ChunkIdMismatch(f"{exc.message}; nothing stored") from None
+
+
+def _check_blobs(items: Sequence[tuple[BlobMeta, bytes]]) -> builtins.list[EchoError | None]:
+    """:func:`_check_blob` for each item: its error, or None when it may be stored."""
+    errors: builtins.list[EchoError | None] = []
+    for meta, payload in items:
+        try:
+            _check_blob(meta, payload)
+            errors.append(None)
+        except EchoError as error:
+            errors.append(error)
+    return errors
+
+
+def _stored_fault(
+    meta: BlobMeta, data: bytes, check_content: bool, proven_blob_sha256: str
+) -> str | None:
+    """Why a stored blob cannot be trusted, or None when it can. CPU-bound.
+
+    The content id is proven only with ``check_content``, and not when the blob is
+    byte for byte one (``proven_blob_sha256``) whose content was just proven.
+    """
+    digest = _sha256_hex(data)
+    if digest != meta.blob_sha256 or len(data) != meta.stored_size:
+        return f"stored blob hashes to {digest[:16]}, expected {meta.blob_sha256[:16]}"
+    if check_content and digest != proven_blob_sha256:
+        try:
+            check_content_id(meta.chunk_id, meta.codec, meta.raw_size, data, digest)
+        except ChunkIdMismatch as exc:
+            return f"content does not match its id ({exc.message})"
+    return None
 
 
 def _as_echo_error(error: BaseException) -> EchoError:
@@ -117,6 +174,10 @@ def check_header(meta: BlobMeta) -> None:
     if meta.stored_size > MAX_STORED_SIZE:
         raise InvalidInput(
             f"stored_size {meta.stored_size} exceeds the maximum of {MAX_STORED_SIZE} bytes"
+        )
+    if not 0 <= meta.raw_size <= MAX_RAW_SIZE:
+        raise InvalidInput(
+            f"raw_size {meta.raw_size} is outside 0..{MAX_RAW_SIZE} bytes"
         )
 
 
@@ -176,20 +237,22 @@ class ChunkStore:
     # -- writes --------------------------------------------------------------------
 
     async def put(self, meta: BlobMeta, payload: bytes) -> PutResult:
-        """Verify the blob against its header and store it durably.
+        """Verify the blob against its header and its id, and store it durably.
 
-        Raises InvalidInput (bad header, size mismatch), ChecksumMismatch, StorageFull,
+        Raises InvalidInput (bad header, size mismatch), ChecksumMismatch,
+        ChunkIdMismatch (the content does not hash to the chunk id), StorageFull,
         Unavailable. A valid existing copy is kept and reported as already present; a
-        corrupt existing copy is quarantined and replaced.
+        corrupt existing copy (checksum or content id) is quarantined and replaced.
         """
         self._require_open()
         check_header(meta)
-        digest = await cpu_bound(len(payload), _sha256_hex, payload)
-        _check_blob(meta, payload, digest)
+        await cpu_bound(_check_cost(meta, payload), _check_blob, meta, payload)
         async with self._chunk_lock(meta.chunk_id):
             self._note_put(meta.chunk_id)
             try:
-                await self._read_verified(meta.chunk_id)
+                await self._read_verified(
+                    meta.chunk_id, check_content=True, proven_blob_sha256=meta.blob_sha256
+                )
                 return PutResult(meta.chunk_id, meta.stored_size, already_present=True)
             except (ChunkNotFound, ChunkCorrupt):
                 pass  # absent, or just quarantined: write the good copy
@@ -202,18 +265,17 @@ class ChunkStore:
     ) -> builtins.list[PutResult | EchoError]:
         """``put`` for a batch of small blobs, made durable together (one group sync on
         the local disk). Each item gets its own result or error, in order; one bad blob
-        does not fail the others. The same id twice in a batch is written once.
+        (checksum or content id) does not fail the others. The same id twice in a batch
+        is written once.
         """
         self._require_open()
         outcomes: list[PutResult | EchoError | None] = [None] * len(items)
         valid: dict[str, int] = {}  # chunk id -> index of its first valid item
-        digests = await cpu_bound(
-            sum(len(payload) for _, payload in items), _digests, [p for _, p in items]
+        errors = await cpu_bound(
+            sum(_check_cost(meta, payload) for meta, payload in items), _check_blobs, items
         )
-        for index, ((meta, payload), digest) in enumerate(zip(items, digests, strict=True)):
-            try:
-                _check_blob(meta, payload, digest)
-            except EchoError as error:
+        for index, ((meta, _), error) in enumerate(zip(items, errors, strict=True)):
+            if error is not None:
                 outcomes[index] = error
                 continue
             valid.setdefault(meta.chunk_id, index)
@@ -226,7 +288,10 @@ class ChunkStore:
             for (chunk_id, index), there in zip(valid.items(), present, strict=True):
                 if there:
                     try:
-                        await self._read_verified(chunk_id)
+                        await self._read_verified(
+                            chunk_id, check_content=True,
+                            proven_blob_sha256=items[index][0].blob_sha256,
+                        )
                         outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
                         continue
                     except (ChunkNotFound, ChunkCorrupt):
@@ -294,17 +359,25 @@ class ChunkStore:
 
     # -- reads ---------------------------------------------------------------------
 
-    async def _read_verified(self, chunk_id: str) -> tuple[BlobMeta, bytes]:
-        """The whole blob, proven against its checksum; corrupt → quarantine + raise."""
+    async def _read_verified(
+        self, chunk_id: str, *, check_content: bool = False, proven_blob_sha256: str = ""
+    ) -> tuple[BlobMeta, bytes]:
+        """The whole blob, proven against its checksum; corrupt → quarantine + raise.
+
+        With ``check_content`` its content id is proven too (see :func:`_stored_fault`).
+        Raises ChunkNotFound, ChunkCorrupt, Unavailable.
+        """
         try:
             async with self._io_slots:
                 blob = await self.backend.get(chunk_id)
         except ChunkCorrupt as exc:
             await self._quarantine(chunk_id, exc.message)
             raise
-        digest = await cpu_bound(len(blob.data), _sha256_hex, blob.data)
-        if digest != blob.meta.blob_sha256 or len(blob.data) != blob.meta.stored_size:
-            reason = f"stored blob hashes to {digest[:16]}, expected {blob.meta.blob_sha256[:16]}"
+        reason = await cpu_bound(
+            _check_cost(blob.meta, blob.data, content=check_content), _stored_fault,
+            blob.meta, blob.data, check_content, proven_blob_sha256,
+        )
+        if reason is not None:
             await self._quarantine(chunk_id, reason)
             raise ChunkCorrupt(f"chunk {chunk_id}: {reason}; quarantined")
         return blob.meta, blob.data
@@ -314,7 +387,8 @@ class ChunkStore:
     ) -> tuple[BlobMeta, bytes]:
         """The verified blob, or its ``[offset, offset+length)`` (length 0: to the end).
 
-        With ``verify=False`` the blob's SHA-256 is not checked: only for a caller that
+        The blob's SHA-256 is checked, its content id is not (see the module docstring).
+        With ``verify=False`` the SHA-256 is not checked either: only for a caller that
         checks the bytes itself. Raises ChunkNotFound, ChunkCorrupt (blob quarantined),
         RangeNotSatisfiable (offset beyond the end; the end of a range is clamped),
         Unavailable.
@@ -335,13 +409,15 @@ class ChunkStore:
         return meta, data
 
     async def verify(self, chunk_id: str) -> int:
-        """Read and check one blob (scrubber); returns bytes read, 0 if it vanished.
+        """Read and check one blob and its content id (scrubber); returns bytes read, 0
+        if it vanished.
 
-        Raises ChunkCorrupt after quarantining a bad blob.
+        Raises ChunkCorrupt after quarantining a bad blob: one that fails its checksum,
+        or whose content does not hash to its id even though the checksum matches.
         """
         self._require_open()
         try:
-            meta, _ = await self._read_verified(chunk_id)
+            meta, _ = await self._read_verified(chunk_id, check_content=True)
         except ChunkNotFound:
             return 0
         return meta.stored_size
