@@ -31,21 +31,17 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import hashlib
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from common.chunks import Codec, check_content_id, validate_chunk_id
+from common.chunks import validate_chunk_id
 from common.cpu import cpu_bound
 from common.errors import (
-    ChecksumMismatch,
     ChunkCorrupt,
-    ChunkIdMismatch,
     ChunkNotFound,
     EchoError,
     InvalidInput,
@@ -54,6 +50,15 @@ from common.errors import (
 )
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry
 from worker.backends.memory import slice_range
+from worker.blob_checks import (
+    MAX_RAW_SIZE,
+    MAX_STORED_SIZE,
+    check_blob,
+    check_blobs,
+    check_cost,
+    check_header,
+    stored_fault,
+)
 from worker.metrics import WorkerMetrics
 
 __all__ = [
@@ -64,85 +69,13 @@ __all__ = [
     "ChunkStore",
     "PutResult",
     "StoreStatus",
+    "check_header",
 ]
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
-# The largest chunk is 64 MiB (CHUNK_SIZE's bound); incompressible data stored raw
-# can never exceed it, but leave slack for codec framing.
-MAX_STORED_SIZE = 64 * MiB + MiB
-# Checking a zstd blob's content costs CPU in proportion to what it decodes to.
-MAX_RAW_SIZE = 64 * MiB
 MAX_HAS_BATCH = 10_000
 MAX_LIST_BATCH = 10_000
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _check_cost(meta: BlobMeta, payload: bytes, *, content: bool = True) -> int:
-    """Bytes a full check hashes or decodes (decides inline or in a thread)."""
-    decoded = meta.raw_size if content and meta.codec is Codec.ZSTD else 0
-    return len(payload) + decoded
-
-
-def _check_blob(meta: BlobMeta, payload: bytes) -> None:
-    """The header is valid, the payload is what it declares, and it is that chunk.
-
-    CPU-bound (hashes the blob, decodes a zstd one). Raises InvalidInput,
-    ChecksumMismatch or ChunkIdMismatch (nothing may be stored then).
-    """
-    check_header(meta)
-    if len(payload) != meta.stored_size:
-        raise InvalidInput(
-            f"chunk {meta.chunk_id}: received {len(payload)} bytes, "
-            f"header declared stored_size {meta.stored_size}"
-        )
-    digest = _sha256_hex(payload)
-    if digest != meta.blob_sha256:
-        raise ChecksumMismatch(
-            f"chunk {meta.chunk_id}: blob sha256 is {digest}, header declared "
-            f"{meta.blob_sha256}; nothing stored"
-        )
-    try:
-        check_content_id(meta.chunk_id, meta.codec, meta.raw_size, payload, digest)
-    except ChunkIdMismatch as exc:
-        raise ChunkIdMismatch(f"{exc.message}; nothing stored") from None
-
-
-def _check_blobs(items: Sequence[tuple[BlobMeta, bytes]]) -> builtins.list[EchoError | None]:
-    """:func:`_check_blob` for each item: its error, or None when it may be stored."""
-    errors: builtins.list[EchoError | None] = []
-    for meta, payload in items:
-        try:
-            _check_blob(meta, payload)
-            errors.append(None)
-        except EchoError as error:
-            errors.append(error)
-    return errors
-
-
-def _stored_fault(
-    meta: BlobMeta, data: bytes, check_content: bool, proven_blob_sha256: str
-) -> str | None:
-    """Why a stored blob cannot be trusted, or None when it can. CPU-bound.
-
-    The content id is proven only with ``check_content``, and not when the blob is
-    byte for byte one (``proven_blob_sha256``) whose content was just proven.
-    """
-    digest = _sha256_hex(data)
-    if digest != meta.blob_sha256 or len(data) != meta.stored_size:
-        return f"stored blob hashes to {digest[:16]}, expected {meta.blob_sha256[:16]}"
-    if check_content and digest != proven_blob_sha256:
-        try:
-            check_content_id(meta.chunk_id, meta.codec, meta.raw_size, data, digest)
-        except ChunkIdMismatch as exc:
-            return f"content does not match its id ({exc.message})"
-    return None
-
 
 def _as_echo_error(error: BaseException) -> EchoError:
     if isinstance(error, EchoError):
@@ -164,21 +97,6 @@ class StoreStatus:
     used_bytes: int
     chunk_count: int
     corrupt_blobs_found: int
-
-
-def check_header(meta: BlobMeta) -> None:
-    """Reject a header before any data is accepted. Raises InvalidInput."""
-    validate_chunk_id(meta.chunk_id)
-    if not _SHA256_RE.fullmatch(meta.blob_sha256):
-        raise InvalidInput(f"blob_sha256 is not 64 lowercase hex digits: {meta.blob_sha256[:80]!r}")
-    if meta.stored_size > MAX_STORED_SIZE:
-        raise InvalidInput(
-            f"stored_size {meta.stored_size} exceeds the maximum of {MAX_STORED_SIZE} bytes"
-        )
-    if not 0 <= meta.raw_size <= MAX_RAW_SIZE:
-        raise InvalidInput(
-            f"raw_size {meta.raw_size} is outside 0..{MAX_RAW_SIZE} bytes"
-        )
 
 
 _PUT_MEMORY_S = 6 * 3600.0
@@ -246,7 +164,7 @@ class ChunkStore:
         """
         self._require_open()
         check_header(meta)
-        await cpu_bound(_check_cost(meta, payload), _check_blob, meta, payload)
+        await cpu_bound(check_cost(meta, payload), check_blob, meta, payload)
         async with self._chunk_lock(meta.chunk_id):
             self._note_put(meta.chunk_id)
             try:
@@ -272,7 +190,7 @@ class ChunkStore:
         outcomes: list[PutResult | EchoError | None] = [None] * len(items)
         valid: dict[str, int] = {}  # chunk id -> index of its first valid item
         errors = await cpu_bound(
-            sum(_check_cost(meta, payload) for meta, payload in items), _check_blobs, items
+            sum(check_cost(meta, payload) for meta, payload in items), check_blobs, items
         )
         for index, ((meta, _), error) in enumerate(zip(items, errors, strict=True)):
             if error is not None:
@@ -364,7 +282,7 @@ class ChunkStore:
     ) -> tuple[BlobMeta, bytes]:
         """The whole blob, proven against its checksum; corrupt → quarantine + raise.
 
-        With ``check_content`` its content id is proven too (see :func:`_stored_fault`).
+        With ``check_content`` its content id is proven too (see :func:`stored_fault`).
         Raises ChunkNotFound, ChunkCorrupt, Unavailable.
         """
         try:
@@ -374,7 +292,7 @@ class ChunkStore:
             await self._quarantine(chunk_id, exc.message)
             raise
         reason = await cpu_bound(
-            _check_cost(blob.meta, blob.data, content=check_content), _stored_fault,
+            check_cost(blob.meta, blob.data, content=check_content), stored_fault,
             blob.meta, blob.data, check_content, proven_blob_sha256,
         )
         if reason is not None:
