@@ -30,6 +30,7 @@ from master.background.tasks import BackgroundTasks, run_periodically
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.pool import open_database
@@ -115,6 +116,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     max_open_sessions=settings.max_open_sessions_per_user,
                     ttl_s=settings.session_ttl_seconds,
                 ),
+                ChunkAccessRepository(db),
             )
             services = Services(
                 settings=settings, metrics=metrics, db=db, redis=redis, identity=identity,

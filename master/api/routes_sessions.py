@@ -77,7 +77,8 @@ def _index(request: web.Request) -> int:
 @routes.put("/api/v1/files/upload/{session_id}/chunks/{index}")
 async def put_part(request: web.Request) -> web.Response:
     """Raw body = the part's bytes. Idempotent. With ``X-Chunk-Id`` and an empty body,
-    the part is a chunk the cluster already holds (see POST /api/v1/chunks/has)."""
+    the part is a chunk a file the caller can read already references (see POST
+    /api/v1/chunks/has); any other id is refused as unknown: send the bytes."""
     services = services_of(request)
     session = await _session(request)
     index = _index(request)
@@ -86,7 +87,8 @@ async def put_part(request: web.Request) -> web.Response:
     if reference is not None and not request.can_read_body:
         if not CHUNK_ID_RE.fullmatch(reference):
             raise InvalidInput("X-Chunk-Id must be a chunk id (64 lowercase hex digits)")
-        await services.sessions.reference_part(session, index, reference)
+        await services.sessions.reference_part(principal_of(request), session, index,
+                                               reference)
         return ok({"session_id": str(session.id), "index": index, "size": expected,
                    "referenced": True}, "part referenced")
     if request.content_length is not None and request.content_length != expected:
@@ -126,17 +128,14 @@ async def abort_session(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/chunks/has")
 async def chunks_has(request: web.Request) -> web.Response:
-    """Which of these chunk ids the cluster holds with enough live copies to reference."""
+    """Which of these chunk ids the caller may reference: held with enough live copies
+    and referenced by a file it can read. Any other id answers absent, stored or not."""
     body = await read_json_object(request)
     chunk_ids = body.get("chunk_ids")
     if (not isinstance(chunk_ids, list) or len(chunk_ids) > _MAX_HAS_IDS
             or not all(isinstance(c, str) and CHUNK_ID_RE.fullmatch(c) for c in chunk_ids)):
         raise InvalidInput(f"chunk_ids must be a list of at most {_MAX_HAS_IDS} chunk ids")
-    services = services_of(request)
-    live = await services.replicas.live_replicas(chunk_ids)
-    enough = services.settings.replication_factor // 2 + 1
-    return ok({
-        "present": {c: len(live.get(c, [])) >= enough for c in chunk_ids},
-        "live_copies": {c: len(live.get(c, [])) for c in chunk_ids},
-        "required_copies": enough,
-    })
+    presence = await services_of(request).sessions.chunk_presence(
+        principal_of(request), chunk_ids
+    )
+    return ok(presence.to_json())

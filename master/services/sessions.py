@@ -3,7 +3,10 @@
 A client declares the file, then sends parts by index in any order and from any master
 (state lives in PostgreSQL); each part is written with the object's write quorum as it
 arrives and recorded durably, so nothing acknowledged is lost when a master restarts.
-Parts the cluster already holds can be referenced by chunk id instead of re-sent.
+Parts the cluster already holds can be referenced by chunk id instead of re-sent, but
+only chunks that files the caller can read already reference (proof of possession,
+DESIGN.md §15): any other id, stored or not, is answered exactly as an unknown one, so
+the client sends the bytes (and server-side dedup still stores them once).
 ``complete`` reads every part back (verified), computes the whole-file SHA-256, checks
 it against the declared one, and commits the version atomically.
 """
@@ -28,14 +31,16 @@ from common.errors import (
     TooManyRequests,
 )
 from common.quorum import Hint
+from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.records import ChunkPlacement, NewVersion
 from master.metadata.replicas import ReplicasRepository
 from master.metadata.sessions import SessionRecord, SessionsRepository
+from master.services.auth import Principal
 from master.services.downloads import DownloadService
 from master.services.uploads import Receipt, UploadService
 
-__all__ = ["SessionLimits", "SessionService", "SessionStatus"]
+__all__ = ["ChunkPresence", "SessionLimits", "SessionService", "SessionStatus"]
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MIN_CHUNK = 64 * 1024
@@ -69,6 +74,21 @@ class SessionStatus:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkPresence:
+    """``chunks/has``: per asked id, its live copies as the caller may see them."""
+
+    live_copies: dict[str, int]
+    required_copies: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "present": {c: n >= self.required_copies for c, n in self.live_copies.items()},
+            "live_copies": self.live_copies,
+            "required_copies": self.required_copies,
+        }
+
+
 HINTS = {"auto": Hint.AUTO, "strong": Hint.STRONG, "available": Hint.AVAILABLE}
 
 
@@ -76,8 +96,10 @@ class SessionService:
     def __init__(
         self, sessions: SessionsRepository, files: FilesRepository, replicas: ReplicasRepository,
         uploads: UploadService, downloads: DownloadService, limits: SessionLimits,
+        chunk_access: ChunkAccessRepository,
     ) -> None:
         self._sessions = sessions
+        self._chunk_access = chunk_access
         self._files = files
         self._replicas = replicas
         self._uploads = uploads
@@ -143,17 +165,39 @@ class SessionService:
         )
         return False
 
-    async def reference_part(self, session: SessionRecord, index: int, chunk_id: str) -> None:
+    async def reference_part(
+        self, caller: Principal, session: SessionRecord, index: int, chunk_id: str
+    ) -> None:
+        """Use a held chunk as part ``index``. NotFound (one message whatever the cause)
+        unless a file ``caller`` can read references it with enough live copies."""
         self._require_open(session)
         expected = session.part_size(index)
-        live = (await self._replicas.live_replicas([chunk_id])).get(chunk_id, [])
+        live = await self._live_copies_for(caller, [chunk_id])
         _, quorum = await self._uploads.quorum_for(session.file_id, HINTS[session.consistency])
-        if len(live) < quorum:
+        if live[chunk_id] < quorum:
             raise NotFound(
-                f"chunk {chunk_id[:12]} has {len(live)} live copies, fewer than the {quorum}"
-                " this upload needs; send its bytes"
+                f"chunk {chunk_id[:12]} has {live[chunk_id]} live copies, fewer than the"
+                f" {quorum} this upload needs; send its bytes"
             )
         await self._sessions.reference_part(session.id, index, chunk_id, expected)
+
+    async def chunk_presence(self, caller: Principal, chunk_ids: list[str]) -> ChunkPresence:
+        """Which ids ``caller`` could reference now; every other id, stored or not,
+        answers 0 live copies."""
+        return ChunkPresence(await self._live_copies_for(caller, chunk_ids),
+                             self.limits.replication_factor // 2 + 1)
+
+    async def _live_copies_for(self, caller: Principal, chunk_ids: list[str]) -> dict[str, int]:
+        """Per id, its live copies if a file the caller can read references it, else 0.
+
+        Admins can read every file (routes_files), so every file's chunks are theirs to
+        reference; nobody may reference a chunk that no file or own open session holds.
+        """
+        readable = await self._chunk_access.readable_chunks(
+            caller.user_id, chunk_ids, every_file=caller.is_admin
+        )
+        live = await self._replicas.live_replicas(sorted(readable))
+        return {c: len(live.get(c, [])) for c in chunk_ids}
 
     async def status(self, session: SessionRecord) -> SessionStatus:
         parts = await self._sessions.parts(session.id)
