@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from psycopg.conninfo import conninfo_to_dict
 
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
@@ -43,6 +44,12 @@ from master.replication.writer import ChunkWriter
 from master.services.auth import AuthService
 from master.services.container import Services
 from master.services.downloads import DownloadService
+from master.services.login_limiter import (
+    LoginLimiter,
+    LoginLimits,
+    MemoryFailureCounter,
+    RedisFailureCounter,
+)
 from master.services.sessions import SessionLimits, SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
@@ -118,10 +125,18 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 ),
                 ChunkAccessRepository(db),
             )
+            login_limiter = LoginLimiter(
+                RedisFailureCounter(redis, scope=str(
+                    conninfo_to_dict(settings.database_url).get("dbname", ""))),
+                MemoryFailureCounter(),
+                LoginLimits(max_failures_per_user=settings.login_max_failures,
+                            max_failures_per_address=settings.login_max_failures_per_address,
+                            window_s=settings.login_window_seconds),
+            )
             services = Services(
                 settings=settings, metrics=metrics, db=db, redis=redis, identity=identity,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
-                                 settings.jwt_ttl_seconds, admins),
+                                 settings.jwt_ttl_seconds, admins, login_limiter),
                 files=files, replicas=replicas, repair_queue=RepairQueue(db), workers=workers,
                 registry=registry, modes=modes,
                 uploads=uploads, downloads=downloads, sessions=sessions,

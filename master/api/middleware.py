@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from common.errors import EchoError, http_status_of
+from common.errors import EchoError, RateLimited, http_status_of
 from common.logging import REQUEST_ID, new_request_id
 from master.api.common import PRINCIPAL, services_of
 
@@ -37,7 +37,9 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _error_response(status: int, code: str, message: str, details: dict | None = None) -> web.Response:
+def _error_response(
+    status: int, code: str, message: str, details: dict | None = None
+) -> web.Response:
     body: dict = {"success": False, "message": message, "code": code, "data": None}
     if details:
         body["details"] = details
@@ -81,7 +83,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         status = http_status_of(exc)
         if status >= 500:
             log.warning("request failed: %s", exc.message, extra={"code": exc.code})
-        return _error_response(status, exc.code, exc.message, exc.details)
+        response = _error_response(status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except HttpProcessingError as exc:
         # Malformed bytes inside a body we parse ourselves (multipart part headers).
         return _error_response(400, "invalid_input", f"malformed request: {exc.message}")

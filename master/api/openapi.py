@@ -43,7 +43,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
             404: "Not found", 409: "Conflict", 413: "Body too large",
             410: "Upload session expired", 416: "Range not satisfiable",
-            429: "Too many open upload sessions", 503: "Not enough healthy workers / dependency down"}
+            429: "Too many open upload sessions",
+            503: "Not enough healthy workers / dependency down"}
     return {str(s): {"description": text[s], "content": {_JSON: {"schema": _ref("Error")}}}
             for s in statuses}
 
@@ -74,8 +75,14 @@ _PATHS: dict[str, Any] = {
         "summary": "Create a user", "security": [], "requestBody": _json_body("Credentials"),
         "responses": {**_ok("User", "201", "Registered"), **_errors(400, 409, 413)}}},
     "/api/v1/auth/login": {"post": {
-        "summary": "Get a JWT", "security": [], "requestBody": _json_body("Credentials"),
-        "responses": {**_ok("Token"), **_errors(400, 401, 413)}}},
+        "summary": "Get a JWT (429 rate_limited with Retry-After after too many failures)",
+        "security": [], "requestBody": _json_body("Credentials"),
+        "responses": {**_ok("Token"), **_errors(400, 401, 413), "429": {
+            "description": "Too many failed logins for this username or client address;"
+                           " refused before the password is checked",
+            "headers": {"Retry-After": {"description": "Seconds until the lockout ends",
+                                        "schema": {"type": "integer", "minimum": 1}}},
+            "content": {_JSON: {"schema": _ref("Error")}}}}}},
     "/api/v1/auth/profile": {"get": {
         "summary": "The caller", "security": _BEARER,
         "responses": {**_ok("User"), **_errors(401)}}},

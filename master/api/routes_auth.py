@@ -25,7 +25,7 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     token, ttl_s, user = await services_of(request).auth.login(
-        require_str(body, "username"), require_str(body, "password")
+        require_str(body, "username"), require_str(body, "password"), request.remote or ""
     )
     return ok({"token": token, "token_type": "Bearer", "expires_in": ttl_s,
                "user_id": user.id, "username": user.username})

@@ -1,8 +1,10 @@
 """Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
 
 Roles come from PostgreSQL (cached per user for a few seconds), never from the token
-alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401 with one vague message: we do not
-tell an attacker whether a username exists.
+alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401
+with one vague message: we do not tell an attacker whether a username exists. Failed
+logins are throttled per username and per client address (``login_limiter``): over the
+limit, login is refused with RateLimited before the password is even checked.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import jwt
 
 from common.errors import BadCredentials, InvalidInput, Unauthenticated
 from master.metadata.users import UserRecord, UsersRepository
+from master.services.login_limiter import LoginLimiter
 
 __all__ = ["AuthService", "Principal"]
 
@@ -56,9 +59,11 @@ def verify_password(password: str, stored: str) -> bool:
 
 class AuthService:
     def __init__(
-        self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str]
+        self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str],
+        limiter: LoginLimiter,
     ) -> None:
         self._users = users
+        self._limiter = limiter
         self._secret = jwt_secret
         self._ttl_s = ttl_s
         self._admins = admin_usernames
@@ -76,14 +81,21 @@ class AuthService:
         password_hash = await asyncio.to_thread(hash_password, password)
         return await self._users.create(username, password_hash, username in self._admins)
 
-    async def login(self, username: str, password: str) -> tuple[str, int, UserRecord]:
+    async def login(
+        self, username: str, password: str, client_address: str
+    ) -> tuple[str, int, UserRecord]:
+        """(token, ttl, user), or BadCredentials, or RateLimited while this name or this
+        address has failed too often (checked before the password)."""
+        await self._limiter.check(username, client_address)
         valid_name = bool(_USERNAME_RE.fullmatch(username)) and len(password) <= 1024
         user = await self._users.by_username(username) if valid_name else None
         # Hash even for unknown users so timing does not reveal which names exist.
         stored = user.password_hash if user else self._dummy_hash
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
+            await self._limiter.failed(username, client_address)
             raise BadCredentials("wrong username or password")
+        await self._limiter.succeeded(username)
         return self.issue_token(user), self._ttl_s, user
 
     def issue_token(self, user: UserRecord) -> str:
