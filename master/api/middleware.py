@@ -1,19 +1,28 @@
-"""Request ids, JSON errors, auth gate, metrics and one log line per request."""
+"""Request ids, JSON errors, auth gate, metrics and one log line per request.
+
+A client that goes away mid-request (its connection reset or closed while we read its
+body or write our answer) is its own outcome, not a server error: counted with status
+``499`` (nginx's "client closed request"), logged at info without a traceback, and
+answered with nothing (there is no one to answer). Its upload commits nothing: the
+read raises, so the service never reaches its commit. A cancelled handler counts as
+499 too, and the cancellation still propagates.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from common.errors import EchoError, RateLimited, http_status_of
 from common.logging import REQUEST_ID, new_request_id
 from master.api.common import PRINCIPAL, services_of
 
-__all__ = ["PUBLIC_ROUTES", "middlewares"]
+__all__ = ["CLIENT_CLOSED", "PUBLIC_ROUTES", "middlewares"]
 
 log = logging.getLogger("master.http")
 
@@ -29,6 +38,19 @@ PUBLIC_ROUTES = {
     "/api/v1/openapi.json",
     "/metrics",
 }
+
+
+CLIENT_CLOSED = 499
+
+# What reading a body or writing an answer raises when the peer went away.
+_PEER_GONE = (ConnectionResetError, BrokenPipeError, ClientPayloadError, HttpProcessingError)
+
+
+def _client_went_away(request: web.Request, exc: BaseException) -> bool:
+    """Such an error *and* the client's connection closed: a reset of one of our own
+    outgoing connections, the client still waiting, stays a server error."""
+    transport = request.transport
+    return isinstance(exc, _PEER_GONE) and (transport is None or transport.is_closing())
 
 
 def _route_of(request: web.Request) -> str:
@@ -63,6 +85,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
+        raise
+    except Exception as exc:
+        if not _client_went_away(request, exc):
+            raise
+        status = CLIENT_CLOSED
+        log.info("client closed the request: %r", exc)
+        # Nobody reads it: aiohttp's write fails quietly on the closed connection.
+        return web.Response(status=CLIENT_CLOSED)
     finally:
         elapsed = time.perf_counter() - started
         metrics = services_of(request).metrics
@@ -76,20 +108,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as JSON with a stable code; nothing else escapes as a 500 page."""
+    """Every failure leaves as JSON with a stable code; nothing else escapes as a 500 page
+    (but a client that went away gets no answer: ``request_context`` counts it)."""
     try:
         return await handler(request)
-    except EchoError as exc:
-        status = http_status_of(exc)
-        if status >= 500:
-            log.warning("request failed: %s", exc.message, extra={"code": exc.code})
-        response = _error_response(status, exc.code, exc.message, exc.details)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
-    except HttpProcessingError as exc:
-        # Malformed bytes inside a body we parse ourselves (multipart part headers).
-        return _error_response(400, "invalid_input", f"malformed request: {exc.message}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -100,9 +122,26 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             if header in exc.headers:
                 response.headers[header] = exc.headers[header]
         return response
-    except Exception:
-        log.exception("unhandled error")
-        return _error_response(500, "internal", "internal error; see the server log")
+    except Exception as exc:
+        if _client_went_away(request, exc):
+            raise
+        return _error_of(exc)
+
+
+def _error_of(exc: Exception) -> web.Response:
+    if isinstance(exc, EchoError):
+        status = http_status_of(exc)
+        if status >= 500:
+            log.warning("request failed: %s", exc.message, extra={"code": exc.code})
+        response = _error_response(status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+    if isinstance(exc, HttpProcessingError):
+        # Malformed bytes inside a body we parse ourselves (multipart part headers).
+        return _error_response(400, "invalid_input", f"malformed request: {exc.message}")
+    log.error("unhandled error", exc_info=exc)
+    return _error_response(500, "internal", "internal error; see the server log")
 
 
 @web.middleware
