@@ -1,9 +1,15 @@
-"""``echofs-master``: the HTTP front end."""
+"""``echofs-master``: the HTTP front end.
+
+With ``TLS_CERT_FILE`` and ``TLS_KEY_FILE`` both set it serves HTTPS only (TLS 1.2 or
+newer) on ``MASTER_PORT``; one without the other, or files that do not load, refuse to
+start with one line on stderr.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 from aiohttp import web
 
@@ -15,6 +21,7 @@ from common.startup_checks import (
     StartupRefused,
     check_cluster_identity,
     check_secret,
+    check_tls_files,
     exit_if_refused,
 )
 from master.app import build_app
@@ -24,12 +31,31 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 
+def https_context(settings: MasterSettings) -> ssl.SSLContext | None:
+    """The server's TLS context, None for plain HTTP; raises StartupRefused when the
+    two files are not both set or do not load as a certificate chain and its key."""
+    if not check_tls_files([("TLS_CERT_FILE", settings.tls_cert_file),
+                            ("TLS_KEY_FILE", settings.tls_key_file)]):
+        return None
+    assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise StartupRefused(
+            f"TLS_CERT_FILE / TLS_KEY_FILE do not load as a certificate and its key: {exc}"
+        ) from None
+    return context
+
+
 def main() -> None:
     settings = MasterSettings()
     setup_logging("echofs-master", settings.log_level)
     try:
         check_secret("JWT_SECRET", settings.jwt_secret, dev_mode=settings.dev_mode)
         check_cluster_identity(settings)
+        tls = https_context(settings)
     except StartupRefused as refused:
         exit_if_refused("echofs-master", refused)
     with embedded_services(
@@ -47,10 +73,11 @@ def main() -> None:
             await runner.setup()
             try:
                 site = web.TCPSite(runner, settings.master_host, settings.master_port,
-                                   shutdown_timeout=10.0)
+                                   shutdown_timeout=10.0, ssl_context=tls)
                 await site.start()
+                scheme = "https" if tls is not None else "http"
                 log.info("listening", extra={
-                    "url": f"http://{settings.master_host}:{settings.master_port}"})
+                    "url": f"{scheme}://{settings.master_host}:{settings.master_port}"})
                 await stop.wait()
             finally:
                 await runner.cleanup()
