@@ -185,10 +185,15 @@ def _assert_no_flapping(seq: list[Signals], start_mode: Mode) -> None:
     # Every change after the first respects the shortest cooldown...
     for (t1, _, _), (t2, _, _) in pairwise(changes):
         assert t2 - t1 >= COOLDOWN_S
-    # ...and there is never a round trip C→…→C or A→…→A inside a minute.
-    for (t1, f1, _), (t2, _, to2) in pairwise(changes):
-        if to2 is f1:
-            assert t2 - t1 >= COOLDOWN_S
+    # ...and there is never a round trip C→…→C or A→…→A inside a minute: leaving C or A
+    # and coming back to it, through any number of changes, takes at least 60 s.
+    for i, (t1, f1, _) in enumerate(changes):
+        if f1 not in (Mode.STRONG, Mode.AVAILABLE):
+            continue
+        for t2, _, to2 in changes[i + 1:]:
+            if to2 is f1:
+                assert t2 - t1 >= 60.0, (f1, t1, t2)
+                break
     # Changes are rare: at most one per cooldown period of the run.
     assert len(changes) <= 1 + len(seq) / COOLDOWN_S
 
