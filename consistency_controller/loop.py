@@ -28,6 +28,7 @@ from typing import Any
 
 from psycopg.errors import UndefinedTable
 
+from common.loops import run_loop
 from common.quorum import Hint, Mode
 
 from .metrics import ControllerMetrics
@@ -96,23 +97,23 @@ class EvaluationLoop:
                 await task
 
     async def run_forever(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                await self.run_once()
-                self._waiting_for_schema = False
-            except asyncio.CancelledError:
-                raise
-            except UndefinedTable as exc:
-                # The master has not migrated its schema yet: nothing to measure; stay put.
-                if not self._waiting_for_schema:
-                    log.warning("master schema not there yet; waiting", extra={"error": str(exc)})
-                self._waiting_for_schema = True
-            except Exception:
-                self.metrics.evaluation_errors.inc()
-                log.exception("evaluation round failed; retrying next period")
-            elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.05, self.interval_s - elapsed))
+        """Evaluate every period (``common.loops.run_loop``); a failed round is counted
+        and retried at the next period."""
+        await run_loop(
+            self._run_once_unless_no_schema, name="evaluation", interval_s=self.interval_s,
+            max_backoff_s=self.interval_s, fixed_rate=True,
+            on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
+        )
+
+    async def _run_once_unless_no_schema(self) -> None:
+        try:
+            await self.run_once()
+            self._waiting_for_schema = False
+        except UndefinedTable as exc:
+            # The master has not migrated its schema yet: nothing to measure; stay put.
+            if not self._waiting_for_schema:
+                log.warning("master schema not there yet; waiting", extra={"error": str(exc)})
+            self._waiting_for_schema = True
 
     def last_success_age_s(self) -> float | None:
         if self._last_success is None:

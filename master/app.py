@@ -145,6 +145,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             app[SERVICES] = services
 
+            def count_failure(loop: str) -> None:
+                metrics.background_errors.labels(loop).inc()
+
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
                             timeout_s=settings.probe_timeout_seconds,
                             down_after_s=settings.worker_down_after_seconds,
@@ -152,18 +155,19 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
             background.spawn(
-                run_periodically(sessions.expire_once, 30.0, "session expiry"),
+                run_periodically(sessions.expire_once, 30.0, "session expiry", count_failure),
                 name="session-expiry",
             )
             keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
                                       settings.repair_grace_seconds)
-            background.spawn(run_periodically(keeper.run_once, 2.0, "membership"),
+            background.spawn(run_periodically(keeper.run_once, 2.0, "membership", count_failure),
                              name="membership")
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
                                          safety_margin_s=settings.gc_safety_margin_seconds)
             background.spawn(
-                run_periodically(collector.run_once, settings.gc_interval_seconds, "gc"),
+                run_periodically(collector.run_once, settings.gc_interval_seconds, "gc",
+                                 count_failure),
                 name="gc",
             )
             repairer = Repairer(services.repair_queue, replicas, registry, metrics,
@@ -178,8 +182,10 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     redis_ok = False
                 metrics.dependency_up.labels("redis").set(1.0 if redis_ok else 0.0)
 
-            background.spawn(run_periodically(check_dependencies, 5.0, "dependency check"),
-                             name="dependencies")
+            background.spawn(
+                run_periodically(check_dependencies, 5.0, "dependency check", count_failure),
+                name="dependencies",
+            )
             log.info("master ready", extra={"port": settings.master_port})
             yield
 

@@ -42,6 +42,7 @@ class MasterMetrics:
     gc_deleted: Counter
     gc_aborts: Counter
     dependency_up: Gauge
+    background_errors: Counter
 
     @classmethod
     def create(cls) -> MasterMetrics:
@@ -84,6 +85,9 @@ class MasterMetrics:
                                         buckets=(0, 1, 2, 3, 4, 5, 7, 9), registry=r),
             quorum_failures=Counter(f"{p}quorum_failures_total", "Writes that missed quorum",
                                     ["reason"], registry=r),
+            background_errors=Counter(f"{p}background_errors_total",
+                                      "Failed steps of a background loop (it goes on)",
+                                      ["loop"], registry=r),
             chunks_under_replicated=Gauge(f"{p}chunks_under_replicated",
                                           "Chunks with fewer than N live copies", registry=r),
             repair_backlog_oldest=Gauge(f"{p}repair_backlog_oldest_seconds",

@@ -14,13 +14,11 @@ workers; ReplicateChunk copies only to those (``WorkerState.peers``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import secrets
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,8 @@ from typing import Any
 import aiohttp
 
 from common.cluster_auth import ClusterIdentity
+from common.errors import Unavailable
+from common.loops import run_loop
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
@@ -72,12 +72,10 @@ class _MasterForgotUs(Exception):
 class Heartbeat:
     def __init__(
         self, config: HeartbeatConfig, store: ChunkStore, state: WorkerState,
-        *, sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.store = store
         self.state = state
-        self._sleep = sleep
         self._base = config.master_url.rstrip("/")
         self.registered = False
 
@@ -166,20 +164,26 @@ class Heartbeat:
             log.info("could not announce draining: %r", exc)
 
     async def run_forever(self) -> None:
+        """Register once, then beat every interval (``common.loops.run_loop``): an
+        unreachable master is retried with capped backoff; a 404 registers again at once."""
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        backoff_s = 0.5
         async with self._session(timeout) as session:
-            while True:
+
+            async def step() -> float:
                 try:
                     if not self.registered:
                         await self.register(session)
                     await self.beat(session)
-                    backoff_s = 0.5
-                    await self._sleep(self.config.interval_s)
                 except _MasterForgotUs:
                     log.warning("master does not know this worker; registering again")
                     self.registered = False
+                    return 0.0
                 except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
-                    log.warning("master unreachable: %s; retrying in %.1fs", exc, backoff_s)
-                    await self._sleep(backoff_s)
-                    backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+                    raise Unavailable(f"master unreachable: {exc}") from exc
+                return self.config.interval_s
+
+            await run_loop(
+                step, name="heartbeat", interval_s=0.5, max_backoff_s=MAX_BACKOFF_S,
+                delay_after=lambda pause_s: pause_s,
+                on_failure=lambda loop: self.store.metrics.background_errors.labels(loop).inc(),
+            )

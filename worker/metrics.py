@@ -29,6 +29,10 @@ class WorkerMetrics:
             "echofs_grpc_request_duration_seconds", "gRPC request duration", ["method"],
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.background_errors = Counter(
+            "echofs_background_errors_total", "Failed steps of a background loop (it goes on)",
+            ["loop"], registry=r,
+        )
         self.grpc_errors = Counter(
             "echofs_grpc_errors_total", "gRPC requests that failed", ["method", "code"], registry=r
         )

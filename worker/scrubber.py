@@ -18,7 +18,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from common.errors import ChunkCorrupt, EchoError
+from common.errors import ChunkCorrupt
+from common.loops import run_loop
 from worker.store import ChunkStore
 
 __all__ = ["ScrubReport", "Scrubber"]
@@ -91,9 +92,8 @@ class Scrubber:
         if self.bytes_per_second <= 0:
             log.info("scrubbing disabled")
             return
-        while True:
-            try:
-                await self.run_once()
-            except EchoError as exc:
-                log.warning("scrub pass aborted: %s", exc)
-            await asyncio.sleep(self.pause_between_passes_s)
+        await run_loop(
+            self.run_once, name="scrub", interval_s=self.pause_between_passes_s,
+            max_backoff_s=self.pause_between_passes_s,
+            on_failure=lambda loop: self.store.metrics.background_errors.labels(loop).inc(),
+        )

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from common.errors import EchoError
+from common.loops import run_loop
 from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metrics import MasterMetrics
@@ -48,16 +49,14 @@ class Repairer:
 
     async def run_forever(self, idle_s: float) -> None:
         """Drain the queue back to back while it has due items; pause only when idle."""
-        while True:
-            try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failed pass must not end repair for good
-                log.exception("repair pass failed")
-                claimed = 0
-            if claimed < self._batch:
-                await asyncio.sleep(idle_s)
+        await run_loop(
+            self.run_once, name="repair", interval_s=idle_s,
+            delay_after=lambda claimed: 0.0 if claimed >= self._batch else idle_s,
+            on_failure=self._count_failure,
+        )
+
+    def _count_failure(self, loop: str) -> None:
+        self._metrics.background_errors.labels(loop).inc()
 
     async def publish_stats(self) -> None:
         stats = await self._queue.stats()

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from common.loops import run_loop
+
 __all__ = ["BackgroundTasks"]
 
 log = logging.getLogger(__name__)
@@ -58,17 +60,11 @@ class BackgroundTasks:
 
 
 async def run_periodically(
-    body: Callable[[], Awaitable[Any]], interval_s: float, what: str
+    body: Callable[[], Awaitable[Any]], interval_s: float, what: str,
+    on_failure: Callable[[str], None] | None = None,
 ) -> None:
-    """``run_forever`` for a ``run_once``: never dies of one failed pass."""
-    while True:
-        try:
-            await body()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s pass failed", what)
-        await asyncio.sleep(interval_s)
+    """``run_forever`` for a ``run_once`` (``common.loops.run_loop``'s policy)."""
+    await run_loop(body, name=what, interval_s=interval_s, on_failure=on_failure)
 
 
 __all__ += ["run_periodically"]

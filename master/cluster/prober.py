@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from common.errors import EchoError
+from common.loops import run_loop
 from master.cluster.registry import WorkerRegistry, WorkerView
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
@@ -99,9 +100,9 @@ class Prober:
             log.warning("could not record probe", extra={"error": str(exc)})
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except EchoError as exc:
-                log.warning("probe pass failed", extra={"error": str(exc)})
-            await asyncio.sleep(self._interval_s)
+        """Probe round after round; a failed round is retried at the next period."""
+        await run_loop(
+            self.run_once, name="probe", interval_s=self._interval_s,
+            max_backoff_s=self._interval_s,
+            on_failure=lambda loop: self._metrics.background_errors.labels(loop).inc(),
+        )
