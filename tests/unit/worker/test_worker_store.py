@@ -110,7 +110,6 @@ async def test_the_scrubber_keeps_to_its_byte_budget(store: ChunkStore):
 async def test_a_disabled_scrubber_returns_at_once(store: ChunkStore):
     # Bounded: a scrubber that keeps running instead of returning fails here within 2 s,
     # not by hanging into the suite's 300 s timeout.
-    started = time.monotonic()
     try:
         result = await asyncio.wait_for(
             Scrubber(store, bytes_per_second=0).run_forever(), timeout=2.0
@@ -118,7 +117,6 @@ async def test_a_disabled_scrubber_returns_at_once(store: ChunkStore):
     except TimeoutError:
         pytest.fail("a scrubber with bytes_per_second=0 did not return within 2 s")
     assert result is None
-    assert time.monotonic() - started < 2.0
 
 
 async def test_a_local_store_on_an_unusable_path_is_unavailable(tmp_path):
