@@ -44,8 +44,8 @@ import psycopg
 
 from bench.consistency_report import PHASES, markdown, summarise
 from common.embedded import embedded_services
-from tests.support.services import create_database
 from tools.cluster import ClusterSpec, LocalCluster
+from tools.databases import create_database
 
 MiB = 1024 * 1024
 STOPPED_IN = {"healthy": (), "one_slow": ("worker-1",), "two_slow": ("worker-1", "worker-2"),

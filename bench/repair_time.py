@@ -20,8 +20,8 @@ import aiohttp
 import psycopg
 
 from common.embedded import embedded_services
-from tests.support.grpc_probe import holders_by_chunk
 from tools.cluster import ClusterSpec, LocalCluster
+from tools.grpc_probe import holders_by_chunk
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def main() -> None:
             killed_at = time.monotonic()
             cluster.workers[victim].process.kill()
             while True:
-                holders = holders_by_chunk(survivors, chunk_ids)
+                holders = holders_by_chunk(cluster.identity("bench"), survivors, chunk_ids)
                 if all(len(h) >= 3 for h in holders.values()) and _queue_len(pg) == 0:
                     break
                 time.sleep(1.0)

@@ -26,14 +26,16 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from common.chunks import Codec
 from common.chunkwire import codec_to_pb, put_chunk_frames, read_chunk_stream
+from common.cluster_auth import ClusterIdentity, ClusterTls
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from tests.support import identity
-from tests.support.workers import start_worker
+from tools.certs import ClusterCa, ClusterSecrets
 from tools.moto_server import moto_server
+from tools.workers import start_worker
 
 __all__ = ["main"]
 
@@ -100,7 +102,8 @@ async def _phase(
 
     options = [("grpc.max_receive_message_length", 2 * MiB),
                ("grpc.max_send_message_length", 2 * MiB)]
-    channels = [identity.channel(address, options) for _ in range(streams)]
+    channels = [_CLUSTER["identity"].signed_channel(address, _CLUSTER["worker_id"], options)
+                for _ in range(streams)]
     started = time.monotonic()
     try:
         await asyncio.gather(*(client(pb_grpc.WorkerStub(ch)) for ch in channels))
@@ -138,6 +141,22 @@ def _moto_server(log_dir: Path) -> AbstractContextManager[str]:
     return moto_server(log_dir / "moto.log")
 
 
+# The bench's own cluster identity (a CA and a secret under its temporary folder), and the
+# worker being measured: set by _run, read by _phase.
+_CLUSTER: dict[str, Any] = {}
+
+
+def _cluster_member(base: Path, worker_id: str) -> dict[str, str]:
+    """The env that makes the benched worker a cluster member; the client's identity."""
+    secrets = ClusterSecrets.load_or_create(base / "cluster")
+    ca = ClusterCa(base / "cluster" / "tls")
+    client = ca.issue("bench-client")
+    _CLUSTER["identity"] = ClusterIdentity(secrets.cluster_secret, ClusterTls.from_files(
+        client.ca_file, client.cert_file, client.key_file))
+    _CLUSTER["worker_id"] = worker_id
+    return {"CLUSTER_SECRET": secrets.cluster_secret, **ca.issue(worker_id).env()}
+
+
 async def _run(backends: list[str], streams: int, seconds: float, base: Path) -> list[Result]:
     results: list[Result] = []
     for backend in backends:
@@ -148,7 +167,9 @@ async def _run(backends: list[str], streams: int, seconds: float, base: Path) ->
             env.update({"S3_ENDPOINT_URL": endpoint, "S3_BUCKET": "bench",
                         "S3_ACCESS_KEY_ID": "bench", "S3_SECRET_ACCESS_KEY": "bench"})
         try:
-            proc, address = start_worker(base, f"bench-{backend}", backend=backend, extra_env=env)
+            worker_id = f"bench-{backend}"
+            proc, address = start_worker(base, worker_id, backend=backend, extra_env=env,
+                                         cluster_env=_cluster_member(base, worker_id))
             try:
                 results += await _bench_backend(backend, address, streams, seconds)
             finally:

@@ -1,33 +1,20 @@
-"""Ask workers directly (not the master) what they hold."""
+"""Ask workers directly (not the master) what they hold, as the session's cluster member
+(``tools.grpc_probe`` with ``tests.support.identity``)."""
 
 from __future__ import annotations
 
-import grpc
-
-from common.pb.echofs.v1 import worker_pb2 as pb
-from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from tests.support import identity
+from tools import grpc_probe
 
 __all__ = ["holders_by_chunk", "worker_has"]
 
 
 def worker_has(address: str, chunk_ids: list[str]) -> list[bool]:
-    with identity.sync_channel(address) as channel:
-        reply = pb_grpc.WorkerStub(channel).HasChunks(
-            pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=10
-        )
-    return list(reply.present)
+    return grpc_probe.worker_has(
+        identity.session_identity(), address, identity.TEST_SERVER_NAME, chunk_ids
+    )
 
 
 def holders_by_chunk(addresses: dict[str, str], chunk_ids: list[str]) -> dict[str, set[str]]:
     """chunk id -> ids of the workers that answer HasChunks with true."""
-    holders: dict[str, set[str]] = {c: set() for c in chunk_ids}
-    for worker_id, address in addresses.items():
-        try:
-            present = worker_has(address, chunk_ids)
-        except grpc.RpcError:
-            continue
-        for chunk_id, has in zip(chunk_ids, present, strict=True):
-            if has:
-                holders[chunk_id].add(worker_id)
-    return holders
+    return grpc_probe.holders_by_chunk(identity.session_identity(), addresses, chunk_ids)

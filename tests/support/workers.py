@@ -6,9 +6,9 @@ from pathlib import Path
 
 import grpc
 
-from common.embedded import free_port
 from tests.support import identity
-from tests.support.procs import ManagedProcess, wait_for_grpc_serving
+from tools import workers as tools_workers
+from tools.procs import ManagedProcess
 
 __all__ = ["fresh_channel", "start_worker"]
 
@@ -23,40 +23,13 @@ def start_worker(
     extra_env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> tuple[ManagedProcess, str]:
-    """Start one worker storing under ``base_dir/worker_id``; return (process, address).
-
-    It is a member of the session's cluster (``tests.support.identity``): mutual TLS and
-    the session's secret, its health service also on a plaintext port of its own.
-    """
-    port = port or free_port()
-    health_port = free_port()
-    env = {
-        **identity.worker_identity_env(worker_id),
-        "WORKER_HEALTH_PORT": str(health_port),
-        "WORKER_ID": worker_id,
-        "WORKER_HOST": "127.0.0.1",
-        "WORKER_PORT": str(port),
-        "WORKER_METRICS_PORT": str(free_port()),
-        "WORKER_BACKEND": backend,
-        "WORKER_DATA_DIR": str(base_dir / worker_id),
-        "VAR_DIR": str(base_dir),
-        "MASTER_URL": master_url,
-        "HEARTBEAT_INTERVAL_SECONDS": "1",
-        "LOG_LEVEL": "INFO",
-        **(extra_env or {}),
-    }
-    proc = ManagedProcess(
-        name=worker_id, module="worker.main", env=env, log_path=base_dir / f"{worker_id}.log"
-    ).start()
-    address = f"127.0.0.1:{port}"
-    try:
-        tls_on = bool(env.get("CLUSTER_TLS_CERT_FILE"))
-        health_address = f"127.0.0.1:{health_port}" if tls_on else address
-        wait_for_grpc_serving(health_address, timeout_s=timeout_s, proc=proc)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc, address
+    """``tools.workers.start_worker`` as a member of the session's cluster
+    (``tests.support.identity``): mutual TLS and the session's secret."""
+    return tools_workers.start_worker(
+        base_dir, worker_id, port=port, backend=backend, master_url=master_url,
+        cluster_env=identity.worker_identity_env(worker_id), extra_env=extra_env,
+        timeout_s=timeout_s,
+    )
 
 
 def fresh_channel(address: str) -> grpc.aio.Channel:
