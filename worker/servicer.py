@@ -37,7 +37,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -148,6 +148,17 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             with contextlib.suppress(ValueError):  # a stream closed from another context
                 REQUEST_ID.reset(token)
 
+    @asynccontextmanager
+    async def _aborting(
+        self, context: grpc.aio.ServicerContext, call: _Call
+    ) -> AsyncIterator[None]:
+        """An EchoError inside ends the call with its status (``_abort``): the one place
+        handlers turn our errors into gRPC ones (nothing else is caught)."""
+        try:
+            yield
+        except EchoError as error:
+            await self._abort(context, call, error)
+
     @staticmethod
     async def _abort(context: grpc.aio.ServicerContext, call: _Call, error: EchoError) -> None:
         status = grpc_status_of(error)
@@ -233,7 +244,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         with self._observe("PutChunks", context) as call:
             blobs = request.blobs
             total = sum(len(blob.data) for blob in blobs)
-            try:
+            async with self._aborting(context, call):
                 if len(blobs) > PUT_BATCH_MAX_BLOBS or total > PUT_BATCH_MAX_BYTES:
                     raise InvalidInput(
                         f"PutChunks batch of {len(blobs)} blobs and {total} bytes; at most "
@@ -245,9 +256,6 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                         [(meta, data) for meta, data in items
                          if len(data) <= SMALL_BLOB_MAX_BYTES]
                     )
-            except EchoError as error:
-                await self._abort(context, call, error)
-                raise AssertionError("unreachable") from error
             self.metrics.bytes_received.inc(total)
             stored = iter(results)
             outcomes = []
@@ -273,14 +281,11 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GetChunkResponse]:
         with self._observe("GetChunk", context) as call:
-            try:
+            async with self._aborting(context, call):
                 meta, data = await self.store.get(
                     request.chunk_id, request.offset, request.length,
                     verify=not request.caller_verifies,
                 )
-            except EchoError as error:
-                await self._abort(context, call, error)
-                return
             yield pb.GetChunkResponse(header=_meta_to_pb(meta))
             view = memoryview(data)
             for start in range(0, len(view), FRAME_SIZE):
@@ -292,24 +297,18 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteChunkResponse:
         with self._observe("DeleteChunk", context) as call:
-            try:
+            async with self._aborting(context, call):
                 deleted = await self.store.delete(
                     request.chunk_id, request.unless_written_within_seconds
                 )
-            except EchoError as error:
-                await self._abort(context, call, error)
-                raise AssertionError("unreachable") from error
             return pb.DeleteChunkResponse(deleted=deleted)
 
     async def HasChunks(
         self, request: pb.HasChunksRequest, context: grpc.aio.ServicerContext
     ) -> pb.HasChunksResponse:
         with self._observe("HasChunks", context) as call:
-            try:
+            async with self._aborting(context, call):
                 present = await self.store.has(list(request.chunk_ids))
-            except EchoError as error:
-                await self._abort(context, call, error)
-                raise AssertionError("unreachable") from error
             return pb.HasChunksResponse(present=present)
 
     async def ReplicateChunk(
@@ -319,15 +318,12 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             deadline_s = min(
                 request.deadline_seconds or DEFAULT_REPLICATE_DEADLINE_S, MAX_REPLICATE_DEADLINE_S
             )
-            try:
+            async with self._aborting(context, call):
                 meta, data = await self.store.get(request.chunk_id)
                 already = await push_chunk(
                     self.identity, self.state.peers, request.target_address, meta, data,
                     deadline_s,
                 )
-            except EchoError as error:
-                await self._abort(context, call, error)
-                raise AssertionError("unreachable") from error
             return pb.ReplicateChunkResponse(
                 chunk_id=meta.chunk_id, stored_size=meta.stored_size, already_present=already
             )
@@ -339,11 +335,8 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             batch_size = min(request.batch_size or DEFAULT_LIST_BATCH, MAX_LIST_BATCH)
             after = request.after_chunk_id
             while True:
-                try:
+                async with self._aborting(context, call):
                     entries = await self.store.list(after, batch_size)
-                except EchoError as error:
-                    await self._abort(context, call, error)
-                    return
                 if not entries:
                     return
                 yield pb.ListChunksResponse(chunks=[

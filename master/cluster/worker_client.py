@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,6 +42,16 @@ _CHANNEL_OPTIONS = [
 
 def _translate(exc: grpc.aio.AioRpcError) -> EchoError:
     return error_from_grpc(exc.code(), exc.details())
+
+
+@contextmanager
+def _rpc_errors() -> Iterator[None]:
+    """A failed call leaves as the worker's own EchoError (``error_from_grpc``): the one
+    place this client translates gRPC errors."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as exc:
+        raise _translate(exc) from exc
 
 
 _METHOD = "/echofs.v1.Worker/"
@@ -83,22 +95,18 @@ class WorkerClient:
         if chunk.stored_size <= SMALL_BLOB_MAX_BYTES:
             await self._small_puts.put(pb.SmallBlob(header=header, data=chunk.payload))
             return
-        try:
+        with _rpc_errors():
             await self._put_chunk(
                 encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s,
                 metadata=self._auth("PutChunk"),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
 
     async def _put_chunks(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
-        try:
+        with _rpc_errors():
             return await self._stub.PutChunks(
                 pb.PutChunksRequest(blobs=blobs), timeout=self._timeout_s,
                 metadata=self._auth("PutChunks"),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
 
     async def get_chunk(
         self, chunk_id: str, max_bytes: int
@@ -113,24 +121,23 @@ class WorkerClient:
             timeout=self._read_timeout_s, metadata=self._auth("GetChunk"),
         )
         try:
-            return await read_chunk_frames(call, max_bytes=max_bytes)
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
+            with _rpc_errors():
+                return await read_chunk_frames(call, max_bytes=max_bytes)
         finally:
             call.cancel()
 
     async def has_chunks(self, chunk_ids: list[str]) -> list[bool]:
-        try:
+        with _rpc_errors():
             reply = await self._stub.HasChunks(
                 pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=self._timeout_s,
                 metadata=self._auth("HasChunks"),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
         return list(reply.present)
 
-    async def replicate_chunk(self, chunk_id: str, target_address: str) -> pb.ReplicateChunkResponse:
-        try:
+    async def replicate_chunk(
+        self, chunk_id: str, target_address: str
+    ) -> pb.ReplicateChunkResponse:
+        with _rpc_errors():
             return await self._stub.ReplicateChunk(
                 pb.ReplicateChunkRequest(
                     chunk_id=chunk_id, target_address=target_address,
@@ -138,19 +145,15 @@ class WorkerClient:
                 ),
                 timeout=self._timeout_s * 2, metadata=self._auth("ReplicateChunk"),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
 
     async def delete_chunk(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
-        try:
+        with _rpc_errors():
             reply = await self._stub.DeleteChunk(
                 pb.DeleteChunkRequest(
                     chunk_id=chunk_id, unless_written_within_seconds=unless_written_within_s
                 ),
                 timeout=self._timeout_s, metadata=self._auth("DeleteChunk"),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
         return bool(reply.deleted)
 
     async def probe(self, timeout_s: float) -> float:
