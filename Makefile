@@ -39,10 +39,12 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(BIN)/python -m bench.run_all
 
+# ruff, mypy and the import contracts of pyproject.toml ([tool.importlinter], DESIGN §2).
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt ruff mypy
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	$(BIN)/ruff check .
 	$(BIN)/mypy common master worker consistency_controller
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

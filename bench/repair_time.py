@@ -78,9 +78,12 @@ def main() -> None:
             elapsed = time.monotonic() - killed_at
     shutil.rmtree(base, ignore_errors=True)
     result = {
-        "uploaded_mib": total // MiB, "killed_worker_chunks": len(chunk_ids),
-        "killed_worker_mib": round(held_bytes / MiB, 1), "seconds_to_full_replication": round(elapsed, 1),
-        "repair_grace_seconds": 5, "down_after_seconds": 3,
+        "uploaded_mib": total // MiB,
+        "killed_worker_chunks": len(chunk_ids),
+        "killed_worker_mib": round(held_bytes / MiB, 1),
+        "seconds_to_full_replication": round(elapsed, 1),
+        "repair_grace_seconds": 5,
+        "down_after_seconds": 3,
         "repair_mib_per_second_after_grace": round(held_bytes / MiB / max(elapsed - 8, 0.1), 1),
     }
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)

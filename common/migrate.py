@@ -8,6 +8,7 @@ a failed migration leaves nothing half-applied.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ _LOCK_KEY = 0x6563686F  # "echo"
 
 async def apply_migrations(database_url: str, component: str, folder: Path) -> list[str]:
     """Apply the not-yet-applied files of ``folder``; return their names."""
-    files = sorted(p for p in folder.iterdir() if _FILE_RE.match(p.name))
+    scripts = await asyncio.to_thread(_read_scripts, folder)
     applied_now: list[str] = []
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         async with conn.transaction():
@@ -39,15 +40,21 @@ async def apply_migrations(database_url: str, component: str, folder: Path) -> l
                 "SELECT name FROM schema_migrations WHERE component = %s", (component,)
             )
             done = {row[0] for row in await cursor.fetchall()}
-            for path in files:
-                if path.name in done:
+            for name, script in scripts:
+                if name in done:
                     continue
-                await conn.execute(path.read_text().encode())
+                await conn.execute(script.encode())
                 await conn.execute(
                     "INSERT INTO schema_migrations (component, name) VALUES (%s, %s)",
-                    (component, path.name),
+                    (component, name),
                 )
-                applied_now.append(path.name)
+                applied_now.append(name)
     if applied_now:
         log.info("applied migrations", extra={"component": component, "files": applied_now})
     return applied_now
+
+
+def _read_scripts(folder: Path) -> list[tuple[str, str]]:
+    """The migration files of ``folder`` in order, as (name, SQL); read off the loop."""
+    paths = sorted(p for p in folder.iterdir() if _FILE_RE.match(p.name))
+    return [(p.name, p.read_text()) for p in paths]

@@ -59,7 +59,9 @@ async def _upload(api: ApiClient, size: int, path: str) -> tuple[str, bytes, lis
     return body["data"]["file_id"], data, [c["chunk_id"] for c in meta["data"]["chunks"]]
 
 
-async def test_scrubber_finds_a_flipped_byte_and_repair_restores_the_copy(cluster: LocalCluster) -> None:
+async def test_scrubber_finds_a_flipped_byte_and_repair_restores_the_copy(
+    cluster: LocalCluster,
+) -> None:
     async with aiohttp.ClientSession() as session:
         api = ApiClient(cluster.master_url, session)
         await api.register_and_login()
@@ -89,8 +91,9 @@ async def test_a_corrupt_copy_met_by_a_read_is_replaced_while_the_client_gets_go
         for i, chunk_id in enumerate(chunk_ids):
             for j, worker in enumerate(workers):
                 if j != i % 3:  # one good copy per chunk, on a different worker each time
-                    assert await eventually(lambda w=worker, c=chunk_id: _blob(w, c).exists(),
-                                            timeout_s=30)
+                    assert await eventually(
+                        lambda w=worker, c=chunk_id: _blob(w, c).exists(), timeout_s=30
+                    )
                     _flip(_blob(worker, chunk_id))
                     flipped.append((worker, chunk_id))
         status, downloaded, _ = await api.download(file_id)

@@ -54,7 +54,9 @@ async def _run(api: ApiClient, ops: list[tuple[str, int, int]]) -> tuple[int, in
             puts += 1
             stored += status == 201
         else:
-            async with api.session.delete(f"{api.base_url}/api/v1/fs/{path}", headers=api.auth) as r:
+            async with api.session.delete(
+                f"{api.base_url}/api/v1/fs/{path}", headers=api.auth
+            ) as r:
                 assert r.status in (200, 404)
     return puts, stored
 
@@ -70,8 +72,11 @@ async def _check_every_live_file(api: ApiClient) -> int:
     return len(listing["data"]["files"])
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     st.lists(st.lists(operation, min_size=1, max_size=6), min_size=2, max_size=3)
     # Every example uploads something, so "some upload succeeded" below is always checkable.
@@ -104,11 +109,14 @@ async def test_gc_really_deletes_garbage(cluster: LocalCluster) -> None:
         unique = os.urandom(3 * CS)
         status, _ = await api.upload_raw(unique, "gc/garbage.bin")
         assert status == 201
-        async with session.delete(f"{api.base_url}/api/v1/fs/gc/garbage.bin", headers=api.auth) as r:
+        async with session.delete(
+            f"{api.base_url}/api/v1/fs/gc/garbage.bin", headers=api.auth
+        ) as r:
             assert r.status == 200
         for _ in range(60):
             deleted = await asyncio.to_thread(
-                metric_sum, f"{cluster.master_url}/metrics", "echofs_gc_chunks_deleted_total")
+                metric_sum, f"{cluster.master_url}/metrics", "echofs_gc_chunks_deleted_total"
+            )
             if deleted >= 3:
                 break
             await asyncio.sleep(0.5)

@@ -35,7 +35,9 @@ def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
         yield running
 
 
-async def test_killing_a_worker_mid_upload_loses_no_acknowledged_byte(cluster: LocalCluster) -> None:
+async def test_killing_a_worker_mid_upload_loses_no_acknowledged_byte(
+    cluster: LocalCluster,
+) -> None:
     acknowledged: dict[str, tuple[str, bytes]] = {}
     failures: list[tuple[int, str]] = []
     stop_at = time.monotonic() + UPLOAD_SECONDS
@@ -80,8 +82,9 @@ async def test_killing_a_worker_mid_upload_loses_no_acknowledged_byte(cluster: L
             _, meta = await api.get_json(f"/api/v1/files/{file_id}")
             chunk_ids.update(c["chunk_id"] for c in meta["data"]["chunks"])
 
-    survivors = {w.worker_id: w.address for w in cluster.workers.values()
-                 if w.worker_id != "worker-2"}
+    survivors = {
+        w.worker_id: w.address for w in cluster.workers.values() if w.worker_id != "worker-2"
+    }
     started = time.monotonic()
 
     def repaired() -> bool:
@@ -89,9 +92,19 @@ async def test_killing_a_worker_mid_upload_loses_no_acknowledged_byte(cluster: L
         return all(len(h) >= 3 for h in holders.values())
 
     assert await eventually(repaired, timeout_s=240), "chunks never got back to 3 copies"
-    backlog_empty = await eventually(lambda: not query(
-        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s) LIMIT 1",
-        (sorted(chunk_ids),)), timeout_s=120)
+    backlog_empty = await eventually(
+        lambda: (
+            not query(
+                cluster.spec.database_url,
+                "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s) LIMIT 1",
+                (sorted(chunk_ids),),
+            )
+        ),
+        timeout_s=120,
+    )
     assert backlog_empty, "repair queue still holds items for fully replicated chunks"
-    print(f"{len(acknowledged)} acknowledged uploads, {len(failures)} clear failures, "
-          f"{len(chunk_ids)} chunks back to 3 copies {time.monotonic() - started:.1f}s after the uploads")
+    print(
+        f"{len(acknowledged)} acknowledged uploads, {len(failures)} clear failures, "
+        f"{len(chunk_ids)} chunks back to 3 copies "
+        f"{time.monotonic() - started:.1f}s after the uploads"
+    )

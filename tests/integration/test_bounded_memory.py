@@ -22,7 +22,9 @@ RSS_GROWTH_LIMIT = 256 * MiB
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    with module_cluster(pg_server_url, redis_url, "memory", workers=3, chunk_size=4 * MiB) as running:
+    with module_cluster(
+        pg_server_url, redis_url, "memory", workers=3, chunk_size=4 * MiB
+    ) as running:
         yield running
 
 
@@ -44,8 +46,11 @@ async def test_2_gib_streamed_upload_and_download_keep_master_rss_growth_under_2
         await api.register_and_login()
         sent_digest = hashlib.sha256()
         with RssSampler({"master": cluster.master.pid}) as upload_rss:
-            async with session.put(f"{api.base_url}/api/v1/fs/big/2g.bin",
-                                   data=_body(SIZE, sent_digest), headers=api.auth) as r:
+            async with session.put(
+                f"{api.base_url}/api/v1/fs/big/2g.bin",
+                data=_body(SIZE, sent_digest),
+                headers=api.auth,
+            ) as r:
                 body = await r.json()
         assert r.status == 201, body
         assert body["data"]["size"] == SIZE
@@ -63,7 +68,9 @@ async def test_2_gib_streamed_upload_and_download_keep_master_rss_growth_under_2
         assert received.hexdigest() == sent_digest.hexdigest()
 
     growth = {"upload": upload_rss.growth()["master"], "download": download_rss.growth()["master"]}
-    print(f"master RSS growth: upload {growth['upload'] / MiB:.1f} MiB, "
-          f"download {growth['download'] / MiB:.1f} MiB")
+    print(
+        f"master RSS growth: upload {growth['upload'] / MiB:.1f} MiB, "
+        f"download {growth['download'] / MiB:.1f} MiB"
+    )
     assert growth["upload"] < RSS_GROWTH_LIMIT, growth
     assert growth["download"] < RSS_GROWTH_LIMIT, growth

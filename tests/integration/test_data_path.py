@@ -59,6 +59,7 @@ async def test_raw_upload_by_path_replaces_atomically_and_downloads_by_path(api:
         assert r.status == 200
         assert await r.read() == second
     status, listing = await api.get_json("/api/v1/files", params={"prefix": "versions/"})
+    assert status == 200
     assert [f["size"] for f in listing["data"]["files"]] == [len(second)]
 
 
@@ -83,19 +84,24 @@ async def test_ranges_at_chunk_boundaries_match_python_slicing(api: ApiClient) -
         assert headers["Content-Range"] == f"bytes {start}-{start + len(expected) - 1}/{len(data)}"
 
 
-async def test_unsatisfiable_range_is_416_and_stale_if_range_gets_the_whole_file(api: ApiClient) -> None:
+async def test_unsatisfiable_range_is_416_and_stale_if_range_gets_the_whole_file(
+    api: ApiClient,
+) -> None:
     data = os.urandom(CS + 10)
     receipt = await _upload(api, "raw", data, "ranges/416.bin")
     status, body, _ = await api.download(receipt["file_id"], {"Range": f"bytes={len(data)}-"})
     assert status == 416
-    status, body, _ = await api.download(receipt["file_id"],
-                                         {"Range": "bytes=0-9", "If-Range": '"stale"'})
+    status, body, _ = await api.download(
+        receipt["file_id"], {"Range": "bytes=0-9", "If-Range": '"stale"'}
+    )
     assert (status, body) == (200, data)
-    status, body, headers = await api.download(
-        receipt["file_id"], {"Range": "bytes=0-9", "If-Range": f'"{receipt["sha256"]}"'})
+    status, body, _headers = await api.download(
+        receipt["file_id"], {"Range": "bytes=0-9", "If-Range": f'"{receipt["sha256"]}"'}
+    )
     assert (status, body) == (206, data[:10])
-    async with api.session.head(f"{api.base_url}/api/v1/files/{receipt['file_id']}/download",
-                                headers=api.auth) as r:
+    async with api.session.head(
+        f"{api.base_url}/api/v1/files/{receipt['file_id']}/download", headers=api.auth
+    ) as r:
         assert r.status == 200
         assert int(r.headers["Content-Length"]) == len(data)
         assert r.headers["ETag"] == f'"{receipt["sha256"]}"'
@@ -122,8 +128,10 @@ async def test_uploading_the_same_64_mib_twice_sends_no_chunk_bytes_the_second_t
     await _wait_for_copies(cluster, [c["chunk_id"] for c in meta["data"]["chunks"]], 3)
 
     def received() -> float:
-        return sum(metric_sum(w.metrics_url, "echofs_worker_bytes_received_total")
-                   for w in cluster.workers.values())
+        return sum(
+            metric_sum(w.metrics_url, "echofs_worker_bytes_received_total")
+            for w in cluster.workers.values()
+        )
 
     before = await asyncio.to_thread(received)
     second = await _upload(api, "multipart", data, "dedup/second.bin")
@@ -134,7 +142,9 @@ async def test_uploading_the_same_64_mib_twice_sends_no_chunk_bytes_the_second_t
     assert status == 200 and downloaded == data
 
 
-async def test_corrupted_replicas_are_skipped_and_reported(cluster: LocalCluster, api: ApiClient) -> None:
+async def test_corrupted_replicas_are_skipped_and_reported(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
     data = os.urandom(9 * CS)
     receipt = await _upload(api, "raw", data, "corrupt/file.bin")
     _, meta = await api.get_json(f"/api/v1/files/{receipt['file_id']}")
@@ -161,7 +171,9 @@ async def test_corrupted_replicas_are_skipped_and_reported(cluster: LocalCluster
     _, meta = await api.get_json(f"/api/v1/files/{receipt['file_id']}")
     reported = {
         (c["chunk_id"], r["worker_id"])
-        for c in meta["data"]["chunks"] for r in c["replicas"] if r["state"] != "live"
+        for c in meta["data"]["chunks"]
+        for r in c["replicas"]
+        if r["state"] != "live"
     }
     assert reported, "no corrupt replica was reported"
     assert all(worker in corrupted[chunk] for chunk, worker in reported)

@@ -22,7 +22,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    with module_cluster(pg_server_url, redis_url, "quorum", workers=3, chunk_size=1 * MiB) as running:
+    with module_cluster(
+        pg_server_url, redis_url, "quorum", workers=3, chunk_size=1 * MiB
+    ) as running:
         yield running
 
 
@@ -56,9 +58,11 @@ async def test_with_one_worker_stopped_a_strong_upload_acks_two_and_repairs_the_
 
     _, meta = await api.get_json(f"/api/v1/files/{receipt['file_id']}")
     chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
-    queued = query(cluster.spec.database_url,
-                   "SELECT chunk_id, live_copies FROM repair_queue WHERE chunk_id = ANY(%s)",
-                   (chunk_ids,))
+    queued = query(
+        cluster.spec.database_url,
+        "SELECT chunk_id, live_copies FROM repair_queue WHERE chunk_id = ANY(%s)",
+        (chunk_ids,),
+    )
     assert sorted(r["chunk_id"] for r in queued) == sorted(chunk_ids)
     assert {r["live_copies"] for r in queued} == {2}
 
@@ -73,8 +77,15 @@ async def test_with_one_worker_stopped_a_strong_upload_acks_two_and_repairs_the_
         return all(len(h) == 3 for h in holders.values())
 
     assert await _until(fully_replicated), "repair never brought the chunks back to 3 copies"
-    remaining = await _until(lambda: not query(
-        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,)))
+    remaining = await _until(
+        lambda: (
+            not query(
+                cluster.spec.database_url,
+                "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
+                (chunk_ids,),
+            )
+        )
+    )
     assert remaining, "repair queue kept items for fully replicated chunks"
 
 
@@ -85,8 +96,9 @@ async def test_with_two_workers_stopped_a_strong_upload_fails_503_and_commits_no
     cluster.workers["worker-2"].process.stop()
     cluster.workers["worker-3"].process.stop()
     try:
-        status, body = await api.upload_raw(os.urandom(2 * MiB), "quorum/two-down.bin",
-                                            consistency="strong")
+        status, body = await api.upload_raw(
+            os.urandom(2 * MiB), "quorum/two-down.bin", consistency="strong"
+        )
         assert status == 503, body
         assert body["code"] == "quorum_not_reached"
         assert "needed 2" in body["message"]
@@ -107,21 +119,32 @@ async def test_repair_waits_for_a_replica_still_being_written_instead_of_copying
     frozen = cluster.workers["worker-3"].process
     frozen.signal(signal.SIGSTOP)
     try:
-        status, body = await api.upload_raw(os.urandom(MiB // 2), "quorum/late.bin",
-                                            consistency="strong")
+        status, body = await api.upload_raw(
+            os.urandom(MiB // 2), "quorum/late.bin", consistency="strong"
+        )
         assert status == 201, body
         assert body["data"]["replicas"] == {"target": 3, "acked": 2, "pending": 1}
         _, meta = await api.get_json(f"/api/v1/files/{body['data']['file_id']}")
         chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
-        rows = query(cluster.spec.database_url,
-                     "SELECT chunk_id, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 AS due_in"
-                     " FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,))
+        rows = query(
+            cluster.spec.database_url,
+            "SELECT chunk_id, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 AS due_in"
+            " FROM repair_queue WHERE chunk_id = ANY(%s)",
+            (chunk_ids,),
+        )
         assert [r["chunk_id"] for r in rows] == chunk_ids, "the short chunk is not queued"
         assert rows[0]["due_in"] > LATE_WRITE_GRACE_S / 2, "repair would race the late put"
     finally:
         frozen.signal(signal.SIGCONT)
-    settled = await _until(lambda: not query(
-        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)", (chunk_ids,)))
+    settled = await _until(
+        lambda: (
+            not query(
+                cluster.spec.database_url,
+                "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
+                (chunk_ids,),
+            )
+        )
+    )
     assert settled, "the late put landed but its repair row stayed"
     addresses = {w.worker_id: w.address for w in cluster.workers.values()}
     assert all(len(h) == 3 for h in holders_by_chunk(addresses, chunk_ids).values())
@@ -134,19 +157,30 @@ async def test_a_worker_coming_back_wakes_repairs_that_had_backed_off(
     worker makes those items due at once, so time to N is the copying, not the backoff."""
     cluster.wait_workers_registered(3)
     cluster.workers["worker-3"].process.stop()
-    status, body = await api.upload_raw(os.urandom(MiB // 4), "quorum/backed-off.bin",
-                                        consistency="strong")
+    status, body = await api.upload_raw(
+        os.urandom(MiB // 4), "quorum/backed-off.bin", consistency="strong"
+    )
     assert status == 201, body
     _, meta = await api.get_json(f"/api/v1/files/{body['data']['file_id']}")
     chunk_ids = [c["chunk_id"] for c in meta["data"]["chunks"]]
     # The state a long outage leaves: tried many times, next attempt minutes away.
-    backed_off = query(cluster.spec.database_url,
-                       "UPDATE repair_queue SET attempts = 8, last_error = 'no target',"
-                       " next_attempt_at = now() + interval '10 minutes'"
-                       " WHERE chunk_id = ANY(%s) RETURNING chunk_id", (chunk_ids,))
+    backed_off = query(
+        cluster.spec.database_url,
+        "UPDATE repair_queue SET attempts = 8, last_error = 'no target',"
+        " next_attempt_at = now() + interval '10 minutes'"
+        " WHERE chunk_id = ANY(%s) RETURNING chunk_id",
+        (chunk_ids,),
+    )
     assert len(backed_off) == len(chunk_ids)
     cluster.start_worker("worker-3")
-    repaired = await _until(lambda: not query(
-        cluster.spec.database_url, "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
-        (chunk_ids,)), timeout_s=60.0)
+    repaired = await _until(
+        lambda: (
+            not query(
+                cluster.spec.database_url,
+                "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
+                (chunk_ids,),
+            )
+        ),
+        timeout_s=60.0,
+    )
     assert repaired, "the returning worker did not wake the backed-off repair"

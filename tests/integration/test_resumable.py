@@ -89,7 +89,9 @@ async def test_parallel_out_of_order_session_survives_a_master_kill_and_complete
     assert sorted(body["data"]["missing"]) == sorted(second_half)
 
     await asyncio.gather(*(client(second_half[i::4]) for i in range(4)))
-    status, body = await _json(api, "POST", f"/api/v1/files/upload/{session['session_id']}/complete")
+    status, body = await _json(
+        api, "POST", f"/api/v1/files/upload/{session['session_id']}/complete"
+    )
     assert status == 201, body
     receipt = body["data"]
     assert receipt["sha256"] == hashlib.sha256(data).hexdigest()
@@ -104,11 +106,13 @@ async def test_resending_a_part_is_idempotent_and_a_wrong_size_is_400(api: ApiCl
     sid = session["session_id"]
     assert (await _put_part(api, sid, 0, data))[1]["data"]["already_present"] is False
     assert (await _put_part(api, sid, 0, data))[1]["data"]["already_present"] is True
-    status, body = await _json(api, "PUT", f"/api/v1/files/upload/{sid}/chunks/2",
-                               data=io.BytesIO(b"short"))
+    status, body = await _json(
+        api, "PUT", f"/api/v1/files/upload/{sid}/chunks/2", data=io.BytesIO(b"short")
+    )
     assert (status, body["code"]) == (400, "invalid_input")
-    status, body = await _json(api, "PUT", f"/api/v1/files/upload/{sid}/chunks/3",
-                               data=io.BytesIO(b"x"))
+    status, body = await _json(
+        api, "PUT", f"/api/v1/files/upload/{sid}/chunks/3", data=io.BytesIO(b"x")
+    )
     assert (status, body["code"]) == (400, "invalid_input")
 
 
@@ -128,7 +132,9 @@ async def test_completing_with_a_missing_index_is_409_and_keeps_the_parts(api: A
     assert downloaded == data
 
 
-async def test_a_whole_file_checksum_mismatch_is_400_and_the_session_stays_usable(api: ApiClient) -> None:
+async def test_a_whole_file_checksum_mismatch_is_400_and_the_session_stays_usable(
+    api: ApiClient,
+) -> None:
     data = os.urandom(2 * CS)
     wrong = bytearray(data)
     wrong[5] ^= 1
@@ -151,9 +157,12 @@ async def test_an_expired_session_is_410_and_aborted_one_takes_no_parts(
     session = await _init(api, data, "expired.bin")
     sid = session["session_id"]
     await _put_part(api, sid, 0, data)
-    query(cluster.spec.database_url,
-          "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE id = %s "
-          "RETURNING id", (sid,))
+    query(
+        cluster.spec.database_url,
+        "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE id = %s "
+        "RETURNING id",
+        (sid,),
+    )
     for method, suffix in (("GET", ""), ("POST", "/complete")):
         status, body = await _json(api, method, f"/api/v1/files/upload/{sid}{suffix}")
         assert (status, body["code"]) == (410, "session_expired")
@@ -168,17 +177,23 @@ async def test_an_expired_session_is_410_and_aborted_one_takes_no_parts(
 
 
 async def test_per_user_limits_are_clear_4xx(api: ApiClient) -> None:
-    status, body = await _json(api, "POST", "/api/v1/files/upload/init",
-                               json={"file_name": "huge", "file_size": 10**13})
+    status, body = await _json(
+        api, "POST", "/api/v1/files/upload/init", json={"file_name": "huge", "file_size": 10**13}
+    )
     assert (status, body["code"]) == (413, "payload_too_large")
     opened = []
     for i in range(4):
-        status, body = await _json(api, "POST", "/api/v1/files/upload/init",
-                                   json={"file_name": f"n{i}", "file_size": 10})
+        status, body = await _json(
+            api, "POST", "/api/v1/files/upload/init", json={"file_name": f"n{i}", "file_size": 10}
+        )
         assert status == 201, body
         opened.append(body["data"]["session_id"])
-    status, body = await _json(api, "POST", "/api/v1/files/upload/init",
-                               json={"file_name": "one-too-many", "file_size": 10})
+    status, body = await _json(
+        api,
+        "POST",
+        "/api/v1/files/upload/init",
+        json={"file_name": "one-too-many", "file_size": 10},
+    )
     assert (status, body["code"]) == (429, "too_many_requests")
     for sid in opened:
         await _json(api, "DELETE", f"/api/v1/files/upload/{sid}")
@@ -199,7 +214,8 @@ async def test_resuming_with_chunks_the_cluster_holds_sends_only_the_missing_byt
     assert [present[c] for c in ids] == [True] * 10 + [False] * 6
 
     bytes_in_before = await asyncio.to_thread(
-        metric_sum, f"{cluster.master_url}/metrics", "echofs_bytes_in_total")
+        metric_sum, f"{cluster.master_url}/metrics", "echofs_bytes_in_total"
+    )
     for index, chunk_id in enumerate(ids):
         if present[chunk_id]:
             async with api.session.put(
@@ -212,7 +228,8 @@ async def test_resuming_with_chunks_the_cluster_holds_sends_only_the_missing_byt
     status, body = await _json(api, "POST", f"/api/v1/files/upload/{sid}/complete")
     assert status == 201, body
     bytes_in_after = await asyncio.to_thread(
-        metric_sum, f"{cluster.master_url}/metrics", "echofs_bytes_in_total")
+        metric_sum, f"{cluster.master_url}/metrics", "echofs_bytes_in_total"
+    )
     assert bytes_in_after - bytes_in_before == 6 * CS
     assert (await api.download(body["data"]["file_id"]))[1] == data
 
@@ -227,20 +244,35 @@ def _metadata(**values: str) -> str:
 
 
 async def _tus_create(api: ApiClient, length: int, name: str) -> str:
-    async with api.session.post(f"{api.base_url}/api/v1/tus/", headers={
-            **api.auth, **TUS, "Upload-Length": str(length),
-            "Upload-Metadata": _metadata(filename=name, path=f"tus/{name}")}) as r:
+    async with api.session.post(
+        f"{api.base_url}/api/v1/tus/",
+        headers={
+            **api.auth,
+            **TUS,
+            "Upload-Length": str(length),
+            "Upload-Metadata": _metadata(filename=name, path=f"tus/{name}"),
+        },
+    ) as r:
         assert r.status == 201, await r.text()
         return r.headers["Location"]
 
 
-async def _tus_patch(api: ApiClient, url: str, offset: int, body: object,
-                     extra: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+async def _tus_patch(
+    api: ApiClient, url: str, offset: int, body: object, extra: dict[str, str] | None = None
+) -> aiohttp.ClientResponse:
     if isinstance(body, bytes):
         body = io.BytesIO(body)
-    async with api.session.patch(url, data=body, headers={
-            **api.auth, **TUS, "Upload-Offset": str(offset),
-            "Content-Type": "application/offset+octet-stream", **(extra or {})}) as r:
+    async with api.session.patch(
+        url,
+        data=body,
+        headers={
+            **api.auth,
+            **TUS,
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+            **(extra or {}),
+        },
+    ) as r:
         await r.read()
         return r
 
@@ -258,12 +290,16 @@ async def test_tuspy_uploads_50_mib_is_interrupted_resumes_and_downloads_intact(
 
     def upload_in_two_goes() -> str:
         client = tus_client.TusClient(f"{api.base_url}/api/v1/tus/", headers=api.auth)
-        first = client.uploader(file_stream=io.BytesIO(data), chunk_size=3 * MiB,
-                                metadata={"filename": "tuspy.bin", "path": "tus/tuspy.bin"})
+        first = client.uploader(
+            file_stream=io.BytesIO(data),
+            chunk_size=3 * MiB,
+            metadata={"filename": "tuspy.bin", "path": "tus/tuspy.bin"},
+        )
         first.upload(stop_at=20 * MiB)  # the interruption: this client stops here
         assert first.url is not None
-        resumed = client.uploader(file_stream=io.BytesIO(data), url=first.url,
-                                  chunk_size=3 * MiB, upload_checksum=True)
+        resumed = client.uploader(
+            file_stream=io.BytesIO(data), url=first.url, chunk_size=3 * MiB, upload_checksum=True
+        )
         assert 0 < resumed.offset < len(data)
         resumed.upload()
         assert resumed.offset == len(data)
@@ -300,8 +336,13 @@ async def test_tus_errors_are_documented_and_lose_nothing(api: ApiClient) -> Non
 
     r = await _tus_patch(api, url, 0, data[:1000])
     assert r.status == 409  # offset mismatch
-    r = await _tus_patch(api, url, 1000, data[1000:2000],
-                         {"Upload-Checksum": "sha256 " + base64.b64encode(b"\0" * 32).decode()})
+    r = await _tus_patch(
+        api,
+        url,
+        1000,
+        data[1000:2000],
+        {"Upload-Checksum": "sha256 " + base64.b64encode(b"\0" * 32).decode()},
+    )
     assert r.status == 460  # checksum mismatch: nothing recorded
     assert await _tus_offset(api, url) == 1000
 
@@ -325,8 +366,9 @@ async def test_tus_errors_are_documented_and_lose_nothing(api: ApiClient) -> Non
     assert r.status == 204
     assert (await api.download(r.headers["X-Echofs-File-Id"]))[1] == data
 
-    async with api.session.post(f"{api.base_url}/api/v1/tus/",
-                                headers={**api.auth, "Upload-Length": "5"}) as r:
+    async with api.session.post(
+        f"{api.base_url}/api/v1/tus/", headers={**api.auth, "Upload-Length": "5"}
+    ) as r:
         assert r.status == 412  # Tus-Resumable missing
     gone = await _tus_create(api, 10, "terminated.bin")
     async with api.session.delete(gone, headers={**api.auth, **TUS}) as r:

@@ -11,7 +11,9 @@ from tests.support.api import ApiClient
 MiB = 1024 * 1024
 
 
-async def test_a_download_in_progress_keeps_streaming_the_version_it_started(api: ApiClient) -> None:
+async def test_a_download_in_progress_keeps_streaming_the_version_it_started(
+    api: ApiClient,
+) -> None:
     old, new = os.urandom(6 * MiB), os.urandom(6 * MiB)
     status, _ = await api.upload_raw(old, "atomic/doc.bin")
     assert status == 201
@@ -63,9 +65,7 @@ async def test_readers_racing_overwrites_see_whole_versions_only(api: ApiClient)
     assert all(body in versions for body in seen)
     # The race really happened: reads ran while overwrites were in flight. A read overlaps
     # a write when it started before the write ended and ended after the write started.
-    overlaps = [
-        (r, w) for r in reads for w in writes if r[0] < w[1] and r[1] > w[0]
-    ]
+    overlaps = [(r, w) for r in reads for w in writes if r[0] < w[1] and r[1] > w[0]]
     overlapped_writes = {w for _, w in overlaps}
     assert len(writes) == len(versions) - 1
     assert len(overlaps) >= len(writes), (len(overlaps), reads, writes)

@@ -70,7 +70,9 @@ async def test_health_reports_postgres_redis_and_three_healthy_workers(
                               "workers_healthy": 3, "workers_total": 3}
 
 
-async def test_every_service_serves_prometheus_metrics(cluster: LocalCluster, api: ApiClient) -> None:
+async def test_every_service_serves_prometheus_metrics(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
     urls = [f"{cluster.master_url}/metrics", f"{cluster.controller_url}/metrics"]
     urls += [w.metrics_url for w in cluster.workers.values()]
     for url in urls:

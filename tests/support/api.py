@@ -22,39 +22,58 @@ class ApiClient:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def register_and_login(self, username: str | None = None, password: str = "pw-123456789") -> str:
+    async def register_and_login(
+        self, username: str | None = None, password: str = "pw-123456789"
+    ) -> str:
         username = username or f"u{uuid.uuid4().hex[:10]}"
-        async with self.session.post(f"{self.base_url}/api/v1/auth/register",
-                                     json={"username": username, "password": password}) as r:
+        async with self.session.post(
+            f"{self.base_url}/api/v1/auth/register",
+            json={"username": username, "password": password},
+        ) as r:
             assert r.status == 201, await r.text()
-        async with self.session.post(f"{self.base_url}/api/v1/auth/login",
-                                     json={"username": username, "password": password}) as r:
+        async with self.session.post(
+            f"{self.base_url}/api/v1/auth/login", json={"username": username, "password": password}
+        ) as r:
             assert r.status == 200, await r.text()
             self.token = (await r.json())["data"]["token"]
         return self.token
 
-    async def upload_multipart(self, data: bytes, path: str, consistency: str | None = None) -> tuple[int, dict[str, Any]]:
+    async def upload_multipart(
+        self, data: bytes, path: str, consistency: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         form = aiohttp.FormData()
         form.add_field("path", path)
         if consistency:
             form.add_field("consistency", consistency)
-        form.add_field("file", io.BytesIO(data), filename=path.rsplit("/", 1)[-1],
-                       content_type="application/octet-stream")
-        async with self.session.post(f"{self.base_url}/api/v1/files/upload", data=form,
-                                     headers=self.auth) as r:
+        form.add_field(
+            "file",
+            io.BytesIO(data),
+            filename=path.rsplit("/", 1)[-1],
+            content_type="application/octet-stream",
+        )
+        async with self.session.post(
+            f"{self.base_url}/api/v1/files/upload", data=form, headers=self.auth
+        ) as r:
             return r.status, await r.json()
 
-    async def upload_raw(self, data: Any, path: str, consistency: str | None = None) -> tuple[int, dict[str, Any]]:
+    async def upload_raw(
+        self, data: Any, path: str, consistency: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         params = {"consistency": consistency} if consistency else {}
         if isinstance(data, bytes | bytearray):
             data = io.BytesIO(data)
-        async with self.session.put(f"{self.base_url}/api/v1/fs/{path}", data=data,
-                                    params=params, headers=self.auth) as r:
+        async with self.session.put(
+            f"{self.base_url}/api/v1/fs/{path}", data=data, params=params, headers=self.auth
+        ) as r:
             return r.status, await r.json()
 
-    async def download(self, file_id: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
-        async with self.session.get(f"{self.base_url}/api/v1/files/{file_id}/download",
-                                    headers={**self.auth, **(headers or {})}) as r:
+    async def download(
+        self, file_id: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, Any]:
+        async with self.session.get(
+            f"{self.base_url}/api/v1/files/{file_id}/download",
+            headers={**self.auth, **(headers or {})},
+        ) as r:
             return r.status, await r.read(), r.headers
 
     async def get_json(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:

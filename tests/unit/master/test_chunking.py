@@ -26,7 +26,9 @@ def _reader(data: bytes, piece_sizes: list[int]):  # type: ignore[no-untyped-def
 
 
 @given(st.binary(max_size=5000), st.integers(1, 700), st.lists(st.integers(1, 900), max_size=50))
-async def test_chunks_are_exact_size_except_the_last_and_reassemble(data, chunk_size, pieces) -> None:  # type: ignore[no-untyped-def]
+async def test_chunks_are_exact_size_except_the_last_and_reassemble(
+    data, chunk_size, pieces
+) -> None:  # type: ignore[no-untyped-def]
     chunks = [c async for c in iter_chunks(_reader(data, pieces), chunk_size, 10**9)]
     assert b"".join(chunks) == data
     assert all(len(c) == chunk_size for c in chunks[:-1])

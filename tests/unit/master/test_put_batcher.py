@@ -33,15 +33,19 @@ class RecordingSender:
     async def __call__(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
         self.batches.append([b.header.chunk_id for b in blobs])
         await self.release.wait()
-        return pb.PutChunksResponse(outcomes=[
-            pb.PutChunkOutcome(
-                chunk_id=b.header.chunk_id,
-                status_code=grpc.StatusCode.INVALID_ARGUMENT.value[0] if b.header.chunk_id in self.bad else 0,
-                error="checksum_mismatch: bad" if b.header.chunk_id in self.bad else "",
-                stored_size=len(b.data),
-            )
-            for b in blobs
-        ])
+        return pb.PutChunksResponse(
+            outcomes=[
+                pb.PutChunkOutcome(
+                    chunk_id=b.header.chunk_id,
+                    status_code=grpc.StatusCode.INVALID_ARGUMENT.value[0]
+                    if b.header.chunk_id in self.bad
+                    else 0,
+                    error="checksum_mismatch: bad" if b.header.chunk_id in self.bad else "",
+                    stored_size=len(b.data),
+                )
+                for b in blobs
+            ]
+        )
 
 
 async def test_puts_arriving_while_batches_are_in_flight_leave_together():
@@ -61,7 +65,9 @@ async def test_puts_arriving_while_batches_are_in_flight_leave_together():
 async def test_a_batch_never_exceeds_the_blob_count_limit():
     sender = RecordingSender()
     batcher = PutBatcher(sender, max_in_flight=1)
-    puts = [asyncio.ensure_future(batcher.put(_blob(f"c{i}"))) for i in range(PUT_BATCH_MAX_BLOBS + 5)]
+    puts = [
+        asyncio.ensure_future(batcher.put(_blob(f"c{i}"))) for i in range(PUT_BATCH_MAX_BLOBS + 5)
+    ]
     await asyncio.sleep(0)
     sender.release.set()
     await asyncio.gather(*puts)
