@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
+from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
     routes_admin,
@@ -27,7 +28,7 @@ from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.repair import Repairer
-from master.background.tasks import BackgroundTasks, run_periodically
+from master.background.tasks import run_periodically
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry

@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 
 from common.chunks import EncodedChunk
 from common.errors import EchoError, QuorumNotReached
-from master.background.tasks import BackgroundTasks
+from common.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
 from master.metadata.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
