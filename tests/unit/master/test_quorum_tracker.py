@@ -88,7 +88,7 @@ def writes(draw: st.DrawFn) -> tuple[int, int, int, list[tuple[str, int]]]:
     return n, w, live, events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(writes())
 def test_the_bookkeeping_stays_consistent_whatever_the_replicas_answer(
     write: tuple[int, int, int, list[tuple[str, int]]],
