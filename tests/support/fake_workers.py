@@ -191,6 +191,18 @@ class FakeWorkers:
         worker = self.workers[worker_id] = FakeWorker(worker_id, address, self)
         return worker
 
+    def move(self, worker_id: str, address: str) -> FakeWorker:
+        """The worker re-registers at ``address`` (same disk): a new client is due."""
+        self._records[worker_id] = replace(self._records[worker_id], address=address)
+        moved = FakeWorker(worker_id, address, self)
+        moved.blobs = self.workers[worker_id].blobs
+        self.workers[worker_id] = moved
+        return moved
+
+    def remove(self, worker_id: str) -> None:
+        """The worker's membership row is gone (its fake stays for inspection)."""
+        del self._records[worker_id]
+
     def __getitem__(self, worker_id: str) -> FakeWorker:
         return self.workers[worker_id]
 
