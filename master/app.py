@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
+from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
     routes_admin,
@@ -27,7 +28,8 @@ from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.repair import Repairer
-from master.background.tasks import BackgroundTasks, run_periodically
+from master.background.tasks import run_periodically
+from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
@@ -91,8 +93,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
             identity = ClusterIdentity.from_settings(settings)
-            registry = WorkerRegistry(workers, settings.grpc_timeout_seconds,
-                                      settings.read_timeout_seconds, identity=identity)
+            registry = WorkerRegistry(workers, grpc_worker_clients(
+                identity, settings.grpc_timeout_seconds, settings.read_timeout_seconds))
             stack.push_async_callback(registry.close)
             await registry.refresh()
 

@@ -1,8 +1,9 @@
 """The master's view of its workers: membership from PostgreSQL, health from probes.
 
 PostgreSQL is the truth for membership (several masters share it); each master keeps
-an in-memory snapshot, refreshed on a timer and after every registration, plus one gRPC
-channel per worker and its own RTT estimate from probing.
+an in-memory snapshot, refreshed on a timer and after every registration, plus one
+client per worker (made by the injected ``WorkerClientFactory``: gRPC in production,
+in-memory fakes in unit tests) and its own RTT estimate from probing.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from common.cluster_auth import ClusterIdentity
-from master.cluster.worker_client import WorkerClient
+from master.cluster.worker_client import WorkerClient, WorkerClientFactory
 from master.metadata.records import WorkerRecord
 from master.metadata.workers import WorkersRepository
 
@@ -53,14 +53,11 @@ class WorkerView:
 
 
 class WorkerRegistry:
-    def __init__(
-        self, repository: WorkersRepository, rpc_timeout_s: float,
-        read_timeout_s: float | None = None, *, identity: ClusterIdentity,
-    ) -> None:
+    def __init__(self, repository: WorkersRepository, clients: WorkerClientFactory) -> None:
+        """``clients`` makes the client of each worker as it appears (or moves);
+        production passes ``grpc_worker_clients(...)``."""
         self._repository = repository
-        self._identity = identity
-        self._rpc_timeout_s = rpc_timeout_s
-        self._read_timeout_s = read_timeout_s
+        self._make_client = clients
         self._views: dict[str, WorkerView] = {}
         self._clients: dict[str, WorkerClient] = {}
         self._lock = asyncio.Lock()
@@ -99,10 +96,7 @@ class WorkerRegistry:
             if client is not None:
                 asyncio.get_running_loop().create_task(client.close())
             view.address = record.address
-            self._clients[record.worker_id] = WorkerClient(
-                record.worker_id, record.address, self._rpc_timeout_s, self._read_timeout_s,
-                identity=self._identity,
-            )
+            self._clients[record.worker_id] = self._make_client(record.worker_id, record.address)
 
     def views(self) -> list[WorkerView]:
         return list(self._views.values())

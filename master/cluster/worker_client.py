@@ -1,175 +1,80 @@
-"""The master's gRPC client for one worker: typed calls, our errors, deadlines always."""
+"""The master's one seam to a worker: what it can ask, in domain types only.
+
+Services, replication and background jobs talk to workers through ``WorkerClient``;
+``GrpcWorkerClient`` (``master.cluster.grpc_worker_client``) is the implementation
+that crosses the network, and ``tests/support/fake_workers.py`` an in-memory twin that
+lets the quorum write and the read path be tested without processes. No protobuf type
+passes this seam: the gRPC client translates on its side of it.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from common.chunks import Codec, EncodedChunk
 
-from common.chunks import EncodedChunk
-from common.chunkwire import (
-    GRPC_MAX_MESSAGE_BYTES,
-    SMALL_BLOB_MAX_BYTES,
-    codec_to_pb,
-    encode_put_chunk_frames,
-    get_chunk_method,
-    put_chunk_method,
-    read_chunk_frames,
-)
-from common.cluster_auth import ClusterIdentity
-from common.errors import EchoError, Unavailable, error_from_grpc
-from common.pb.echofs.v1 import worker_pb2 as pb
-from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from master.cluster.put_batcher import PutBatcher
-
-__all__ = ["WorkerClient"]
-
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 30_000),
-    # Fail fast when a worker is gone instead of waiting for the deadline.
-    ("grpc.enable_retries", 0),
-    # gRPC's default reconnect backoff grows to 120 s: a worker back after a long outage
-    # would stay unreachable to the prober for up to two minutes. Cap it at 5 s.
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
+__all__ = ["FetchedBlob", "ReplicateResult", "WorkerClient", "WorkerClientFactory"]
 
 
-def _translate(exc: grpc.aio.AioRpcError) -> EchoError:
-    return error_from_grpc(exc.code(), exc.details())
+@dataclass(frozen=True, slots=True)
+class FetchedBlob:
+    """A stored blob as a worker sent it, *unverified*: its codec and its bytes in the
+    frames they arrived in (never joined, so a raw chunk is not copied)."""
+
+    codec: Codec
+    frames: list[bytes | memoryview]
 
 
-@contextmanager
-def _rpc_errors() -> Iterator[None]:
-    """A failed call leaves as the worker's own EchoError (``error_from_grpc``): the one
-    place this client translates gRPC errors."""
-    try:
-        yield
-    except grpc.aio.AioRpcError as exc:
-        raise _translate(exc) from exc
+@dataclass(frozen=True, slots=True)
+class ReplicateResult:
+    """What a worker answered to "copy this chunk to that peer"."""
+
+    chunk_id: str
+    stored_size: int
+    already_present: bool  # the target held it already
 
 
-_METHOD = "/echofs.v1.Worker/"
+class WorkerClient(ABC):
+    """Calls on one worker. Every call has a deadline; a failed call raises the
+    worker's ``EchoError`` (``ChunkNotFound``, ``ChecksumMismatch``, ``Unavailable``
+    ...), never a transport exception."""
 
+    worker_id: str
+    address: str
 
-class WorkerClient:
-    """One long-lived channel per worker; every call has a deadline and the cluster
-    credential (``common.cluster_auth``); with TLS the worker must prove it is
-    ``worker_id`` by its certificate."""
-
-    def __init__(
-        self, worker_id: str, address: str, timeout_s: float, read_timeout_s: float | None = None,
-        *, identity: ClusterIdentity,
-    ) -> None:
-        self.worker_id = worker_id
-        self._identity = identity
-        self.address = address
-        self._timeout_s = timeout_s
-        # Reads have another replica to try, so they give up on a stalled worker sooner.
-        self._read_timeout_s = read_timeout_s or timeout_s
-        self._channel = identity.channel(address, worker_id, _CHANNEL_OPTIONS)
-        self._stub = pb_grpc.WorkerStub(self._channel)
-        self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
-        self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
-        self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._small_puts = PutBatcher(self._put_chunks)
-
-    def _auth(self, method: str) -> tuple[tuple[str, str], ...]:
-        return self._identity.grpc_metadata(_METHOD + method)
-
+    @abstractmethod
     async def put_chunk(self, chunk: EncodedChunk) -> None:
-        """Store ``chunk`` on this worker durably. Raises the worker's EchoError.
+        """Store ``chunk`` on this worker durably."""
 
-        Blobs up to SMALL_BLOB_MAX_BYTES travel in batches (``PutBatcher``), larger ones
-        in their own client stream.
-        """
-        header = pb.ChunkHeader(
-            chunk_id=chunk.chunk_id, codec=codec_to_pb(chunk.codec), raw_size=chunk.raw_size,
-            stored_size=chunk.stored_size, blob_sha256=chunk.blob_sha256,
-        )
-        if chunk.stored_size <= SMALL_BLOB_MAX_BYTES:
-            await self._small_puts.put(pb.SmallBlob(header=header, data=chunk.payload))
-            return
-        with _rpc_errors():
-            await self._put_chunk(
-                encode_put_chunk_frames(header, chunk.payload), timeout=self._timeout_s,
-                metadata=self._auth("PutChunk"),
-            )
+    @abstractmethod
+    async def get_chunk(self, chunk_id: str, max_bytes: int) -> FetchedBlob:
+        """The stored blob, *unverified*: the caller must decode and hash every byte
+        (``common.chunks.decode_chunk_frames``) before using them. More than
+        ``max_bytes`` raises ``ChunkCorrupt``."""
 
-    async def _put_chunks(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
-        with _rpc_errors():
-            return await self._stub.PutChunks(
-                pb.PutChunksRequest(blobs=blobs), timeout=self._timeout_s,
-                metadata=self._auth("PutChunks"),
-            )
-
-    async def get_chunk(
-        self, chunk_id: str, max_bytes: int
-    ) -> tuple[pb.ChunkHeader, list[bytes | memoryview]]:
-        """The stored blob as received, in frames, *unverified*.
-
-        The worker is told the caller verifies (it skips its own SHA-256); the caller
-        must decode and hash every byte (``decode_chunk_frames``) before using them.
-        """
-        call = self._get_chunk(
-            pb.GetChunkRequest(chunk_id=chunk_id, caller_verifies=True),
-            timeout=self._read_timeout_s, metadata=self._auth("GetChunk"),
-        )
-        try:
-            with _rpc_errors():
-                return await read_chunk_frames(call, max_bytes=max_bytes)
-        finally:
-            call.cancel()
-
+    @abstractmethod
     async def has_chunks(self, chunk_ids: list[str]) -> list[bool]:
-        with _rpc_errors():
-            reply = await self._stub.HasChunks(
-                pb.HasChunksRequest(chunk_ids=chunk_ids), timeout=self._timeout_s,
-                metadata=self._auth("HasChunks"),
-            )
-        return list(reply.present)
+        """Whether this worker holds each chunk, in request order."""
 
-    async def replicate_chunk(
-        self, chunk_id: str, target_address: str
-    ) -> pb.ReplicateChunkResponse:
-        with _rpc_errors():
-            return await self._stub.ReplicateChunk(
-                pb.ReplicateChunkRequest(
-                    chunk_id=chunk_id, target_address=target_address,
-                    deadline_seconds=self._timeout_s,
-                ),
-                timeout=self._timeout_s * 2, metadata=self._auth("ReplicateChunk"),
-            )
+    @abstractmethod
+    async def replicate_chunk(self, chunk_id: str, target_address: str) -> ReplicateResult:
+        """Have this worker copy ``chunk_id`` to the worker at ``target_address``."""
 
+    @abstractmethod
     async def delete_chunk(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
-        with _rpc_errors():
-            reply = await self._stub.DeleteChunk(
-                pb.DeleteChunkRequest(
-                    chunk_id=chunk_id, unless_written_within_seconds=unless_written_within_s
-                ),
-                timeout=self._timeout_s, metadata=self._auth("DeleteChunk"),
-            )
-        return bool(reply.deleted)
+        """Delete the chunk; True when it was there. A copy written within
+        ``unless_written_within_s`` stays and raises ``PreconditionFailed`` (GC's guard)."""
 
+    @abstractmethod
     async def probe(self, timeout_s: float) -> float:
-        """grpc.health.v1 Check; returns the round trip in seconds or raises Unavailable."""
-        started = time.perf_counter()
-        try:
-            reply = await self._health.Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout_s,
-                wait_for_ready=False,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise Unavailable(f"{self.worker_id}: {exc.code().name}") from exc
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            raise Unavailable(f"{self.worker_id}: not serving ({reply.status})")
-        return time.perf_counter() - started
+        """A health check; the round trip in seconds, or raises ``Unavailable``."""
 
+    @abstractmethod
     async def close(self) -> None:
-        await self._small_puts.close()
-        await self._channel.close(grace=None)
+        """Release the connection; pending calls fail."""
+
+
+# (worker_id, address) -> a client for that worker; the registry makes one per worker.
+WorkerClientFactory = Callable[[str, str], WorkerClient]

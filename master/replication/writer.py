@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from common.chunks import EncodedChunk
 from common.errors import EchoError, QuorumNotReached
-from master.background.tasks import BackgroundTasks
+from common.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
 from master.metadata.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 from master.placement.rendezvous import Candidate, place
 from master.replication.live_quorum import LiveQuorum
+from master.replication.quorum_tracker import QuorumTracker, is_dedup
 
 __all__ = ["ChunkWriter"]
 
@@ -49,9 +51,13 @@ class ChunkWriter:
 
         Returns the placement and whether the chunk was deduplicated (N live copies
         existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist.
+        The counting is ``QuorumTracker``'s; this method starts and awaits the puts.
         """
-        live = quorum if isinstance(quorum, LiveQuorum) else None
-        write_quorum = live.w if live is not None else int(quorum)
+        live: LiveQuorum | None
+        if isinstance(quorum, LiveQuorum):
+            live, write_quorum = quorum, quorum.w
+        else:
+            live, write_quorum = None, int(quorum)
         placement = ChunkPlacement(
             chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec, chunk.blob_sha256
         )
@@ -59,74 +65,67 @@ class ChunkWriter:
         live_holders = [
             w for w in holders if (v := self._registry.view(w)) is not None and v.readable
         ]
-        if len(live_holders) >= self._n:
+        if is_dedup(len(live_holders), self._n):
             self._metrics.dedup_hits.inc()
             placement.live_copies = len(live_holders)
             return placement, True
 
-        quorum_new = max(0, write_quorum - len(live_holders))
         candidates = [Candidate(v.worker_id, v.zone) for v in self._registry.placeable()]
         targets = place(chunk.chunk_id, candidates, self._n - len(live_holders), exclude=holders)
-        if len(targets) < quorum_new:
+        tracker = QuorumTracker(chunk.chunk_id, write_quorum, live_holders, targets)
+        if not tracker.attainable:
             self._metrics.quorum_failures.labels("not_enough_workers").inc()
-            raise QuorumNotReached(
-                chunk_id=chunk.chunk_id, needed=write_quorum, succeeded=live_holders,
-                failures={"placement": f"only {len(targets)} healthy workers can take it"},
-            )
+            raise tracker.placement_error()
 
-        puts = {
+        puts: dict[asyncio.Future[None], str] = {
             asyncio.ensure_future(self._put(worker_id, chunk)): worker_id for worker_id in targets
         }
-        acked: list[str] = []
-        failures: dict[str, str] = {}
-        pending = set(puts)
+        pending: set[asyncio.Future[None]] = set(puts)
         started = time.perf_counter()
 
-        def collect(done: set[asyncio.Future[None]]) -> None:
+        def collect(done: Iterable[asyncio.Future[None]]) -> None:
             for task in done:
                 error = task.exception()
                 if error is None:
-                    acked.append(puts[task])
+                    tracker.ack(puts[task])
                 else:
-                    failures[puts[task]] = str(error)
+                    tracker.fail(puts[task], str(error))
 
         weaker: asyncio.Future[int] | None = None
         try:
-            while pending and len(acked) < quorum_new:
+            while tracker.waiting:
                 # W = 1 cannot drop further: no follower then (A-mode writes skip it).
-                if live is not None and weaker is None and write_quorum > 1:
-                    weaker = asyncio.ensure_future(live.weaker(below=write_quorum))
-                waiting = pending | ({weaker} if weaker is not None else set())
+                if live is not None and weaker is None and tracker.may_weaken:
+                    weaker = asyncio.ensure_future(live.weaker(below=tracker.write_quorum))
+                waiting: set[asyncio.Future[Any]] = set(pending)
+                if weaker is not None:
+                    waiting.add(weaker)
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if weaker is not None and weaker in done:
                     done.discard(weaker)
-                    write_quorum = weaker.result()
-                    quorum_new = max(0, write_quorum - len(live_holders))
+                    tracker.lower_quorum(weaker.result())
                     weaker = None
                 pending -= done
                 collect(done)
         finally:
             if weaker is not None:
                 weaker.cancel()
-        if pending and len(acked) >= quorum_new:
+        if pending and tracker.met:
             # Linger as long again as the quorum took (capped): healthy replicas land
             # together, so receipts usually show N copies, while a slow worker costs
             # at most LINGER_CAP_S.
             linger_s = min(time.perf_counter() - started, LINGER_CAP_S)
-            done, pending = await asyncio.wait(pending, timeout=linger_s)
-            collect(done)
+            landed, pending = await asyncio.wait(pending, timeout=linger_s)
+            collect(landed)
         for task in pending:
             placement.late_writes += 1
             self._late.adopt(asyncio.ensure_future(self._finish_late(task, puts[task], placement)))
-        self._metrics.write_quorum_acks.observe(len(acked))
-        placement.acked_workers = acked
-        placement.live_copies = len(acked) + len(live_holders)
-        if len(acked) < quorum_new:
+        self._metrics.write_quorum_acks.observe(len(tracker.acked))
+        placement.acked_workers = tracker.acked
+        placement.live_copies = tracker.live_copies
+        if not tracker.met:
             self._metrics.quorum_failures.labels("replica_errors").inc()
-            raise QuorumNotReached(
-                chunk_id=chunk.chunk_id, needed=write_quorum,
-                succeeded=[*live_holders, *acked], failures=failures,
-            )
+            raise tracker.error()
         return placement, False
 
     async def _put(self, worker_id: str, chunk: EncodedChunk) -> None:
@@ -154,8 +153,8 @@ class ChunkWriter:
             await task
         except EchoError as exc:
             placement.late_writes -= 1
-            log.info("late replica failed; repair queue covers it",
-                     extra={"worker_id": worker_id, "chunk_id": placement.chunk_id, "error": str(exc)})
+            log.info("late replica failed; repair queue covers it", extra={
+                "worker_id": worker_id, "chunk_id": placement.chunk_id, "error": str(exc)})
             await self._replicas.repair_due_now(placement.chunk_id)
             return
         except asyncio.CancelledError:

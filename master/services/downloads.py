@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from common.chunks import decode_chunk_frames
-from common.chunkwire import codec_from_pb
 from common.cpu import cpu_bound
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
 from master.cluster.registry import WorkerRegistry
@@ -153,10 +152,10 @@ class DownloadService:
             started = time.perf_counter()
             self._metrics.grpc_requests.labels("GetChunk").inc()
             try:
-                header, frames = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
+                blob = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
                 data = await cpu_bound(
                     chunk.raw_size, decode_chunk_frames, chunk.chunk_id,
-                    codec_from_pb(header.codec), frames, chunk.raw_size,
+                    blob.codec, blob.frames, chunk.raw_size,
                 )
             except (ChunkCorrupt, ChunkNotFound) as exc:
                 self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()

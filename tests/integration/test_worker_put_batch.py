@@ -20,7 +20,7 @@ from common.chunkwire import PUT_BATCH_MAX_BLOBS, SMALL_BLOB_MAX_BYTES
 from common.errors import ChecksumMismatch
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
-from master.cluster.worker_client import WorkerClient
+from master.cluster.grpc_worker_client import GrpcWorkerClient
 from tests.support import identity
 from tests.support.procs import ManagedProcess
 from tests.support.services import scratch_dir as shared_var_dir
@@ -90,7 +90,7 @@ async def test_concurrent_small_puts_from_the_master_share_calls_and_all_land(wo
     calls_before = metric_value(
         _metrics_url(proc), "echofs_grpc_requests_total", '{code="OK",method="PutChunks"}')
     chunks = [encode_chunk(uuid.uuid4().bytes * 256) for _ in range(40)]
-    client = WorkerClient("w-batch", address, timeout_s=10,
+    client = GrpcWorkerClient("w-batch", address, timeout_s=10,
                           identity=identity.session_identity())
     try:
         await asyncio.gather(*(client.put_chunk(c) for c in chunks))
