@@ -29,6 +29,7 @@ from .auth import WriteGuard
 from .loop import EvaluationLoop
 from .metrics import ControllerMetrics
 from .publisher import RedisPublisher
+from .read_model import check_read_model
 from .service import ControllerService, check_object_id
 from .signals import Prober, SignalReader
 from .store import CLUSTER, Store
@@ -247,6 +248,7 @@ def _resources(
             database_url, min_size=1, max_size=4, open=False, name="controller"
         )
         await pool.open(wait=True, timeout=30)
+        await check_read_model(pool)  # logs whether the master's views are there yet
         app[STORE] = Store(pool)
         app[GUARD] = WriteGuard(
             ClusterIdentity.from_settings(settings), settings.jwt_secret, pool
