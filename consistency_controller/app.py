@@ -2,7 +2,8 @@
 
 ``GET /v1/mode`` answers a flat ``{mode, ttl_seconds, reason, timestamp}`` so masters parse
 it simply; every other success uses the EchoFS envelope ``{success, message, data}``.
-Errors are ``{"success": false, "message", "code"}`` with the status from
+Errors leave through the edge the master uses too (``common.http_edge``):
+``{"success": false, "message", "code", "data": null[, "details"]}`` with the status from
 ``common.errors.http_status_of``.
 """
 
@@ -20,7 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.cluster_auth import ClusterIdentity
 from common.config import ControllerSettings
-from common.errors import BadJson, EchoError, InvalidInput, Unavailable, http_status_of
+from common.errors import BadJson, InvalidInput, Unavailable
+from common.http_edge import json_errors
 from common.logging import REQUEST_ID, new_request_id
 from common.metrics import CONTENT_TYPE_LATEST, render
 from common.quorum import Hint, Mode
@@ -29,6 +31,7 @@ from .auth import WriteGuard
 from .loop import EvaluationLoop
 from .metrics import ControllerMetrics
 from .publisher import RedisPublisher
+from .read_model import check_read_model
 from .service import ControllerService, check_object_id
 from .signals import Prober, SignalReader
 from .store import CLUSTER, Store
@@ -56,11 +59,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # --- edge helpers -----------------------------------------------------------------------
-
-
-def _error(error: EchoError) -> web.Response:
-    body: dict[str, Any] = {"success": False, "message": error.message, "code": error.code}
-    return web.json_response(body, status=http_status_of(error))
 
 
 def _ok(message: str, data: Any) -> web.Response:
@@ -93,35 +91,30 @@ def _parse_keys(body: dict[str, Any], name: str) -> list[str]:
 
 
 @web.middleware
-async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id in, request id out; every answer (errors too: ``json_errors`` sits
+    inside) counted by method, route and status."""
     REQUEST_ID.set(request.headers.get("X-Request-Id") or new_request_id())
     started = time.perf_counter()
     metrics = request.app[METRICS]
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    try:
-        if request.method not in ("GET", "HEAD", "OPTIONS") and GUARD in request.app:
-            await request.app[GUARD].check(request)
-        elif request.method not in ("GET", "HEAD", "OPTIONS"):
-            raise Unavailable("the controller is starting; writes are not accepted yet")
-        response = await handler(request)
-    except web.HTTPException as exc:
-        # aiohttp's own 404/405 for unknown routes: same JSON shape as ours.
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        response = web.json_response(
-            {"success": False, "message": exc.reason, "code": code}, status=exc.status
-        )
-    except EchoError as exc:
-        response = _error(exc)
-    except Exception:
-        log.exception("unhandled error", extra={"route": route})
-        response = web.json_response(
-            {"success": False, "message": "internal error", "code": "internal"}, status=500
-        )
+    response = await handler(request)
     metrics.http_requests.labels(request.method, route, str(response.status)).inc()
     metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
     response.headers["X-Request-Id"] = REQUEST_ID.get()
     return response
+
+
+@web.middleware
+async def write_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every write needs the cluster credential or an admin's token (``auth.WriteGuard``);
+    before the guard exists (the controller is starting) no write is accepted."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if GUARD not in request.app:
+            raise Unavailable("the controller is starting; writes are not accepted yet")
+        await request.app[GUARD].check(request)
+    return await handler(request)
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -247,6 +240,7 @@ def _resources(
             database_url, min_size=1, max_size=4, open=False, name="controller"
         )
         await pool.open(wait=True, timeout=30)
+        await check_read_model(pool)  # logs whether the master's views are there yet
         app[STORE] = Store(pool)
         app[GUARD] = WriteGuard(
             ClusterIdentity.from_settings(settings), settings.jwt_secret, pool
@@ -306,7 +300,9 @@ def build_app(
     settings: ControllerSettings, database_url: str, redis_url: str, *, run_loop: bool = True
 ) -> web.Application:
     """The controller app; ``run_loop=False`` lets tests call ``app[LOOP].run_once()``."""
-    app = web.Application(middlewares=[edge_middleware], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[request_context, json_errors(), write_guard], client_max_size=64 * 1024
+    )
     app[SETTINGS] = settings
     app[METRICS] = ControllerMetrics.create()
     app.cleanup_ctx.extend(_resources(settings, database_url, redis_url, run_loop))

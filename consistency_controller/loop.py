@@ -108,12 +108,19 @@ class EvaluationLoop:
     async def _run_once_unless_no_schema(self) -> None:
         try:
             await self.run_once()
-            self._waiting_for_schema = False
         except UndefinedTable as exc:
-            # The master has not migrated its schema yet: nothing to measure; stay put.
+            # The master has not published its read model (read_model.READ_MODEL) yet: the
+            # controller may start first. Nothing to measure; stay put and say so once.
             if not self._waiting_for_schema:
-                log.warning("master schema not there yet; waiting", extra={"error": str(exc)})
+                log.warning(
+                    "the master's read model is not there yet (has the master migrated?);"
+                    " waiting", extra={"error": str(exc)},
+                )
             self._waiting_for_schema = True
+            return
+        if self._waiting_for_schema:
+            log.info("the master's read model is there; evaluating")
+        self._waiting_for_schema = False
 
     def last_success_age_s(self) -> float | None:
         if self._last_success is None:

@@ -1,17 +1,17 @@
 """Measured inputs of the policy; nothing here is a constant.
 
-- ``Prober``: the controller itself probes every non-removed worker listed in the master's
-  ``workers`` table with ``grpc.health.v1.Health/Check`` under a deadline, and keeps an
+- ``Prober``: the controller itself probes every worker the master has not removed
+  (``controller_workers``) with ``grpc.health.v1.Health/Check`` under a deadline, and keeps an
   EWMA of each worker's round trip and of its probe failures (0 = all answered SERVING in
   time, 1 = none did). A probe slower than the deadline is a failure.
-- ``SignalReader``: read-only queries on the master's tables: workers, the repair queue
-  (replication lag = age of its oldest item past a grace period, cluster-wide and per
-  object; every write below N copies is a repair item for the moment the repair loop
-  needs, so only items older than ``REPLICATION_LAG_GRACE_SECONDS`` say that replication
-  is falling behind — without the grace, A's own pending copies would hold it in A), file versions
-  (write rate per object per minute; for the cluster, versions per written object), each
-  file's hint and its current version's replica
-  workers (via ``version_chunks`` ⨝ ``replicas``).
+- ``SignalReader``: read-only queries on the views the master publishes for the controller
+  (``read_model.READ_MODEL``): workers, the repair backlog (replication lag = age of its
+  oldest item past a grace period, cluster-wide and per object; every write below N copies
+  is a repair item for the moment the repair loop needs, so only items older than
+  ``REPLICATION_LAG_GRACE_SECONDS`` say that replication is falling behind — without the
+  grace, A's own pending copies would hold it in A), object writes (write rate per object
+  per minute; for the cluster, versions per written object), each file's hint and its
+  current version's replica workers (``controller_object_facts``).
 
 A worker counts as *failing* when the master marks it suspect or down, or when the
 controller's own probe failure EWMA is at least ``FAILING_AT`` (two consecutive failed
@@ -45,7 +45,12 @@ from common.cluster_auth import ClusterIdentity
 from common.quorum import Mode, write_quorum
 
 __all__ = [
+    "CLUSTER_WRITES_SQL",
     "FAILING_AT",
+    "OBJECT_FACTS_SQL",
+    "RECENT_WRITERS_SQL",
+    "REPAIR_BACKLOG_SQL",
+    "WORKERS_SQL",
     "ObjectFacts",
     "Prober",
     "SignalReader",
@@ -202,8 +207,34 @@ class ObjectFacts:
     writes_last_minute: int = 0
 
 
+# The controller's reads of the master's state: only the views of ``read_model.READ_MODEL``.
+# The one-minute write window and the active window are the controller's, so they are here.
+WORKERS_SQL = "SELECT worker_id, address, state FROM controller_workers ORDER BY worker_id"
+REPAIR_BACKLOG_SQL = (
+    "SELECT COALESCE(EXTRACT(EPOCH FROM now() - oldest_queued_at), 0)::float8, items"
+    " FROM controller_repair_backlog"
+)
+RECENT_WRITERS_SQL = (
+    "SELECT file_id::text,"
+    " count(*) FILTER (WHERE written_at > now() - interval '60 seconds')"
+    " FROM controller_object_writes WHERE written_at > now() - make_interval(secs => %s)"
+    " GROUP BY file_id ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
+)
+CLUSTER_WRITES_SQL = (
+    "SELECT count(*), count(DISTINCT file_id) FROM controller_object_writes"
+    " WHERE written_at > now() - interval '60 seconds'"
+)
+OBJECT_FACTS_SQL = (
+    "SELECT o.file_id::text, o.hint, o.replica_workers,"
+    " COALESCE(EXTRACT(EPOCH FROM now() - o.oldest_repair_at), 0)::float8,"
+    " (SELECT count(*) FROM controller_object_writes w WHERE w.file_id = o.file_id"
+    "       AND w.written_at > now() - interval '60 seconds')"
+    " FROM controller_object_facts o WHERE o.file_id = ANY(%s)"
+)
+
+
 class SignalReader:
-    """Read-only queries on the master's tables."""
+    """Read-only queries on the views the master publishes for the controller."""
 
     def __init__(self, pool: AsyncConnectionPool, *, lag_grace_s: float = 0.0) -> None:
         self._pool = pool
@@ -215,34 +246,22 @@ class SignalReader:
 
     async def workers(self) -> list[WorkerRow]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT worker_id, address, state FROM workers WHERE state <> 'removed'"
-                " ORDER BY worker_id"
-            )
+            cur = await conn.execute(WORKERS_SQL)
             return [WorkerRow(*row) for row in await cur.fetchall()]
 
     async def repair_backlog(self) -> tuple[float, int]:
         """(replication lag in seconds, number of repair items)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8,"
-                " count(*) FROM repair_queue"
-            )
+            cur = await conn.execute(REPAIR_BACKLOG_SQL)
             row = await cur.fetchone()
-        assert row is not None
+        assert row is not None  # an aggregate over the whole queue: always one row
         return self._lag(float(row[0])), int(row[1])
 
     async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
         """Files with a version newer than ``window_s`` → versions written in the last minute;
         the most written first, then the most recent, at most ``limit``."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT file_id::text,"
-                " count(*) FILTER (WHERE created_at > now() - interval '60 seconds')"
-                " FROM file_versions WHERE created_at > now() - make_interval(secs => %s)"
-                " GROUP BY file_id ORDER BY count(*) DESC, max(created_at) DESC LIMIT %s",
-                (window_s, limit),
-            )
+            cur = await conn.execute(RECENT_WRITERS_SQL, (window_s, limit))
             return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def cluster_write_rate(self) -> tuple[float, int]:
@@ -253,10 +272,7 @@ class SignalReader:
         as rate 1, and one file overwritten 50 times a minute as 50.
         """
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT count(*), count(DISTINCT file_id) FROM file_versions"
-                " WHERE created_at > now() - interval '60 seconds'"
-            )
+            cur = await conn.execute(CLUSTER_WRITES_SQL)
             row = await cur.fetchone()
         versions, files = (int(row[0]), int(row[1])) if row else (0, 0)
         return (versions / files if files else 0.0), versions
@@ -271,19 +287,7 @@ class SignalReader:
         if not file_ids:
             return {}
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT f.id::text, f.consistency_hint,"
-                " ARRAY(SELECT DISTINCT r.worker_id FROM version_chunks vc"
-                "       JOIN replicas r ON r.chunk_id = vc.chunk_id AND r.state = 'live'"
-                "       WHERE vc.version_id = f.current_version_id),"
-                " COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(q.created_at))"
-                "       FROM version_chunks vc JOIN repair_queue q ON q.chunk_id = vc.chunk_id"
-                "       WHERE vc.version_id = f.current_version_id), 0)::float8,"
-                " (SELECT count(*) FROM file_versions v WHERE v.file_id = f.id"
-                "       AND v.created_at > now() - interval '60 seconds')"
-                " FROM files f WHERE f.id = ANY(%s)",
-                (file_ids,),
-            )
+            cur = await conn.execute(OBJECT_FACTS_SQL, (file_ids,))
             rows = await cur.fetchall()
         facts: dict[str, ObjectFacts] = {}
         for object_id, hint, replica_workers, lag_s, writes in rows:

@@ -1,7 +1,8 @@
 """The controller's own tables in PostgreSQL: object state, override, critical keys, decisions.
 
-Storage layer only: rows in, dataclasses out. The controller never writes the master's
-tables; the few reads of them that are not signals (does a file exist, its hint) live here.
+Storage layer only: rows in, dataclasses out. The controller never touches the master's
+tables; the one read of the master's state that is not a signal (does a file exist, its
+hint) goes through the view the master publishes for it (``read_model.READ_MODEL``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .policy import PolicyState
 
 __all__ = [
     "CLUSTER",
+    "FILE_HINT_SQL",
     "MIGRATIONS",
     "DecisionRow",
     "ObjectRecord",
@@ -37,6 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLUSTER = "*"
+FILE_HINT_SQL = "SELECT hint FROM controller_object_facts WHERE file_id = %s"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -313,7 +316,7 @@ class Store:
             )
             return cur.rowcount
 
-    # --- reads of the master's tables ---------------------------------------------------
+    # --- reads of the master's read model -----------------------------------------------
 
     async def file_hint(self, object_id: str) -> Hint | None:
         """The hint of the file with this id, or None when no such file exists."""
@@ -322,10 +325,10 @@ class Store:
             return None
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT consistency_hint FROM files WHERE id = %s", (file_id,)
-                )
+                cur = await conn.execute(FILE_HINT_SQL, (file_id,))
                 row = await cur.fetchone()
         except UndefinedTable:
-            return None  # the master's schema is not there yet: no file is known
+            # The master has not published its read model yet: no file is known.
+            log.info("file hint unknown: the master's read model is not there yet")
+            return None
         return Hint(row[0]) if row else None

@@ -1,5 +1,5 @@
--- Consistency controller state. The controller only READS the master's tables
--- (workers, replicas, files, file_versions, version_chunks, repair_queue); these are its own.
+-- Consistency controller state. The controller only READS the master's state, through
+-- the views the master's migrations publish for it (controller_workers, ...); these are its own.
 
 -- One row per object the controller keeps a mode for; object_id '*' is the cluster-wide mode.
 CREATE TABLE controller_objects (

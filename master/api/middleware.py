@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from common.errors import EchoError, RateLimited, http_status_of
+from common.errors import EchoError, InvalidInput
+from common.http_edge import json_errors as json_errors_middleware
 from common.logging import REQUEST_ID, new_request_id
 from master.api.common import PRINCIPAL, services_of
 
@@ -59,15 +60,6 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _error_response(
-    status: int, code: str, message: str, details: dict | None = None
-) -> web.Response:
-    body: dict = {"success": False, "message": message, "code": code, "data": None}
-    if details:
-        body["details"] = details
-    return web.json_response(body, status=status)
-
-
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
@@ -106,42 +98,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         REQUEST_ID.reset(token)
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as JSON with a stable code; nothing else escapes as a 500 page
-    (but a client that went away gets no answer: ``request_context`` counts it)."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status, "http_error")
-        response = _error_response(exc.status, code, exc.reason or exc.text or "error")
-        for header in ("Allow",):
-            if header in exc.headers:
-                response.headers[header] = exc.headers[header]
-        return response
-    except Exception as exc:
-        if _client_went_away(request, exc):
-            raise
-        return _error_of(exc)
-
-
-def _error_of(exc: Exception) -> web.Response:
-    if isinstance(exc, EchoError):
-        status = http_status_of(exc)
-        if status >= 500:
-            log.warning("request failed: %s", exc.message, extra={"code": exc.code})
-        response = _error_response(status, exc.code, exc.message, exc.details)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
+def _malformed_body(exc: Exception) -> EchoError | None:
+    """Malformed bytes inside a body we parse ourselves (multipart part headers) are the
+    client's fault: 400, unless the client went away (``request_context`` counts that)."""
     if isinstance(exc, HttpProcessingError):
-        # Malformed bytes inside a body we parse ourselves (multipart part headers).
-        return _error_response(400, "invalid_input", f"malformed request: {exc.message}")
-    log.error("unhandled error", exc_info=exc)
-    return _error_response(500, "internal", "internal error; see the server log")
+        return InvalidInput(f"malformed request: {exc.message}")
+    return None
+
+
+# Every failure leaves as JSON with a stable code in the envelope the controller uses too
+# (common.http_edge); nothing else escapes as a 500 page, but a client that went away gets
+# no answer: ``request_context`` counts it.
+json_errors = json_errors_middleware(reraise=_client_went_away, translate=_malformed_body)
 
 
 @web.middleware

@@ -70,7 +70,7 @@ async def test_hint_rejects_unknown_object_bad_hint_and_bad_json(
     async with controller(master_db, redis_url) as client:
         status, body = await post(client, "/v1/hint", {"object_id": "nobody", "hint": "Strong"})
         assert (status, body["code"]) == (404, "unknown_object")
-        assert body["success"] is False and body["message"]
+        assert body["success"] is False and body["message"] and body["data"] is None
         status, body = await post(client, "/v1/hint", {"object_id": file_id, "hint": "Maybe"})
         assert (status, body["code"]) == (400, "invalid_input")
         status, body = await post(client, "/v1/hint", '{"object_id": ')

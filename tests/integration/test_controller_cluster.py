@@ -120,3 +120,40 @@ async def test_an_upload_waiting_on_slow_replicas_finishes_when_the_controller_w
             await _controller(http, "POST", f"{base}/v1/override", {"mode": None})
         status, body, _ = await api.download(receipt["file_id"])
         assert status == 200 and len(body) == 64 * 1024
+
+
+async def test_the_master_and_the_controller_answer_errors_with_the_same_keys(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    """One error edge (common.http_edge): the same failure gets the same body keys, status
+    and code from either service."""
+    master, controller = api.base_url, cluster.controller_url
+    json_type = {"Content-Type": "application/json"}
+    signed_hint = {**json_type, **ClusterIdentity(SESSION_SECRET).http_headers("POST", "/v1/hint")}
+    cases = {
+        "unknown route": (("GET", f"{master}/api/v1/nowhere", {}),
+                          ("GET", f"{controller}/nowhere", {})),
+        "bad json": (("POST", f"{master}/api/v1/auth/login", json_type),
+                     ("POST", f"{controller}/v1/hint", signed_hint)),
+        "no credentials": (("GET", f"{master}/api/v1/files", {}),
+                           ("POST", f"{controller}/v1/override", json_type)),
+    }
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+
+        async def answer(method: str, url: str, headers: dict[str, str]) -> tuple[int, Any]:
+            data = b"{not json" if method == "POST" else None
+            async with http.request(method, url, data=data, headers=headers) as response:
+                assert response.content_type == "application/json", await response.text()
+                return response.status, await response.json()
+
+        for case, (from_master, from_controller) in cases.items():
+            master_status, master_body = await answer(*from_master)
+            controller_status, controller_body = await answer(*from_controller)
+            assert master_body["success"] is False and master_body["message"], case
+            assert controller_body["success"] is False and controller_body["message"], case
+            assert set(master_body) == set(controller_body) == {
+                "success", "message", "code", "data"
+            }, case
+            assert (master_status, master_body["code"]) == (
+                controller_status, controller_body["code"]
+            ), case
