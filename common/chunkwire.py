@@ -55,7 +55,7 @@ _TO_PB = {Codec.RAW: pb.CODEC_RAW, Codec.ZSTD: pb.CODEC_ZSTD}
 _FROM_PB = {v: k for k, v in _TO_PB.items()}
 
 
-def codec_to_pb(codec: Codec) -> int:
+def codec_to_pb(codec: Codec) -> pb.Codec:
     return _TO_PB[codec]
 
 

@@ -8,6 +8,7 @@ acknowledged it, and a repair row when it has fewer than N live copies.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg import AsyncCursor
 
@@ -21,7 +22,7 @@ __all__ = ["LATE_WRITE_GRACE_S", "enqueue_short_chunks", "in_flight", "persist_c
 LATE_WRITE_GRACE_S = 30.0
 
 
-async def persist_chunks(cur: AsyncCursor, placements: Sequence[ChunkPlacement]) -> list[str]:
+async def persist_chunks(cur: AsyncCursor[Any], placements: Sequence[ChunkPlacement]) -> list[str]:
     """Upsert chunk and replica rows; return the distinct chunk ids, sorted.
 
     Raises Unavailable when a chunk this write relied on (its row existed when the
@@ -74,7 +75,7 @@ def in_flight(placements: Sequence[ChunkPlacement]) -> list[str]:
 
 
 async def enqueue_short_chunks(
-    cur: AsyncCursor, chunk_ids: Sequence[str], replication_factor: int,
+    cur: AsyncCursor[Any], chunk_ids: Sequence[str], replication_factor: int,
     in_flight: Sequence[str] = (),
 ) -> None:
     """Every chunk with fewer than N live copies becomes a durable repair row.

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -53,11 +53,11 @@ async def retry_conflicts(run: Callable[[], Awaitable[T]]) -> T:
 class Database:
     """A pool plus the one translation of driver errors into our vocabulary."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[dict]]:
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
             async with self.pool.connection() as conn:
                 yield conn
@@ -65,7 +65,7 @@ class Database:
             raise DependencyDown(f"PostgreSQL unavailable: {exc}") from exc
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[dict]]:
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
