@@ -12,7 +12,7 @@ from common.errors import EchoError, InvalidInput, NotFound, PayloadTooLarge
 from common.quorum import Hint
 from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
 from master.api.http_range import parse_range
-from master.metadata.records import ChunkRef, FileRecord
+from master.domain.records import ChunkRef, FileRecord
 from master.services.paths import normalize_path
 
 __all__ = ["routes"]

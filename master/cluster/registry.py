@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from common.cluster_auth import ClusterIdentity
 from master.cluster.worker_client import WorkerClient
-from master.metadata.records import WorkerRecord
+from master.domain.records import WorkerRecord
 from master.metadata.workers import WorkersRepository
 
 __all__ = ["WorkerRegistry", "WorkerView"]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from psycopg import AsyncCursor
 
 from common.errors import Unavailable
-from master.metadata.records import ChunkPlacement
+from master.domain.records import ChunkPlacement
 
 __all__ = ["LATE_WRITE_GRACE_S", "enqueue_short_chunks", "in_flight", "persist_chunks"]
 

@@ -16,9 +16,9 @@ import uuid
 from common.chunks import Codec
 from common.coalesce import Coalescer
 from common.errors import Conflict
+from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database, retry_conflicts
-from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
 from master.metadata.version_batch import batchable, commit_versions
 
 __all__ = ["FilesRepository"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
-from master.metadata.records import NewVersion
 
 __all__ = ["batchable", "commit_versions"]
 

@@ -21,8 +21,8 @@ from common.chunkwire import codec_from_pb
 from common.cpu import cpu_bound
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
 from master.cluster.registry import WorkerRegistry
+from master.domain.records import ChunkRef, FileRecord
 from master.metadata.files import FilesRepository
-from master.metadata.records import ChunkRef, FileRecord
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 

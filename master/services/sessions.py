@@ -31,11 +31,11 @@ from common.errors import (
     TooManyRequests,
 )
 from common.quorum import Hint
+from master.domain.records import ChunkPlacement, NewVersion, SessionRecord
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
-from master.metadata.records import ChunkPlacement, NewVersion
 from master.metadata.replicas import ReplicasRepository
-from master.metadata.sessions import SessionRecord, SessionsRepository
+from master.metadata.sessions import SessionsRepository
 from master.services.auth import Principal
 from master.services.downloads import DownloadService
 from master.services.uploads import Receipt, UploadService

@@ -11,9 +11,9 @@ import asyncio
 import os
 import uuid
 
+from master.domain.records import NewVersion
 from master.metadata.files import FilesRepository
 from master.metadata.pool import open_database
-from master.metadata.records import NewVersion
 from tests.support.api import ApiClient
 from tests.support.db import query
 from tools.cluster import LocalCluster
