@@ -1,4 +1,4 @@
-"""Small uploads' versions are committed in groups (master/metadata/version_batch.py).
+"""Small uploads' versions are committed in groups (master/metadata/version_commit.py).
 
 Concurrent small uploads share transactions (proved by the xmin of their version rows),
 each still gets exactly its own bytes, overwrites of one path still leave one version,
