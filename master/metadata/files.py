@@ -12,7 +12,7 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
-from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion
+from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import batchable, commit_versions
 
@@ -102,7 +102,7 @@ class FilesRepository:
             row = await cur.fetchone()
         return row["id"] if row else None
 
-    async def list(
+    async def list_files(
         self, owner_id: int, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
         async with self._db.connection() as conn:
@@ -216,6 +216,20 @@ class FilesRepository:
             )
             await cur.execute("DELETE FROM files WHERE id = %s", (file_id,))
             return cur.rowcount > 0
+
+    async def storage_totals(self) -> StorageTotals:
+        """How many files and distinct chunks the cluster holds, and their bytes."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT (SELECT count(*) FROM files) AS files, count(*) AS chunks,"
+                " COALESCE(sum(stored_size), 0) AS stored_bytes,"
+                " COALESCE(sum(raw_size), 0) AS raw_bytes FROM chunks"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return StorageTotals(files=int(row["files"]), chunks=int(row["chunks"]),
+                             stored_bytes=int(row["stored_bytes"]),
+                             raw_bytes=int(row["raw_bytes"]))
 
 
 def _like_prefix(prefix: str) -> str:
