@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from common.quorum import Mode
 from consistency_controller.policy import EMERGENCY_RISK, PolicyState, Signals, decide
 from consistency_controller.signals import (
     FAILING_AT,
@@ -10,6 +9,7 @@ from consistency_controller.signals import (
     partition_risk,
     share_failing,
 )
+from common.quorum import Mode
 
 
 def probed(outcomes: list[bool], master_state: str = "healthy") -> WorkerHealth:
