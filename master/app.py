@@ -44,8 +44,10 @@ from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
 from master.services.auth import AuthService
+from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
+from master.services.files import FileService
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
@@ -135,12 +137,14 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             max_failures_per_address=settings.login_max_failures_per_address,
                             window_s=settings.login_window_seconds),
             )
+            repair_queue = RepairQueue(db)
             services = Services(
-                settings=settings, metrics=metrics, db=db, redis=redis, identity=identity,
+                settings=settings, metrics=metrics,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
                                  settings.jwt_ttl_seconds, admins, login_limiter),
-                files=files, replicas=replicas, repair_queue=RepairQueue(db), workers=workers,
-                registry=registry, modes=modes,
+                files=FileService(files, replicas, metrics),
+                cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
+                                       db, redis, settings.replication_factor),
                 uploads=uploads, downloads=downloads, sessions=sessions,
                 tus=TusService(sessions, sessions_repo, uploads, downloads, replicas, redis,
                                settings.replication_factor),
@@ -153,7 +157,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
                             timeout_s=settings.probe_timeout_seconds,
                             down_after_s=settings.worker_down_after_seconds,
-                            on_recovered=services.repair_queue.wake_backed_off)
+                            on_recovered=repair_queue.wake_backed_off)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
             background.spawn(
@@ -172,7 +176,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                  count_failure),
                 name="gc",
             )
-            repairer = Repairer(services.repair_queue, replicas, registry, metrics,
+            repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             background.spawn(repairer.run_forever(settings.repair_interval_seconds),
                              name="repair")

@@ -8,11 +8,11 @@ import urllib.parse
 
 from aiohttp import BodyPartReader, web
 
-from common.errors import EchoError, InvalidInput, NotFound, PayloadTooLarge
+from common.errors import EchoError, InvalidInput, PayloadTooLarge
 from common.quorum import Hint
 from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
 from master.api.http_range import parse_range
-from master.metadata.records import ChunkRef, FileRecord
+from master.services.files import FileSnapshot
 from master.services.paths import normalize_path
 
 __all__ = ["routes"]
@@ -112,7 +112,7 @@ async def list_files(request: web.Request) -> web.Response:
         raise InvalidInput("cursor is not one this server issued") from None
     if "\x00" in after:
         raise InvalidInput("cursor is not one this server issued")
-    rows = await services.files.list(principal_of(request).user_id, prefix, after, limit)
+    rows = await services.files.list_files(principal_of(request), prefix, after, limit)
     next_cursor = (
         base64.urlsafe_b64encode(rows[-1].path.encode()).decode() if len(rows) == limit else None
     )
@@ -126,31 +126,11 @@ async def list_files(request: web.Request) -> web.Response:
     })
 
 
-async def _owned_file_by_id(request: web.Request) -> FileRecord:
-    services = services_of(request)
-    file_id = parse_file_id(request.match_info["file_id"])
-    record = await services.files.by_id(file_id)
-    principal = principal_of(request)
-    # Someone else's file is "not found", not "forbidden": ids must not be probeable.
-    if record is None or (record.owner_id != principal.user_id and not principal.is_admin):
-        raise NotFound(f"no file with id {file_id}")
-    return record
-
-
-async def _owned_file_by_path(request: web.Request) -> FileRecord:
-    path = normalize_path(request.match_info["path"])
-    record = await services_of(request).files.by_path(principal_of(request).user_id, path)
-    if record is None:
-        raise NotFound(f"no file at {path!r}")
-    return record
-
-
 @routes.get("/api/v1/files/{file_id}")
 async def file_metadata(request: web.Request) -> web.Response:
-    services = services_of(request)
-    record = await _owned_file_by_id(request)
-    chunks = await services.files.chunks_of(record.version_id)
-    states = await services.replicas.replica_states([c.chunk_id for c in chunks])
+    file_id = parse_file_id(request.match_info["file_id"])
+    details = await services_of(request).files.details(principal_of(request), file_id)
+    record, chunks, states = details.record, details.chunks, details.replica_states
     return ok({
         "file_id": str(record.id), "path": record.path, "size": record.size,
         "sha256": record.sha256, "mode": record.mode, "chunk_size": record.chunk_size,
@@ -167,35 +147,26 @@ async def file_metadata(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/files/{file_id}/download")
 async def download_by_id(request: web.Request) -> web.StreamResponse:
-    return await _send_file(request, await _owned_file_by_id(request))
+    files, caller = services_of(request).files, principal_of(request)
+    file_id = parse_file_id(request.match_info["file_id"])
+    if request.method == "HEAD":
+        return await _send_file(request, FileSnapshot(await files.by_id(caller, file_id), []))
+    return await _send_file(request, await files.snapshot(caller, file_id))
 
 
 @routes.get("/api/v1/fs/{path:.+}")
 async def download_by_path(request: web.Request) -> web.StreamResponse:
-    if request.method == "HEAD":
-        return await _send_file(request, await _owned_file_by_path(request))
+    files, caller = services_of(request).files, principal_of(request)
     path = normalize_path(request.match_info["path"])
-    snapshot = await services_of(request).files.snapshot_by_path(
-        principal_of(request).user_id, path
-    )
-    if snapshot is None:
-        raise NotFound(f"no file at {path!r}")
-    return await _send_file(request, *snapshot)
+    if request.method == "HEAD":
+        return await _send_file(request, FileSnapshot(await files.by_path(caller, path), []))
+    return await _send_file(request, await files.snapshot_by_path(caller, path))
 
 
-async def _send_file(
-    request: web.Request, record: FileRecord, chunks: list[ChunkRef] | None = None
-) -> web.StreamResponse:
+async def _send_file(request: web.Request, snapshot: FileSnapshot) -> web.StreamResponse:
+    """Headers from the snapshot's version; for GET, its verified bytes (HEAD: none)."""
     services = services_of(request)
-    if chunks is None and request.method == "HEAD":
-        chunks = []
-    elif chunks is None:
-        # Re-read the version with its chunk list in one snapshot: a concurrent
-        # overwrite must give this reader one whole version, never a mix or a 404.
-        snapshot = await services.files.snapshot(record.id)
-        if snapshot is None:
-            raise NotFound(f"no file with id {record.id}")
-        record, chunks = snapshot
+    record = snapshot.record
     etag = f'"{record.sha256}"'
     if request.headers.get("If-None-Match") in {etag, "*"}:
         return web.Response(status=304, headers={"ETag": etag})
@@ -222,7 +193,7 @@ async def _send_file(
     if request.method == "HEAD":
         await response.prepare(request)
         return response
-    stream = services.downloads.stream(record, chunks, byte_range)
+    stream = services.downloads.stream(record, snapshot.chunks, byte_range)
     # Fetch the first chunk before committing to a status, so an unreadable file is
     # a JSON 503, not a truncated 200.
     try:
@@ -252,18 +223,13 @@ async def _send_file(
 
 @routes.delete("/api/v1/files/{file_id}")
 async def delete_by_id(request: web.Request) -> web.Response:
-    record = await _owned_file_by_id(request)
-    return await _delete(request, record)
+    file_id = parse_file_id(request.match_info["file_id"])
+    record = await services_of(request).files.delete(principal_of(request), file_id)
+    return ok({"file_id": str(record.id), "path": record.path}, "deleted")
 
 
 @routes.delete("/api/v1/fs/{path:.+}")
 async def delete_by_path(request: web.Request) -> web.Response:
-    return await _delete(request, await _owned_file_by_path(request))
-
-
-async def _delete(request: web.Request, record: FileRecord) -> web.Response:
-    services = services_of(request)
-    if not await services.files.delete(record.id):
-        raise NotFound(f"no file with id {record.id}")
-    services.metrics.deletes.inc()
+    path = normalize_path(request.match_info["path"])
+    record = await services_of(request).files.delete_by_path(principal_of(request), path)
     return ok({"file_id": str(record.id), "path": record.path}, "deleted")

@@ -9,7 +9,7 @@ from aiohttp import web
 from common.chunks import CHUNK_ID_RE
 from common.errors import InvalidInput, NotFound, PayloadTooLarge
 from master.api.common import ok, principal_of, read_json_object, services_of
-from master.metadata.sessions import SessionRecord
+from master.domain.records import SessionRecord
 from master.services.paths import normalize_path
 
 __all__ = ["routes"]

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from common.errors import ChecksumMismatch, EchoError, InvalidInput, NotFound, http_status_of
 from master.api.common import principal_of, services_of
-from master.metadata.sessions import SessionRecord
+from master.domain.records import SessionRecord
 from master.services.paths import normalize_path
 from master.services.tus import CHECKSUM_ALGORITHMS, parse_checksum, parse_metadata
 

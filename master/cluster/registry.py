@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from master.cluster.worker_client import WorkerClient, WorkerClientFactory
-from master.metadata.records import WorkerRecord
+from master.domain.records import WorkerRecord
 from master.metadata.workers import WorkersRepository
 
 __all__ = ["WorkerRegistry", "WorkerView"]

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncCursor
 
 from common.errors import Unavailable
-from master.metadata.records import ChunkPlacement
+from master.domain.records import ChunkPlacement
 
 __all__ = ["LATE_WRITE_GRACE_S", "enqueue_short_chunks", "in_flight", "persist_chunks"]
 

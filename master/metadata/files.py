@@ -1,11 +1,8 @@
 """Files, versions and their chunk lists.
 
-A new version commits in one transaction after its write quorum was met: chunk rows,
-replica rows, the version and its chunk list, the file's pointer, and repair rows for
-every chunk short of N copies. Readers therefore see the old or the new version, never
-a mix. Replaced versions are deleted in the same transaction; their chunks' GC clock
-(``last_referenced_at``) restarts, so in-flight readers keep their bytes for the grace
-period.
+A new version commits in one transaction after its write quorum was met
+(``version_commit``: one implementation, for a lone version and for a group of small
+uploads' versions). Readers therefore see the old or the new version, never a mix.
 """
 
 from __future__ import annotations
@@ -15,11 +12,9 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
-from common.errors import Conflict
-from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
+from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.pool import Database, retry_conflicts
-from master.metadata.records import ChunkRef, FileRecord, FileSummary, NewVersion
-from master.metadata.version_batch import batchable, commit_versions
+from master.metadata.version_commit import batchable, commit_versions
 
 __all__ = ["FilesRepository"]
 
@@ -69,7 +64,7 @@ class FilesRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         # Plain uploads' commits that queue behind running ones go in together
-        # (version_batch: one transaction and WAL flush for the batch).
+        # (version_commit: one transaction and WAL flush for the batch).
         self._group_commits: Coalescer[tuple[NewVersion, int], uuid.UUID] = Coalescer(
             self._commit_group, name="version group commit", max_in_flight=1,
             max_items=GROUP_COMMIT_MAX_VERSIONS,
@@ -107,7 +102,7 @@ class FilesRepository:
             row = await cur.fetchone()
         return row["id"] if row else None
 
-    async def list(
+    async def list_files(
         self, owner_id: int, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
         async with self._db.connection() as conn:
@@ -173,7 +168,9 @@ class FilesRepository:
         return await self._commit_alone(new, replication_factor)
 
     async def _commit_alone(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
-        return await retry_conflicts(lambda: self._commit_version(new, replication_factor))
+        (file_id,) = await retry_conflicts(
+            lambda: commit_versions(self._db, [new], replication_factor))
+        return file_id
 
     async def _commit_group(
         self, items: list[tuple[NewVersion, int]]
@@ -205,64 +202,6 @@ class FilesRepository:
                     results[index] = exc
         return results  # type: ignore[return-value]
 
-    async def _commit_version(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
-        """One transaction, pipelined: every statement is sent before any answer is read.
-
-        The statements therefore name the file by (owner, path) rather than by an id
-        read back in between, and the answers that decide (the session still open, the
-        file's id) are read at the end, before COMMIT; a failed check rolls it all back.
-        A small upload's commit costs one round trip instead of nine.
-        """
-        version_id = uuid.uuid4()
-        chunks = new.chunks
-        owner_path = (new.owner_id, new.path)
-        async with self._db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
-            session = None
-            if new.session_id is not None:
-                session = conn.cursor()
-                await session.execute(
-                    "UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
-                    " tail_chunk_id = NULL, tail_size = 0"
-                    " WHERE id = %s AND state = 'open' AND updated_at = %s RETURNING id",
-                    (new.session_id, new.session_updated_at),
-                )
-            chunk_ids = await persist_chunks(cur, chunks)
-            await cur.execute(
-                "INSERT INTO files (id, owner_id, path, consistency_hint) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (owner_id, path) DO UPDATE"
-                " SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint",
-                (new.file_id or uuid.uuid4(), *owner_path, new.hint),
-            )
-            await cur.execute(
-                "INSERT INTO file_versions"
-                " (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
-                " SELECT %s, id, %s, %s, %s, %s, %s FROM files WHERE owner_id = %s AND path = %s",
-                (version_id, new.size, new.sha256, new.chunk_size, len(chunks), new.mode,
-                 *owner_path),
-            )
-            if chunks:
-                await cur.execute(
-                    "INSERT INTO version_chunks (version_id, idx, chunk_id)"
-                    " SELECT %s, t.idx - 1, t.chunk_id"
-                    " FROM unnest(%s::text[]) WITH ORDINALITY AS t(chunk_id, idx)",
-                    (version_id, [chunk.chunk_id for chunk in chunks]),
-                )
-            await _drop_other_versions(cur, owner_path, keep=version_id)
-            await enqueue_short_chunks(cur, chunk_ids, replication_factor, in_flight(chunks))
-            await cur.execute(
-                "UPDATE files SET current_version_id = %s WHERE owner_id = %s AND path = %s"
-                " RETURNING id",
-                (version_id, *owner_path),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            if session is not None and await session.fetchone() is None:
-                raise Conflict(
-                    "the session changed while completing (a part was re-sent, or it"
-                    " was completed, aborted or expired); check its status and retry"
-                )
-        return row["id"]  # type: ignore[no-any-return]
-
     async def delete(self, file_id: uuid.UUID) -> bool:
         """Remove a file and its versions; its chunks are left to GC's grace period."""
         return await retry_conflicts(lambda: self._delete(file_id))
@@ -278,23 +217,21 @@ class FilesRepository:
             await cur.execute("DELETE FROM files WHERE id = %s", (file_id,))
             return cur.rowcount > 0
 
+    async def storage_totals(self) -> StorageTotals:
+        """How many files and distinct chunks the cluster holds, and their bytes."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT (SELECT count(*) FROM files) AS files, count(*) AS chunks,"
+                " COALESCE(sum(stored_size), 0) AS stored_bytes,"
+                " COALESCE(sum(raw_size), 0) AS raw_bytes FROM chunks"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return StorageTotals(files=int(row["files"]), chunks=int(row["chunks"]),
+                             stored_bytes=int(row["stored_bytes"]),
+                             raw_bytes=int(row["raw_bytes"]))
+
 
 def _like_prefix(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
-
-
-async def _drop_other_versions(cur, owner_path: tuple[int, str], keep: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
-    """Delete the file's versions other than ``keep``, restarting their chunks' GC clock."""
-    await cur.execute(
-        "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-        " (SELECT vc.chunk_id FROM version_chunks vc JOIN file_versions v ON v.id = vc.version_id"
-        "  JOIN files f ON f.id = v.file_id"
-        "  WHERE f.owner_id = %s AND f.path = %s AND v.id <> %s)",
-        (*owner_path, keep),
-    )
-    await cur.execute(
-        "DELETE FROM file_versions v USING files f"
-        " WHERE f.id = v.file_id AND f.owner_id = %s AND f.path = %s AND v.id <> %s",
-        (*owner_path, keep),
-    )

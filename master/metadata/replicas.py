@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from master.domain.records import ChunkPlacement
 from master.metadata.pool import Database
-from master.metadata.records import ChunkPlacement
 
 __all__ = ["ReplicasRepository"]
 

@@ -8,62 +8,23 @@ makes the file version and marks the session in the same transaction.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from common.chunks import Codec
 from common.errors import InvalidInput, NotFound, SessionClosed, SessionExpired
+from master.domain.records import ChunkPlacement, ChunkRef, SessionPart, SessionRecord
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
-from master.metadata.records import ChunkPlacement, ChunkRef
 
-__all__ = ["SessionPart", "SessionRecord", "SessionsRepository"]
+__all__ = ["SessionsRepository"]
 
 _COLUMNS = (
     "id, owner_id, file_id, path, file_name, file_size, chunk_size, total_chunks, sha256,"
     " consistency, protocol, state, created_at, updated_at, expires_at, metadata,"
     " tail_chunk_id, tail_size"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    id: uuid.UUID
-    owner_id: int
-    file_id: uuid.UUID
-    path: str
-    file_name: str
-    file_size: int
-    chunk_size: int
-    total_chunks: int
-    sha256: str | None
-    consistency: str
-    protocol: str
-    state: str
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime
-    metadata: dict[str, Any]
-    tail_chunk_id: str | None
-    tail_size: int
-
-    def part_size(self, index: int) -> int:
-        """The exact size part ``index`` must have."""
-        if not 0 <= index < self.total_chunks:
-            raise InvalidInput(f"chunk index {index} is outside 0..{self.total_chunks - 1}")
-        if index < self.total_chunks - 1:
-            return self.chunk_size
-        return self.file_size - self.chunk_size * (self.total_chunks - 1)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionPart:
-    idx: int
-    chunk_id: str
-    size: int
 
 
 def _session(row: dict) -> SessionRecord:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from common.errors import IdentityMismatch
+from master.domain.records import WorkerRecord
 from master.metadata.pool import Database
-from master.metadata.records import WorkerRecord
 
 __all__ = ["WorkersRepository"]
 

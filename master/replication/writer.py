@@ -18,7 +18,7 @@ from common.chunks import EncodedChunk
 from common.errors import EchoError, QuorumNotReached
 from common.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
-from master.metadata.records import ChunkPlacement
+from master.domain.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 from master.placement.rendezvous import Candidate, place

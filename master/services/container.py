@@ -1,22 +1,19 @@
-"""Everything a request handler may use, built once at start (no aiohttp types here)."""
+"""Everything a request handler may use, built once at start (no aiohttp types here).
+
+Handlers reach the master only through these services (plus settings and metrics):
+no repository, pool, Redis client or worker registry is handed to the HTTP edge.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
-from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
-from master.cluster.modes import ModeOracle
-from master.cluster.registry import WorkerRegistry
-from master.metadata.files import FilesRepository
-from master.metadata.pool import Database
-from master.metadata.replicas import RepairQueue, ReplicasRepository
-from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.services.auth import AuthService
+from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
+from master.services.files import FileService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
@@ -28,16 +25,9 @@ __all__ = ["Services"]
 class Services:
     settings: MasterSettings
     metrics: MasterMetrics
-    db: Database
-    redis: aioredis.Redis
-    identity: ClusterIdentity
     auth: AuthService
-    files: FilesRepository
-    replicas: ReplicasRepository
-    repair_queue: RepairQueue
-    workers: WorkersRepository
-    registry: WorkerRegistry
-    modes: ModeOracle
+    files: FileService
+    cluster: ClusterService
     uploads: UploadService
     downloads: DownloadService
     sessions: SessionService

@@ -20,8 +20,8 @@ from common.chunks import decode_chunk_frames
 from common.cpu import cpu_bound
 from common.errors import ChunkCorrupt, ChunkNotFound, EchoError, NotFound, Unavailable
 from master.cluster.registry import WorkerRegistry
+from master.domain.records import ChunkRef, FileRecord
 from master.metadata.files import FilesRepository
-from master.metadata.records import ChunkRef, FileRecord
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 

@@ -30,12 +30,12 @@ from common.errors import (
     SessionExpired,
     TooManyRequests,
 )
-from common.quorum import Hint
+from common.quorum import Hint, Mode, write_quorum
+from master.domain.records import ChunkPlacement, NewVersion, SessionRecord
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
-from master.metadata.records import ChunkPlacement, NewVersion
 from master.metadata.replicas import ReplicasRepository
-from master.metadata.sessions import SessionRecord, SessionsRepository
+from master.metadata.sessions import SessionsRepository
 from master.services.auth import Principal
 from master.services.downloads import DownloadService
 from master.services.uploads import Receipt, UploadService
@@ -185,12 +185,12 @@ class SessionService:
         """Which ids ``caller`` could reference now; every other id, stored or not,
         answers 0 live copies."""
         return ChunkPresence(await self._live_copies_for(caller, chunk_ids),
-                             self.limits.replication_factor // 2 + 1)
+                             write_quorum(Mode.STRONG, self.limits.replication_factor))
 
     async def _live_copies_for(self, caller: Principal, chunk_ids: list[str]) -> dict[str, int]:
         """Per id, its live copies if a file the caller can read references it, else 0.
 
-        Admins can read every file (routes_files), so every file's chunks are theirs to
+        Admins can read every file (FileService), so every file's chunks are theirs to
         reference; nobody may reference a chunk that no file or own open session holds.
         """
         readable = await self._chunk_access.readable_chunks(

@@ -20,9 +20,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from common.errors import ChecksumMismatch, InvalidInput, OffsetMismatch, PayloadTooLarge
 from master.cluster.lease import lease
-from master.metadata.records import ChunkPlacement
+from master.domain.records import ChunkPlacement, SessionRecord
 from master.metadata.replicas import ReplicasRepository
-from master.metadata.sessions import SessionRecord, SessionsRepository
+from master.metadata.sessions import SessionsRepository
 from master.services.chunking import ReadFn
 from master.services.downloads import DownloadService
 from master.services.sessions import HINTS, SessionService

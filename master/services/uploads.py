@@ -21,8 +21,8 @@ from common.cpu import cpu_bound
 from common.errors import EchoError
 from common.quorum import Hint, Mode, effective_mode, write_quorum
 from master.cluster.modes import CLUSTER_KEY, ModeOracle
+from master.domain.records import ChunkPlacement, NewVersion
 from master.metadata.files import FilesRepository
-from master.metadata.records import ChunkPlacement, NewVersion
 from master.metrics import MasterMetrics
 from master.replication.live_quorum import LiveQuorum
 from master.replication.writer import ChunkWriter

@@ -1,4 +1,4 @@
-"""Small uploads' versions are committed in groups (master/metadata/version_batch.py).
+"""Small uploads' versions are committed in groups (master/metadata/version_commit.py).
 
 Concurrent small uploads share transactions (proved by the xmin of their version rows),
 each still gets exactly its own bytes, overwrites of one path still leave one version,
@@ -11,9 +11,9 @@ import asyncio
 import os
 import uuid
 
+from master.domain.records import NewVersion
 from master.metadata.files import FilesRepository
 from master.metadata.pool import open_database
-from master.metadata.records import NewVersion
 from tests.support.api import ApiClient
 from tests.support.db import query
 from tools.cluster import LocalCluster

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from master.metadata.records import ChunkPlacement
+from master.domain.records import ChunkPlacement
 
 __all__ = ["FakeReplicas"]
 

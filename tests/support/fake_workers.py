@@ -34,7 +34,7 @@ from common.errors import (
 )
 from master.cluster.registry import WorkerRegistry
 from master.cluster.worker_client import FetchedBlob, ReplicateResult, WorkerClient
-from master.metadata.records import WorkerRecord
+from master.domain.records import WorkerRecord
 
 __all__ = ["FakeWorker", "FakeWorkers", "Gate", "StoredBlob"]
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from common.chunks import Codec, EncodedChunk, encode_chunk
 from common.errors import Unavailable
-from master.metadata.records import ChunkRef, FileRecord
+from master.domain.records import ChunkRef, FileRecord
 from master.metrics import MasterMetrics
 from master.services.downloads import ByteRange, DownloadService
 from tests.support.fake_replicas import FakeReplicas

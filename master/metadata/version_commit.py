@@ -1,23 +1,38 @@
-"""Commit several plain uploads' versions in one transaction (group commit).
+"""Make file versions current: the one commit, for a lone upload and for a group.
 
-A small upload's commit is a transaction of nine statements and a WAL flush; at a few
-hundred small uploads a second PostgreSQL spent more CPU on them than a worker spent
-storing the bytes. ``commit_versions`` writes the versions of a whole batch with the
-same nine statements (arrays, ``unnest``) and one COMMIT. Each version keeps the
-single commit's guarantees: readers see the old or the new version, replaced versions
-go, chunks short of N copies get repair rows. The caller (``FilesRepository``) only
-batches versions with distinct paths, no upload session and no reused chunk rows;
-if a batch fails, it commits each version on its own so one failure stays one failure.
+A version commits in one transaction after its write quorum was met: chunk rows,
+replica rows, the version and its chunk list, the file's pointer, and repair rows for
+every chunk short of N copies. Readers therefore see the old or the new version, never
+a mix. Replaced versions are deleted in the same transaction; their chunks' GC clock
+(``last_referenced_at``) restarts, so in-flight readers keep their bytes for the grace
+period. A version that completes an upload session also marks the session completed,
+and the commit fails (``Conflict``) if the session changed since its parts were read.
+
+The transaction is pipelined: every statement is sent before any answer is read, so
+the statements name files by (owner, path) rather than by an id read back in between,
+and the answers that decide (the session still open, the file's id) are read at the
+end, before COMMIT; a failed check rolls it all back. A commit costs one round trip.
+
+The statements take arrays (``unnest``), so the same nine of them commit one version or
+a batch of many (group commit): a small upload's commit is a transaction and a WAL
+flush, and at a few hundred small uploads a second PostgreSQL spent more CPU on them
+than a worker spent storing the bytes. The caller (``FilesRepository``) only batches
+versions with distinct paths, no upload session and no reused chunk rows; if a batch
+fails, it commits each version on its own so one failure stays one failure.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from psycopg import AsyncConnection, AsyncCursor
+
+from common.errors import Conflict
+from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
-from master.metadata.records import NewVersion
 
 __all__ = ["batchable", "commit_versions"]
 
@@ -30,7 +45,11 @@ def batchable(new: NewVersion) -> bool:
 async def commit_versions(
     db: Database, versions: Sequence[NewVersion], replication_factor: int
 ) -> list[uuid.UUID]:
-    """Make each of ``versions`` (distinct (owner, path)) current; return their file ids."""
+    """Make each of ``versions`` (distinct (owner, path)) current; return their file ids.
+
+    Raises Conflict when a version's upload session changed meanwhile, Unavailable when
+    a chunk row it relied on was taken by GC (``persist_chunks``); nothing commits then.
+    """
     keys = [(v.owner_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
     version_ids = [uuid.uuid4() for _ in versions]
@@ -40,6 +59,8 @@ async def commit_versions(
     paths = [keys[i][1] for i in order]
     keeps = [version_ids[i] for i in order]
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
+        sessions = [await _complete_session(conn, v) for v in versions
+                    if v.session_id is not None]
         chunk_ids = await persist_chunks(cur, placements)
         await cur.execute(
             "INSERT INTO files (id, owner_id, path, consistency_hint)"
@@ -92,4 +113,23 @@ async def commit_versions(
             (owners, paths, keeps),
         )
         found = {(r["owner_id"], r["path"]): r["id"] for r in await cur.fetchall()}
+        for session in sessions:
+            if await session.fetchone() is None:
+                raise Conflict(
+                    "the session changed while completing (a part was re-sent, or it"
+                    " was completed, aborted or expired); check its status and retry"
+                )
     return [found[key] for key in keys]
+
+
+async def _complete_session(conn: AsyncConnection[Any], new: NewVersion) -> AsyncCursor[Any]:
+    """Send the session's completion; its answer (a row, or none if the session changed
+    since ``new.session_updated_at``) is read before COMMIT."""
+    cur = conn.cursor()
+    await cur.execute(
+        "UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
+        " tail_chunk_id = NULL, tail_size = 0"
+        " WHERE id = %s AND state = 'open' AND updated_at = %s RETURNING id",
+        (new.session_id, new.session_updated_at),
+    )
+    return cur

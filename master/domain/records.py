@@ -1,12 +1,21 @@
-"""Typed rows that cross the metadata boundary."""
+"""Typed records the master's layers hand each other: files, chunks, sessions, workers.
+
+They live here, beside the services and below all of them, rather than in
+``master.metadata``: repositories build them, services decide on them, the cluster
+registry and the replication writer use them, and HTTP handlers render them. Each of
+those layers imports this module; none has to import another layer to name a record
+(in particular ``master.api`` never imports ``master.metadata``).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from common.chunks import Codec
+from common.errors import InvalidInput
 
 __all__ = [
     "ChunkPlacement",
@@ -14,6 +23,9 @@ __all__ = [
     "FileRecord",
     "FileSummary",
     "NewVersion",
+    "SessionPart",
+    "SessionRecord",
+    "StorageTotals",
     "VersionRecord",
     "WorkerRecord",
 ]
@@ -119,3 +131,50 @@ class WorkerRecord:
     state: str
     rtt_ms: float | None
     last_heartbeat: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: uuid.UUID
+    owner_id: int
+    file_id: uuid.UUID
+    path: str
+    file_name: str
+    file_size: int
+    chunk_size: int
+    total_chunks: int
+    sha256: str | None
+    consistency: str
+    protocol: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    metadata: dict[str, Any]
+    tail_chunk_id: str | None
+    tail_size: int
+
+    def part_size(self, index: int) -> int:
+        """The exact size part ``index`` must have."""
+        if not 0 <= index < self.total_chunks:
+            raise InvalidInput(f"chunk index {index} is outside 0..{self.total_chunks - 1}")
+        if index < self.total_chunks - 1:
+            return self.chunk_size
+        return self.file_size - self.chunk_size * (self.total_chunks - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPart:
+    idx: int
+    chunk_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StorageTotals:
+    """What the cluster stores: files, distinct chunks, and their bytes."""
+
+    files: int
+    chunks: int
+    stored_bytes: int
+    raw_bytes: int
