@@ -52,7 +52,7 @@ PUT_BATCH_MAX_BLOBS = 64
 PUT_BATCH_MAX_BYTES = FRAME_SIZE
 
 _TO_PB = {Codec.RAW: pb.CODEC_RAW, Codec.ZSTD: pb.CODEC_ZSTD}
-_FROM_PB = {v: k for k, v in _TO_PB.items()}
+_FROM_PB: dict[int, Codec] = {int(v): k for k, v in _TO_PB.items()}
 
 
 def codec_to_pb(codec: Codec) -> pb.Codec:

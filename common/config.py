@@ -176,7 +176,9 @@ class WorkerSettings(ClusterIdentitySettings):
     )
     worker_slow_ms: int = Field(
         0, ge=0, le=60_000,
-        description="Experiments only: delay every RPC by this much after SIGUSR1 (SIGUSR2 ends it).",
+        description=(
+            "Experiments only: delay every RPC by this much after SIGUSR1 (SIGUSR2 ends it)."
+        ),
     )
     worker_scrub_pause_seconds: float = Field(
         60.0, gt=0, description="Pause between two scrubber passes."

@@ -2,11 +2,12 @@
 
 ``run_once`` marks candidates (unreferenced for ``GC_GRACE_SECONDS``), asks every worker
 holding a copy to delete it *unless it was written within* the time since the mark
-plus ``GC_SAFETY_MARGIN_SECONDS`` for clock skew between hosts (so a copy an upload just wrote or re-put survives: the worker
-checks under its per-chunk lock), and deletes the row once every copy is gone and
-nothing references it again. Any worker that cannot be reached or a metadata error
-aborts the pass; the marks stay and the next pass resumes. A chunk an upload re-puts is
-unmarked (by the upload's commit, or here when a worker refuses) and survives.
+plus ``GC_SAFETY_MARGIN_SECONDS`` for clock skew between hosts (so a copy an upload just
+wrote or re-put survives: the worker checks under its per-chunk lock), and deletes the
+row once every copy is gone and nothing references it again. Any worker that cannot be
+reached or a metadata error aborts the pass; the marks stay and the next pass resumes.
+A chunk an upload re-puts is unmarked (by the upload's commit, or here when a worker
+refuses) and survives.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ class GcAborted(Exception):
 
 class GarbageCollector:
     def __init__(
-        self, repository: GcRepository, registry: WorkerRegistry, metrics: MasterMetrics,
-        grace_s: float, *, safety_margin_s: float = 60.0, batch: int = BATCH,
+        self,
+        repository: GcRepository,
+        registry: WorkerRegistry,
+        metrics: MasterMetrics,
+        grace_s: float,
+        *,
+        safety_margin_s: float = 60.0,
+        batch: int = BATCH,
     ) -> None:
         self._safety_margin_s = safety_margin_s
         self._repository = repository
@@ -65,13 +72,18 @@ class GarbageCollector:
                 await self._repository.forget_copy(candidate.chunk_id, worker_id)
                 continue
             if client is None or view is None or not view.readable:
-                raise GcAborted(f"worker {worker_id} holding {candidate.chunk_id[:12]} is not reachable")
+                raise GcAborted(
+                    f"worker {worker_id} holding {candidate.chunk_id[:12]} is not reachable"
+                )
             try:
-                await client.delete_chunk(candidate.chunk_id,
-                                          max(0.0, age_s) + self._safety_margin_s)
+                await client.delete_chunk(
+                    candidate.chunk_id, max(0.0, age_s) + self._safety_margin_s
+                )
             except PreconditionFailed:
-                log.info("chunk written again during GC; kept",
-                         extra={"chunk_id": candidate.chunk_id, "worker_id": worker_id})
+                log.info(
+                    "chunk written again during GC; kept",
+                    extra={"chunk_id": candidate.chunk_id, "worker_id": worker_id},
+                )
                 await self._repository.unmark(candidate.chunk_id)
                 return False
             except EchoError as exc:

@@ -19,7 +19,9 @@ from common.errors import DependencyDown, UploadLocked
 
 __all__ = ["lease"]
 
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then"
     " return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"

@@ -75,7 +75,9 @@ class ModeOracle:
             return ModeDecision(mode, str(body.get("reason", "")), now + max(0.0, ttl_s))
         except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
             log.warning("controller unreachable, using C", extra={"error": str(exc)})
-            return ModeDecision(Mode.STRONG, "controller unreachable: fail safe", now + _FALLBACK_TTL_S)
+            return ModeDecision(
+                Mode.STRONG, "controller unreachable: fail safe", now + _FALLBACK_TTL_S
+            )
 
     def apply_change(self, message: dict) -> None:
         """A published mode change: replace the object's entry, or drop all on a cluster change."""

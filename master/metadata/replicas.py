@@ -84,7 +84,8 @@ class ReplicasRepository:
             )
             await conn.execute(
                 "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
-                " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
+                " ON CONFLICT (chunk_id, worker_id)"
+                " DO UPDATE SET state = 'live', updated_at = now()",
                 (chunk.chunk_id, worker_id),
             )
             await conn.execute(
@@ -141,7 +142,9 @@ class ReplicasRepository:
             )
             return cur.rowcount
 
-    async def surplus_chunks(self, replication_factor: int, limit: int) -> list[tuple[str, list[str]]]:
+    async def surplus_chunks(
+        self, replication_factor: int, limit: int
+    ) -> list[tuple[str, list[str]]]:
         """Chunks with more than N live copies on healthy workers, and those workers."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
@@ -179,7 +182,9 @@ class ReplicasRepository:
         async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE workers SET state = 'removed', state_changed_at = now()"
-                " WHERE worker_id = %s AND state = 'draining'", (worker_id,))
+                " WHERE worker_id = %s AND state = 'draining'",
+                (worker_id,),
+            )
             await conn.execute("DELETE FROM replicas WHERE worker_id = %s", (worker_id,))
 
     async def repair_backlog(self) -> list[dict]:
@@ -235,12 +240,19 @@ class RepairQueue:
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "SELECT chunk_id, raw_size, stored_size, codec, blob_sha256 FROM chunks"
-                " WHERE chunk_id = ANY(%s)", (list(chunk_ids),),
+                " WHERE chunk_id = ANY(%s)",
+                (list(chunk_ids),),
             )
             return {r["chunk_id"]: r for r in await cur.fetchall()}
 
-    async def settle(self, chunk_id: str, live_copies: int, replication_factor: int,
-                     error: str, retry_in_s: float) -> None:
+    async def settle(
+        self,
+        chunk_id: str,
+        live_copies: int,
+        replication_factor: int,
+        error: str,
+        retry_in_s: float,
+    ) -> None:
         """Done when N copies live; otherwise record progress and back off."""
         async with self._db.connection() as conn:
             if live_copies >= replication_factor:
@@ -264,7 +276,8 @@ class RepairQueue:
         async with self._db.connection() as conn:
             await conn.execute(
                 "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
-                " ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now()",
+                " ON CONFLICT (chunk_id, worker_id)"
+                " DO UPDATE SET state = 'live', updated_at = now()",
                 (chunk_id, worker_id),
             )
 
@@ -283,8 +296,12 @@ class RepairQueue:
             )
             at_risk = await cur.fetchone()
         assert row is not None and at_risk is not None
-        return {"items": int(row["items"]), "oldest_s": float(row["oldest_s"]),
-                "at_risk_items": int(row["at_risk_items"]), "bytes_at_risk": int(at_risk["bytes"])}
+        return {
+            "items": int(row["items"]),
+            "oldest_s": float(row["oldest_s"]),
+            "at_risk_items": int(row["at_risk_items"]),
+            "bytes_at_risk": int(at_risk["bytes"]),
+        }
 
 
 __all__ += ["RepairQueue"]

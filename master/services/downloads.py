@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from common.chunks import decode_chunk_frames
@@ -73,7 +73,7 @@ class DownloadService:
 
     async def stream(
         self, file: FileRecord, chunks: list[ChunkRef], byte_range: ByteRange | None
-    ) -> AsyncIterator[bytes | memoryview]:
+    ) -> AsyncGenerator[bytes | memoryview, None]:
         """Yield the version's bytes (or the range's), verified, in order.
 
         ``chunks`` must be the chunk list of ``file``'s version, read in the same
@@ -119,12 +119,14 @@ class DownloadService:
                 if chunk.holders is not None:  # read with the snapshot
                     holders.setdefault(chunk.chunk_id, list(chunk.holders))
                 if chunk.chunk_id not in holders:
-                    batch = [c.chunk_id for c in chunks[next_idx : next_idx + _REPLICA_LOOKUP_WINDOW]]
+                    window_end = next_idx + _REPLICA_LOOKUP_WINDOW
+                    batch = [c.chunk_id for c in chunks[next_idx:window_end]]
                     holders.update(await self._replicas.live_replicas(batch))
                     for chunk_id in batch:
                         holders.setdefault(chunk_id, [])
-                window.put_nowait(asyncio.create_task(
-                    self._fetch_frames(chunk, holders[chunk.chunk_id])))
+                window.put_nowait(
+                    asyncio.create_task(self._fetch_frames(chunk, holders[chunk.chunk_id]))
+                )
                 next_idx += 1
 
         try:
@@ -140,9 +142,7 @@ class DownloadService:
         """One verified chunk from the best replica that can serve it."""
         return b"".join(await self._fetch_frames(chunk, holders))
 
-    async def _fetch_frames(
-        self, chunk: ChunkRef, holders: list[str]
-    ) -> list[bytes | memoryview]:
+    async def _fetch_frames(self, chunk: ChunkRef, holders: list[str]) -> list[bytes | memoryview]:
         """One verified chunk, in pieces, from the best replica that can serve it."""
         errors: dict[str, str] = {}
         for worker_id in self._registry.read_order(holders):
@@ -154,16 +154,22 @@ class DownloadService:
             try:
                 blob = await client.get_chunk(chunk.chunk_id, chunk.stored_size)
                 data = await cpu_bound(
-                    chunk.raw_size, decode_chunk_frames, chunk.chunk_id,
-                    blob.codec, blob.frames, chunk.raw_size,
+                    chunk.raw_size,
+                    decode_chunk_frames,
+                    chunk.chunk_id,
+                    blob.codec,
+                    blob.frames,
+                    chunk.raw_size,
                 )
             except (ChunkCorrupt, ChunkNotFound) as exc:
                 self._metrics.grpc_errors.labels("GetChunk", exc.code).inc()
                 self._metrics.corrupt_replicas.inc()
                 errors[worker_id] = str(exc)
                 state = "corrupt" if isinstance(exc, ChunkCorrupt) else "missing"
-                log.warning("bad replica, trying the next one", extra={
-                    "worker_id": worker_id, "chunk_id": chunk.chunk_id, "state": state})
+                log.warning(
+                    "bad replica, trying the next one",
+                    extra={"worker_id": worker_id, "chunk_id": chunk.chunk_id, "state": state},
+                )
                 await self._report_bad(chunk.chunk_id, worker_id, state)
                 continue
             except EchoError as exc:
@@ -171,7 +177,9 @@ class DownloadService:
                 errors[worker_id] = str(exc)
                 continue
             finally:
-                self._metrics.grpc_duration.labels("GetChunk").observe(time.perf_counter() - started)
+                self._metrics.grpc_duration.labels("GetChunk").observe(
+                    time.perf_counter() - started
+                )
             return data
         raise Unavailable(
             f"no replica could serve chunk {chunk.chunk_id[:12]}",

@@ -96,13 +96,16 @@ class TusService:
                     await asyncio.to_thread(hasher.update, piece)
                 buffer += piece
                 while len(buffer) >= chunk_size:
-                    placement, _ = await self._uploads.store_chunk(bytes(buffer[:chunk_size]), quorum)
+                    placement, _ = await self._uploads.store_chunk(
+                        bytes(buffer[:chunk_size]), quorum
+                    )
                     del buffer[:chunk_size]
                     if hasher is not None:
                         unrecorded.append((next_idx, placement))
                     else:  # progress is durable chunk by chunk; the old tail is now inside it
                         session = await self._repository.record_progress(
-                            session.id, [(next_idx, placement)], self._n, set_tail=True)
+                            session.id, [(next_idx, placement)], self._n, set_tail=True
+                        )
                     next_idx += 1
         except (OSError, HttpProcessingError, asyncio.IncompleteReadError):
             interrupted = True  # the client went away: keep what fully arrived
@@ -121,7 +124,8 @@ class TusService:
             tail = None
         if unrecorded or buffer or hasher is not None or end == session.file_size:
             session = await self._repository.record_progress(
-                session.id, unrecorded, self._n, tail=tail, set_tail=True)
+                session.id, unrecorded, self._n, tail=tail, set_tail=True
+            )
         receipt = None
         if end == session.file_size:
             receipt = await self._sessions.complete(session)
