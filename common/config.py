@@ -139,6 +139,9 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     admin_users: str = Field(
         "", description="Comma-separated usernames that are admins from registration."
     )
+    lease_ttl_seconds: float = Field(
+        10.0, ge=0.3, description="Singleton job lease (repair, GC, ...): renewed every third."
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):
@@ -219,6 +222,9 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     )
     # The same variable the master reads: partition risk is measured against C's quorum.
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
+    lease_ttl_seconds: float = Field(
+        10.0, ge=0.3, description="Lease of the one active evaluation loop: renewed every third."
+    )
 
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (

@@ -28,6 +28,7 @@ from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.repair import Repairer
+from master.background.singleton import SingletonJobs, holder_id
 from master.background.tasks import run_periodically
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
@@ -36,6 +37,7 @@ from master.cluster.registry import WorkerRegistry
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
+from master.metadata.leases import LeasesRepository
 from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
@@ -160,26 +162,24 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             on_recovered=repair_queue.wake_backed_off)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
-            background.spawn(
-                run_periodically(sessions.expire_once, 30.0, "session expiry", count_failure),
-                name="session-expiry",
-            )
+            # Singleton jobs: each runs on one master at a time, under a fenced lease.
+            singletons = SingletonJobs(LeasesRepository(db), metrics, background,
+                                       holder=holder_id(settings.master_port),
+                                       ttl_s=settings.lease_ttl_seconds,
+                                       on_failure=count_failure)
+            singletons.start("session-expiry", sessions.expire_once, 30.0)
             keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
                                       settings.repair_grace_seconds)
-            background.spawn(run_periodically(keeper.run_once, 2.0, "membership", count_failure),
-                             name="membership")
+            singletons.start("membership", keeper.run_once, 2.0)
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
                                          safety_margin_s=settings.gc_safety_margin_seconds)
-            background.spawn(
-                run_periodically(collector.run_once, settings.gc_interval_seconds, "gc",
-                                 count_failure),
-                name="gc",
-            )
+            singletons.start("gc", collector.run_once, settings.gc_interval_seconds)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
-            background.spawn(repairer.run_forever(settings.repair_interval_seconds),
-                             name="repair")
+            idle_s = settings.repair_interval_seconds
+            singletons.start("repair", repairer.run_once, idle_s,
+                             delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))
             async def check_dependencies() -> None:
                 metrics.dependency_up.labels("postgres").set(1.0 if await db.ping() else 0.0)
                 try:
