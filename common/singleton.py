@@ -62,6 +62,10 @@ class LeaseStore(Protocol):
 class SingletonRunner:
     """Holds one job's lease for one process and runs the job's step only while it holds.
 
+    Deadlines use ``asyncio.timeout``, not ``wait_for``: on 3.11 ``wait_for`` can swallow
+    a cancellation that arrives as the awaited call completes, and a runner that survives
+    its owner's cancel would go on holding the lease.
+
     ``on_change(job, holding)`` is told every acquire (True) and loss (False): the
     service sets its ``echofs_singleton_leader{job}`` gauge from it.
     """
@@ -160,7 +164,8 @@ class SingletonRunner:
         """Renew while the job runs; return why the lease was lost."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self._renew_every_s)
+                async with asyncio.timeout(self._renew_every_s):
+                    await self._lost.wait()
             if self._lost.is_set():
                 return "a fenced commit was refused"
             started = self._clock()
@@ -178,8 +183,8 @@ class SingletonRunner:
         if timeout_s <= 0:
             return None
         try:
-            return await asyncio.wait_for(
-                self._store.acquire(self.job, self.holder, self._ttl_s), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self._store.acquire(self.job, self.holder, self._ttl_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any failure to reach the store means "not held"
@@ -193,8 +198,8 @@ class SingletonRunner:
             return
         self._notify(False)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self._store.release(self.job, self.holder, fence.token), RELEASE_TIMEOUT_S)
+            async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                await self._store.release(self.job, self.holder, fence.token)
             log.info("singleton lease released: %s (token %d)", self.job, fence.token,
                      extra={"job": self.job, "token": fence.token, "holder": self.holder})
 

@@ -88,6 +88,10 @@ class LocalCluster:
         self.master_url = f"http://127.0.0.1:{self.master_port}"
         self.controller_url = f"http://127.0.0.1:{self.controller_port}"
         self.master: ManagedProcess | None = None
+        # More masters on the same PostgreSQL and Redis (start_master(name=...)): name ->
+        # process and URL. The default master stays ``master`` / ``master_url``.
+        self.extra_masters: dict[str, ManagedProcess] = {}
+        self.extra_master_urls: dict[str, str] = {}
         self.controller: ManagedProcess | None = None
         self.workers: dict[str, WorkerHandle] = {}
         made = ClusterSecrets.load_or_create(spec.base_dir / "cluster")
@@ -154,11 +158,21 @@ class LocalCluster:
         wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
         return self.controller
 
-    def start_master(self, timeout_s: float = 60.0) -> ManagedProcess:
+    def start_master(
+        self, timeout_s: float = 60.0, *, name: str = "master", port: int = 0
+    ) -> ManagedProcess:
+        """Start the default master, or (another ``name``) one more master on the same
+        PostgreSQL and Redis, on ``port`` (free if 0); its URL is
+        ``extra_master_urls[name]``. Workers keep heartbeating to the default one."""
+        if name != "master":
+            port = port or free_port()
+            self.extra_master_urls[name] = f"http://127.0.0.1:{port}"
+        else:
+            port = self.master_port
         env = {
             **self._common_env(),
             "MASTER_HOST": "127.0.0.1",
-            "MASTER_PORT": str(self.master_port),
+            "MASTER_PORT": str(port),
             "CONTROLLER_URL": self.controller_url,
             "JWT_SECRET": self.jwt_secret,
             **self._tls_env("master"),
@@ -167,11 +181,15 @@ class LocalCluster:
             "PROBE_INTERVAL_SECONDS": "0.5",
             **self.spec.master_env,
         }
-        self.master = ManagedProcess(
-            "master", "master.main", env, self.spec.base_dir / "logs" / "master.log"
+        process = ManagedProcess(
+            name, "master.main", env, self.spec.base_dir / "logs" / f"{name}.log"
         ).start()
-        wait_for_http(f"{self.master_url}/metrics", timeout_s, self.master)
-        return self.master
+        if name == "master":
+            self.master = process
+        else:
+            self.extra_masters[name] = process
+        wait_for_http(f"http://127.0.0.1:{port}/metrics", timeout_s, process)
+        return process
 
     def start_worker(
         self, worker_id: str, *, port: int = 0, extra_env: dict[str, str] | None = None,
@@ -239,12 +257,13 @@ class LocalCluster:
 
     def processes(self) -> list[ManagedProcess]:
         found = [w.process for w in self.workers.values()]
-        return [p for p in (self.master, self.controller, *found) if p is not None]
+        masters = list(self.extra_masters.values())
+        return [p for p in (self.master, *masters, self.controller, *found) if p is not None]
 
     def stop(self) -> None:
         for handle in self.workers.values():
             handle.process.stop()
-        for proc in (self.master, self.controller):
+        for proc in (self.master, *self.extra_masters.values(), self.controller):
             if proc is not None:
                 proc.stop()
 
