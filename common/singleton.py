@@ -27,6 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,11 +38,17 @@ from typing import Any, NoReturn, Protocol
 from common.errors import LeaseLost
 from common.loops import run_loop
 
-__all__ = ["Fence", "LeaseStore", "SingletonRunner"]
+__all__ = ["Fence", "LeaseStore", "SingletonRunner", "holder_id"]
 
 log = logging.getLogger(__name__)
 
 RELEASE_TIMEOUT_S = 2.0
+
+
+def holder_id(port: int) -> str:
+    """Who holds a lease: host, port and pid for people, a random tail so a restarted
+    process (same pid in a container) is a new holder and gets a new token."""
+    return f"{socket.gethostname()}:{port}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,7 @@ class SingletonRunner:
         on_failure: Callable[[str], None] | None = None,
         delay_after: Callable[[Any], float] | None = None,
         fixed_rate: bool = False,
+        max_backoff_s: float = 30.0,
     ) -> NoReturn:
         """Forever: wait to hold the job, run ``step`` (by ``common.loops.run_loop``'s
         policy) while holding, stop it the moment the lease is lost. Only cancellation
@@ -121,7 +131,7 @@ class SingletonRunner:
                 worker = asyncio.get_running_loop().create_task(
                     run_loop(self._guarded(step, fence), name=self.job, interval_s=interval_s,
                              on_failure=on_failure, delay_after=delay_after,
-                             fixed_rate=fixed_rate),
+                             fixed_rate=fixed_rate, max_backoff_s=max_backoff_s),
                     name=f"singleton:{self.job}",
                 )
                 try:

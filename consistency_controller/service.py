@@ -17,6 +17,7 @@ from typing import Any
 
 from common.errors import InvalidInput, NotFound
 from common.quorum import Hint, Mode
+from common.singleton import Fence
 
 from .policy import PolicyState
 from .publisher import ModePublisher
@@ -277,11 +278,14 @@ class ControllerService:
                 self._saved_at.pop(oid, None)
         return len(stale)
 
-    async def apply(self, records: list[ObjectRecord]) -> list[ObjectRecord]:
+    async def apply(
+        self, records: list[ObjectRecord], fence: Fence | None = None
+    ) -> list[ObjectRecord]:
         """Write evaluated records through to PostgreSQL, then to memory.
 
         Hint and registration come from the current record, not the evaluated copy, so a
-        hint set while an evaluation ran is not lost.
+        hint set while an evaluation ran is not lost. With the evaluation lease's fence,
+        a round whose token is no longer current raises LeaseLost and changes nothing.
         """
         async with self.lock:
             merged, changed = [], []
@@ -303,7 +307,7 @@ class ControllerService:
                     or record.decided_at - saved_at >= PERSIST_UNCHANGED_EVERY_S
                 ):
                     changed.append(record)
-            await self.store.save_objects(changed)
+            await self.store.save_objects(changed, fence)
             for record in changed:
                 self._saved_at[record.object_id] = record.decided_at
             for record in merged:

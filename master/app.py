@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
+from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
@@ -28,7 +29,7 @@ from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.repair import Repairer
-from master.background.singleton import SingletonJobs, holder_id
+from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle

@@ -10,9 +10,6 @@ lease is lost. The prober is not here: every master keeps its own health view.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,18 +18,12 @@ from common.tasks import BackgroundTasks
 from master.metadata.leases import LeasesRepository
 from master.metrics import MasterMetrics
 
-__all__ = ["JOBS", "SingletonJobs", "holder_id"]
+__all__ = ["JOBS", "SingletonJobs"]
 
 log = logging.getLogger(__name__)
 
 # Every job name a master may hold; the label values of echofs_singleton_leader{job}.
 JOBS = ("repair", "gc", "membership", "session-expiry")
-
-
-def holder_id(port: int) -> str:
-    """Who holds a lease: host, port and pid for people, a random tail so a restarted
-    process (same pid in a container) is a new holder and gets a new token."""
-    return f"{socket.gethostname()}:{port}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class SingletonJobs:
