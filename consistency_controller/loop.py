@@ -18,7 +18,9 @@ Several controllers may run (DESIGN §16): given a ``SingletonRunner``, ``run_fo
 evaluates only while this controller holds the ``evaluation`` lease. On each takeover
 it first reloads the state another controller may have changed, and every round's
 states and decisions commit fenced by its token (a stalled controller that wakes up
-cannot write, and so never publishes: publication follows the commit).
+cannot write, and so never publishes: publication follows the commit). A standby
+reloads the evaluating controller's state every mode TTL, so the modes it answers
+(``GET /v1/mode``, if masters reach it) are at most that old.
 """
 
 from __future__ import annotations
@@ -111,16 +113,28 @@ class EvaluationLoop:
         and retried at the next period. With a singleton runner, only while holding the
         evaluation lease."""
         if self.singleton is not None:
-            await self.singleton.run(
-                self._lead_once, interval_s=self.interval_s, max_backoff_s=self.interval_s,
-                fixed_rate=True, on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
-            )
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.singleton.run(
+                    self._lead_once, interval_s=self.interval_s, max_backoff_s=self.interval_s,
+                    fixed_rate=True,
+                    on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
+                ))
+                group.create_task(run_loop(
+                    self._follow_while_standby, name="standby refresh",
+                    interval_s=self.service.ttl_seconds,
+                ))
         else:
             await run_loop(
                 self._run_once_unless_no_schema, name="evaluation", interval_s=self.interval_s,
                 max_backoff_s=self.interval_s, fixed_rate=True,
                 on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
             )
+
+    async def _follow_while_standby(self) -> None:
+        if self.singleton is not None and self.singleton.fence is None:
+            async with self.service.lock:
+                if self.singleton.fence is None:
+                    await self.service.load(quiet=True)
 
     async def _lead_once(self, fence: Fence) -> None:
         if fence != self._led_with:

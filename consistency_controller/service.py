@@ -100,8 +100,9 @@ class ControllerService:
         self.active_ids: set[str] | None = None
         self._saved_at: dict[str, float] = {}
 
-    async def load(self) -> None:
-        """Resume from PostgreSQL."""
+    async def load(self, *, quiet: bool = False) -> None:
+        """Resume from PostgreSQL (a standby controller does it again and again,
+        ``quiet``ly, so its answers follow the evaluating one's decisions)."""
         self.records = await self.store.load_objects()
         self.critical_keys = await self.store.load_critical_keys()
         self.override = await self.store.load_override()
@@ -109,6 +110,8 @@ class ControllerService:
             self.records[CLUSTER] = ObjectRecord(CLUSTER, decided_at=self.clock())
             await self.store.save_objects([self.records[CLUSTER]])
         cluster = self.records[CLUSTER]
+        if quiet:
+            return
         log.info(
             "controller state loaded",
             extra={

@@ -16,12 +16,12 @@ from common.migrate import apply_migrations
 from common.singleton import Fence
 from consistency_controller.app import LOOP, METRICS
 from consistency_controller.leases import EVALUATION, ControllerLeases
-from tests.support.controller_harness import controller
+from tests.support.controller_harness import controller, get, post
 
 pytestmark = pytest.mark.timeout(120)
 
 MASTER_MIGRATIONS = Path(__file__).resolve().parents[2] / "master" / "metadata" / "migrations"
-FAST = {"lease_ttl_seconds": 1.0, "evaluation_interval_seconds": 0.1}
+FAST = {"lease_ttl_seconds": 1.0, "evaluation_interval_seconds": 0.1, "mode_ttl_seconds": 1.0}
 
 
 @pytest.fixture
@@ -64,6 +64,19 @@ async def test_one_controller_evaluates_and_a_standby_takes_over_when_it_stops(
             assert _gauge(second, "echofs_controller_evaluations_total") == 0.0
             assert first.app[LOOP].status()["evaluating"] is True
             assert second.app[LOOP].status()["evaluating"] is False
+            # The standby answers what the evaluating controller decided (it reloads the
+            # state every mode TTL): an override set through the first shows on the second.
+            status, _ = await post(first, "/v1/override", {"mode": "A"})
+            assert status == 200
+            answers: list[str] = []
+
+            async def second_says_a() -> bool:
+                answers.append((await get(second, "/v1/mode"))[1]["mode"])
+                return answers[-1] == "A"
+
+            async with asyncio.timeout(30):
+                while not await second_says_a():  # noqa: ASYNC110 - polling a route
+                    await asyncio.sleep(0.2)
             [(token_first,)] = await _rows(
                 master_db, "SELECT token FROM controller_leases WHERE job = 'evaluation'")
 
