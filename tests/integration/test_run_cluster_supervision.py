@@ -150,6 +150,23 @@ async def _until(what: str, check: Callable[[], object], cluster: RunCluster,
                          f"log tail:\n{cluster.log()[-4000:]}")
 
 
+def _healthcheck(cluster: RunCluster, role: str, expected: int = 0) -> None:
+    """Exit status of ``python -m tools.healthcheck`` for one of the cluster's services,
+    configured as that service is."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOFS_TEST_")}
+    env["MASTER_PORT"] = cluster.master_url.rsplit(":", 1)[1]
+    env["CONTROLLER_PORT"] = cluster.controller_url.rsplit(":", 1)[1]
+    if role.startswith("worker"):
+        started = (cluster.var_dir / "logs" / f"{role}.log").read_text()
+        env["WORKER_HEALTH_PORT"] = re.findall(r'"health_port": (\d+)', started)[-1]
+        env["CLUSTER_TLS_CERT_FILE"] = str(cluster.var_dir / "cluster" / "tls" / f"{role}.pem")
+        role = "worker"
+    done = subprocess.run([sys.executable, "-m", "tools.healthcheck", role], env=env,
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == expected, done.stdout + done.stderr
+
+
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
@@ -170,6 +187,9 @@ async def test_run_cluster_restarts_whatever_dies_and_sigterm_leaves_nothing(
         return "EchoFS is running." in cluster.log() and await healthy_workers() >= 3
 
     await _until("the banner and three healthy workers", cluster_ready, cluster, 120)
+    # The container image's HEALTHCHECK (tools.healthcheck) against these live services.
+    for role in ("master", "controller", "worker-1"):
+        _healthcheck(cluster, role)
     await api.register_and_login()
 
     stored: dict[str, bytes] = {}
@@ -257,3 +277,4 @@ async def test_run_cluster_restarts_whatever_dies_and_sigterm_leaves_nothing(
     assert not pid_alive(redis_pid)
     assert not pid_alive(postmaster_pid)
     assert "stopped; nothing left running." in cluster.log()
+    _healthcheck(cluster, "master", expected=1)  # and the healthcheck says so
