@@ -7,8 +7,9 @@ exit status, the attempt, the delay before it) and started again after
 running. A child that stays up for ``stable_after_s`` has its attempt count reset, so a
 crash a day later starts again from the short delay.
 
-Restarts never block the loop: a child's ``restart`` only spawns the process (the test
-harness's ``wait=False``), so a stop request (Ctrl-C, SIGTERM) is seen within one poll.
+Restarting a worker, master or controller only spawns the process (the test harness's
+``wait=False``), so a stop request (Ctrl-C, SIGTERM) is seen within one poll; the
+embedded PostgreSQL and Redis restart synchronously (``pg_ctl -w``: seconds at most).
 The test harness (``tools.cluster.LocalCluster``) does not supervise on its own: tests
 kill workers on purpose and must see them stay dead.
 """

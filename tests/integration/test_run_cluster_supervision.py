@@ -205,7 +205,14 @@ async def test_run_cluster_restarts_whatever_dies_and_sigterm_leaves_nothing(
 
     await upload("before")
 
-    # A worker: the master keeps answering, uploads go on, the worker comes back healthy.
+    async def worker_addresses() -> dict[str, str]:
+        status, body = await api.get_json("/api/v1/workers/health")
+        assert status == 200, body
+        return {w["worker_id"]: w["address"] for w in body["data"]["workers"]}
+
+    # A worker: the master keeps answering, uploads go on, the worker comes back healthy
+    # on its address, with its identity key (the master refuses another key for its id).
+    addresses = await worker_addresses()
     worker_pid = cluster.pid_of("worker-2")
     os.kill(worker_pid, signal.SIGKILL)
     await upload("worker-down")
@@ -217,6 +224,7 @@ async def test_run_cluster_restarts_whatever_dies_and_sigterm_leaves_nothing(
 
     await _until("worker-2 back and healthy", worker_back, cluster, BACK_WITHIN_S)
     assert cluster.pid_of("worker-2") != worker_pid
+    assert await worker_addresses() == addresses
     assert re.search(r"worker-2 exited \(killed by SIGKILL\); restart attempt 1 in \d",
                      cluster.log()), cluster.log()[-4000:]
 
