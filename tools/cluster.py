@@ -137,7 +137,8 @@ class LocalCluster:
             raise
         return self
 
-    def start_controller(self, timeout_s: float = 60.0) -> ManagedProcess:
+    def start_controller(self, timeout_s: float = 60.0, *, wait: bool = True) -> ManagedProcess:
+        """Start the controller; with ``wait``, until it answers /health."""
         env = {
             **self._common_env(),
             "CONTROLLER_HOST": "127.0.0.1",
@@ -151,10 +152,12 @@ class LocalCluster:
             "controller", "consistency_controller.main", env,
             self.spec.base_dir / "logs" / "controller.log",
         ).start()
-        wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
+        if wait:
+            wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
         return self.controller
 
-    def start_master(self, timeout_s: float = 60.0) -> ManagedProcess:
+    def start_master(self, timeout_s: float = 60.0, *, wait: bool = True) -> ManagedProcess:
+        """Start the master; with ``wait``, until it answers /metrics."""
         env = {
             **self._common_env(),
             "MASTER_HOST": "127.0.0.1",
@@ -170,13 +173,20 @@ class LocalCluster:
         self.master = ManagedProcess(
             "master", "master.main", env, self.spec.base_dir / "logs" / "master.log"
         ).start()
-        wait_for_http(f"{self.master_url}/metrics", timeout_s, self.master)
+        if wait:
+            wait_for_http(f"{self.master_url}/metrics", timeout_s, self.master)
         return self.master
 
     def start_worker(
         self, worker_id: str, *, port: int = 0, extra_env: dict[str, str] | None = None,
-        timeout_s: float = 60.0,
+        timeout_s: float = 60.0, wait: bool = True,
     ) -> WorkerHandle:
+        """Start (or restart) worker ``worker_id``; with ``wait``, until it is SERVING.
+
+        A restarted worker keeps its data folder, identity file (both under
+        ``base_dir/workers``), gRPC, health and metrics ports. If the wait fails the new
+        process is stopped, so nothing is left running unrecorded.
+        """
         previous = self.workers.get(worker_id)
         if port == 0 and previous is not None:
             port = int(previous.address.rsplit(":", 1)[1])
@@ -185,7 +195,12 @@ class LocalCluster:
         port = port or free_port()
         # With fixed ports (make run-cluster) the metrics port is the worker's own
         # default, gRPC port + 100, so Prometheus can use a static config.
-        metrics_port = port + 100 if self.spec.worker_base_port else free_port()
+        if self.spec.worker_base_port:
+            metrics_port = port + 100
+        elif previous is not None:
+            metrics_port = int(previous.metrics_url.rsplit(":", 1)[1].split("/", 1)[0])
+        else:
+            metrics_port = free_port()
         data_dir = self.spec.base_dir / "workers" / worker_id
         health_port = (int(previous.health_address.rsplit(":", 1)[1])
                        if previous is not None and previous.health_address else free_port())
@@ -211,7 +226,12 @@ class LocalCluster:
         address = f"127.0.0.1:{port}"
         tls_on = "CLUSTER_TLS_CERT_FILE" in env and env["CLUSTER_TLS_CERT_FILE"]
         health_address = f"127.0.0.1:{health_port}" if tls_on else address
-        wait_for_grpc_serving(health_address, timeout_s, process)
+        if wait:
+            try:
+                wait_for_grpc_serving(health_address, timeout_s, process)
+            except BaseException:
+                process.stop()
+                raise
         handle = WorkerHandle(worker_id, process, address,
                               f"http://127.0.0.1:{metrics_port}/metrics", data_dir,
                               health_address)

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 __all__ = ["ManagedProcess", "wait_for_grpc_serving", "wait_for_http", "wait_for_port"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 30.0, proc: ManagedProcess | None = None) -> None:
