@@ -25,7 +25,9 @@ __all__ = ["ManagedProcess", "wait_for_grpc_serving", "wait_for_http", "wait_for
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_for_port(host: str, port: int, timeout_s: float = 30.0, proc: ManagedProcess | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout_s: float = 30.0, proc: ManagedProcess | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None:
@@ -59,7 +61,9 @@ def wait_for_http(url: str, timeout_s: float = 30.0, proc: ManagedProcess | None
     raise TimeoutError(f"{url} not ready after {timeout_s}s: {last}")
 
 
-def wait_for_grpc_serving(address: str, timeout_s: float = 30.0, proc: ManagedProcess | None = None) -> None:
+def wait_for_grpc_serving(
+    address: str, timeout_s: float = 30.0, proc: ManagedProcess | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     last: object = None
     with grpc.insecure_channel(address) as channel:

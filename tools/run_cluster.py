@@ -44,8 +44,10 @@ Try it:
   curl -s -X POST {master}/api/v1/auth/register -H 'Content-Type: application/json' \\
        -d '{{"username": "demo", "password": "demo-password"}}'
   TOKEN=$(curl -s -X POST {master}/api/v1/auth/login -H 'Content-Type: application/json' \\
-       -d '{{"username": "demo", "password": "demo-password"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
-  curl -s -H "Authorization: Bearer $TOKEN" -F path=docs/README.md -F file=@README.md {master}/api/v1/files/upload
+       -d '{{"username": "demo", "password": "demo-password"}}' \\
+       | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
+  curl -s -H "Authorization: Bearer $TOKEN" -F path=docs/README.md -F file=@README.md \\
+       {master}/api/v1/files/upload
   curl -s -H "Authorization: Bearer $TOKEN" {master}/api/v1/files
   curl -s -H "Authorization: Bearer $TOKEN" {master}/api/v1/fs/docs/README.md
 
