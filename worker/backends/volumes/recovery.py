@@ -50,7 +50,7 @@ class Recovered:
     scanned_bytes: int = 0  # read because the log did not cover them
 
 
-def _read_idx(volume: Volume) -> tuple[dict[int, tuple[NeedleHeader, bytes]], int]:
+def _read_idx(volume: Volume) -> tuple[dict[int, NeedleHeader], int]:
     """Trusted log lines by offset, and how many bytes of the log are whole (0: rewrite)."""
     try:
         raw = volume.idx_path.read_bytes()
@@ -61,15 +61,15 @@ def _read_idx(volume: Volume) -> tuple[dict[int, tuple[NeedleHeader, bytes]], in
             return {}, 0
     except ChunkCorrupt:  # a damaged log means: rebuild it
         return {}, 0
-    known: dict[int, tuple[NeedleHeader, bytes]] = {}
+    known: dict[int, NeedleHeader] = {}
     position = SUPERBLOCK_SIZE
     while position + IDX_ENTRY_SIZE <= len(raw):
         parsed = parse_idx_entry(memoryview(raw)[position : position + IDX_ENTRY_SIZE])
         if parsed is None:
             break
-        offset, header, header_bytes = parsed
+        offset, header, _ = parsed
         if offset >= SUPERBLOCK_SIZE and offset + header.length <= volume.end:
-            known[offset] = (header, header_bytes)
+            known[offset] = header
         position += IDX_ENTRY_SIZE
     return known, position
 
@@ -86,7 +86,7 @@ def _whole_needle_at(volume: Volume, offset: int) -> NeedleHeader | None:
     return header if payload_crc_ok(header_bytes, payload) else None
 
 
-def _next_whole_needle(volume: Volume, start: int, known: dict) -> int | None:  # type: ignore[type-arg]
+def _next_whole_needle(volume: Volume, start: int, known: dict[int, NeedleHeader]) -> int | None:
     """The first 8-aligned offset >= ``start`` where a whole needle begins, if any."""
     position = start
     while position < volume.end:
@@ -114,7 +114,7 @@ def recover_volume(volume: Volume) -> Recovered:
     position = SUPERBLOCK_SIZE
     while position < volume.end:
         if position in known:
-            header, _ = known[position]
+            header = known[position]
             result.records.append((position, header))
             position += header.length
             continue
@@ -147,16 +147,12 @@ def recover_volume(volume: Volume) -> Recovered:
             volume.volume_id, position, following - position,
         )
         position = following
-    if idx_whole == 0:
-        lines = [idx_entry(offset, known[offset][1]) if offset in known
-                 else idx_entry(offset, volume.read(offset, NEEDLE_HEADER_SIZE))
-                 for offset, _ in result.records]
+    if idx_whole == 0:  # no usable log: nothing was known, every line is fresh
         volume.open_index_log(truncate_to=0)
         volume.append_index(pack_superblock(volume.volume_id, volume.generation))
-        volume.append_index(b"".join(lines))
     else:
         volume.open_index_log(truncate_to=idx_whole)
-        volume.append_index(b"".join(fresh_lines))
+    volume.append_index(b"".join(fresh_lines))
     return result
 
 

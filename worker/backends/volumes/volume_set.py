@@ -47,7 +47,7 @@ from worker.backends.volumes.needle import (
     payload_crc_ok,
 )
 from worker.backends.volumes.recovery import recover_volume
-from worker.backends.volumes.volume import Volume, VolumeFailed
+from worker.backends.volumes.volume import Volume, VolumeFailed, volume_paths
 
 __all__ = ["VolumeSet", "VolumeStats"]
 
@@ -86,6 +86,13 @@ class VolumeSet:
         for leftover in self.folder.glob("*.tmp"):  # an interrupted compaction's output
             leftover.unlink()
         ids = sorted(int(p.stem) for p in self.folder.glob("*.vol") if p.stem.isdigit())
+        for volume_id in list(ids):  # created, but a crash came before its superblock
+            path, idx_path = volume_paths(self.folder, volume_id)
+            if path.stat().st_size < SUPERBLOCK_SIZE:
+                log.warning("volume %d was never started; removed", volume_id)
+                path.unlink()
+                idx_path.unlink(missing_ok=True)
+                ids.remove(volume_id)
         cut = damaged = 0
         for volume_id in ids:
             volume = Volume.open_existing(self.folder, volume_id)
