@@ -137,7 +137,9 @@ class VolumeSet:
                 or active.end <= SUPERBLOCK_SIZE
             ):
                 return active
-            return self._start_volume(max(self.volumes) + 1)
+            with self.lock:  # compaction may drop an emptied volume meanwhile
+                next_id = max(self.volumes) + 1
+            return self._start_volume(next_id)
 
     # -- bookkeeping (caller holds self.lock) --------------------------------------
 
