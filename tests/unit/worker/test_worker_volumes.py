@@ -190,6 +190,23 @@ async def test_a_delete_stays_deleted_through_compaction_and_restart(tmp_path: P
         await again.close()
 
 
+async def test_a_volume_is_compacted_again_when_more_of_it_becomes_garbage(tmp_path):
+    backend = await opened(tmp_path, compact_garbage_ratio=0.2)
+    pairs = [blob(3000) for _ in range(40)]
+    await backend.put_many(pairs)
+    for meta, _ in pairs[:10]:
+        await backend.delete(meta.chunk_id)
+    first = await asyncio.wait_for(backend.compactor.run_once(), timeout=30)
+    for meta, _ in pairs[10:30]:
+        await backend.delete(meta.chunk_id)
+    second = await asyncio.wait_for(backend.compactor.run_once(), timeout=30)
+    assert [r.volume_id for r in first] == [r.volume_id for r in second][:1]
+    assert second[0].bytes_after < first[0].bytes_after
+    for meta, payload in pairs[30:]:
+        assert (await backend.get(meta.chunk_id)).data == payload
+    await backend.close()
+
+
 async def test_a_read_that_began_on_the_old_file_completes_after_compaction(tmp_path):
     backend = await opened(tmp_path)
     pairs = [blob(2000) for _ in range(10)]

@@ -106,10 +106,10 @@ def _rewrite(volumes: VolumeSet, old: Volume) -> CompactionResult:
             pending_bytes += len(raw)
             new_offset += len(raw)
             if pending_bytes >= _FLUSH_BYTES:
-                new.append(b"".join(pending))
+                _copy(new, pending)
                 pending, pending_bytes = [], 0
         if pending:
-            new.append(b"".join(pending))
+            _copy(new, pending)
         new.sync_through(new.end)
         tmp_idx.write_bytes(pack_superblock(old.volume_id, new.generation) + b"".join(lines))
         result = _swap(volumes, old, new, copied, tmp_idx)
@@ -127,6 +127,13 @@ def _rewrite(volumes: VolumeSet, old: Volume) -> CompactionResult:
                "bytes_after": result.bytes_after, "needles": result.needles_kept},
     )
     return result
+
+
+def _copy(new: Volume, needles: list[bytes]) -> None:
+    """Append copied needles to the new file; nothing waits to index them one by one
+    (the swap does), so the append is done with at once."""
+    new.append(b"".join(needles))
+    new.end_write()
 
 
 def _swap(
