@@ -175,18 +175,19 @@ class VolumeSet:
                 continue  # sealed under us by a rotation: the next one takes it
             try:
                 volume.sync_through(start + len(data))
-            except OSError:
+                offsets, position = [], start
+                for needle in needles:
+                    offsets.append(position)
+                    position += len(needle)
+                volume.append_index(b"".join(
+                    idx_entry(offset, needle[:NEEDLE_HEADER_SIZE])
+                    for offset, needle in zip(offsets, needles, strict=True)
+                ))
+            except BaseException as exc:
                 volume.end_write()
-                self.rotate(failed=volume)
+                if isinstance(exc, OSError):
+                    self.rotate(failed=volume)
                 raise
-            offsets, position = [], start
-            for needle in needles:
-                offsets.append(position)
-                position += len(needle)
-            volume.append_index(b"".join(
-                idx_entry(offset, needle[:NEEDLE_HEADER_SIZE])
-                for offset, needle in zip(offsets, needles, strict=True)
-            ))
             return volume, offsets
         raise VolumeFailed("no volume took the append")
 
