@@ -3,8 +3,8 @@
 256 dicts keyed by the id's first byte, so a listing page sorts one 256th of the ids
 (``list`` pages in id order for the scrubber and the inventory) instead of all of them.
 A location is packed into one int (volume 24 bits, offset 40, stored size 32, mtime in
-seconds 32) — about 180 bytes per blob with its key, so a million small blobs cost
-~180 MB of memory: what keeps the index in memory bounded is the number of blobs.
+seconds 32): measured 73 bytes per blob plus its 113-byte id string, so a million
+small blobs cost ~190 MB of memory; the index is bounded by the number of blobs.
 Not thread-safe by itself: the volume set calls it under its lock.
 """
 
