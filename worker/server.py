@@ -63,7 +63,18 @@ def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBack
     data_dir = settings.worker_data_dir
     if str(data_dir) in ("", "."):
         data_dir = settings.var_dir / "workers" / settings.worker_id
-    return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+    if not settings.worker_volumes:
+        return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+    from worker.backends.local_volumes import LocalVolumesBackend
+
+    return LocalVolumesBackend(
+        Path(data_dir), settings.worker_capacity_bytes,
+        max_blob_bytes=settings.worker_volume_max_blob_bytes,
+        volume_size_bytes=settings.worker_volume_size_bytes,
+        compact_garbage_ratio=settings.worker_volume_compact_garbage_ratio,
+        compact_interval_s=settings.worker_volume_compact_interval_seconds,
+        compact_min_garbage_bytes=settings.worker_volume_compact_min_garbage_bytes,
+    )
 
 
 def advertise_address(host: str, port: int) -> str:
@@ -187,6 +198,7 @@ class WorkerServer:
         scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second,
                             pause_between_passes_s=s.worker_scrub_pause_seconds)
         self._spawn(scrubber.run_forever(), "scrubber")
+        self._spawn(self.store.backend.run_maintenance(), "backend-maintenance")
         if s.master_url:
             address = s.worker_advertise_address or advertise_address(s.worker_host, self.port)
             key_file = s.worker_identity_file or (
