@@ -92,6 +92,9 @@ class ManagedProcess:
     log_path: Path
     args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    # Run under this command, e.g. ``["ip", "netns", "exec", "ns1"]``; it must exec the
+    # interpreter (not fork it) so that ``pid`` and signals still reach the process.
+    command_prefix: list[str] = field(default_factory=list)
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +103,7 @@ class ManagedProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args],
+                [*self.command_prefix, sys.executable, "-m", self.module, *self.args],
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -37,7 +37,10 @@ from worker.slowness import SlownessInterceptor
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
-__all__ = ["SERVICE_NAME", "WorkerServer", "advertise_address", "build_backend", "serve"]
+__all__ = [
+    "SERVICE_NAME", "WorkerServer", "advertise_address", "advertised_metrics_url",
+    "build_backend", "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,17 @@ def advertise_address(host: str, port: int) -> str:
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = socket.gethostname()
     return f"{host}:{port}"
+
+
+def advertised_metrics_url(address: str, metrics_port: int) -> str:
+    """The /metrics URL others should scrape: the advertised host with the metrics port.
+
+    The metrics server binds WORKER_HOST like gRPC does, so the host the master dials
+    (``address``, "host:port" or "[v6]:port") is the one that reaches it from elsewhere;
+    127.0.0.1 would name the scraper's own machine.
+    """
+    host = address.rsplit(":", 1)[0]
+    return f"http://{host}:{metrics_port}/metrics"
 
 
 @dataclass
@@ -208,7 +222,7 @@ class WorkerServer:
                 master_url=s.master_url, identity=self.identity,
                 identity_key=load_or_create_identity_key(Path(key_file)),
                 advertise_address=address,
-                metrics_url=f"http://127.0.0.1:{self.metrics_port}/metrics",
+                metrics_url=advertised_metrics_url(address, self.metrics_port),
                 interval_s=s.heartbeat_interval_seconds,
             )
             self.heartbeat = Heartbeat(config, self.store, self.state)
