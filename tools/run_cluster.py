@@ -10,7 +10,9 @@ then the embedded servers.
 Environment (all optional): ``VAR_DIR`` (default ``var``), ``MASTER_PORT`` (8080),
 ``CONTROLLER_PORT`` (8082), ``WORKER_BASE_PORT`` (9000: workers on 9001-9003, metrics
 on +100; ``0`` lets the OS pick every worker port), ``CLUSTER_TLS=0``, ``CHUNK_SIZE``,
-``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` (default: made per VAR_DIR).
+``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` (default: made per VAR_DIR),
+``MASTERS`` (1; ``MASTERS=2`` adds a master on MASTER_PORT + 1, 8081, on the same
+PostgreSQL and Redis: singleton jobs run on one of them at a time, under leases).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ __all__ = ["cluster_children", "describe_exit", "main"]
 
 _BANNER = """
 EchoFS is running.
-  master       {master}        (API, /metrics, /api/v1/health)
+  master       {masters}        (API, /metrics, /api/v1/health)
   controller   {controller}        (/health, /v1/mode, /status)
   workers      {workers}
   logs         {logs}/*.log
@@ -103,6 +105,13 @@ def cluster_children(cluster: LocalCluster, postgres: EmbeddedPostgres | None,
             lambda: cluster.start_controller(wait=False)))
     children.append(_process_child(
         "master", lambda: cluster.master, lambda: cluster.start_master(wait=False)))
+    for name, url in list(cluster.extra_master_urls.items()):
+        port = int(url.rsplit(":", 1)[1])
+        children.append(_process_child(
+            name, lambda n=name: cluster.extra_masters[n],  # type: ignore[misc]
+            lambda n=name, p=port: cluster.start_master(  # type: ignore[misc]
+                wait=False, name=n, port=p),
+        ))
     for worker_id in list(cluster.workers):
         children.append(_process_child(
             worker_id,
@@ -144,10 +153,15 @@ def main() -> None:
             replication_factor=int(os.environ.get("REPLICATION_FACTOR", "3")),
         )
         cluster = LocalCluster(spec)
-        _say("starting controller, master and 3 workers ...")
+        masters = int(os.environ.get("MASTERS", "1"))
+        _say(f"starting controller, {masters} master(s) and 3 workers ...")
         cluster.start()
+        for extra in range(2, masters + 1):
+            cluster.start_master(name=f"master-{extra}", port=cluster.master_port + extra - 1)
         _say(_BANNER.format(
-            master=cluster.master_url, controller=cluster.controller_url,
+            master=cluster.master_url,
+            masters=", ".join([cluster.master_url, *cluster.extra_master_urls.values()]),
+            controller=cluster.controller_url,
             workers=", ".join(w.address for w in cluster.workers.values()),
             logs=Path(var_dir) / "logs",
             secrets=Path(var_dir) / "cluster" / "secrets.env",

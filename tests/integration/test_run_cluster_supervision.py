@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -67,6 +68,7 @@ class RunCluster:
     output: Path
     master_url: str
     controller_url: str
+    second_master_url: str  # MASTERS=2: the same data, served on MASTER_PORT + 1
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")
@@ -88,9 +90,13 @@ class RunCluster:
         if child == "redis":
             (pid,) = self.redis_pids()
             return pid
+        def port_of(url: str) -> bytes:
+            return f"MASTER_PORT={url.rsplit(':', 1)[1]}\0".encode()
+
         markers = {
             "controller": (b"consistency_controller.main", b""),
-            "master": (b"master.main", b""),
+            "master": (b"master.main", port_of(self.master_url)),
+            "master-2": (b"master.main", port_of(self.second_master_url)),
         }
         module, also = markers.get(child, (b"worker.main", f"WORKER_ID={child}\0".encode()))
         pids = [pid for pid in _pids_mentioning(str(self.var_dir).encode(), also=also)
@@ -99,23 +105,37 @@ class RunCluster:
         return pids[0]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.fixture
 def run_cluster() -> Iterator[RunCluster]:
     var_dir = scratch_dir() / f"run-cluster-{uuid.uuid4().hex[:8]}"
     var_dir.mkdir(parents=True)
     output = var_dir / "run-cluster.out"
-    master_port, controller_port = free_port(), free_port()
+    master_port = free_port()
+    while not _port_free(master_port + 1):  # MASTERS=2 puts the second one there
+        master_port = free_port()
+    controller_port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ECHOFS_TEST_") and k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({"VAR_DIR": str(var_dir), "MASTER_PORT": str(master_port),
                 "CONTROLLER_PORT": str(controller_port), "WORKER_BASE_PORT": "0",
+                "MASTERS": "2",
                 "CHUNK_SIZE": str(64 * KiB), "PYTHONUNBUFFERED": "1"})
     with output.open("wb") as sink:
         process = subprocess.Popen([sys.executable, "-m", "tools.run_cluster"], cwd=REPO_ROOT,
                                    env=env, stdin=subprocess.DEVNULL, stdout=sink,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     running = RunCluster(process, var_dir, output, f"http://127.0.0.1:{master_port}",
-                         f"http://127.0.0.1:{controller_port}")
+                         f"http://127.0.0.1:{controller_port}",
+                         f"http://127.0.0.1:{master_port + 1}")
     try:
         yield running
     finally:
@@ -238,14 +258,29 @@ async def test_run_cluster_restarts_whatever_dies_and_sigterm_leaves_nothing(
 
     await _until("controller back", controller_back, cluster, BACK_WITHIN_S)
 
-    # The master: it comes back on its port and the same login still works.
+    # The master: the second master (MASTERS=2, same PostgreSQL and Redis, same JWT
+    # secret) keeps serving every file while the first is down; the first comes back on
+    # its port and the same login still works there.
     os.kill(cluster.pid_of("master"), signal.SIGKILL)
+    other = ApiClient(cluster.second_master_url, session, token=api.token)
+    for file_id, data in stored.items():
+        status, body, _ = await other.download(file_id)
+        assert (status, body == data) == (200, True), body[:200]
 
     async def master_back() -> bool:
         return await restarted("master") and await healthy_workers() >= 3
 
     await _until("master back with three healthy workers", master_back, cluster, BACK_WITHIN_S)
     await upload("after-master")
+
+    # The second master is supervised like the first.
+    os.kill(cluster.pid_of("master-2"), signal.SIGKILL)
+
+    async def second_master_back() -> bool:
+        async with session.get(f"{cluster.second_master_url}/api/v1/health") as r:
+            return r.status == 200 and await restarted("master-2")
+
+    await _until("master-2 back", second_master_back, cluster, BACK_WITHIN_S)
 
     # Redis (embedded): restarted too; Redis holds only what may be lost.
     os.kill(cluster.pid_of("redis"), signal.SIGKILL)
