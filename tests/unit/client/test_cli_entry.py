@@ -8,11 +8,14 @@ import sys
 from client.cli import main
 
 
-def test_help_and_version_answer_and_unknown_commands_fail_with_a_reason(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main([]) == 0
+def test_help_and_version_answer_and_bad_usage_fails_with_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main([], environ={}) == 0
     assert "EchoFS command-line client" in capsys.readouterr().out
-    assert main(["put"]) == 2
-    assert "'put' is not available yet" in capsys.readouterr().err
+    assert main(["put"], environ={}) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Missing argument 'LOCAL'" in err
+    assert main(["frobnicate"], environ={}) == 2
+    assert "No such command" in capsys.readouterr().err
 
 
 def test_the_module_runs_as_a_program() -> None:
