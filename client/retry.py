@@ -9,8 +9,9 @@ Rules (the send loops of both clients follow them):
 - **503** (``unavailable``, ``quorum_not_reached``, ``dependency_down``): idempotent
   requests only, on the next master, with backoff.
 - **429**: the server refused before doing anything, so any request is retried after
-  ``Retry-After`` — when that is within ``max_delay_s``; a longer lockout is the
-  caller's to see (``RateLimited.retry_after_s``), not a hang.
+  ``Retry-After`` — when it sends one within ``max_delay_s``. A longer lockout is the
+  caller's to see (``RateLimited.retry_after_s``), not a hang; a 429 without it (too
+  many open upload sessions) does not clear by waiting, so it is final too.
 - Everything else is final.
 
 Backoff is exponential with full jitter, capped, for at most ``attempts`` tries.
@@ -59,9 +60,7 @@ class RetryPolicy:
             return self.backoff_s(attempt) if idempotent else None
         if status == 429:
             wait = _seconds(retry_after)
-            if wait is None:
-                return self.backoff_s(attempt)
-            return float(wait) if wait <= self.max_delay_s else None
+            return float(wait) if wait is not None and wait <= self.max_delay_s else None
         return None
 
     @staticmethod

@@ -111,8 +111,10 @@ async def test_put_get_round_trip_of_a_multi_chunk_file_verifies_sha256(
     assert (config_dir / "config.toml").stat().st_mode & 0o777 == 0o600
     source = tmp_path / "big.bin"
     sha = _random_file(source, 9 * MiB + 12345)
-    put = _ok_json(await _echofs(env, "put", str(source), "cli/big.bin", "--json",
-                                 "--chunk-size", str(MiB), "--parallel", "4"))
+    uploaded = await _echofs(env, "put", str(source), "cli/big.bin", "--json",
+                             "--chunk-size", str(MiB), "--parallel", "4")
+    put = _ok_json(uploaded)
+    assert uploaded.stderr == ""  # no terminal: no progress bar, no notes
     assert put["receipt"]["sha256"] == sha and put["receipt"]["path"] == "cli/big.bin"
     assert put["chunks_total"] == 10 and put["chunks_sent"] == 10 and not put["resumed"]
 
@@ -288,3 +290,57 @@ async def test_status_and_logout_speak_json(
     assert "token" not in (config_dir / "config.toml").read_text()
     after = await _echofs(env, "ls")
     assert after.returncode == 4 and "echofs login" in after.stderr
+
+
+def _run_on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal (stdout a pipe); (exit code, stdout, what the
+    terminal showed)."""
+    import pty
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(command, env={**env, "COLUMNS": "120", "TERM": "xterm"},
+                          stdout=subprocess.PIPE, stderr=terminal,
+                          stdin=subprocess.DEVNULL) as process:
+        os.close(terminal)
+        shown = bytearray()
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not data:
+                break
+            shown += data
+        assert process.stdout is not None
+        stdout = process.stdout.read().decode()
+        code = process.wait(timeout=60)
+    os.close(controller)
+    return code, stdout, shown.decode("utf-8", "replace")
+
+
+async def test_a_terminal_gets_a_progress_bar_with_bytes_and_rate(
+    cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
+) -> None:
+    env = await _login(cluster, config_dir, api)
+    source = tmp_path / "bar.bin"
+    _random_file(source, 6 * MiB)
+    code, stdout, shown = await asyncio.to_thread(
+        _run_on_a_terminal, [str(ECHOFS), "put", str(source), "cli/bar.bin", "--json"], env)
+    assert code == 0 and json.loads(stdout)["receipt"]["size"] == 6 * MiB
+    # --json keeps the terminal quiet too; without it the bar shows bytes and rate.
+    assert shown == ""
+    code, stdout, shown = await asyncio.to_thread(
+        _run_on_a_terminal, [str(ECHOFS), "get", "cli/bar.bin", str(tmp_path / "bar-copy")],
+        env)
+    assert code == 0 and "downloaded cli/bar.bin" in stdout
+    assert "6.3 MB" in shown or "6.3/6.3 MB" in shown, shown
+    assert "/s" in shown and "\x1b[" in shown  # a rate, drawn with terminal escapes
+
+
+async def test_debug_shows_the_traceback_that_is_otherwise_hidden(
+    cluster: LocalCluster, config_dir: Path
+) -> None:
+    env = _env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
+    quiet = await _echofs(env, "stat", "x")
+    loud = await _echofs(env, "--debug", "stat", "x")
+    assert quiet.returncode == loud.returncode == 4
+    assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr

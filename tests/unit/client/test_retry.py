@@ -29,6 +29,7 @@ def test_429_waits_what_retry_after_says_unless_that_is_too_long() -> None:
                           retry_after="3") == 3.0
     assert POLICY.delay_s(1, idempotent=False, outcome=Outcome.ANSWERED, status=429,
                           retry_after="600") is None
+    assert POLICY.delay_s(1, idempotent=True, outcome=Outcome.ANSWERED, status=429) is None
 
 
 def test_other_answers_are_final_and_tries_are_capped() -> None:
