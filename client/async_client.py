@@ -30,7 +30,14 @@ from client.models import (
 )
 from client.progress import ProgressSink
 from client.retry import Outcome, RetryPolicy
-from client.transport import DEFAULT_TIMEOUT, MasterRing, classify, decide, request_kwargs
+from client.transport import (
+    DEFAULT_TIMEOUT,
+    MasterRing,
+    async_body,
+    classify,
+    decide,
+    request_kwargs,
+)
 from client.transport import to_response as _to_response
 from client.uploads import upload
 
@@ -71,9 +78,8 @@ class AsyncClient:
         attempt = 0
         while True:
             attempt += 1
-            url = self._ring.url() + request.path
             try:
-                raw = await self._http.request(request.method, url, **kwargs)
+                response = await self._exchange(request, kwargs)
             except httpx.TransportError as exc:
                 outcome = classify(exc)
                 delay = decide(self.policy, self._ring, request, attempt, outcome, None)
@@ -81,12 +87,25 @@ class AsyncClient:
                     raise self._ring.unreachable(exc) from None
                 await asyncio.sleep(delay)
                 continue
-            response = _to_response(raw)
             delay = decide(self.policy, self._ring, request, attempt, Outcome.ANSWERED,
                            response)
             if delay is None:
                 return op.result(response)
             await asyncio.sleep(delay)
+
+    async def _exchange(self, request: protocol.ApiRequest,
+                        kwargs: dict[str, Any]) -> protocol.ApiResponse:
+        """One try against the current master (see ``client.transport`` on bodies)."""
+        if request.content is not None:
+            kwargs = {**kwargs, "content": async_body(request.content)}
+        built = self._http.build_request(request.method, self._ring.url() + request.path,
+                                         **kwargs)
+        raw = await self._http.send(built, stream=True)
+        try:
+            body = b"".join([piece async for piece in raw.aiter_bytes()])
+        finally:
+            await raw.aclose()
+        return _to_response(raw, body)
 
     # --- account -------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Login:

@@ -35,7 +35,14 @@ from client.models import (
 )
 from client.progress import ProgressSink
 from client.retry import Outcome, RetryPolicy
-from client.transport import DEFAULT_TIMEOUT, MasterRing, classify, decide, request_kwargs
+from client.transport import (
+    DEFAULT_TIMEOUT,
+    MasterRing,
+    classify,
+    decide,
+    request_kwargs,
+    sync_body,
+)
 from client.transport import to_response as _to_response
 
 __all__ = ["Client"]
@@ -74,21 +81,33 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            url = self._ring.url() + request.path
             try:
-                raw = self._http.request(request.method, url, **kwargs)
+                response = self._exchange(request, kwargs)
             except httpx.TransportError as exc:
                 delay = decide(self.policy, self._ring, request, attempt, classify(exc), None)
                 if delay is None:
                     raise self._ring.unreachable(exc) from None
                 time.sleep(delay)
                 continue
-            response = _to_response(raw)
             delay = decide(self.policy, self._ring, request, attempt, Outcome.ANSWERED,
                            response)
             if delay is None:
                 return op.result(response)
             time.sleep(delay)
+
+    def _exchange(self, request: protocol.ApiRequest,
+                  kwargs: dict[str, Any]) -> protocol.ApiResponse:
+        """One try against the current master (see ``client.transport`` on bodies)."""
+        if request.content is not None:
+            kwargs = {**kwargs, "content": sync_body(request.content)}
+        built = self._http.build_request(request.method, self._ring.url() + request.path,
+                                         **kwargs)
+        raw = self._http.send(built, stream=True)
+        try:
+            body = b"".join(list(raw.iter_bytes()))
+        finally:
+            raw.close()
+        return _to_response(raw, body)
 
     # --- account ---------------------------------------------------------------------
     def login(self, username: str, password: str) -> Login:

@@ -7,13 +7,9 @@ and ``--json`` contracts. The CLI runs as a real subprocess (console script and
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,129 +19,73 @@ from client import AsyncClient
 from client.config import ClientConfig
 from client.state import UploadStateStore
 from tests.support.api import ApiClient
+from tests.support.cli import (
+    ECHOFS,
+    Stop,
+    StopAfter,
+    cli_env,
+    echofs,
+    exists,
+    login_with_cli,
+    ok_json,
+    random_file,
+    run_on_a_terminal,
+    same_bytes,
+)
 from tests.support.metrics import metric_sum
 from tests.support.waiting import eventually
 from tools.cluster import LocalCluster
 
 MiB = 1024 * 1024
-ECHOFS = Path(sys.executable).parent / "echofs"
-PASSWORD = "pw-123456789"
-
-
-class Stop(Exception):
-    """Raised by a progress sink to interrupt a transfer after some parts."""
-
-
-class StopAfter:
-    """A progress sink that interrupts the transfer after ``parts`` advances."""
-
-    def __init__(self, parts: int) -> None:
-        self.left = parts
-
-    def start(self, description: str, total_bytes: int, done_bytes: int) -> None:
-        return None
-
-    def advance(self, nbytes: int) -> None:
-        self.left -= 1
-        if self.left == 0:
-            raise Stop
-
-    def finish(self) -> None:
-        return None
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "config"
-    yield directory
-
-
-def _env(cluster: LocalCluster, config_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOFS_")}
-    env.update({"ECHOFS_CONFIG_DIR": str(config_dir), "ECHOFS_URL": cluster.master_url})
-    env.update(extra)
-    return env
-
-
-async def _echofs(env: dict[str, str], *args: str, stdin: str | None = None,
-                  module: bool = False) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "client.cli"] if module else [str(ECHOFS)]
-    return await asyncio.to_thread(
-        subprocess.run, [*command, *args], input=stdin, env=env, capture_output=True,
-        text=True, timeout=240, check=False)
-
-
-def _ok_json(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-async def _login(cluster: LocalCluster, config_dir: Path, api: ApiClient) -> dict[str, str]:
-    """A fresh user, logged in through the CLI (password on stdin); its environment."""
-    profile = (await api.get_json("/api/v1/auth/profile"))[1]["data"]
-    env = _env(cluster, config_dir)
-    result = await _echofs(env, "login", profile["username"], "--password-stdin", "--json",
-                           stdin=PASSWORD + "\n")
-    assert _ok_json(result)["username"] == profile["username"]
-    return env
-
-
-def _random_file(path: Path, size: int) -> str:
-    data = os.urandom(size)
-    path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
-
-
-async def _exists(path: Path) -> bool:
-    return await asyncio.to_thread(path.exists)
-
-
-async def _same_bytes(a: Path, b: Path) -> bool:
-    return await asyncio.to_thread(lambda: a.read_bytes() == b.read_bytes())
+def config_dir(tmp_path: Path) -> Path:
+    return tmp_path / "config"
 
 
 async def test_put_get_round_trip_of_a_multi_chunk_file_verifies_sha256(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
+    env = await login_with_cli(cluster, config_dir, api)
     assert (config_dir / "config.toml").stat().st_mode & 0o777 == 0o600
     source = tmp_path / "big.bin"
-    sha = _random_file(source, 9 * MiB + 12345)
-    uploaded = await _echofs(env, "put", str(source), "cli/big.bin", "--json",
+    sha = random_file(source, 9 * MiB + 12345)
+    uploaded = await echofs(env, "put", str(source), "cli/big.bin", "--json",
                              "--chunk-size", str(MiB), "--parallel", "4")
-    put = _ok_json(uploaded)
+    put = ok_json(uploaded)
     assert uploaded.stderr == ""  # no terminal: no progress bar, no notes
     assert put["receipt"]["sha256"] == sha and put["receipt"]["path"] == "cli/big.bin"
     assert put["chunks_total"] == 10 and put["chunks_sent"] == 10 and not put["resumed"]
 
     target = tmp_path / "copy.bin"
-    got = _ok_json(await _echofs(env, "get", "cli/big.bin", str(target), "--json",
+    got = ok_json(await echofs(env, "get", "cli/big.bin", str(target), "--json",
                                  module=True))
     assert got["sha256"] == sha and got["size"] == source.stat().st_size
-    assert await _same_bytes(target, source)
-    assert not await _exists(Path(str(target) + ".part"))
+    assert await same_bytes(target, source)
+    assert not await exists(Path(str(target) + ".part"))
 
-    listing = _ok_json(await _echofs(env, "--json", "ls", "cli/"))
+    listing = ok_json(await echofs(env, "--json", "ls", "cli/"))
     assert [f["path"] for f in listing["files"]] == ["cli/big.bin"]
-    info = _ok_json(await _echofs(env, "stat", "cli/big.bin", "--json"))
+    info = ok_json(await echofs(env, "stat", "cli/big.bin", "--json"))
     assert info["sha256"] == sha and len(info["chunks"]) == 10
 
     # The same content again: every part is one the cluster already holds for this user.
-    again = _ok_json(await _echofs(env, "put", str(source), "cli/again.bin", "--json",
+    again = ok_json(await echofs(env, "put", str(source), "cli/again.bin", "--json",
                                    "--chunk-size", str(MiB)))
     assert again["chunks_referenced"] == 10 and again["chunks_sent"] == 0
 
-    assert _ok_json(await _echofs(env, "rm", "cli/big.bin", "--json"))["deleted"]
-    gone = await _echofs(env, "stat", "cli/big.bin")
+    assert ok_json(await echofs(env, "rm", "cli/big.bin", "--json"))["deleted"]
+    gone = await echofs(env, "stat", "cli/big.bin")
     assert gone.returncode == 6 and gone.stderr.count("\n") == 1 and "[not_found]" in gone.stderr
 
 
 async def test_put_stopped_after_three_parts_resumes_sending_only_the_missing_parts(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
+    env = await login_with_cli(cluster, config_dir, api)
     source = tmp_path / "resume.bin"
-    sha = _random_file(source, 8 * MiB + 100)
+    sha = random_file(source, 8 * MiB + 100)
     config = ClientConfig((cluster.master_url,), api.token, None, config_dir)
     async with AsyncClient(config) as client:
         with pytest.raises(Stop):  # one part at a time: exactly three complete
@@ -159,7 +99,7 @@ async def test_put_stopped_after_three_parts_resumes_sending_only_the_missing_pa
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_in_before = metric_sum(metrics, "echofs_bytes_in_total")
-    result = _ok_json(await _echofs(env, "put", str(source), "cli/resume.bin", "--json"))
+    result = ok_json(await echofs(env, "put", str(source), "cli/resume.bin", "--json"))
     assert result["resumed"] and result["session_id"] == saved.session_id
     assert result["chunks_already_received"] == 3
     assert result["chunks_sent"] == 6 and result["bytes_sent"] == 5 * MiB + 100
@@ -172,9 +112,9 @@ async def test_put_stopped_after_three_parts_resumes_sending_only_the_missing_pa
 async def test_put_killed_mid_upload_resumes_with_only_the_parts_the_server_lacks(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
+    env = await login_with_cli(cluster, config_dir, api)
     source = tmp_path / "killed.bin"
-    sha = _random_file(source, 48 * MiB)
+    sha = random_file(source, 48 * MiB)
     store = UploadStateStore(config_dir)
     key = UploadStateStore.key(source, "cli/killed.bin", (cluster.master_url,))
     process = await asyncio.create_subprocess_exec(
@@ -198,7 +138,7 @@ async def test_put_killed_mid_upload_resumes_with_only_the_parts_the_server_lack
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_in_before = metric_sum(metrics, "echofs_bytes_in_total")
-    result = _ok_json(await _echofs(env, "put", str(source), "cli/killed.bin", "--json"))
+    result = ok_json(await echofs(env, "put", str(source), "cli/killed.bin", "--json"))
     assert result["resumed"] and result["chunks_already_received"] == len(first)
     assert result["chunks_sent"] == 48 - len(first)
     assert metric_sum(metrics, "echofs_bytes_in_total") - bytes_in_before == (
@@ -228,52 +168,52 @@ async def _settled(api: ApiClient, session_id: str) -> list[int]:
 async def test_get_resumes_a_partial_file_and_fetches_only_the_rest(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
+    env = await login_with_cli(cluster, config_dir, api)
     source = tmp_path / "down.bin"
-    sha = _random_file(source, 18 * MiB + 5)
+    sha = random_file(source, 18 * MiB + 5)
     config = ClientConfig((cluster.master_url,), api.token, None, config_dir)
     target = tmp_path / "down-copy.bin"
     async with AsyncClient(config) as client:
         await client.put(source, "cli/down.bin")
         with pytest.raises(Stop):  # 4 MiB ranges, one at a time: two are written
             await client.get("cli/down.bin", target, parallel=1, progress=StopAfter(2))
-    assert await _exists(Path(str(target) + ".part")) and not await _exists(target)
+    assert await exists(Path(str(target) + ".part")) and not await exists(target)
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_out_before = metric_sum(metrics, "echofs_bytes_out_total")
-    got = _ok_json(await _echofs(env, "get", "cli/down.bin", str(target), "--json"))
+    got = ok_json(await echofs(env, "get", "cli/down.bin", str(target), "--json"))
     assert got["resumed"] and got["bytes_fetched"] == 18 * MiB + 5 - 8 * MiB
     assert metric_sum(metrics, "echofs_bytes_out_total") - bytes_out_before == (
         18 * MiB + 5 - 8 * MiB)
-    assert got["sha256"] == sha and await _same_bytes(target, source)
-    assert not await _exists(Path(str(target) + ".part"))
-    assert not await _exists(Path(str(target) + ".part.json"))
+    assert got["sha256"] == sha and await same_bytes(target, source)
+    assert not await exists(Path(str(target) + ".part"))
+    assert not await exists(Path(str(target) + ".part.json"))
 
 
 async def test_errors_are_one_line_with_their_exit_code(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    bad_token = _env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
-    result = await _echofs(bad_token, "ls")
+    bad_token = cli_env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
+    result = await echofs(bad_token, "ls")
     assert result.returncode == 4
     assert result.stderr.count("\n") == 1 and "[unauthenticated]" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
-    as_json = await _echofs(bad_token, "ls", "--json", module=True)
+    as_json = await echofs(bad_token, "ls", "--json", module=True)
     assert as_json.returncode == 4
     assert json.loads(as_json.stderr)["code"] == "unauthenticated"
 
     profile = (await api.get_json("/api/v1/auth/profile"))[1]["data"]
-    wrong = await _echofs(_env(cluster, config_dir), "login", profile["username"],
+    wrong = await echofs(cli_env(cluster, config_dir), "login", profile["username"],
                           "--password-stdin", stdin="wrong-password\n")
     assert wrong.returncode == 4 and wrong.stderr.count("\n") == 1
     assert not (config_dir / "config.toml").exists()
 
-    env = await _login(cluster, config_dir, api)
-    missing = await _echofs(env, "get", "cli/no-such-file", str(tmp_path / "x"))
+    env = await login_with_cli(cluster, config_dir, api)
+    missing = await echofs(env, "get", "cli/no-such-file", str(tmp_path / "x"))
     assert missing.returncode == 6 and "[not_found]" in missing.stderr
-    no_local = await _echofs(env, "put", str(tmp_path / "absent.bin"), "cli/absent.bin")
+    no_local = await echofs(env, "put", str(tmp_path / "absent.bin"), "cli/absent.bin")
     assert no_local.returncode == 6 and no_local.stderr.count("\n") == 1
-    nobody = await _echofs(_env(cluster, config_dir, ECHOFS_URL="http://127.0.0.1:9"),
+    nobody = await echofs(cli_env(cluster, config_dir, ECHOFS_URL="http://127.0.0.1:9"),
                            "status")
     assert nobody.returncode == 12 and "[connection_failed]" in nobody.stderr
 
@@ -281,55 +221,30 @@ async def test_errors_are_one_line_with_their_exit_code(
 async def test_status_and_logout_speak_json(
     cluster: LocalCluster, api: ApiClient, config_dir: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
-    status = _ok_json(await _echofs(env, "status", "--json"))
+    env = await login_with_cli(cluster, config_dir, api)
+    status = ok_json(await echofs(env, "status", "--json"))
     assert status["health"]["status"] in {"ok", "degraded"}
     assert status["health"]["workers_total"] == 3 and len(status["workers"]) == 3
     assert {w["state"] for w in status["workers"]} <= {"healthy", "suspect", "down"}
-    assert _ok_json(await _echofs(env, "logout", "--json"))["logged_out"] is True
+    assert ok_json(await echofs(env, "logout", "--json"))["logged_out"] is True
     assert "token" not in (config_dir / "config.toml").read_text()
-    after = await _echofs(env, "ls")
+    after = await echofs(env, "ls")
     assert after.returncode == 4 and "echofs login" in after.stderr
-
-
-def _run_on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Run with stderr on a pseudo-terminal (stdout a pipe); (exit code, stdout, what the
-    terminal showed)."""
-    import pty
-    controller, terminal = pty.openpty()
-    with subprocess.Popen(command, env={**env, "COLUMNS": "120", "TERM": "xterm"},
-                          stdout=subprocess.PIPE, stderr=terminal,
-                          stdin=subprocess.DEVNULL) as process:
-        os.close(terminal)
-        shown = bytearray()
-        while True:
-            try:
-                data = os.read(controller, 65536)
-            except OSError:  # EIO: the process closed its end
-                break
-            if not data:
-                break
-            shown += data
-        assert process.stdout is not None
-        stdout = process.stdout.read().decode()
-        code = process.wait(timeout=60)
-    os.close(controller)
-    return code, stdout, shown.decode("utf-8", "replace")
 
 
 async def test_a_terminal_gets_a_progress_bar_with_bytes_and_rate(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
-    env = await _login(cluster, config_dir, api)
+    env = await login_with_cli(cluster, config_dir, api)
     source = tmp_path / "bar.bin"
-    _random_file(source, 6 * MiB)
+    random_file(source, 6 * MiB)
     code, stdout, shown = await asyncio.to_thread(
-        _run_on_a_terminal, [str(ECHOFS), "put", str(source), "cli/bar.bin", "--json"], env)
+        run_on_a_terminal, [str(ECHOFS), "put", str(source), "cli/bar.bin", "--json"], env)
     assert code == 0 and json.loads(stdout)["receipt"]["size"] == 6 * MiB
     # --json keeps the terminal quiet too; without it the bar shows bytes and rate.
     assert shown == ""
     code, stdout, shown = await asyncio.to_thread(
-        _run_on_a_terminal, [str(ECHOFS), "get", "cli/bar.bin", str(tmp_path / "bar-copy")],
+        run_on_a_terminal, [str(ECHOFS), "get", "cli/bar.bin", str(tmp_path / "bar-copy")],
         env)
     assert code == 0 and "downloaded cli/bar.bin" in stdout
     assert "6.3 MB" in shown or "6.3/6.3 MB" in shown, shown
@@ -339,8 +254,8 @@ async def test_a_terminal_gets_a_progress_bar_with_bytes_and_rate(
 async def test_debug_shows_the_traceback_that_is_otherwise_hidden(
     cluster: LocalCluster, config_dir: Path
 ) -> None:
-    env = _env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
-    quiet = await _echofs(env, "stat", "x")
-    loud = await _echofs(env, "--debug", "stat", "x")
+    env = cli_env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
+    quiet = await echofs(env, "stat", "x")
+    loud = await echofs(env, "--debug", "stat", "x")
     assert quiet.returncode == loud.returncode == 4
     assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
