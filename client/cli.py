@@ -108,12 +108,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if not args:
         args = ["--help"]  # bare `echofs`: the help, exit 0
     try:
-        # standalone_mode=False: click returns --help/--version's exit code instead of
-        # calling sys.exit, and raises the rest for the one-line reporting below.
-        code = cli.main(args=args, prog_name="echofs", obj=inv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        # Not cli.main(): it prints its own newline on Ctrl-C and turns it into Abort;
+        # parsing and invoking directly leaves every outcome to the lines below.
+        with cli.make_context("echofs", list(args), obj=inv) as ctx:
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
-    except click.Abort:
+    except click.Abort:  # Ctrl-C or end of input at a prompt
         output.failure("interrupted", "interrupted")
         return INTERRUPTED
     except click.ClickException as exc:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         output.failure("internal", f"unexpected {type(exc).__name__}: {exc} "
                                    "(run with --debug for the traceback)")
         return UNEXPECTED
-    return code if isinstance(code, int) else 0
+    return 0
 
 
 __all__ += ["Invocation", "cli"]

@@ -10,8 +10,8 @@ import asyncio
 import json
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -109,8 +109,10 @@ async def test_put_stopped_after_three_parts_resumes_sending_only_the_missing_pa
         UploadStateStore.key(source, "cli/resume.bin", config.urls)) is None
 
 
-async def test_put_killed_mid_upload_resumes_with_only_the_parts_the_server_lacks(
-    cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+async def test_put_interrupted_mid_upload_resumes_with_only_the_parts_the_server_lacks(
+    cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path,
+    how: signal.Signals,
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
     source = tmp_path / "killed.bin"
@@ -120,20 +122,26 @@ async def test_put_killed_mid_upload_resumes_with_only_the_parts_the_server_lack
     process = await asyncio.create_subprocess_exec(
         str(ECHOFS), "put", str(source), "cli/killed.bin", "--chunk-size", str(MiB),
         "--parallel", "1", "--json",
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         saved = await eventually(lambda: store.find(key), timeout_s=60, every_s=0.02)
         assert saved is not None
-
-        def received() -> list[int]:
-            got = asyncio.run(_status(api, saved.session_id))
-            return got["received"] if len(got["received"]) >= 4 else []
-        assert await eventually(received, timeout_s=120, every_s=0.02)
+        assert await eventually(lambda: len(_received(api, saved.session_id)) >= 4,
+                                timeout_s=120, every_s=0.02)
     finally:
-        process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(process.wait(), timeout=30)
-    # The part in flight when the CLI died may still land: wait until the session is still.
-    first = await _settled(api, saved.session_id)
+        process.send_signal(how)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    if how == signal.SIGINT:  # Ctrl-C: the documented exit code and one line
+        assert process.returncode == 130
+        assert stderr.decode().count("\n") == 1 and "interrupted" in stderr.decode()
+    # The part in flight when the CLI stopped may still land: wait until the session is
+    # still (two reads a second apart agree).
+    first: list[int] = []
+    for _ in range(60):
+        previous, first = first, await asyncio.to_thread(_received, api, saved.session_id)
+        if first == previous:
+            break
+        await asyncio.sleep(1.0)
     assert 4 <= len(first) < 48
 
     metrics = f"{cluster.master_url}/metrics"
@@ -146,23 +154,13 @@ async def test_put_killed_mid_upload_resumes_with_only_the_parts_the_server_lack
     assert result["receipt"]["sha256"] == sha
 
 
-async def _status(api: ApiClient, session_id: str) -> dict[str, Any]:
-    import aiohttp
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{api.base_url}/api/v1/files/upload/{session_id}", headers=api.auth
-    ) as r:
-        return (await r.json())["data"]  # type: ignore[no-any-return]
-
-
-async def _settled(api: ApiClient, session_id: str) -> list[int]:
-    """The session's received parts once two reads a second apart agree."""
-    previous: list[int] | None = None
-    while True:
-        current = sorted((await _status(api, session_id))["received"])
-        if current == previous:
-            return current
-        previous = current
-        await asyncio.sleep(1.0)
+def _received(api: ApiClient, session_id: str) -> list[int]:
+    """The parts the master has of an upload session (blocking: run from a thread or
+    between awaits)."""
+    request = urllib.request.Request(f"{api.base_url}/api/v1/files/upload/{session_id}",
+                                     headers=api.auth)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return sorted(json.load(response)["data"]["received"])
 
 
 async def test_get_resumes_a_partial_file_and_fetches_only_the_rest(
@@ -226,6 +224,9 @@ async def test_status_and_logout_speak_json(
     assert status["health"]["status"] in {"ok", "degraded"}
     assert status["health"]["workers_total"] == 3 and len(status["workers"]) == 3
     assert {w["state"] for w in status["workers"]} <= {"healthy", "suspect", "down"}
+    # A dead master first in the list: the next one answers.
+    failover = {**env, "ECHOFS_URL": f"http://127.0.0.1:9,{cluster.master_url}"}
+    assert ok_json(await echofs(failover, "ls", "--json"))["files"] == []
     assert ok_json(await echofs(env, "logout", "--json"))["logged_out"] is True
     assert "token" not in (config_dir / "config.toml").read_text()
     after = await echofs(env, "ls")
