@@ -4,8 +4,10 @@ DESIGN §14 addresses files as ``bucket/path``. Until buckets reach the master (
 a remote path is a path in the caller's own namespace, sent as ``/api/v1/fs/{path}``
 (downloads, HEAD, delete), as the ``path`` of an upload session, and as the ``prefix``
 of a listing. When bucket routes land, this module alone changes: ``parse`` splits off
-the bucket, ``file_route`` becomes ``/api/v1/fs/{bucket}/{path}`` and listings use the
-directory route; the SDK and the CLI call only these functions.
+the bucket, ``file_route`` becomes ``/api/v1/fs/{bucket}/{path}`` and ``list_route`` the
+directory route; the SDK and the CLI call only these functions for paths. (The
+directory listing answers in a new shape, ``entries`` with ``type``; its parser is
+``client.protocol``'s to add.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import urllib.parse
 
 from common.errors import BadPath
 
-__all__ = ["file_route", "list_params", "normalize", "quote", "session_path"]
+__all__ = ["file_route", "list_params", "list_route", "normalize", "quote", "session_path"]
 
 
 def normalize(remote: str) -> str:
@@ -52,3 +54,8 @@ def list_params(prefix: str) -> dict[str, str]:
     """Query parameters listing the files under ``prefix`` (all files when empty)."""
     text = prefix.strip().lstrip("/")
     return {"prefix": text} if text else {}
+
+
+def list_route(prefix: str) -> tuple[str, dict[str, str]]:
+    """(route, query parameters) of a listing of the files under ``prefix``."""
+    return "/api/v1/files", list_params(prefix)

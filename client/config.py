@@ -112,8 +112,9 @@ def render(config: ClientConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: mode 0600, never half-written, folder 0700."""
+def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``text``: mode 0600, never half-written, folder 0700.
+    ``durable=False`` skips the fsyncs, for records that are only a hint."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -121,12 +122,15 @@ def atomic_write(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(temp, 0o600)  # O_CREAT's mode is masked by the umask; be exact
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -5,9 +5,11 @@
    ``<dest>.part.json`` records the version and the ranges written. A rerun with the
    same version continues with the missing ranges only. Every range asks ``If-Range``
    with the ETag, so a file replaced mid-way is refused rather than spliced.
-3. The whole ``.part`` is hashed; only a match is fsynced and renamed onto ``dest``. A
-   resumed ``.part`` that does not match (a crash lost a write the record claims) is
-   discarded and fetched again once; a fresh one that does not match is an error.
+3. The SHA-256 is computed while ranges arrive (``client.ordered_hash``; ranges a
+   resumed run already had are read back from the ``.part``); only a match is fsynced
+   and renamed onto ``dest``. A resumed ``.part`` that does not match (a crash lost a
+   write the record claims) is discarded and fetched again once; a fresh one that does
+   not match is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING
 from client import addressing
 from client.lanes import run_in_lanes
 from client.models import DownloadResult
-from client.plan import DEFAULT_CHUNK_SIZE, Span, pending_spans
+from client.ordered_hash import OrderedHasher
+from client.plan import DEFAULT_CHUNK_SIZE, Span, spans
 from client.progress import NullProgress, ProgressSink
 from client.state import DownloadState, load_download_state, save_download_state
 from common.errors import ChecksumMismatch, InvalidInput
@@ -35,6 +38,7 @@ __all__ = ["download", "part_paths", "sha256_of"]
 log = logging.getLogger(__name__)
 
 _READ_BYTES = 1024 * 1024
+_STATE_EVERY_S = 1.0
 
 
 def part_paths(dest: Path) -> tuple[Path, Path]:
@@ -107,33 +111,50 @@ async def _fetch(
     part, record = part_paths(dest)
     done: set[int] = set(saved.done) if saved is not None else set()
     await asyncio.to_thread(_prepare_part, part, size, saved is None)
-    todo = pending_spans(size, range_size, done)
+    layout = spans(size, range_size)
+    todo = [s for s in layout if s.index not in done]
     state_lock = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+    last_saved = loop.time()
 
-    async def remember() -> None:
+    async def remember(force: bool = False) -> None:
+        # At most once a second: the record only saves refetching after a stop, and a
+        # record that claims too much is caught by the hash (then fetched again).
+        nonlocal last_saved
+        if not force and loop.time() - last_saved < _STATE_EVERY_S:
+            return
+        last_saved = loop.time()
         state = DownloadState(remote, sha256, size, range_size, tuple(sorted(done)))
         async with state_lock:
             await asyncio.to_thread(save_download_state, record, state)
 
-    await remember()
+    await remember(force=True)
     fetched = 0
     sink.start(remote, size, size - sum(s.length for s in todo))
-    fd = os.open(part, os.O_WRONLY)
+    fd = os.open(part, os.O_RDWR)
+    hasher = OrderedHasher(layout, set(done), lambda s: os.pread(fd, s.length, s.offset),
+                           window=2 * parallel)
     try:
         async def fetch(span: Span) -> None:
             nonlocal fetched
+            await hasher.admit(span.index)
             data = await client.read_range(remote, span.offset, span.last, sha256)
             await asyncio.to_thread(os.pwrite, fd, data, span.offset)
             done.add(span.index)
             fetched += span.length
-            await remember()
             sink.advance(span.length)
+            await hasher.add(span.index, data)
+            await remember()
 
-        await run_in_lanes(todo, fetch, parallel)
+        try:
+            await run_in_lanes(todo, fetch, parallel)
+        except BaseException:
+            await remember(force=True)  # stopped: keep what was written for the next run
+            raise
+        actual = await hasher.hexdigest()
     finally:
         os.close(fd)
         sink.finish()
-    actual = await asyncio.to_thread(sha256_of, part)
     if actual != sha256:
         part.unlink(missing_ok=True)
         record.unlink(missing_ok=True)

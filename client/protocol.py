@@ -127,10 +127,11 @@ def profile() -> Call[dict[str, Any]]:
 
 
 def list_files(prefix: str = "", limit: int = 1000, cursor: str | None = None) -> Call[FilePage]:
-    params = {"limit": str(limit), **addressing.list_params(prefix)}
+    route, where = addressing.list_route(prefix)
+    params = {"limit": str(limit), **where}
     if cursor:
         params["cursor"] = cursor
-    request = ApiRequest("GET", "/api/v1/files", idempotent=True, params=params)
+    request = ApiRequest("GET", route, idempotent=True, params=params)
     return Call(request, lambda r: FilePage.from_json(_data(r)))
 
 

@@ -118,4 +118,5 @@ def load_download_state(path: Path) -> DownloadState | None:
 
 
 def save_download_state(path: Path, state: DownloadState) -> None:
-    atomic_write(path, json.dumps(asdict(state)))
+    """Atomic but not fsynced: the record is a hint, checked by the download's hash."""
+    atomic_write(path, json.dumps(asdict(state)), durable=False)

@@ -8,8 +8,9 @@
    still open for this file, its received parts are skipped. Otherwise a new session.
 3. **Ask the cluster** (``POST /api/v1/chunks/has``) which of the remaining chunks it
    already holds for the caller; those parts are sent as ``X-Chunk-Id`` references, no
-   bytes. The rest are read (``pread``, re-hashed: a file that changed since step 1 is
-   refused) and sent, ``parallel`` at a time: memory stays near ``parallel * chunk``.
+   bytes. The rest are read (``pread``) and sent, ``parallel`` at a time: memory stays
+   near ``parallel * chunk``. A file that changed since step 1 no longer hashes to the
+   declared SHA-256, and the master refuses to complete it.
 4. **Complete**; forget the saved session.
 
 Interrupted anywhere before 4, the saved session stays, and the next run resumes it.
@@ -79,10 +80,12 @@ def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
     return whole.hexdigest(), chunk_ids
 
 
-def _read_span(fd: int, span: Span, chunk_id: str, path: Path) -> bytes:
+def _read_span(fd: int, span: Span, path: Path) -> bytes:
+    """The part's bytes. Not hashed again: a file changed since the hash pass makes the
+    master refuse ``complete`` (the whole-file SHA-256 was declared)."""
     data = os.pread(fd, span.length, span.offset)
-    if len(data) != span.length or hashlib.sha256(data).hexdigest() != chunk_id:
-        raise InvalidInput(f"{path} changed while it was being uploaded; run put again")
+    if len(data) != span.length:
+        raise InvalidInput(f"{path} shrank while it was being uploaded; run put again")
     return data
 
 
@@ -155,7 +158,7 @@ async def upload(
     try:
         async def send(index: int) -> None:
             span = layout[index]
-            data = await asyncio.to_thread(_read_span, fd, span, chunk_ids[index], local)
+            data = await asyncio.to_thread(_read_span, fd, span, local)
             await client.put_part(session_id, index, data)
             sent["chunks"] += 1
             sent["bytes"] += span.length
@@ -173,8 +176,10 @@ async def upload(
         await run_in_lanes(plan.reference, reference, parallel)
         await run_in_lanes(plan.send, send, parallel)
         receipt = await client.complete_session(session_id)
-    except (SessionClosed, Gone, ChecksumMismatch):
+    except (SessionClosed, Gone, ChecksumMismatch) as exc:
         # This session can never complete: the next run starts anew.
+        if isinstance(exc, ChecksumMismatch) and saved is not None:
+            await _abandon(client, saved)
         await asyncio.to_thread(store.forget, key)
         raise
     finally:
