@@ -94,7 +94,7 @@ async def download(
                  and saved.usable_for(remote, stat.sha256, stat.size, range_size))
     result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size, parallel,
                           progress or NullProgress(), saved if resumable else None)
-    if result is None:  # a resumed .part failed verification: once more, from scratch
+    if result is None and resumable:  # a resumed .part did not verify: once more, afresh
         log.warning("resumed %s did not verify; downloading it again", part)
         result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size,
                               parallel, progress or NullProgress(), None)
