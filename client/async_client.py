@@ -1,0 +1,196 @@
+"""``AsyncClient``: the SDK over asyncio (httpx.AsyncClient). Every operation is a
+:class:`~client.protocol.Call` run through :meth:`AsyncClient.call`; transfers
+(``put``/``get``) live in ``client.uploads`` and ``client.downloads``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from client import protocol
+from client.config import ClientConfig
+from client.downloads import download
+from client.models import (
+    ClusterHealth,
+    DownloadResult,
+    FileEntry,
+    FileInfo,
+    FilePage,
+    Login,
+    Presence,
+    Receipt,
+    SessionInfo,
+    SessionStatus,
+    UploadResult,
+    WorkerHealth,
+)
+from client.progress import ProgressSink
+from client.retry import Outcome, RetryPolicy
+from client.transport import (
+    DEFAULT_TIMEOUT,
+    MasterRing,
+    async_body,
+    classify,
+    decide,
+    request_kwargs,
+)
+from client.transport import to_response as _to_response
+from client.uploads import upload
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
+                 max_connections: int = 16, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        self._ring = MasterRing(config.urls)
+        self._http = httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
+            transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def master_url(self) -> str:
+        return self._ring.url()
+
+    async def call(self, op: protocol.Call[T]) -> T:
+        """Send ``op`` (retrying and failing over as ``client.retry`` allows), parse it."""
+        request = op.request
+        kwargs = request_kwargs(self.config, request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._exchange(request, kwargs)
+            except httpx.TransportError as exc:
+                outcome = classify(exc)
+                delay = decide(self.policy, self._ring, request, attempt, outcome, None)
+                if delay is None:
+                    raise self._ring.unreachable(exc) from None
+                await asyncio.sleep(delay)
+                continue
+            delay = decide(self.policy, self._ring, request, attempt, Outcome.ANSWERED,
+                           response)
+            if delay is None:
+                return op.result(response)
+            await asyncio.sleep(delay)
+
+    async def _exchange(self, request: protocol.ApiRequest,
+                        kwargs: dict[str, Any]) -> protocol.ApiResponse:
+        """One try against the current master (see ``client.transport`` on bodies)."""
+        if request.content is not None:
+            kwargs = {**kwargs, "content": async_body(request.content)}
+        built = self._http.build_request(request.method, self._ring.url() + request.path,
+                                         **kwargs)
+        raw = await self._http.send(built, stream=True)
+        try:
+            body = b"".join([piece async for piece in raw.aiter_bytes()])
+        finally:
+            await raw.aclose()
+        return _to_response(raw, body)
+
+    # --- account -------------------------------------------------------------------
+    async def login(self, username: str, password: str) -> Login:
+        return await self.call(protocol.login(username, password))
+
+    async def profile(self) -> dict[str, Any]:
+        return await self.call(protocol.profile())
+
+    # --- files ---------------------------------------------------------------------
+    async def list_files(self, prefix: str = "", limit: int = 1000,
+                         cursor: str | None = None) -> FilePage:
+        return await self.call(protocol.list_files(prefix, limit, cursor))
+
+    async def ls(self, prefix: str = "") -> list[FileEntry]:
+        """Every file under ``prefix``, following the listing's cursor."""
+        entries: list[FileEntry] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_files(prefix, cursor=cursor)
+            entries.extend(page.files)
+            if not page.next_cursor:
+                return entries
+            cursor = page.next_cursor
+
+    async def stat(self, path: str) -> protocol.RemoteStat:
+        return await self.call(protocol.stat(path))
+
+    async def info(self, path: str) -> FileInfo:
+        """Metadata with chunks and replicas (DESIGN §8) of the file at ``path``."""
+        page = await self.list_files(path, limit=1)
+        return await self.call(protocol.file_info(protocol.exact_file_id(page, path)))
+
+    async def delete(self, path: str) -> dict[str, Any]:
+        return await self.call(protocol.delete(path))
+
+    async def read_range(self, path: str, start: int, end: int, etag: str) -> bytes:
+        return (await self.call(protocol.read_range(path, start, end, etag))).data
+
+    # --- upload sessions ---------------------------------------------------------------
+    async def init_session(self, path: str, file_name: str, file_size: int,
+                           sha256: str | None = None, chunk_size: int | None = None,
+                           consistency: str = "auto") -> SessionInfo:
+        return await self.call(protocol.init_session(path, file_name, file_size, sha256,
+                                                     chunk_size, consistency))
+
+    async def session_status(self, session_id: str) -> SessionStatus:
+        return await self.call(protocol.session_status(session_id))
+
+    async def put_part(self, session_id: str, index: int, data: bytes) -> dict[str, Any]:
+        return await self.call(protocol.put_part(session_id, index, data))
+
+    async def reference_part(self, session_id: str, index: int, chunk_id: str) -> dict[str, Any]:
+        return await self.call(protocol.reference_part(session_id, index, chunk_id))
+
+    async def complete_session(self, session_id: str) -> Receipt:
+        return await self.call(protocol.complete_session(session_id))
+
+    async def abort_session(self, session_id: str) -> dict[str, Any]:
+        return await self.call(protocol.abort_session(session_id))
+
+    async def chunks_has(self, chunk_ids: list[str]) -> Presence:
+        present: set[str] = set()
+        for start in range(0, len(chunk_ids), protocol.MAX_HAS_IDS):
+            batch = chunk_ids[start:start + protocol.MAX_HAS_IDS]
+            present |= (await self.call(protocol.chunks_has(batch))).present
+        return Presence(frozenset(present))
+
+    # --- cluster -----------------------------------------------------------------------
+    async def health(self) -> ClusterHealth:
+        return await self.call(protocol.health(self.master_url))
+
+    async def workers(self) -> tuple[WorkerHealth, ...]:
+        return await self.call(protocol.workers_health())
+
+    # --- transfers -----------------------------------------------------------------------
+    async def put(self, local: Path, remote: str, *, parallel: int = 4,
+                  progress: ProgressSink | None = None, **options: Any) -> UploadResult:
+        """Upload ``local`` to ``remote`` through a chunk session, resuming an
+        interrupted one (see ``client.uploads``)."""
+        return await upload(self, Path(local), remote, parallel=parallel, progress=progress,
+                            **options)
+
+    async def get(self, remote: str, local: Path, *, parallel: int = 4,
+                  progress: ProgressSink | None = None) -> DownloadResult:
+        """Download ``remote`` into ``local`` by parallel ranges, resuming ``local.part``,
+        verifying the SHA-256 (see ``client.downloads``)."""
+        return await download(self, remote, Path(local), parallel=parallel, progress=progress)
+

@@ -1,0 +1,164 @@
+"""``get``: a remote file to a local path by parallel ranged reads, resumable, verified.
+
+1. ``HEAD`` the file: its size and its ETag, which is its SHA-256.
+2. Bytes go into ``<dest>.part`` (sized up front), each range written at its offset;
+   ``<dest>.part.json`` records the version and the ranges written. A rerun with the
+   same version continues with the missing ranges only. Every range asks ``If-Range``
+   with the ETag, so a file replaced mid-way is refused rather than spliced.
+3. The SHA-256 is computed while ranges arrive (``client.ordered_hash``; ranges a
+   resumed run already had are read back from the ``.part``); only a match is fsynced
+   and renamed onto ``dest``. A resumed ``.part`` that does not match (a crash lost a
+   write the record claims) is discarded and fetched again once; a fresh one that does
+   not match is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from client import addressing
+from client.lanes import run_in_lanes
+from client.models import DownloadResult
+from client.ordered_hash import OrderedHasher
+from client.plan import DEFAULT_CHUNK_SIZE, Span, spans
+from client.progress import NullProgress, ProgressSink
+from client.state import DownloadState, load_download_state, save_download_state
+from common.errors import ChecksumMismatch, InvalidInput
+
+if TYPE_CHECKING:
+    from client.async_client import AsyncClient
+
+__all__ = ["download", "part_paths", "sha256_of"]
+
+log = logging.getLogger(__name__)
+
+_READ_BYTES = 1024 * 1024
+_STATE_EVERY_S = 1.0
+
+
+def part_paths(dest: Path) -> tuple[Path, Path]:
+    """(``dest.part``, ``dest.part.json``)."""
+    return dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.json")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while data := f.read(_READ_BYTES):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _destination(dest: Path, remote: str) -> Path:
+    """``dest`` itself, or the remote file's name inside it when it is a folder."""
+    if dest.is_dir():
+        dest = dest / remote.rsplit("/", 1)[-1]
+    if not dest.parent.is_dir():
+        raise InvalidInput(f"no local folder {str(dest.parent)!r}")
+    return dest
+
+
+def _prepare_part(part: Path, size: int, fresh: bool) -> None:
+    mode = "wb" if fresh or not part.exists() else "r+b"
+    with part.open(mode) as f:
+        f.truncate(size)
+
+
+def _finish(part: Path, dest: Path) -> None:
+    with part.open("rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(part, dest)
+    dir_fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+async def download(
+    client: AsyncClient, remote: str, dest: Path, *, parallel: int = 4,
+    progress: ProgressSink | None = None, range_size: int = DEFAULT_CHUNK_SIZE,
+) -> DownloadResult:
+    remote = addressing.normalize(remote)
+    dest = await asyncio.to_thread(_destination, dest, remote)
+    stat = await client.stat(remote)
+    part, record = part_paths(dest)
+    saved = await asyncio.to_thread(load_download_state, record)
+    part_exists = await asyncio.to_thread(part.exists)
+    resumable = (saved is not None and part_exists
+                 and saved.usable_for(remote, stat.sha256, stat.size, range_size))
+    result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size, parallel,
+                          progress or NullProgress(), saved if resumable else None)
+    if result is None and resumable:  # a resumed .part did not verify: once more, afresh
+        log.warning("resumed %s did not verify; downloading it again", part)
+        result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size,
+                              parallel, progress or NullProgress(), None)
+    if result is None:
+        raise ChecksumMismatch(f"{remote}: downloaded bytes do not hash to {stat.sha256}")
+    return result
+
+
+async def _fetch(
+    client: AsyncClient, remote: str, dest: Path, size: int, sha256: str, range_size: int,
+    parallel: int, sink: ProgressSink, saved: DownloadState | None,
+) -> DownloadResult | None:
+    """Fetch what is missing, verify, rename; None if the bytes do not verify."""
+    part, record = part_paths(dest)
+    done: set[int] = set(saved.done) if saved is not None else set()
+    await asyncio.to_thread(_prepare_part, part, size, saved is None)
+    layout = spans(size, range_size)
+    todo = [s for s in layout if s.index not in done]
+    state_lock = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+    last_saved = loop.time()
+
+    async def remember(force: bool = False) -> None:
+        # At most once a second: the record only saves refetching after a stop, and a
+        # record that claims too much is caught by the hash (then fetched again).
+        nonlocal last_saved
+        if not force and loop.time() - last_saved < _STATE_EVERY_S:
+            return
+        last_saved = loop.time()
+        state = DownloadState(remote, sha256, size, range_size, tuple(sorted(done)))
+        async with state_lock:
+            await asyncio.to_thread(save_download_state, record, state)
+
+    await remember(force=True)
+    fetched = 0
+    sink.start(remote, size, size - sum(s.length for s in todo))
+    fd = os.open(part, os.O_RDWR)
+    hasher = OrderedHasher(layout, set(done), lambda s: os.pread(fd, s.length, s.offset),
+                           window=2 * parallel)
+    try:
+        async def fetch(span: Span) -> None:
+            nonlocal fetched
+            await hasher.admit(span.index)
+            data = await client.read_range(remote, span.offset, span.last, sha256)
+            await asyncio.to_thread(os.pwrite, fd, data, span.offset)
+            done.add(span.index)
+            fetched += span.length
+            sink.advance(span.length)
+            await hasher.add(span.index, data)
+            await remember()
+
+        try:
+            await run_in_lanes(todo, fetch, parallel)
+        except BaseException:
+            await remember(force=True)  # stopped: keep what was written for the next run
+            raise
+        actual = await hasher.hexdigest()
+    finally:
+        os.close(fd)
+        sink.finish()
+    if actual != sha256:
+        part.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+        return None
+    await asyncio.to_thread(_finish, part, dest)
+    record.unlink(missing_ok=True)
+    return DownloadResult(remote, str(dest), size, sha256, saved is not None, fetched)

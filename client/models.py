@@ -1,0 +1,252 @@
+"""Typed results of the SDK: what the master's JSON answers mean, as frozen dataclasses.
+
+Each has ``from_json`` (the server's shape, DESIGN §8) and ``to_json`` (what the CLI's
+``--json`` prints), so a script reading the CLI and one using the SDK see the same fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ChunkInfo",
+    "ClusterHealth",
+    "DownloadResult",
+    "FileEntry",
+    "FileInfo",
+    "FilePage",
+    "Login",
+    "Presence",
+    "Receipt",
+    "SessionInfo",
+    "SessionStatus",
+    "UploadResult",
+    "WorkerHealth",
+]
+
+
+class _Json:
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload,no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Login(_Json):
+    token: str
+    expires_in_s: int
+    user_id: int
+    username: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Login:
+        return cls(str(data["token"]), int(data.get("expires_in", 0)), int(data["user_id"]),
+                   str(data["username"]))
+
+    def to_json(self) -> dict[str, Any]:  # never print the token
+        return {"user_id": self.user_id, "username": self.username,
+                "expires_in_s": self.expires_in_s}
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry(_Json):
+    file_id: str
+    path: str
+    size: int
+    sha256: str
+    mode: str
+    updated_at: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileEntry:
+        return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
+                   str(data["sha256"]), str(data.get("mode", "")), str(data.get("updated_at", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage(_Json):
+    files: tuple[FileEntry, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FilePage:
+        return cls(tuple(FileEntry.from_json(f) for f in data.get("files", [])),
+                   data.get("next_cursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInfo(_Json):
+    index: int
+    chunk_id: str
+    size: int
+    replicas: tuple[tuple[str, str], ...]  # (worker_id, state)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkInfo:
+        return cls(int(data["index"]), str(data["chunk_id"]), int(data["size"]),
+                   tuple((str(r["worker_id"]), str(r["state"])) for r in data.get("replicas", [])))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "chunk_id": self.chunk_id, "size": self.size,
+                "replicas": [{"worker_id": w, "state": s} for w, s in self.replicas]}
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo(_Json):
+    file_id: str
+    path: str
+    size: int
+    sha256: str
+    mode: str
+    chunk_size: int
+    version_id: str
+    updated_at: str
+    chunks: tuple[ChunkInfo, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileInfo:
+        return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
+                   str(data["sha256"]), str(data.get("mode", "")), int(data.get("chunk_size", 0)),
+                   str(data.get("version_id", "")), str(data.get("updated_at", "")),
+                   tuple(ChunkInfo.from_json(c) for c in data.get("chunks", [])))
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["chunks"] = [c.to_json() for c in self.chunks]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(_Json):
+    """The upload receipt of DESIGN §4."""
+
+    file_id: str
+    path: str
+    size: int
+    sha256: str
+    chunks: int
+    dedup_chunks: int
+    mode: str
+    replicas_target: int
+    replicas_acked: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Receipt:
+        replicas = data.get("replicas") or {}
+        return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
+                   str(data["sha256"]), int(data.get("chunks", 0)),
+                   int(data.get("dedup_chunks", 0)), str(data.get("mode", "")),
+                   int(replicas.get("target", 0)), int(replicas.get("acked", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo(_Json):
+    session_id: str
+    path: str
+    chunk_size: int
+    total_chunks: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionInfo:
+        return cls(str(data["session_id"]), str(data["path"]), int(data["chunk_size"]),
+                   int(data["total_chunks"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus(_Json):
+    session_id: str
+    state: str
+    path: str
+    file_size: int
+    chunk_size: int
+    total_chunks: int
+    received: tuple[int, ...]
+    bytes_received: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionStatus:
+        return cls(str(data["session_id"]), str(data["state"]), str(data["path"]),
+                   int(data["file_size"]), int(data["chunk_size"]), int(data["total_chunks"]),
+                   tuple(int(i) for i in data.get("received", [])),
+                   int(data.get("bytes_received", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Presence(_Json):
+    """``chunks/has``: the ids the caller may reference instead of sending bytes."""
+
+    present: frozenset[str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Presence:
+        return cls(frozenset(c for c, yes in (data.get("present") or {}).items() if yes))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"present": sorted(self.present)}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHealth(_Json):
+    worker_id: str
+    address: str
+    state: str
+    rtt_ms: float | None
+    last_heartbeat: str
+    capacity_bytes: int
+    used_bytes: int
+    chunk_count: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkerHealth:
+        rtt = data.get("rtt_ms")
+        return cls(str(data["worker_id"]), str(data.get("address", "")), str(data["state"]),
+                   float(rtt) if rtt is not None else None, str(data.get("last_heartbeat", "")),
+                   int(data.get("capacity_bytes", 0)), int(data.get("used_bytes", 0)),
+                   int(data.get("chunk_count", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHealth(_Json):
+    status: str
+    postgres: str
+    redis: str
+    workers_healthy: int
+    workers_total: int
+    master_url: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], master_url: str) -> ClusterHealth:
+        checks = data.get("checks") or {}
+        return cls(str(data.get("status", "")), str(checks.get("postgres", "")),
+                   str(checks.get("redis", "")), int(checks.get("workers_healthy", 0)),
+                   int(checks.get("workers_total", 0)), master_url)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult(_Json):
+    """What ``put`` did: the receipt, and how much it had to send (resume, dedup)."""
+
+    receipt: Receipt
+    session_id: str
+    resumed: bool
+    chunks_total: int
+    chunks_sent: int
+    chunks_referenced: int
+    chunks_already_received: int
+    bytes_sent: int
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["receipt"] = self.receipt.to_json()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult(_Json):
+    path: str
+    destination: str
+    size: int
+    sha256: str
+    resumed: bool
+    bytes_fetched: int

@@ -1,0 +1,108 @@
+"""The clients' send loops over httpx's in-memory transport: failover to the next
+master, retries only where safe, errors as classes, the token sent and never needed
+for health."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from client import AsyncClient, Client, ClientConfig, ConnectionFailed
+from client.retry import RetryPolicy
+from common.errors import QuorumNotReached, Unauthenticated
+
+FAST = RetryPolicy(attempts=3, base_delay_s=0.0, jitter=lambda: 0.0)
+CONFIG = ClientConfig(("http://m1:8080", "http://m2:8080"), "tok", None, None)
+PAGE = {"success": True, "message": "ok", "data": {"files": [], "next_cursor": None}}
+
+
+def _answer(status: int, body: dict[str, object], **headers: str) -> httpx.Response:
+    return httpx.Response(status, content=json.dumps(body).encode(), headers=headers)
+
+
+def _error(status: int, code: str) -> httpx.Response:
+    return _answer(status, {"success": False, "message": code, "code": code, "data": None})
+
+
+def _recording(handler: Callable[[httpx.Request], httpx.Response]
+               ) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+    return httpx.MockTransport(record), seen
+
+
+def test_a_refused_master_hands_over_to_the_next_which_is_then_kept() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "m1":
+            raise httpx.ConnectError("refused", request=request)
+        return _answer(200, PAGE)
+    transport, seen = _recording(handler)
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        assert client.list_files().files == ()
+        assert client.list_files().files == ()
+    assert [r.url.host for r in seen] == ["m1", "m2", "m2"]
+    assert seen[1].headers["Authorization"] == "Bearer tok"
+
+
+def test_503_is_retried_for_a_listing_but_not_for_completing_an_upload() -> None:
+    transport, seen = _recording(lambda r: _error(503, "quorum_not_reached"))
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        with pytest.raises(QuorumNotReached):
+            client.list_files()
+        assert len(seen) == 3
+        seen.clear()
+        with pytest.raises(QuorumNotReached):
+            client.complete_session("sid")
+        assert len(seen) == 1
+
+
+def test_a_lost_answer_to_a_post_is_not_sent_again() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("reset", request=request)
+    transport, seen = _recording(handler)
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        with pytest.raises(ConnectionFailed):
+            client.init_session("p", "p", 10)
+    assert len(seen) == 1
+
+
+def test_429_with_retry_after_is_retried_then_succeeds() -> None:
+    answers = iter([_answer(429, {"code": "too_many_requests"}, **{"Retry-After": "0"}),
+                    _answer(200, PAGE)])
+    transport, seen = _recording(lambda r: next(answers))
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        assert client.list_files().next_cursor is None
+    assert len(seen) == 2
+
+
+def test_without_a_token_nothing_is_sent_but_health_needs_none() -> None:
+    health = {"status": "ok", "checks": {"postgres": "ok", "redis": "ok",
+                                         "workers_healthy": 3, "workers_total": 3}}
+    transport, seen = _recording(lambda r: _answer(200, {"data": health}))
+    with Client(ClientConfig(("http://m1:1",)), policy=FAST, transport=transport) as client:
+        with pytest.raises(Unauthenticated):
+            client.list_files()
+        assert seen == []
+        assert client.health().workers_healthy == 3
+    assert "Authorization" not in seen[0].headers
+
+
+async def test_the_async_client_follows_the_same_rules() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "m1":
+            raise httpx.ConnectError("refused", request=request)
+        return _answer(200, PAGE)
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        return handler(request)
+    async with AsyncClient(CONFIG, policy=FAST, transport=httpx.MockTransport(record)) as client:
+        assert (await client.list_files()).files == ()
+    assert seen == ["m1", "m2"]
