@@ -23,7 +23,8 @@ async def test_openapi_document_lists_every_route(cluster: LocalCluster, api: Ap
     status, spec = await api.get_json("/api/v1/openapi.json")
     assert status == 200
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/v1/files/upload", "/api/v1/fs/{path}", "/api/v1/files/{file_id}/download",
+    for path in ("/api/v1/files/upload", "/api/v1/fs/{bucket}/{path}",
+                 "/api/v1/files/{file_id}/download",
                  "/api/v1/workers/health", "/api/v1/health", "/metrics"):
         assert path in spec["paths"], path
 

@@ -17,6 +17,11 @@ class ApiClient:
     base_url: str
     session: aiohttp.ClientSession
     token: str = ""
+    home_bucket: str = ""
+
+    def fs_url(self, path: str, bucket: str | None = None) -> str:
+        """The ``/api/v1/fs/{bucket}/{path}`` URL of ``path`` (default: the home bucket)."""
+        return f"{self.base_url}/api/v1/fs/{bucket or self.home_bucket}/{path}"
 
     @property
     def auth(self) -> dict[str, str]:
@@ -31,6 +36,7 @@ class ApiClient:
             json={"username": username, "password": password},
         ) as r:
             assert r.status == 201, await r.text()
+            self.home_bucket = (await r.json())["data"]["home_bucket"]
         async with self.session.post(
             f"{self.base_url}/api/v1/auth/login", json={"username": username, "password": password}
         ) as r:
@@ -63,7 +69,7 @@ class ApiClient:
         if isinstance(data, bytes | bytearray):
             data = io.BytesIO(data)
         async with self.session.put(
-            f"{self.base_url}/api/v1/fs/{path}", data=data, params=params, headers=self.auth
+            self.fs_url(path), data=data, params=params, headers=self.auth
         ) as r:
             return r.status, await r.json()
 
