@@ -107,7 +107,9 @@ async def commit_versions(
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
         sessions = [await _complete_session(conn, v) for v in versions
                     if v.session_id is not None]
-        chunk_ids = await persist_chunks(cur, placements)
+        # The file rows first, then the chunk rows: every transaction that touches both
+        # (deletes, restores, commits) locks them in this order, so two writers of one
+        # path queue on its row instead of deadlocking over chunk rows.
         await cur.execute(
             "INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)"
             " SELECT t.id, b.owner_id, t.bucket_id, t.path, t.hint"
@@ -118,6 +120,7 @@ async def commit_versions(
             ([versions[i].file_id or uuid.uuid4() for i in order], buckets, paths,
              [versions[i].hint for i in order]),
         )
+        chunk_ids = await persist_chunks(cur, placements)
         clashes = conn.cursor()
         await clashes.execute(
             "SELECT f.path FROM files f JOIN unnest(%s::bigint[], %s::text[]) AS d(b, p)"

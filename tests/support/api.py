@@ -63,13 +63,13 @@ class ApiClient:
             return r.status, await r.json()
 
     async def upload_raw(
-        self, data: Any, path: str, consistency: str | None = None
+        self, data: Any, path: str, consistency: str | None = None, bucket: str | None = None
     ) -> tuple[int, dict[str, Any]]:
         params = {"consistency": consistency} if consistency else {}
         if isinstance(data, bytes | bytearray):
             data = io.BytesIO(data)
         async with self.session.put(
-            self.fs_url(path), data=data, params=params, headers=self.auth
+            self.fs_url(path, bucket), data=data, params=params, headers=self.auth
         ) as r:
             return r.status, await r.json()
 
@@ -85,3 +85,20 @@ class ApiClient:
     async def get_json(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         async with self.session.get(f"{self.base_url}{path}", headers=self.auth, **kwargs) as r:
             return r.status, await r.json()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """``method`` on ``{base_url}{path}`` with the token; (status, JSON body)."""
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        async with self.session.request(method, f"{self.base_url}{path}", headers=headers,
+                                        **kwargs) as r:
+            return r.status, await r.json()
+
+    async def fs(self, method: str, bucket: str, path: str, **kwargs: Any
+                 ) -> tuple[int, dict[str, Any]]:
+        """``call`` on ``/api/v1/fs/{bucket}/{path}`` (JSON answers only)."""
+        return await self.call(method, f"/api/v1/fs/{bucket}/{path}", **kwargs)
+
+    async def read(self, bucket: str, path: str, **params: str) -> tuple[int, bytes, Any]:
+        async with self.session.get(self.fs_url(path, bucket), headers=self.auth,
+                                    params=params) as r:
+            return r.status, await r.read(), r.headers
