@@ -61,47 +61,53 @@ _SUBTREE = (
 )
 
 
+# Wraps a page query so the same statement (one snapshot) also says whether the listed
+# directory exists: an empty page is then "empty directory" or "no directory", never
+# a mix of a page read before a move and an existence check read after it.
+_WITH_EXISTENCE = (
+    "WITH page AS ({page})"
+    " SELECT p.*, e.dir_exists FROM (SELECT %(root)s OR EXISTS (SELECT 1 FROM directories"
+    "   WHERE bucket_id = %(b)s AND path = %(dir)s) AS dir_exists) e"
+    " LEFT JOIN page p ON true ORDER BY p.name, p.type"
+)
+
+
+def _entries(rows: list[dict], cut: int = 0) -> tuple[list[Entry], bool]:
+    exists = bool(rows[0]["dir_exists"]) if rows else False
+    return [Entry(r["name"][cut:], r["type"], r["size"], r["etag"], r["modified"])
+            for r in rows if r["name"] is not None], exists
+
+
 class ListingsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def children(
         self, bucket_id: int, directory: str, after: str, limit: int
-    ) -> list[Entry]:
-        """Entries directly in ``directory`` ('' = root) named after ``after``, by name."""
+    ) -> tuple[list[Entry], bool]:
+        """Entries directly in ``directory`` ('' = root) named after ``after``, by name,
+        and whether the directory exists."""
         async with self._db.connection() as conn:
-            cur = await conn.execute(_CHILDREN, {
-                "b": bucket_id, "dir": directory, "after": after, "limit": limit})
-            rows = await cur.fetchall()
-        return [Entry(r["name"], r["type"], r["size"], r["etag"], r["modified"]) for r in rows]
+            cur = await conn.execute(_WITH_EXISTENCE.format(page=_CHILDREN), {
+                "b": bucket_id, "dir": directory, "after": after, "limit": limit,
+                "root": directory == ""})
+            return _entries(await cur.fetchall())
 
     async def subtree(
         self, bucket_id: int, directory: str, after: str, limit: int, max_depth: int
-    ) -> list[Entry]:
-        """Entries below ``directory`` at most ``max_depth`` levels down, by path; names
-        are relative to ``directory``; ``after`` is such a relative name."""
+    ) -> tuple[list[Entry], bool]:
+        """Entries below ``directory`` at most ``max_depth`` levels down, by path (names
+        relative to ``directory``; ``after`` is such a name), and whether it exists."""
         lo, hi = subtree_bounds(directory)
         base = directory.count("/") + (1 if directory else 0)
         query = _SUBTREE.replace("{d_hi}", "" if hi is None else " AND d.path < %(hi)s")
         query = query.replace("{f_hi}", "" if hi is None else " AND f.path < %(hi)s")
         async with self._db.connection() as conn:
-            cur = await conn.execute(query, {
+            cur = await conn.execute(_WITH_EXISTENCE.format(page=query), {
                 "b": bucket_id, "lo": lo, "hi": hi, "after": lo + after if after else "",
-                "depth": base + max_depth, "limit": limit})
-            rows = await cur.fetchall()
-        cut = len(lo) if directory else 0
-        return [Entry(r["name"][cut:], r["type"], r["size"], r["etag"], r["modified"])
-                for r in rows]
-
-    async def directory_exists(self, bucket_id: int, directory: str) -> bool:
-        if directory == "":
-            return True
-        async with self._db.connection() as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM directories WHERE bucket_id = %s AND path = %s",
-                (bucket_id, directory),
-            )
-            return await cur.fetchone() is not None
+                "depth": base + max_depth, "limit": limit, "dir": directory,
+                "root": directory == ""})
+            return _entries(await cur.fetchall(), len(lo) if directory else 0)
 
     async def versions(self, bucket_id: int, path: str) -> list[VersionInfo]:
         """Every kept version of the file at ``path``, newest first (by commit order)."""

@@ -49,6 +49,7 @@ class NamespaceRepository:
         file stands at it or at one of its parents."""
         wanted = [*ancestors(path), path]
         async with self._db.transaction() as conn:
+            await _hold_parents(conn, bucket_id, path)
             cur = await conn.execute(
                 "SELECT path FROM files WHERE bucket_id = %s AND path = ANY(%s) LIMIT 1",
                 (bucket_id, wanted),
@@ -63,13 +64,17 @@ class NamespaceRepository:
             created = {r["path"] for r in await cur.fetchall()}
         return path in created
 
-    async def delete_file(self, file_id: uuid.UUID) -> bool:
+    async def delete_file(
+        self, file_id: uuid.UUID, at: tuple[int, str] | None = None
+    ) -> bool:
         """Delete a file: in a versioned bucket a delete marker becomes its current
         version (older versions stay, within retention); otherwise the file and its
-        versions go. False when there is no live file with that id."""
-        return await retry_conflicts(lambda: self._delete_file(file_id))
+        versions go. False when there is no live file with that id (or, given ``at``
+        (bucket id, path), when it is no longer there: a delete by path never follows
+        a file that a concurrent move took elsewhere)."""
+        return await retry_conflicts(lambda: self._delete_file(file_id, at))
 
-    async def _delete_file(self, file_id: uuid.UUID) -> bool:
+    async def _delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None) -> bool:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT f.id, f.bucket_id, f.path, b.versioning, v.deleted FROM files f"
@@ -78,7 +83,9 @@ class NamespaceRepository:
                 " WHERE f.id = %s FOR UPDATE OF f", (file_id,),
             )
             row = await cur.fetchone()
-            if row is None or row["deleted"] is not False:
+            if row is None or row["deleted"] is not False or (
+                at is not None and (row["bucket_id"], row["path"]) != at
+            ):
                 return False
             if row["versioning"]:
                 marker = uuid.uuid4()
@@ -144,7 +151,8 @@ class NamespaceRepository:
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite)
+            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
+                                                lock_source=True)
             await _ensure_parents(conn, dst_bucket, dst)
             moved = 0
             for table in ("files", "directories"):
@@ -176,7 +184,8 @@ class NamespaceRepository:
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite)
+            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
+                                                lock_source=False)
             await _ensure_parents(conn, dst_bucket, dst)
             where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
             cur = await conn.execute(
@@ -212,21 +221,28 @@ class NamespaceRepository:
     @staticmethod
     async def _prepare_target(
         conn: psycopg.AsyncConnection[Any], src_bucket: int, src: str, dst_bucket: int,
-        dst: str, overwrite: bool,
+        dst: str, overwrite: bool, *, lock_source: bool,
     ) -> bool:
         """Check source and target; return whether the source is a directory. With
         ``overwrite``, a file at the target (of a file source) is deleted first."""
+        # Lock the source (directory row, then file row: the order commits use), so a
+        # concurrent upload below it, delete of it or move of it goes wholly before or
+        # wholly after this change.
+        lock = " FOR UPDATE" if lock_source else ""
         cur = await conn.execute(
-            "SELECT 'file' AS kind FROM files f JOIN file_versions v"
-            "  ON v.id = f.current_version_id AND NOT v.deleted"
-            "  WHERE f.bucket_id = %s AND f.path = %s"
-            " UNION ALL SELECT 'dir' FROM directories WHERE bucket_id = %s AND path = %s",
-            (src_bucket, src, src_bucket, src),
+            f"SELECT 1 FROM directories WHERE bucket_id = %s AND path = %s{lock}",
+            (src_bucket, src),
         )
-        kinds = {r["kind"] for r in await cur.fetchall()}
-        if not kinds:
-            raise NotFound(f"nothing at {src!r}")
-        is_dir = "dir" in kinds
+        is_dir = await cur.fetchone() is not None
+        if not is_dir:
+            cur = await conn.execute(
+                "SELECT 1 FROM files f JOIN file_versions v ON v.id = f.current_version_id"
+                " AND NOT v.deleted WHERE f.bucket_id = %s AND f.path = %s"
+                + (" FOR UPDATE OF f" if lock_source else ""),
+                (src_bucket, src),
+            )
+            if await cur.fetchone() is None:
+                raise NotFound(f"nothing at {src!r}")
         cur = await conn.execute(
             "SELECT 'file' AS kind, f.id FROM files f WHERE f.bucket_id = %s AND f.path = %s"
             " UNION ALL SELECT 'dir', NULL FROM directories WHERE bucket_id = %s AND path = %s"
@@ -280,6 +296,16 @@ class NamespaceRepository:
             row = await cur.fetchone()
         assert row is not None
         return int(row["n"]), bool(row["n"]) or bool(row["dirs"])
+
+
+async def _hold_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:
+    """Share-lock the existing parents of ``path`` (as a version commit does)."""
+    parents = ancestors(path)
+    if parents:
+        await conn.execute(
+            "SELECT 1 FROM directories WHERE bucket_id = %s AND path = ANY(%s)"
+            " ORDER BY path FOR SHARE", (bucket_id, parents),
+        )
 
 
 async def _ensure_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:

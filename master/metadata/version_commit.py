@@ -107,6 +107,15 @@ async def commit_versions(
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
         sessions = [await _complete_session(conn, v) for v in versions
                     if v.session_id is not None]
+        if parents:
+            # Hold the existing parent directories (shared): a move of one of them waits
+            # for this commit, or this commit waits for the move and then recreates the
+            # parents it needs; either way no file is left under a moved directory.
+            await cur.execute(
+                "SELECT 1 FROM directories d JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
+                " ON d.bucket_id = t.b AND d.path = t.p ORDER BY d.bucket_id, d.path"
+                " FOR SHARE OF d", ([b for b, _ in parents], [d for _, d in parents]),
+            )
         # The file rows first, then the chunk rows: every transaction that touches both
         # (deletes, restores, commits) locks them in this order, so two writers of one
         # path queue on its row instead of deadlocking over chunk rows.

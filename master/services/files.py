@@ -115,10 +115,12 @@ class FileService:
     async def delete_by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
         record = await self.by_path(caller, bucket, path)
         self._access.check(caller, bucket, record.owner_id, Permission.DELETE)
-        return await self._delete(record)
+        return await self._delete(record, at=(record.bucket_id, record.path))
 
-    async def _delete(self, record: FileRecord) -> FileRecord:
-        if not await self._namespace.delete_file(record.id):
+    async def _delete(
+        self, record: FileRecord, at: tuple[int, str] | None = None
+    ) -> FileRecord:
+        if not await self._namespace.delete_file(record.id, at):
             raise NotFound(f"no file with id {record.id}")
         self._metrics.deletes.inc()
         return record

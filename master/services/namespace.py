@@ -83,13 +83,12 @@ class NamespaceService:
                 raise InvalidInput("max_depth must be at least 1")
             if not query.recursive:
                 depth = 1
-            entries = await self._listings.subtree(
+            entries, exists = await self._listings.subtree(
                 record.id, query.directory, query.after, query.limit, depth)
         else:
-            entries = await self._listings.children(
+            entries, exists = await self._listings.children(
                 record.id, query.directory, query.after, query.limit)
-        if not entries and not await self._listings.directory_exists(record.id,
-                                                                     query.directory):
+        if not entries and not exists:
             raise NotFound(f"no directory {bucket}/{query.directory}/")
         cursor = encode_cursor(entries[-1].name) if len(entries) == query.limit else None
         return Listing(entries, cursor)
