@@ -27,7 +27,7 @@ from master.services.paths import FsTarget, parse_fs_url
 __all__ = ["flag", "routes"]
 
 routes = web.RouteTableDef()
-_ROUTE = "/api/v1/fs/{bucket}/{path:.*}"
+_ROUTE = r"/api/v1/fs/{bucket}/{path:[\s\S]*}"  # any path, newlines too
 
 
 def _target(request: web.Request) -> FsTarget:
