@@ -22,7 +22,9 @@ from master.services.paths import check_bucket_name
 __all__ = ["BucketService", "parse_settings"]
 
 
-_INT_SETTINGS = {"keep_versions": 1, "keep_days": 1, "quota_bytes": 0, "quota_files": 0}
+# Each integer setting's (minimum, maximum): retention fits PostgreSQL's integer.
+_INT_SETTINGS = {"keep_versions": (1, 1_000_000), "keep_days": (1, 1_000_000),
+                 "quota_bytes": (0, 2**62), "quota_files": (0, 2**62)}
 
 
 def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
@@ -37,9 +39,10 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidInput("versioning must be true or false")
         elif value is not None and (
             isinstance(value, bool) or not isinstance(value, int)
-            or not _INT_SETTINGS[key] <= value <= 2**62
+            or not _INT_SETTINGS[key][0] <= value <= _INT_SETTINGS[key][1]
         ):
-            raise InvalidInput(f"{key} must be null or an integer >= {_INT_SETTINGS[key]}")
+            low, high = _INT_SETTINGS[key]
+            raise InvalidInput(f"{key} must be null or an integer from {low} to {high}")
         settings[key] = value
     return settings
 
