@@ -259,3 +259,40 @@ async def test_concurrent_namespace_changes_end_in_a_serial_outcome(
         await api.register_and_login()
         await RACES[race](api, f"race-{uuid.uuid4().hex[:6]}", files)
         assert await _orphans(cluster, api.home_bucket) == []
+
+
+async def test_a_recursive_delete_continues_after_the_master_restarts(
+    api: ApiClient, cluster: LocalCluster
+) -> None:
+    bucket = f"resume-{uuid.uuid4().hex[:8]}"
+    assert (await api.call("POST", "/api/v1/buckets", json={"name": bucket}))[0] == 201
+    gate = asyncio.Semaphore(16)
+
+    async def put(i: int) -> None:
+        async with gate:
+            status, body = await api.upload_raw(b"x", f"seed/{i}", bucket=bucket)
+            assert status == 201, body
+
+    await asyncio.gather(*(put(i) for i in range(200)))
+    for copy in range(24):
+        status, body = await api.call("POST", "/api/v1/ops/copy", json={
+            "from": f"{bucket}/seed", "to": f"{bucket}/tree/c{copy}"})
+        assert status == 201, body
+    status, started = await api.fs("DELETE", bucket, "tree/", params={"recursive": "true"})
+    assert status == 202 and started["data"]["total"] == 24 * 200, started
+    assert cluster.master is not None
+    cluster.master.kill()
+    task_id = started["data"]["task_id"]
+    [row] = query(cluster.spec.database_url,
+                  "SELECT state, done, total FROM tasks WHERE id = %s", (task_id,))
+    assert row["state"] == "running" and row["done"] < row["total"], row  # killed mid-task
+    left = query(cluster.spec.database_url,
+                 "SELECT count(*) AS n FROM files f JOIN buckets b ON b.id = f.bucket_id"
+                 " WHERE b.name = %s AND f.path LIKE 'tree/%%'", (bucket,))[0]["n"]
+    assert left > 0
+    cluster.start_master()
+    cluster.wait_workers_registered(3)
+    states = await _wait_task(api, task_id)
+    assert states[-1]["done"] >= states[-1]["total"] == 24 * 200
+    assert await _listing_names(api, bucket, "tree") is None
+    assert await _listing_names(api, bucket, "seed") == sorted(str(i) for i in range(200))
