@@ -140,13 +140,15 @@ PATHS: dict[str, Any] = {
         "responses": {**_ok("Task"), **_errors(401, 404)}}},
     "/api/v1/ops/move": {"post": {
         "summary": "Move a file or a directory in one transaction", "security": _BEARER,
+        "parameters": [_header("If-Match"), _header("If-None-Match")],
         "requestBody": _body("MoveCopy"),
-        "responses": {**_ok("OpResult"), **_errors(400, 401, 403, 404, 409, 413)}}},
+        "responses": {**_ok("OpResult"), **_errors(400, 401, 403, 404, 409, 412, 413)}}},
     "/api/v1/ops/copy": {"post": {
         "summary": "Copy a file or a directory sharing its chunks", "security": _BEARER,
+        "parameters": [_header("If-Match"), _header("If-None-Match")],
         "requestBody": _body("MoveCopy"),
         "responses": {**_ok("OpResult", "201", "Copied"),
-                      **_errors(400, 401, 403, 404, 409, 413)}}},
+                      **_errors(400, 401, 403, 404, 409, 412, 413)}}},
     "/api/v1/ops/restore": {"post": {
         "summary": "Make a version's content current again (as a new version)",
         "security": _BEARER, "requestBody": _body("Restore"),

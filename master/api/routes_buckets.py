@@ -17,7 +17,7 @@ from master.api.common import (
     require_str,
     services_of,
 )
-from master.api.routes_fs import flag
+from master.api.routes_fs import etag_of, flag
 from master.domain.records import BucketRecord, TaskRecord
 from master.services.auth import Principal
 from master.services.buckets import parse_settings
@@ -113,6 +113,14 @@ async def get_task(request: web.Request) -> web.Response:
     return ok(_task_json(task))
 
 
+def _target_condition(request: web.Request) -> tuple[str | None, bool]:
+    """If-Match / If-None-Match: * on a move or copy, about its target (412 if unmet)."""
+    none_match = request.headers.get("If-None-Match")
+    if none_match is not None and none_match.strip() != "*":
+        raise InvalidInput("If-None-Match takes only '*' (the target must not exist)")
+    return etag_of(request.headers.get("If-Match")), none_match is not None
+
+
 def _overwrite(body: dict[str, Any]) -> bool:
     value = body.get("overwrite", False)
     if not isinstance(value, bool):
@@ -126,7 +134,7 @@ async def move(request: web.Request) -> web.Response:
     src = split_bucket_path(require_str(body, "from"))
     dst = split_bucket_path(require_str(body, "to"))
     moved = await services_of(request).namespace.move(
-        principal_of(request), src, dst, _overwrite(body))
+        principal_of(request), src, dst, _overwrite(body), _target_condition(request))
     return ok({"from": "/".join(src), "to": "/".join(dst), "files": moved}, "moved")
 
 
@@ -136,7 +144,7 @@ async def copy(request: web.Request) -> web.Response:
     src = split_bucket_path(require_str(body, "from"))
     dst = split_bucket_path(require_str(body, "to"))
     copied = await services_of(request).namespace.copy(
-        principal_of(request), src, dst, _overwrite(body))
+        principal_of(request), src, dst, _overwrite(body), _target_condition(request))
     return ok({"from": "/".join(src), "to": "/".join(dst), "files": copied}, "copied",
               status=201)
 

@@ -24,7 +24,7 @@ from master.services.files import FileSnapshot
 from master.services.namespace import ListingQuery, decode_cursor
 from master.services.paths import FsTarget, parse_fs_url
 
-__all__ = ["flag", "routes"]
+__all__ = ["etag_of", "flag", "routes"]
 
 routes = web.RouteTableDef()
 _ROUTE = r"/api/v1/fs/{bucket}/{path:[\s\S]*}"  # any path, newlines too
@@ -54,7 +54,8 @@ def _int_query(request: web.Request, name: str, default: int | None) -> int | No
         raise InvalidInput(f"query parameter {name!r} must be an integer") from None
 
 
-def _etag(raw: str | None) -> str | None:
+def etag_of(raw: str | None) -> str | None:
+    """The etag an If-Match header names (quotes and a weak W/ prefix dropped)."""
     if raw is None:
         return None
     value = raw.strip()
@@ -76,7 +77,7 @@ async def put_file(request: web.Request) -> web.Response:
         raise InvalidInput("on PUT, If-None-Match takes only '*' (create, never replace)")
     receipt = await services.uploads.upload(
         principal_of(request), target.bucket, target.path, hint, request.content.read,
-        if_match=_etag(request.headers.get("If-Match")), if_none_match=none_match is not None,
+        if_match=etag_of(request.headers.get("If-Match")), if_none_match=none_match is not None,
     )
     return ok(receipt.to_json(), "uploaded", status=201)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, PreconditionFailed
 from master.metadata.listings import subtree_bounds
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import ancestors, drop_replaced_sql
@@ -136,23 +136,25 @@ class NamespaceRepository:
         return new_id
 
     async def move(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
     ) -> int:
         """Move the file or directory at ``src`` to ``dst`` in one transaction; return
         how many files moved. Conflict when the target exists (a file target may be
         replaced with ``overwrite``), NotFound when nothing is at ``src``."""
         try:
             return await retry_conflicts(
-                lambda: self._move(src_bucket, src, dst_bucket, dst, overwrite))
+                lambda: self._move(src_bucket, src, dst_bucket, dst, overwrite, condition))
         except psycopg.errors.UniqueViolation as exc:  # a concurrent change took dst
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _move(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
+        condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
             is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
-                                                lock_source=True)
+                                                lock_source=True, condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
             moved = 0
             for table in ("files", "directories"):
@@ -170,22 +172,24 @@ class NamespaceRepository:
         return moved
 
     async def copy(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
     ) -> int:
         """Copy the file or directory at ``src`` to ``dst`` sharing its chunks (current
         versions only); return how many files were copied."""
         try:
             return await retry_conflicts(
-                lambda: self._copy(src_bucket, src, dst_bucket, dst, overwrite))
+                lambda: self._copy(src_bucket, src, dst_bucket, dst, overwrite, condition))
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _copy(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
+        condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
             is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
-                                                lock_source=False)
+                                                lock_source=False, condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
             where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
             cur = await conn.execute(
@@ -222,9 +226,13 @@ class NamespaceRepository:
     async def _prepare_target(
         conn: psycopg.AsyncConnection[Any], src_bucket: int, src: str, dst_bucket: int,
         dst: str, overwrite: bool, *, lock_source: bool,
+        condition: tuple[str | None, bool] = (None, False),
     ) -> bool:
         """Check source and target; return whether the source is a directory. With
-        ``overwrite``, a file at the target (of a file source) is deleted first."""
+        ``overwrite``, a file at the target (of a file source) is deleted first.
+        ``condition`` is (If-Match etag, If-None-Match: *) on the target, checked with its
+        row locked: PreconditionFailed when it does not hold (If-Match implies
+        overwrite). A target holding only a delete marker counts as absent."""
         # Lock the source (directory row, then file row: the order commits use), so a
         # concurrent upload below it, delete of it or move of it goes wholly before or
         # wholly after this change.
@@ -244,20 +252,33 @@ class NamespaceRepository:
             if await cur.fetchone() is None:
                 raise NotFound(f"nothing at {src!r}")
         cur = await conn.execute(
-            "SELECT 'file' AS kind, f.id FROM files f WHERE f.bucket_id = %s AND f.path = %s"
-            " UNION ALL SELECT 'dir', NULL FROM directories WHERE bucket_id = %s AND path = %s"
-            " UNION ALL SELECT 'file-above', NULL FROM files WHERE bucket_id = %s"
-            "   AND path = ANY(%s)",
-            (dst_bucket, dst, dst_bucket, dst, dst_bucket, ancestors(dst)),
+            "SELECT 'file' AS kind, f.id, v.sha256, v.deleted FROM files f"
+            "  LEFT JOIN file_versions v ON v.id = f.current_version_id"
+            "  WHERE f.bucket_id = %s AND f.path = %s FOR UPDATE OF f",
+            (dst_bucket, dst),
         )
-        found = await cur.fetchall()
-        if any(r["kind"] in {"dir", "file-above"} for r in found) or (
-            found and (is_dir or not overwrite)
-        ):
+        target = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT 'dir' AS kind FROM directories WHERE bucket_id = %s AND path = %s"
+            " UNION ALL SELECT 'file-above' FROM files WHERE bucket_id = %s AND path = ANY(%s)",
+            (dst_bucket, dst, dst_bucket, ancestors(dst)),
+        )
+        blocked = await cur.fetchall()
+        live_etag = (target["sha256"] if target is not None and target["deleted"] is False
+                     else None)
+        if_match, if_none_match = condition
+        if if_none_match and (live_etag is not None or blocked):
+            raise PreconditionFailed(f"{dst!r} exists (If-None-Match: *)")
+        if if_match is not None:
+            if live_etag is None or if_match not in {"*", live_etag}:
+                raise PreconditionFailed(f"{dst!r} does not have the etag If-Match names",
+                                         details={"etag": live_etag})
+            overwrite = True
+        if blocked or (live_etag is not None and (is_dir or not overwrite)):
             raise Conflict(f"{dst!r} exists (overwrite replaces a file, never a directory)")
-        for r in found:  # a file target, replaced on request
-            await conn.execute(_TOUCH_VERSIONS_OF, ([r["id"]],))
-            await conn.execute("DELETE FROM files WHERE id = %s", (r["id"],))
+        if target is not None:  # a file replaced on request, or only a delete marker
+            await conn.execute(_TOUCH_VERSIONS_OF, ([target["id"]],))
+            await conn.execute("DELETE FROM files WHERE id = %s", (target["id"],))
         return is_dir
 
     async def delete_batch(self, bucket_id: int, path: str, limit: int) -> tuple[int, bool]:

@@ -111,20 +111,23 @@ class NamespaceService:
         return await self._namespace.restore(file_id, version_id)
 
     async def move(
-        self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool
+        self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
     ) -> int:
-        """Move a file or a subtree in one transaction; return how many files moved."""
+        """Move a file or a subtree in one transaction; return how many files moved.
+        ``condition`` (If-Match etag, If-None-Match: *) applies to the target."""
         source, target = await self._endpoints(caller, src, dst, Permission.DELETE)
         return await self._namespace.move(source.id, src[1], target.id, dst[1],
-                                          overwrite=overwrite)
+                                          overwrite=overwrite, condition=condition)
 
     async def copy(
-        self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool
+        self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
     ) -> int:
         """Copy a file or a subtree sharing its chunks; return how many files."""
         source, target = await self._endpoints(caller, src, dst, Permission.READ)
         return await self._namespace.copy(source.id, src[1], target.id, dst[1],
-                                          overwrite=overwrite)
+                                          overwrite=overwrite, condition=condition)
 
     async def _endpoints(
         self, caller: Principal, src: tuple[str, str], dst: tuple[str, str],

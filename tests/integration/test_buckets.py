@@ -224,3 +224,28 @@ async def test_a_home_bucket_cannot_be_deleted(api: ApiClient) -> None:
     assert (status, body["code"]) == (409, "conflict")
 
 
+
+
+async def test_move_and_copy_targets_take_if_match_and_if_none_match(api: ApiClient) -> None:
+    home = api.home_bucket
+    for path, body in (("mc/a", b"a"), ("mc/b", b"b"), ("mc/c", b"c")):
+        assert (await api.upload_raw(body, path))[0] == 201
+    _, _, headers = await api.read(home, "mc/b")
+    move = {"from": f"{home}/mc/a", "to": f"{home}/mc/b"}
+    status, body = await api.call("POST", "/api/v1/ops/move", json=move,
+                                  headers={"If-None-Match": "*"})
+    assert (status, body["code"]) == (412, "precondition_failed")
+    status, body = await api.call("POST", "/api/v1/ops/copy", json=move,
+                                  headers={"If-Match": '"' + "0" * 64 + '"'})
+    assert (status, body["code"]) == (412, "precondition_failed")
+    status, body = await api.call("POST", "/api/v1/ops/move", json=move)
+    assert (status, body["code"]) == (409, "conflict")
+    assert (await api.read(home, "mc/a"))[1] == b"a" and (await api.read(home, "mc/b"))[1] == b"b"
+    status, body = await api.call("POST", "/api/v1/ops/move", json=move,
+                                  headers={"If-Match": headers["ETag"]})
+    assert status == 200, body
+    assert (await api.read(home, "mc/a"))[0] == 404 and (await api.read(home, "mc/b"))[1] == b"a"
+    status, body = await api.call("POST", "/api/v1/ops/copy", json={
+        "from": f"{home}/mc/c", "to": f"{home}/mc/d"}, headers={"If-None-Match": "*"})
+    assert status == 201, body
+    assert (await api.read(home, "mc/d"))[1] == b"c"
