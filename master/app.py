@@ -30,7 +30,7 @@ from master.api.common import SERVICES
 from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
-from master.background.namespace_tasks import NamespaceTaskRunner
+from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
 from master.background.repair import Repairer
 from master.background.tasks import run_periodically
 from master.cluster.grpc_worker_client import grpc_worker_clients
@@ -201,6 +201,11 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 run_loop(task_runner.run_once, name="namespace tasks", interval_s=1.0,
                          on_failure=count_failure, delay_after=task_runner.pause_after),
                 name="namespace-tasks",
+            )
+            background.spawn(
+                run_periodically(RetentionSweeper(namespace_repo).run_once, 300.0,
+                                 "retention", count_failure),
+                name="retention",
             )
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)

@@ -281,6 +281,26 @@ class NamespaceRepository:
             await conn.execute("DELETE FROM files WHERE id = %s", (target["id"],))
         return is_dir
 
+    async def sweep_retention(self, limit: int) -> int:
+        """Drop up to ``limit`` non-current versions that versioned buckets' retention
+        no longer keeps (older than keep_days, or past keep_versions after a PATCH
+        lowered it), for files nobody wrote since; their chunks' GC clock restarts."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "WITH doomed AS (SELECT v.id FROM buckets b JOIN files f ON f.bucket_id = b.id"
+                "   JOIN file_versions v ON v.file_id = f.id AND v.id <> f.current_version_id"
+                "   WHERE b.versioning AND ((b.keep_days IS NOT NULL"
+                "     AND v.created_at < now() - make_interval(days => b.keep_days))"
+                "   OR (b.keep_versions IS NOT NULL AND (SELECT count(*) FROM file_versions n"
+                "     WHERE n.file_id = v.file_id AND n.seq > v.seq) >= b.keep_versions))"
+                "   LIMIT %s FOR UPDATE OF v SKIP LOCKED),"
+                " touched AS (UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+                "   (SELECT vc.chunk_id FROM version_chunks vc"
+                "    JOIN doomed ON doomed.id = vc.version_id) RETURNING 1)"
+                " DELETE FROM file_versions WHERE id IN (SELECT id FROM doomed)", (limit,),
+            )
+            return cur.rowcount
+
     async def delete_batch(self, bucket_id: int, path: str, limit: int) -> tuple[int, bool]:
         """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
         their versions; when none is left, the directories too. Returns (deleted, done)."""

@@ -10,6 +10,9 @@ import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from master.background.namespace_tasks import RetentionSweeper
+from master.metadata.namespace import NamespaceRepository
+from master.metadata.pool import open_database
 from tests.support.api import ApiClient
 from tests.support.db import query
 from tests.support.metrics import metric_sum
@@ -296,3 +299,29 @@ async def test_a_recursive_delete_continues_after_the_master_restarts(
     assert states[-1]["done"] >= states[-1]["total"] == 24 * 200
     assert await _listing_names(api, bucket, "tree") is None
     assert await _listing_names(api, bucket, "seed") == sorted(str(i) for i in range(200))
+
+
+async def test_retention_sweeps_versions_of_files_nobody_writes(
+    api: ApiClient, cluster: LocalCluster
+) -> None:
+    bucket = f"sweep-{uuid.uuid4().hex[:8]}"
+    status, _ = await api.call("POST", "/api/v1/buckets", json={"name": bucket,
+                                                                "versioning": True})
+    assert status == 201
+    for i in range(4):
+        assert (await api.upload_raw(f"v{i}".encode(), "old.txt", bucket=bucket))[0] == 201
+    query(cluster.spec.database_url,
+          "UPDATE file_versions v SET created_at = now() - interval '40 days' FROM files f,"
+          " buckets b WHERE f.id = v.file_id AND b.id = f.bucket_id AND b.name = %s"
+          " AND v.id <> f.current_version_id RETURNING v.id", (bucket,))
+    status, _ = await api.call("PATCH", f"/api/v1/buckets/{bucket}", json={"keep_days": 30})
+    assert status == 200
+    db = await open_database(cluster.spec.database_url, min_size=1, max_size=2)
+    try:
+        dropped = await RetentionSweeper(NamespaceRepository(db)).run_once()
+    finally:
+        await db.close()
+    assert dropped >= 3
+    status, listed = await api.fs("GET", bucket, "old.txt", params={"versions": "true"})
+    assert [(v["current"], v["size"]) for v in listed["data"]["versions"]] == [(True, 2)]
+    assert (await api.read(bucket, "old.txt"))[1] == b"v3"
