@@ -154,8 +154,10 @@ class NamespaceService:
     async def delete_empty_dir(self, caller: Principal, bucket: str, path: str) -> None:
         """``DELETE …/{dir}/`` without ``recursive``: only an empty directory goes."""
         record = await self._writable(caller, bucket, Permission.DELETE)
+        if not path:
+            raise InvalidInput("delete a whole bucket with DELETE /api/v1/buckets/{bucket}")
         total, exists = await self._namespace.count_under(record.id, path)
-        if not exists or not path:
+        if not exists:
             raise NotFound(f"no directory {bucket}/{path}/")
         if total:
             raise Conflict(f"{bucket}/{path}/ is not empty; add ?recursive=true")
