@@ -43,7 +43,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	$(BIN)/ruff check .
-	$(BIN)/mypy common master worker consistency_controller
+	$(BIN)/mypy common master worker consistency_controller client tools bench
 	$(BIN)/lint-imports --no-cache
 
 clean:

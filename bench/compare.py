@@ -193,12 +193,12 @@ def aggregate(rounds: list[dict[str, dict[str, object]]]) -> dict[str, dict[str,
             merged[key] = _median_dicts([r[key] for r in runs])  # type: ignore[misc]
         # Share of the servers' CPU spent in the kernel (system time), median over rounds.
         merged["kernel_share"] = statistics.median(
-            sum(v for k, v in r["cpu_system_s"].items() if k != "client")  # type: ignore[union-attr]
+            sum(v for k, v in r["cpu_system_s"].items() if k != "client")  # type: ignore[attr-defined]
             / max(1e-9, float(r["cpu_s"]["total_servers"]))  # type: ignore[index]
             for r in runs)
         merged["peak_rss_mib_max"] = {
             k: max(r["peak_rss_mib"][k] for r in runs)  # type: ignore[index]
-            for k in runs[0]["peak_rss_mib"]  # type: ignore[union-attr]
+            for k in runs[0]["peak_rss_mib"]  # type: ignore[attr-defined]
         }
         merged["mb_s_runs"] = [r["mb_s"] for r in runs]
         merged["ops_s_runs"] = [r["ops_s"] for r in runs]

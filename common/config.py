@@ -24,7 +24,8 @@ __all__ = [
     "env_var_names",
 ]
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -139,6 +140,9 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     admin_users: str = Field(
         "", description="Comma-separated usernames that are admins from registration."
     )
+    lease_ttl_seconds: float = Field(
+        10.0, ge=0.3, description="Singleton job lease (repair, GC, ...): renewed every third."
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):
@@ -160,6 +164,26 @@ class WorkerSettings(ClusterIdentitySettings):
     )
     worker_backend: Literal["local", "s3", "memory"] = Field(
         "local", description="Where blobs are stored."
+    )
+    worker_volumes: bool = Field(
+        True, description="Local backend: small blobs as needles in volume files."
+    )
+    worker_volume_max_blob_bytes: int = Field(
+        256 * KiB, ge=0, le=64 * MiB,
+        description="Largest blob (stored bytes) put in a volume; larger ones get a file.",
+    )
+    worker_volume_size_bytes: int = Field(
+        1024 * MiB, ge=MiB, description="A volume file is sealed once it reaches this size."
+    )
+    worker_volume_compact_garbage_ratio: float = Field(
+        0.3, gt=0, le=1.0,
+        description="Compact a volume when this share of it is garbage; 1 disables it.",
+    )
+    worker_volume_compact_min_garbage_bytes: int = Field(
+        4 * MiB, ge=0, description="Do not compact a volume for less garbage than this."
+    )
+    worker_volume_compact_interval_seconds: float = Field(
+        30.0, gt=0, description="Pause between two compaction passes."
     )
     worker_data_dir: Path = Field(
         Path(""), description="Local backend folder; default VAR_DIR/workers/WORKER_ID."
@@ -219,6 +243,9 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     )
     # The same variable the master reads: partition risk is measured against C's quorum.
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
+    lease_ttl_seconds: float = Field(
+        10.0, ge=0.3, description="Lease of the one active evaluation loop: renewed every third."
+    )
 
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "embedded_services", "free_port"]
+__all__ = [
+    "EmbeddedPostgres", "EmbeddedRedis", "embedded_services", "free_port", "pid_alive",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not: it has exited, unreaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 @dataclass
@@ -45,6 +57,26 @@ class EmbeddedPostgres:
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         uri: str = self._server.get_uri()  # type: ignore[attr-defined]
         log.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
+        return uri
+
+    def alive(self) -> bool:
+        """Whether the postmaster this server started (or found) still runs."""
+        if self._server is None:
+            return False
+        pid = self._server.get_pid()  # type: ignore[attr-defined]
+        return pid is not None and pid_alive(int(pid))
+
+    def restart(self) -> str:
+        """Start the postmaster again on the same data folder and socket (after a crash);
+        the URI does not change. For ``make run-cluster``'s supervisor."""
+        if self._server is None:
+            return self.start()
+        server = self._server
+        with server._lock:  # type: ignore[attr-defined]  # pgserver's start contract
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        if not self.alive():  # pgserver still saw the dead postmaster (not yet reaped)
+            raise RuntimeError("postgres is not running yet after the restart")
+        uri: str = server.get_uri()  # type: ignore[attr-defined]
         return uri
 
     def stop(self) -> None:
@@ -92,6 +124,18 @@ class EmbeddedRedis:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def exit_status(self) -> int | None:
+        return self._process.poll() if self._process is not None else None
+
+    def restart(self) -> str:
+        """Start redis-server again on the same port (its data is not kept: Redis holds
+        only what may be lost). For ``make run-cluster``'s supervisor."""
+        self.stop()
+        return self.start()
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

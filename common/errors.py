@@ -20,7 +20,8 @@
     │   ├── BucketNotEmpty         bucket_not_empty   409   ALREADY_EXISTS
     │   ├── UploadLocked           upload_locked      409   ALREADY_EXISTS
     │   ├── IncompleteUpload       incomplete_upload  409   ALREADY_EXISTS
-    │   └── SessionClosed          session_closed     409   ALREADY_EXISTS
+    │   ├── SessionClosed          session_closed     409   ALREADY_EXISTS
+    │   └── LeaseLost              lease_lost         409   ALREADY_EXISTS
     ├── Gone                       gone               410   NOT_FOUND
     │   └── SessionExpired         session_expired    410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
@@ -66,6 +67,7 @@ __all__ = [
     "IdentityMismatch",
     "IncompleteUpload",
     "InvalidInput",
+    "LeaseLost",
     "NotFound",
     "OffsetMismatch",
     "PayloadTooLarge",
@@ -177,6 +179,13 @@ class SessionClosed(Conflict):
     """The upload session was completed or aborted; it takes no more parts."""
 
     code = "session_closed"
+
+
+class LeaseLost(Conflict):
+    """A singleton job's fencing token is no longer current: another process took the
+    job over, so this one's work is refused (nothing it tried to commit changed)."""
+
+    code = "lease_lost"
 
 
 class Gone(EchoError):

@@ -26,8 +26,10 @@ from common.http_edge import json_errors
 from common.logging import REQUEST_ID, new_request_id
 from common.metrics import CONTENT_TYPE_LATEST, render
 from common.quorum import Hint, Mode
+from common.singleton import SingletonRunner, holder_id
 
 from .auth import WriteGuard
+from .leases import EVALUATION, ControllerLeases
 from .loop import EvaluationLoop
 from .metrics import ControllerMetrics
 from .publisher import RedisPublisher
@@ -273,6 +275,14 @@ def _resources(
     async def evaluation(app: web.Application) -> AsyncIterator[None]:
         prober = Prober(timeout_s=settings.controller_probe_timeout_seconds,
                         identity=ClusterIdentity.from_settings(settings))
+        metrics = app[METRICS]
+        # One active controller: the loop evaluates only while holding the lease.
+        singleton = SingletonRunner(
+            ControllerLeases(app[STORE].pool), EVALUATION,
+            holder_id(settings.controller_port), ttl_s=settings.lease_ttl_seconds,
+            on_change=lambda job, held: metrics.singleton_leader.labels(job).set(
+                1.0 if held else 0.0),
+        )
         loop = EvaluationLoop(
             app[SERVICE],
             SignalReader(app[STORE].pool, lag_grace_s=settings.replication_lag_grace_seconds),
@@ -282,6 +292,7 @@ def _resources(
             active_window_s=settings.active_object_window_seconds,
             decision_retention_s=settings.decision_retention_seconds,
             replication_factor=settings.replication_factor,
+            singleton=singleton,
         )
         app[PROBER] = prober
         app[LOOP] = loop

@@ -13,6 +13,14 @@ One round:
 4. persist states and decisions in PostgreSQL, then publish every mode change on Redis.
 
 A failed round is logged and counted; the next one runs on schedule.
+
+Several controllers may run (DESIGN §16): given a ``SingletonRunner``, ``run_forever``
+evaluates only while this controller holds the ``evaluation`` lease. On each takeover
+it first reloads the state another controller may have changed, and every round's
+states and decisions commit fenced by its token (a stalled controller that wakes up
+cannot write, and so never publishes: publication follows the commit). A standby
+reloads the evaluating controller's state every mode TTL, so the modes it answers
+(``GET /v1/mode``, if masters reach it) are at most that old.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from psycopg.errors import UndefinedTable
 
 from common.loops import run_loop
 from common.quorum import Hint, Mode
+from common.singleton import Fence, SingletonRunner
 
 from .metrics import ControllerMetrics
 from .policy import Decision, PolicyState, Signals, decide
@@ -66,8 +75,11 @@ class EvaluationLoop:
         decision_retention_s: float,
         replication_factor: int = 3,
         clock: Callable[[], float] = time.time,
+        singleton: SingletonRunner | None = None,
     ) -> None:
         self.service = service
+        self.singleton = singleton
+        self._led_with: Fence | None = None
         self.reader = reader
         self.prober = prober
         self.metrics = metrics
@@ -98,16 +110,45 @@ class EvaluationLoop:
 
     async def run_forever(self) -> None:
         """Evaluate every period (``common.loops.run_loop``); a failed round is counted
-        and retried at the next period."""
-        await run_loop(
-            self._run_once_unless_no_schema, name="evaluation", interval_s=self.interval_s,
-            max_backoff_s=self.interval_s, fixed_rate=True,
-            on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
-        )
+        and retried at the next period. With a singleton runner, only while holding the
+        evaluation lease."""
+        if self.singleton is not None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.singleton.run(
+                    self._lead_once, interval_s=self.interval_s, max_backoff_s=self.interval_s,
+                    fixed_rate=True,
+                    on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
+                ))
+                group.create_task(run_loop(
+                    self._follow_while_standby, name="standby refresh",
+                    interval_s=self.service.ttl_seconds,
+                ))
+        else:
+            await run_loop(
+                self._run_once_unless_no_schema, name="evaluation", interval_s=self.interval_s,
+                max_backoff_s=self.interval_s, fixed_rate=True,
+                on_failure=lambda _loop: self.metrics.evaluation_errors.inc(),
+            )
 
-    async def _run_once_unless_no_schema(self) -> None:
+    async def _follow_while_standby(self) -> None:
+        if self.singleton is not None and self.singleton.fence is None:
+            async with self.service.lock:
+                if self.singleton.fence is None:
+                    await self.service.load(quiet=True)
+
+    async def _lead_once(self, fence: Fence) -> None:
+        if fence != self._led_with:
+            # A takeover: another controller may have evaluated (and taken hints) since
+            # this one loaded its state. Resume from PostgreSQL, as a restart would.
+            async with self.service.lock:
+                await self.service.load()
+            self.service.store.forget_decision_tails()
+            self._led_with = fence
+        await self._run_once_unless_no_schema(fence)
+
+    async def _run_once_unless_no_schema(self, fence: Fence | None = None) -> None:
         try:
-            await self.run_once()
+            await self.run_once(fence)
         except UndefinedTable as exc:
             # The master has not published its read model (read_model.READ_MODEL) yet: the
             # controller may start first. Nothing to measure; stay put and say so once.
@@ -129,14 +170,16 @@ class EvaluationLoop:
 
     # --- one round ----------------------------------------------------------------------
 
-    async def run_once(self) -> RoundReport:
+    async def run_once(self, fence: Fence | None = None) -> RoundReport:
+        """One round; with ``fence``, its commits are refused (LeaseLost) once another
+        controller holds the evaluation lease."""
         with self.metrics.evaluation_duration.time():
-            report = await self._round()
+            report = await self._round(fence)
         self.metrics.evaluations.inc()
         self._last_success = self.clock()
         return report
 
-    async def _round(self) -> RoundReport:
+    async def _round(self, fence: Fence | None) -> RoundReport:
         service = self.service
         workers = await self.reader.workers()
         health = await self.prober.probe_all(workers)
@@ -218,7 +261,7 @@ class EvaluationLoop:
             )
             for record, decision, _ in evaluated
         ]
-        await service.apply(new_records)
+        await service.apply(new_records, fence)
         service.active_ids = set(tracked)
         await service.store.record_decisions(
             [
@@ -236,7 +279,8 @@ class EvaluationLoop:
                     signals=signals_json,
                 )
                 for record, decision, signals_json in evaluated
-            ]
+            ],
+            fence=fence,
         )
 
         changes: list[tuple[str, Mode, Mode, str]] = []
@@ -330,6 +374,8 @@ class EvaluationLoop:
             "workers": [h.as_json() for h in self.prober.health.values()],
             "last_evaluation_age_s": self.last_success_age_s(),
             "evaluation_interval_s": self.interval_s,
+            # False on a standby controller: another one holds the evaluation lease.
+            "evaluating": self.singleton is None or self.singleton.fence is not None,
         }
 
 

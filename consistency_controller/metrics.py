@@ -34,6 +34,7 @@ class ControllerMetrics:
     publish_failures: Counter
     http_requests: Counter
     http_duration: Histogram
+    singleton_leader: Gauge
 
     @classmethod
     def create(cls) -> ControllerMetrics:
@@ -108,5 +109,10 @@ class ControllerMetrics:
             http_duration=Histogram(
                 "echofs_http_request_duration_seconds", "HTTP request duration.",
                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry,
+            ),
+            singleton_leader=Gauge(
+                "echofs_singleton_leader",
+                "1 while this controller holds the singleton job's lease (job=evaluation).",
+                ["job"], registry=registry,
             ),
         )

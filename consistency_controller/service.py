@@ -17,6 +17,7 @@ from typing import Any
 
 from common.errors import InvalidInput, NotFound
 from common.quorum import Hint, Mode
+from common.singleton import Fence
 
 from .policy import PolicyState
 from .publisher import ModePublisher
@@ -99,8 +100,9 @@ class ControllerService:
         self.active_ids: set[str] | None = None
         self._saved_at: dict[str, float] = {}
 
-    async def load(self) -> None:
-        """Resume from PostgreSQL."""
+    async def load(self, *, quiet: bool = False) -> None:
+        """Resume from PostgreSQL (a standby controller does it again and again,
+        ``quiet``ly, so its answers follow the evaluating one's decisions)."""
         self.records = await self.store.load_objects()
         self.critical_keys = await self.store.load_critical_keys()
         self.override = await self.store.load_override()
@@ -108,6 +110,8 @@ class ControllerService:
             self.records[CLUSTER] = ObjectRecord(CLUSTER, decided_at=self.clock())
             await self.store.save_objects([self.records[CLUSTER]])
         cluster = self.records[CLUSTER]
+        if quiet:
+            return
         log.info(
             "controller state loaded",
             extra={
@@ -277,11 +281,14 @@ class ControllerService:
                 self._saved_at.pop(oid, None)
         return len(stale)
 
-    async def apply(self, records: list[ObjectRecord]) -> list[ObjectRecord]:
+    async def apply(
+        self, records: list[ObjectRecord], fence: Fence | None = None
+    ) -> list[ObjectRecord]:
         """Write evaluated records through to PostgreSQL, then to memory.
 
         Hint and registration come from the current record, not the evaluated copy, so a
-        hint set while an evaluation ran is not lost.
+        hint set while an evaluation ran is not lost. With the evaluation lease's fence,
+        a round whose token is no longer current raises LeaseLost and changes nothing.
         """
         async with self.lock:
             merged, changed = [], []
@@ -303,7 +310,7 @@ class ControllerService:
                     or record.decided_at - saved_at >= PERSIST_UNCHANGED_EVERY_S
                 ):
                     changed.append(record)
-            await self.store.save_objects(changed)
+            await self.store.save_objects(changed, fence)
             for record in changed:
                 self._saved_at[record.object_id] = record.decided_at
             for record in merged:

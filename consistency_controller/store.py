@@ -21,7 +21,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.migrate import apply_migrations
 from common.quorum import Hint, Mode
+from common.singleton import Fence
 
+from .leases import check_fence
 from .policy import PolicyState
 
 __all__ = [
@@ -151,7 +153,11 @@ class Store:
             )
         return records
 
-    async def save_objects(self, records: list[ObjectRecord]) -> None:
+    async def save_objects(
+        self, records: list[ObjectRecord], fence: Fence | None = None
+    ) -> None:
+        """Upsert object states; with a fence (the evaluation lease), only while its token
+        is current (LeaseLost, nothing written, otherwise)."""
         if not records:
             return
         params = [
@@ -163,7 +169,9 @@ class Store:
             )
             for r in records
         ]
-        async with self._pool.connection() as conn, conn.cursor() as cur:
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if fence is not None:
+                await check_fence(conn, fence)
             await cur.executemany(
                 "INSERT INTO controller_objects (object_id, mode, hint, hint_set, registered,"
                 " pending_mode, pending_votes, last_change_at, reason_code, reason, score,"
@@ -223,11 +231,13 @@ class Store:
 
     # --- decisions ----------------------------------------------------------------------
 
-    async def record_decisions(self, rows: list[DecisionRow], *, force: bool = False) -> None:
+    async def record_decisions(
+        self, rows: list[DecisionRow], *, force: bool = False, fence: Fence | None = None
+    ) -> None:
         """Insert each decision, or count it on the object's previous row when nothing
         differs (mode, change, reason code, pending vote). Repeats reach PostgreSQL at most
         every ``REPEAT_FLUSH_S`` per object (or at once with ``force``), so a steady state
-        costs no write per evaluation."""
+        costs no write per evaluation. Fenced like ``save_objects``."""
         inserts: list[DecisionRow] = []
         # Objects absent from this round are no longer evaluated: flush and forget them.
         gone = set(self._last_decision) - {row.object_id for row in rows}
@@ -239,6 +249,8 @@ class Store:
             else:
                 inserts.append(row)
         async with self._pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                await check_fence(conn, fence)
             async with conn.cursor() as cur:
                 replaced = {row.object_id for row in inserts}
                 due = [
@@ -284,6 +296,10 @@ class Store:
             tail.flushed_at = tail.last.decided_at
         for object_id in gone:
             self._last_decision.pop(object_id, None)
+
+    def forget_decision_tails(self) -> None:
+        """Another controller wrote decisions meanwhile: repeats start new rows."""
+        self._last_decision.clear()
 
     async def recent_decisions(
         self, limit: int = 50, object_id: str | None = None

@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
 from common.loops import run_loop
+from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
@@ -32,6 +33,7 @@ from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
 from master.background.repair import Repairer
+from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
@@ -41,6 +43,7 @@ from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
+from master.metadata.leases import LeasesRepository
 from master.metadata.listings import ListingsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.pool import open_database
@@ -180,22 +183,21 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             on_recovered=repair_queue.wake_backed_off)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
-            background.spawn(
-                run_periodically(sessions.expire_once, 30.0, "session expiry", count_failure),
-                name="session-expiry",
-            )
+            # Singleton jobs: each runs on one master at a time, under a fenced lease.
+            singletons = SingletonJobs(LeasesRepository(db), metrics, background,
+                                       holder=holder_id(settings.master_port),
+                                       ttl_s=settings.lease_ttl_seconds,
+                                       on_failure=count_failure)
+            singletons.start("session-expiry", sessions.expire_once, 30.0)
             keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
                                       settings.repair_grace_seconds)
-            background.spawn(run_periodically(keeper.run_once, 2.0, "membership", count_failure),
-                             name="membership")
+            singletons.start("membership", keeper.run_once, 2.0)
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
                                          safety_margin_s=settings.gc_safety_margin_seconds)
-            background.spawn(
-                run_periodically(collector.run_once, settings.gc_interval_seconds, "gc",
-                                 count_failure),
-                name="gc",
-            )
+            singletons.start("gc", collector.run_once, settings.gc_interval_seconds)
+            # Namespace tasks are claimed row by row (SKIP LOCKED) and the retention sweep
+            # is idempotent: both run on every master, outside the singleton leases.
             task_runner = NamespaceTaskRunner(tasks_repo, namespace_repo)
             background.spawn(
                 run_loop(task_runner.run_once, name="namespace tasks", interval_s=1.0,
@@ -209,8 +211,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
-            background.spawn(repairer.run_forever(settings.repair_interval_seconds),
-                             name="repair")
+            idle_s = settings.repair_interval_seconds
+            singletons.start("repair", repairer.run_once, idle_s,
+                             delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))
             async def check_dependencies() -> None:
                 metrics.dependency_up.labels("postgres").set(1.0 if await db.ping() else 0.0)
                 try:

@@ -43,6 +43,7 @@ class MasterMetrics:
     gc_aborts: Counter
     dependency_up: Gauge
     background_errors: Counter
+    singleton_leader: Gauge
 
     @classmethod
     def create(cls) -> MasterMetrics:
@@ -104,4 +105,7 @@ class MasterMetrics:
                               registry=r),
             dependency_up=Gauge(f"{p}dependency_up", "1 when the dependency answers",
                                 ["dependency"], registry=r),
+            singleton_leader=Gauge(f"{p}singleton_leader",
+                                   "1 while this process holds the singleton job's lease",
+                                   ["job"], registry=r),
         )

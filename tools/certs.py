@@ -63,8 +63,10 @@ class CertFiles:
 class ClusterCa:
     """A CA in ``folder`` (``ca.pem``, ``ca.key``); made on first use, reused after."""
 
-    def __init__(self, folder: Path, common_name: str = "EchoFS cluster CA") -> None:
+    def __init__(self, folder: Path, common_name: str = "EchoFS cluster CA",
+                 valid_days: int = _VALID_DAYS) -> None:
         self.folder = folder
+        self.valid_days = valid_days
         self.ca_file = folder / "ca.pem"
         key_file = folder / "ca.key"
         if self.ca_file.is_file() and key_file.is_file():
@@ -80,7 +82,7 @@ class ClusterCa:
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=_VALID_DAYS))
+            .not_valid_after(now + dt.timedelta(days=self.valid_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(
                 digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -107,7 +109,7 @@ class ClusterCa:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=_VALID_DAYS))
+            .not_valid_after(now + dt.timedelta(days=self.valid_days))
             .add_extension(x509.SubjectAlternativeName([
                 x509.DNSName(name), x509.DNSName("localhost"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),

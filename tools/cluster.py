@@ -68,6 +68,8 @@ class ClusterSpec:
     jwt_secret: str = ""
     tls: bool = True
     tls_dir: Path | None = None  # the CA's folder; default base_dir/cluster/tls
+    # The master's HTTP bind address (and the host of master_url, which workers dial).
+    master_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -78,6 +80,8 @@ class WorkerHandle:
     metrics_url: str
     data_dir: Path
     health_address: str = ""
+    host: str = "127.0.0.1"  # its bind and advertised address
+    command_prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec <ns>
 
 
 class LocalCluster:
@@ -85,9 +89,13 @@ class LocalCluster:
         self.spec = spec
         self.master_port = spec.master_port or free_port()
         self.controller_port = spec.controller_port or free_port()
-        self.master_url = f"http://127.0.0.1:{self.master_port}"
+        self.master_url = f"http://{spec.master_host}:{self.master_port}"
         self.controller_url = f"http://127.0.0.1:{self.controller_port}"
         self.master: ManagedProcess | None = None
+        # More masters on the same PostgreSQL and Redis (start_master(name=...)): name ->
+        # process and URL. The default master stays ``master`` / ``master_url``.
+        self.extra_masters: dict[str, ManagedProcess] = {}
+        self.extra_master_urls: dict[str, str] = {}
         self.controller: ManagedProcess | None = None
         self.workers: dict[str, WorkerHandle] = {}
         made = ClusterSecrets.load_or_create(spec.base_dir / "cluster")
@@ -137,7 +145,8 @@ class LocalCluster:
             raise
         return self
 
-    def start_controller(self, timeout_s: float = 60.0) -> ManagedProcess:
+    def start_controller(self, timeout_s: float = 60.0, *, wait: bool = True) -> ManagedProcess:
+        """Start the controller; with ``wait``, until it answers /health."""
         env = {
             **self._common_env(),
             "CONTROLLER_HOST": "127.0.0.1",
@@ -151,14 +160,29 @@ class LocalCluster:
             "controller", "consistency_controller.main", env,
             self.spec.base_dir / "logs" / "controller.log",
         ).start()
-        wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
+        if wait:
+            wait_for_http(f"{self.controller_url}/health", timeout_s, self.controller)
         return self.controller
 
-    def start_master(self, timeout_s: float = 60.0) -> ManagedProcess:
+    def start_master(
+        self, timeout_s: float = 60.0, *, wait: bool = True, name: str = "master",
+        port: int = 0,
+    ) -> ManagedProcess:
+        """Start the master; with ``wait``, until it answers /metrics.
+
+        Another ``name`` starts one more master on the same PostgreSQL and Redis, on
+        ``port`` (free if 0), at ``extra_master_urls[name]``; workers keep heartbeating
+        to the default one (their ``MASTER_URL``).
+        """
+        if name != "master":
+            port = port or free_port()
+            self.extra_master_urls[name] = f"http://{self.spec.master_host}:{port}"
+        else:
+            port = self.master_port
         env = {
             **self._common_env(),
-            "MASTER_HOST": "127.0.0.1",
-            "MASTER_PORT": str(self.master_port),
+            "MASTER_HOST": self.spec.master_host,
+            "MASTER_PORT": str(port),
             "CONTROLLER_URL": self.controller_url,
             "JWT_SECRET": self.jwt_secret,
             **self._tls_env("master"),
@@ -167,17 +191,35 @@ class LocalCluster:
             "PROBE_INTERVAL_SECONDS": "0.5",
             **self.spec.master_env,
         }
-        self.master = ManagedProcess(
-            "master", "master.main", env, self.spec.base_dir / "logs" / "master.log"
+        process = ManagedProcess(
+            name, "master.main", env, self.spec.base_dir / "logs" / f"{name}.log"
         ).start()
-        wait_for_http(f"{self.master_url}/metrics", timeout_s, self.master)
-        return self.master
+        if name == "master":
+            self.master = process
+        else:
+            self.extra_masters[name] = process
+        if wait:
+            wait_for_http(f"http://{self.spec.master_host}:{port}/metrics", timeout_s, process)
+        return process
 
     def start_worker(
         self, worker_id: str, *, port: int = 0, extra_env: dict[str, str] | None = None,
-        timeout_s: float = 60.0,
+        timeout_s: float = 60.0, wait: bool = True,
+        host: str | None = None, command_prefix: list[str] | None = None,
     ) -> WorkerHandle:
+        """Start (or restart) worker ``worker_id``; with ``wait``, until it is SERVING.
+
+        A restarted worker keeps its data folder, identity file (both under
+        ``base_dir/workers``), gRPC, health and metrics ports, its ``host`` (bind and
+        advertised address, default 127.0.0.1) and ``command_prefix`` (what it runs
+        under, e.g. ``ip netns exec <ns>`` for a worker in a network namespace). If the
+        wait fails the new process is stopped, so nothing is left running unrecorded.
+        """
         previous = self.workers.get(worker_id)
+        if host is None:
+            host = previous.host if previous is not None else "127.0.0.1"
+        if command_prefix is None:
+            command_prefix = list(previous.command_prefix) if previous is not None else []
         if port == 0 and previous is not None:
             port = int(previous.address.rsplit(":", 1)[1])
         if port == 0 and self.spec.worker_base_port:
@@ -185,14 +227,19 @@ class LocalCluster:
         port = port or free_port()
         # With fixed ports (make run-cluster) the metrics port is the worker's own
         # default, gRPC port + 100, so Prometheus can use a static config.
-        metrics_port = port + 100 if self.spec.worker_base_port else free_port()
+        if self.spec.worker_base_port:
+            metrics_port = port + 100
+        elif previous is not None:
+            metrics_port = int(previous.metrics_url.rsplit(":", 1)[1].split("/", 1)[0])
+        else:
+            metrics_port = free_port()
         data_dir = self.spec.base_dir / "workers" / worker_id
         health_port = (int(previous.health_address.rsplit(":", 1)[1])
                        if previous is not None and previous.health_address else free_port())
         env = {
             **self._common_env(),
             "WORKER_ID": worker_id,
-            "WORKER_HOST": "127.0.0.1",
+            "WORKER_HOST": host,
             "WORKER_PORT": str(port),
             "WORKER_METRICS_PORT": str(metrics_port),
             "WORKER_BACKEND": "local",
@@ -206,20 +253,29 @@ class LocalCluster:
             **(extra_env or {}),
         }
         process = ManagedProcess(
-            worker_id, "worker.main", env, self.spec.base_dir / "logs" / f"{worker_id}.log"
+            worker_id, "worker.main", env, self.spec.base_dir / "logs" / f"{worker_id}.log",
+            command_prefix=command_prefix,
         ).start()
-        address = f"127.0.0.1:{port}"
+        address = f"{host}:{port}"
         tls_on = "CLUSTER_TLS_CERT_FILE" in env and env["CLUSTER_TLS_CERT_FILE"]
-        health_address = f"127.0.0.1:{health_port}" if tls_on else address
-        wait_for_grpc_serving(health_address, timeout_s, process)
+        health_address = f"{host}:{health_port}" if tls_on else address
+        if wait:
+            try:
+                wait_for_grpc_serving(health_address, timeout_s, process)
+            except BaseException:
+                process.stop()
+                raise
         handle = WorkerHandle(worker_id, process, address,
-                              f"http://127.0.0.1:{metrics_port}/metrics", data_dir,
-                              health_address)
+                              f"http://{host}:{metrics_port}/metrics", data_dir,
+                              health_address, host, command_prefix)
         self.workers[worker_id] = handle
         return handle
 
     def wait_workers_registered(self, count: int, timeout_s: float = 60.0) -> None:
-        """Until the master reports ``count`` healthy workers."""
+        """Until the master reports ``count`` healthy workers (none to wait for: at once;
+        the master's health answers 503 while it has no worker)."""
+        if count <= 0:
+            return
         import json
         import time
         import urllib.request
@@ -239,12 +295,13 @@ class LocalCluster:
 
     def processes(self) -> list[ManagedProcess]:
         found = [w.process for w in self.workers.values()]
-        return [p for p in (self.master, self.controller, *found) if p is not None]
+        masters = list(self.extra_masters.values())
+        return [p for p in (self.master, *masters, self.controller, *found) if p is not None]
 
     def stop(self) -> None:
         for handle in self.workers.values():
             handle.process.stop()
-        for proc in (self.master, self.controller):
+        for proc in (self.master, *self.extra_masters.values(), self.controller):
             if proc is not None:
                 proc.stop()
 

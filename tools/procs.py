@@ -22,10 +22,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 __all__ = ["ManagedProcess", "wait_for_grpc_serving", "wait_for_http", "wait_for_port"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_for_port(host: str, port: int, timeout_s: float = 30.0, proc: ManagedProcess | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout_s: float = 30.0, proc: ManagedProcess | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None:
@@ -59,7 +61,9 @@ def wait_for_http(url: str, timeout_s: float = 30.0, proc: ManagedProcess | None
     raise TimeoutError(f"{url} not ready after {timeout_s}s: {last}")
 
 
-def wait_for_grpc_serving(address: str, timeout_s: float = 30.0, proc: ManagedProcess | None = None) -> None:
+def wait_for_grpc_serving(
+    address: str, timeout_s: float = 30.0, proc: ManagedProcess | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     last: object = None
     with grpc.insecure_channel(address) as channel:
@@ -88,6 +92,9 @@ class ManagedProcess:
     log_path: Path
     args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    # Run under this command, e.g. ``["ip", "netns", "exec", "ns1"]``; it must exec the
+    # interpreter (not fork it) so that ``pid`` and signals still reach the process.
+    command_prefix: list[str] = field(default_factory=list)
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +103,7 @@ class ManagedProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args],
+                [*self.command_prefix, sys.executable, "-m", self.module, *self.args],
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -37,7 +37,10 @@ from worker.slowness import SlownessInterceptor
 from worker.state import WorkerState
 from worker.store import ChunkStore
 
-__all__ = ["SERVICE_NAME", "WorkerServer", "advertise_address", "build_backend", "serve"]
+__all__ = [
+    "SERVICE_NAME", "WorkerServer", "advertise_address", "advertised_metrics_url",
+    "build_backend", "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,18 @@ def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBack
     data_dir = settings.worker_data_dir
     if str(data_dir) in ("", "."):
         data_dir = settings.var_dir / "workers" / settings.worker_id
-    return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+    if not settings.worker_volumes:
+        return LocalBackend(Path(data_dir), settings.worker_capacity_bytes)
+    from worker.backends.local_volumes import LocalVolumesBackend
+
+    return LocalVolumesBackend(
+        Path(data_dir), settings.worker_capacity_bytes,
+        max_blob_bytes=settings.worker_volume_max_blob_bytes,
+        volume_size_bytes=settings.worker_volume_size_bytes,
+        compact_garbage_ratio=settings.worker_volume_compact_garbage_ratio,
+        compact_interval_s=settings.worker_volume_compact_interval_seconds,
+        compact_min_garbage_bytes=settings.worker_volume_compact_min_garbage_bytes,
+    )
 
 
 def advertise_address(host: str, port: int) -> str:
@@ -71,6 +85,17 @@ def advertise_address(host: str, port: int) -> str:
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = socket.gethostname()
     return f"{host}:{port}"
+
+
+def advertised_metrics_url(address: str, metrics_port: int) -> str:
+    """The /metrics URL others should scrape: the advertised host with the metrics port.
+
+    The metrics server binds WORKER_HOST like gRPC does, so the host the master dials
+    (``address``, "host:port" or "[v6]:port") is the one that reaches it from elsewhere;
+    127.0.0.1 would name the scraper's own machine.
+    """
+    host = address.rsplit(":", 1)[0]
+    return f"http://{host}:{metrics_port}/metrics"
 
 
 @dataclass
@@ -187,6 +212,7 @@ class WorkerServer:
         scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second,
                             pause_between_passes_s=s.worker_scrub_pause_seconds)
         self._spawn(scrubber.run_forever(), "scrubber")
+        self._spawn(self.store.backend.run_maintenance(), "backend-maintenance")
         if s.master_url:
             address = s.worker_advertise_address or advertise_address(s.worker_host, self.port)
             key_file = s.worker_identity_file or (
@@ -196,7 +222,7 @@ class WorkerServer:
                 master_url=s.master_url, identity=self.identity,
                 identity_key=load_or_create_identity_key(Path(key_file)),
                 advertise_address=address,
-                metrics_url=f"http://127.0.0.1:{self.metrics_port}/metrics",
+                metrics_url=advertised_metrics_url(address, self.metrics_port),
                 interval_s=s.heartbeat_interval_seconds,
             )
             self.heartbeat = Heartbeat(config, self.store, self.state)

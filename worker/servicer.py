@@ -279,7 +279,8 @@ class WorkerServicer(pb_grpc.WorkerServicer):
 
     async def GetChunk(
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.GetChunkResponse]:
+    ) -> AsyncIterator[pb.GetChunkResponse | bytes]:
+        # Data frames leave pre-serialized (bytes): see add_worker_servicer_to_server.
         with self._observe("GetChunk", context) as call:
             async with self._aborting(context, call):
                 meta, data = await self.store.get(

@@ -8,7 +8,15 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
-from common.errors import ChecksumMismatch, EchoError, InvalidInput, NotFound, http_status_of
+from common.errors import (
+    ChecksumMismatch,
+    EchoError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    http_status_of,
+)
+from common.http_edge import error_body
 from master.api.common import principal_of, services_of
 from master.domain.records import SessionRecord
 from master.services.paths import normalize_path
@@ -27,22 +35,22 @@ def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _tus_error(error: EchoError) -> web.Response:
-    # 460 is tus's "Checksum Mismatch".
+    """The shared error envelope (``common.http_edge``) with tus's headers; 460 is
+    tus's "Checksum Mismatch"."""
     status = 460 if isinstance(error, ChecksumMismatch) else http_status_of(error)
-    return web.json_response(
-        {"success": False, "message": error.message, "code": error.code, "data": None},
-        status=status, headers=_tus_headers(),
-    )
+    return web.json_response(error_body(error.code, error.message, error.details),
+                             status=status, headers=_tus_headers())
 
 
-def _check_version(request: web.Request) -> None:
-    if request.headers.get("Tus-Resumable") != TUS_VERSION:
-        raise web.HTTPPreconditionFailed(
-            headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION},
-            text='{"success": false, "code": "precondition_failed",'
-                 ' "message": "Tus-Resumable: 1.0.0 is required", "data": null}',
-            content_type="application/json",
-        )
+def _version_refused(request: web.Request) -> web.Response | None:
+    """412 with ``Tus-Version`` (what a tus client negotiates with) unless the request
+    speaks tus 1.0.0. Returned, not raised: the generic error edge would drop the tus
+    headers."""
+    if request.headers.get("Tus-Resumable") == TUS_VERSION:
+        return None
+    response = _tus_error(PreconditionFailed(f"Tus-Resumable: {TUS_VERSION} is required"))
+    response.headers["Tus-Version"] = TUS_VERSION
+    return response
 
 
 async def _session(request: web.Request) -> SessionRecord:
@@ -71,7 +79,8 @@ async def options(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/tus/")
 async def create(request: web.Request) -> web.Response:
-    _check_version(request)
+    if (refused := _version_refused(request)) is not None:
+        return refused
     services = services_of(request)
     try:
         if "Upload-Defer-Length" in request.headers:
@@ -102,7 +111,8 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.head("/api/v1/tus/{upload_id}")
 async def head(request: web.Request) -> web.Response:
-    _check_version(request)
+    if (refused := _version_refused(request)) is not None:
+        return refused
     services = services_of(request)
     try:
         session = await _session(request)
@@ -118,7 +128,8 @@ async def head(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/tus/{upload_id}")
 async def patch(request: web.Request) -> web.Response:
-    _check_version(request)
+    if (refused := _version_refused(request)) is not None:
+        return refused
     services = services_of(request)
     try:
         if request.content_type != "application/offset+octet-stream":
@@ -140,7 +151,8 @@ async def patch(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/tus/{upload_id}")
 async def terminate(request: web.Request) -> web.Response:
-    _check_version(request)
+    if (refused := _version_refused(request)) is not None:
+        return refused
     try:
         session = await _session(request)
         await services_of(request).sessions.abort(session)

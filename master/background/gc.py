@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from common.errors import EchoError, PreconditionFailed
+from common.errors import EchoError, LeaseLost, PreconditionFailed
+from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.gc import GcCandidate, GcRepository
 from master.metrics import MasterMetrics
@@ -49,27 +50,31 @@ class GarbageCollector:
         self._grace_s = grace_s
         self._batch = batch
 
-    async def run_once(self) -> dict[str, int]:
+    async def run_once(self, fence: Fence | None = None) -> dict[str, int]:
+        """One pass. Under the ``gc`` lease, every row it changes is fenced by ``fence``
+        (a stalled holder's pass raises LeaseLost and changes nothing more)."""
         deleted = kept = 0
         try:
-            for candidate in await self._repository.mark(self._grace_s, self._batch):
-                if await self._collect(candidate):
+            for candidate in await self._repository.mark(self._grace_s, self._batch, fence):
+                if await self._collect(candidate, fence):
                     deleted += 1
                 else:
                     kept += 1
+        except LeaseLost:
+            raise
         except (GcAborted, EchoError) as exc:
             log.warning("GC pass aborted; marks stay for the next pass", extra={"error": str(exc)})
             self._metrics.gc_aborts.inc()
         self._metrics.gc_deleted.inc(deleted)
         return {"deleted": deleted, "kept": kept}
 
-    async def _collect(self, candidate: GcCandidate) -> bool:
+    async def _collect(self, candidate: GcCandidate, fence: Fence | None) -> bool:
         age_s = (datetime.now(tz=UTC) - candidate.marked_at).total_seconds()
         for worker_id in candidate.holders:
             client = self._registry.client(worker_id)
             view = self._registry.view(worker_id)
             if view is not None and view.state == "removed":
-                await self._repository.forget_copy(candidate.chunk_id, worker_id)
+                await self._repository.forget_copy(candidate.chunk_id, worker_id, fence)
                 continue
             if client is None or view is None or not view.readable:
                 raise GcAborted(
@@ -88,7 +93,7 @@ class GarbageCollector:
                 return False
             except EchoError as exc:
                 raise GcAborted(f"delete on {worker_id} failed: {exc}") from exc
-            await self._repository.forget_copy(candidate.chunk_id, worker_id)
+            await self._repository.forget_copy(candidate.chunk_id, worker_id, fence)
         return await self._repository.delete_if_still_garbage(
-            candidate.chunk_id, candidate.marked_at
+            candidate.chunk_id, candidate.marked_at, fence
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from common.errors import EchoError
+from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import ReplicasRepository
 from master.metadata.workers import WorkersRepository
@@ -39,30 +40,32 @@ class MembershipKeeper:
         self._n = replication_factor
         self._grace_s = repair_grace_s
 
-    async def run_once(self) -> dict[str, int]:
+    async def run_once(self, fence: Fence | None = None) -> dict[str, int]:
+        """One round. Under the ``membership`` lease, each state change is fenced."""
         queued = 0
-        for worker_id in await self._workers.claim_down_workers(self._grace_s):
-            count = await self._replicas.enqueue_chunks_of_worker(worker_id, "worker_down")
+        for worker_id in await self._workers.claim_down_workers(self._grace_s, fence):
+            count = await self._replicas.enqueue_chunks_of_worker(
+                worker_id, "worker_down", fence)
             queued += count
             log.warning("worker down past grace; its chunks are queued for repair",
                         extra={"worker_id": worker_id, "chunks": count})
-        drained = await self._finish_drains()
-        trimmed = await self._trim_surplus()
+        drained = await self._finish_drains(fence)
+        trimmed = await self._trim_surplus(fence)
         return {"queued": queued, "drained": drained, "trimmed": trimmed}
 
-    async def _finish_drains(self) -> int:
+    async def _finish_drains(self, fence: Fence | None) -> int:
         finished = 0
         for record in await self._workers.all():
             if record.state != "draining":
                 continue
             progress = await self._replicas.drain_progress(record.worker_id, self._n)
             if progress["chunks_remaining"] == 0:
-                await self._replicas.finish_drain(record.worker_id)
+                await self._replicas.finish_drain(record.worker_id, fence)
                 finished += 1
                 log.info("drain finished; worker removed", extra={"worker_id": record.worker_id})
         return finished
 
-    async def _trim_surplus(self) -> int:
+    async def _trim_surplus(self, fence: Fence | None) -> int:
         trimmed = 0
         candidates = [Candidate(v.worker_id, v.zone) for v in self._registry.placeable()]
         for chunk_id, holders in await self._replicas.surplus_chunks(self._n, TRIM_BATCH):
@@ -81,7 +84,7 @@ class MembershipKeeper:
                     log.info("could not trim a surplus copy", extra={
                         "worker_id": worker_id, "chunk_id": chunk_id, "error": str(exc)})
                     continue
-                await self._replicas.forget_replica(chunk_id, worker_id)
+                await self._replicas.forget_replica(chunk_id, worker_id, fence)
                 trimmed += 1
         return trimmed
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from common.errors import EchoError
+from common.errors import EchoError, LeaseLost
 from common.loops import run_loop
+from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metrics import MasterMetrics
@@ -39,19 +40,24 @@ class Repairer:
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def run_once(self) -> int:
-        """Process one batch; return how many items were claimed."""
-        items = await self._queue.claim(self._batch, LEASE_S)
+    async def run_once(self, fence: Fence | None = None) -> int:
+        """Process one batch; return how many items were claimed. Under the ``repair``
+        lease, the claim, each new copy's row and each settlement are fenced."""
+        items = await self._queue.claim(self._batch, LEASE_S, fence)
         if items:
-            await asyncio.gather(*(self._repair_guarded(item) for item in items))
+            await asyncio.gather(*(self._repair_guarded(item, fence) for item in items))
         await self.publish_stats()
         return len(items)
+
+    def delay_after(self, claimed: int, idle_s: float) -> float:
+        """Back to back while a full batch was claimed; ``idle_s`` otherwise."""
+        return 0.0 if claimed >= self._batch else idle_s
 
     async def run_forever(self, idle_s: float) -> None:
         """Drain the queue back to back while it has due items; pause only when idle."""
         await run_loop(
             self.run_once, name="repair", interval_s=idle_s,
-            delay_after=lambda claimed: 0.0 if claimed >= self._batch else idle_s,
+            delay_after=lambda claimed: self.delay_after(claimed, idle_s),
             on_failure=self._count_failure,
         )
 
@@ -64,17 +70,19 @@ class Repairer:
         self._metrics.repair_backlog_oldest.set(stats["oldest_s"])
         self._metrics.bytes_at_risk.set(stats["bytes_at_risk"])
 
-    async def _repair_guarded(self, item: dict) -> None:
+    async def _repair_guarded(self, item: dict, fence: Fence | None) -> None:
         async with self._slots:
             chunk_id = item["chunk_id"]
             try:
-                live, error = await self._repair(chunk_id)
+                live, error = await self._repair(chunk_id, fence)
+            except LeaseLost:
+                raise
             except EchoError as exc:
                 live, error = 0, str(exc)
             backoff_s = min(MAX_BACKOFF_S, 2.0 ** min(item["attempts"], 10))
-            await self._queue.settle(chunk_id, live, self._n, error, backoff_s)
+            await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence)
 
-    async def _repair(self, chunk_id: str) -> tuple[int, str]:
+    async def _repair(self, chunk_id: str, fence: Fence | None = None) -> tuple[int, str]:
         holders, sources = await self._verified_holders(chunk_id)
         if len(holders) >= self._n:
             return len(holders), ""
@@ -104,7 +112,7 @@ class Repairer:
                 errors.append(f"{source}->{target}: {exc}")
                 self._metrics.grpc_errors.labels("ReplicateChunk", exc.code).inc()
                 continue
-            await self._queue.add_replica(chunk_id, target)
+            await self._queue.add_replica(chunk_id, target, fence)
             holders.append(target)
             sources.append(target)
             self._metrics.repairs_done.inc()

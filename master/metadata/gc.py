@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from common.singleton import Fence
+from master.metadata.leases import fenced
 from master.metadata.pool import Database
 
 __all__ = ["GcCandidate", "GcRepository"]
@@ -34,9 +36,12 @@ class GcRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def mark(self, grace_s: float, limit: int) -> list[GcCandidate]:
-        """Mark up to ``limit`` new candidates; return them with any still-marked ones."""
-        async with self._db.transaction() as conn:
+    async def mark(
+        self, grace_s: float, limit: int, fence: Fence | None = None
+    ) -> list[GcCandidate]:
+        """Mark up to ``limit`` new candidates; return them with any still-marked ones.
+        Fenced (LeaseLost, nothing marked) when ``fence`` is no longer current."""
+        async with fenced(self._db, fence) as conn:
             await conn.execute(
                 "UPDATE chunks SET gc_marked_at = now() WHERE chunk_id IN ("
                 " SELECT c.chunk_id FROM chunks c WHERE c.gc_marked_at IS NULL"
@@ -66,15 +71,18 @@ class GcRepository:
                 " WHERE chunk_id = %s", (chunk_id,),
             )
 
-    async def forget_copy(self, chunk_id: str, worker_id: str) -> None:
-        async with self._db.connection() as conn:
+    async def forget_copy(self, chunk_id: str, worker_id: str, fence: Fence | None = None) -> None:
+        async with fenced(self._db, fence) as conn:
             await conn.execute(
                 "DELETE FROM replicas WHERE chunk_id = %s AND worker_id = %s",
                 (chunk_id, worker_id),
             )
 
-    async def delete_if_still_garbage(self, chunk_id: str, marked_at: datetime) -> bool:
-        async with self._db.transaction() as conn:
+    async def delete_if_still_garbage(
+        self, chunk_id: str, marked_at: datetime, fence: Fence | None = None
+    ) -> bool:
+        """Delete the chunk row if it is still marked and unreferenced; fenced."""
+        async with fenced(self._db, fence) as conn:
             cur = await conn.execute(
                 "SELECT 1 FROM chunks c WHERE c.chunk_id = %s AND c.gc_marked_at = %s"
                 f" AND {_UNREFERENCED} FOR UPDATE",

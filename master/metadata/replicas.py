@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from common.singleton import Fence
 from master.domain.records import ChunkPlacement
+from master.metadata.leases import fenced
 from master.metadata.pool import Database
 
 __all__ = ["ReplicasRepository"]
@@ -124,11 +126,13 @@ class ReplicasRepository:
                 (chunk_id, reason, chunk_id),
             )
 
-    async def enqueue_chunks_of_worker(self, worker_id: str, reason: str) -> int:
+    async def enqueue_chunks_of_worker(
+        self, worker_id: str, reason: str, fence: Fence | None = None
+    ) -> int:
         """Queue every chunk with a live copy on ``worker_id``, with its live count on
         serving workers; the repairer checks the workers and copies what is missing.
-        Returns how many were queued."""
-        async with self._db.connection() as conn:
+        Returns how many were queued. Fenced when membership keeping calls it."""
+        async with fenced(self._db, fence) as conn:
             cur = await conn.execute(
                 "INSERT INTO repair_queue (chunk_id, reason, live_copies)"
                 " SELECT r.chunk_id, %s, (SELECT count(*) FROM replicas r2"
@@ -156,8 +160,10 @@ class ReplicasRepository:
             )
             return [(r["chunk_id"], list(r["holders"])) for r in await cur.fetchall()]
 
-    async def forget_replica(self, chunk_id: str, worker_id: str) -> None:
-        async with self._db.connection() as conn:
+    async def forget_replica(
+        self, chunk_id: str, worker_id: str, fence: Fence | None = None
+    ) -> None:
+        async with fenced(self._db, fence) as conn:
             await conn.execute(
                 "DELETE FROM replicas WHERE chunk_id = %s AND worker_id = %s",
                 (chunk_id, worker_id),
@@ -178,8 +184,8 @@ class ReplicasRepository:
         assert row is not None
         return {"chunks_total": int(row["total"]), "chunks_remaining": int(row["remaining"])}
 
-    async def finish_drain(self, worker_id: str) -> None:
-        async with self._db.transaction() as conn:
+    async def finish_drain(self, worker_id: str, fence: Fence | None = None) -> None:
+        async with fenced(self._db, fence) as conn:
             await conn.execute(
                 "UPDATE workers SET state = 'removed', state_changed_at = now()"
                 " WHERE worker_id = %s AND state = 'draining'",
@@ -223,16 +229,22 @@ class RepairQueue:
             )
             return cur.rowcount
 
-    async def claim(self, limit: int, lease_s: float) -> list[dict]:
-        async with self._db.connection() as conn:
+    async def claim(self, limit: int, lease_s: float, fence: Fence | None = None) -> list[dict]:
+        """Claim up to ``limit`` due items for ``lease_s``. With a fence (the repair
+        job's lease), the claim is fenced and records the token; items an older token
+        claimed and never settled (its holder died mid-batch) are due again at once."""
+        token = fence.token if fence is not None else None
+        async with fenced(self._db, fence) as conn:
             cur = await conn.execute(
-                "UPDATE repair_queue q SET attempts = q.attempts + 1,"
-                " next_attempt_at = now() + make_interval(secs => %s)"
+                "UPDATE repair_queue q SET attempts = q.attempts + 1, claim_token = %(token)s,"
+                " next_attempt_at = now() + make_interval(secs => %(lease_s)s)"
                 " WHERE q.chunk_id IN (SELECT chunk_id FROM repair_queue"
-                "   WHERE next_attempt_at <= now() ORDER BY live_copies, next_attempt_at"
-                "   LIMIT %s FOR UPDATE SKIP LOCKED)"
+                "   WHERE next_attempt_at <= now()"
+                "   OR (claim_token IS NOT NULL AND claim_token < %(token)s)"
+                "   ORDER BY live_copies, next_attempt_at"
+                "   LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " RETURNING q.chunk_id, q.reason, q.attempts",
-                (lease_s, limit),
+                {"token": token, "lease_s": lease_s, "limit": limit},
             )
             return list(await cur.fetchall())
 
@@ -252,14 +264,15 @@ class RepairQueue:
         replication_factor: int,
         error: str,
         retry_in_s: float,
+        fence: Fence | None = None,
     ) -> None:
-        """Done when N copies live; otherwise record progress and back off."""
-        async with self._db.connection() as conn:
+        """Done when N copies live; otherwise record progress and back off. Fenced."""
+        async with fenced(self._db, fence) as conn:
             if live_copies >= replication_factor:
                 await conn.execute("DELETE FROM repair_queue WHERE chunk_id = %s", (chunk_id,))
                 return
             await conn.execute(
-                "UPDATE repair_queue SET live_copies = %s, last_error = %s,"
+                "UPDATE repair_queue SET live_copies = %s, last_error = %s, claim_token = NULL,"
                 " next_attempt_at = now() + make_interval(secs => %s) WHERE chunk_id = %s",
                 (live_copies, error[:1000], retry_in_s, chunk_id),
             )
@@ -272,8 +285,8 @@ class RepairQueue:
                 " AND last_error <> ''"
             )
 
-    async def add_replica(self, chunk_id: str, worker_id: str) -> None:
-        async with self._db.connection() as conn:
+    async def add_replica(self, chunk_id: str, worker_id: str, fence: Fence | None = None) -> None:
+        async with fenced(self._db, fence) as conn:
             await conn.execute(
                 "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
                 " ON CONFLICT (chunk_id, worker_id)"

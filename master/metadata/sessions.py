@@ -14,8 +14,10 @@ from psycopg.types.json import Jsonb
 
 from common.chunks import Codec
 from common.errors import InvalidInput, NotFound, SessionClosed, SessionExpired
+from common.singleton import Fence
 from master.domain.records import ChunkPlacement, ChunkRef, SessionPart, SessionRecord
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
+from master.metadata.leases import fenced
 from master.metadata.pool import Database
 
 __all__ = ["SessionsRepository"]
@@ -179,9 +181,10 @@ class SessionsRepository:
             await _release_parts(cur, [session_id])
             return True
 
-    async def expire_due(self, limit: int = 500) -> int:
-        """Close sessions past their expiry; return how many."""
-        async with self._db.transaction() as conn, conn.cursor() as cur:
+    async def expire_due(self, limit: int = 500, fence: Fence | None = None) -> int:
+        """Close sessions past their expiry; return how many. Fenced (LeaseLost,
+        nothing closed) when ``fence`` is no longer current."""
+        async with fenced(self._db, fence) as conn, conn.cursor() as cur:
             await cur.execute(
                 "UPDATE upload_sessions SET state = 'expired', updated_at = now() WHERE id IN"
                 " (SELECT id FROM upload_sessions WHERE state = 'open' AND expires_at <= now()"

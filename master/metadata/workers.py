@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from common.errors import IdentityMismatch
+from common.singleton import Fence
 from master.domain.records import WorkerRecord
+from master.metadata.leases import fenced
 from master.metadata.pool import Database
 
 __all__ = ["WorkersRepository"]
@@ -98,12 +100,12 @@ class WorkersRepository:
                 (rtt_ms, state, state, state, worker_id),
             )
 
-    async def claim_down_workers(self, grace_s: float) -> list[str]:
+    async def claim_down_workers(self, grace_s: float, fence: Fence | None = None) -> list[str]:
         """Workers down for longer than ``grace_s`` whose chunks nobody queued yet.
 
-        The UPDATE ... RETURNING claims each one for exactly one master.
+        The UPDATE ... RETURNING claims each one for exactly one master; fenced.
         """
-        async with self._db.connection() as conn:
+        async with fenced(self._db, fence) as conn:
             cur = await conn.execute(
                 "UPDATE workers SET down_handled_at = now() WHERE state = 'down'"
                 " AND state_changed_at < now() - make_interval(secs => %s)"

@@ -31,6 +31,7 @@ from common.errors import (
     TooManyRequests,
 )
 from common.quorum import Hint, Mode, write_quorum
+from common.singleton import Fence
 from master.domain.records import ChunkPlacement, NewVersion, SessionRecord
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
@@ -255,8 +256,9 @@ class SessionService:
         if not await self._sessions.close(session.id, "aborted"):
             raise SessionClosed(f"upload session {session.id} is {session.state}, not open")
 
-    async def expire_once(self) -> int:
-        return await self._sessions.expire_due()
+    async def expire_once(self, fence: Fence | None = None) -> int:
+        """Close expired sessions (the singleton job ``session-expiry``; fenced)."""
+        return await self._sessions.expire_due(fence=fence)
 
     @staticmethod
     def _require_open(session: SessionRecord) -> None:

@@ -21,9 +21,9 @@ import pytest
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from tests.support import identity
-from tests.support.workers import start_worker
+from tests.support.workers import fresh_channel, start_worker
 from tests.unit.worker.backend_contract import blob
-from tests.unit.worker.helpers import get_blob, put_blob, rpc_error
+from tests.unit.worker.helpers import get_blob, header_of, put_blob, rpc_error
 
 MiB = 1024 * 1024
 
@@ -84,5 +84,59 @@ async def test_a_full_disk_rejects_the_chunk_with_resource_exhausted(tmp_path: P
             assert (await get_blob(stub, small.chunk_id))[1] == small_payload
             status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
             assert (status.chunk_count, status.used_bytes) == (1, len(small_payload))
+    finally:
+        proc.stop()
+
+
+async def test_a_full_disk_refuses_small_blobs_and_keeps_every_acknowledged_one(
+    tmp_path: Path, tiny_disk
+):
+    """Small blobs go to volume files: the append that does not fit is refused whole
+    (RESOURCE_EXHAUSTED per blob) and cut off again; every blob acknowledged before
+    reads back, also after a restart, and the volume holds no torn needle."""
+    env = {"WORKER_DATA_DIR": str(tiny_disk), "WORKER_VOLUMES": "1",
+           "WORKER_SCRUB_BYTES_PER_SECOND": "0"}
+    proc, address = start_worker(tmp_path, "w-full-vol", extra_env=env)
+    port = int(address.rsplit(":", 1)[1])
+    acknowledged: dict[str, bytes] = {}
+    refused = 0
+    try:
+        async with identity.channel(address) as channel:
+            stub = pb_grpc.WorkerStub(channel)
+            for _ in range(100):
+                batch = [blob(4000) for _ in range(16)]
+                reply = await stub.PutChunks(pb.PutChunksRequest(blobs=[
+                    pb.SmallBlob(header=header_of(meta), data=payload)
+                    for meta, payload in batch
+                ]), timeout=30)
+                for (meta, payload), outcome in zip(batch, reply.outcomes, strict=True):
+                    if outcome.status_code == grpc.StatusCode.OK.value[0]:
+                        acknowledged[meta.chunk_id] = payload
+                    else:
+                        assert outcome.status_code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+                        assert outcome.error.startswith("storage_full: ")
+                        refused += 1
+                if refused:
+                    break
+            assert refused and acknowledged
+            for chunk_id, payload in acknowledged.items():
+                assert (await get_blob(stub, chunk_id))[1] == payload
+            status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+            assert status.chunk_count == len(acknowledged)
+    finally:
+        proc.stop()
+    volume_sizes = {p.name: p.stat().st_size for p in (tiny_disk / "volumes").glob("*.vol")}
+
+    proc, address = start_worker(tmp_path, "w-full-vol", port=port, extra_env=env)
+    try:
+        # Nothing to cut at the restart: the refused append left no partial needle.
+        assert {p.name: p.stat().st_size
+                for p in (tiny_disk / "volumes").glob("*.vol")} == volume_sizes
+        async with fresh_channel(address) as channel:
+            stub = pb_grpc.WorkerStub(channel)
+            status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+            assert (status.chunk_count, status.corrupt_blobs_found) == (len(acknowledged), 0)
+            for chunk_id, payload in acknowledged.items():
+                assert (await get_blob(stub, chunk_id))[1] == payload
     finally:
         proc.stop()

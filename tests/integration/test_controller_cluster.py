@@ -90,6 +90,12 @@ async def test_uploads_follow_the_controller_and_continue_in_c_while_it_is_kille
         await _controller(http, "POST", f"{base}/v1/override", {"mode": None})
         status = await _controller(http, "GET", f"{base}/status")
         assert status["data"]["override"] is None
+        # The killed controller's evaluation lease runs out before the restarted one may
+        # evaluate (LEASE_TTL_SECONDS, 10 s by default): only then does it probe.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not status["data"]["workers"] and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.5)
+            status = await _controller(http, "GET", f"{base}/status")
         assert status["data"]["workers"], "the controller probes the registered workers"
 
 

@@ -370,6 +370,8 @@ async def test_tus_errors_are_documented_and_lose_nothing(api: ApiClient) -> Non
         f"{api.base_url}/api/v1/tus/", headers={**api.auth, "Upload-Length": "5"}
     ) as r:
         assert r.status == 412  # Tus-Resumable missing
+        assert r.headers["Tus-Version"] == "1.0.0"  # what the client negotiates with
+        assert (await r.json())["code"] == "precondition_failed"
     gone = await _tus_create(api, 10, "terminated.bin")
     async with api.session.delete(gone, headers={**api.auth, **TUS}) as r:
         assert r.status == 204

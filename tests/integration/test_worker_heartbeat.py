@@ -22,7 +22,7 @@ from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from tests.support import identity
 from tests.support.workers import start_worker
 from tests.unit.worker.backend_contract import blob
-from tests.unit.worker.helpers import get_blob, put_blob, rpc_error
+from tests.unit.worker.helpers import flip_stored_byte, get_blob, put_blob, rpc_error
 
 SECRET = identity.SESSION_SECRET
 CLUSTER = ClusterIdentity(SECRET)
@@ -132,10 +132,7 @@ async def test_corrupt_blobs_are_reported_once_in_the_next_heartbeat(
         async with identity.channel(address) as channel:
             stub = pb_grpc.WorkerStub(channel)
             await put_blob(stub, meta, payload)
-            (path,) = (tmp_path / "w-hb-rot" / "blobs").rglob(meta.chunk_id)
-            raw = bytearray(path.read_bytes())
-            raw[-1] ^= 0xFF
-            path.write_bytes(bytes(raw))
+            flip_stored_byte(tmp_path / "w-hb-rot", meta.chunk_id)  # its last byte
             error = await rpc_error(get_blob(stub, meta.chunk_id))
             assert error.code() == grpc.StatusCode.DATA_LOSS
         await master.wait_for(lambda: any(b["corrupt_chunk_ids"] for b in master.heartbeats))

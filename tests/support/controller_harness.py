@@ -27,13 +27,12 @@ __all__ = ["controller", "get", "health_server", "post", "seed_file", "seed_work
 
 @contextlib.asynccontextmanager
 async def controller(
-    database_url: str, redis_url: str, **overrides: Any
+    database_url: str, redis_url: str, *, run_loop: bool = False, **overrides: Any
 ) -> AsyncIterator[TestClient]:
     overrides.setdefault("cluster_secret", SESSION_SECRET)
-    settings = ControllerSettings(
-        database_url=database_url, redis_url=redis_url, mode_ttl_seconds=5.0, **overrides
-    )
-    app = build_app(settings, database_url, redis_url, run_loop=False)
+    overrides.setdefault("mode_ttl_seconds", 5.0)
+    settings = ControllerSettings(database_url=database_url, redis_url=redis_url, **overrides)
+    app = build_app(settings, database_url, redis_url, run_loop=run_loop)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

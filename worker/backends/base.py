@@ -141,3 +141,7 @@ class ChunkBackend(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and handles."""
+
+    async def run_maintenance(self) -> None:  # noqa: B027 - optional hook
+        """Background upkeep the backend needs (volume compaction), run as a task by the
+        server until cancelled; returns at once when there is none."""
