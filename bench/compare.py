@@ -91,7 +91,8 @@ def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
                            tls=os.environ.get("BENCH_ECHOFS_TLS", "1") != "0")
         with LocalCluster(spec) as cluster:
             token = asyncio.run(_echofs_token(cluster.master_url))
-            target = Target("echofs", f"{cluster.master_url}/api/v1/fs",
+            # Keys go into the bench user's home bucket, which is named "bench" after it.
+            target = Target("echofs", f"{cluster.master_url}/api/v1/fs/bench",
                             {"Authorization": f"Bearer {token}"})
             pids = {p.name: p.pid for p in cluster.processes()}
             yield target, {**pids, **_service_pids(base)}

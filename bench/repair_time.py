@@ -35,6 +35,7 @@ async def _upload(cluster: LocalCluster, total: int, file_size: int) -> None:
             token = (await r.json())["data"]["token"]
         headers = {"Authorization": f"Bearer {token}"}
         for i in range(total // file_size):
+            # The user "repair" owns the home bucket "repair".
             async with session.put(f"{cluster.master_url}/api/v1/fs/repair/{i}.bin",
                                    data=os.urandom(file_size), headers=headers) as r:
                 assert r.status == 201, await r.text()

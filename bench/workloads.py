@@ -1,7 +1,7 @@
 """The load client both systems get: data sets, HTTP operations, timed phases.
 
 A ``Target`` is only a base URL and headers: EchoFS is driven through
-``PUT|GET {master}/api/v1/fs/{key}`` with a bearer token, SeaweedFS through
+``PUT|GET {master}/api/v1/fs/{bucket}/{key}`` with a bearer token, SeaweedFS through
 ``PUT|GET {filer}/{key}``. Everything else — payloads, concurrency, timing, percentiles,
 CPU and RSS sampling — is the same code for both.
 

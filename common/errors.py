@@ -16,6 +16,8 @@
     ├── Conflict                   conflict           409   ALREADY_EXISTS
     │   ├── IdentityMismatch       identity_mismatch  409   ALREADY_EXISTS
     │   ├── OffsetMismatch         offset_mismatch    409   ALREADY_EXISTS
+    │   ├── BucketExists           bucket_exists      409   ALREADY_EXISTS
+    │   ├── BucketNotEmpty         bucket_not_empty   409   ALREADY_EXISTS
     │   ├── UploadLocked           upload_locked      409   ALREADY_EXISTS
     │   ├── IncompleteUpload       incomplete_upload  409   ALREADY_EXISTS
     │   ├── SessionClosed          session_closed     409   ALREADY_EXISTS
@@ -51,6 +53,8 @@ __all__ = [
     "BadCredentials",
     "BadJson",
     "BadPath",
+    "BucketExists",
+    "BucketNotEmpty",
     "ChecksumMismatch",
     "ChunkCorrupt",
     "ChunkIdMismatch",
@@ -143,6 +147,18 @@ class IdentityMismatch(Conflict):
     """A worker id is already bound to another identity (certificate or first key)."""
 
     code = "identity_mismatch"
+
+
+class BucketExists(Conflict):
+    """A bucket by that name exists (bucket names are unique in the cluster)."""
+
+    code = "bucket_exists"
+
+
+class BucketNotEmpty(Conflict):
+    """Deleting a bucket that holds files or directories needs ``recursive``."""
+
+    code = "bucket_not_empty"
 
 
 class OffsetMismatch(Conflict):

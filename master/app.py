@@ -13,14 +13,17 @@ from psycopg.conninfo import conninfo_to_dict
 
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
+from common.loops import run_loop
 from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
     routes_admin,
     routes_auth,
+    routes_buckets,
     routes_cluster,
     routes_files,
+    routes_fs,
     routes_sessions,
     routes_tus,
 )
@@ -28,6 +31,7 @@ from master.api.common import SERVICES
 from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
+from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
@@ -35,18 +39,24 @@ from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository
+from master.metadata.listings import ListingsRepository
+from master.metadata.namespace import NamespaceRepository
 from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
+from master.metadata.tasks import TasksRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
+from master.services.access import BucketAccess
 from master.services.auth import AuthService
+from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
@@ -57,6 +67,7 @@ from master.services.login_limiter import (
     MemoryFailureCounter,
     RedisFailureCounter,
 )
+from master.services.namespace import NamespaceService
 from master.services.sessions import SessionLimits, SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
@@ -74,6 +85,8 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_sessions.routes)
     app.add_routes(routes_tus.routes)
     app.add_routes(routes_files.routes)
+    app.add_routes(routes_fs.routes)
+    app.add_routes(routes_buckets.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
@@ -117,7 +130,11 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 max_upload_bytes=settings.max_upload_bytes,
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
-            uploads = UploadService(files, writer, modes, metrics, limits)
+            buckets_repo = BucketsRepository(db)
+            access = BucketAccess(buckets_repo)
+            namespace_repo = NamespaceRepository(db)
+            tasks_repo = TasksRepository(db)
+            uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
             downloads = DownloadService(files, replicas, registry, metrics,
                                         settings.download_readahead_chunks)
             sessions_repo = SessionsRepository(db)
@@ -145,12 +162,15 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 settings=settings, metrics=metrics,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
                                  settings.jwt_ttl_seconds, admins, login_limiter),
-                files=FileService(files, replicas, metrics),
+                files=FileService(files, replicas, metrics, access, namespace_repo),
                 cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
                                        db, redis, settings.replication_factor),
                 uploads=uploads, downloads=downloads, sessions=sessions,
                 tus=TusService(sessions, sessions_repo, uploads, downloads, replicas, redis,
                                settings.replication_factor),
+                buckets=BucketService(buckets_repo, access, namespace_repo, tasks_repo),
+                namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
+                                           tasks_repo),
             )
             app[SERVICES] = services
 
@@ -176,6 +196,19 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                          settings.gc_grace_seconds,
                                          safety_margin_s=settings.gc_safety_margin_seconds)
             singletons.start("gc", collector.run_once, settings.gc_interval_seconds)
+            # Namespace tasks are claimed row by row (SKIP LOCKED) and the retention sweep
+            # is idempotent: both run on every master, outside the singleton leases.
+            task_runner = NamespaceTaskRunner(tasks_repo, namespace_repo)
+            background.spawn(
+                run_loop(task_runner.run_once, name="namespace tasks", interval_s=1.0,
+                         on_failure=count_failure, delay_after=task_runner.pause_after),
+                name="namespace-tasks",
+            )
+            background.spawn(
+                run_periodically(RetentionSweeper(namespace_repo).run_once, 300.0,
+                                 "retention", count_failure),
+                name="retention",
+            )
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             idle_s = settings.repair_interval_seconds

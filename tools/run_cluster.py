@@ -51,7 +51,7 @@ Try it:
   curl -s -H "Authorization: Bearer $TOKEN" -F path=docs/README.md -F file=@README.md \\
        {master}/api/v1/files/upload
   curl -s -H "Authorization: Bearer $TOKEN" {master}/api/v1/files
-  curl -s -H "Authorization: Bearer $TOKEN" {master}/api/v1/fs/docs/README.md
+  curl -s -H "Authorization: Bearer $TOKEN" {master}/api/v1/fs/demo/docs/README.md
 
 Press Ctrl-C to stop everything.
 """

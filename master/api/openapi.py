@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from master.api import openapi_namespace
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -53,8 +54,6 @@ def _json_body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
 
 
-_PATH_PARAM = {"name": "path", "in": "path", "required": True,
-               "schema": {"type": "string", "minLength": 1, "maxLength": 1024}}
 _FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CONSISTENCY_Q = {"name": "consistency", "in": "query", "required": False,
                   "schema": {"type": "string", "enum": ["auto", "strong", "available"]}}
@@ -97,19 +96,6 @@ _PATHS: dict[str, Any] = {
                                            "enum": ["auto", "strong", "available"]},
                            "file": {"type": "string", "format": "binary"}}}}}},
         "responses": {**_ok("Receipt", "201", "Uploaded"), **_errors(400, 401, 413, 503)}}},
-    "/api/v1/fs/{path}": {
-        "parameters": [_PATH_PARAM],
-        "put": {"summary": "Upload a raw body to a path (creates or replaces)",
-                "security": _BEARER, "parameters": [_CONSISTENCY_Q],
-                "requestBody": {"required": True, "content": _BYTES},
-                "responses": {**_ok("Receipt", "201", "Uploaded"),
-                              **_errors(400, 401, 413, 503)}},
-        "get": {"summary": "Download by path", "security": _BEARER,
-                "parameters": _RANGE_HEADERS,
-                "responses": {**_DOWNLOAD_RESPONSES, **_errors(400)}},
-        "delete": {"summary": "Delete by path", "security": _BEARER,
-                   "responses": {**_ok("Deleted"), **_errors(400, 401, 404)}},
-    },
     "/api/v1/files": {"get": {
         "summary": "List the caller's files", "security": _BEARER,
         "parameters": [
@@ -211,9 +197,9 @@ OPENAPI: dict[str, Any] = {
     "info": {"title": "EchoFS master API", "version": "1.0.0",
              "description": "Distributed, chunked, content-addressed file store."},
     "security": _BEARER,
-    "paths": _PATHS,
+    "paths": {**_PATHS, **openapi_namespace.PATHS},
     "components": {
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},

@@ -26,22 +26,23 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "User": {
-        "type": "object", "required": ["user_id", "username", "is_admin"],
+        "type": "object", "required": ["user_id", "username", "is_admin", "home_bucket"],
         "properties": {"user_id": {"type": "integer"}, "username": {"type": "string"},
-                       "is_admin": {"type": "boolean"}},
+                       "is_admin": {"type": "boolean"}, "home_bucket": {"type": "string"}},
     },
     "Token": {
         "type": "object", "required": ["token", "token_type", "expires_in"],
         "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
                        "expires_in": {"type": "integer"}, "user_id": {"type": "integer"},
-                       "username": {"type": "string"}},
+                       "username": {"type": "string"}, "home_bucket": {"type": "string"}},
     },
     "Receipt": {
         "type": "object",
         "required": ["file_id", "path", "size", "sha256", "chunks", "dedup_chunks", "mode",
                      "replicas"],
         "properties": {
-            "file_id": {"type": "string", "format": "uuid"}, "path": {"type": "string"},
+            "file_id": {"type": "string", "format": "uuid"}, "bucket": {"type": "string"},
+            "path": {"type": "string"},
             "size": {"type": "integer"}, "sha256": {"type": "string"},
             "chunks": {"type": "integer"}, "dedup_chunks": {"type": "integer"},
             "mode": {"type": "string", "enum": ["C", "A", "Hybrid"]},

@@ -17,8 +17,8 @@ async def register(request: web.Request) -> web.Response:
     user = await services_of(request).auth.register(
         require_str(body, "username"), require_str(body, "password")
     )
-    return ok({"user_id": user.id, "username": user.username, "is_admin": user.is_admin},
-              "registered", status=201)
+    return ok({"user_id": user.id, "username": user.username, "is_admin": user.is_admin,
+               "home_bucket": user.home_bucket}, "registered", status=201)
 
 
 @routes.post("/api/v1/auth/login")
@@ -28,11 +28,12 @@ async def login(request: web.Request) -> web.Response:
         require_str(body, "username"), require_str(body, "password"), request.remote or ""
     )
     return ok({"token": token, "token_type": "Bearer", "expires_in": ttl_s,
-               "user_id": user.id, "username": user.username})
+               "user_id": user.id, "username": user.username,
+               "home_bucket": user.home_bucket})
 
 
 @routes.get("/api/v1/auth/profile")
 async def profile(request: web.Request) -> web.Response:
     principal = principal_of(request)
     return ok({"user_id": principal.user_id, "username": principal.username,
-               "is_admin": principal.is_admin})
+               "is_admin": principal.is_admin, "home_bucket": principal.home_bucket})

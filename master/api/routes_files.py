@@ -1,30 +1,30 @@
-"""File routes: upload (multipart and raw PUT), list, metadata, download, delete."""
+"""File routes by id and wave-1's multipart upload and flat listing (home bucket).
+
+Path routes (``/api/v1/fs/{bucket}/{path}``) are in ``routes_fs``.
+"""
 
 from __future__ import annotations
 
 import base64
-import logging
-import urllib.parse
 
 from aiohttp import BodyPartReader, web
 
-from common.errors import EchoError, InvalidInput, PayloadTooLarge
+from common.errors import InvalidInput, PayloadTooLarge
 from common.quorum import Hint
 from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
-from master.api.http_range import parse_range
+from master.api.file_responses import send_file
 from master.services.files import FileSnapshot
 from master.services.paths import normalize_path
 
-__all__ = ["routes"]
+__all__ = ["check_declared_length", "parse_hint", "routes"]
 
-log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 _HINTS = {"auto": Hint.AUTO, "strong": Hint.STRONG, "available": Hint.AVAILABLE}
 _MAX_FIELD_BYTES = 4096
 
 
-def _hint(raw: str | None) -> Hint:
+def parse_hint(raw: str | None) -> Hint:
     if raw is None or raw == "":
         return Hint.AUTO
     try:
@@ -43,7 +43,7 @@ async def upload_multipart(request: web.Request) -> web.Response:
     services = services_of(request)
     if not request.content_type.startswith("multipart/form-data"):
         raise InvalidInput("expected multipart/form-data with a 'file' part")
-    _check_declared_length(request, services.settings.max_upload_bytes)
+    check_declared_length(request, services.settings.max_upload_bytes)
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
@@ -71,26 +71,14 @@ async def upload_multipart(request: web.Request) -> web.Response:
             await part.release()
             continue
         path = normalize_path(fields.get("path") or part.filename or "")
-        hint = _hint(fields.get("consistency"))
+        hint = parse_hint(fields.get("consistency"))
         receipt = await services.uploads.upload(
-            principal_of(request).user_id, path, hint, part.read_chunk
+            principal_of(request), None, path, hint, part.read_chunk
         )
         return ok(receipt.to_json(), "uploaded", status=201)
 
 
-@routes.put("/api/v1/fs/{path:.+}")
-async def upload_raw(request: web.Request) -> web.Response:
-    services = services_of(request)
-    path = normalize_path(request.match_info["path"])
-    _check_declared_length(request, services.settings.max_upload_bytes)
-    hint = _hint(query_text(request, "consistency") or request.headers.get("X-Consistency"))
-    receipt = await services.uploads.upload(
-        principal_of(request).user_id, path, hint, request.content.read
-    )
-    return ok(receipt.to_json(), "uploaded", status=201)
-
-
-def _check_declared_length(request: web.Request, limit: int) -> None:
+def check_declared_length(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"upload of {request.content_length} bytes exceeds {limit}")
 
@@ -132,8 +120,9 @@ async def file_metadata(request: web.Request) -> web.Response:
     details = await services_of(request).files.details(principal_of(request), file_id)
     record, chunks, states = details.record, details.chunks, details.replica_states
     return ok({
-        "file_id": str(record.id), "path": record.path, "size": record.size,
-        "sha256": record.sha256, "mode": record.mode, "chunk_size": record.chunk_size,
+        "file_id": str(record.id), "bucket": record.bucket, "path": record.path,
+        "size": record.size, "sha256": record.sha256, "mode": record.mode,
+        "chunk_size": record.chunk_size,
         "consistency_hint": record.consistency_hint, "version_id": str(record.version_id),
         "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
         "chunks": [
@@ -150,75 +139,8 @@ async def download_by_id(request: web.Request) -> web.StreamResponse:
     files, caller = services_of(request).files, principal_of(request)
     file_id = parse_file_id(request.match_info["file_id"])
     if request.method == "HEAD":
-        return await _send_file(request, FileSnapshot(await files.by_id(caller, file_id), []))
-    return await _send_file(request, await files.snapshot(caller, file_id))
-
-
-@routes.get("/api/v1/fs/{path:.+}")
-async def download_by_path(request: web.Request) -> web.StreamResponse:
-    files, caller = services_of(request).files, principal_of(request)
-    path = normalize_path(request.match_info["path"])
-    if request.method == "HEAD":
-        return await _send_file(request, FileSnapshot(await files.by_path(caller, path), []))
-    return await _send_file(request, await files.snapshot_by_path(caller, path))
-
-
-async def _send_file(request: web.Request, snapshot: FileSnapshot) -> web.StreamResponse:
-    """Headers from the snapshot's version; for GET, its verified bytes (HEAD: none)."""
-    services = services_of(request)
-    record = snapshot.record
-    etag = f'"{record.sha256}"'
-    if request.headers.get("If-None-Match") in {etag, "*"}:
-        return web.Response(status=304, headers={"ETag": etag})
-    byte_range = parse_range(
-        request.headers.get("Range"), record.size, request.headers.get("If-Range"), etag
-    )
-    name = record.path.rsplit("/", 1)[-1]
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}",
-        "Last-Modified": record.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-    }
-    if byte_range is None:
-        response = web.StreamResponse(status=200, headers=headers)
-        response.content_length = record.size
-    else:
-        response = web.StreamResponse(status=206, headers=headers)
-        response.headers["Content-Range"] = (
-            f"bytes {byte_range.start}-{byte_range.end}/{record.size}"
-        )
-        response.content_length = byte_range.length
-    if request.method == "HEAD":
-        await response.prepare(request)
-        return response
-    stream = services.downloads.stream(record, snapshot.chunks, byte_range)
-    # Fetch the first chunk before committing to a status, so an unreadable file is
-    # a JSON 503, not a truncated 200.
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        first = b""
-    await response.prepare(request)
-    try:
-        # As memoryviews: asyncio's transport (3.11) slices off what the socket took at
-        # once, and slicing bytes would copy the rest of each piece first.
-        if first:
-            await response.write(memoryview(first))
-        async for piece in stream:
-            await response.write(memoryview(piece))
-    except EchoError as exc:
-        services.metrics.file_errors.labels("download", exc.code).inc()
-        log.error("download failed mid-stream; closing the connection",
-                  extra={"file_id": str(record.id), "error": str(exc)})
-        if request.transport is not None:
-            request.transport.close()
-        return response
-    finally:
-        await stream.aclose()
-    await response.write_eof()
-    return response
+        return await send_file(request, FileSnapshot(await files.by_id(caller, file_id), []))
+    return await send_file(request, await files.snapshot(caller, file_id))
 
 
 @routes.delete("/api/v1/files/{file_id}")
@@ -228,8 +150,3 @@ async def delete_by_id(request: web.Request) -> web.Response:
     return ok({"file_id": str(record.id), "path": record.path}, "deleted")
 
 
-@routes.delete("/api/v1/fs/{path:.+}")
-async def delete_by_path(request: web.Request) -> web.Response:
-    path = normalize_path(request.match_info["path"])
-    record = await services_of(request).files.delete_by_path(principal_of(request), path)
-    return ok({"file_id": str(record.id), "path": record.path}, "deleted")

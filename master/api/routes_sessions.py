@@ -48,7 +48,8 @@ async def init_session(request: web.Request) -> web.Response:
     if not isinstance(consistency, str):
         raise InvalidInput("field 'consistency' must be a string")
     session = await services_of(request).sessions.init(
-        principal_of(request).user_id, path=path, file_name=file_name[:1024],
+        principal_of(request).user_id, bucket_id=principal_of(request).home_bucket_id,
+        path=path, file_name=file_name[:1024],
         file_size=file_size, chunk_size=_optional_int(body, "chunk_size"),
         sha256=sha256.lower() if sha256 else None, consistency=consistency.lower(),
     )

@@ -18,14 +18,18 @@ from common.chunks import Codec
 from common.errors import InvalidInput
 
 __all__ = [
+    "BucketRecord",
     "ChunkPlacement",
     "ChunkRef",
+    "Entry",
     "FileRecord",
     "FileSummary",
     "NewVersion",
     "SessionPart",
     "SessionRecord",
     "StorageTotals",
+    "TaskRecord",
+    "VersionInfo",
     "VersionRecord",
     "WorkerRecord",
 ]
@@ -80,6 +84,15 @@ class NewVersion:
     # parts were read: the commit fails if parts changed since.
     session_id: uuid.UUID | None = None
     session_updated_at: datetime | None = None
+    bucket_id: int = 0
+    # Conditional write, checked inside the commit transaction: the current version's
+    # etag must be ``if_match``; with ``if_none_match`` no current version may exist.
+    if_match: str | None = None
+    if_none_match: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        return self.if_match is not None or self.if_none_match
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,12 @@ class FileRecord:
     mode: str
     created_at: datetime
     updated_at: datetime
+    bucket_id: int = 0
+    bucket: str = ""
+
+    @property
+    def etag(self) -> str:
+        return self.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +172,7 @@ class SessionRecord:
     metadata: dict[str, Any]
     tail_chunk_id: str | None
     tail_size: int
+    bucket_id: int = 0
 
     def part_size(self, index: int) -> int:
         """The exact size part ``index`` must have."""
@@ -178,3 +198,56 @@ class StorageTotals:
     chunks: int
     stored_bytes: int
     raw_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    """A bucket with its settings; usage (``used_bytes``, ``files``) when listed."""
+
+    id: int
+    name: str
+    owner_id: int
+    home_of: int | None
+    versioning: bool
+    keep_versions: int | None
+    keep_days: int | None
+    quota_bytes: int | None
+    quota_files: int | None
+    state: str
+    created_at: datetime
+    used_bytes: int = 0
+    files: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One listing entry: ``name`` relative to the listed directory."""
+
+    name: str
+    type: str  # "file" | "dir"
+    size: int | None
+    etag: str | None
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version_id: uuid.UUID
+    size: int
+    etag: str
+    modified: datetime
+    current: bool
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: uuid.UUID
+    kind: str
+    bucket_id: int
+    path: str
+    created_by: int | None
+    state: str
+    done: int
+    total: int
+    error: str | None

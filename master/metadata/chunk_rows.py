@@ -36,8 +36,11 @@ async def persist_chunks(cur: AsyncCursor[Any], placements: Sequence[ChunkPlacem
     relied_on = [p.chunk_id for p in unique if p.row_existed]
     if relied_on:
         await cur.execute(
+            # FOR NO KEY UPDATE, the lock the upsert below takes anyway: a shared lock
+            # here had to be upgraded there, and two commits reusing one chunk then
+            # deadlocked (each holding the share the other's upgrade waits for).
             "SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s) AND gc_marked_at IS NULL"
-            " ORDER BY chunk_id FOR SHARE", (relied_on,),
+            " ORDER BY chunk_id FOR NO KEY UPDATE", (relied_on,),
         )
         still_there = {r["chunk_id"] for r in await cur.fetchall()}
         gone = [c for c in relied_on if c not in still_there]

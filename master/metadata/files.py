@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 
 _FILE_COLUMNS = """
     f.id, f.owner_id, f.path, f.consistency_hint, f.created_at, f.updated_at,
-    v.id AS version_id, v.size, v.sha256, v.chunk_size, v.chunk_count, v.mode
+    v.id AS version_id, v.size, v.sha256, v.chunk_size, v.chunk_count, v.mode,
+    f.bucket_id, b.name AS bucket
 """
+# A file's current version, unless it is a delete marker (then the file reads as gone).
+_CURRENT = (
+    " FROM files f JOIN buckets b ON b.id = f.bucket_id"
+    " JOIN file_versions v ON v.id = f.current_version_id AND NOT v.deleted"
+)
 
 
 _CHUNKS_OF = (
@@ -57,6 +63,7 @@ def _file(row: dict) -> FileRecord:
         size=row["size"], sha256=row["sha256"], chunk_size=row["chunk_size"],
         chunk_count=row["chunk_count"], mode=row["mode"],
         created_at=row["created_at"], updated_at=row["updated_at"],
+        bucket_id=row["bucket_id"], bucket=row["bucket"],
     )
 
 
@@ -76,42 +83,40 @@ class FilesRepository:
     async def by_id(self, file_id: uuid.UUID) -> FileRecord | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files f"
-                " JOIN file_versions v ON v.id = f.current_version_id WHERE f.id = %s",
-                (file_id,),
+                f"SELECT {_FILE_COLUMNS}{_CURRENT} WHERE f.id = %s", (file_id,),
             )
             row = await cur.fetchone()
         return _file(row) if row else None
 
-    async def by_path(self, owner_id: int, path: str) -> FileRecord | None:
+    async def by_path(self, bucket: str, path: str) -> FileRecord | None:
+        """The file at ``path`` of the bucket named ``bucket`` (current, not deleted)."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files f"
-                " JOIN file_versions v ON v.id = f.current_version_id"
-                " WHERE f.owner_id = %s AND f.path = %s",
-                (owner_id, path),
+                f"SELECT {_FILE_COLUMNS}{_CURRENT} WHERE b.name = %s AND f.path = %s",
+                (bucket, path),
             )
             row = await cur.fetchone()
         return _file(row) if row else None
 
-    async def id_for_path(self, owner_id: int, path: str) -> uuid.UUID | None:
+    async def id_for_path(self, bucket_id: int, path: str) -> uuid.UUID | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                "SELECT id FROM files WHERE owner_id = %s AND path = %s", (owner_id, path)
+                "SELECT id FROM files WHERE bucket_id = %s AND path = %s", (bucket_id, path)
             )
             row = await cur.fetchone()
         return row["id"] if row else None
 
     async def list_files(
-        self, owner_id: int, prefix: str, after_path: str, limit: int
+        self, bucket_id: int, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
+        """Files of the bucket under ``prefix``, by path (wave-1's flat listing)."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "SELECT f.id, f.path, v.size, v.sha256, v.mode, f.updated_at FROM files f"
-                " JOIN file_versions v ON v.id = f.current_version_id"
-                " WHERE f.owner_id = %s AND f.path LIKE %s AND f.path > %s"
+                " JOIN file_versions v ON v.id = f.current_version_id AND NOT v.deleted"
+                " WHERE f.bucket_id = %s AND f.path LIKE %s AND f.path > %s"
                 " ORDER BY f.path LIMIT %s",
-                (owner_id, _like_prefix(prefix), after_path, limit),
+                (bucket_id, _like_prefix(prefix), after_path, limit),
             )
             rows = await cur.fetchall()
         return [
@@ -129,13 +134,14 @@ class FilesRepository:
         return await self._snapshot("f.id = %s", (file_id,))
 
     async def snapshot_by_path(
-        self, owner_id: int, path: str
+        self, bucket: str, path: str, version_id: uuid.UUID | None = None
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
-        """``snapshot`` of the file at ``path``: a small download's only metadata query."""
-        return await self._snapshot("f.owner_id = %s AND f.path = %s", (owner_id, path))
+        """``snapshot`` of the file at ``path`` of the bucket named ``bucket`` (its
+        current version, or ``version_id``): a small download's only metadata query."""
+        return await self._snapshot("b.name = %s AND f.path = %s", (bucket, path), version_id)
 
     async def _snapshot(
-        self, where: str, params: tuple[object, ...]
+        self, where: str, params: tuple[object, ...], version_id: uuid.UUID | None = None
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
@@ -144,12 +150,13 @@ class FilesRepository:
                 " CASE WHEN vc.idx < %s THEN ARRAY(SELECT r.worker_id FROM replicas r"
                 "   JOIN workers w ON w.worker_id = r.worker_id WHERE r.chunk_id = c.chunk_id"
                 "   AND r.state = 'live' AND w.state <> 'removed') END AS holders"
-                " FROM files f"
-                " JOIN file_versions v ON v.id = f.current_version_id"
+                " FROM files f JOIN buckets b ON b.id = f.bucket_id"
+                " JOIN file_versions v ON NOT v.deleted AND v.id = COALESCE(%s::uuid,"
+                "   f.current_version_id) AND v.file_id = f.id"
                 " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
                 " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
                 f" WHERE {where} ORDER BY vc.idx",
-                (SNAPSHOT_HOLDERS_FOR, *params),
+                (SNAPSHOT_HOLDERS_FOR, version_id, *params),
             )
             rows = await cur.fetchall()
         if not rows:
@@ -182,7 +189,7 @@ class FilesRepository:
         first: dict[tuple[int, str], int] = {}
         for index, (new, n) in enumerate(items):
             if n == items[0][1]:
-                first.setdefault((new.owner_id, new.path), index)
+                first.setdefault((new.bucket_id, new.path), index)
         grouped = sorted(first.values())
         results: list[uuid.UUID | BaseException | None] = [None] * len(items)
         if len(grouped) > 1:
@@ -221,7 +228,8 @@ class FilesRepository:
         """How many files and distinct chunks the cluster holds, and their bytes."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                "SELECT (SELECT count(*) FROM files) AS files, count(*) AS chunks,"
+                "SELECT (SELECT count(*) FROM files f JOIN file_versions v"
+                "  ON v.id = f.current_version_id AND NOT v.deleted) AS files, count(*) AS chunks,"
                 " COALESCE(sum(stored_size), 0) AS stored_bytes,"
                 " COALESCE(sum(raw_size), 0) AS raw_bytes FROM chunks"
             )

@@ -25,7 +25,7 @@ __all__ = ["SessionsRepository"]
 _COLUMNS = (
     "id, owner_id, file_id, path, file_name, file_size, chunk_size, total_chunks, sha256,"
     " consistency, protocol, state, created_at, updated_at, expires_at, metadata,"
-    " tail_chunk_id, tail_size"
+    " tail_chunk_id, tail_size, bucket_id"
 )
 
 
@@ -38,19 +38,21 @@ class SessionsRepository:
         self._db = db
 
     async def create(
-        self, *, owner_id: int, path: str, file_name: str, file_size: int, chunk_size: int,
+        self, *, owner_id: int, bucket_id: int, path: str, file_name: str, file_size: int,
+        chunk_size: int,
         sha256: str | None, consistency: str, protocol: str, ttl_s: float,
         metadata: dict[str, Any] | None = None, file_id: uuid.UUID | None = None,
     ) -> SessionRecord:
         total = -(-file_size // chunk_size)
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                "INSERT INTO upload_sessions (id, owner_id, file_id, path, file_name, file_size,"
-                " chunk_size, total_chunks, sha256, consistency, protocol, metadata, expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                "INSERT INTO upload_sessions (id, owner_id, bucket_id, file_id, path, file_name,"
+                " file_size, chunk_size, total_chunks, sha256, consistency, protocol, metadata,"
+                " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                 "         now() + make_interval(secs => %s))"
                 f" RETURNING {_COLUMNS}",
-                (uuid.uuid4(), owner_id, file_id or uuid.uuid4(), path, file_name, file_size,
+                (uuid.uuid4(), owner_id, bucket_id, file_id or uuid.uuid4(), path, file_name,
+                 file_size,
                  chunk_size, total, sha256, consistency, protocol, Jsonb(metadata or {}), ttl_s),
             )
             row = await cur.fetchone()

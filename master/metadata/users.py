@@ -1,4 +1,9 @@
-"""Users repository."""
+"""Users repository.
+
+Registering a user creates its personal ("home") bucket in the same transaction,
+named by ``echofs_create_home_bucket`` (migration 0007), the one implementation of
+the naming rule that the migration of wave-1 users used too.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ from master.metadata.pool import Database
 
 __all__ = ["UserRecord", "UsersRepository"]
 
+_SELECT = (
+    "SELECT u.id, u.username, u.password_hash, u.is_admin, b.id AS home_bucket_id,"
+    " b.name AS home_bucket FROM users u LEFT JOIN buckets b ON b.home_of = u.id"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
@@ -18,10 +28,13 @@ class UserRecord:
     username: str
     password_hash: str
     is_admin: bool
+    home_bucket_id: int = 0
+    home_bucket: str = ""
 
 
 def _user(row: dict) -> UserRecord:
-    return UserRecord(row["id"], row["username"], row["password_hash"], row["is_admin"])
+    return UserRecord(row["id"], row["username"], row["password_hash"], row["is_admin"],
+                      row["home_bucket_id"] or 0, row["home_bucket"] or "")
 
 
 class UsersRepository:
@@ -30,32 +43,30 @@ class UsersRepository:
 
     async def create(self, username: str, password_hash: str, is_admin: bool) -> UserRecord:
         try:
-            async with self._db.connection() as conn:
+            async with self._db.transaction() as conn:
                 cur = await conn.execute(
                     "INSERT INTO users (username, password_hash, is_admin) VALUES (%s, %s, %s)"
-                    " RETURNING id, username, password_hash, is_admin",
-                    (username, password_hash, is_admin),
+                    " RETURNING id", (username, password_hash, is_admin),
                 )
                 row = await cur.fetchone()
+                assert row is not None
+                await conn.execute("SELECT echofs_create_home_bucket(%s, %s)",
+                                   (row["id"], username))
+                cur = await conn.execute(f"{_SELECT} WHERE u.id = %s", (row["id"],))
+                created = await cur.fetchone()
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"username {username!r} is taken") from exc
-        assert row is not None
-        return _user(row)
+        assert created is not None
+        return _user(created)
 
     async def by_username(self, username: str) -> UserRecord | None:
         async with self._db.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id, username, password_hash, is_admin FROM users WHERE username = %s",
-                (username,),
-            )
+            cur = await conn.execute(f"{_SELECT} WHERE u.username = %s", (username,))
             row = await cur.fetchone()
         return _user(row) if row else None
 
     async def by_id(self, user_id: int) -> UserRecord | None:
         async with self._db.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id, username, password_hash, is_admin FROM users WHERE id = %s",
-                (user_id,),
-            )
+            cur = await conn.execute(f"{_SELECT} WHERE u.id = %s", (user_id,))
             row = await cur.fetchone()
         return _user(row) if row else None

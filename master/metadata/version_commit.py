@@ -9,9 +9,16 @@ period. A version that completes an upload session also marks the session comple
 and the commit fails (``Conflict``) if the session changed since its parts were read.
 
 The transaction is pipelined: every statement is sent before any answer is read, so
-the statements name files by (owner, path) rather than by an id read back in between,
+the statements name files by (bucket, path) rather than by an id read back in between,
 and the answers that decide (the session still open, the file's id) are read at the
 end, before COMMIT; a failed check rolls it all back. A commit costs one round trip.
+
+Files live at (bucket, path). The same pipeline creates the directories a path
+implies, refuses (Conflict) a file where a directory stands or under a file, and, for a
+conditional upload (``If-Match`` / ``If-None-Match: *``), reads the current version after
+the file row is locked, so the precondition and the commit are one atomic step. In a
+versioned bucket replaced versions stay, within the bucket's retention
+(``keep_versions``, ``keep_days``); what falls out is dropped like a replaced version.
 
 The statements take arrays (``unnest``), so the same nine of them commit one version or
 a batch of many (group commit): a small upload's commit is a transaction and a WAL
@@ -29,55 +36,126 @@ from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor
 
-from common.errors import Conflict
+from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.pool import Database
 
-__all__ = ["batchable", "commit_versions"]
+__all__ = ["ancestors", "batchable", "commit_versions", "drop_replaced_sql"]
 
 
 def batchable(new: NewVersion) -> bool:
-    """A version the group commit can take: no session, no chunk row it relies on."""
-    return new.session_id is None and not any(p.row_existed for p in new.chunks)
+    """A version the group commit can take: no session, no chunk row it relies on, no
+    precondition (a failed one would roll the whole group back)."""
+    return (new.session_id is None and not new.conditional
+            and not any(p.row_existed for p in new.chunks))
+
+
+# Versions a commit drops: every other version in an unversioned bucket; in a versioned
+# one, those past keep_versions (counting the new one) or older than keep_days. Their
+# chunks' GC clock restarts in the same statement (released to GC after its grace).
+_DROP_REPLACED = (
+    "WITH t AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::uuid[])"
+    "           AS t(bucket_id, path, keep)),"
+    " doomed AS (SELECT v.id FROM t JOIN files f ON f.bucket_id = t.bucket_id"
+    "   AND f.path = t.path JOIN buckets b ON b.id = f.bucket_id"
+    "   JOIN file_versions v ON v.file_id = f.id AND v.id <> t.keep"
+    "   WHERE NOT b.versioning"
+    "   OR (b.keep_days IS NOT NULL"
+    "       AND v.created_at < now() - make_interval(days => b.keep_days))"
+    "   OR (b.keep_versions IS NOT NULL AND (SELECT count(*) FROM file_versions n"
+    "       WHERE n.file_id = v.file_id AND n.seq > v.seq) >= b.keep_versions)),"
+    " touched AS (UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+    "   (SELECT vc.chunk_id FROM version_chunks vc JOIN doomed ON doomed.id = vc.version_id)"
+    "   RETURNING 1)"
+    " DELETE FROM file_versions WHERE id IN (SELECT id FROM doomed)"
+)
+
+
+def ancestors(path: str) -> list[str]:
+    """The directories above ``path``: 'a/b/c' -> ['a', 'a/b'] (implied by the file)."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def drop_replaced_sql() -> str:
+    """The statement dropping what a new current version replaces (``_DROP_REPLACED``);
+    parameters: bucket ids, paths and the versions to keep, as arrays."""
+    return _DROP_REPLACED
 
 
 async def commit_versions(
     db: Database, versions: Sequence[NewVersion], replication_factor: int
 ) -> list[uuid.UUID]:
-    """Make each of ``versions`` (distinct (owner, path)) current; return their file ids.
+    """Make each of ``versions`` (distinct (bucket, path)) current; return their file ids.
 
-    Raises Conflict when a version's upload session changed meanwhile, Unavailable when
-    a chunk row it relied on was taken by GC (``persist_chunks``); nothing commits then.
+    Raises Conflict when a version's upload session changed meanwhile or a directory
+    stands at its path or a file at one of its parents, PreconditionFailed when a
+    conditional version's precondition does not hold, Unavailable when a chunk row it
+    relied on was taken by GC (``persist_chunks``); nothing commits then.
     """
-    keys = [(v.owner_id, v.path) for v in versions]
+    keys = [(v.bucket_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
     version_ids = [uuid.uuid4() for _ in versions]
     placements = [p for v in versions for p in v.chunks]
     order = sorted(range(len(versions)), key=lambda i: keys[i])  # one lock order for files
-    owners = [keys[i][0] for i in order]
+    buckets = [keys[i][0] for i in order]
     paths = [keys[i][1] for i in order]
     keeps = [version_ids[i] for i in order]
+    parents = sorted({(v.bucket_id, d) for v in versions for d in ancestors(v.path)})
+    conditional = [v for v in versions if v.conditional]
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
         sessions = [await _complete_session(conn, v) for v in versions
                     if v.session_id is not None]
-        chunk_ids = await persist_chunks(cur, placements)
+        if parents:
+            # Hold the existing parent directories (shared): a move of one of them waits
+            # for this commit, or this commit waits for the move and then recreates the
+            # parents it needs; either way no file is left under a moved directory.
+            await cur.execute(
+                "SELECT 1 FROM directories d JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
+                " ON d.bucket_id = t.b AND d.path = t.p ORDER BY d.bucket_id, d.path"
+                " FOR SHARE OF d", ([b for b, _ in parents], [d for _, d in parents]),
+            )
+        # The file rows first, then the chunk rows: every transaction that touches both
+        # (deletes, restores, commits) locks them in this order, so two writers of one
+        # path queue on its row instead of deadlocking over chunk rows.
         await cur.execute(
-            "INSERT INTO files (id, owner_id, path, consistency_hint)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[])"
-            " ON CONFLICT (owner_id, path) DO UPDATE"
+            "INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)"
+            " SELECT t.id, b.owner_id, t.bucket_id, t.path, t.hint"
+            " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[])"
+            "   AS t(id, bucket_id, path, hint) JOIN buckets b ON b.id = t.bucket_id"
+            " ON CONFLICT (bucket_id, path) DO UPDATE"
             " SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint",
-            ([versions[i].file_id or uuid.uuid4() for i in order], owners, paths,
+            ([versions[i].file_id or uuid.uuid4() for i in order], buckets, paths,
              [versions[i].hint for i in order]),
         )
+        chunk_ids = await persist_chunks(cur, placements)
+        clashes = conn.cursor()
+        await clashes.execute(
+            "SELECT f.path FROM files f JOIN unnest(%s::bigint[], %s::text[]) AS d(b, p)"
+            "   ON f.bucket_id = d.b AND f.path = d.p"
+            " UNION ALL SELECT d.path FROM directories d"
+            "   JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
+            "   ON d.bucket_id = t.b AND d.path = t.p",
+            ([b for b, _ in parents], [d for _, d in parents], buckets, paths),
+        )
+        preconditions = conn.cursor()
+        if conditional:
+            await preconditions.execute(
+                "SELECT f.bucket_id, f.path, v.sha256, v.deleted FROM files f"
+                " JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
+                "   ON f.bucket_id = t.b AND f.path = t.p"
+                " LEFT JOIN file_versions v ON v.id = f.current_version_id",
+                ([v.bucket_id for v in conditional], [v.path for v in conditional]),
+            )
         await cur.execute(
             "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
             " SELECT t.id, f.id, t.size, t.sha256, t.chunk_size, t.chunk_count, t.mode"
             " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],"
             "             %s::integer[], %s::integer[], %s::text[])"
-            "   AS t(id, owner_id, path, size, sha256, chunk_size, chunk_count, mode)"
-            " JOIN files f ON f.owner_id = t.owner_id AND f.path = t.path",
-            (keeps, owners, paths, [versions[i].size for i in order],
+            "   AS t(id, bucket_id, path, size, sha256, chunk_size, chunk_count, mode)"
+            " JOIN files f ON f.bucket_id = t.bucket_id AND f.path = t.path",
+            (keeps, buckets, paths, [versions[i].size for i in order],
              [versions[i].sha256 for i in order], [versions[i].chunk_size for i in order],
              [len(versions[i].chunks) for i in order], [versions[i].mode for i in order]),
         )
@@ -89,37 +167,52 @@ async def commit_versions(
                 " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::text[])",
                 ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
             )
-        await cur.execute(
-            "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-            " (SELECT vc.chunk_id FROM version_chunks vc"
-            "  JOIN file_versions v ON v.id = vc.version_id JOIN files f ON f.id = v.file_id"
-            "  JOIN unnest(%s::bigint[], %s::text[], %s::uuid[]) AS t(owner_id, path, keep)"
-            "    ON f.owner_id = t.owner_id AND f.path = t.path WHERE v.id <> t.keep)",
-            (owners, paths, keeps),
-        )
-        await cur.execute(
-            "DELETE FROM file_versions v USING files f,"
-            " unnest(%s::bigint[], %s::text[], %s::uuid[]) AS t(owner_id, path, keep)"
-            " WHERE f.id = v.file_id AND f.owner_id = t.owner_id AND f.path = t.path"
-            " AND v.id <> t.keep",
-            (owners, paths, keeps),
-        )
+        await cur.execute(drop_replaced_sql(), (buckets, paths, keeps))
+        if parents:
+            await cur.execute(
+                "INSERT INTO directories (bucket_id, path)"
+                " SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING",
+                ([b for b, _ in parents], [d for _, d in parents]),
+            )
         await enqueue_short_chunks(cur, chunk_ids, replication_factor, in_flight(placements))
         await cur.execute(
             "UPDATE files f SET current_version_id = t.keep"
-            " FROM unnest(%s::bigint[], %s::text[], %s::uuid[]) AS t(owner_id, path, keep)"
-            " WHERE f.owner_id = t.owner_id AND f.path = t.path"
-            " RETURNING f.id, f.owner_id, f.path",
-            (owners, paths, keeps),
+            " FROM unnest(%s::bigint[], %s::text[], %s::uuid[]) AS t(bucket_id, path, keep)"
+            " WHERE f.bucket_id = t.bucket_id AND f.path = t.path"
+            " RETURNING f.id, f.bucket_id, f.path",
+            (buckets, paths, keeps),
         )
-        found = {(r["owner_id"], r["path"]): r["id"] for r in await cur.fetchall()}
+        found = {(r["bucket_id"], r["path"]): r["id"] for r in await cur.fetchall()}
         for session in sessions:
             if await session.fetchone() is None:
                 raise Conflict(
                     "the session changed while completing (a part was re-sent, or it"
                     " was completed, aborted or expired); check its status and retry"
                 )
+        clash = await clashes.fetchone()
+        if clash is not None:
+            raise Conflict(f"{clash['path']!r} is a directory or a file, and cannot be both")
+        if conditional:
+            _check_preconditions(conditional, await preconditions.fetchall())
+        if any(key not in found for key in keys):
+            raise NotFound("the bucket was deleted while uploading")
     return [found[key] for key in keys]
+
+
+def _check_preconditions(versions: Sequence[NewVersion], rows: list[dict[str, Any]]) -> None:
+    current = {(r["bucket_id"], r["path"]): r for r in rows}
+    for new in versions:
+        row = current.get((new.bucket_id, new.path))
+        live_etag = (row["sha256"] if row is not None and row["sha256"] is not None
+                     and not row["deleted"] else None)
+        if new.if_none_match and live_etag is not None:
+            raise PreconditionFailed(f"{new.path!r} exists (If-None-Match: *)")
+        if (new.if_match is not None and new.if_match not in {"*", live_etag}) or (
+            new.if_match == "*" and live_etag is None
+        ):
+            raise PreconditionFailed(
+                f"{new.path!r} does not have the etag If-Match names", details={
+                    "etag": live_etag})
 
 
 async def _complete_session(conn: AsyncConnection[Any], new: NewVersion) -> AsyncCursor[Any]:

@@ -36,6 +36,9 @@ class Principal:
     user_id: int
     username: str
     is_admin: bool
+    # The user's personal bucket (DESIGN §11): where wave-1 routes put and find paths.
+    home_bucket_id: int = 0
+    home_bucket: str = ""
 
 
 def _hash_password(password: str, salt: bytes) -> bytes:
@@ -126,7 +129,8 @@ class AuthService:
         if user is None:
             self._principals.pop(user_id, None)
             raise Unauthenticated("token names an unknown user")
-        principal = Principal(user.id, user.username, user.is_admin)
+        principal = Principal(user.id, user.username, user.is_admin, user.home_bucket_id,
+                              user.home_bucket)
         if len(self._principals) > 100_000:
             self._principals.clear()
         self._principals[user_id] = (principal, now + PRINCIPAL_CACHE_S)

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from common.config import MasterSettings
 from master.metrics import MasterMetrics
 from master.services.auth import AuthService
+from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.namespace import NamespaceService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
@@ -32,3 +34,5 @@ class Services:
     downloads: DownloadService
     sessions: SessionService
     tus: TusService
+    buckets: BucketService
+    namespace: NamespaceService

@@ -1,8 +1,9 @@
-"""The caller's files: listing, metadata with replica states, lookups, snapshots, deletes.
+"""Files: listing, metadata with replica states, lookups, snapshots, deletes.
 
-Every lookup applies one ownership rule: a file id names a file its owner (or an admin)
-may use; anyone else's file is answered exactly as a missing one (NotFound), so ids
-cannot be probed. Paths are always the caller's own namespace.
+Every lookup applies one access rule (``BucketAccess``, on the file's bucket): a file
+id or a path names a file the caller may read; anything else is answered exactly as a
+missing one (NotFound), so ids and bucket names cannot be probed. Paths are
+(bucket, path); wave-1's flat routes use the caller's home bucket.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from common.errors import NotFound
 from master.domain.records import ChunkRef, FileRecord, FileSummary
 from master.metadata.files import FilesRepository
+from master.metadata.namespace import NamespaceRepository
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
+from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
 
 __all__ = ["FileDetails", "FileService", "FileSnapshot"]
@@ -38,36 +41,44 @@ class FileDetails:
     replica_states: dict[str, list[tuple[str, str]]]
 
 
-def _may_use(caller: Principal, record: FileRecord | None) -> bool:
-    return record is not None and (record.owner_id == caller.user_id or caller.is_admin)
-
-
 class FileService:
     def __init__(
-        self, files: FilesRepository, replicas: ReplicasRepository, metrics: MasterMetrics
+        self, files: FilesRepository, replicas: ReplicasRepository, metrics: MasterMetrics,
+        access: BucketAccess, namespace: NamespaceRepository,
     ) -> None:
         self._files = files
         self._replicas = replicas
         self._metrics = metrics
+        self._access = access
+        self._namespace = namespace
+
+    def _may(self, caller: Principal, record: FileRecord | None, need: Permission) -> bool:
+        if record is None:
+            return False
+        held = self._access.permission(caller, record.owner_id)
+        return held is not None and held >= need
 
     async def list_files(
         self, caller: Principal, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
-        """The caller's files under ``prefix``, by path, after ``after_path``."""
-        return await self._files.list_files(caller.user_id, prefix, after_path, limit)
+        """The caller's home-bucket files under ``prefix``, by path, after ``after_path``."""
+        return await self._files.list_files(caller.home_bucket_id, prefix, after_path, limit)
 
-    async def by_id(self, caller: Principal, file_id: uuid.UUID) -> FileRecord:
-        """The file ``caller`` may use, or NotFound (missing and someone else's alike)."""
+    async def by_id(
+        self, caller: Principal, file_id: uuid.UUID, need: Permission = Permission.READ
+    ) -> FileRecord:
+        """The file ``caller`` may use, or NotFound (missing and unreadable alike)."""
         record = await self._files.by_id(file_id)
-        if record is None or not _may_use(caller, record):
+        if record is None or not self._may(caller, record, Permission.READ):
             raise NotFound(f"no file with id {file_id}")
+        self._access.check(caller, record.bucket, record.owner_id, need)
         return record
 
-    async def by_path(self, caller: Principal, path: str) -> FileRecord:
-        """The caller's file at ``path`` (a normalized path), or NotFound."""
-        record = await self._files.by_path(caller.user_id, path)
-        if record is None:
-            raise NotFound(f"no file at {path!r}")
+    async def by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
+        """The file at ``path`` (normalized) of ``bucket``, or NotFound."""
+        record = await self._files.by_path(bucket, path)
+        if record is None or not self._may(caller, record, Permission.READ):
+            raise NotFound(f"no file at {bucket}/{path}")
         return record
 
     async def details(self, caller: Principal, file_id: uuid.UUID) -> FileDetails:
@@ -79,28 +90,37 @@ class FileService:
     async def snapshot(self, caller: Principal, file_id: uuid.UUID) -> FileSnapshot:
         """What a download of the file streams: one version and its chunk list, read in
         one snapshot, so a concurrent overwrite gives the reader one whole version,
-        never a mix or a 404. NotFound under the ownership rule."""
+        never a mix or a 404. NotFound under the access rule."""
         snapshot = await self._files.snapshot(file_id)
-        if snapshot is None or not _may_use(caller, snapshot[0]):
+        if snapshot is None or not self._may(caller, snapshot[0], Permission.READ):
             raise NotFound(f"no file with id {file_id}")
         return FileSnapshot(*snapshot)
 
-    async def snapshot_by_path(self, caller: Principal, path: str) -> FileSnapshot:
-        """``snapshot`` of the caller's file at ``path``: a small download's only query."""
-        snapshot = await self._files.snapshot_by_path(caller.user_id, path)
-        if snapshot is None:
-            raise NotFound(f"no file at {path!r}")
+    async def snapshot_by_path(
+        self, caller: Principal, bucket: str, path: str, version_id: uuid.UUID | None = None
+    ) -> FileSnapshot:
+        """``snapshot`` of the file at ``bucket``/``path`` (or of its version
+        ``version_id``): a small download's only query."""
+        snapshot = await self._files.snapshot_by_path(bucket, path, version_id)
+        if snapshot is None or not self._may(caller, snapshot[0], Permission.READ):
+            what = f" version {version_id}" if version_id else ""
+            raise NotFound(f"no file{what} at {bucket}/{path}")
         return FileSnapshot(*snapshot)
 
     async def delete(self, caller: Principal, file_id: uuid.UUID) -> FileRecord:
-        """Delete the file (its chunks are left to GC's grace period); return what it was."""
-        return await self._delete(await self.by_id(caller, file_id))
+        """Delete the file (a delete marker in a versioned bucket; otherwise its chunks
+        are left to GC's grace period); return what it was."""
+        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE))
 
-    async def delete_by_path(self, caller: Principal, path: str) -> FileRecord:
-        return await self._delete(await self.by_path(caller, path))
+    async def delete_by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
+        record = await self.by_path(caller, bucket, path)
+        self._access.check(caller, bucket, record.owner_id, Permission.DELETE)
+        return await self._delete(record, at=(record.bucket_id, record.path))
 
-    async def _delete(self, record: FileRecord) -> FileRecord:
-        if not await self._files.delete(record.id):
+    async def _delete(
+        self, record: FileRecord, at: tuple[int, str] | None = None
+    ) -> FileRecord:
+        if not await self._namespace.delete_file(record.id, at):
             raise NotFound(f"no file with id {record.id}")
         self._metrics.deletes.inc()
         return record

@@ -108,7 +108,7 @@ class SessionService:
         self.limits = limits
 
     async def init(
-        self, owner_id: int, *, path: str, file_name: str, file_size: int,
+        self, owner_id: int, *, bucket_id: int, path: str, file_name: str, file_size: int,
         chunk_size: int | None, sha256: str | None, consistency: str,
         protocol: str = "chunks", metadata: dict[str, Any] | None = None,
     ) -> SessionRecord:
@@ -130,9 +130,10 @@ class SessionService:
                 f"at most {self.limits.max_open_sessions} open upload sessions per user;"
                 " complete or abort one first"
             )
-        file_id = await self._files.id_for_path(owner_id, path)
+        file_id = await self._files.id_for_path(bucket_id, path)
         return await self._sessions.create(
-            owner_id=owner_id, path=path, file_name=file_name, file_size=file_size,
+            owner_id=owner_id, bucket_id=bucket_id, path=path, file_name=file_name,
+            file_size=file_size,
             chunk_size=chunk_size, sha256=sha256, consistency=consistency, protocol=protocol,
             ttl_s=self.limits.ttl_s, metadata=metadata, file_id=file_id,
         )
@@ -240,7 +241,7 @@ class SessionService:
                 owner_id=session.owner_id, path=session.path, size=size, sha256=digest,
                 chunk_size=session.chunk_size, mode=mode.value, hint=hint.value,
                 chunks=placements, file_id=session.file_id, session_id=session.id,
-                session_updated_at=session.updated_at,
+                session_updated_at=session.updated_at, bucket_id=session.bucket_id,
             ),
             self.limits.replication_factor,
         )

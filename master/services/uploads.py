@@ -18,14 +18,17 @@ from typing import Any
 
 from common.chunks import EncodedChunk, encode_chunk
 from common.cpu import cpu_bound
-from common.errors import EchoError
+from common.errors import Conflict, EchoError, NotFound
 from common.quorum import Hint, Mode, effective_mode, write_quorum
 from master.cluster.modes import CLUSTER_KEY, ModeOracle
 from master.domain.records import ChunkPlacement, NewVersion
+from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metrics import MasterMetrics
 from master.replication.live_quorum import LiveQuorum
 from master.replication.writer import ChunkWriter
+from master.services.access import BucketAccess, Permission
+from master.services.auth import Principal
 from master.services.chunking import ReadFn, iter_chunks
 
 __all__ = ["Receipt", "UploadLimits", "UploadService"]
@@ -51,10 +54,12 @@ class Receipt:
     mode: Mode
     target: int
     acked: int
+    bucket: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "file_id": str(self.file_id), "path": self.path, "size": self.size,
+            "file_id": str(self.file_id), "bucket": self.bucket, "path": self.path,
+            "size": self.size,
             "sha256": self.sha256, "chunks": self.chunks, "dedup_chunks": self.dedup_chunks,
             "mode": self.mode.value,
             "replicas": {"target": self.target, "acked": self.acked,
@@ -65,24 +70,46 @@ class Receipt:
 class UploadService:
     def __init__(
         self, files: FilesRepository, writer: ChunkWriter, modes: ModeOracle,
-        metrics: MasterMetrics, limits: UploadLimits,
+        metrics: MasterMetrics, limits: UploadLimits, buckets: BucketsRepository,
+        access: BucketAccess,
     ) -> None:
         self._files = files
+        self._buckets = buckets
+        self._access = access
         self._writer = writer
         self._modes = modes
         self._metrics = metrics
         self._limits = limits
 
-    async def upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
+    async def upload(
+        self, caller: Principal, bucket: str | None, path: str, hint: Hint, read: ReadFn, *,
+        if_match: str | None = None, if_none_match: bool = False,
+    ) -> Receipt:
+        """Store the body at ``bucket``/``path`` (None: the caller's home bucket).
+
+        ``if_match`` (an etag) / ``if_none_match`` make the write conditional; the
+        condition is checked in the commit transaction (PreconditionFailed, nothing
+        stored). NotFound / Forbidden by the bucket's access rule.
+        """
         try:
-            return await self._upload(owner_id, path, hint, read)
+            return await self._upload(caller, bucket or caller.home_bucket, path, hint, read,
+                                      if_match, if_none_match)
         except EchoError as exc:
             self._metrics.file_errors.labels("upload", exc.code).inc()
             raise
 
-    async def _upload(self, owner_id: int, path: str, hint: Hint, read: ReadFn) -> Receipt:
+    async def _upload(
+        self, caller: Principal, bucket_name: str, path: str, hint: Hint, read: ReadFn,
+        if_match: str | None, if_none_match: bool,
+    ) -> Receipt:
         started = time.perf_counter()
-        existing_id = await self._files.id_for_path(owner_id, path)
+        found = await self._buckets.with_file_id(bucket_name, path)
+        if found is None:
+            raise NotFound(f"no bucket {bucket_name!r}")
+        bucket, existing_id = found
+        self._access.check(caller, bucket.name, bucket.owner_id, Permission.WRITE)
+        if bucket.state != "active":
+            raise Conflict(f"bucket {bucket.name!r} is being deleted")
         file_id = existing_id or uuid.uuid4()
         quorum = await self.live_quorum_for(file_id, hint, known=existing_id is not None)
 
@@ -112,9 +139,10 @@ class UploadService:
         placements = [placement for placement, _ in results]
         committed_id = await self._files.commit_version(
             NewVersion(
-                owner_id=owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
+                owner_id=bucket.owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
                 chunk_size=self._limits.chunk_size, mode=quorum.mode.value, hint=hint.value,
-                chunks=placements, file_id=file_id,
+                chunks=placements, file_id=file_id, bucket_id=bucket.id,
+                if_match=if_match, if_none_match=if_none_match,
             ),
             self._limits.replication_factor,
         )
@@ -125,7 +153,7 @@ class UploadService:
         return Receipt(
             file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
             chunks=len(placements), dedup_chunks=sum(1 for _, dedup in results if dedup),
-            mode=quorum.mode, target=n, acked=acked,
+            mode=quorum.mode, target=n, acked=acked, bucket=bucket.name,
         )
 
     async def quorum_for(

@@ -55,7 +55,7 @@ async def _run(api: ApiClient, ops: list[tuple[str, int, int]]) -> tuple[int, in
             stored += status == 201
         else:
             async with api.session.delete(
-                f"{api.base_url}/api/v1/fs/{path}", headers=api.auth
+                api.fs_url(f"{path}"), headers=api.auth
             ) as r:
                 assert r.status in (200, 404)
     return puts, stored
@@ -110,7 +110,7 @@ async def test_gc_really_deletes_garbage(cluster: LocalCluster) -> None:
         status, _ = await api.upload_raw(unique, "gc/garbage.bin")
         assert status == 201
         async with session.delete(
-            f"{api.base_url}/api/v1/fs/gc/garbage.bin", headers=api.auth
+            api.fs_url("gc/garbage.bin"), headers=api.auth
         ) as r:
             assert r.status == 200
         for _ in range(60):

@@ -57,16 +57,17 @@ async def _wait_for_count(api: ApiClient, route: str, status: str, at_least: flo
 async def test_a_client_that_closes_mid_upload_is_a_499_and_commits_nothing(
     cluster: LocalCluster, api: ApiClient
 ) -> None:
-    route = "/api/v1/fs/{path}"
+    route = "/api/v1/fs/{bucket}/{path}"
     path = f"aborted/{uuid.uuid4().hex[:8]}.bin"
     before = await _requests_by_status(api, route)
-    await _send_half_and_close(api, "PUT", f"/api/v1/fs/{path}", api.auth,
+    await _send_half_and_close(api, "PUT", f"/api/v1/fs/{api.home_bucket}/{path}",
+                               api.auth,
                                declared=6 * MiB, sent=os.urandom(3 * MiB))
 
     after = await _wait_for_count(api, route, "499", before.get("499", 0.0) + 1)
     assert after.get("499", 0.0) == before.get("499", 0.0) + 1, after
     assert after.get("500", 0.0) == before.get("500", 0.0), after
-    async with api.session.get(f"{api.base_url}/api/v1/fs/{path}", headers=api.auth) as r:
+    async with api.session.get(api.fs_url(f"{path}"), headers=api.auth) as r:
         assert r.status == 404
     assert query(cluster.spec.database_url,
                  "SELECT v.id FROM files f JOIN file_versions v ON v.file_id = f.id"

@@ -125,7 +125,8 @@ async def test_upload_that_is_not_multipart_is_400(api: ApiClient) -> None:
 
 async def test_unknown_consistency_value_is_400(api: ApiClient) -> None:
     status, reply = await _call(
-        api, "PUT", "/api/v1/fs/x.bin?consistency=eventual", data=b"x", headers=api.auth
+        api, "PUT", f"/api/v1/fs/{api.home_bucket}/x.bin?consistency=eventual", data=b"x",
+        headers=api.auth,
     )
     _assert_error(status, reply, 400, "invalid_input")
 
@@ -171,7 +172,7 @@ async def test_another_users_file_is_404_for_read_and_delete(
     ],
 )
 async def test_path_escapes_are_400(api: ApiClient, raw_path: str) -> None:
-    url = f"{api.base_url}/api/v1/fs/{raw_path}"
+    url = api.fs_url(raw_path)
     async with api.session.put(
         aiohttp.client.URL(url, encoded=True), data=b"x", headers=api.auth
     ) as r:

@@ -47,7 +47,7 @@ async def test_2_gib_streamed_upload_and_download_keep_master_rss_growth_under_2
         sent_digest = hashlib.sha256()
         with RssSampler({"master": cluster.master.pid}) as upload_rss:
             async with session.put(
-                f"{api.base_url}/api/v1/fs/big/2g.bin",
+                api.fs_url("big/2g.bin"),
                 data=_body(SIZE, sent_digest),
                 headers=api.auth,
             ) as r:
@@ -59,7 +59,7 @@ async def test_2_gib_streamed_upload_and_download_keep_master_rss_growth_under_2
         received = hashlib.sha256()
         received_bytes = 0
         with RssSampler({"master": cluster.master.pid}) as download_rss:
-            async with session.get(f"{api.base_url}/api/v1/fs/big/2g.bin", headers=api.auth) as r:
+            async with session.get(api.fs_url("big/2g.bin"), headers=api.auth) as r:
                 assert r.status == 200
                 async for piece in r.content.iter_chunked(MiB):
                     received.update(piece)

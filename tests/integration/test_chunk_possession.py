@@ -87,7 +87,7 @@ async def test_referencing_another_users_chunk_is_refused_as_unknown_and_yields_
     assert (status, body["code"]) == (409, "incomplete_upload")
     status, listing = await attacker.get_json("/api/v1/files")
     assert status == 200 and listing["data"]["files"] == [], listing
-    async with attacker.session.get(f"{api.base_url}/api/v1/fs/loot/stolen.bin",
+    async with attacker.session.get(attacker.fs_url("loot/stolen.bin"),
                                     headers=attacker.auth) as r:
         assert r.status == 404
         assert secret not in await r.read()
@@ -115,7 +115,7 @@ async def test_after_deleting_its_file_the_owner_can_no_longer_reference_the_chu
     api: ApiClient,
 ) -> None:
     _, chunk_id = await _victim_file(api, "deleted.bin")
-    async with api.session.delete(f"{api.base_url}/api/v1/fs/private/deleted.bin",
+    async with api.session.delete(api.fs_url("private/deleted.bin"),
                                   headers=api.auth) as r:
         assert r.status == 200, await r.text()
     assert (await _has(api, [chunk_id]))["present"] == {chunk_id: False}

@@ -55,7 +55,7 @@ async def test_raw_upload_by_path_replaces_atomically_and_downloads_by_path(api:
     one = await _upload(api, "raw", first, "versions/doc.bin")
     two = await _upload(api, "raw", second, "versions/doc.bin")
     assert one["file_id"] == two["file_id"]
-    async with api.session.get(f"{api.base_url}/api/v1/fs/versions/doc.bin", headers=api.auth) as r:
+    async with api.session.get(api.fs_url("versions/doc.bin"), headers=api.auth) as r:
         assert r.status == 200
         assert await r.read() == second
     status, listing = await api.get_json("/api/v1/files", params={"prefix": "versions/"})

@@ -20,15 +20,16 @@ from tools.cluster import LocalCluster
 
 
 async def _get(api: ApiClient, path: str) -> bytes:
-    async with api.session.get(f"{api.base_url}/api/v1/fs/{path}", headers=api.auth) as reply:
+    async with api.session.get(api.fs_url(f"{path}"), headers=api.auth) as reply:
         assert reply.status == 200, await reply.text()
         return await reply.read()
 
 
-def _owner_of(cluster: LocalCluster, path: str) -> int:
+def _owner_of(cluster: LocalCluster, path: str) -> tuple[int, int]:
+    """(owner id, bucket id) of the file at ``path``."""
     rows = query(cluster.spec.database_url,
-                 "SELECT owner_id FROM files WHERE path = %s", (path,))
-    return int(rows[0]["owner_id"])
+                 "SELECT owner_id, bucket_id FROM files WHERE path = %s", (path,))
+    return int(rows[0]["owner_id"]), int(rows[0]["bucket_id"])
 
 
 async def test_concurrent_small_uploads_share_transactions_and_keep_their_bytes(
@@ -72,12 +73,13 @@ async def test_a_version_that_cannot_commit_fails_alone_and_its_group_lands(
     marker = f"group/{uuid.uuid4().hex[:8]}"
     status, _ = await api.upload_raw(b"x", f"{marker}/owner")
     assert status == 201
-    owner = _owner_of(cluster, f"{marker}/owner")
+    owner, bucket_id = _owner_of(cluster, f"{marker}/owner")
     db = await open_database(cluster.spec.database_url, min_size=1, max_size=4)
     files = FilesRepository(db)
     try:
         def version(path: str, hint: str = "Auto") -> NewVersion:
-            return NewVersion(owner_id=owner, path=path, size=0, sha256="0" * 64,
+            return NewVersion(owner_id=owner, bucket_id=bucket_id, path=path, size=0,
+                              sha256="0" * 64,
                               chunk_size=1024, mode="C", hint=hint, chunks=[])
 
         # The first commit starts at once; the six behind it go as one group, which

@@ -23,8 +23,12 @@ async def test_openapi_document_lists_every_route(cluster: LocalCluster, api: Ap
     status, spec = await api.get_json("/api/v1/openapi.json")
     assert status == 200
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/v1/files/upload", "/api/v1/fs/{path}", "/api/v1/files/{file_id}/download",
-                 "/api/v1/workers/health", "/api/v1/health", "/metrics"):
+    for path in ("/api/v1/files/upload", "/api/v1/fs/{bucket}/{path}",
+                 "/api/v1/files/{file_id}/download",
+                 "/api/v1/workers/health", "/api/v1/health", "/metrics",
+                 "/api/v1/buckets", "/api/v1/buckets/{bucket}", "/api/v1/fs/{bucket}/{dir}/",
+                 "/api/v1/tasks/{task_id}", "/api/v1/ops/move", "/api/v1/ops/copy",
+                 "/api/v1/ops/restore"):
         assert path in spec["paths"], path
 
 

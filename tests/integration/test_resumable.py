@@ -306,7 +306,7 @@ async def test_tuspy_uploads_50_mib_is_interrupted_resumes_and_downloads_intact(
         return first.url
 
     url = await asyncio.to_thread(upload_in_two_goes)
-    async with api.session.get(f"{api.base_url}/api/v1/fs/tus/tuspy.bin", headers=api.auth) as r:
+    async with api.session.get(api.fs_url("tus/tuspy.bin"), headers=api.auth) as r:
         assert r.status == 200
         assert hashlib.sha256(await r.read()).digest() == hashlib.sha256(data).digest()
     assert await _tus_offset(api, url) == len(data)

@@ -150,10 +150,13 @@ def _seed(pg_url: str) -> dict[str, Any]:
                   " VALUES (%s, 'worker_down', 1) RETURNING chunk_id", (queued,))
     owner = query(pg_url, "INSERT INTO users (username, password_hash) VALUES ('u', 'x')"
                           " RETURNING id")[0]["id"]
-    session = query(pg_url, "INSERT INTO upload_sessions (id, owner_id, path, file_name,"
-                            " file_size, chunk_size, total_chunks, expires_at) VALUES"
-                            " (gen_random_uuid(), %s, 'p', 'p', 1, 65536, 1,"
-                            "  now() - interval '1 minute') RETURNING id", (owner,))[0]["id"]
+    # Sessions commit into a bucket (migration 0007): the user's home bucket.
+    query(pg_url, "SELECT echofs_create_home_bucket(%s, 'u')", (owner,))
+    session = query(pg_url, "INSERT INTO upload_sessions (id, owner_id, bucket_id, path,"
+                            " file_name, file_size, chunk_size, total_chunks, expires_at)"
+                            " SELECT gen_random_uuid(), %s, b.id, 'p', 'p', 1, 65536, 1,"
+                            "  now() - interval '1 minute' FROM buckets b WHERE b.home_of = %s"
+                            " RETURNING id", (owner, owner))[0]["id"]
     return {"garbage": garbage, "queued": queued, "session": session}
 
 

@@ -17,7 +17,7 @@ async def test_a_download_in_progress_keeps_streaming_the_version_it_started(
     old, new = os.urandom(6 * MiB), os.urandom(6 * MiB)
     status, _ = await api.upload_raw(old, "atomic/doc.bin")
     assert status == 201
-    url = f"{api.base_url}/api/v1/fs/atomic/doc.bin"
+    url = api.fs_url("atomic/doc.bin")
     async with api.session.get(url, headers=api.auth) as response:
         first = await response.content.readexactly(MiB)
         status, _ = await api.upload_raw(new, "atomic/doc.bin")
@@ -32,7 +32,7 @@ async def test_readers_racing_overwrites_see_whole_versions_only(api: ApiClient)
     versions = [os.urandom(2 * MiB + 11) for _ in range(4)]
     status, _ = await api.upload_raw(versions[0], "atomic/race.bin")
     assert status == 201
-    url = f"{api.base_url}/api/v1/fs/atomic/race.bin"
+    url = api.fs_url("atomic/race.bin")
     seen: list[bytes] = []
     reads: list[tuple[float, float]] = []  # (started, ended) of each read
     writes: list[tuple[float, float]] = []  # (started, ended) of each overwrite

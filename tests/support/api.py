@@ -17,6 +17,11 @@ class ApiClient:
     base_url: str
     session: aiohttp.ClientSession
     token: str = ""
+    home_bucket: str = ""
+
+    def fs_url(self, path: str, bucket: str | None = None) -> str:
+        """The ``/api/v1/fs/{bucket}/{path}`` URL of ``path`` (default: the home bucket)."""
+        return f"{self.base_url}/api/v1/fs/{bucket or self.home_bucket}/{path}"
 
     @property
     def auth(self) -> dict[str, str]:
@@ -31,6 +36,7 @@ class ApiClient:
             json={"username": username, "password": password},
         ) as r:
             assert r.status == 201, await r.text()
+            self.home_bucket = (await r.json())["data"]["home_bucket"]
         async with self.session.post(
             f"{self.base_url}/api/v1/auth/login", json={"username": username, "password": password}
         ) as r:
@@ -57,13 +63,13 @@ class ApiClient:
             return r.status, await r.json()
 
     async def upload_raw(
-        self, data: Any, path: str, consistency: str | None = None
+        self, data: Any, path: str, consistency: str | None = None, bucket: str | None = None
     ) -> tuple[int, dict[str, Any]]:
         params = {"consistency": consistency} if consistency else {}
         if isinstance(data, bytes | bytearray):
             data = io.BytesIO(data)
         async with self.session.put(
-            f"{self.base_url}/api/v1/fs/{path}", data=data, params=params, headers=self.auth
+            self.fs_url(path, bucket), data=data, params=params, headers=self.auth
         ) as r:
             return r.status, await r.json()
 
@@ -79,3 +85,20 @@ class ApiClient:
     async def get_json(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         async with self.session.get(f"{self.base_url}{path}", headers=self.auth, **kwargs) as r:
             return r.status, await r.json()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """``method`` on ``{base_url}{path}`` with the token; (status, JSON body)."""
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        async with self.session.request(method, f"{self.base_url}{path}", headers=headers,
+                                        **kwargs) as r:
+            return r.status, await r.json()
+
+    async def fs(self, method: str, bucket: str, path: str, **kwargs: Any
+                 ) -> tuple[int, dict[str, Any]]:
+        """``call`` on ``/api/v1/fs/{bucket}/{path}`` (JSON answers only)."""
+        return await self.call(method, f"/api/v1/fs/{bucket}/{path}", **kwargs)
+
+    async def read(self, bucket: str, path: str, **params: str) -> tuple[int, bytes, Any]:
+        async with self.session.get(self.fs_url(path, bucket), headers=self.auth,
+                                    params=params) as r:
+            return r.status, await r.read(), r.headers

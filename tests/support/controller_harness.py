@@ -84,10 +84,14 @@ async def seed_file(database_url: str, replica_workers: list[str], hint: str = "
             " VALUES (%s, 1, 1, 'raw', %s)",
             (chunk_id, chunk_id),
         )
+        # Every file lives in a bucket (migration 0007): the user's home bucket.
+        await conn.execute("SELECT echofs_create_home_bucket(%s, %s)",
+                           (row[0], f"u-{file_id.hex[:8]}"))
         await conn.execute(
-            "INSERT INTO files (id, owner_id, path, current_version_id, consistency_hint)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint),
+            "INSERT INTO files (id, owner_id, bucket_id, path, current_version_id,"
+            " consistency_hint) SELECT %s, %s, b.id, %s, %s, %s FROM buckets b"
+            " WHERE b.home_of = %s",
+            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint, row[0]),
         )
         await conn.execute(
             "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"

@@ -37,6 +37,7 @@ def file_record(owner_id: int, path: str, size: int = 10) -> FileRecord:
         id=uuid.uuid4(), owner_id=owner_id, path=path, consistency_hint="Auto",
         version_id=uuid.uuid4(), size=size, sha256="ab" * 32, chunk_size=4,
         chunk_count=(size + 3) // 4, mode="C", created_at=_EPOCH, updated_at=_EPOCH,
+        bucket_id=owner_id, bucket=f"home-{owner_id}",
     )
 
 
@@ -65,14 +66,14 @@ class FakeFiles:
     async def by_id(self, file_id: uuid.UUID) -> FileRecord | None:
         return self.files.get(file_id)
 
-    async def by_path(self, owner_id: int, path: str) -> FileRecord | None:
+    async def by_path(self, bucket: str, path: str) -> FileRecord | None:
         return next((f for f in self.files.values()
-                     if f.owner_id == owner_id and f.path == path), None)
+                     if f.bucket == bucket and f.path == path), None)
 
     async def list_files(
-        self, owner_id: int, prefix: str, after_path: str, limit: int
+        self, bucket_id: int, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
-        mine = sorted((f for f in self.files.values() if f.owner_id == owner_id
+        mine = sorted((f for f in self.files.values() if f.bucket_id == bucket_id
                        and f.path.startswith(prefix) and f.path > after_path),
                       key=lambda f: f.path)
         return [FileSummary(f.id, f.path, f.size, f.sha256, f.mode, f.updated_at)
@@ -86,13 +87,17 @@ class FakeFiles:
         return (record, list(self.chunks[record.version_id])) if record else None
 
     async def snapshot_by_path(
-        self, owner_id: int, path: str
+        self, bucket: str, path: str, version_id: uuid.UUID | None = None
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
-        record = await self.by_path(owner_id, path)
+        record = await self.by_path(bucket, path)
         return (record, list(self.chunks[record.version_id])) if record else None
 
     async def delete(self, file_id: uuid.UUID) -> bool:
         return self.files.pop(file_id, None) is not None
+
+    async def delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None = None) -> bool:
+        """NamespaceRepository.delete_file (an unversioned bucket: the file goes)."""
+        return await self.delete(file_id)
 
     async def storage_totals(self) -> StorageTotals:
         return self.totals

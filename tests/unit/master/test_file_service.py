@@ -8,13 +8,14 @@ import pytest
 
 from common.errors import NotFound
 from master.metrics import MasterMetrics
+from master.services.access import BucketAccess
 from master.services.auth import Principal
 from master.services.files import FileService
 from tests.unit.master.fakes import FakeFiles, FakeReplicas, chunk, file_record
 
-ALICE = Principal(1, "alice", is_admin=False)
-BOB = Principal(2, "bob", is_admin=False)
-ROOT = Principal(3, "root", is_admin=True)
+ALICE = Principal(1, "alice", False, 1, "home-1")
+BOB = Principal(2, "bob", False, 2, "home-2")
+ROOT = Principal(3, "root", True, 3, "home-3")
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def metrics() -> MasterMetrics:
 
 @pytest.fixture
 def service(files: FakeFiles, replicas: FakeReplicas, metrics: MasterMetrics) -> FileService:
-    return FileService(files, replicas, metrics)  # type: ignore[arg-type]
+    # FakeFiles doubles as the namespace repository (delete_file); access is the real rule.
+    return FileService(files, replicas, metrics, BucketAccess(None), files)  # type: ignore[arg-type]
 
 
 def _deletes(metrics: MasterMetrics) -> float:
@@ -69,16 +71,19 @@ async def test_the_owner_and_an_admin_may_use_a_file_by_id(
         assert (snapshot.record, [c.chunk_id for c in snapshot.chunks]) == (alices, ["c0", "c1"])
 
 
-async def test_paths_name_the_callers_own_files_even_for_an_admin(
+async def test_paths_name_a_file_in_a_bucket_only_its_owner_and_admins_may_read(
     service: FileService, files: FakeFiles
 ) -> None:
+    # Paths are (bucket, path) since issue 16; admins act on every bucket (DESIGN §12).
     alices = files.add(file_record(ALICE.user_id, "shared/name.txt"))
-    assert await service.by_path(ALICE, "shared/name.txt") == alices
-    assert (await service.snapshot_by_path(ALICE, "shared/name.txt")).record == alices
-    for caller in (BOB, ROOT):
-        for lookup in (service.by_path, service.snapshot_by_path, service.delete_by_path):
-            message = await _not_found_message(lookup(caller, "shared/name.txt"))
-            assert message == "no file at 'shared/name.txt'"
+    for caller in (ALICE, ROOT):
+        assert await service.by_path(caller, "home-1", "shared/name.txt") == alices
+        snapshot = await service.snapshot_by_path(caller, "home-1", "shared/name.txt")
+        assert snapshot.record == alices
+    for lookup in (service.by_path, service.snapshot_by_path, service.delete_by_path):
+        theirs = await _not_found_message(lookup(BOB, "home-1", "shared/name.txt"))
+        missing = await _not_found_message(lookup(BOB, "home-1", "shared/none.txt"))
+        assert theirs == missing.replace("none", "name") == "no file at home-1/shared/name.txt"
     assert alices.id in files.files
 
 
@@ -99,7 +104,7 @@ async def test_a_delete_removes_the_file_and_counts_it_once(
     by_id = files.add(file_record(ALICE.user_id, "x/1"))
     by_path = files.add(file_record(ALICE.user_id, "x/2"))
     assert await service.delete(ALICE, by_id.id) == by_id
-    assert await service.delete_by_path(ALICE, "x/2") == by_path
+    assert await service.delete_by_path(ALICE, "home-1", "x/2") == by_path
     assert files.files == {}
     assert _deletes(metrics) == 2
     with pytest.raises(NotFound):

@@ -1,0 +1,145 @@
+"""Buckets: named namespaces with settings, and the lookups that resolve a name.
+
+Usage (``used_bytes``, ``files``) is summed from the current versions of the bucket's
+files when buckets are listed or read one by one; it is exact, not a counter that can
+drift. Quotas are stored here; enforcing them at commit is the next issue's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from common.errors import Conflict, NotFound
+from master.domain.records import BucketRecord
+from master.metadata.pool import Database
+
+__all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
+
+_COLUMNS = (
+    "b.id, b.name, b.owner_id, b.home_of, b.versioning, b.keep_versions, b.keep_days,"
+    " b.quota_bytes, b.quota_files, b.state, b.created_at"
+)
+_USAGE = (
+    ", COALESCE((SELECT sum(v.size) FROM files f JOIN file_versions v"
+    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id), 0)"
+    "   AS used_bytes,"
+    " (SELECT count(*) FROM files f JOIN file_versions v"
+    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id) AS files"
+)
+# Settings a PATCH may change (and a create may set), by column name.
+BUCKET_SETTINGS = ("versioning", "keep_versions", "keep_days", "quota_bytes", "quota_files")
+
+
+def _bucket(row: dict[str, Any]) -> BucketRecord:
+    return BucketRecord(
+        id=row["id"], name=row["name"], owner_id=row["owner_id"], home_of=row["home_of"],
+        versioning=row["versioning"], keep_versions=row["keep_versions"],
+        keep_days=row["keep_days"], quota_bytes=row["quota_bytes"],
+        quota_files=row["quota_files"], state=row["state"], created_at=row["created_at"],
+        used_bytes=int(row.get("used_bytes") or 0), files=int(row.get("files") or 0),
+    )
+
+
+class BucketsRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
+        """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name."""
+        columns = [c for c in BUCKET_SETTINGS if c in settings]
+        try:
+            async with self._db.connection() as conn:
+                cur = await conn.execute(
+                    f"INSERT INTO buckets AS b (name, owner_id{''.join(', ' + c for c in columns)})"
+                    f" VALUES (%s, %s{', %s' * len(columns)}) RETURNING {_COLUMNS}",
+                    (name, owner_id, *(settings[c] for c in columns)),
+                )
+                row = await cur.fetchone()
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict(f"bucket {name!r} exists") from exc
+        assert row is not None
+        return _bucket(row)
+
+    async def by_name(self, name: str, *, usage: bool = False) -> BucketRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}{_USAGE if usage else ''} FROM buckets b WHERE b.name = %s",
+                (name,),
+            )
+            row = await cur.fetchone()
+        return _bucket(row) if row else None
+
+    async def by_id(self, bucket_id: int) -> BucketRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM buckets b WHERE b.id = %s", (bucket_id,)
+            )
+            row = await cur.fetchone()
+        return _bucket(row) if row else None
+
+    async def with_file_id(
+        self, name: str, path: str
+    ) -> tuple[BucketRecord, uuid.UUID | None] | None:
+        """The bucket and the id of its file at ``path`` (None: no such file), in one
+        query: an upload's only lookup before its bytes flow."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}, f.id AS file_id FROM buckets b"
+                " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = %s WHERE b.name = %s",
+                (path, name),
+            )
+            row = await cur.fetchone()
+        return (_bucket(row), row["file_id"]) if row else None
+
+    async def listed(self, owner_id: int | None, after: str, limit: int) -> list[BucketRecord]:
+        """Buckets by name after ``after``: ``owner_id``'s, or every bucket (None)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}{_USAGE} FROM buckets b"
+                " WHERE (%s::bigint IS NULL OR b.owner_id = %s) AND b.name > %s"
+                " ORDER BY b.name LIMIT %s",
+                (owner_id, owner_id, after, limit),
+            )
+            return [_bucket(r) for r in await cur.fetchall()]
+
+    async def update(self, bucket_id: int, settings: dict[str, Any]) -> BucketRecord:
+        columns = [c for c in BUCKET_SETTINGS if c in settings]
+        if not columns:
+            found = await self.by_id(bucket_id)
+            if found is None:
+                raise NotFound("no such bucket")
+            return found
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE buckets b SET {', '.join(f'{c} = %s' for c in columns)}"
+                f" WHERE b.id = %s RETURNING {_COLUMNS}",
+                (*(settings[c] for c in columns), bucket_id),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound("no such bucket")
+        return _bucket(row)
+
+    async def delete_if_empty(self, bucket_id: int) -> bool:
+        """Delete the bucket if it holds no file and no directory; False otherwise."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "DELETE FROM buckets b WHERE b.id = %s"
+                " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket_id = b.id)"
+                " AND NOT EXISTS (SELECT 1 FROM directories d WHERE d.bucket_id = b.id)"
+                " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.bucket_id = b.id"
+                "                 AND s.state = 'open')",
+                (bucket_id,),
+            )
+            return cur.rowcount > 0
+
+    async def home_of(self, user_id: int) -> BucketRecord | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM buckets b WHERE b.home_of = %s", (user_id,)
+            )
+            row = await cur.fetchone()
+        return _bucket(row) if row else None

@@ -1,0 +1,358 @@
+"""Namespace changes: directories, deletes and delete markers, move, copy, restore.
+
+Each change is one transaction. A move rewrites the keys of a file or of a whole
+subtree (files and directories) in one UPDATE per table, so readers (one statement,
+one snapshot) see it wholly before or wholly after. A copy inserts new file, version
+and chunk-list rows that name the same chunks: no byte moves, dedup does the rest.
+Whatever a change drops (versions, files) restarts its chunks' GC clock
+(``last_referenced_at``) in the same transaction, the way GC expects (metadata/gc.py:
+a chunk no version references is deleted only after the grace period).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from common.errors import Conflict, NotFound, PreconditionFailed
+from master.metadata.listings import subtree_bounds
+from master.metadata.pool import Database, retry_conflicts
+from master.metadata.version_commit import ancestors, drop_replaced_sql
+
+__all__ = ["NamespaceRepository"]
+
+
+def _under(alias: str, path: str) -> tuple[str, tuple[Any, ...]]:
+    """SQL matching ``path`` itself and everything below it (alias.path)."""
+    lo, hi = subtree_bounds(path)
+    if hi is None:
+        return "TRUE", ()
+    return (f"({alias}.path = %s OR ({alias}.path >= %s AND {alias}.path < %s))",
+            (path, lo, hi))
+
+
+_TOUCH_VERSIONS_OF = (
+    "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+    " (SELECT vc.chunk_id FROM version_chunks vc JOIN file_versions v ON v.id = vc.version_id"
+    "  WHERE v.file_id = ANY(%s))"
+)
+
+
+class NamespaceRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def mkdir(self, bucket_id: int, path: str) -> bool:
+        """Create directory ``path`` and its parents; False if it existed. Conflict when a
+        file stands at it or at one of its parents."""
+        wanted = [*ancestors(path), path]
+        async with self._db.transaction() as conn:
+            await _hold_parents(conn, bucket_id, path)
+            cur = await conn.execute(
+                "SELECT path FROM files WHERE bucket_id = %s AND path = ANY(%s) LIMIT 1",
+                (bucket_id, wanted),
+            )
+            clash = await cur.fetchone()
+            if clash is not None:
+                raise Conflict(f"a file stands at {clash['path']!r}")
+            cur = await conn.execute(
+                "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
+                " ON CONFLICT DO NOTHING RETURNING path", (bucket_id, wanted),
+            )
+            created = {r["path"] for r in await cur.fetchall()}
+        return path in created
+
+    async def delete_file(
+        self, file_id: uuid.UUID, at: tuple[int, str] | None = None
+    ) -> bool:
+        """Delete a file: in a versioned bucket a delete marker becomes its current
+        version (older versions stay, within retention); otherwise the file and its
+        versions go. False when there is no live file with that id (or, given ``at``
+        (bucket id, path), when it is no longer there: a delete by path never follows
+        a file that a concurrent move took elsewhere)."""
+        return await retry_conflicts(lambda: self._delete_file(file_id, at))
+
+    async def _delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None) -> bool:
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT f.id, f.bucket_id, f.path, b.versioning, v.deleted FROM files f"
+                " JOIN buckets b ON b.id = f.bucket_id"
+                " LEFT JOIN file_versions v ON v.id = f.current_version_id"
+                " WHERE f.id = %s FOR UPDATE OF f", (file_id,),
+            )
+            row = await cur.fetchone()
+            if row is None or row["deleted"] is not False or (
+                at is not None and (row["bucket_id"], row["path"]) != at
+            ):
+                return False
+            if row["versioning"]:
+                marker = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size,"
+                    " chunk_count, mode, deleted) VALUES (%s, %s, 0, '', 0, 0, '', true)",
+                    (marker, file_id),
+                )
+                await conn.execute(
+                    "UPDATE files SET current_version_id = %s, updated_at = now()"
+                    " WHERE id = %s", (marker, file_id),
+                )
+                await conn.execute(drop_replaced_sql(), (
+                    [row["bucket_id"]], [row["path"]], [marker]))
+                return True
+            await conn.execute(_TOUCH_VERSIONS_OF, ([file_id],))
+            await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
+            return True
+
+    async def restore(self, file_id: uuid.UUID, version_id: uuid.UUID) -> uuid.UUID:
+        """Make ``version_id``'s content current again as a new version; return its id."""
+        new_id = uuid.uuid4()
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT f.bucket_id, f.path FROM files f WHERE f.id = %s FOR UPDATE",
+                (file_id,),
+            )
+            file = await cur.fetchone()
+            cur = await conn.execute(
+                "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count,"
+                " mode) SELECT %s, file_id, size, sha256, chunk_size, chunk_count, mode"
+                " FROM file_versions WHERE id = %s AND file_id = %s AND NOT deleted",
+                (new_id, version_id, file_id),
+            )
+            if file is None or cur.rowcount == 0:
+                raise NotFound(f"no version {version_id} of that file")
+            await conn.execute(
+                "INSERT INTO version_chunks (version_id, idx, chunk_id)"
+                " SELECT %s, idx, chunk_id FROM version_chunks WHERE version_id = %s",
+                (new_id, version_id),
+            )
+            await conn.execute(
+                "UPDATE files SET current_version_id = %s, updated_at = now() WHERE id = %s",
+                (new_id, file_id),
+            )
+            await conn.execute(drop_replaced_sql(), ([file["bucket_id"]], [file["path"]],
+                                                     [new_id]))
+        return new_id
+
+    async def move(
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
+    ) -> int:
+        """Move the file or directory at ``src`` to ``dst`` in one transaction; return
+        how many files moved. Conflict when the target exists (a file target may be
+        replaced with ``overwrite``), NotFound when nothing is at ``src``."""
+        try:
+            return await retry_conflicts(
+                lambda: self._move(src_bucket, src, dst_bucket, dst, overwrite, condition))
+        except psycopg.errors.UniqueViolation as exc:  # a concurrent change took dst
+            raise Conflict(f"{dst!r} was created meanwhile") from exc
+
+    async def _move(
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
+        condition: tuple[str | None, bool],
+    ) -> int:
+        async with self._db.transaction() as conn:
+            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
+                                                lock_source=True, condition=condition)
+            await _ensure_parents(conn, dst_bucket, dst)
+            moved = 0
+            for table in ("files", "directories"):
+                where, params = _under("t", src) if is_dir else ("t.path = %s", (src,))
+                owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
+                         " updated_at = now()" if table == "files" else "")
+                cur = await conn.execute(
+                    f"UPDATE {table} t SET bucket_id = %s, path = %s || substr(t.path, %s)"
+                    f"{owner} WHERE t.bucket_id = %s AND {where}",
+                    (dst_bucket, dst, len(src) + 1,
+                     *((dst_bucket,) if table == "files" else ()), src_bucket, *params),
+                )
+                if table == "files":
+                    moved = cur.rowcount
+        return moved
+
+    async def copy(
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
+        condition: tuple[str | None, bool] = (None, False),
+    ) -> int:
+        """Copy the file or directory at ``src`` to ``dst`` sharing its chunks (current
+        versions only); return how many files were copied."""
+        try:
+            return await retry_conflicts(
+                lambda: self._copy(src_bucket, src, dst_bucket, dst, overwrite, condition))
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict(f"{dst!r} was created meanwhile") from exc
+
+    async def _copy(
+        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
+        condition: tuple[str | None, bool],
+    ) -> int:
+        async with self._db.transaction() as conn:
+            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
+                                                lock_source=False, condition=condition)
+            await _ensure_parents(conn, dst_bucket, dst)
+            where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
+            cur = await conn.execute(
+                "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
+                "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
+                "   %s || substr(f.path, %s) AS new_path, f.consistency_hint"
+                "   FROM files f JOIN file_versions v ON v.id = f.current_version_id"
+                f"  AND NOT v.deleted WHERE f.bucket_id = %s AND {where}),"
+                " nf AS (INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint,"
+                "   current_version_id) SELECT new_file, (SELECT owner_id FROM buckets"
+                "   WHERE id = %s), %s, new_path, consistency_hint, new_version FROM src),"
+                " nv AS (INSERT INTO file_versions (id, file_id, size, sha256, chunk_size,"
+                "   chunk_count, mode) SELECT s.new_version, s.new_file, v.size, v.sha256,"
+                "   v.chunk_size, v.chunk_count, v.mode FROM src s"
+                "   JOIN file_versions v ON v.id = s.old_version),"
+                " nc AS (INSERT INTO version_chunks (version_id, idx, chunk_id)"
+                "   SELECT s.new_version, vc.idx, vc.chunk_id FROM src s"
+                "   JOIN version_chunks vc ON vc.version_id = s.old_version)"
+                " SELECT count(*) AS n FROM src",
+                (dst, len(src) + 1, src_bucket, *params, dst_bucket, dst_bucket),
+            )
+            row = await cur.fetchone()
+            if is_dir:
+                where, params = _under("d", src)
+                await conn.execute(
+                    "INSERT INTO directories (bucket_id, path)"
+                    " SELECT %s, %s || substr(d.path, %s) FROM directories d"
+                    f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING",
+                    (dst_bucket, dst, len(src) + 1, src_bucket, *params),
+                )
+        return int(row["n"]) if row else 0
+
+    @staticmethod
+    async def _prepare_target(
+        conn: psycopg.AsyncConnection[Any], src_bucket: int, src: str, dst_bucket: int,
+        dst: str, overwrite: bool, *, lock_source: bool,
+        condition: tuple[str | None, bool] = (None, False),
+    ) -> bool:
+        """Check source and target; return whether the source is a directory. With
+        ``overwrite``, a file at the target (of a file source) is deleted first.
+        ``condition`` is (If-Match etag, If-None-Match: *) on the target, checked with its
+        row locked: PreconditionFailed when it does not hold (If-Match implies
+        overwrite). A target holding only a delete marker counts as absent."""
+        # Lock the source (directory row, then file row: the order commits use), so a
+        # concurrent upload below it, delete of it or move of it goes wholly before or
+        # wholly after this change.
+        lock = " FOR UPDATE" if lock_source else ""
+        cur = await conn.execute(
+            f"SELECT 1 FROM directories WHERE bucket_id = %s AND path = %s{lock}",
+            (src_bucket, src),
+        )
+        is_dir = await cur.fetchone() is not None
+        if not is_dir:
+            cur = await conn.execute(
+                "SELECT 1 FROM files f JOIN file_versions v ON v.id = f.current_version_id"
+                " AND NOT v.deleted WHERE f.bucket_id = %s AND f.path = %s"
+                + (" FOR UPDATE OF f" if lock_source else ""),
+                (src_bucket, src),
+            )
+            if await cur.fetchone() is None:
+                raise NotFound(f"nothing at {src!r}")
+        cur = await conn.execute(
+            "SELECT 'file' AS kind, f.id, v.sha256, v.deleted FROM files f"
+            "  LEFT JOIN file_versions v ON v.id = f.current_version_id"
+            "  WHERE f.bucket_id = %s AND f.path = %s FOR UPDATE OF f",
+            (dst_bucket, dst),
+        )
+        target = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT 'dir' AS kind FROM directories WHERE bucket_id = %s AND path = %s"
+            " UNION ALL SELECT 'file-above' FROM files WHERE bucket_id = %s AND path = ANY(%s)",
+            (dst_bucket, dst, dst_bucket, ancestors(dst)),
+        )
+        blocked = await cur.fetchall()
+        live_etag = (target["sha256"] if target is not None and target["deleted"] is False
+                     else None)
+        if_match, if_none_match = condition
+        if if_none_match and (live_etag is not None or blocked):
+            raise PreconditionFailed(f"{dst!r} exists (If-None-Match: *)")
+        if if_match is not None:
+            if live_etag is None or if_match not in {"*", live_etag}:
+                raise PreconditionFailed(f"{dst!r} does not have the etag If-Match names",
+                                         details={"etag": live_etag})
+            overwrite = True
+        if blocked or (live_etag is not None and (is_dir or not overwrite)):
+            raise Conflict(f"{dst!r} exists (overwrite replaces a file, never a directory)")
+        if target is not None:  # a file replaced on request, or only a delete marker
+            await conn.execute(_TOUCH_VERSIONS_OF, ([target["id"]],))
+            await conn.execute("DELETE FROM files WHERE id = %s", (target["id"],))
+        return is_dir
+
+    async def sweep_retention(self, limit: int) -> int:
+        """Drop up to ``limit`` non-current versions that versioned buckets' retention
+        no longer keeps (older than keep_days, or past keep_versions after a PATCH
+        lowered it), for files nobody wrote since; their chunks' GC clock restarts."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "WITH doomed AS (SELECT v.id FROM buckets b JOIN files f ON f.bucket_id = b.id"
+                "   JOIN file_versions v ON v.file_id = f.id AND v.id <> f.current_version_id"
+                "   WHERE b.versioning AND ((b.keep_days IS NOT NULL"
+                "     AND v.created_at < now() - make_interval(days => b.keep_days))"
+                "   OR (b.keep_versions IS NOT NULL AND (SELECT count(*) FROM file_versions n"
+                "     WHERE n.file_id = v.file_id AND n.seq > v.seq) >= b.keep_versions))"
+                "   LIMIT %s FOR UPDATE OF v SKIP LOCKED),"
+                " touched AS (UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
+                "   (SELECT vc.chunk_id FROM version_chunks vc"
+                "    JOIN doomed ON doomed.id = vc.version_id) RETURNING 1)"
+                " DELETE FROM file_versions WHERE id IN (SELECT id FROM doomed)", (limit,),
+            )
+            return cur.rowcount
+
+    async def delete_batch(self, bucket_id: int, path: str, limit: int) -> tuple[int, bool]:
+        """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
+        their versions; when none is left, the directories too. Returns (deleted, done)."""
+        where, params = _under("f", path)
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                f"SELECT f.id FROM files f WHERE f.bucket_id = %s AND {where}"
+                " ORDER BY f.path LIMIT %s FOR UPDATE",
+                (bucket_id, *params, limit),
+            )
+            ids = [r["id"] for r in await cur.fetchall()]
+            if ids:
+                await conn.execute(_TOUCH_VERSIONS_OF, (ids,))
+                await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
+                return len(ids), False
+            where, params = _under("d", path)
+            await conn.execute(
+                f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
+                (bucket_id, *params),
+            )
+        return 0, True
+
+    async def count_under(self, bucket_id: int, path: str) -> tuple[int, bool]:
+        """(files at or below ``path``, whether anything — file or directory — is there)."""
+        where_f, params_f = _under("f", path)
+        where_d, params_d = _under("d", path)
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT (SELECT count(*) FROM files f WHERE f.bucket_id = %s AND {where_f})"
+                f" AS n, EXISTS (SELECT 1 FROM directories d WHERE d.bucket_id = %s"
+                f" AND {where_d}) AS dirs",
+                (bucket_id, *params_f, bucket_id, *params_d),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row["n"]), bool(row["n"]) or bool(row["dirs"])
+
+
+async def _hold_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:
+    """Share-lock the existing parents of ``path`` (as a version commit does)."""
+    parents = ancestors(path)
+    if parents:
+        await conn.execute(
+            "SELECT 1 FROM directories WHERE bucket_id = %s AND path = ANY(%s)"
+            " ORDER BY path FOR SHARE", (bucket_id, parents),
+        )
+
+
+async def _ensure_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:
+    parents = ancestors(path)
+    if parents:
+        await conn.execute(
+            "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
+            " ON CONFLICT DO NOTHING", (bucket_id, parents),
+        )
