@@ -17,7 +17,6 @@ its content, which its measured time includes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
