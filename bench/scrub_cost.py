@@ -10,15 +10,19 @@ restarted again and again on the same data, alternating modes round by round (A 
 - ``on``: the shipped scrubber settings (the background budget's defaults), with
   ``WORKER_SCRUB_PAUSE_SECONDS`` small so it scrubs without a break during the load;
 - ``unpaced`` (only with ``--modes``): the scrubber limited by its byte rate alone (both
-  shares 1.0), as it was before the budget.
+  shares 1.0), as it was before the budget;
+- ``on@S`` (only with ``--modes``): ``on`` with ``WORKER_BACKGROUND_BUSY_SHARE=S``, to
+  see how the cost follows the share.
 
 In each run, after ``--settle`` seconds (the scrubber gets going), ``--streams`` clients
 write fresh 4 KiB blobs in PutChunks batches of 16 (the master's path) for ``--seconds``,
-then read random stored 4 KiB blobs for ``--seconds``. Reported per mode: median ops/s
-and the spread (min-max over rounds), the worker's CPU ms per operation (scrubbing
-included), how many bytes the scrubber verified meanwhile (it must have been working)
-and how often it rested for client traffic; then the cost of ``on`` against ``off`` —
-ratio of medians, and the median of the per-round ratios.
+then read random stored 4 KiB blobs for ``--seconds``; before the load, ``--idle``
+seconds without clients show what the scrubber takes of an idle worker. Reported per
+mode: median ops/s and the spread (min-max over rounds), the worker's CPU ms per
+operation (scrubbing included), how many bytes the scrubber verified meanwhile (it must
+have been working), the share of the load's wall time its steps took (as the budget
+measured them) and how often it rested for client traffic; then the cost of ``on``
+against ``off``: ratio of medians, and the median of the per-round ratios.
 
     .venv/bin/python -m bench.scrub_cost [--rounds 5] [--seconds 5] [--modes off,on]
 
@@ -59,6 +63,7 @@ MODES = {
                 "WORKER_BACKGROUND_BUSY_SHARE": "1"},
 }
 BATCH = 16
+BUSY_METRIC = "echofs_worker_background_busy_seconds_total"
 
 
 @dataclass
@@ -71,6 +76,17 @@ class Run:
     read_cpu_ms_per_op: float
     scrubbed_mib: float
     scrub_yields: float
+    scrub_share_under_load: float
+    idle_cpu_share: float
+    idle_scrub_mib_s: float
+
+
+def _mode_env(mode: str) -> dict[str, str]:
+    name, _, busy_share = mode.partition("@")
+    env = dict(MODES[name])
+    if busy_share:
+        env["WORKER_BACKGROUND_BUSY_SHARE"] = busy_share
+    return env
 
 
 def _metric(url: str, name: str) -> float:
@@ -101,29 +117,39 @@ async def _measure(address: str, streams: int, seconds: float, pid: int,
 def _run_once(base: Path, cluster_env: dict[str, str], mode: str, round_no: int,
               options: argparse.Namespace, stored: list) -> Run:
     metrics_port = free_port()
-    env = {**BASE_ENV, **MODES[mode], "WORKER_METRICS_PORT": str(metrics_port)}
+    env = {**BASE_ENV, **_mode_env(mode), "WORKER_METRICS_PORT": str(metrics_port)}
     proc, address = start_worker(base, WORKER_ID, cluster_env=cluster_env, extra_env=env,
                                  timeout_s=120)
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         time.sleep(options.settle)
+        # No clients: what the scrubber takes of an idle worker (CPU share of one core).
+        idle_cpu, idle_scrubbed = cpu_seconds(proc.pid), _metric(url, "echofs_scrub_bytes_total")
+        time.sleep(options.idle)
+        idle_cpu = (cpu_seconds(proc.pid) - idle_cpu) / options.idle
+        idle_scrubbed = (_metric(url, "echofs_scrub_bytes_total") - idle_scrubbed) / options.idle
         fresh = worker_bench._chunk_pool(4 * KiB)
         reads = random.sample(stored, len(stored))
         reads = reads * (1 + 20_000 // max(1, len(reads)))
         scrubbed = _metric(url, "echofs_scrub_bytes_total")
         yields = _metric(url, "echofs_worker_background_yields_total")
+        busy, load_started = _metric(url, BUSY_METRIC), time.monotonic()
         write_ops, read_ops, write_cpu, read_cpu = asyncio.run(_measure(
             address, options.streams, options.seconds, proc.pid, fresh, reads))
         scrubbed = _metric(url, "echofs_scrub_bytes_total") - scrubbed
         yields = _metric(url, "echofs_worker_background_yields_total") - yields
+        share = (_metric(url, BUSY_METRIC) - busy) / (time.monotonic() - load_started)
     finally:
         proc.stop()
     run = Run(mode, round_no, round(write_ops, 1), round(read_ops, 1), round(write_cpu, 3),
-              round(read_cpu, 3), round(scrubbed / MiB, 1), yields)
+              round(read_cpu, 3), round(scrubbed / MiB, 1), yields, round(share, 4),
+              round(idle_cpu, 3), round(idle_scrubbed / MiB, 2))
     print(f"  round {round_no} {mode:8}: write {run.write_ops_s:8.1f} ops/s "
           f"({run.write_cpu_ms_per_op:.3f} CPU ms/op), read {run.read_ops_s:8.1f} ops/s "
           f"({run.read_cpu_ms_per_op:.3f}), scrubbed {run.scrubbed_mib:.1f} MiB, "
-          f"{run.scrub_yields:.0f} yields", flush=True)
+          f"{run.scrub_yields:.0f} yields, {run.scrub_share_under_load:.1%} of the time "
+          f"scrubbing; idle: {run.idle_cpu_share:.0%} CPU, "
+          f"{run.idle_scrub_mib_s:.1f} MiB/s scrubbed", flush=True)
     return run
 
 
@@ -136,7 +162,8 @@ def _summary(runs: list[Run], modes: list[str]) -> dict[str, object]:
                   "min": min(getattr(r, key) for r in mine),
                   "max": max(getattr(r, key) for r in mine)}
             for key in ("write_ops_s", "read_ops_s", "write_cpu_ms_per_op",
-                        "read_cpu_ms_per_op", "scrubbed_mib", "scrub_yields")
+                        "read_cpu_ms_per_op", "scrubbed_mib", "scrub_yields",
+                        "scrub_share_under_load", "idle_cpu_share", "idle_scrub_mib_s")
         }
     for mode in modes:
         if mode == "off":
@@ -160,6 +187,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds between start and load (the scrubber gets going)")
+    parser.add_argument("--idle", type=float, default=3.0,
+                        help="seconds measured with no clients, after --settle")
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--blobs", type=int, default=20_000, help="4 KiB blobs stored first")
     parser.add_argument("--large", type=int, default=32, help="4 MiB blobs stored first")

@@ -145,7 +145,8 @@ class WorkStats:
 class BackgroundBudget:
     """One per worker, shared by the scrubber and compaction (they compete for the same
     cores and disk). ``clock``, ``sleep`` and ``blocking_sleep`` are injectable for tests;
-    ``on_wait(work, seconds, busy)`` is called for every sleep (metrics)."""
+    ``on_wait(work, seconds, busy)`` is called for every sleep and ``on_step(work,
+    busy_s)`` for every step charged (metrics)."""
 
     def __init__(
         self, config: BudgetConfig | None = None, *,
@@ -153,12 +154,14 @@ class BackgroundBudget:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         blocking_sleep: Callable[[float], object] | None = None,
         on_wait: Callable[[str, float, bool], None] | None = None,
+        on_step: Callable[[str, float], None] | None = None,
     ) -> None:
         self.config = config or BudgetConfig()
         self.clock = clock
         self.sleep = sleep
         self.blocking_sleep = blocking_sleep
         self.on_wait = on_wait
+        self.on_step = on_step
         self.foreground = ForegroundActivity(clock)
         self._time = TokenBucket(burst=_TIME_BURST_S)
         self._read = TokenBucket(burst=0.0)
@@ -186,6 +189,8 @@ class BackgroundBudget:
             stats = self.stats.setdefault(work, WorkStats())
             stats.steps += 1
             stats.busy_s += max(0.0, busy_s)
+        if self.on_step is not None:
+            self.on_step(work, max(0.0, busy_s))
 
     def debt_s(self) -> float:
         """Seconds background work must rest now before it may go on."""

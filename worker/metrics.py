@@ -77,6 +77,11 @@ class WorkerMetrics:
             "Seconds background work (scrub, compaction) rested to stay within its budget",
             ["work"], registry=r,
         )
+        self.background_busy = Counter(
+            "echofs_worker_background_busy_seconds_total",
+            "Wall seconds background work (scrub, compaction) measured for its steps",
+            ["work"], registry=r,
+        )
         self.background_yields = Counter(
             "echofs_worker_background_yields_total",
             "Rests background work took while client RPCs were in flight or recent",
@@ -92,6 +97,10 @@ class WorkerMetrics:
         self.background_wait.labels(work).inc(seconds)
         if busy:
             self.background_yields.labels(work).inc()
+
+    def count_background_step(self, work: str, busy_s: float) -> None:
+        """``BackgroundBudget.on_step``: called from the loop or a compaction thread."""
+        self.background_busy.labels(work).inc(busy_s)
 
     def bind_usage(self, used_bytes: Callable[[], float], chunk_count: Callable[[], float],
                    capacity_bytes: Callable[[], float]) -> None:

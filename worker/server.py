@@ -59,7 +59,7 @@ def build_budget(settings: WorkerSettings, metrics: WorkerMetrics) -> Background
         recent_s=settings.worker_background_recent_seconds,
         read_bytes_per_s=settings.worker_scrub_bytes_per_second,
         write_bytes_per_s=settings.worker_compact_bytes_per_second,
-    ), on_wait=metrics.count_background_wait)
+    ), on_wait=metrics.count_background_wait, on_step=metrics.count_background_step)
 
 
 def _compaction_pace(budget: BackgroundBudget) -> Callable[[float, int], None]:
