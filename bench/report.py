@@ -134,10 +134,10 @@ def render_markdown(results: dict) -> str:
     add("")
     if profile == "shipped":
         how = ("**as `make run-cluster` ships it**: consistency controller on (it decides "
-               "each object's mode; C, W = 2 of 3, while it sees no risk; all three puts "
-               "start together, the upload is acknowledged after W), **scrubber on** at its "
-               "shipped settings (it yields to client traffic under the worker's background "
-               "budget) and volume compaction on (`BENCH_ECHOFS_PROFILE=shipped`)")
+               "each object's mode and so the write quorum; all three puts start together, "
+               "the upload is acknowledged after W), **scrubber on** at its shipped settings "
+               "(it yields to client traffic under the worker's background budget) and "
+               "volume compaction on (`BENCH_ECHOFS_PROFILE=shipped`)")
     else:
         how = ("**bare** (`BENCH_ECHOFS_PROFILE=bare`, not what `make run-cluster` runs): "
                "consistency **C** pinned (W = 2 of 3; no controller, the master fails safe to "
