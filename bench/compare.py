@@ -16,7 +16,7 @@ a quick development run: 8 x 16 MiB large objects, 300 small files),
 TLS between master and workers, as ``make run-cluster`` runs; ``0``: per-call credentials
 only, to measure what TLS costs), ``BENCH_ECHOFS_PROFILE`` (``shipped`` default; ``bare``:
 the way the benchmark ran before issue 19, for comparison — no controller, so the master
-fails safe to C, and no scrubber).
+fails safe to C, and no scrubber; ``shipped-no-scrub``: shipped but for the scrubber).
 """
 
 from __future__ import annotations
@@ -87,10 +87,13 @@ ECHOFS_PROFILES: dict[str, dict[str, object]] = {
     # The scrubber (background re-reading SeaweedFS does not do) off, the controller off:
     # CONTROLLER_URL points at a port nobody listens on and the master fails safe to C.
     "bare": {"with_controller": False, "worker_env": {"WORKER_SCRUB_BYTES_PER_SECOND": "0"}},
+    # Shipped but for the scrubber: against "shipped", what scrubbing costs the cluster.
+    "shipped-no-scrub": {"worker_env": {"WORKER_SCRUB_BYTES_PER_SECOND": "0"}},
 }
 PROFILE_DESCRIPTIONS = {
     "shipped": "as `make run-cluster` ships it: scrubber on, consistency controller on",
     "bare": "bare (the old benchmark set-up): scrubber off, no controller (pinned to C)",
+    "shipped-no-scrub": "as `make run-cluster` ships it but with the scrubber off",
 }
 
 

@@ -17,6 +17,7 @@ SMALL_PHASES = ["small-write", "small-read", "mixed"]
 PROFILE_SUMMARY = {
     "shipped": "as `make run-cluster` ships it: scrubber and controller on",
     "bare": "scrubber and controller off; not what `make run-cluster` runs",
+    "shipped-no-scrub": "controller on, scrubber off; not what `make run-cluster` runs",
 }
 
 
@@ -138,6 +139,9 @@ def render_markdown(results: dict) -> str:
                "the upload is acknowledged after W), **scrubber on** at its shipped settings "
                "(it yields to client traffic under the worker's background budget) and "
                "volume compaction on (`BENCH_ECHOFS_PROFILE=shipped`)")
+    elif profile == "shipped-no-scrub":
+        how = ("as `make run-cluster` ships it (consistency controller on) **but with the "
+               "scrubber off** (`BENCH_ECHOFS_PROFILE=shipped-no-scrub`, for comparison)")
     else:
         how = ("**bare** (`BENCH_ECHOFS_PROFILE=bare`, not what `make run-cluster` runs): "
                "consistency **C** pinned (W = 2 of 3; no controller, the master fails safe to "
