@@ -203,7 +203,7 @@ class WorkerSettings(ClusterIdentitySettings):
         ),
     )
     worker_background_busy_share: float = Field(
-        0.05, gt=0, le=1.0,
+        0.02, gt=0, le=1.0,
         description="The same share while client RPCs are in flight or recent.",
     )
     worker_background_recent_seconds: float = Field(

@@ -210,11 +210,12 @@ class BackgroundBudget:
             return 0.0, False  # what is left stays owed: the next step pays it
         busy = self.busy()
         slice_s = min(wait, _MAX_SLICE_S)
-        stats = self.stats.setdefault(work, WorkStats())
-        stats.waited_s += slice_s
-        if carry:
-            stats.waits += 1
-            stats.yields += int(busy)
+        with self._lock:  # the scrubber (loop) and compaction (a thread) both count here
+            stats = self.stats.setdefault(work, WorkStats())
+            stats.waited_s += slice_s
+            if carry:
+                stats.waits += 1
+                stats.yields += int(busy)
         if self.on_wait is not None:
             self.on_wait(work, slice_s, busy)
         return slice_s, busy
