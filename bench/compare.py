@@ -1,19 +1,22 @@
 """EchoFS and SeaweedFS side by side on this machine (``make bench``).
 
 Each round starts a fresh EchoFS cluster (embedded PostgreSQL and Redis, master and three
-workers, N = 3, consistency pinned to C: no controller, so the master fails safe to C)
-and a fresh SeaweedFS cluster (1 master, 3 volume servers, replication 002, a filer), one
-after the other (the order alternates between rounds), runs every workload against each
-with the same load client, then stops it and deletes its data. Figures are medians over
-rounds (``BENCH_RUNS``, default 3). The machine's ceilings (``bench.limits``) are measured
-in the same run, before and after the rounds (the better of the two is kept). Writes
+workers, N = 3) exactly as ``make run-cluster`` ships it — scrubber on, consistency
+controller on (``BENCH_ECHOFS_PROFILE=shipped``, the default) — and a fresh SeaweedFS
+cluster (1 master, 3 volume servers, replication 002, a filer), one after the other (the
+order alternates between rounds), runs every workload against each with the same load
+client, then stops it and deletes its data. Figures are medians over rounds
+(``BENCH_RUNS``, default 3). The machine's ceilings (``bench.limits``) are measured in the
+same run, before and after the rounds (the better of the two is kept). Writes
 ``bench/results/compare.json`` and ``docs/benchmarks.md`` (after every round).
 
 Environment: ``BENCH_RUNS`` (default 3), ``BENCH_SCALE`` (``full`` default; ``small`` for
 a quick development run: 8 x 16 MiB large objects, 300 small files),
 ``BENCH_SYSTEMS`` (default ``echofs,seaweedfs``), ``BENCH_ECHOFS_TLS`` (``1`` default: mutual
 TLS between master and workers, as ``make run-cluster`` runs; ``0``: per-call credentials
-only, to measure what TLS costs).
+only, to measure what TLS costs), ``BENCH_ECHOFS_PROFILE`` (``shipped`` default; ``bare``:
+the way the benchmark ran before issue 19, for comparison — no controller, so the master
+fails safe to C, and no scrubber; ``shipped-no-scrub``: shipped but for the scrubber).
 """
 
 from __future__ import annotations
@@ -77,18 +80,38 @@ async def _echofs_token(master_url: str) -> str:
             return str((await reply.json())["data"]["token"])
 
 
+# How the EchoFS cluster is configured. "shipped" adds nothing to ClusterSpec's defaults,
+# which are what tools/run_cluster.py (make run-cluster) runs: controller and scrubber on.
+ECHOFS_PROFILES: dict[str, dict[str, object]] = {
+    "shipped": {},
+    # The scrubber (background re-reading SeaweedFS does not do) off, the controller off:
+    # CONTROLLER_URL points at a port nobody listens on and the master fails safe to C.
+    "bare": {"with_controller": False, "worker_env": {"WORKER_SCRUB_BYTES_PER_SECOND": "0"}},
+    # Shipped but for the scrubber: against "shipped", what scrubbing costs the cluster.
+    "shipped-no-scrub": {"worker_env": {"WORKER_SCRUB_BYTES_PER_SECOND": "0"}},
+}
+PROFILE_DESCRIPTIONS = {
+    "shipped": "as `make run-cluster` ships it: scrubber on, consistency controller on",
+    "bare": "bare (the old benchmark set-up): scrubber off, no controller (pinned to C)",
+    "shipped-no-scrub": "as `make run-cluster` ships it but with the scrubber off",
+}
+
+
+def echofs_profile() -> str:
+    profile = os.environ.get("BENCH_ECHOFS_PROFILE", "shipped")
+    if profile not in ECHOFS_PROFILES:
+        raise SystemExit(f"BENCH_ECHOFS_PROFILE must be one of {', '.join(ECHOFS_PROFILES)}")
+    return profile
+
+
 @contextlib.contextmanager
 def echofs_system(base: Path) -> Iterator[tuple[Target, dict[str, int]]]:
     shutil.rmtree(base, ignore_errors=True)
     with embedded_services(base) as (pg, redis):
-        # No controller: CONTROLLER_URL points at a port nobody listens on, the master
-        # fails safe to C (W = 2 of N = 3), whatever the workers' health.
-        # The scrubber (50 MiB/s per worker by default) is background work SeaweedFS does not
-        # do; left on, it re-reads and re-hashes earlier phases' data during later phases.
         spec = ClusterSpec(base_dir=base, database_url=pg, redis_url=redis, workers=3,
-                           chunk_size=4 * MiB, replication_factor=3, with_controller=False,
-                           worker_env={"WORKER_SCRUB_BYTES_PER_SECOND": "0"},
-                           tls=os.environ.get("BENCH_ECHOFS_TLS", "1") != "0")
+                           chunk_size=4 * MiB, replication_factor=3,
+                           tls=os.environ.get("BENCH_ECHOFS_TLS", "1") != "0",
+                           **ECHOFS_PROFILES[echofs_profile()])  # type: ignore[arg-type]
         with LocalCluster(spec) as cluster:
             token = asyncio.run(_echofs_token(cluster.master_url))
             # Keys go into the bench user's home bucket, which is named "bench" after it.
@@ -215,6 +238,9 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     machine = machine_description(VAR)
     _log(f"machine: {machine}")
+    if "echofs" in systems:
+        _log(f"EchoFS cluster: {PROFILE_DESCRIPTIONS[echofs_profile()]} "
+             "(BENCH_ECHOFS_PROFILE=shipped|bare)")
 
     limits = _limits(scale_name)
 
@@ -268,6 +294,7 @@ def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale_name,
         "scale_parameters": SCALES[scale_name],
+        "echofs_profile": echofs_profile(),
         "runs": done,
         "runs_planned": runs,
         "duration_s": time.monotonic() - started,

@@ -198,6 +198,23 @@ class WorkerSettings(ClusterIdentitySettings):
     worker_scrub_bytes_per_second: int = Field(
         50 * MiB, ge=0, description="Scrubber read rate; 0 disables scrubbing."
     )
+    worker_background_idle_share: float = Field(
+        0.5, gt=0, le=1.0,
+        description=(
+            "Share of wall time the scrubber and compaction may take while no client RPC "
+            "is in flight or recent."
+        ),
+    )
+    worker_background_busy_share: float = Field(
+        0.02, gt=0, le=1.0,
+        description="The same share while client RPCs are in flight or recent.",
+    )
+    worker_background_recent_seconds: float = Field(
+        1.0, ge=0, description="A client RPC this recent still counts as traffic."
+    )
+    worker_compact_bytes_per_second: int = Field(
+        32 * MiB, ge=0, description="Compaction write rate; 0 = no byte cap."
+    )
     worker_slow_ms: int = Field(
         0, ge=0, le=60_000,
         description=(

@@ -72,10 +72,35 @@ class WorkerMetrics:
             "echofs_scrub_last_pass_timestamp_seconds",
             "When the last complete scrubber pass ended (Unix time)", registry=r,
         )
+        self.background_wait = Counter(
+            "echofs_worker_background_wait_seconds_total",
+            "Seconds background work (scrub, compaction) rested to stay within its budget",
+            ["work"], registry=r,
+        )
+        self.background_busy = Counter(
+            "echofs_worker_background_busy_seconds_total",
+            "Wall seconds background work (scrub, compaction) measured for its steps",
+            ["work"], registry=r,
+        )
+        self.background_yields = Counter(
+            "echofs_worker_background_yields_total",
+            "Rests background work took while client RPCs were in flight or recent",
+            ["work"], registry=r,
+        )
         self.corrupt_blobs = Counter(
             "echofs_corrupt_blobs_total", "Blobs that failed their checksum (quarantined)",
             registry=r,
         )
+
+    def count_background_wait(self, work: str, seconds: float, busy: bool) -> None:
+        """``BackgroundBudget.on_wait``: called from the loop or a compaction thread."""
+        self.background_wait.labels(work).inc(seconds)
+        if busy:
+            self.background_yields.labels(work).inc()
+
+    def count_background_step(self, work: str, busy_s: float) -> None:
+        """``BackgroundBudget.on_step``: called from the loop or a compaction thread."""
+        self.background_busy.labels(work).inc(busy_s)
 
     def bind_usage(self, used_bytes: Callable[[], float], chunk_count: Callable[[], float],
                    capacity_bytes: Callable[[], float]) -> None:

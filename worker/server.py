@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from common.cluster_auth import ClusterAuthInterceptor, ClusterIdentity
 from common.config import WorkerSettings
 from common.errors import EchoError
 from worker.backends.base import ChunkBackend
+from worker.background_budget import BackgroundBudget, BudgetConfig
 from worker.heartbeat import Heartbeat, HeartbeatConfig, load_or_create_identity_key
 from worker.metrics import WorkerMetrics, start_metrics_http
 from worker.scrubber import Scrubber
@@ -39,7 +40,7 @@ from worker.store import ChunkStore
 
 __all__ = [
     "SERVICE_NAME", "WorkerServer", "advertise_address", "advertised_metrics_url",
-    "build_backend", "serve",
+    "build_backend", "build_budget", "serve",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,29 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBackend:
-    """The backend WORKER_BACKEND names, configured from settings."""
+def build_budget(settings: WorkerSettings, metrics: WorkerMetrics) -> BackgroundBudget:
+    """The background budget the scrubber and compaction share, from settings."""
+    return BackgroundBudget(BudgetConfig(
+        idle_share=settings.worker_background_idle_share,
+        busy_share=settings.worker_background_busy_share,
+        recent_s=settings.worker_background_recent_seconds,
+        read_bytes_per_s=settings.worker_scrub_bytes_per_second,
+        write_bytes_per_s=settings.worker_compact_bytes_per_second,
+    ), on_wait=metrics.count_background_wait, on_step=metrics.count_background_step)
+
+
+def _compaction_pace(budget: BackgroundBudget) -> Callable[[float, int], None]:
+    def pace(busy_s: float, written_bytes: int) -> None:
+        budget.settle_blocking("compaction", busy_s, write_bytes=written_bytes)
+
+    return pace
+
+
+def build_backend(
+    settings: WorkerSettings, metrics: WorkerMetrics, budget: BackgroundBudget | None = None,
+) -> ChunkBackend:
+    """The backend WORKER_BACKEND names, configured from settings; its compaction (if
+    any) paced by ``budget``."""
     if settings.worker_backend == "memory":
         from worker.backends.memory import MemoryBackend
 
@@ -77,6 +99,7 @@ def build_backend(settings: WorkerSettings, metrics: WorkerMetrics) -> ChunkBack
         compact_garbage_ratio=settings.worker_volume_compact_garbage_ratio,
         compact_interval_s=settings.worker_volume_compact_interval_seconds,
         compact_min_garbage_bytes=settings.worker_volume_compact_min_garbage_bytes,
+        compact_pace=_compaction_pace(budget) if budget is not None else None,
     )
 
 
@@ -110,7 +133,8 @@ class WorkerServer:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.backend = self.backend or build_backend(s, self.metrics)
+        self.budget = build_budget(s, self.metrics)
+        self.backend = self.backend or build_backend(s, self.metrics, self.budget)
         self.store = ChunkStore(
             self.backend, max_concurrency=s.worker_max_concurrency,
             capacity_bytes=s.worker_capacity_bytes, metrics=self.metrics,
@@ -147,7 +171,8 @@ class WorkerServer:
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
         ], interceptors=[auth, slowness])
         add_worker_servicer_to_server(
-            WorkerServicer(self.store, self.state, self.identity), server
+            WorkerServicer(self.store, self.state, self.identity,
+                           foreground=self.budget.foreground), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         bind = f"{s.worker_host}:{s.worker_port}"
@@ -210,7 +235,8 @@ class WorkerServer:
         s = self.settings
         self._spawn(self._watch_store(), "watch-store")
         scrubber = Scrubber(self.store, bytes_per_second=s.worker_scrub_bytes_per_second,
-                            pause_between_passes_s=s.worker_scrub_pause_seconds)
+                            pause_between_passes_s=s.worker_scrub_pause_seconds,
+                            budget=self.budget)
         self._spawn(scrubber.run_forever(), "scrubber")
         self._spawn(self.store.backend.run_maintenance(), "backend-maintenance")
         if s.master_url:
@@ -252,6 +278,7 @@ class WorkerServer:
             await self._server.stop(grace_s)
         if self._health_server is not None:
             await self._health_server.stop(0)
+        self.budget.close()  # a compaction thread resting in its budget gives up now
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

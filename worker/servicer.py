@@ -2,8 +2,9 @@
 
 Nothing here decides anything about blobs; it parses frames, calls the store, and
 maps each ``EchoError`` to its status once (``grpc_status_of``; details
-``"<code>: <message>"``). Every call is counted, timed and tracked as in flight,
-and logs under the caller's ``x-request-id`` metadata when it sends one.
+``"<code>: <message>"``). Every call is counted, timed and tracked as in flight (client
+traffic also in ``foreground``, which the scrubber and compaction yield to), and logs
+under the caller's ``x-request-id`` metadata when it sends one.
 
 PutChunks carries several small blobs (each <= 256 KiB) in one message and answers with
 one outcome per blob: the status code and details PutChunk would have given it (0 = OK),
@@ -58,6 +59,7 @@ from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
+from worker.background_budget import FOREGROUND_METHODS, ForegroundActivity
 from worker.budget import ByteBudget
 from worker.peer import push_chunk
 from worker.state import WorkerState
@@ -110,8 +112,11 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     def __init__(
         self, store: ChunkStore, state: WorkerState, identity: ClusterIdentity, *,
         receive_budget_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES,
+        foreground: ForegroundActivity | None = None,
     ) -> None:
         self.store = store
+        # Client traffic as the background budget sees it (scrubbing and compaction yield).
+        self.foreground = foreground or ForegroundActivity()
         self.identity = identity
         self.state = state
         self.metrics = store.metrics
@@ -126,6 +131,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         token = REQUEST_ID.set(incoming if valid else new_request_id())
         self.state.inflight_requests += 1
         self.metrics.grpc_inflight.inc()
+        is_foreground = method in FOREGROUND_METHODS
+        if is_foreground:
+            self.foreground.begin()
         started = time.perf_counter()
         try:
             yield call
@@ -137,6 +145,8 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 call.code = "INTERNAL"
             raise
         finally:
+            if is_foreground:
+                self.foreground.end()
             self.state.inflight_requests -= 1
             self.metrics.grpc_inflight.dec()
             self.metrics.grpc_requests.labels(method, call.code).inc()

@@ -26,7 +26,7 @@ from pathlib import Path
 from common.errors import ChunkCorrupt, StorageFull, Unavailable
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
 from worker.backends.local import HEADER_SIZE, LocalBackend
-from worker.backends.volumes.compaction import Compactor
+from worker.backends.volumes.compaction import Compactor, Pace
 from worker.backends.volumes.needle import NEEDLE_HEADER_SIZE
 from worker.backends.volumes.volume_set import VolumeSet
 
@@ -43,7 +43,7 @@ class LocalVolumesBackend(ChunkBackend):
         self, root: Path, capacity_bytes: int = 0, *,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES, volume_size_bytes: int = 1 << 30,
         compact_garbage_ratio: float = 0.3, compact_interval_s: float = 60.0,
-        compact_min_garbage_bytes: int = 0,
+        compact_min_garbage_bytes: int = 0, compact_pace: Pace | None = None,
     ) -> None:
         self.root = Path(root)
         self.files = LocalBackend(self.root, capacity_bytes)
@@ -51,7 +51,7 @@ class LocalVolumesBackend(ChunkBackend):
                                  volume_size_bytes=volume_size_bytes)
         self.compactor = Compactor(
             self.volumes, garbage_ratio=compact_garbage_ratio, interval_s=compact_interval_s,
-            min_garbage_bytes=compact_min_garbage_bytes,
+            min_garbage_bytes=compact_min_garbage_bytes, pace=compact_pace,
         )
         self.max_blob_bytes = max_blob_bytes
         self._capacity_override = capacity_bytes

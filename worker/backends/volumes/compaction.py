@@ -11,6 +11,12 @@ and the file replaces the old one by ``os.replace``, keeping the volume's id (an
 its place in replay order) with the next generation. Reads that began on the old file
 finish on its descriptor; the old inode's space returns when the last one is done. A
 crash at any point leaves the old file, or the new one, each complete and correct.
+
+Compaction is background work: with a ``pace`` callable it reports, after every
+megabyte copied, the wall time that took and the bytes written, and ``pace`` blocks the
+copying thread for as long as the worker's budget says
+(``worker.background_budget.BackgroundBudget.settle_blocking``; it may raise to abandon
+the copy, which leaves the old volume in service untouched).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.loops import run_loop
@@ -34,7 +42,11 @@ from worker.backends.volumes.recovery import iter_needles
 from worker.backends.volumes.volume import Volume
 from worker.backends.volumes.volume_set import VolumeSet
 
-__all__ = ["CompactionResult", "Compactor", "compact_volume"]
+__all__ = ["CompactionResult", "Compactor", "Pace", "compact_volume"]
+
+# Called from the copying thread with (wall seconds of the work since the last call,
+# bytes written); blocks as long as the copy must rest.
+Pace = Callable[[float, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +76,12 @@ def _still_needed(volumes: VolumeSet, volume: Volume, offset: int, header) -> bo
     )
 
 
-def compact_volume(volumes: VolumeSet, volume_id: int) -> CompactionResult:
+def compact_volume(
+    volumes: VolumeSet, volume_id: int, pace: Pace | None = None
+) -> CompactionResult:
     """Rewrite one volume without its garbage (blocking; run it in a thread).
 
-    Raises OSError (the old volume stays in service untouched).
+    Raises OSError, or what ``pace`` raises (the old volume stays in service untouched).
     """
     if volumes.active is not None and volumes.active.volume_id == volume_id:
         volumes.rotate()
@@ -76,12 +90,16 @@ def compact_volume(volumes: VolumeSet, volume_id: int) -> CompactionResult:
         old.acquire()
     old.wait_for_writers()  # appends that raced the rotation are indexed first
     try:
-        return _rewrite(volumes, old)
+        return _rewrite(volumes, old, pace or _no_pace)
     finally:
         old.release()
 
 
-def _rewrite(volumes: VolumeSet, old: Volume) -> CompactionResult:
+def _no_pace(_busy_s: float, _written: int) -> None:
+    return None
+
+
+def _rewrite(volumes: VolumeSet, old: Volume, pace: Pace) -> CompactionResult:
     folder = old.folder
     tmp_path = folder / f"{old.volume_id:08d}.vol.compact.tmp"
     tmp_idx = folder / f"{old.volume_id:08d}.idx.compact.tmp"
@@ -94,6 +112,7 @@ def _rewrite(volumes: VolumeSet, old: Volume) -> CompactionResult:
         pending: list[bytes] = []
         pending_bytes = 0
         new_offset = new.end
+        work_started = time.monotonic()
         for offset, header, raw in iter_needles(old):
             with volumes.lock:
                 keep = _still_needed(volumes, old, offset, header)
@@ -107,10 +126,13 @@ def _rewrite(volumes: VolumeSet, old: Volume) -> CompactionResult:
             new_offset += len(raw)
             if pending_bytes >= _FLUSH_BYTES:
                 _copy(new, pending)
+                pace(time.monotonic() - work_started, pending_bytes)
+                work_started = time.monotonic()
                 pending, pending_bytes = [], 0
         if pending:
             _copy(new, pending)
         new.sync_through(new.end)
+        pace(time.monotonic() - work_started, pending_bytes)
         tmp_idx.write_bytes(pack_superblock(old.volume_id, new.generation) + b"".join(lines))
         result = _swap(volumes, old, new, copied, tmp_idx)
     except BaseException:
@@ -179,9 +201,10 @@ class Compactor:
 
     def __init__(
         self, volumes: VolumeSet, *, garbage_ratio: float, interval_s: float = 60.0,
-        min_garbage_bytes: int = 0,
+        min_garbage_bytes: int = 0, pace: Pace | None = None,
     ) -> None:
         self.volumes = volumes
+        self.pace = pace
         self.garbage_ratio = garbage_ratio
         self.interval_s = interval_s
         self.min_garbage_bytes = min_garbage_bytes
@@ -197,7 +220,9 @@ class Compactor:
         """Compact each volume over the ratio, one at a time, in a worker thread."""
         results = []
         for volume_id in self.candidates():
-            results.append(await asyncio.to_thread(compact_volume, self.volumes, volume_id))
+            results.append(
+                await asyncio.to_thread(compact_volume, self.volumes, volume_id, self.pace)
+            )
         return results
 
     async def run_forever(self) -> None:
