@@ -14,12 +14,14 @@ import httpx
 from client import protocol
 from client.config import ClientConfig
 from client.downloads import download
+from client.errors import ProtocolError
 from client.models import (
+    BucketEntry,
     ClusterHealth,
+    DirEntry,
+    DirPage,
     DownloadResult,
-    FileEntry,
     FileInfo,
-    FilePage,
     Login,
     Presence,
     Receipt,
@@ -115,28 +117,36 @@ class AsyncClient:
         return await self.call(protocol.profile())
 
     # --- files ---------------------------------------------------------------------
-    async def list_files(self, prefix: str = "", limit: int = 1000,
-                         cursor: str | None = None) -> FilePage:
-        return await self.call(protocol.list_files(prefix, limit, cursor))
+    async def list_dir(self, remote: str, limit: int = 1000,
+                   cursor: str | None = None) -> DirPage:
+        """One page of the directory ``bucket/dir`` (``bucket``: its root)."""
+        return await self.call(protocol.list_dir(remote, limit, cursor))
 
-    async def ls(self, prefix: str = "") -> list[FileEntry]:
-        """Every file under ``prefix``, following the listing's cursor."""
-        entries: list[FileEntry] = []
+    async def ls(self, remote: str) -> list[DirEntry]:
+        """Every entry of the directory ``bucket/dir``, following the listing's cursor."""
+        entries: list[DirEntry] = []
         cursor: str | None = None
         while True:
-            page = await self.list_files(prefix, cursor=cursor)
-            entries.extend(page.files)
+            page = await self.list_dir(remote, cursor=cursor)
+            entries.extend(page.entries)
             if not page.next_cursor:
                 return entries
             cursor = page.next_cursor
+
+    async def buckets(self) -> tuple[BucketEntry, ...]:
+        """The buckets the caller can reach."""
+        return await self.call(protocol.list_buckets())
 
     async def stat(self, path: str) -> protocol.RemoteStat:
         return await self.call(protocol.stat(path))
 
     async def info(self, path: str) -> FileInfo:
-        """Metadata with chunks and replicas (DESIGN §8) of the file at ``path``."""
-        page = await self.list_files(path, limit=1)
-        return await self.call(protocol.file_info(protocol.exact_file_id(page, path)))
+        """Metadata with chunks and replicas (DESIGN §8) of the file at ``bucket/path``:
+        HEAD on its fs route names the file id, the file route has the rest."""
+        found = await self.stat(path)
+        if not found.file_id:
+            raise ProtocolError(f"{path}: the master did not name the file id")
+        return await self.call(protocol.file_info(found.file_id))
 
     async def delete(self, path: str) -> dict[str, Any]:
         return await self.call(protocol.delete(path))

@@ -73,14 +73,21 @@ def register(cli: click.Group, per_command: Decorator) -> None:
         inv.output.result({"logged_out": True, "config": str(path)}, "logged out")
 
     @cli.command(name="ls")
-    @click.argument("prefix", required=False, default="")
+    @click.argument("remote", required=False, default="")
     @per_command
-    def ls(inv: Invocation, prefix: str) -> None:
-        """List your files under PREFIX."""
+    def ls(inv: Invocation, remote: str) -> None:
+        """List the directory REMOTE (bucket or bucket/dir); with no REMOTE, your buckets."""
         with inv.client() as client:
-            entries = client.ls(prefix)
-        lines = [f"{_size(e.size):>10}  {e.updated_at[:19]}  {e.path}" for e in entries]
-        inv.output.result({"files": [e.to_json() for e in entries]}, "\n".join(lines))
+            if not remote.strip(" /"):
+                buckets = client.buckets()
+                lines = [f"{_size(b.used_bytes):>10}  {b.files:>8} files  {b.permission:<5}  "
+                         f"{b.name}" for b in buckets]
+                inv.output.result({"buckets": [b.to_json() for b in buckets]}, "\n".join(lines))
+                return
+            entries = client.ls(remote)
+        lines = [f"{'-' if e.type == 'dir' else _size(e.size):>10}  {e.modified[:19]:<19}  "
+                 f"{e.name}{'/' if e.type == 'dir' else ''}" for e in entries]
+        inv.output.result({"entries": [e.to_json() for e in entries]}, "\n".join(lines))
 
     @cli.command()
     @click.argument("local", type=click.Path(path_type=Path, dir_okay=False))
@@ -94,12 +101,16 @@ def register(cli: click.Group, per_command: Decorator) -> None:
     @per_command
     def put(inv: Invocation, local: Path, remote: str | None, parallel: int,
             chunk_size: int | None, consistency: str) -> None:
-        """Upload LOCAL to REMOTE (default: its file name). Run again after an
-        interruption to resume: only the parts the cluster lacks are sent."""
-        target = addressing.normalize(remote if remote else local.name)
-        if remote and remote.endswith("/"):
-            target = addressing.normalize(remote + local.name)
+        """Upload LOCAL to REMOTE: bucket/path, or bucket/dir/ or a bare bucket for
+        LOCAL's name there (default: your home bucket). Run again after an interruption
+        to resume: only the parts the cluster lacks are sent."""
         with inv.client() as client:
+            if not remote:
+                remote = f"{client.profile().get('home_bucket', '')}/"
+            where = addressing.parse(remote, file=False)
+            target = str(where)
+            if remote.rstrip().endswith("/") or not where.path:
+                target = addressing.normalize(f"{where}/{local.name}")
             result = client.put(local, target, parallel=parallel,
                                 progress=inv.output.progress(), chunk_size=chunk_size,
                                 consistency=consistency)
@@ -109,7 +120,7 @@ def register(cli: click.Group, per_command: Decorator) -> None:
                             "parts were already on the server")
         r = result.receipt
         inv.output.result(result.to_json(), (
-            f"uploaded {local} -> {r.path} ({_size(r.size)}, sha256 {r.sha256[:16]}…, "
+            f"uploaded {local} -> {r.bucket}/{r.path} ({_size(r.size)}, sha256 {r.sha256[:16]}…, "
             f"mode {r.mode}, {r.replicas_acked}/{r.replicas_target} replicas); "
             f"sent {result.chunks_sent} of {result.chunks_total} parts"
             f", {result.chunks_referenced} already in the cluster"
@@ -124,7 +135,7 @@ def register(cli: click.Group, per_command: Decorator) -> None:
     def get(inv: Invocation, remote: str, local: Path | None, parallel: int) -> None:
         """Download REMOTE to LOCAL (default: its name, here), verifying its SHA-256.
         An interrupted download resumes from LOCAL.part."""
-        dest = local if local is not None else Path(addressing.normalize(remote).split("/")[-1])
+        dest = local if local is not None else Path(addressing.parse(remote).name)
         with inv.client() as client:
             result = client.get(remote, dest, parallel=parallel, progress=inv.output.progress())
         inv.output.result(result.to_json(), (
@@ -135,13 +146,14 @@ def register(cli: click.Group, per_command: Decorator) -> None:
     @click.argument("remotes", nargs=-1, required=True)
     @per_command
     def rm(inv: Invocation, remotes: tuple[str, ...]) -> None:
-        """Delete files."""
+        """Delete files (bucket/path each)."""
         deleted = []
         with inv.client() as client:
             for remote in remotes:
                 deleted.append(client.delete(remote))
         inv.output.result({"deleted": deleted},
-                          "\n".join(f"deleted {d.get('path', '')}" for d in deleted))
+                          "\n".join(f"deleted {d.get('bucket', '')}/{d.get('path', '')}"
+                                    for d in deleted))
 
     @cli.command()
     @click.argument("remote")
@@ -151,7 +163,7 @@ def register(cli: click.Group, per_command: Decorator) -> None:
         with inv.client() as client:
             info = client.info(remote)
         healthy = sum(1 for c in info.chunks for _, s in c.replicas if s == "live")
-        lines = [f"path:        {info.path}", f"file_id:     {info.file_id}",
+        lines = [f"path:        {info.bucket}/{info.path}", f"file_id:     {info.file_id}",
                  f"size:        {info.size} ({_size(info.size)})", f"sha256:      {info.sha256}",
                  f"mode:        {info.mode}", f"version_id:  {info.version_id}",
                  f"updated_at:  {info.updated_at}",

@@ -84,7 +84,7 @@ async def download(
     client: AsyncClient, remote: str, dest: Path, *, parallel: int = 4,
     progress: ProgressSink | None = None, range_size: int = DEFAULT_CHUNK_SIZE,
 ) -> DownloadResult:
-    remote = addressing.normalize(remote)
+    remote = str(addressing.parse(remote))
     dest = await asyncio.to_thread(_destination, dest, remote)
     stat = await client.stat(remote)
     part, record = part_paths(dest)

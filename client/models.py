@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BucketEntry",
     "ChunkInfo",
     "ClusterHealth",
+    "DirEntry",
+    "DirPage",
     "DownloadResult",
-    "FileEntry",
     "FileInfo",
-    "FilePage",
     "Login",
     "Presence",
     "Receipt",
@@ -38,41 +39,66 @@ class Login(_Json):
     expires_in_s: int
     user_id: int
     username: str
+    home_bucket: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Login:
         return cls(str(data["token"]), int(data.get("expires_in", 0)), int(data["user_id"]),
-                   str(data["username"]))
+                   str(data["username"]), str(data.get("home_bucket", "")))
 
     def to_json(self) -> dict[str, Any]:  # never print the token
         return {"user_id": self.user_id, "username": self.username,
-                "expires_in_s": self.expires_in_s}
+                "expires_in_s": self.expires_in_s, "home_bucket": self.home_bucket}
 
 
 @dataclass(frozen=True, slots=True)
-class FileEntry(_Json):
-    file_id: str
-    path: str
+class DirEntry(_Json):
+    """One entry of a directory listing: a file, or a directory (``type == "dir"``)."""
+
+    name: str
+    type: str
     size: int
-    sha256: str
-    mode: str
-    updated_at: str
+    etag: str
+    modified: str
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FileEntry:
-        return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
-                   str(data["sha256"]), str(data.get("mode", "")), str(data.get("updated_at", "")))
+    def from_json(cls, data: dict[str, Any]) -> DirEntry:
+        return cls(str(data["name"]), str(data["type"]), int(data.get("size") or 0),
+                   str(data.get("etag") or ""), str(data.get("modified") or ""))
 
 
 @dataclass(frozen=True, slots=True)
-class FilePage(_Json):
-    files: tuple[FileEntry, ...]
+class DirPage(_Json):
+    """One page of ``GET /api/v1/fs/{bucket}/{dir}/``; ``next_cursor`` None at the end."""
+
+    bucket: str
+    path: str
+    entries: tuple[DirEntry, ...]
     next_cursor: str | None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FilePage:
-        return cls(tuple(FileEntry.from_json(f) for f in data.get("files", [])),
-                   data.get("next_cursor"))
+    def from_json(cls, data: dict[str, Any]) -> DirPage:
+        cursor = data.get("next_cursor")
+        return cls(str(data.get("bucket", "")), str(data.get("path") or ""),
+                   tuple(DirEntry.from_json(e) for e in data.get("entries", [])),
+                   str(cursor) if cursor else None)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketEntry(_Json):
+    """A bucket the caller can reach, with its permission and usage."""
+
+    name: str
+    permission: str
+    used_bytes: int
+    files: int
+    home: bool
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BucketEntry:
+        return cls(str(data["name"]), str(data.get("permission", "")),
+                   int(data.get("used_bytes") or 0), int(data.get("files") or 0),
+                   bool(data.get("home", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +129,15 @@ class FileInfo(_Json):
     version_id: str
     updated_at: str
     chunks: tuple[ChunkInfo, ...]
+    bucket: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileInfo:
         return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
                    str(data["sha256"]), str(data.get("mode", "")), int(data.get("chunk_size", 0)),
                    str(data.get("version_id", "")), str(data.get("updated_at", "")),
-                   tuple(ChunkInfo.from_json(c) for c in data.get("chunks", [])))
+                   tuple(ChunkInfo.from_json(c) for c in data.get("chunks", [])),
+                   str(data.get("bucket", "")))
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -130,6 +158,7 @@ class Receipt(_Json):
     mode: str
     replicas_target: int
     replicas_acked: int
+    bucket: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Receipt:
@@ -137,7 +166,8 @@ class Receipt(_Json):
         return cls(str(data["file_id"]), str(data["path"]), int(data["size"]),
                    str(data["sha256"]), int(data.get("chunks", 0)),
                    int(data.get("dedup_chunks", 0)), str(data.get("mode", "")),
-                   int(replicas.get("target", 0)), int(replicas.get("acked", 0)))
+                   int(replicas.get("target", 0)), int(replicas.get("acked", 0)),
+                   str(data.get("bucket", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +176,12 @@ class SessionInfo(_Json):
     path: str
     chunk_size: int
     total_chunks: int
+    bucket: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionInfo:
         return cls(str(data["session_id"]), str(data["path"]), int(data["chunk_size"]),
-                   int(data["total_chunks"]))
+                   int(data["total_chunks"]), str(data.get("bucket", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +194,14 @@ class SessionStatus(_Json):
     total_chunks: int
     received: tuple[int, ...]
     bytes_received: int
+    bucket: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionStatus:
         return cls(str(data["session_id"]), str(data["state"]), str(data["path"]),
                    int(data["file_size"]), int(data["chunk_size"]), int(data["total_chunks"]),
                    tuple(int(i) for i in data.get("received", [])),
-                   int(data.get("bytes_received", 0)))
+                   int(data.get("bytes_received", 0)), str(data.get("bucket", "")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ from typing import Any, Generic, TypeVar
 from client import addressing
 from client.errors import ProtocolError, error_from_response
 from client.models import (
+    BucketEntry,
     ClusterHealth,
+    DirPage,
     FileInfo,
-    FilePage,
     Login,
     Presence,
     Receipt,
@@ -32,7 +33,7 @@ from client.models import (
     SessionStatus,
     WorkerHealth,
 )
-from common.errors import NotFound, PreconditionFailed
+from common.errors import PreconditionFailed
 
 __all__ = [
     "ApiRequest",
@@ -43,11 +44,11 @@ __all__ = [
     "chunks_has",
     "complete_session",
     "delete",
-    "exact_file_id",
     "file_info",
     "health",
     "init_session",
-    "list_files",
+    "list_buckets",
+    "list_dir",
     "login",
     "profile",
     "put_part",
@@ -126,23 +127,19 @@ def profile() -> Call[dict[str, Any]]:
     return Call(ApiRequest("GET", "/api/v1/auth/profile", idempotent=True), _data)
 
 
-def list_files(prefix: str = "", limit: int = 1000, cursor: str | None = None) -> Call[FilePage]:
-    route, where = addressing.list_route(prefix)
-    params = {"limit": str(limit), **where}
+def list_dir(remote: str, limit: int = 1000, cursor: str | None = None) -> Call[DirPage]:
+    """One page of the directory ``bucket/dir`` (``bucket``: its root)."""
+    params = {"limit": str(limit)}
     if cursor:
         params["cursor"] = cursor
-    request = ApiRequest("GET", route, idempotent=True, params=params)
-    return Call(request, lambda r: FilePage.from_json(_data(r)))
+    request = ApiRequest("GET", addressing.dir_route(remote), idempotent=True, params=params)
+    return Call(request, lambda r: DirPage.from_json(_data(r)))
 
 
-def exact_file_id(page: FilePage, path: str) -> str:
-    """The id of the file at exactly ``path`` in a listing by that prefix, or NotFound.
-    (A path sorts before every longer path it prefixes, so ``limit=1`` suffices.)"""
-    wanted = addressing.normalize(path)
-    for entry in page.files:
-        if entry.path == wanted:
-            return entry.file_id
-    raise NotFound(f"no file at {wanted!r}")
+def list_buckets() -> Call[tuple[BucketEntry, ...]]:
+    def parse(r: ApiResponse) -> tuple[BucketEntry, ...]:
+        return tuple(BucketEntry.from_json(b) for b in _data(r).get("buckets", []))
+    return Call(ApiRequest("GET", addressing.BUCKETS_ROUTE, idempotent=True), parse)
 
 
 def file_info(file_id: str) -> Call[FileInfo]:
@@ -158,10 +155,11 @@ class RemoteStat:
     size: int
     sha256: str
     last_modified: str
+    file_id: str = ""  # X-Echofs-File-Id: where ``file_info`` finds chunks and replicas
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "sha256": self.sha256,
-                "last_modified": self.last_modified}
+                "last_modified": self.last_modified, "file_id": self.file_id}
 
 
 def _etag_sha(headers: Mapping[str, str]) -> str:
@@ -171,7 +169,8 @@ def _etag_sha(headers: Mapping[str, str]) -> str:
 def stat(path: str) -> Call[RemoteStat]:
     def parse(r: ApiResponse) -> RemoteStat:
         return RemoteStat(path, int(r.headers.get("content-length", "0")), _etag_sha(r.headers),
-                          r.headers.get("last-modified", ""))
+                          r.headers.get("last-modified", ""),
+                          r.headers.get("x-echofs-file-id", ""))
     return Call(ApiRequest("HEAD", addressing.file_route(path), idempotent=True), parse)
 
 
@@ -208,7 +207,7 @@ def delete(path: str) -> Call[dict[str, Any]]:
 def init_session(path: str, file_name: str, file_size: int, sha256: str | None,
                  chunk_size: int | None = None, consistency: str = "auto") -> Call[SessionInfo]:
     body: dict[str, Any] = {"file_name": file_name, "file_size": file_size,
-                            "path": addressing.session_path(path), "consistency": consistency}
+                            **addressing.session_fields(path), "consistency": consistency}
     if sha256:
         body["sha256"] = sha256
     if chunk_size:

@@ -19,12 +19,14 @@ import httpx
 from client import protocol
 from client.async_client import AsyncClient
 from client.config import ClientConfig
+from client.errors import ProtocolError
 from client.models import (
+    BucketEntry,
     ClusterHealth,
+    DirEntry,
+    DirPage,
     DownloadResult,
-    FileEntry,
     FileInfo,
-    FilePage,
     Login,
     Presence,
     Receipt,
@@ -117,27 +119,36 @@ class Client:
         return self.call(protocol.profile())
 
     # --- files -----------------------------------------------------------------------
-    def list_files(self, prefix: str = "", limit: int = 1000,
-                   cursor: str | None = None) -> FilePage:
-        return self.call(protocol.list_files(prefix, limit, cursor))
+    def list_dir(self, remote: str, limit: int = 1000,
+                 cursor: str | None = None) -> DirPage:
+        """One page of the directory ``bucket/dir`` (``bucket``: its root)."""
+        return self.call(protocol.list_dir(remote, limit, cursor))
 
-    def ls(self, prefix: str = "") -> list[FileEntry]:
-        """Every file under ``prefix``, following the listing's cursor."""
-        entries: list[FileEntry] = []
+    def ls(self, remote: str) -> list[DirEntry]:
+        """Every entry of the directory ``bucket/dir``, following the listing's cursor."""
+        entries: list[DirEntry] = []
         cursor: str | None = None
         while True:
-            page = self.list_files(prefix, cursor=cursor)
-            entries.extend(page.files)
+            page = self.list_dir(remote, cursor=cursor)
+            entries.extend(page.entries)
             if not page.next_cursor:
                 return entries
             cursor = page.next_cursor
+
+    def buckets(self) -> tuple[BucketEntry, ...]:
+        """The buckets the caller can reach."""
+        return self.call(protocol.list_buckets())
 
     def stat(self, path: str) -> protocol.RemoteStat:
         return self.call(protocol.stat(path))
 
     def info(self, path: str) -> FileInfo:
-        page = self.list_files(path, limit=1)
-        return self.call(protocol.file_info(protocol.exact_file_id(page, path)))
+        """Metadata with chunks and replicas (DESIGN §8) of the file at ``bucket/path``:
+        HEAD on its fs route names the file id, the file route has the rest."""
+        found = self.stat(path)
+        if not found.file_id:
+            raise ProtocolError(f"{path}: the master did not name the file id")
+        return self.call(protocol.file_info(found.file_id))
 
     def delete(self, path: str) -> dict[str, Any]:
         return self.call(protocol.delete(path))

@@ -111,7 +111,7 @@ async def upload(
     consistency: str = "auto",
 ) -> UploadResult:
     sink = progress or NullProgress()
-    remote = addressing.normalize(remote)
+    remote = str(addressing.parse(remote))  # bucket/path: the bucket is in the resume key
     local = await asyncio.to_thread(local.resolve)
     identity = await asyncio.to_thread(identity_of, local)
     store = UploadStateStore(client.config.directory)

@@ -147,7 +147,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     max_open_sessions=settings.max_open_sessions_per_user,
                     ttl_s=settings.session_ttl_seconds,
                 ),
-                ChunkAccessRepository(db),
+                ChunkAccessRepository(db), access,
             )
             login_limiter = LoginLimiter(
                 RedisFailureCounter(redis, scope=str(

@@ -34,6 +34,8 @@ async def send_file(request: web.Request, snapshot: FileSnapshot) -> web.StreamR
         "Content-Type": "application/octet-stream",
         "Content-Disposition": f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}",
         "Last-Modified": record.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        # Names the file for /api/v1/files/{id} (chunks, replicas): what `echofs stat` shows.
+        "X-Echofs-File-Id": str(record.id),
     }
     if byte_range is None:
         response = web.StreamResponse(status=200, headers=headers)

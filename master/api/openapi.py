@@ -151,7 +151,7 @@ _PATHS: dict[str, Any] = {
         "summary": "Start a resumable, parallel chunk session", "security": _BEARER,
         "requestBody": _json_body("SessionInit"),
         "responses": {**_ok("Session", "201", "Session created"),
-                      **_errors(400, 401, 413, 429)}}},
+                      **_errors(400, 401, 403, 404, 409, 413, 429)}}},
     "/api/v1/files/upload/{session_id}": {
         "parameters": [{"name": "session_id", "in": "path", "required": True,
                         "schema": {"type": "string"}}],

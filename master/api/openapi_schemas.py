@@ -155,6 +155,8 @@ SCHEMAS: dict[str, Any] = {
     "SessionInit": {
         "type": "object", "required": ["file_name", "file_size"],
         "properties": {"file_name": {"type": "string"}, "file_size": {"type": "integer"},
+                       "bucket": {"type": "string", "description":
+                                  "bucket to commit into; default the caller's home bucket"},
                        "path": {"type": "string"}, "chunk_size": {"type": "integer"},
                        "sha256": {"type": "string"},
                        "consistency": {"type": "string",
@@ -162,13 +164,15 @@ SCHEMAS: dict[str, Any] = {
     },
     "Session": {
         "type": "object", "required": ["session_id", "chunk_size", "total_chunks", "expires_at"],
-        "properties": {"session_id": {"type": "string"}, "path": {"type": "string"},
+        "properties": {"session_id": {"type": "string"}, "bucket": {"type": "string"},
+                       "path": {"type": "string"},
                        "chunk_size": {"type": "integer"}, "total_chunks": {"type": "integer"},
                        "expires_at": {"type": "string"}},
     },
     "SessionStatus": {
         "type": "object", "required": ["session_id", "state", "received", "missing"],
         "properties": {"session_id": {"type": "string"}, "state": {"type": "string"},
+                       "bucket": {"type": "string"}, "path": {"type": "string"},
                        "received": {"type": "array", "items": {"type": "integer"}},
                        "missing": {"type": "array", "items": {"type": "integer"}},
                        "bytes_received": {"type": "integer"}},

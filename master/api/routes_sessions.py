@@ -47,13 +47,15 @@ async def init_session(request: web.Request) -> web.Response:
         raise InvalidInput("field 'sha256' must be a string")
     if not isinstance(consistency, str):
         raise InvalidInput("field 'consistency' must be a string")
+    bucket = body.get("bucket")
+    if bucket is not None and (not isinstance(bucket, str) or not bucket):
+        raise InvalidInput("field 'bucket' must be a bucket name")
     session = await services_of(request).sessions.init(
-        principal_of(request).user_id, bucket_id=principal_of(request).home_bucket_id,
-        path=path, file_name=file_name[:1024],
+        principal_of(request), bucket=bucket, path=path, file_name=file_name[:1024],
         file_size=file_size, chunk_size=_optional_int(body, "chunk_size"),
         sha256=sha256.lower() if sha256 else None, consistency=consistency.lower(),
     )
-    return ok({"session_id": str(session.id), "path": session.path,
+    return ok({"session_id": str(session.id), "bucket": session.bucket, "path": session.path,
                "chunk_size": session.chunk_size, "total_chunks": session.total_chunks,
                "expires_at": session.expires_at.isoformat()}, "session created", status=201)
 

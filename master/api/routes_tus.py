@@ -93,8 +93,7 @@ async def create(request: web.Request) -> web.Response:
         # No name given: the file still needs a path; it can be renamed by re-upload.
         path = normalize_path(metadata.get("path") or name or f"tus/{uuid.uuid4()}")
         session = await services.sessions.init(
-            principal_of(request).user_id, bucket_id=principal_of(request).home_bucket_id,
-            path=path, file_name=(name or path)[:1024],
+            principal_of(request), bucket=None, path=path, file_name=(name or path)[:1024],
             file_size=int(raw_length), chunk_size=None, sha256=None,
             consistency=metadata.get("consistency", "auto").lower(), protocol="tus",
             metadata=metadata,

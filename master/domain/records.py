@@ -173,6 +173,7 @@ class SessionRecord:
     tail_chunk_id: str | None
     tail_size: int
     bucket_id: int = 0
+    bucket: str = ""  # the bucket's name, for answers (joined, not stored)
 
     def part_size(self, index: int) -> int:
         """The exact size part ``index`` must have."""

@@ -25,7 +25,8 @@ __all__ = ["SessionsRepository"]
 _COLUMNS = (
     "id, owner_id, file_id, path, file_name, file_size, chunk_size, total_chunks, sha256,"
     " consistency, protocol, state, created_at, updated_at, expires_at, metadata,"
-    " tail_chunk_id, tail_size, bucket_id"
+    " tail_chunk_id, tail_size, bucket_id,"
+    " (SELECT b.name FROM buckets b WHERE b.id = upload_sessions.bucket_id) AS bucket"
 )
 
 

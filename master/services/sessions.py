@@ -22,6 +22,7 @@ from typing import Any
 
 from common.errors import (
     ChecksumMismatch,
+    Conflict,
     IncompleteUpload,
     InvalidInput,
     NotFound,
@@ -37,6 +38,7 @@ from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.replicas import ReplicasRepository
 from master.metadata.sessions import SessionsRepository
+from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
 from master.services.downloads import DownloadService
 from master.services.uploads import Receipt, UploadService
@@ -67,7 +69,8 @@ class SessionStatus:
         s = self.session
         have = set(self.received)
         return {
-            "session_id": str(s.id), "state": s.state, "path": s.path, "file_name": s.file_name,
+            "session_id": str(s.id), "state": s.state, "bucket": s.bucket, "path": s.path,
+            "file_name": s.file_name,
             "file_size": s.file_size, "chunk_size": s.chunk_size,
             "total_chunks": s.total_chunks, "received": self.received,
             "missing": [i for i in range(s.total_chunks) if i not in have],
@@ -97,9 +100,10 @@ class SessionService:
     def __init__(
         self, sessions: SessionsRepository, files: FilesRepository, replicas: ReplicasRepository,
         uploads: UploadService, downloads: DownloadService, limits: SessionLimits,
-        chunk_access: ChunkAccessRepository,
+        chunk_access: ChunkAccessRepository, access: BucketAccess,
     ) -> None:
         self._sessions = sessions
+        self._access = access
         self._chunk_access = chunk_access
         self._files = files
         self._replicas = replicas
@@ -108,10 +112,14 @@ class SessionService:
         self.limits = limits
 
     async def init(
-        self, owner_id: int, *, bucket_id: int, path: str, file_name: str, file_size: int,
-        chunk_size: int | None, sha256: str | None, consistency: str,
+        self, caller: Principal, *, bucket: str | None, path: str, file_name: str,
+        file_size: int, chunk_size: int | None, sha256: str | None, consistency: str,
         protocol: str = "chunks", metadata: dict[str, Any] | None = None,
     ) -> SessionRecord:
+        """Open a session that will commit ``path`` into ``bucket`` (None: the caller's
+        home bucket). The bucket is resolved here, through the one access check: write
+        permission needed, an unreadable or unknown bucket is NotFound, and nothing is
+        stored before it passes."""
         if file_size < 0:
             raise InvalidInput("file_size must be >= 0")
         if file_size > self.limits.max_upload_bytes:
@@ -125,14 +133,19 @@ class SessionService:
             raise InvalidInput("sha256 must be 64 lowercase hex digits")
         if consistency not in HINTS:
             raise InvalidInput("consistency must be one of auto, strong, available")
-        if await self._sessions.count_open(owner_id) >= self.limits.max_open_sessions:
+        target = await self._access.require(
+            caller, bucket or caller.home_bucket, Permission.WRITE
+        )
+        if target.state != "active":
+            raise Conflict(f"bucket {target.name!r} is being deleted")
+        if await self._sessions.count_open(caller.user_id) >= self.limits.max_open_sessions:
             raise TooManyRequests(
                 f"at most {self.limits.max_open_sessions} open upload sessions per user;"
                 " complete or abort one first"
             )
-        file_id = await self._files.id_for_path(bucket_id, path)
+        file_id = await self._files.id_for_path(target.id, path)
         return await self._sessions.create(
-            owner_id=owner_id, bucket_id=bucket_id, path=path, file_name=file_name,
+            owner_id=caller.user_id, bucket_id=target.id, path=path, file_name=file_name,
             file_size=file_size,
             chunk_size=chunk_size, sha256=sha256, consistency=consistency, protocol=protocol,
             ttl_s=self.limits.ttl_s, metadata=metadata, file_id=file_id,
@@ -250,6 +263,7 @@ class SessionService:
             file_id=file_id, path=session.path, size=size, sha256=digest, chunks=len(chunks),
             dedup_chunks=0, mode=mode, target=n,
             acked=min((min(p.live_copies, n) for p in placements), default=n),
+            bucket=session.bucket,
         )
 
     async def abort(self, session: SessionRecord) -> None:

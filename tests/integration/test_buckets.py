@@ -249,3 +249,41 @@ async def test_move_and_copy_targets_take_if_match_and_if_none_match(api: ApiCli
         "from": f"{home}/mc/c", "to": f"{home}/mc/d"}, headers={"If-None-Match": "*"})
     assert status == 201, body
     assert (await api.read(home, "mc/d"))[1] == b"c"
+
+
+async def test_a_chunk_session_commits_into_the_named_bucket_and_never_into_a_strangers(
+    api: ApiClient, cluster: LocalCluster
+) -> None:
+    name = _name()
+    assert (await api.call("POST", "/api/v1/buckets", json={"name": name}))[0] == 201
+    data = b"a" * 65536 + b"tail"
+    status, init = await api.call("POST", "/api/v1/files/upload/init", json={
+        "file_name": "s.bin", "file_size": len(data), "bucket": name, "path": "sess/s.bin",
+        "chunk_size": 65536})
+    assert status == 201, init
+    sid = init["data"]["session_id"]
+    assert init["data"]["bucket"] == name
+    for index, part in enumerate((data[:65536], data[65536:])):
+        status, body = await api.call("PUT", f"/api/v1/files/upload/{sid}/chunks/{index}",
+                                      data=part)
+        assert status == 200, body
+    status, session = await api.call("GET", f"/api/v1/files/upload/{sid}")
+    assert (session["data"]["bucket"], session["data"]["path"]) == (name, "sess/s.bin")
+    status, receipt = await api.call("POST", f"/api/v1/files/upload/{sid}/complete")
+    assert status == 201, receipt
+    assert receipt["data"]["bucket"] == name
+    assert (await api.read(name, "sess/s.bin"))[:2] == (200, data)
+    assert (await api.read(api.home_bucket, "sess/s.bin"))[0] == 404
+
+    other = await _other(api)
+    for bucket in (api.home_bucket, name, _name("nope")):
+        status, body = await other.call("POST", "/api/v1/files/upload/init", json={
+            "file_name": "x", "file_size": 1, "bucket": bucket, "path": "intruder"})
+        assert (status, body["code"]) == (404, "not_found"), bucket
+    assert query(cluster.spec.database_url, "SELECT count(*) AS n FROM upload_sessions"
+                 " WHERE path = 'intruder'") == [{"n": 0}]
+    status, listing = await api.fs("GET", api.home_bucket, "")
+    assert "intruder" not in [e["name"] for e in listing["data"]["entries"]]
+    status, body = await api.call("POST", "/api/v1/files/upload/init", json={
+        "file_name": "x", "file_size": 1, "bucket": 7})
+    assert (status, body["code"]) == (400, "invalid_input")

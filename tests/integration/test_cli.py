@@ -7,6 +7,7 @@ and ``--json`` contracts. The CLI runs as a real subprocess (console script and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
 import subprocess
@@ -48,35 +49,40 @@ async def test_put_get_round_trip_of_a_multi_chunk_file_verifies_sha256(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     assert (config_dir / "config.toml").stat().st_mode & 0o777 == 0o600
     source = tmp_path / "big.bin"
     sha = random_file(source, 9 * MiB + 12345)
-    uploaded = await echofs(env, "put", str(source), "cli/big.bin", "--json",
+    uploaded = await echofs(env, "put", str(source), f"{home}/cli/big.bin", "--json",
                              "--chunk-size", str(MiB), "--parallel", "4")
     put = ok_json(uploaded)
     assert uploaded.stderr == ""  # no terminal: no progress bar, no notes
     assert put["receipt"]["sha256"] == sha and put["receipt"]["path"] == "cli/big.bin"
+    assert put["receipt"]["bucket"] == home
     assert put["chunks_total"] == 10 and put["chunks_sent"] == 10 and not put["resumed"]
 
     target = tmp_path / "copy.bin"
-    got = ok_json(await echofs(env, "get", "cli/big.bin", str(target), "--json",
+    got = ok_json(await echofs(env, "get", f"{home}/cli/big.bin", str(target), "--json",
                                  module=True))
     assert got["sha256"] == sha and got["size"] == source.stat().st_size
     assert await same_bytes(target, source)
     assert not await exists(Path(str(target) + ".part"))
 
-    listing = ok_json(await echofs(env, "--json", "ls", "cli/"))
-    assert [f["path"] for f in listing["files"]] == ["cli/big.bin"]
-    info = ok_json(await echofs(env, "stat", "cli/big.bin", "--json"))
+    listing = ok_json(await echofs(env, "--json", "ls", f"{home}/cli/"))
+    assert [(e["name"], e["type"], e["size"]) for e in listing["entries"]] == [
+        ("big.bin", "file", source.stat().st_size)]
+    root = ok_json(await echofs(env, "--json", "ls", home))
+    assert [(e["name"], e["type"]) for e in root["entries"]] == [("cli", "dir")]
+    info = ok_json(await echofs(env, "stat", f"{home}/cli/big.bin", "--json"))
     assert info["sha256"] == sha and len(info["chunks"]) == 10
 
     # The same content again: every part is one the cluster already holds for this user.
-    again = ok_json(await echofs(env, "put", str(source), "cli/again.bin", "--json",
+    again = ok_json(await echofs(env, "put", str(source), f"{home}/cli/again.bin", "--json",
                                    "--chunk-size", str(MiB)))
     assert again["chunks_referenced"] == 10 and again["chunks_sent"] == 0
 
-    assert ok_json(await echofs(env, "rm", "cli/big.bin", "--json"))["deleted"]
-    gone = await echofs(env, "stat", "cli/big.bin")
+    assert ok_json(await echofs(env, "rm", f"{home}/cli/big.bin", "--json"))["deleted"]
+    gone = await echofs(env, "stat", f"{home}/cli/big.bin")
     assert gone.returncode == 6 and gone.stderr.count("\n") == 1 and "[not_found]" in gone.stderr
 
 
@@ -84,29 +90,30 @@ async def test_put_stopped_after_three_parts_resumes_sending_only_the_missing_pa
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     source = tmp_path / "resume.bin"
     sha = random_file(source, 8 * MiB + 100)
     config = ClientConfig((cluster.master_url,), api.token, None, config_dir)
     async with AsyncClient(config) as client:
         with pytest.raises(Stop):  # one part at a time: exactly three complete
-            await client.put(source, "cli/resume.bin", parallel=1, progress=StopAfter(3),
+            await client.put(source, f"{home}/cli/resume.bin", parallel=1, progress=StopAfter(3),
                              chunk_size=MiB)
     saved = UploadStateStore(config_dir).find(
-        UploadStateStore.key(source, "cli/resume.bin", config.urls))
+        UploadStateStore.key(source, f"{home}/cli/resume.bin", config.urls))
     assert saved is not None
     status, body = await api.get_json(f"/api/v1/files/upload/{saved.session_id}")
     assert status == 200 and sorted(body["data"]["received"]) == [0, 1, 2]
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_in_before = metric_sum(metrics, "echofs_bytes_in_total")
-    result = ok_json(await echofs(env, "put", str(source), "cli/resume.bin", "--json"))
+    result = ok_json(await echofs(env, "put", str(source), f"{home}/cli/resume.bin", "--json"))
     assert result["resumed"] and result["session_id"] == saved.session_id
     assert result["chunks_already_received"] == 3
     assert result["chunks_sent"] == 6 and result["bytes_sent"] == 5 * MiB + 100
     assert metric_sum(metrics, "echofs_bytes_in_total") - bytes_in_before == 5 * MiB + 100
     assert result["receipt"]["sha256"] == sha
     assert UploadStateStore(config_dir).find(
-        UploadStateStore.key(source, "cli/resume.bin", config.urls)) is None
+        UploadStateStore.key(source, f"{home}/cli/resume.bin", config.urls)) is None
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
@@ -115,12 +122,13 @@ async def test_put_interrupted_mid_upload_resumes_with_only_the_parts_the_server
     how: signal.Signals,
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     source = tmp_path / "killed.bin"
     sha = random_file(source, 48 * MiB)
     store = UploadStateStore(config_dir)
-    key = UploadStateStore.key(source, "cli/killed.bin", (cluster.master_url,))
+    key = UploadStateStore.key(source, f"{home}/cli/killed.bin", (cluster.master_url,))
     process = await asyncio.create_subprocess_exec(
-        str(ECHOFS), "put", str(source), "cli/killed.bin", "--chunk-size", str(MiB),
+        str(ECHOFS), "put", str(source), f"{home}/cli/killed.bin", "--chunk-size", str(MiB),
         "--parallel", "1", "--json",
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -146,7 +154,7 @@ async def test_put_interrupted_mid_upload_resumes_with_only_the_parts_the_server
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_in_before = metric_sum(metrics, "echofs_bytes_in_total")
-    result = ok_json(await echofs(env, "put", str(source), "cli/killed.bin", "--json"))
+    result = ok_json(await echofs(env, "put", str(source), f"{home}/cli/killed.bin", "--json"))
     assert result["resumed"] and result["chunks_already_received"] == len(first)
     assert result["chunks_sent"] == 48 - len(first)
     assert metric_sum(metrics, "echofs_bytes_in_total") - bytes_in_before == (
@@ -167,19 +175,20 @@ async def test_get_resumes_a_partial_file_and_fetches_only_the_rest(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     source = tmp_path / "down.bin"
     sha = random_file(source, 18 * MiB + 5)
     config = ClientConfig((cluster.master_url,), api.token, None, config_dir)
     target = tmp_path / "down-copy.bin"
     async with AsyncClient(config) as client:
-        await client.put(source, "cli/down.bin")
+        await client.put(source, f"{home}/cli/down.bin")
         with pytest.raises(Stop):  # 4 MiB ranges, one at a time: two are written
-            await client.get("cli/down.bin", target, parallel=1, progress=StopAfter(2))
+            await client.get(f"{home}/cli/down.bin", target, parallel=1, progress=StopAfter(2))
     assert await exists(Path(str(target) + ".part")) and not await exists(target)
 
     metrics = f"{cluster.master_url}/metrics"
     bytes_out_before = metric_sum(metrics, "echofs_bytes_out_total")
-    got = ok_json(await echofs(env, "get", "cli/down.bin", str(target), "--json"))
+    got = ok_json(await echofs(env, "get", f"{home}/cli/down.bin", str(target), "--json"))
     assert got["resumed"] and got["bytes_fetched"] == 18 * MiB + 5 - 8 * MiB
     assert metric_sum(metrics, "echofs_bytes_out_total") - bytes_out_before == (
         18 * MiB + 5 - 8 * MiB)
@@ -207,26 +216,63 @@ async def test_errors_are_one_line_with_their_exit_code(
     assert not (config_dir / "config.toml").exists()
 
     env = await login_with_cli(cluster, config_dir, api)
-    missing = await echofs(env, "get", "cli/no-such-file", str(tmp_path / "x"))
+    home = api.home_bucket
+    missing = await echofs(env, "get", f"{home}/cli/no-such-file", str(tmp_path / "x"))
     assert missing.returncode == 6 and "[not_found]" in missing.stderr
-    no_local = await echofs(env, "put", str(tmp_path / "absent.bin"), "cli/absent.bin")
+    no_local = await echofs(env, "put", str(tmp_path / "absent.bin"), f"{home}/cli/absent.bin")
     assert no_local.returncode == 6 and no_local.stderr.count("\n") == 1
     nobody = await echofs(cli_env(cluster, config_dir, ECHOFS_URL="http://127.0.0.1:9"),
                            "status")
     assert nobody.returncode == 12 and "[connection_failed]" in nobody.stderr
 
 
+
+async def test_paths_name_their_bucket_and_a_strangers_bucket_is_not_found(
+    cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
+) -> None:
+    env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
+    second = f"cli-{home[:20]}-two"
+    assert (await api.call("POST", "/api/v1/buckets", json={"name": second}))[0] == 201
+    source = tmp_path / "two.bin"
+    sha = random_file(source, 2 * MiB + 7)
+    put = ok_json(await echofs(env, "put", str(source), f"{second}/docs/", "--json",
+                               "--chunk-size", str(MiB)))
+    assert (put["receipt"]["bucket"], put["receipt"]["path"]) == (second, "docs/two.bin")
+    status, data, _ = await api.read(second, "docs/two.bin")
+    assert status == 200 and hashlib.sha256(data).hexdigest() == sha
+    assert (await api.read(home, "docs/two.bin"))[0] == 404
+    listing = ok_json(await echofs(env, "ls", f"{second}/docs", "--json"))
+    assert [e["name"] for e in listing["entries"]] == ["two.bin"]
+    buckets = ok_json(await echofs(env, "ls", "--json"))["buckets"]
+    assert sorted(b["name"] for b in buckets) == sorted([home, second])
+    info = ok_json(await echofs(env, "stat", f"{second}/docs/two.bin", "--json"))
+    assert (info["bucket"], info["sha256"], len(info["chunks"])) == (second, sha, 3)
+
+    stranger = ApiClient(api.base_url, api.session)
+    await stranger.register_and_login()
+    theirs = cli_env(cluster, config_dir, ECHOFS_TOKEN=stranger.token)
+    for args in (("ls", f"{second}/docs"), ("stat", f"{second}/docs/two.bin"),
+                 ("get", f"{second}/docs/two.bin", str(tmp_path / "stolen")),
+                 ("put", str(source), f"{home}/stolen.bin"), ("rm", f"{home}/x")):
+        result = await echofs(theirs, *args)
+        assert result.returncode == 6 and "[not_found]" in result.stderr, args
+    bare = await echofs(env, "get", second, str(tmp_path / "bare"))
+    assert bare.returncode == 3 and "bucket/path" in bare.stderr
+
 async def test_status_and_logout_speak_json(
     cluster: LocalCluster, api: ApiClient, config_dir: Path
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     status = ok_json(await echofs(env, "status", "--json"))
     assert status["health"]["status"] in {"ok", "degraded"}
     assert status["health"]["workers_total"] == 3 and len(status["workers"]) == 3
     assert {w["state"] for w in status["workers"]} <= {"healthy", "suspect", "down"}
     # A dead master first in the list: the next one answers.
     failover = {**env, "ECHOFS_URL": f"http://127.0.0.1:9,{cluster.master_url}"}
-    assert ok_json(await echofs(failover, "ls", "--json"))["files"] == []
+    buckets = ok_json(await echofs(failover, "ls", "--json"))["buckets"]
+    assert [(b["name"], b["permission"]) for b in buckets] == [(home, "owner")]
     assert ok_json(await echofs(env, "logout", "--json"))["logged_out"] is True
     assert "token" not in (config_dir / "config.toml").read_text()
     after = await echofs(env, "ls")
@@ -237,17 +283,18 @@ async def test_a_terminal_gets_a_progress_bar_with_bytes_and_rate(
     cluster: LocalCluster, api: ApiClient, config_dir: Path, tmp_path: Path
 ) -> None:
     env = await login_with_cli(cluster, config_dir, api)
+    home = api.home_bucket
     source = tmp_path / "bar.bin"
     random_file(source, 6 * MiB)
     code, stdout, shown = await asyncio.to_thread(
-        run_on_a_terminal, [str(ECHOFS), "put", str(source), "cli/bar.bin", "--json"], env)
+        run_on_a_terminal, [str(ECHOFS), "put", str(source), f"{home}/cli/bar.bin", "--json"], env)
     assert code == 0 and json.loads(stdout)["receipt"]["size"] == 6 * MiB
     # --json keeps the terminal quiet too; without it the bar shows bytes and rate.
     assert shown == ""
     code, stdout, shown = await asyncio.to_thread(
-        run_on_a_terminal, [str(ECHOFS), "get", "cli/bar.bin", str(tmp_path / "bar-copy")],
+        run_on_a_terminal, [str(ECHOFS), "get", f"{home}/cli/bar.bin", str(tmp_path / "bar-copy")],
         env)
-    assert code == 0 and "downloaded cli/bar.bin" in stdout
+    assert code == 0 and f"downloaded {home}/cli/bar.bin" in stdout
     assert "6.3 MB" in shown or "6.3/6.3 MB" in shown, shown
     assert "/s" in shown and "\x1b[" in shown  # a rate, drawn with terminal escapes
 
@@ -256,7 +303,7 @@ async def test_debug_shows_the_traceback_that_is_otherwise_hidden(
     cluster: LocalCluster, config_dir: Path
 ) -> None:
     env = cli_env(cluster, config_dir, ECHOFS_TOKEN="not-a-token")
-    quiet = await echofs(env, "stat", "x")
-    loud = await echofs(env, "--debug", "stat", "x")
+    quiet = await echofs(env, "stat", "some-bucket/x")
+    loud = await echofs(env, "--debug", "stat", "some-bucket/x")
     assert quiet.returncode == loud.returncode == 4
     assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr

@@ -75,15 +75,16 @@ async def test_a_200_mib_round_trip_is_byte_equal_with_bounded_cli_memory(
     cluster: LocalCluster, api: ApiClient, tmp_path: Path
 ) -> None:
     env = await login_with_cli(cluster, tmp_path / "config", api)
+    remote = f"{api.home_bucket}/cli/large.bin"
     source, copy = tmp_path / "large.bin", tmp_path / "large-copy.bin"
     sha = await asyncio.to_thread(_write_random, source, SIZE)
 
     stdout, put_peak = await asyncio.to_thread(
-        _run_sampled, [str(ECHOFS), "put", str(source), "cli/large.bin", "--json"], env)
+        _run_sampled, [str(ECHOFS), "put", str(source), remote, "--json"], env)
     put = ok_json(_completed(stdout))
     assert put["receipt"]["sha256"] == sha and put["chunks_total"] == SIZE // (4 * MiB)
     stdout, get_peak = await asyncio.to_thread(
-        _run_sampled, [str(ECHOFS), "get", "cli/large.bin", str(copy), "--json"], env)
+        _run_sampled, [str(ECHOFS), "get", remote, str(copy), "--json"], env)
     assert ok_json(_completed(stdout))["sha256"] == sha
     assert await asyncio.to_thread(_sha256, copy) == sha
     assert put_peak < CLI_RSS_LIMIT and get_peak < CLI_RSS_LIMIT, (put_peak, get_peak)

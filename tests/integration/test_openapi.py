@@ -30,6 +30,9 @@ async def test_openapi_document_lists_every_route(cluster: LocalCluster, api: Ap
                  "/api/v1/tasks/{task_id}", "/api/v1/ops/move", "/api/v1/ops/copy",
                  "/api/v1/ops/restore"):
         assert path in spec["paths"], path
+    schemas = spec["components"]["schemas"]
+    assert schemas["SessionInit"]["properties"]["bucket"]["type"] == "string"
+    assert "bucket" in schemas["SessionStatus"]["properties"]
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(

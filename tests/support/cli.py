@@ -83,7 +83,9 @@ async def login_with_cli(cluster: LocalCluster, config_dir: Path, api: ApiClient
     env = cli_env(cluster, config_dir)
     result = await echofs(env, "login", profile["username"], "--password-stdin", "--json",
                            stdin=PASSWORD + "\n")
-    assert ok_json(result)["username"] == profile["username"]
+    logged_in = ok_json(result)
+    assert logged_in["username"] == profile["username"]
+    assert logged_in["home_bucket"] == profile["home_bucket"]  # what the tests address
     return env
 
 

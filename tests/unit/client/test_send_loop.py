@@ -16,7 +16,8 @@ from common.errors import QuorumNotReached, Unauthenticated
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.0, jitter=lambda: 0.0)
 CONFIG = ClientConfig(("http://m1:8080", "http://m2:8080"), "tok", None, None)
-PAGE = {"success": True, "message": "ok", "data": {"files": [], "next_cursor": None}}
+PAGE = {"success": True, "message": "ok",
+        "data": {"bucket": "b", "path": "", "entries": [], "next_cursor": None}}
 
 
 def _answer(status: int, body: dict[str, object], **headers: str) -> httpx.Response:
@@ -44,8 +45,8 @@ def test_a_refused_master_hands_over_to_the_next_which_is_then_kept() -> None:
         return _answer(200, PAGE)
     transport, seen = _recording(handler)
     with Client(CONFIG, policy=FAST, transport=transport) as client:
-        assert client.list_files().files == ()
-        assert client.list_files().files == ()
+        assert client.list_dir("b").entries == ()
+        assert client.list_dir("b").entries == ()
     assert [r.url.host for r in seen] == ["m1", "m2", "m2"]
     assert seen[1].headers["Authorization"] == "Bearer tok"
 
@@ -54,7 +55,7 @@ def test_503_is_retried_for_a_listing_but_not_for_completing_an_upload() -> None
     transport, seen = _recording(lambda r: _error(503, "quorum_not_reached"))
     with Client(CONFIG, policy=FAST, transport=transport) as client:
         with pytest.raises(QuorumNotReached):
-            client.list_files()
+            client.list_dir("b")
         assert len(seen) == 3
         seen.clear()
         with pytest.raises(QuorumNotReached):
@@ -68,7 +69,7 @@ def test_a_lost_answer_to_a_post_is_not_sent_again() -> None:
     transport, seen = _recording(handler)
     with Client(CONFIG, policy=FAST, transport=transport) as client:
         with pytest.raises(ConnectionFailed):
-            client.init_session("p", "p", 10)
+            client.init_session("b/p", "p", 10)
     assert len(seen) == 1
 
 
@@ -77,7 +78,7 @@ def test_429_with_retry_after_is_retried_then_succeeds() -> None:
                     _answer(200, PAGE)])
     transport, seen = _recording(lambda r: next(answers))
     with Client(CONFIG, policy=FAST, transport=transport) as client:
-        assert client.list_files().next_cursor is None
+        assert client.list_dir("b/d").next_cursor is None
     assert len(seen) == 2
 
 
@@ -87,7 +88,7 @@ def test_without_a_token_nothing_is_sent_but_health_needs_none() -> None:
     transport, seen = _recording(lambda r: _answer(200, {"data": health}))
     with Client(ClientConfig(("http://m1:1",)), policy=FAST, transport=transport) as client:
         with pytest.raises(Unauthenticated):
-            client.list_files()
+            client.list_dir("b")
         assert seen == []
         assert client.health().workers_healthy == 3
     assert "Authorization" not in seen[0].headers
@@ -104,5 +105,27 @@ async def test_the_async_client_follows_the_same_rules() -> None:
         seen.append(request.url.host)
         return handler(request)
     async with AsyncClient(CONFIG, policy=FAST, transport=httpx.MockTransport(record)) as client:
-        assert (await client.list_files()).files == ()
+        assert (await client.list_dir("b")).entries == ()
     assert seen == ["m1", "m2"]
+
+
+def test_ls_follows_the_directory_cursor_and_buckets_are_listed_at_their_route() -> None:
+    pages = {None: {"bucket": "b", "path": "d", "next_cursor": "c1", "entries": [
+        {"name": "sub", "type": "dir", "size": 0, "etag": None, "modified": "t0"}]},
+             "c1": {"bucket": "b", "path": "d", "next_cursor": None, "entries": [
+        {"name": "f", "type": "file", "size": 5, "etag": "e", "modified": "t1"}]}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/buckets":
+            return _answer(200, {"data": {"buckets": [
+                {"name": "b", "permission": "owner", "used_bytes": 5, "files": 1,
+                 "home": True}]}})
+        assert request.url.path == "/api/v1/fs/b/d/"
+        return _answer(200, {"data": pages[request.url.params.get("cursor")]})
+    transport, seen = _recording(handler)
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        entries = client.ls("b/d")
+        assert [(e.name, e.type, e.size) for e in entries] == [("sub", "dir", 0),
+                                                                ("f", "file", 5)]
+        assert [(b.name, b.home) for b in client.buckets()] == [("b", True)]
+    assert len(seen) == 3

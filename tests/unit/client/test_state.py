@@ -30,6 +30,12 @@ def test_uploads_are_saved_found_and_forgotten_per_key(tmp_path: Path) -> None:
     assert store.find(one) is None and store.find(other) == _saved("s2")
 
 
+def test_the_same_path_in_two_buckets_has_two_resume_keys(tmp_path: Path) -> None:
+    store = UploadStateStore(tmp_path)
+    store.save(store.key(tmp_path / "f", "b1/f", ("http://a:1",)), _saved("s1"))
+    assert store.find(store.key(tmp_path / "f", "b2/f", ("http://a:1",))) is None
+
+
 def test_a_changed_file_does_not_match_its_saved_session() -> None:
     saved = _saved()
     assert saved.matches(FileIdentity(10, 123, 7))
