@@ -27,6 +27,7 @@ from master.metadata.version_commit import ancestors, drop_replaced_sql
 from master.metadata.version_history import (
     TOUCH_VERSIONS_OF,
     is_versioned,
+    merge_onto_history,
     version_onto,
     write_markers,
 )
@@ -163,9 +164,12 @@ class NamespaceRepository:
                 await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
                                     delete_source=True)
                 return 1
-            moved = 0
+            stay, moved = await self._merge(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+                                            delete_source=True)
             for table in ("files", "directories"):
                 where, params = _under("t", src) if is_dir else ("t.path = %s", (src,))
+                if stay and table == "files":
+                    where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
                 owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
                          " updated_at = now()" if table == "files" else "")
                 cur = await conn.execute(
@@ -175,8 +179,20 @@ class NamespaceRepository:
                      *((dst_bucket,) if table == "files" else ()), src_bucket, *params),
                 )
                 if table == "files":
-                    moved = cur.rowcount
+                    moved += cur.rowcount
         return moved
+
+    @staticmethod
+    async def _merge(
+        conn: psycopg.AsyncConnection[Any], src: tuple[int, str], dst: tuple[int, str],
+        is_dir: bool, *, delete_source: bool,
+    ) -> tuple[list[uuid.UUID], int]:
+        """Files of a directory source landing on kept history (``merge_onto_history``),
+        in a versioned target bucket only: (source files to leave out, files landed)."""
+        if not is_dir or not await is_versioned(conn, dst[0]):
+            return [], 0
+        return await merge_onto_history(conn, src, dst, _under("s", src[1]),
+                                        delete_source=delete_source)
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
@@ -203,7 +219,11 @@ class NamespaceRepository:
                 await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
                                     delete_source=False)
                 return 1
+            stay, landed = await self._merge(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+                                             delete_source=False)
             where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
+            if stay:
+                where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
             cur = await conn.execute(
                 "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
                 "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
@@ -232,7 +252,7 @@ class NamespaceRepository:
                     f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING",
                     (dst_bucket, dst, len(src) + 1, src_bucket, *params),
                 )
-        return int(row["n"]) if row else 0
+        return landed + (int(row["n"]) if row else 0)
 
     @staticmethod
     async def _prepare_target(

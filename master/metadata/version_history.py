@@ -20,7 +20,8 @@ from common.errors import Conflict
 from master.metadata.version_commit import drop_replaced_sql
 
 __all__ = [
-    "TOUCH_VERSIONS_OF", "add_version_copy", "is_versioned", "version_onto", "write_markers",
+    "TOUCH_VERSIONS_OF", "add_version_copy", "is_versioned", "merge_onto_history", "version_onto",
+    "write_markers",
 ]
 
 # Restarts the GC clock of the chunks of every version of the given files (about to go).
@@ -117,3 +118,37 @@ async def is_versioned(conn: psycopg.AsyncConnection[Any], bucket_id: int) -> bo
     cur = await conn.execute("SELECT versioning FROM buckets WHERE id = %s", (bucket_id,))
     row = await cur.fetchone()
     return bool(row and row["versioning"])
+
+
+async def merge_onto_history(
+    conn: psycopg.AsyncConnection[Any], src: tuple[int, str], dst: tuple[int, str],
+    below_src: tuple[str, tuple[Any, ...]], *, delete_source: bool,
+) -> tuple[list[uuid.UUID], int]:
+    """A directory moved or copied to ``dst`` in a versioned bucket, where files below
+    ``dst`` keep only history (a recursive delete left their delete markers): each live
+    source file landing on one becomes a new version of it, as a single file would
+    (``version_onto``). ``below_src`` is the SQL (alias ``s``) matching the source
+    subtree. Returns the source files that must not move or be copied again (all those
+    that met such a file) and how many landed. A move deletes each landed source as a
+    DELETE would; a source file holding only history stays where it is."""
+    where, params = below_src
+    cur = await conn.execute(
+        "SELECT s.id AS sid, s.path AS spath, s.current_version_id AS sv,"
+        " COALESCE(NOT v.deleted, false) AS live, t.id AS tid, t.path AS tpath"
+        " FROM files s JOIN files t ON t.bucket_id = %s AND t.path = %s || substr(s.path, %s)"
+        " LEFT JOIN file_versions v ON v.id = s.current_version_id"
+        f" WHERE s.bucket_id = %s AND {where} ORDER BY t.path FOR UPDATE OF s, t",
+        (dst[0], dst[1], len(src[1]) + 1, src[0], *params),
+    )
+    met = await cur.fetchall()
+    landed = [r for r in met if r["live"]]
+    for r in landed:
+        await add_version_copy(conn, (r["tid"], dst[0], r["tpath"]), r["sv"])
+    if delete_source and landed:
+        if await is_versioned(conn, src[0]):
+            await write_markers(conn, src[0], [(r["sid"], r["spath"]) for r in landed])
+        else:
+            ids = [r["sid"] for r in landed]
+            await conn.execute(TOUCH_VERSIONS_OF, (ids,))
+            await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
+    return [r["sid"] for r in met], len(landed)

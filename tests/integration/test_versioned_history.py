@@ -210,3 +210,44 @@ async def test_a_target_holding_only_a_delete_marker_gets_the_new_version_on_top
     assert len(await _versions(api, bucket, "g.txt")) == 6
     assert (await api.read(bucket, "dir/z.txt"))[1] == b"in a directory"
     await _assert_readable(api, bucket, "g.txt", {gone_one: b"gone one"})
+
+
+async def test_a_directory_moved_or_copied_onto_deleted_files_adds_versions_on_top(
+    api: ApiClient,
+) -> None:
+    bucket = await _bucket(api)
+    await _put(api, bucket, "d/a.txt", b"a one")
+    [a_one] = await _versions(api, bucket, "d/a.txt")
+    status, started = await api.fs("DELETE", bucket, "d/", params={"recursive": "true"})
+    assert status == 202, started
+    await _wait_task(api, started["data"]["task_id"])
+    await _put(api, bucket, "e/a.txt", b"e one")
+    await _put(api, bucket, "e/new.txt", b"new")
+    before = await _versions(api, bucket, "d/a.txt")
+    assert [v["deleted"] for v in before] == [True, False]
+
+    status, copied = await api.call("POST", "/api/v1/ops/copy", json={
+        "from": f"{bucket}/e", "to": f"{bucket}/d"})
+    assert status == 201 and copied["data"]["files"] == 2, copied
+    after_copy = await _versions(api, bucket, "d/a.txt")
+    assert after_copy[1:] == [v | {"current": False} for v in before]
+    assert (await api.read(bucket, "d/a.txt"))[1] == b"e one"
+    status, listing = await api.fs("GET", bucket, "d/")
+    assert [e["name"] for e in listing["data"]["entries"]] == ["a.txt", "new.txt"]
+    await _assert_readable(api, bucket, "d/a.txt", {a_one["version_id"]: b"a one"})
+
+    status, started = await api.fs("DELETE", bucket, "d/", params={"recursive": "true"})
+    assert status == 202, started
+    await _wait_task(api, started["data"]["task_id"])
+    status, moved = await api.call("POST", "/api/v1/ops/move", json={
+        "from": f"{bucket}/e", "to": f"{bucket}/d"})
+    assert status == 200 and moved["data"]["files"] == 2, moved
+    after_move = await _versions(api, bucket, "d/a.txt")
+    assert [v["deleted"] for v in after_move] == [False, True, False, True, False]
+    assert after_move[-1]["version_id"] == a_one["version_id"]
+    assert [(await api.read(bucket, f"d/{n}"))[1] for n in ("a.txt", "new.txt")] == [
+        b"e one", b"new"]
+    assert (await api.fs("GET", bucket, "e/"))[0] == 404
+    # e/a.txt met history at d/a.txt: deleted as a DELETE would, a delete marker.
+    assert [v["deleted"] for v in await _versions(api, bucket, "e/a.txt")] == [True, False]
+    await _assert_readable(api, bucket, "d/a.txt", {a_one["version_id"]: b"a one"})
