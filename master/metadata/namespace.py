@@ -20,28 +20,18 @@ from typing import Any
 
 import psycopg
 
-from common.errors import Conflict, NotFound, PreconditionFailed
-from master.metadata.listings import subtree_bounds
+from common.errors import Conflict, NotFound
+from master.metadata.move_targets import merge_into, prepare_target, under
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import ancestors, drop_replaced_sql
 from master.metadata.version_history import (
     TOUCH_VERSIONS_OF,
     is_versioned,
-    merge_onto_history,
     version_onto,
     write_markers,
 )
 
 __all__ = ["NamespaceRepository"]
-
-
-def _under(alias: str, path: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL matching ``path`` itself and everything below it (alias.path)."""
-    lo, hi = subtree_bounds(path)
-    if hi is None:
-        return "TRUE", ()
-    return (f"({alias}.path = %s OR ({alias}.path >= %s AND {alias}.path < %s))",
-            (path, lo, hi))
 
 
 class NamespaceRepository:
@@ -156,7 +146,7 @@ class NamespaceRepository:
         condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir, onto = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst,
+            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
                                                       overwrite, lock_source=True,
                                                       condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
@@ -164,10 +154,10 @@ class NamespaceRepository:
                 await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
                                     delete_source=True)
                 return 1
-            stay, moved = await self._merge(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+            stay, moved = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
                                             delete_source=True)
             for table in ("files", "directories"):
-                where, params = _under("t", src) if is_dir else ("t.path = %s", (src,))
+                where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
                 if stay and table == "files":
                     where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
                 owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
@@ -181,18 +171,6 @@ class NamespaceRepository:
                 if table == "files":
                     moved += cur.rowcount
         return moved
-
-    @staticmethod
-    async def _merge(
-        conn: psycopg.AsyncConnection[Any], src: tuple[int, str], dst: tuple[int, str],
-        is_dir: bool, *, delete_source: bool,
-    ) -> tuple[list[uuid.UUID], int]:
-        """Files of a directory source landing on kept history (``merge_onto_history``),
-        in a versioned target bucket only: (source files to leave out, files landed)."""
-        if not is_dir or not await is_versioned(conn, dst[0]):
-            return [], 0
-        return await merge_onto_history(conn, src, dst, _under("s", src[1]),
-                                        delete_source=delete_source)
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
@@ -211,7 +189,7 @@ class NamespaceRepository:
         condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir, onto = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst,
+            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
                                                       overwrite, lock_source=False,
                                                       condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
@@ -219,9 +197,9 @@ class NamespaceRepository:
                 await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
                                     delete_source=False)
                 return 1
-            stay, landed = await self._merge(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+            stay, landed = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
                                              delete_source=False)
-            where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
+            where, params = under("f", src) if is_dir else ("f.path = %s", (src,))
             if stay:
                 where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
             cur = await conn.execute(
@@ -245,7 +223,7 @@ class NamespaceRepository:
             )
             row = await cur.fetchone()
             if is_dir:
-                where, params = _under("d", src)
+                where, params = under("d", src)
                 await conn.execute(
                     "INSERT INTO directories (bucket_id, path)"
                     " SELECT %s, %s || substr(d.path, %s) FROM directories d"
@@ -253,78 +231,6 @@ class NamespaceRepository:
                     (dst_bucket, dst, len(src) + 1, src_bucket, *params),
                 )
         return landed + (int(row["n"]) if row else 0)
-
-    @staticmethod
-    async def _prepare_target(
-        conn: psycopg.AsyncConnection[Any], src_bucket: int, src: str, dst_bucket: int,
-        dst: str, overwrite: bool, *, lock_source: bool,
-        condition: tuple[str | None, bool] = (None, False),
-    ) -> tuple[bool, uuid.UUID | None]:
-        """Check source and target; return whether the source is a directory, and the
-        id of the target file that the (file) source becomes a new version of.
-
-        With ``overwrite``, a file at the target (of a file source) is replaced: in an
-        unversioned bucket it is deleted first (None returned); in a versioned one it
-        stays, and its id is returned so the content lands on top of its history.
-        ``condition`` is (If-Match etag, If-None-Match: *) on the target, checked with its
-        row locked: PreconditionFailed when it does not hold (If-Match implies
-        overwrite). A target holding only a delete marker counts as absent; in a
-        versioned bucket it too keeps its history (a file source lands on top of it; a
-        directory cannot stand there, as mkdir refuses: Conflict)."""
-        # Lock the source (directory row, then file row: the order commits use), so a
-        # concurrent upload below it, delete of it or move of it goes wholly before or
-        # wholly after this change.
-        lock = " FOR UPDATE" if lock_source else ""
-        cur = await conn.execute(
-            f"SELECT 1 FROM directories WHERE bucket_id = %s AND path = %s{lock}",
-            (src_bucket, src),
-        )
-        is_dir = await cur.fetchone() is not None
-        if not is_dir:
-            cur = await conn.execute(
-                "SELECT 1 FROM files f JOIN file_versions v ON v.id = f.current_version_id"
-                " AND NOT v.deleted WHERE f.bucket_id = %s AND f.path = %s"
-                + (" FOR UPDATE OF f" if lock_source else ""),
-                (src_bucket, src),
-            )
-            if await cur.fetchone() is None:
-                raise NotFound(f"nothing at {src!r}")
-        cur = await conn.execute(
-            "SELECT 'file' AS kind, f.id, v.sha256, v.deleted FROM files f"
-            "  LEFT JOIN file_versions v ON v.id = f.current_version_id"
-            "  WHERE f.bucket_id = %s AND f.path = %s FOR UPDATE OF f",
-            (dst_bucket, dst),
-        )
-        target = await cur.fetchone()
-        cur = await conn.execute(
-            "SELECT 'dir' AS kind FROM directories WHERE bucket_id = %s AND path = %s"
-            " UNION ALL SELECT 'file-above' FROM files WHERE bucket_id = %s AND path = ANY(%s)",
-            (dst_bucket, dst, dst_bucket, ancestors(dst)),
-        )
-        blocked = await cur.fetchall()
-        live_etag = (target["sha256"] if target is not None and target["deleted"] is False
-                     else None)
-        if_match, if_none_match = condition
-        if if_none_match and (live_etag is not None or blocked):
-            raise PreconditionFailed(f"{dst!r} exists (If-None-Match: *)")
-        if if_match is not None:
-            if live_etag is None or if_match not in {"*", live_etag}:
-                raise PreconditionFailed(f"{dst!r} does not have the etag If-Match names",
-                                         details={"etag": live_etag})
-            overwrite = True
-        if blocked or (live_etag is not None and (is_dir or not overwrite)):
-            raise Conflict(f"{dst!r} exists (overwrite replaces a file, never a directory)")
-        if target is None:
-            return is_dir, None
-        # A file replaced on request, or only a delete marker.
-        if await is_versioned(conn, dst_bucket):
-            if is_dir:
-                raise Conflict(f"{dst!r} holds a deleted file's versions; a directory"
-                               " cannot replace them in a versioned bucket")
-            return is_dir, target["id"]
-        await conn.execute(TOUCH_VERSIONS_OF, ([target["id"]],))
-        await conn.execute("DELETE FROM files WHERE id = %s", (target["id"],))
-        return is_dir, None
 
     async def sweep_retention(self, limit: int) -> int:
         """Drop up to ``limit`` non-current versions that versioned buckets' retention
@@ -356,7 +262,7 @@ class NamespaceRepository:
         each live file gets a delete marker instead, as a DELETE of the file would: its
         versions stay (readable by version id, restorable) until retention drops them,
         while the directories go. A bucket delete removes everything."""
-        where, params = _under("f", path)
+        where, params = under("f", path)
         async with self._db.transaction() as conn:
             if keep_history and await is_versioned(conn, bucket_id):
                 cur = await conn.execute(
@@ -369,7 +275,7 @@ class NamespaceRepository:
                 if live:
                     await write_markers(conn, bucket_id, live)
                     return len(live), False
-                where, params = _under("d", path)
+                where, params = under("d", path)
                 await conn.execute(
                     f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
                     (bucket_id, *params),
@@ -385,7 +291,7 @@ class NamespaceRepository:
                 await conn.execute(TOUCH_VERSIONS_OF, (ids,))
                 await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
                 return len(ids), False
-            where, params = _under("d", path)
+            where, params = under("d", path)
             await conn.execute(
                 f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
                 (bucket_id, *params),
@@ -398,8 +304,8 @@ class NamespaceRepository:
         """(files at or below ``path``, whether anything — file or directory — is there).
         ``live_only`` counts only files whose current version is not a delete marker
         (what a recursive delete in a versioned bucket marks)."""
-        where_f, params_f = _under("f", path)
-        where_d, params_d = _under("d", path)
+        where_f, params_f = under("f", path)
+        where_d, params_d = under("d", path)
         live = (" JOIN file_versions v ON v.id = f.current_version_id AND NOT v.deleted"
                 if live_only else "")
         async with self._db.connection() as conn:
