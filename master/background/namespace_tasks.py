@@ -35,8 +35,11 @@ class NamespaceTaskRunner:
             if claimed is None:
                 return 0
             conn, task = claimed
+            # A directory's recursive delete keeps a versioned bucket's history (delete
+            # markers); a bucket delete removes the bucket and everything in it.
             deleted, finished = await self._namespace.delete_batch(
-                task.bucket_id, task.path, self._batch_size)
+                task.bucket_id, task.path, self._batch_size,
+                keep_history=task.kind == "delete_tree")
             if finished and task.kind == "delete_bucket":
                 await self._tasks.drop_bucket(conn, task.bucket_id)
             await self._tasks.progress(conn, task.id, deleted,

@@ -4,6 +4,10 @@ Each change is one transaction. A move rewrites the keys of a file or of a whole
 subtree (files and directories) in one UPDATE per table, so readers (one statement,
 one snapshot) see it wholly before or wholly after. A copy inserts new file, version
 and chunk-list rows that name the same chunks: no byte moves, dedup does the rest.
+In a versioned bucket nothing here loses history (metadata/version_history.py): a
+delete, recursive or not, writes delete markers; a file moved or copied onto an
+existing file (replaced with ``overwrite``, or one holding only a delete marker) becomes
+a new version of it, and a move deletes its source as a DELETE would there.
 Whatever a change drops (versions, files) restarts its chunks' GC clock
 (``last_referenced_at``) in the same transaction, the way GC expects (metadata/gc.py:
 a chunk no version references is deleted only after the grace period).
@@ -16,28 +20,18 @@ from typing import Any
 
 import psycopg
 
-from common.errors import Conflict, NotFound, PreconditionFailed
-from master.metadata.listings import subtree_bounds
+from common.errors import Conflict, NotFound
+from master.metadata.move_targets import merge_into, prepare_target, under
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import ancestors, drop_replaced_sql
+from master.metadata.version_history import (
+    TOUCH_VERSIONS_OF,
+    is_versioned,
+    version_onto,
+    write_markers,
+)
 
 __all__ = ["NamespaceRepository"]
-
-
-def _under(alias: str, path: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL matching ``path`` itself and everything below it (alias.path)."""
-    lo, hi = subtree_bounds(path)
-    if hi is None:
-        return "TRUE", ()
-    return (f"({alias}.path = %s OR ({alias}.path >= %s AND {alias}.path < %s))",
-            (path, lo, hi))
-
-
-_TOUCH_VERSIONS_OF = (
-    "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-    " (SELECT vc.chunk_id FROM version_chunks vc JOIN file_versions v ON v.id = vc.version_id"
-    "  WHERE v.file_id = ANY(%s))"
-)
 
 
 class NamespaceRepository:
@@ -88,20 +82,9 @@ class NamespaceRepository:
             ):
                 return False
             if row["versioning"]:
-                marker = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size,"
-                    " chunk_count, mode, deleted) VALUES (%s, %s, 0, '', 0, 0, '', true)",
-                    (marker, file_id),
-                )
-                await conn.execute(
-                    "UPDATE files SET current_version_id = %s, updated_at = now()"
-                    " WHERE id = %s", (marker, file_id),
-                )
-                await conn.execute(drop_replaced_sql(), (
-                    [row["bucket_id"]], [row["path"]], [marker]))
+                await write_markers(conn, row["bucket_id"], [(file_id, row["path"])])
                 return True
-            await conn.execute(_TOUCH_VERSIONS_OF, ([file_id],))
+            await conn.execute(TOUCH_VERSIONS_OF, ([file_id],))
             await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
             return True
 
@@ -122,6 +105,16 @@ class NamespaceRepository:
             )
             if file is None or cur.rowcount == 0:
                 raise NotFound(f"no version {version_id} of that file")
+            # A recursive delete in a versioned bucket leaves the history of the files it
+            # marked deleted but removes their directories: restoring one brings them back.
+            cur = await conn.execute(
+                "SELECT path FROM files WHERE bucket_id = %s AND path = ANY(%s) LIMIT 1",
+                (file["bucket_id"], ancestors(file["path"])),
+            )
+            clash = await cur.fetchone()
+            if clash is not None:
+                raise Conflict(f"a file stands at {clash['path']!r}, above the restored one")
+            await _ensure_parents(conn, file["bucket_id"], file["path"])
             await conn.execute(
                 "INSERT INTO version_chunks (version_id, idx, chunk_id)"
                 " SELECT %s, idx, chunk_id FROM version_chunks WHERE version_id = %s",
@@ -153,12 +146,20 @@ class NamespaceRepository:
         condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
-                                                lock_source=True, condition=condition)
+            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
+                                                      overwrite, lock_source=True,
+                                                      condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
-            moved = 0
+            if onto is not None:
+                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
+                                    delete_source=True)
+                return 1
+            stay, moved = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+                                            delete_source=True)
             for table in ("files", "directories"):
-                where, params = _under("t", src) if is_dir else ("t.path = %s", (src,))
+                where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
+                if stay and table == "files":
+                    where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
                 owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
                          " updated_at = now()" if table == "files" else "")
                 cur = await conn.execute(
@@ -168,7 +169,7 @@ class NamespaceRepository:
                      *((dst_bucket,) if table == "files" else ()), src_bucket, *params),
                 )
                 if table == "files":
-                    moved = cur.rowcount
+                    moved += cur.rowcount
         return moved
 
     async def copy(
@@ -188,10 +189,19 @@ class NamespaceRepository:
         condition: tuple[str | None, bool],
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir = await self._prepare_target(conn, src_bucket, src, dst_bucket, dst, overwrite,
-                                                lock_source=False, condition=condition)
+            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
+                                                      overwrite, lock_source=False,
+                                                      condition=condition)
             await _ensure_parents(conn, dst_bucket, dst)
-            where, params = _under("f", src) if is_dir else ("f.path = %s", (src,))
+            if onto is not None:
+                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
+                                    delete_source=False)
+                return 1
+            stay, landed = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+                                             delete_source=False)
+            where, params = under("f", src) if is_dir else ("f.path = %s", (src,))
+            if stay:
+                where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
             cur = await conn.execute(
                 "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
                 "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
@@ -213,73 +223,14 @@ class NamespaceRepository:
             )
             row = await cur.fetchone()
             if is_dir:
-                where, params = _under("d", src)
+                where, params = under("d", src)
                 await conn.execute(
                     "INSERT INTO directories (bucket_id, path)"
                     " SELECT %s, %s || substr(d.path, %s) FROM directories d"
                     f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING",
                     (dst_bucket, dst, len(src) + 1, src_bucket, *params),
                 )
-        return int(row["n"]) if row else 0
-
-    @staticmethod
-    async def _prepare_target(
-        conn: psycopg.AsyncConnection[Any], src_bucket: int, src: str, dst_bucket: int,
-        dst: str, overwrite: bool, *, lock_source: bool,
-        condition: tuple[str | None, bool] = (None, False),
-    ) -> bool:
-        """Check source and target; return whether the source is a directory. With
-        ``overwrite``, a file at the target (of a file source) is deleted first.
-        ``condition`` is (If-Match etag, If-None-Match: *) on the target, checked with its
-        row locked: PreconditionFailed when it does not hold (If-Match implies
-        overwrite). A target holding only a delete marker counts as absent."""
-        # Lock the source (directory row, then file row: the order commits use), so a
-        # concurrent upload below it, delete of it or move of it goes wholly before or
-        # wholly after this change.
-        lock = " FOR UPDATE" if lock_source else ""
-        cur = await conn.execute(
-            f"SELECT 1 FROM directories WHERE bucket_id = %s AND path = %s{lock}",
-            (src_bucket, src),
-        )
-        is_dir = await cur.fetchone() is not None
-        if not is_dir:
-            cur = await conn.execute(
-                "SELECT 1 FROM files f JOIN file_versions v ON v.id = f.current_version_id"
-                " AND NOT v.deleted WHERE f.bucket_id = %s AND f.path = %s"
-                + (" FOR UPDATE OF f" if lock_source else ""),
-                (src_bucket, src),
-            )
-            if await cur.fetchone() is None:
-                raise NotFound(f"nothing at {src!r}")
-        cur = await conn.execute(
-            "SELECT 'file' AS kind, f.id, v.sha256, v.deleted FROM files f"
-            "  LEFT JOIN file_versions v ON v.id = f.current_version_id"
-            "  WHERE f.bucket_id = %s AND f.path = %s FOR UPDATE OF f",
-            (dst_bucket, dst),
-        )
-        target = await cur.fetchone()
-        cur = await conn.execute(
-            "SELECT 'dir' AS kind FROM directories WHERE bucket_id = %s AND path = %s"
-            " UNION ALL SELECT 'file-above' FROM files WHERE bucket_id = %s AND path = ANY(%s)",
-            (dst_bucket, dst, dst_bucket, ancestors(dst)),
-        )
-        blocked = await cur.fetchall()
-        live_etag = (target["sha256"] if target is not None and target["deleted"] is False
-                     else None)
-        if_match, if_none_match = condition
-        if if_none_match and (live_etag is not None or blocked):
-            raise PreconditionFailed(f"{dst!r} exists (If-None-Match: *)")
-        if if_match is not None:
-            if live_etag is None or if_match not in {"*", live_etag}:
-                raise PreconditionFailed(f"{dst!r} does not have the etag If-Match names",
-                                         details={"etag": live_etag})
-            overwrite = True
-        if blocked or (live_etag is not None and (is_dir or not overwrite)):
-            raise Conflict(f"{dst!r} exists (overwrite replaces a file, never a directory)")
-        if target is not None:  # a file replaced on request, or only a delete marker
-            await conn.execute(_TOUCH_VERSIONS_OF, ([target["id"]],))
-            await conn.execute("DELETE FROM files WHERE id = %s", (target["id"],))
-        return is_dir
+        return landed + (int(row["n"]) if row else 0)
 
     async def sweep_retention(self, limit: int) -> int:
         """Drop up to ``limit`` non-current versions that versioned buckets' retention
@@ -301,11 +252,35 @@ class NamespaceRepository:
             )
             return cur.rowcount
 
-    async def delete_batch(self, bucket_id: int, path: str, limit: int) -> tuple[int, bool]:
+    async def delete_batch(
+        self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False
+    ) -> tuple[int, bool]:
         """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
-        their versions; when none is left, the directories too. Returns (deleted, done)."""
-        where, params = _under("f", path)
+        their versions; when none is left, the directories too. Returns (deleted, done).
+
+        With ``keep_history`` (a recursive delete of a directory) in a versioned bucket,
+        each live file gets a delete marker instead, as a DELETE of the file would: its
+        versions stay (readable by version id, restorable) until retention drops them,
+        while the directories go. A bucket delete removes everything."""
+        where, params = under("f", path)
         async with self._db.transaction() as conn:
+            if keep_history and await is_versioned(conn, bucket_id):
+                cur = await conn.execute(
+                    "SELECT f.id, f.path FROM files f JOIN file_versions v"
+                    " ON v.id = f.current_version_id AND NOT v.deleted"
+                    f" WHERE f.bucket_id = %s AND {where} ORDER BY f.path LIMIT %s"
+                    " FOR UPDATE OF f", (bucket_id, *params, limit),
+                )
+                live = [(r["id"], r["path"]) for r in await cur.fetchall()]
+                if live:
+                    await write_markers(conn, bucket_id, live)
+                    return len(live), False
+                where, params = under("d", path)
+                await conn.execute(
+                    f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
+                    (bucket_id, *params),
+                )
+                return 0, True
             cur = await conn.execute(
                 f"SELECT f.id FROM files f WHERE f.bucket_id = %s AND {where}"
                 " ORDER BY f.path LIMIT %s FOR UPDATE",
@@ -313,23 +288,30 @@ class NamespaceRepository:
             )
             ids = [r["id"] for r in await cur.fetchall()]
             if ids:
-                await conn.execute(_TOUCH_VERSIONS_OF, (ids,))
+                await conn.execute(TOUCH_VERSIONS_OF, (ids,))
                 await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
                 return len(ids), False
-            where, params = _under("d", path)
+            where, params = under("d", path)
             await conn.execute(
                 f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
                 (bucket_id, *params),
             )
         return 0, True
 
-    async def count_under(self, bucket_id: int, path: str) -> tuple[int, bool]:
-        """(files at or below ``path``, whether anything — file or directory — is there)."""
-        where_f, params_f = _under("f", path)
-        where_d, params_d = _under("d", path)
+    async def count_under(
+        self, bucket_id: int, path: str, *, live_only: bool = False
+    ) -> tuple[int, bool]:
+        """(files at or below ``path``, whether anything — file or directory — is there).
+        ``live_only`` counts only files whose current version is not a delete marker
+        (what a recursive delete in a versioned bucket marks)."""
+        where_f, params_f = under("f", path)
+        where_d, params_d = under("d", path)
+        live = (" JOIN file_versions v ON v.id = f.current_version_id AND NOT v.deleted"
+                if live_only else "")
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT (SELECT count(*) FROM files f WHERE f.bucket_id = %s AND {where_f})"
+                f"SELECT (SELECT count(*) FROM files f{live} WHERE f.bucket_id = %s"
+                f" AND {where_f})"
                 f" AS n, EXISTS (SELECT 1 FROM directories d WHERE d.bucket_id = %s"
                 f" AND {where_d}) AS dirs",
                 (bucket_id, *params_f, bucket_id, *params_d),

@@ -146,7 +146,8 @@ class NamespaceService:
         record = await self._writable(caller, bucket, Permission.DELETE)
         if not path:
             raise InvalidInput("delete a whole bucket with DELETE /api/v1/buckets/{bucket}")
-        total, exists = await self._namespace.count_under(record.id, path)
+        total, exists = await self._namespace.count_under(record.id, path,
+                                                          live_only=record.versioning)
         if not exists:
             raise NotFound(f"no directory {bucket}/{path}/")
         return await self._tasks.create("delete_tree", record.id, path, caller.user_id, total)
