@@ -39,7 +39,7 @@ from common.errors import (
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
 from worker.backends.group_sync import fsync_path, sync_paths
 
-__all__ = ["HEADER_SIZE", "LocalBackend"]
+__all__ = ["HEADER_SIZE", "LocalBackend", "disk_capacity_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -344,10 +344,16 @@ class LocalBackend(ChunkBackend):
 
     def capacity_bytes(self) -> int:
         """The configured capacity, else what we hold plus the disk's free space."""
-        if self._capacity_override:
-            return self._capacity_override
-        try:
-            free = shutil.disk_usage(self.root).free
-        except OSError:
-            return 0
-        return free + self.usage().used_bytes
+        return disk_capacity_bytes(self.root, self._capacity_override, self.usage().used_bytes)
+
+
+def disk_capacity_bytes(root: Path, override: int, used_bytes: int) -> int:
+    """A local store's capacity: ``override`` when configured, else what it holds plus
+    the disk's free space (0 when the disk cannot be asked)."""
+    if override:
+        return override
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return 0
+    return free + used_bytes

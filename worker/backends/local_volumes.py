@@ -18,14 +18,13 @@ import asyncio
 import builtins
 import errno
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import ChunkCorrupt, StorageFull, Unavailable
 from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
-from worker.backends.local import HEADER_SIZE, LocalBackend
+from worker.backends.local import HEADER_SIZE, LocalBackend, disk_capacity_bytes
 from worker.backends.volumes.compaction import Compactor, Pace
 from worker.backends.volumes.needle import NEEDLE_HEADER_SIZE
 from worker.backends.volumes.volume_set import VolumeSet
@@ -195,13 +194,7 @@ class LocalVolumesBackend(ChunkBackend):
                      files.chunk_count + self.volumes.index.count)
 
     def capacity_bytes(self) -> int:
-        if self._capacity_override:
-            return self._capacity_override
-        try:
-            free = shutil.disk_usage(self.root).free
-        except OSError:
-            return 0
-        return free + self.usage().used_bytes
+        return disk_capacity_bytes(self.root, self._capacity_override, self.usage().used_bytes)
 
     def corrupt_for_test(self, chunk_id: str, position: int) -> None:
         """Flip one stored byte of a blob wherever it lives, as bit rot would (tests)."""
