@@ -39,6 +39,7 @@ from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.metadata.audit import AuditRepository
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
@@ -55,6 +56,7 @@ from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
+from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
@@ -158,19 +160,21 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             window_s=settings.login_window_seconds),
             )
             repair_queue = RepairQueue(db)
+            audit = AuditService(AuditRepository(db))
             services = Services(
                 settings=settings, metrics=metrics,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
-                                 settings.jwt_ttl_seconds, admins, login_limiter),
+                                 settings.jwt_ttl_seconds, admins, login_limiter, audit),
                 files=FileService(files, replicas, metrics, access, namespace_repo),
                 cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
-                                       db, redis, settings.replication_factor),
+                                       db, redis, settings.replication_factor, audit),
                 uploads=uploads, downloads=downloads, sessions=sessions,
                 tus=TusService(sessions, sessions_repo, uploads, downloads, replicas, redis,
                                settings.replication_factor),
-                buckets=BucketService(buckets_repo, access, namespace_repo, tasks_repo),
+                buckets=BucketService(buckets_repo, access, namespace_repo, tasks_repo, audit),
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
+                audit=audit,
             )
             app[SERVICES] = services
 

@@ -147,6 +147,15 @@ _PATHS: dict[str, Any] = {
         "get": {"summary": "Drain progress (admin)", "security": _BEARER,
                 "responses": {**_ok("DrainProgress"), **_errors(401, 403, 404)}},
     },
+    "/api/v1/admin/audit": {"get": {
+        "summary": "Audit log rows after an id, oldest first (admin)", "security": _BEARER,
+        "parameters": [
+            {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "limit", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            {"name": "action", "in": "query", "schema": {"type": "string"}},
+            {"name": "actor", "in": "query", "schema": {"type": "string"}}],
+        "responses": {**_ok("AuditPage"), **_errors(400, 401, 403)}}},
     "/api/v1/files/upload/init": {"post": {
         "summary": "Start a resumable, parallel chunk session", "security": _BEARER,
         "requestBody": _json_body("SessionInit"),

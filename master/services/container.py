@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from common.config import MasterSettings
 from master.metrics import MasterMetrics
+from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
@@ -36,3 +37,4 @@ class Services:
     tus: TusService
     buckets: BucketService
     namespace: NamespaceService
+    audit: AuditService
