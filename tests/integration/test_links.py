@@ -37,7 +37,8 @@ TOKENS: list[str] = []  # every token this module made, for the log check at the
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
-    env = {"ADMIN_USERS": ADMIN, "LOG_LEVEL": "DEBUG", "LINK_MAX_EXPIRY_S": str(MAX_EXPIRY_S)}
+    env = {"ADMIN_USERS": ADMIN, "LOG_LEVEL": "DEBUG", "LINK_MAX_EXPIRY_S": str(MAX_EXPIRY_S),
+           "READ_TIMEOUT_SECONDS": "1"}  # a frozen worker's read fails fast
     with module_cluster(pg_server_url, redis_url, "links", workers=3, chunk_size=1 * MiB,
                         master_env=env) as running:
         running.start_master(name="master-b")
@@ -353,18 +354,68 @@ async def test_link_creation_and_revocation_are_audited_with_actor_and_target(
     assert link["url"][3:] not in json.dumps(body)
 
 
-async def test_no_token_appears_in_any_log_line(
-    cluster: LocalCluster, session: aiohttp.ClientSession,
+async def test_a_download_that_fails_before_its_first_byte_gives_its_use_back(
+    cluster: LocalCluster, api: ApiClient, session: aiohttp.ClientSession,
 ) -> None:
-    assert len(TOKENS) >= 8, "the tests above make the links this one looks for"
-    # Odd requests with a token in them, too: unmatched routes, bad ranges, queries.
-    for token in TOKENS[:3]:
-        for path in (f"/d/{token}/extra", f"/d/{token}?download=1", f"/api/v1/links/{token}"):
-            async with session.get(f"{cluster.master_url}{path}") as r:
-                assert r.status in (200, 401, 404, 405, 410), path
+    data = await _upload(api, "links/unreadable.bin", 1000)
+    link = await _link(api, f"{api.home_bucket}/links/unreadable.bin", max_uses=1)
+    workers = [handle.process for handle in cluster.workers.values()]
+    for process in workers:
+        process.freeze()
+    try:
+        status, body, _ = await _get(session, cluster.master_url, link["url"])
+    finally:
+        for process in workers:
+            process.thaw()
+    assert (status, _code(body)) == (503, "unavailable")
+    assert await _uses(api, link["link_id"]) == 0
+    for _ in range(120):  # bounded: until the masters' probes see the workers again
+        status, body, _ = await _get(session, cluster.master_url, link["url"])
+        if status != 503:
+            break
+        await asyncio.sleep(0.5)
+    assert (status, body) == (200, data)  # every failed try gave its use back
+    status, body, _ = await _get(session, cluster.master_url, link["url"])
+    assert (status, _code(body)) == (410, "link_used")
+
+
+async def test_the_openapi_document_describes_the_link_routes(api: ApiClient) -> None:
+    status, spec = await api.get_json("/api/v1/openapi.json")
+    assert status == 200
+    assert set(spec["paths"]["/api/v1/links"]) == {"get", "post"}
+    assert "delete" in spec["paths"]["/api/v1/links/{link_id}"]
+    download = spec["paths"]["/d/{token}"]["get"]
+    assert download["security"] == [] and {"200", "206", "404", "410"} <= set(
+        download["responses"])
+
+
+async def test_no_token_appears_in_any_log_line(
+    cluster: LocalCluster, api: ApiClient, session: aiohttp.ClientSession,
+) -> None:
+    """Its own links, used every way (so it holds alone too), and every token the tests
+    before it made: none is in either master's log."""
+    await _upload(api, "links/logged.txt", 3000)
+    mine = [await _link(api, f"{api.home_bucket}/links/logged.txt", max_uses=2)
+            for _ in range(2)]
+    master_b = cluster.extra_master_urls["master-b"]
+    for base in (cluster.master_url, master_b):
+        for link in mine:
+            url, token = link["url"], link["url"][3:]
+            await _get(session, base, url, "HEAD")
+            await _get(session, base, url, Range="bytes=5-10")
+            await _get(session, base, url, Range="bytes=999999-")  # 416
+            # Odd requests with the token in them: unmatched routes, queries, wrong routes.
+            for odd in (f"{url}/extra", f"{url}?download=1", f"/api/v1/links/{token}",
+                        f"/d/{token[:-1]}", f"/api/v1/fs/{token}/x"):
+                status, _, _ = await _get(session, base, odd)
+                assert status != 500, odd
+    assert (await api.call("DELETE", f"/api/v1/links/{mine[0]['link_id']}"))[0] == 200
+    assert (await _get(session, master_b, mine[0]["url"]))[0] == 404
+    assert (await _get(session, master_b, mine[1]["url"]))[0] == 410  # used up
     logs, text = await asyncio.to_thread(_master_logs, cluster.spec.base_dir / "logs")
     assert {"master.log", "master-b.log"} <= logs
     assert '"route": "/d/{token}"' in text  # the downloads were logged, by template
+    assert '"level": "DEBUG"' in text  # at the most talkative level
     leaked = [t for t in TOKENS if t in text]
     assert leaked == []
 
