@@ -24,6 +24,7 @@ from master.api import (
     routes_cluster,
     routes_files,
     routes_fs,
+    routes_links,
     routes_sessions,
     routes_tus,
 )
@@ -45,6 +46,7 @@ from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository
+from master.metadata.links import LinksRepository
 from master.metadata.listings import ListingsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.pool import open_database
@@ -63,6 +65,7 @@ from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.links import LinkService
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
@@ -91,6 +94,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_buckets.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
+    app.add_routes(routes_links.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 
@@ -175,6 +179,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
                 audit=audit,
+                links=LinkService(LinksRepository(db), files, access, audit,
+                                  settings.link_max_expiry_s),
             )
             app[SERVICES] = services
 
