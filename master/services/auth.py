@@ -1,7 +1,9 @@
 """Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
 
 Roles come from PostgreSQL (cached per user for a few seconds), never from the token
-alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401
+alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. API key tokens
+(``efk_...``) are not JWTs: ``ApiKeyService`` checks them against PostgreSQL on every
+request, uncached, so a revoked key is refused at once on every master. Every failure is a 401
 with one vague message: we do not tell an attacker whether a username exists. Failed
 logins are throttled per username and per client address (``login_limiter``): over the
 limit, login is refused with RateLimited before the password is even checked.

@@ -287,3 +287,7 @@ async def test_share_group_and_key_actions_are_audited_without_secrets(
     ]
     text = json.dumps(body)
     assert key["secret"] not in text and key["token"] not in text
+    logs = [p.read_text() for p in (cluster.spec.base_dir / "logs").glob("*.log")]
+    assert logs
+    for log_text in logs:
+        assert key["secret"] not in log_text and key["token"] not in log_text
