@@ -51,6 +51,7 @@ from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.tasks import TasksRepository
+from master.metadata.usage import UsageRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
@@ -70,6 +71,7 @@ from master.services.login_limiter import (
     RedisFailureCounter,
 )
 from master.services.namespace import NamespaceService
+from master.services.quotas import QuotaService
 from master.services.sessions import SessionLimits, SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
@@ -139,6 +141,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
             downloads = DownloadService(files, replicas, registry, metrics,
                                         settings.download_readahead_chunks)
+            # AuditService is stateless: its own instance here keeps this block additive.
+            quotas = QuotaService(UsageRepository(db), access, AuditService(AuditRepository(db)),
+                                  early_check_min_bytes=settings.chunk_size)
             sessions_repo = SessionsRepository(db)
             sessions = SessionService(
                 sessions_repo, files, replicas, uploads, downloads,
@@ -149,7 +154,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     max_open_sessions=settings.max_open_sessions_per_user,
                     ttl_s=settings.session_ttl_seconds,
                 ),
-                ChunkAccessRepository(db), access,
+                ChunkAccessRepository(db), access, quotas,
             )
             login_limiter = LoginLimiter(
                 RedisFailureCounter(redis, scope=str(
@@ -175,6 +180,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
                 audit=audit,
+                quotas=quotas,
             )
             app[SERVICES] = services
 

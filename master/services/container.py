@@ -17,6 +17,7 @@ from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.files import FileService
 from master.services.namespace import NamespaceService
+from master.services.quotas import QuotaService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
@@ -38,3 +39,4 @@ class Services:
     buckets: BucketService
     namespace: NamespaceService
     audit: AuditService
+    quotas: QuotaService
