@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import Forbidden, InvalidInput, QuotaExceeded
+from common.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
 from master.domain.usage import Headroom, Usage
 from master.metadata.usage import USER_QUOTAS, UsageRepository
 from master.services.access import BucketAccess, Permission
@@ -48,6 +48,17 @@ def parse_quotas(body: dict[str, Any]) -> dict[str, int | None]:
             raise InvalidInput(f"{key} must be null or an integer from 0 to {QUOTA_LIMIT}")
         quotas[key] = value
     return quotas
+
+
+def _storable_name(name: str) -> bool:
+    """Whether ``name`` could be a username at all (PostgreSQL text takes it)."""
+    if not 1 <= len(name) <= 64 or "\x00" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refusal(room: Headroom, declared_bytes: int) -> QuotaExceeded:
@@ -100,10 +111,13 @@ class QuotaService:
     ) -> Usage:
         """Admins only. NotFound for an unknown user."""
         values: dict[str, Any] = dict(quotas)
+        plausible = _storable_name(username)  # else no such user could have registered
+        target = f"user:{username}" if plausible else "user:?"
         if not caller.is_admin:
-            await self._audit.record(caller, "quota.set", f"user:{username[:64]}",
-                                     outcome="denied", **values)
+            await self._audit.record(caller, "quota.set", target, outcome="denied", **values)
             raise Forbidden("setting a user's quota needs the admin role")
+        if not plausible:
+            raise NotFound("no such user")
         usage = await self._usage.set_user_quota(username, quotas)
-        await self._audit.record(caller, "quota.set", f"user:{username}", **values)
+        await self._audit.record(caller, "quota.set", target, **values)
         return usage

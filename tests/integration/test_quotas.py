@@ -21,6 +21,7 @@ import pytest
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.db import query
+from tests.support.waiting import eventually
 from tools.cluster import LocalCluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -116,10 +117,9 @@ async def test_sixteen_concurrent_uploads_against_a_quota_that_admits_ten(
     refused_chunks = [hashlib.sha256(payloads[p]).hexdigest() for p in sorted(refused)]
     assert query(url, "SELECT count(*) AS n FROM version_chunks WHERE chunk_id = ANY(%s)",
                  (refused_chunks,)) == [{"n": 0}]
-    async with asyncio.timeout(60):
-        while query(url, "SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s)",
-                    (refused_chunks,)):
-            await asyncio.sleep(0.5)
+    assert await eventually(lambda: not query(
+        url, "SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s)", (refused_chunks,)),
+        timeout_s=60)
     for path, data in payloads.items():  # the admitted ones are whole and readable
         if path in committed:
             status, body, _ = await api.read(bucket, path)
@@ -235,9 +235,15 @@ async def test_usage_is_exact_after_overwrite_delete_copy_move_and_retention(
     assert (await api.fs("DELETE", plain, "a"))[0] == 200
     status, task = await api.fs("DELETE", plain, "e/", params={"recursive": "true"})
     assert status == 202, task
-    async with asyncio.timeout(30):
-        while (await _usage(api, plain)) != (0, 0):
-            await asyncio.sleep(0.2)
+    async def task_done() -> bool:
+        status, body = await api.call("GET", f"/api/v1/tasks/{task['data']['task_id']}")
+        return status == 200 and body["data"]["state"] == "done"
+
+    for _ in range(300):
+        if await task_done():
+            break
+        await asyncio.sleep(0.1)
+    assert await _usage(api, plain) == (0, 0)
     status, profile = await api.get_json("/api/v1/auth/profile")
     assert profile["data"]["usage"] == {"used_bytes": 10, "files": 1, "quota_bytes": None,
                                         "quota_files": None}
