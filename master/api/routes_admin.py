@@ -1,5 +1,5 @@
-"""Admin-only routes. The role is checked in the backend (``ClusterService``), on every
-request."""
+"""Admin-only routes. The role is checked in the backend (``ClusterService``,
+``AuditService``, ``QuotaService``), on every request."""
 
 from __future__ import annotations
 

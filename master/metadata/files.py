@@ -12,7 +12,7 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
-from common.errors import QuotaExceeded
+from common.errors import EchoError, QuotaExceeded
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.uncommitted import release_uncommitted
@@ -184,7 +184,11 @@ class FilesRepository:
             # Nothing references the chunks it wrote; GC takes them (a session's parts
             # stay with the session, which remains open).
             if new.session_id is None:
-                await release_uncommitted(self._db, new.chunks)
+                try:
+                    await release_uncommitted(self._db, new.chunks)
+                except EchoError as exc:  # the refusal is what the caller must hear
+                    log.warning("chunks of a refused upload not recorded for GC",
+                                extra={"chunks": len(new.chunks), "error": str(exc)})
             raise
         return file_id
 

@@ -46,7 +46,8 @@ CREATE VIEW usage_scopes AS
 
 -- Add (bytes, files) to counters, in one statement that locks the counter rows in key
 -- order (two writers of the same scopes queue, never deadlock on them) and remembers
--- each row's value before this transaction. The one place a counter changes.
+-- each row's value before this transaction. Every counter change is this upsert (the
+-- two version triggers below carry their own copy of it, for speed).
 CREATE FUNCTION echofs_usage_add(scopes text[], scope_ids bigint[], d_bytes bigint[],
                                  d_files bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
@@ -80,25 +81,50 @@ BEGIN
 END
 $$;
 
--- Versions added (uploads, copies, restores, delete markers): one call per statement.
+-- Versions added (uploads, copies, restores; markers count nothing) and versions
+-- dropped while their file stays (replaced, retention): once per statement. The commit
+-- path, so echofs_usage_add's upsert is written out here rather than called through
+-- echofs_usage_apply: measured under EXPLAIN ANALYZE, 0.33 -> 0.21 ms per one-version
+-- statement and 0.97 -> 0.67 ms per 64 on this (busy) machine. Versions that go with
+-- their file are counted by echofs_usage_file_deleted: their file row is gone here.
 CREATE FUNCTION echofs_usage_versions_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM echofs_usage_apply(array_agg(f.bucket_id), array_agg(a.size),
-                               array_agg(1::bigint))
+    INSERT INTO usage_counters AS u (scope, scope_id, bytes, files, base_xid)
+    SELECT s.scope, s.scope_id, sum(a.size)::bigint, count(*), pg_current_xact_id()
     FROM added a JOIN files f ON f.id = a.file_id
-    WHERE NOT a.deleted HAVING count(*) > 0;
+    JOIN usage_scopes s ON s.bucket_id = f.bucket_id
+    WHERE NOT a.deleted
+    GROUP BY s.scope, s.scope_id
+    ORDER BY s.scope, s.scope_id
+    ON CONFLICT (scope, scope_id) DO UPDATE SET
+        base_bytes = CASE WHEN u.base_xid = EXCLUDED.base_xid THEN u.base_bytes
+                          ELSE u.bytes END,
+        base_files = CASE WHEN u.base_xid = EXCLUDED.base_xid THEN u.base_files
+                          ELSE u.files END,
+        base_xid = EXCLUDED.base_xid,
+        bytes = u.bytes + EXCLUDED.bytes,
+        files = u.files + EXCLUDED.files;
     RETURN NULL;
 END
 $$;
 
--- Versions dropped while their file stays (replaced, retention). Versions that go with
--- their file are counted by echofs_usage_file_deleted: their file row is gone here.
 CREATE FUNCTION echofs_usage_versions_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM echofs_usage_apply(array_agg(f.bucket_id), array_agg(-r.size),
-                               array_agg(-1::bigint))
+    INSERT INTO usage_counters AS u (scope, scope_id, bytes, files, base_xid)
+    SELECT s.scope, s.scope_id, -sum(r.size)::bigint, -count(*), pg_current_xact_id()
     FROM removed r JOIN files f ON f.id = r.file_id
-    WHERE NOT r.deleted HAVING count(*) > 0;
+    JOIN usage_scopes s ON s.bucket_id = f.bucket_id
+    WHERE NOT r.deleted
+    GROUP BY s.scope, s.scope_id
+    ORDER BY s.scope, s.scope_id
+    ON CONFLICT (scope, scope_id) DO UPDATE SET
+        base_bytes = CASE WHEN u.base_xid = EXCLUDED.base_xid THEN u.base_bytes
+                          ELSE u.bytes END,
+        base_files = CASE WHEN u.base_xid = EXCLUDED.base_xid THEN u.base_files
+                          ELSE u.files END,
+        base_xid = EXCLUDED.base_xid,
+        bytes = u.bytes + EXCLUDED.bytes,
+        files = u.files + EXCLUDED.files;
     RETURN NULL;
 END
 $$;
