@@ -33,6 +33,7 @@
     ├── TooManyRequests            too_many_requests  429   RESOURCE_EXHAUSTED
     │   └── RateLimited            rate_limited       429   RESOURCE_EXHAUSTED
     ├── StorageFull                storage_full       507   RESOURCE_EXHAUSTED
+    │   └── QuotaExceeded          quota_exceeded     507   RESOURCE_EXHAUSTED
     ├── ChunkCorrupt               chunk_corrupt      502   DATA_LOSS
     └── Unavailable                unavailable        503   UNAVAILABLE
         ├── QuorumNotReached       quorum_not_reached 503   UNAVAILABLE
@@ -79,6 +80,7 @@ __all__ = [
     "PayloadTooLarge",
     "PreconditionFailed",
     "QuorumNotReached",
+    "QuotaExceeded",
     "RangeNotSatisfiable",
     "RateLimited",
     "SessionClosed",
@@ -249,6 +251,13 @@ class RateLimited(TooManyRequests):
 
 class StorageFull(EchoError):
     code = "storage_full"
+
+
+class QuotaExceeded(StorageFull):
+    """A bucket's, user's or group's quota would be exceeded; nothing was stored.
+    ``details`` name the scope, its usage, what was being added and the quota."""
+
+    code = "quota_exceeded"
 
 
 class ChunkCorrupt(EchoError):

@@ -58,6 +58,7 @@ from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.shares import SharesRepository
 from master.metadata.tasks import TasksRepository
+from master.metadata.usage import UsageRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
@@ -82,6 +83,7 @@ from master.services.login_limiter import (
 from master.services.namespace import NamespaceService
 from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
 from master.services.secret_box import SecretBox
+from master.services.quotas import QuotaService
 from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
@@ -164,6 +166,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
             downloads = DownloadService(files, replicas, registry, metrics,
                                         settings.download_readahead_chunks)
+            # AuditService is stateless: its own instance here keeps this block additive.
+            quotas = QuotaService(UsageRepository(db), access, AuditService(AuditRepository(db)),
+                                  early_check_min_bytes=settings.chunk_size)
             sessions_repo = SessionsRepository(db)
             sessions = SessionService(
                 sessions_repo, files, replicas, uploads, downloads,
@@ -174,7 +179,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     max_open_sessions=settings.max_open_sessions_per_user,
                     ttl_s=settings.session_ttl_seconds,
                 ),
-                ChunkAccessRepository(db), access,
+                ChunkAccessRepository(db), access, quotas,
             )
             redis_scope = str(conninfo_to_dict(settings.database_url).get("dbname", ""))
             login_limiter = LoginLimiter(
@@ -213,6 +218,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     RateLimits(per_user=settings.rate_limit_per_user,
                                per_key=settings.rate_limit_per_key,
                                window_s=settings.rate_limit_window_seconds)),
+                quotas=quotas,
             )
             app[SERVICES] = services
 

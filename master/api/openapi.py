@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_access, openapi_links, openapi_namespace
+from master.api import openapi_access, openapi_links, openapi_namespace, openapi_quotas
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -208,11 +208,11 @@ OPENAPI: dict[str, Any] = {
                             " authenticated route may answer 429 rate_limited (with"
                             " Retry-After) past RATE_LIMIT_PER_USER / RATE_LIMIT_PER_KEY."},
     "security": _BEARER,
-    "paths": {**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS,
-              **openapi_access.PATHS},
+    "paths": openapi_quotas.amend({**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS,
+                                   **openapi_access.PATHS}),
     "components": {
         "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_links.SCHEMAS,
-                    **openapi_access.SCHEMAS},
+                    **openapi_access.SCHEMAS, **openapi_quotas.SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer",
                            "bearerFormat": "JWT, or an API key token (efk_...)"},

@@ -1,8 +1,9 @@
 """Buckets: named namespaces with settings, and the lookups that resolve a name.
 
-Usage (``used_bytes``, ``files``) is summed from the current versions of the bucket's
-files when buckets are listed or read one by one; it is exact, not a counter that can
-drift. Quotas are stored here; enforcing them at commit is the next issue's.
+Usage (``used_bytes``, ``files``) is read from the bucket's usage counter (migration
+0010: kept exact by triggers in the transaction of every change, so a listing costs one
+row per bucket, not a scan of its files). Quotas are stored here and copied to the
+counter, where the commit-time check enforces them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ _COLUMNS = (
     " b.quota_bytes, b.quota_files, b.state, b.created_at"
 )
 _USAGE = (
-    ", COALESCE((SELECT sum(v.size) FROM files f JOIN file_versions v"
-    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id), 0)"
+    ", (SELECT u.bytes FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
     "   AS used_bytes,"
-    " (SELECT count(*) FROM files f JOIN file_versions v"
-    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id) AS files"
+    " (SELECT u.files FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
+    "   AS files"
 )
 # Settings a PATCH may change (and a create may set), by column name.
 BUCKET_SETTINGS = ("versioning", "keep_versions", "keep_days", "quota_bytes", "quota_files")

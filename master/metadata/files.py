@@ -12,8 +12,10 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
+from common.errors import EchoError, QuotaExceeded
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.pool import Database, retry_conflicts
+from master.metadata.uncommitted import release_uncommitted
 from master.metadata.version_commit import batchable, commit_versions
 
 __all__ = ["FilesRepository"]
@@ -182,8 +184,19 @@ class FilesRepository:
         return await self._commit_alone(new, replication_factor)
 
     async def _commit_alone(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
-        (file_id,) = await retry_conflicts(
-            lambda: commit_versions(self._db, [new], replication_factor))
+        try:
+            (file_id,) = await retry_conflicts(
+                lambda: commit_versions(self._db, [new], replication_factor))
+        except QuotaExceeded:
+            # Nothing references the chunks it wrote; GC takes them (a session's parts
+            # stay with the session, which remains open).
+            if new.session_id is None:
+                try:
+                    await release_uncommitted(self._db, new.chunks)
+                except EchoError as exc:  # the refusal is what the caller must hear
+                    log.warning("chunks of a refused upload not recorded for GC",
+                                extra={"chunks": len(new.chunks), "error": str(exc)})
+            raise
         return file_id
 
     async def _commit_group(

@@ -1,7 +1,8 @@
 """Buckets: create, list with usage, settings, delete (recursive as a task).
 
 A bucket's settings are ``versioning``, retention (``keep_versions``, ``keep_days``)
-and quotas (``quota_bytes``, ``quota_files``: stored, enforced by the next issue).
+and quotas (``quota_bytes``, ``quota_files``: enforced at commit, migration 0010; a
+change is audited as ``quota.set`` besides the bucket change).
 Deleting a non-empty bucket needs ``recursive`` and runs as a task; a user's home
 bucket cannot be deleted (it is where wave-1 routes put files).
 """
@@ -81,6 +82,7 @@ class BucketService:
         except Conflict as exc:
             raise BucketExists(f"bucket {name!r} exists") from exc
         await self._audit.record(caller, "bucket.create", name, **settings)
+        await self._audit_quota(caller, name, settings)
         return BucketView(created, Permission.OWNER.label)
 
     async def list(self, caller: Principal, after: str, limit: int) -> list[BucketView]:
@@ -113,7 +115,14 @@ class BucketService:
         bucket = await self._access.require(caller, name, Permission.OWNER)
         await self._buckets.update(bucket.id, settings)
         await self._audit.record(caller, "bucket.update", name, **settings)
+        await self._audit_quota(caller, name, settings)
         return await self.get(caller, name)
+
+    async def _audit_quota(self, caller: Principal, name: str, settings: dict[str, Any]
+                           ) -> None:
+        quotas = {k: settings[k] for k in ("quota_bytes", "quota_files") if k in settings}
+        if quotas:
+            await self._audit.record(caller, "quota.set", f"bucket:{name}", **quotas)
 
     async def delete(self, caller: Principal, name: str, recursive: bool
                      ) -> TaskRecord | None:

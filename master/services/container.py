@@ -21,6 +21,7 @@ from master.services.links import LinkService
 from master.services.groups import GroupService
 from master.services.namespace import NamespaceService
 from master.services.rate_limits import RequestRateLimiter
+from master.services.quotas import QuotaService
 from master.services.sessions import SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
@@ -49,3 +50,4 @@ class Services:
     shares: ShareService
     api_keys: ApiKeyService
     rate_limits: RequestRateLimiter
+    quotas: QuotaService

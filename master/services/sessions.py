@@ -41,6 +41,7 @@ from master.metadata.sessions import SessionsRepository
 from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
 from master.services.downloads import DownloadService
+from master.services.quotas import QuotaService
 from master.services.uploads import Receipt, UploadService
 
 __all__ = ["ChunkPresence", "SessionLimits", "SessionService", "SessionStatus"]
@@ -101,8 +102,10 @@ class SessionService:
         self, sessions: SessionsRepository, files: FilesRepository, replicas: ReplicasRepository,
         uploads: UploadService, downloads: DownloadService, limits: SessionLimits,
         chunk_access: ChunkAccessRepository, access: BucketAccess,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._sessions = sessions
+        self._quotas = quotas
         self._access = access
         self._chunk_access = chunk_access
         self._files = files
@@ -119,7 +122,8 @@ class SessionService:
         """Open a session that will commit ``path`` into ``bucket`` (None: the caller's
         home bucket). The bucket is resolved here, through the one access check: write
         permission needed, an unreadable or unknown bucket is NotFound, and nothing is
-        stored before it passes."""
+        stored before it passes. QuotaExceeded when ``file_size`` is sure to exceed a
+        quota (tus ``Upload-Length`` comes here too); the commit checks again."""
         if file_size < 0:
             raise InvalidInput("file_size must be >= 0")
         if file_size > self.limits.max_upload_bytes:
@@ -138,6 +142,8 @@ class SessionService:
         )
         if target.state != "active":
             raise Conflict(f"bucket {target.name!r} is being deleted")
+        if self._quotas is not None:  # a doomed upload is refused before a byte moves
+            await self._quotas.refuse_declared(target.id, path, file_size)
         if await self._sessions.count_open(caller.user_id) >= self.limits.max_open_sessions:
             raise TooManyRequests(
                 f"at most {self.limits.max_open_sessions} open upload sessions per user;"
