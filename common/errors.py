@@ -6,6 +6,7 @@
     ├── InvalidInput               invalid_input      400   INVALID_ARGUMENT
     │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
     │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
+    │   ├── TargetNotAllowed       target_not_allowed 400   INVALID_ARGUMENT
     │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
     │       └── ChunkIdMismatch    chunk_id_mismatch  400   INVALID_ARGUMENT
     ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
@@ -23,7 +24,8 @@
     │   ├── SessionClosed          session_closed     409   ALREADY_EXISTS
     │   └── LeaseLost              lease_lost         409   ALREADY_EXISTS
     ├── Gone                       gone               410   NOT_FOUND
-    │   └── SessionExpired         session_expired    410   NOT_FOUND
+    │   ├── SessionExpired         session_expired    410   NOT_FOUND
+    │   └── CursorExpired          cursor_expired     410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
@@ -60,6 +62,7 @@ __all__ = [
     "ChunkIdMismatch",
     "ChunkNotFound",
     "Conflict",
+    "CursorExpired",
     "DependencyDown",
     "EchoError",
     "Forbidden",
@@ -78,6 +81,7 @@ __all__ = [
     "SessionClosed",
     "SessionExpired",
     "StorageFull",
+    "TargetNotAllowed",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
@@ -107,6 +111,12 @@ class BadJson(InvalidInput):
 
 class BadPath(InvalidInput):
     code = "bad_path"
+
+
+class TargetNotAllowed(InvalidInput):
+    """A webhook URL whose host is not in WEBHOOK_ALLOWED_HOSTS (or not http/https)."""
+
+    code = "target_not_allowed"
 
 
 class ChecksumMismatch(InvalidInput):
@@ -194,6 +204,13 @@ class Gone(EchoError):
 
 class SessionExpired(Gone):
     code = "session_expired"
+
+
+class CursorExpired(Gone):
+    """A change-feed cursor older than the retained events: some events after it were
+    pruned (EVENTS_RETENTION_S), so resuming there would skip them silently."""
+
+    code = "cursor_expired"
 
 
 class PreconditionFailed(EchoError):

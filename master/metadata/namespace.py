@@ -11,6 +11,11 @@ a new version of it, and a move deletes its source as a DELETE would there.
 Whatever a change drops (versions, files) restarts its chunks' GC clock
 (``last_referenced_at``) in the same transaction, the way GC expects (metadata/gc.py:
 a chunk no version references is deleted only after the grace period).
+
+Each change also writes its events in the same transaction (metadata/events.py), after
+it locked what it changes, naming ``actor_id`` (the user who asked): a move or copy
+tells of the directories it makes first, then of each file, then (a move) of the
+directories it emptied; files holding only history (a delete marker) raise no event.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ from typing import Any
 import psycopg
 
 from common.errors import Conflict, NotFound
+from master.metadata.events import (
+    MAKE_DIRS,
+    EventDraft,
+    dir_events_sql,
+    outbox_insert,
+    record,
+    record_relocated,
+    relocated_events_sql,
+)
 from master.metadata.move_targets import merge_into, prepare_target, under
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import ancestors, drop_replaced_sql
@@ -33,12 +47,18 @@ from master.metadata.version_history import (
 
 __all__ = ["NamespaceRepository"]
 
+# The event of a restore: the new current version, with its size and etag.
+_RESTORED = outbox_insert(
+    "SELECT 1, 'file.restored', %s::bigint, %s::text, NULL, NULL, v.id, v.size, v.sha256,"
+    " %s::bigint FROM file_versions v WHERE v.id = %s"
+)
+
 
 class NamespaceRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def mkdir(self, bucket_id: int, path: str) -> bool:
+    async def mkdir(self, bucket_id: int, path: str, *, actor_id: int | None = None) -> bool:
         """Create directory ``path`` and its parents; False if it existed. Conflict when a
         file stands at it or at one of its parents."""
         wanted = [*ancestors(path), path]
@@ -52,23 +72,24 @@ class NamespaceRepository:
             if clash is not None:
                 raise Conflict(f"a file stands at {clash['path']!r}")
             cur = await conn.execute(
-                "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
-                " ON CONFLICT DO NOTHING RETURNING path", (bucket_id, wanted),
-            )
+                MAKE_DIRS, ([bucket_id] * len(wanted), wanted, [actor_id] * len(wanted)))
             created = {r["path"] for r in await cur.fetchall()}
         return path in created
 
     async def delete_file(
-        self, file_id: uuid.UUID, at: tuple[int, str] | None = None
+        self, file_id: uuid.UUID, at: tuple[int, str] | None = None, *,
+        actor_id: int | None = None,
     ) -> bool:
         """Delete a file: in a versioned bucket a delete marker becomes its current
         version (older versions stay, within retention); otherwise the file and its
         versions go. False when there is no live file with that id (or, given ``at``
         (bucket id, path), when it is no longer there: a delete by path never follows
         a file that a concurrent move took elsewhere)."""
-        return await retry_conflicts(lambda: self._delete_file(file_id, at))
+        return await retry_conflicts(lambda: self._delete_file(file_id, at, actor_id))
 
-    async def _delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None) -> bool:
+    async def _delete_file(
+        self, file_id: uuid.UUID, at: tuple[int, str] | None, actor_id: int | None
+    ) -> bool:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT f.id, f.bucket_id, f.path, b.versioning, v.deleted FROM files f"
@@ -81,14 +102,20 @@ class NamespaceRepository:
                 at is not None and (row["bucket_id"], row["path"]) != at
             ):
                 return False
+            marker = None
             if row["versioning"]:
-                await write_markers(conn, row["bucket_id"], [(file_id, row["path"])])
-                return True
-            await conn.execute(TOUCH_VERSIONS_OF, ([file_id],))
-            await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
+                (marker,) = await write_markers(conn, row["bucket_id"],
+                                                [(file_id, row["path"])])
+            else:
+                await conn.execute(TOUCH_VERSIONS_OF, ([file_id],))
+                await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
+            await record(conn, [EventDraft("file.deleted", row["bucket_id"], row["path"],
+                                           actor_id, version_id=marker)])
             return True
 
-    async def restore(self, file_id: uuid.UUID, version_id: uuid.UUID) -> uuid.UUID:
+    async def restore(
+        self, file_id: uuid.UUID, version_id: uuid.UUID, *, actor_id: int | None = None
+    ) -> uuid.UUID:
         """Make ``version_id``'s content current again as a new version; return its id."""
         new_id = uuid.uuid4()
         async with self._db.transaction() as conn:
@@ -114,7 +141,7 @@ class NamespaceRepository:
             clash = await cur.fetchone()
             if clash is not None:
                 raise Conflict(f"a file stands at {clash['path']!r}, above the restored one")
-            await _ensure_parents(conn, file["bucket_id"], file["path"])
+            await _ensure_parents(conn, file["bucket_id"], file["path"], actor_id)
             await conn.execute(
                 "INSERT INTO version_chunks (version_id, idx, chunk_id)"
                 " SELECT %s, idx, chunk_id FROM version_chunks WHERE version_id = %s",
@@ -124,88 +151,128 @@ class NamespaceRepository:
                 "UPDATE files SET current_version_id = %s, updated_at = now() WHERE id = %s",
                 (new_id, file_id),
             )
+            await conn.execute(_RESTORED, (file["bucket_id"], file["path"], actor_id, new_id))
             await conn.execute(drop_replaced_sql(), ([file["bucket_id"]], [file["path"]],
                                                      [new_id]))
         return new_id
 
     async def move(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False),
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
     ) -> int:
         """Move the file or directory at ``src`` to ``dst`` in one transaction; return
         how many files moved. Conflict when the target exists (a file target may be
         replaced with ``overwrite``), NotFound when nothing is at ``src``."""
         try:
-            return await retry_conflicts(
-                lambda: self._move(src_bucket, src, dst_bucket, dst, overwrite, condition))
+            return await retry_conflicts(lambda: self._move(
+                (src_bucket, src), (dst_bucket, dst), overwrite, condition, actor_id))
         except psycopg.errors.UniqueViolation as exc:  # a concurrent change took dst
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _move(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
-        condition: tuple[str | None, bool],
+        self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
+        condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
+        (src_bucket, src), (dst_bucket, dst) = source, target
         async with self._db.transaction() as conn:
             is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
                                                       overwrite, lock_source=True,
                                                       condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst)
+            await _ensure_parents(conn, dst_bucket, dst, actor_id)
             if onto is not None:
-                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
-                                    delete_source=True)
+                version = await version_onto(conn, source, (onto, dst_bucket, dst),
+                                             delete_source=True)
+                await record_relocated(conn, "file.moved",
+                                       [(dst_bucket, dst, src_bucket, src, version)], actor_id)
                 return 1
-            stay, moved = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
-                                            delete_source=True)
-            for table in ("files", "directories"):
-                where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
-                if stay and table == "files":
-                    where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
-                owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
-                         " updated_at = now()" if table == "files" else "")
+            stay, landed = await merge_into(conn, source, target, is_dir, delete_source=True)
+            await record_relocated(conn, "file.moved", [
+                (dst_bucket, t, src_bucket, s, v) for s, t, v in landed], actor_id)
+            emptied: list[str] = []
+            if is_dir:
+                where, params = under("t", src)
                 cur = await conn.execute(
-                    f"UPDATE {table} t SET bucket_id = %s, path = %s || substr(t.path, %s)"
-                    f"{owner} WHERE t.bucket_id = %s AND {where}",
-                    (dst_bucket, dst, len(src) + 1,
-                     *((dst_bucket,) if table == "files" else ()), src_bucket, *params),
+                    "WITH moved AS (UPDATE directories t SET bucket_id = %s,"
+                    " path = %s || substr(t.path, %s) WHERE t.bucket_id = %s AND"
+                    f" {where} RETURNING t.bucket_id, t.path, %s::bigint AS actor_id),"
+                    f" ev AS ({dir_events_sql('moved', 'dir.created')})"
+                    " SELECT path FROM moved",
+                    (dst_bucket, dst, len(src) + 1, src_bucket, *params, actor_id),
                 )
-                if table == "files":
-                    moved += cur.rowcount
-        return moved
+                emptied = [src + r["path"][len(dst):] for r in await cur.fetchall()]
+            where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
+            if stay:
+                where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
+            cur = await conn.execute(
+                "WITH moved AS (UPDATE files t SET bucket_id = %s,"
+                " path = %s || substr(t.path, %s),"
+                " owner_id = (SELECT owner_id FROM buckets WHERE id = %s), updated_at = now()"
+                f" WHERE t.bucket_id = %s AND {where}"
+                " RETURNING t.bucket_id, t.path, t.current_version_id),"
+                " c AS (SELECT row_number() OVER (ORDER BY m.path) AS n, m.bucket_id, m.path,"
+                "   %s::bigint AS from_bucket_id, %s || substr(m.path, %s) AS from_path,"
+                "   v.id AS version_id, v.size, v.sha256 AS etag, %s::bigint AS actor_id"
+                "   FROM moved m JOIN file_versions v ON v.id = m.current_version_id"
+                "   AND NOT v.deleted),"
+                f" ev AS ({relocated_events_sql('c', 'file.moved')})"
+                " SELECT count(*) AS n FROM moved",
+                (dst_bucket, dst, len(src) + 1, dst_bucket, src_bucket, *params,
+                 src_bucket, src, len(dst) + 1, actor_id),
+            )
+            row = await cur.fetchone()
+            await record(conn, [EventDraft("dir.deleted", src_bucket, path, actor_id)
+                                for path in sorted(emptied, reverse=True)])
+        return len(landed) + (int(row["n"]) if row else 0)
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False),
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
     ) -> int:
         """Copy the file or directory at ``src`` to ``dst`` sharing its chunks (current
         versions only); return how many files were copied."""
         try:
-            return await retry_conflicts(
-                lambda: self._copy(src_bucket, src, dst_bucket, dst, overwrite, condition))
+            return await retry_conflicts(lambda: self._copy(
+                (src_bucket, src), (dst_bucket, dst), overwrite, condition, actor_id))
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _copy(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
-        condition: tuple[str | None, bool],
+        self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
+        condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
+        (src_bucket, src), (dst_bucket, dst) = source, target
         async with self._db.transaction() as conn:
             is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
                                                       overwrite, lock_source=False,
                                                       condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst)
+            await _ensure_parents(conn, dst_bucket, dst, actor_id)
             if onto is not None:
-                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
-                                    delete_source=False)
-                return 1
-            stay, landed = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
+                version = await version_onto(conn, source, (onto, dst_bucket, dst),
                                              delete_source=False)
+                await record_relocated(conn, "file.copied",
+                                       [(dst_bucket, dst, src_bucket, src, version)], actor_id)
+                return 1
+            stay, landed = await merge_into(conn, source, target, is_dir, delete_source=False)
+            await record_relocated(conn, "file.copied", [
+                (dst_bucket, t, src_bucket, s, v) for s, t, v in landed], actor_id)
+            if is_dir:
+                where, params = under("d", src)
+                await conn.execute(
+                    "WITH made AS (INSERT INTO directories (bucket_id, path)"
+                    " SELECT %s, %s || substr(d.path, %s) FROM directories d"
+                    f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING"
+                    " RETURNING bucket_id, path, %s::bigint AS actor_id)"
+                    f" {dir_events_sql('made', 'dir.created')}",
+                    (dst_bucket, dst, len(src) + 1, src_bucket, *params, actor_id),
+                )
             where, params = under("f", src) if is_dir else ("f.path = %s", (src,))
             if stay:
                 where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
             cur = await conn.execute(
                 "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
                 "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
-                "   %s || substr(f.path, %s) AS new_path, f.consistency_hint"
+                "   %s || substr(f.path, %s) AS new_path, f.path AS old_path,"
+                "   f.consistency_hint, v.size, v.sha256"
                 "   FROM files f JOIN file_versions v ON v.id = f.current_version_id"
                 f"  AND NOT v.deleted WHERE f.bucket_id = %s AND {where}),"
                 " nf AS (INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint,"
@@ -217,20 +284,18 @@ class NamespaceRepository:
                 "   JOIN file_versions v ON v.id = s.old_version),"
                 " nc AS (INSERT INTO version_chunks (version_id, idx, chunk_id)"
                 "   SELECT s.new_version, vc.idx, vc.chunk_id FROM src s"
-                "   JOIN version_chunks vc ON vc.version_id = s.old_version)"
+                "   JOIN version_chunks vc ON vc.version_id = s.old_version),"
+                " c AS (SELECT row_number() OVER (ORDER BY new_path) AS n,"
+                "   %s::bigint AS bucket_id, new_path AS path, %s::bigint AS from_bucket_id,"
+                "   old_path AS from_path, new_version AS version_id, size, sha256 AS etag,"
+                "   %s::bigint AS actor_id FROM src),"
+                f" ev AS ({relocated_events_sql('c', 'file.copied')})"
                 " SELECT count(*) AS n FROM src",
-                (dst, len(src) + 1, src_bucket, *params, dst_bucket, dst_bucket),
+                (dst, len(src) + 1, src_bucket, *params, dst_bucket, dst_bucket,
+                 dst_bucket, src_bucket, actor_id),
             )
             row = await cur.fetchone()
-            if is_dir:
-                where, params = under("d", src)
-                await conn.execute(
-                    "INSERT INTO directories (bucket_id, path)"
-                    " SELECT %s, %s || substr(d.path, %s) FROM directories d"
-                    f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING",
-                    (dst_bucket, dst, len(src) + 1, src_bucket, *params),
-                )
-        return landed + (int(row["n"]) if row else 0)
+        return len(landed) + (int(row["n"]) if row else 0)
 
     async def sweep_retention(self, limit: int) -> int:
         """Drop up to ``limit`` non-current versions that versioned buckets' retention
@@ -253,7 +318,8 @@ class NamespaceRepository:
             return cur.rowcount
 
     async def delete_batch(
-        self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False
+        self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False,
+        actor_id: int | None = None,
     ) -> tuple[int, bool]:
         """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
         their versions; when none is left, the directories too. Returns (deleted, done).
@@ -261,7 +327,8 @@ class NamespaceRepository:
         With ``keep_history`` (a recursive delete of a directory) in a versioned bucket,
         each live file gets a delete marker instead, as a DELETE of the file would: its
         versions stay (readable by version id, restorable) until retention drops them,
-        while the directories go. A bucket delete removes everything."""
+        while the directories go. A bucket delete removes everything. Each live file
+        deleted raises file.deleted, each directory dir.deleted (children first)."""
         where, params = under("f", path)
         async with self._db.transaction() as conn:
             if keep_history and await is_versioned(conn, bucket_id):
@@ -273,29 +340,28 @@ class NamespaceRepository:
                 )
                 live = [(r["id"], r["path"]) for r in await cur.fetchall()]
                 if live:
-                    await write_markers(conn, bucket_id, live)
+                    markers = await write_markers(conn, bucket_id, live)
+                    await record(conn, [
+                        EventDraft("file.deleted", bucket_id, p, actor_id, version_id=m)
+                        for (_, p), m in zip(live, markers, strict=True)])
                     return len(live), False
-                where, params = under("d", path)
-                await conn.execute(
-                    f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
-                    (bucket_id, *params),
-                )
+                await _delete_dirs(conn, bucket_id, path, actor_id)
                 return 0, True
             cur = await conn.execute(
-                f"SELECT f.id FROM files f WHERE f.bucket_id = %s AND {where}"
-                " ORDER BY f.path LIMIT %s FOR UPDATE",
-                (bucket_id, *params, limit),
+                "SELECT f.id, f.path, COALESCE(NOT v.deleted, false) AS live FROM files f"
+                " LEFT JOIN file_versions v ON v.id = f.current_version_id"
+                f" WHERE f.bucket_id = %s AND {where} ORDER BY f.path LIMIT %s"
+                " FOR UPDATE OF f", (bucket_id, *params, limit),
             )
-            ids = [r["id"] for r in await cur.fetchall()]
-            if ids:
+            rows = await cur.fetchall()
+            if rows:
+                ids = [r["id"] for r in rows]
                 await conn.execute(TOUCH_VERSIONS_OF, (ids,))
                 await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
+                await record(conn, [EventDraft("file.deleted", bucket_id, r["path"], actor_id)
+                                    for r in rows if r["live"]])
                 return len(ids), False
-            where, params = under("d", path)
-            await conn.execute(
-                f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
-                (bucket_id, *params),
-            )
+            await _delete_dirs(conn, bucket_id, path, actor_id)
         return 0, True
 
     async def count_under(
@@ -331,10 +397,25 @@ async def _hold_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path
         )
 
 
-async def _ensure_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:
+async def _ensure_parents(
+    conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str, actor_id: int | None
+) -> None:
+    """Create the missing parents of ``path`` (with their dir.created events)."""
     parents = ancestors(path)
     if parents:
-        await conn.execute(
-            "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
-            " ON CONFLICT DO NOTHING", (bucket_id, parents),
-        )
+        await conn.execute(MAKE_DIRS, ([bucket_id] * len(parents), parents,
+                                       [actor_id] * len(parents)))
+
+
+async def _delete_dirs(
+    conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str, actor_id: int | None
+) -> None:
+    """Delete the directories at and below ``path`` (all of them for ''), each with its
+    dir.deleted event, children first."""
+    where, params = under("d", path)
+    await conn.execute(
+        "WITH gone AS (DELETE FROM directories d WHERE d.bucket_id = %s AND"
+        f" {where} RETURNING d.bucket_id, d.path, %s::bigint AS actor_id)"
+        f" {dir_events_sql('gone', 'dir.deleted', descending=True)}",
+        (bucket_id, *params, actor_id),
+    )

@@ -51,6 +51,13 @@ class BucketAccess:
         if held < need:
             raise Forbidden(f"{held.label} on bucket {bucket!r} does not allow this")
 
+    async def readable_bucket_ids(self, caller: Principal) -> frozenset[int] | None:
+        """The ids of every bucket ``caller`` may read (None: every bucket, an admin).
+        The change feed filters by it (DESIGN §13: only buckets the caller can read)."""
+        if caller.is_admin:
+            return None
+        return frozenset(await self._buckets.ids_owned_by(caller.user_id))
+
     async def require(self, caller: Principal, name: str, need: Permission) -> BucketRecord:
         """The bucket named ``name`` if ``caller`` holds ``need`` on it (see ``check``)."""
         bucket = await self._buckets.by_name(name)

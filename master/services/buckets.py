@@ -97,7 +97,7 @@ class BucketService:
             raise Conflict(f"{name!r} is a user's home bucket and cannot be deleted")
         if bucket.state != "active":
             raise Conflict(f"bucket {name!r} is already being deleted")
-        if await self._buckets.delete_if_empty(bucket.id):
+        if await self._buckets.delete_if_empty(bucket.id, actor_id=caller.user_id):
             return None
         if not recursive:
             raise BucketNotEmpty(f"bucket {name!r} is not empty; add ?recursive=true")

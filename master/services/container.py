@@ -14,11 +14,13 @@ from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
+from master.services.events import EventService
 from master.services.files import FileService
 from master.services.namespace import NamespaceService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
+from master.services.webhooks import WebhookService
 
 __all__ = ["Services"]
 
@@ -36,3 +38,5 @@ class Services:
     tus: TusService
     buckets: BucketService
     namespace: NamespaceService
+    events: EventService
+    webhooks: WebhookService

@@ -110,17 +110,18 @@ class FileService:
     async def delete(self, caller: Principal, file_id: uuid.UUID) -> FileRecord:
         """Delete the file (a delete marker in a versioned bucket; otherwise its chunks
         are left to GC's grace period); return what it was."""
-        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE))
+        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE),
+                                  caller)
 
     async def delete_by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
         record = await self.by_path(caller, bucket, path)
         self._access.check(caller, bucket, record.owner_id, Permission.DELETE)
-        return await self._delete(record, at=(record.bucket_id, record.path))
+        return await self._delete(record, caller, at=(record.bucket_id, record.path))
 
     async def _delete(
-        self, record: FileRecord, at: tuple[int, str] | None = None
+        self, record: FileRecord, caller: Principal, at: tuple[int, str] | None = None
     ) -> FileRecord:
-        if not await self._namespace.delete_file(record.id, at):
+        if not await self._namespace.delete_file(record.id, at, actor_id=caller.user_id):
             raise NotFound(f"no file with id {record.id}")
         self._metrics.deletes.inc()
         return record
