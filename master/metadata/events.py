@@ -48,12 +48,14 @@ def outbox_insert(source: str) -> str:
     return (
         "INSERT INTO event_outbox (type, bucket_id, bucket, owner_id, path, from_bucket,"
         " from_path, version_id, size, etag, actor)"
-        " SELECT e.type, e.bucket_id, b.name, b.owner_id, e.path, fb.name, e.from_path::text,"
-        " e.version_id::uuid, e.size::bigint, e.etag::text, COALESCE(u.username, '')"
+        " SELECT e.type::text, b.id, b.name, b.owner_id, e.path::text, fb.name,"
+        " e.from_path::text, e.version_id::uuid, e.size::bigint, e.etag::text,"
+        " COALESCE(u.username, '')"
         f" FROM ({source}) AS e({_COLUMNS})"
-        " JOIN buckets b ON b.id = e.bucket_id"
-        " LEFT JOIN buckets fb ON fb.id = e.from_bucket_id AND fb.id <> e.bucket_id"
-        " LEFT JOIN users u ON u.id = e.actor_id ORDER BY e.ord"
+        # Untyped NULLs in a source read as text: every column is cast where it is used.
+        " JOIN buckets b ON b.id = e.bucket_id::bigint"
+        " LEFT JOIN buckets fb ON fb.id = e.from_bucket_id::bigint AND fb.id <> b.id"
+        " LEFT JOIN users u ON u.id = e.actor_id::bigint ORDER BY e.ord"
     )
 
 
