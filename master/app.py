@@ -255,7 +255,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 name="event-numbering",
             )
             background.spawn(
-                run_periodically(pump.prune_once, 60.0, "event retention", count_failure),
+                run_periodically(pump.prune_once,
+                                 min(60.0, max(0.5, settings.events_retention_s / 4)),
+                                 "event retention", count_failure),
                 name="event-retention",
             )
             webhook_http = aiohttp.ClientSession(

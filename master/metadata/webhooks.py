@@ -50,7 +50,8 @@ class WebhooksRepository:
         self, webhook_id: uuid.UUID, owner_id: int, bucket: tuple[int, str], prefix: str,
         types: frozenset[str] | None, url: str, sealed_secret: bytes,
     ) -> WebhookRecord:
-        """A webhook whose cursor is the newest event id: it gets what happens next."""
+        """A webhook whose cursor is the newest event id: it gets what happens next
+        (the caller numbers committed events first, so "next" means after this call)."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO webhooks (id, owner_id, bucket_id, bucket, prefix, types, url,"

@@ -1,6 +1,7 @@
 """The change feed for readers (DESIGN §13): pages of events, long polls, streams.
 
-A reader names where it resumes (``after``, an event id; none: from now on) and what
+A reader names where it resumes (``after``, an event id; none: from now on, i.e. after
+every change that committed before it asked) and what
 it wants (a bucket, a path prefix, event types). It gets only events of buckets it can
 read *now* (``BucketAccess.readable_bucket_ids``, asked again on every page), plus the
 events of buckets it owned when they happened, so a deleted bucket's last events still
@@ -83,6 +84,10 @@ class EventService:
         bucket_id = None
         if bucket is not None:
             bucket_id = (await self._access.require(caller, bucket, Permission.READ)).id
+        if after is None:
+            # "From now on" means after every change that committed before this call:
+            # number what committed but has no id yet, so it falls before the cursor.
+            await self._feed.number_pending()
         bounds = await self._feed.bounds()
         if after is None:
             after = bounds.last_id

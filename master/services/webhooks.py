@@ -79,6 +79,7 @@ class WebhookService:
             raise TooManyRequests(f"at most {MAX_WEBHOOKS_PER_USER} webhooks per user;"
                                   " delete one first")
         webhook_id = uuid.uuid4()
+        await self._feed.number_pending()  # what committed before this call is not sent
         return await self._webhooks.create(
             webhook_id, caller.user_id, (bucket.id, bucket.name), new.prefix, new.types,
             new.url, self._box.seal(webhook_id, new.secret))

@@ -47,18 +47,11 @@ async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
 
 
 async def _now(api: ApiClient, **params: Any) -> int:
-    """A cursor from now on, after the events of changes that already committed: a
-    change's event gets its id just after its commit, so one that committed a moment
-    ago may still come; a short wait lets it."""
+    """A cursor from now on: after every change that committed before the call."""
     status, body = await poll(api, **params)
     assert status == 200, body
-    last_id = int(body["data"]["last_id"])
-    while True:
-        status, body = await poll(api, last_id, wait_s=1, **params)
-        assert status == 200, body
-        if not body["data"]["events"]:
-            return last_id
-        last_id = int(body["data"]["last_id"])
+    assert body["data"]["events"] == []
+    return int(body["data"]["last_id"])
 
 
 async def _ok(result: tuple[int, dict[str, Any]], *statuses: int) -> dict[str, Any]:
