@@ -204,7 +204,7 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
 
     # Readers resuming from arbitrary ids (some between, before and after events) get
     # exactly the events after their id, once each, in order.
-    resume_points = random.sample(ids, 15) + [start, start + 1, held["id"] - 1, end]
+    resume_points = [*random.sample(ids, 15), start, start + 1, held["id"] - 1, end]
     for after in resume_points:
         got: list[dict[str, Any]] = []
         cursor = after
