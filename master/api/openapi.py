@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_namespace
+from master.api import openapi_events, openapi_namespace
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -197,9 +197,9 @@ OPENAPI: dict[str, Any] = {
     "info": {"title": "EchoFS master API", "version": "1.0.0",
              "description": "Distributed, chunked, content-addressed file store."},
     "security": _BEARER,
-    "paths": {**_PATHS, **openapi_namespace.PATHS},
+    "paths": {**_PATHS, **openapi_namespace.PATHS, **openapi_events.PATHS},
     "components": {
-        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS},
+        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_events.SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},
