@@ -3,7 +3,8 @@
 Each change is one transaction. A move rewrites the keys of a file or of a whole
 subtree (files and directories) in one UPDATE per table, so readers (one statement,
 one snapshot) see it wholly before or wholly after. A copy inserts new file, version
-and chunk-list rows that name the same chunks: no byte moves, dedup does the rest.
+and chunk-list rows that name the same chunks: no byte moves, dedup does the rest
+(both in metadata/relocate.py, inside the transaction opened here).
 In a versioned bucket nothing here loses history (metadata/version_history.py): a
 delete, recursive or not, writes delete markers; a file moved or copied onto an
 existing file (replaced with ``overwrite``, or one holding only a delete marker) becomes
@@ -13,9 +14,8 @@ Whatever a change drops (versions, files) restarts its chunks' GC clock
 a chunk no version references is deleted only after the grace period).
 
 Each change also writes its events in the same transaction (metadata/events.py), after
-it locked what it changes, naming ``actor_id`` (the user who asked): a move or copy
-tells of the directories it makes first, then of each file, then (a move) of the
-directories it emptied; files holding only history (a delete marker) raise no event.
+it locked what it changes, naming ``actor_id`` (the user who asked); files holding only
+history (a delete marker) raise no event.
 """
 
 from __future__ import annotations
@@ -26,24 +26,12 @@ from typing import Any
 import psycopg
 
 from common.errors import Conflict, NotFound
-from master.metadata.events import (
-    MAKE_DIRS,
-    EventDraft,
-    dir_events_sql,
-    outbox_insert,
-    record,
-    record_relocated,
-    relocated_events_sql,
-)
-from master.metadata.move_targets import merge_into, prepare_target, under
+from master.metadata.events import MAKE_DIRS, EventDraft, dir_events_sql, outbox_insert, record
+from master.metadata.move_targets import under
 from master.metadata.pool import Database, retry_conflicts
+from master.metadata.relocate import copy_in, ensure_parents, move_in
 from master.metadata.version_commit import ancestors, drop_replaced_sql
-from master.metadata.version_history import (
-    TOUCH_VERSIONS_OF,
-    is_versioned,
-    version_onto,
-    write_markers,
-)
+from master.metadata.version_history import TOUCH_VERSIONS_OF, is_versioned, write_markers
 
 __all__ = ["NamespaceRepository"]
 
@@ -141,7 +129,7 @@ class NamespaceRepository:
             clash = await cur.fetchone()
             if clash is not None:
                 raise Conflict(f"a file stands at {clash['path']!r}, above the restored one")
-            await _ensure_parents(conn, file["bucket_id"], file["path"], actor_id)
+            await ensure_parents(conn, file["bucket_id"], file["path"], actor_id)
             await conn.execute(
                 "INSERT INTO version_chunks (version_id, idx, chunk_id)"
                 " SELECT %s, idx, chunk_id FROM version_chunks WHERE version_id = %s",
@@ -173,56 +161,8 @@ class NamespaceRepository:
         self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
         condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
-        (src_bucket, src), (dst_bucket, dst) = source, target
         async with self._db.transaction() as conn:
-            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
-                                                      overwrite, lock_source=True,
-                                                      condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst, actor_id)
-            if onto is not None:
-                version = await version_onto(conn, source, (onto, dst_bucket, dst),
-                                             delete_source=True)
-                await record_relocated(conn, "file.moved",
-                                       [(dst_bucket, dst, src_bucket, src, version)], actor_id)
-                return 1
-            stay, landed = await merge_into(conn, source, target, is_dir, delete_source=True)
-            await record_relocated(conn, "file.moved", [
-                (dst_bucket, t, src_bucket, s, v) for s, t, v in landed], actor_id)
-            emptied: list[str] = []
-            if is_dir:
-                where, params = under("t", src)
-                cur = await conn.execute(
-                    "WITH moved AS (UPDATE directories t SET bucket_id = %s,"
-                    " path = %s || substr(t.path, %s) WHERE t.bucket_id = %s AND"
-                    f" {where} RETURNING t.bucket_id, t.path, %s::bigint AS actor_id),"
-                    f" ev AS ({dir_events_sql('moved', 'dir.created')})"
-                    " SELECT path FROM moved",
-                    (dst_bucket, dst, len(src) + 1, src_bucket, *params, actor_id),
-                )
-                emptied = [src + r["path"][len(dst):] for r in await cur.fetchall()]
-            where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
-            if stay:
-                where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
-            cur = await conn.execute(
-                "WITH moved AS (UPDATE files t SET bucket_id = %s,"
-                " path = %s || substr(t.path, %s),"
-                " owner_id = (SELECT owner_id FROM buckets WHERE id = %s), updated_at = now()"
-                f" WHERE t.bucket_id = %s AND {where}"
-                " RETURNING t.bucket_id, t.path, t.current_version_id),"
-                " c AS (SELECT row_number() OVER (ORDER BY m.path) AS n, m.bucket_id, m.path,"
-                "   %s::bigint AS from_bucket_id, %s || substr(m.path, %s) AS from_path,"
-                "   v.id AS version_id, v.size, v.sha256 AS etag, %s::bigint AS actor_id"
-                "   FROM moved m JOIN file_versions v ON v.id = m.current_version_id"
-                "   AND NOT v.deleted),"
-                f" ev AS ({relocated_events_sql('c', 'file.moved')})"
-                " SELECT count(*) AS n FROM moved",
-                (dst_bucket, dst, len(src) + 1, dst_bucket, src_bucket, *params,
-                 src_bucket, src, len(dst) + 1, actor_id),
-            )
-            row = await cur.fetchone()
-            await record(conn, [EventDraft("dir.deleted", src_bucket, path, actor_id)
-                                for path in sorted(emptied, reverse=True)])
-        return len(landed) + (int(row["n"]) if row else 0)
+            return await move_in(conn, source, target, overwrite, condition, actor_id)
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
@@ -240,62 +180,8 @@ class NamespaceRepository:
         self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
         condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
-        (src_bucket, src), (dst_bucket, dst) = source, target
         async with self._db.transaction() as conn:
-            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
-                                                      overwrite, lock_source=False,
-                                                      condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst, actor_id)
-            if onto is not None:
-                version = await version_onto(conn, source, (onto, dst_bucket, dst),
-                                             delete_source=False)
-                await record_relocated(conn, "file.copied",
-                                       [(dst_bucket, dst, src_bucket, src, version)], actor_id)
-                return 1
-            stay, landed = await merge_into(conn, source, target, is_dir, delete_source=False)
-            await record_relocated(conn, "file.copied", [
-                (dst_bucket, t, src_bucket, s, v) for s, t, v in landed], actor_id)
-            if is_dir:
-                where, params = under("d", src)
-                await conn.execute(
-                    "WITH made AS (INSERT INTO directories (bucket_id, path)"
-                    " SELECT %s, %s || substr(d.path, %s) FROM directories d"
-                    f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING"
-                    " RETURNING bucket_id, path, %s::bigint AS actor_id)"
-                    f" {dir_events_sql('made', 'dir.created')}",
-                    (dst_bucket, dst, len(src) + 1, src_bucket, *params, actor_id),
-                )
-            where, params = under("f", src) if is_dir else ("f.path = %s", (src,))
-            if stay:
-                where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
-            cur = await conn.execute(
-                "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
-                "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
-                "   %s || substr(f.path, %s) AS new_path, f.path AS old_path,"
-                "   f.consistency_hint, v.size, v.sha256"
-                "   FROM files f JOIN file_versions v ON v.id = f.current_version_id"
-                f"  AND NOT v.deleted WHERE f.bucket_id = %s AND {where}),"
-                " nf AS (INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint,"
-                "   current_version_id) SELECT new_file, (SELECT owner_id FROM buckets"
-                "   WHERE id = %s), %s, new_path, consistency_hint, new_version FROM src),"
-                " nv AS (INSERT INTO file_versions (id, file_id, size, sha256, chunk_size,"
-                "   chunk_count, mode) SELECT s.new_version, s.new_file, v.size, v.sha256,"
-                "   v.chunk_size, v.chunk_count, v.mode FROM src s"
-                "   JOIN file_versions v ON v.id = s.old_version),"
-                " nc AS (INSERT INTO version_chunks (version_id, idx, chunk_id)"
-                "   SELECT s.new_version, vc.idx, vc.chunk_id FROM src s"
-                "   JOIN version_chunks vc ON vc.version_id = s.old_version),"
-                " c AS (SELECT row_number() OVER (ORDER BY new_path) AS n,"
-                "   %s::bigint AS bucket_id, new_path AS path, %s::bigint AS from_bucket_id,"
-                "   old_path AS from_path, new_version AS version_id, size, sha256 AS etag,"
-                "   %s::bigint AS actor_id FROM src),"
-                f" ev AS ({relocated_events_sql('c', 'file.copied')})"
-                " SELECT count(*) AS n FROM src",
-                (dst, len(src) + 1, src_bucket, *params, dst_bucket, dst_bucket,
-                 dst_bucket, src_bucket, actor_id),
-            )
-            row = await cur.fetchone()
-        return len(landed) + (int(row["n"]) if row else 0)
+            return await copy_in(conn, source, target, overwrite, condition, actor_id)
 
     async def sweep_retention(self, limit: int) -> int:
         """Drop up to ``limit`` non-current versions that versioned buckets' retention
@@ -395,16 +281,6 @@ async def _hold_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path
             "SELECT 1 FROM directories WHERE bucket_id = %s AND path = ANY(%s)"
             " ORDER BY path FOR SHARE", (bucket_id, parents),
         )
-
-
-async def _ensure_parents(
-    conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str, actor_id: int | None
-) -> None:
-    """Create the missing parents of ``path`` (with their dir.created events)."""
-    parents = ancestors(path)
-    if parents:
-        await conn.execute(MAKE_DIRS, ([bucket_id] * len(parents), parents,
-                                       [actor_id] * len(parents)))
 
 
 async def _delete_dirs(
