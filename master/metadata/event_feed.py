@@ -118,6 +118,13 @@ class EventFeedRepository:
 
     async def _number_batch(self, batch: int) -> int:
         async with self._db.transaction() as conn:
+            # Nothing committed to number (the common case of a periodic re-check): no
+            # need to lock the counter (a row lock is a write). A row committing right
+            # after this look notifies, and the next pass takes it.
+            cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM event_outbox) AS pending")
+            row = await cur.fetchone()
+            if row is None or not row["pending"]:
+                return 0
             cur = await conn.execute("SELECT last_id FROM event_counter FOR UPDATE")
             row = await cur.fetchone()
             assert row is not None, "migration 0012 inserts the counter row"
