@@ -12,7 +12,10 @@ backlog in id order for at most ``pass_budget_s``. Per webhook:
 
 - each matching event is POSTed alone as JSON (``Event.public``) with
   ``X-EchoFS-Event-Id``, ``X-EchoFS-Webhook-Id`` and ``X-EchoFS-Signature:
-  sha256=<hex HMAC-SHA256 of the exact body>``; a 2xx answer moves the cursor past it;
+  sha256=<hex HMAC-SHA256 of the exact body>``; a 2xx answer moves the cursor past it
+  (committed after each page and every ``CURSOR_SAVE_EVERY_S``: one fenced commit per
+  event capped a receiver at ~100 events/s here; a takeover resends at most what was
+  delivered since the last commit);
 - any other answer, a redirect (never followed), a timeout (``timeout_s`` for the whole
   request) or a refused target stops this webhook's pass: the failure is recorded and
   the next attempt is due after ``min(retry_max_s, 0.5 s * 2^(failures - 1))``;
@@ -58,6 +61,9 @@ RETRY_BASE_S = 0.5
 MAX_ANSWER_BYTES = 1024  # of a receiver's answer, kept for last_error
 PAGE_EVENTS = 100
 SCAN_IDS = 10_000
+# The cursor is committed after each page of events and at least this often while a
+# page is being delivered: a new holder resends at most what was delivered since.
+CURSOR_SAVE_EVERY_S = 0.2
 
 
 def retry_delay_s(failures: int, cap_s: float) -> float:
@@ -102,6 +108,30 @@ class HttpWebhookPoster:
             return PostResult(False, None, f"no answer within {self._timeout_s} s")
         except (aiohttp.ClientError, OSError) as exc:
             return PostResult(False, None, f"{type(exc).__name__}: {exc}"[:300])
+
+
+@dataclass(slots=True)
+class _Progress:
+    """One webhook's pass: where it is, and what is not committed yet."""
+
+    cursor: int
+    saved_cursor: int = -1
+    unsaved: int = 0
+    total: int = 0
+    status: int | None = None
+    saved_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.saved_cursor = self.cursor
+        self.saved_at = time.monotonic()
+
+    def took(self, event_id: int, status: int | None) -> None:
+        self.cursor, self.status = event_id, status
+        self.unsaved += 1
+        self.total += 1
+
+    def saved(self, now: float) -> None:
+        self.saved_cursor, self.unsaved, self.saved_at = self.cursor, 0, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,35 +202,45 @@ class WebhookDelivery:
             await self._failed(hook, fence, None, exc.message)
             return 0
         deadline = time.monotonic() + self._policy.pass_budget_s
-        cursor, delivered = hook.cursor, 0
+        progress = _Progress(hook.cursor)
         while True:
-            page, bounds = await self._feed.page(cursor, target.filter, limit=PAGE_EVENTS,
-                                                 scan=SCAN_IDS)
-            if cursor < bounds.pruned_through:
+            page, bounds = await self._feed.page(progress.cursor, target.filter,
+                                                 limit=PAGE_EVENTS, scan=SCAN_IDS)
+            if progress.cursor < bounds.pruned_through:
                 await self._webhooks.expire(fence, hook.id, (
-                    f"cursor_expired: events after {cursor} up to {bounds.pruned_through}"
-                    " were pruned before they could be delivered"))
-                log.warning("webhook %s: cursor expired at %d", hook.id, cursor)
-                return delivered
+                    f"cursor_expired: events after {progress.cursor} up to"
+                    f" {bounds.pruned_through} were pruned before they could be delivered"))
+                log.warning("webhook %s: cursor expired at %d", hook.id, progress.cursor)
+                return progress.total
             for event in page.events:
                 result = await self._post(hook.id, target, event)
                 if not result.delivered:
-                    await self._failed(hook, fence, result.status, result.error or "failed")
-                    return delivered
-                if not await self._webhooks.advance(fence, hook.id, event.id,
-                                                    delivered_status=result.status):
-                    return delivered  # deleted meanwhile
-                cursor, delivered = event.id, delivered + 1
-            if page.last_id > cursor:
-                if not await self._webhooks.advance(fence, hook.id, page.last_id,
-                                                    delivered_status=None):
-                    return delivered
-                cursor = page.last_id
-            if cursor >= bounds.last_id:
-                return delivered
+                    await self._save(hook, fence, progress)
+                    await self._failed(hook, fence, result.status, result.error or "failed",
+                                       first=progress.total > 0)
+                    return progress.total
+                progress.took(event.id, result.status)
+                if time.monotonic() - progress.saved_at >= CURSOR_SAVE_EVERY_S and not (
+                    await self._save(hook, fence, progress)
+                ):
+                    return progress.total  # deleted meanwhile
+            progress.cursor = max(progress.cursor, page.last_id)
+            if not await self._save(hook, fence, progress):
+                return progress.total
+            if progress.cursor >= bounds.last_id:
+                return progress.total
             if time.monotonic() >= deadline:
                 self._behind = True
-                return delivered
+                return progress.total
+
+    async def _save(self, hook: WebhookRecord, fence: Fence | None, progress: _Progress) -> bool:
+        """Commit the cursor (fenced); False when the webhook was deleted meanwhile."""
+        if progress.cursor <= progress.saved_cursor:
+            return True
+        alive = await self._webhooks.advance(fence, hook.id, progress.cursor,
+                                             delivered=progress.unsaved, status=progress.status)
+        progress.saved(time.monotonic())
+        return alive
 
     async def _post(self, webhook_id: uuid.UUID, target: DeliveryTarget,
                     event: Event) -> PostResult:
@@ -214,8 +254,10 @@ class WebhookDelivery:
         })
 
     async def _failed(self, hook: WebhookRecord, fence: Fence | None, status: int | None,
-                      error: str) -> None:
-        failures = hook.attempts + 1
+                      error: str, *, first: bool = False) -> None:
+        """Record a failed attempt; ``first``: the pass delivered events before it, so the
+        failures in a row start again at one."""
+        failures = 1 if first else hook.attempts + 1
         delay_s = retry_delay_s(failures, self._policy.retry_max_s)
         log.info("webhook %s: delivery failed (%s); retry in %.1f s", hook.id, error[:200],
                  delay_s, extra={"failures": failures})

@@ -114,13 +114,13 @@ class WebhooksRepository:
         return float(row["s"]) if row and row["s"] is not None else None
 
     async def advance(
-        self, fence: Fence | None, webhook_id: uuid.UUID, cursor: int, *,
-        delivered_status: int | None,
+        self, fence: Fence | None, webhook_id: uuid.UUID, cursor: int, *, delivered: int,
+        status: int | None,
     ) -> bool:
-        """Move the cursor to ``cursor``: past an event the receiver took
-        (``delivered_status``, its 2xx) or past events that do not match. False when the
-        webhook was deleted meanwhile. Raises LeaseLost if ``fence`` is stale."""
-        delivered = delivered_status is not None
+        """Move the cursor to ``cursor``: past ``delivered`` events the receiver took
+        (the last answered ``status``, a 2xx) and past events that do not match. False
+        when the webhook was deleted meanwhile. Raises LeaseLost if ``fence`` is stale."""
+        took = delivered > 0
         async with fenced(self._db, fence) as conn:
             cur = await conn.execute(
                 "UPDATE webhooks SET cursor = GREATEST(cursor, %s),"
@@ -131,8 +131,7 @@ class WebhooksRepository:
                 " last_delivered_at = CASE WHEN %s THEN now() ELSE last_delivered_at END,"
                 " last_attempt_at = CASE WHEN %s THEN now() ELSE last_attempt_at END"
                 " WHERE id = %s",
-                (cursor, int(delivered), delivered, delivered, delivered_status, delivered,
-                 delivered, webhook_id),
+                (cursor, delivered, took, took, status, took, took, webhook_id),
             )
             return cur.rowcount > 0
 

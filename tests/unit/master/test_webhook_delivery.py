@@ -73,14 +73,14 @@ class FakeWebhooks:
         return None
 
     async def advance(self, fence: Fence | None, webhook_id: uuid.UUID, cursor: int, *,
-                      delivered_status: int | None) -> bool:
+                      delivered: int, status: int | None) -> bool:
         self._check(fence)
         hook = self.rows.get(webhook_id)
         if hook is None:
             return False
         self.rows[webhook_id] = dataclasses.replace(
-            hook, cursor=max(hook.cursor, cursor), attempts=0,
-            delivered=hook.delivered + (delivered_status is not None))
+            hook, cursor=max(hook.cursor, cursor),
+            attempts=0 if delivered else hook.attempts, delivered=hook.delivered + delivered)
         return True
 
     async def failed(self, fence: Fence | None, webhook_id: uuid.UUID, *, status: int | None,
