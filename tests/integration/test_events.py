@@ -287,3 +287,19 @@ async def test_uploads_sessions_make_one_event_each(api: ApiClient) -> None:
     assert [(e["type"], e["path"]) for e in events] == [
         ("dir.created", "sess"), ("file.created", "sess/big.bin")]
     assert events[1]["size"] == len(data)
+
+
+async def test_the_openapi_document_describes_the_feed_and_webhooks(api: ApiClient) -> None:
+    status, spec = await api.get_json("/api/v1/openapi.json")
+    assert status == 200
+    for path in ("/api/v1/events", "/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}"):
+        assert path in spec["paths"], path
+    event = spec["components"]["schemas"]["Event"]
+    assert set(event["properties"]["type"]["enum"]) == {
+        "file.created", "file.updated", "file.deleted", "file.moved", "file.copied",
+        "file.restored", "dir.created", "dir.deleted", "bucket.created", "bucket.deleted"}
+    assert {"id", "type", "bucket", "path", "from_path", "version_id", "size", "etag",
+            "actor", "at"} <= set(event["properties"])
+    responses = spec["paths"]["/api/v1/events"]["get"]["responses"]
+    assert "text/event-stream" in responses["200"]["content"] and "410" in responses
+
