@@ -160,6 +160,25 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
         7 * 86400, ge=1, le=10 * 365 * 86400,
         description="Longest expires_in_s a download link may ask for (default 7 days).",
     )
+    # The change feed and webhooks (DESIGN §13).
+    events_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="Events older than this are pruned (410 cursor_expired)."
+    )
+    events_max_wait_s: float = Field(
+        60.0, ge=0, le=3600, description="Longest a long poll of /api/v1/events waits."
+    )
+    events_recheck_s: float = Field(
+        1.0, gt=0, le=60, description="Feed re-read period when no notification arrives."
+    )
+    webhook_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts (host, host:port, *.domain) webhooks may target."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Deadline of one webhook POST (connect to answer)."
+    )
+    webhook_retry_max_s: float = Field(
+        300.0, gt=0, description="Cap of the exponential backoff between failed deliveries."
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):

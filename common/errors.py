@@ -6,6 +6,7 @@
     ├── InvalidInput               invalid_input      400   INVALID_ARGUMENT
     │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
     │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
+    │   ├── TargetNotAllowed       target_not_allowed 400   INVALID_ARGUMENT
     │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
     │       └── ChunkIdMismatch    chunk_id_mismatch  400   INVALID_ARGUMENT
     ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
@@ -26,7 +27,8 @@
     │   ├── SessionExpired         session_expired    410   NOT_FOUND
     │   ├── LinkExpired            link_expired       410   NOT_FOUND
     │   ├── LinkUsed               link_used          410   NOT_FOUND
-    │   └── LinkTargetGone         link_target_gone   410   NOT_FOUND
+    │   ├── LinkTargetGone         link_target_gone   410   NOT_FOUND
+    │   └── CursorExpired          cursor_expired     410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
@@ -64,6 +66,7 @@ __all__ = [
     "ChunkIdMismatch",
     "ChunkNotFound",
     "Conflict",
+    "CursorExpired",
     "DependencyDown",
     "EchoError",
     "Forbidden",
@@ -86,6 +89,7 @@ __all__ = [
     "SessionClosed",
     "SessionExpired",
     "StorageFull",
+    "TargetNotAllowed",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
@@ -115,6 +119,12 @@ class BadJson(InvalidInput):
 
 class BadPath(InvalidInput):
     code = "bad_path"
+
+
+class TargetNotAllowed(InvalidInput):
+    """A webhook URL whose host is not in WEBHOOK_ALLOWED_HOSTS (or not http/https)."""
+
+    code = "target_not_allowed"
 
 
 class ChecksumMismatch(InvalidInput):
@@ -221,6 +231,13 @@ class LinkTargetGone(Gone):
     unversioned bucket, deleted, dropped by retention) or the file reads as deleted."""
 
     code = "link_target_gone"
+
+
+class CursorExpired(Gone):
+    """A change-feed cursor older than the retained events: some events after it were
+    pruned (EVENTS_RETENTION_S), so resuming there would skip them silently."""
+
+    code = "cursor_expired"
 
 
 class PreconditionFailed(EchoError):

@@ -23,29 +23,39 @@ from master.api import (
     routes_auth,
     routes_buckets,
     routes_cluster,
+    routes_events,
     routes_files,
     routes_fs,
     routes_links,
     routes_keys,
     routes_sessions,
     routes_tus,
+    routes_webhooks,
 )
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
+from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
+from master.background.webhook_delivery import (
+    DeliveryPolicy,
+    HttpWebhookPoster,
+    WebhookDelivery,
+)
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
 from master.metadata.api_keys import ApiKeysRepository
 from master.metadata.audit import AuditRepository
+from master.domain.webhook_targets import AllowedHosts
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
+from master.metadata.event_feed import EventFeedRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.groups import GroupsRepository
@@ -60,6 +70,7 @@ from master.metadata.shares import SharesRepository
 from master.metadata.tasks import TasksRepository
 from master.metadata.usage import UsageRepository
 from master.metadata.users import UsersRepository
+from master.metadata.webhooks import WebhooksRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
@@ -71,6 +82,7 @@ from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
+from master.services.events import EventService
 from master.services.files import FileService
 from master.services.links import LinkService
 from master.services.groups import GroupService
@@ -88,6 +100,8 @@ from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
+from master.services.webhook_secrets import WebhookSecrets
+from master.services.webhooks import WebhookService
 
 __all__ = ["build_app"]
 
@@ -109,7 +123,10 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_links.routes)
     app.add_routes(routes_access.routes)
     app.add_routes(routes_keys.routes)
+    app.add_routes(routes_events.routes)
+    app.add_routes(routes_webhooks.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
+    app.on_shutdown.append(_end_event_readers)
     return app
 
 
@@ -119,6 +136,12 @@ def _secret_box(settings: MasterSettings) -> SecretBox | None:
         log.warning("KEY_ENCRYPTION_KEY is not set: API keys cannot be created")
         return None
     return SecretBox(settings.key_encryption_key)
+
+
+async def _end_event_readers(app: web.Application) -> None:
+    """Long polls and event streams answer now instead of holding the shutdown."""
+    if SERVICES in app:
+        app[SERVICES].events.close()
 
 
 def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
@@ -194,6 +217,12 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             users_repo = UsersRepository(db)
             groups_repo = GroupsRepository(db)
             api_keys = ApiKeyService(ApiKeysRepository(db), access, _secret_box(settings), audit)
+            event_feed = EventFeedRepository(db)
+            waker = EventWaker()
+            allowed_hosts = AllowedHosts.parse(settings.webhook_allowed_hosts)
+            webhooks = WebhookService(
+                WebhooksRepository(db), event_feed, access, buckets_repo, users_repo,
+                WebhookSecrets(settings.cluster_secret), allowed_hosts)
             services = Services(
                 settings=settings, metrics=metrics,
                 auth=AuthService(users_repo, settings.jwt_secret, settings.jwt_ttl_seconds,
@@ -219,6 +248,10 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                per_key=settings.rate_limit_per_key,
                                window_s=settings.rate_limit_window_seconds)),
                 quotas=quotas,
+                events=EventService(event_feed, access, waker,
+                                    max_wait_s=settings.events_max_wait_s,
+                                    recheck_s=settings.events_recheck_s),
+                webhooks=webhooks,
             )
             app[SERVICES] = services
 
@@ -257,6 +290,35 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                  "retention", count_failure),
                 name="retention",
             )
+            # The change feed: number committed events and wake readers (every master),
+            # prune past retention (idempotent), deliver webhooks (one master).
+            pump = EventPump(event_feed, waker, conninfo=settings.database_url,
+                             recheck_s=settings.events_recheck_s,
+                             retention_s=settings.events_retention_s)
+            background.spawn(pump.listen_forever(count_failure), name="event-listener")
+            background.spawn(
+                run_loop(pump.number_once, name="event numbering", interval_s=1.0,
+                         on_failure=count_failure, delay_after=lambda _n: 0.0),
+                name="event-numbering",
+            )
+            background.spawn(
+                run_periodically(pump.prune_once,
+                                 min(60.0, max(0.5, settings.events_retention_s / 4)),
+                                 "event retention", count_failure),
+                name="event-retention",
+            )
+            webhook_http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64), trust_env=False)
+            stack.push_async_callback(webhook_http.close)
+            delivery = WebhookDelivery(
+                WebhooksRepository(db), event_feed,
+                HttpWebhookPoster(webhook_http, allowed_hosts, settings.webhook_timeout_s),
+                webhooks.delivery_target, waker,
+                DeliveryPolicy(retry_max_s=settings.webhook_retry_max_s,
+                               recheck_s=settings.events_recheck_s))
+            # The step waits for work itself; 1 s is the base of its failure backoff.
+            singletons.start("webhooks", delivery.run_once, 1.0,
+                             delay_after=lambda _n: 0.0)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             idle_s = settings.repair_interval_seconds

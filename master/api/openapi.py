@@ -11,7 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_access, openapi_links, openapi_namespace, openapi_quotas
+from master.api import (
+    openapi_access,
+    openapi_events,
+    openapi_links,
+    openapi_namespace,
+    openapi_quotas,
+)
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -209,10 +215,11 @@ OPENAPI: dict[str, Any] = {
                             " Retry-After) past RATE_LIMIT_PER_USER / RATE_LIMIT_PER_KEY."},
     "security": _BEARER,
     "paths": openapi_quotas.amend({**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS,
-                                   **openapi_access.PATHS}),
+                                   **openapi_access.PATHS, **openapi_events.PATHS}),
     "components": {
         "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_links.SCHEMAS,
-                    **openapi_access.SCHEMAS, **openapi_quotas.SCHEMAS},
+                    **openapi_access.SCHEMAS, **openapi_quotas.SCHEMAS,
+                    **openapi_events.SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer",
                            "bearerFormat": "JWT, or an API key token (efk_...)"},

@@ -90,6 +90,8 @@ class NewVersion:
     # etag must be ``if_match``; with ``if_none_match`` no current version may exist.
     if_match: str | None = None
     if_none_match: bool = False
+    # Who made the change (a user id), named in its event (DESIGN §13); None: nobody.
+    actor_id: int | None = None
 
     @property
     def conditional(self) -> bool:

@@ -16,6 +16,7 @@ import psycopg
 
 from common.errors import Conflict, NotFound
 from master.domain.records import BucketRecord
+from master.metadata.events import outbox_insert
 from master.metadata.pool import Database
 
 __all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
@@ -29,6 +30,11 @@ _USAGE = (
     "   AS used_bytes,"
     " (SELECT u.files FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
     "   AS files"
+)
+# A bucket's own events (path ''), written with its creation or deletion.
+_BUCKET_EVENT = outbox_insert(
+    "SELECT 1, %s::text, b.id, '', NULL, NULL, NULL, NULL, NULL, %s::bigint"
+    " FROM buckets b WHERE b.id = %s"
 )
 # Settings a PATCH may change (and a create may set), by column name.
 BUCKET_SETTINGS = ("versioning", "keep_versions", "keep_days", "quota_bytes", "quota_files")
@@ -49,19 +55,21 @@ class BucketsRepository:
         self._db = db
 
     async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
-        """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name."""
+        """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name.
+        The owner creates it: the bucket.created event names them."""
         columns = [c for c in BUCKET_SETTINGS if c in settings]
         try:
-            async with self._db.connection() as conn:
+            async with self._db.transaction() as conn:
                 cur = await conn.execute(
                     f"INSERT INTO buckets AS b (name, owner_id{''.join(', ' + c for c in columns)})"
                     f" VALUES (%s, %s{', %s' * len(columns)}) RETURNING {_COLUMNS}",
                     (name, owner_id, *(settings[c] for c in columns)),
                 )
                 row = await cur.fetchone()
+                assert row is not None
+                await conn.execute(_BUCKET_EVENT, ("bucket.created", owner_id, row["id"]))
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"bucket {name!r} exists") from exc
-        assert row is not None
         return _bucket(row)
 
     async def by_name(self, name: str, *, usage: bool = False) -> BucketRecord | None:
@@ -145,18 +153,27 @@ class BucketsRepository:
             raise NotFound("no such bucket")
         return _bucket(row)
 
-    async def delete_if_empty(self, bucket_id: int) -> bool:
-        """Delete the bucket if it holds no file and no directory; False otherwise."""
+    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None = None) -> bool:
+        """Delete the bucket if it holds no file and no directory; False otherwise. The
+        bucket.deleted event is written by the same statement (it sees the bucket's row
+        as it was before the delete, so the event names it)."""
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "DELETE FROM buckets b WHERE b.id = %s"
+                "WITH gone AS (DELETE FROM buckets b WHERE b.id = %s"
                 " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket_id = b.id)"
                 " AND NOT EXISTS (SELECT 1 FROM directories d WHERE d.bucket_id = b.id)"
                 " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.bucket_id = b.id"
-                "                 AND s.state = 'open')",
-                (bucket_id,),
+                "                 AND s.state = 'open') RETURNING b.id) "
+                + outbox_insert("SELECT 1, 'bucket.deleted', g.id, '', NULL, NULL, NULL,"
+                                " NULL, NULL, %s::bigint FROM gone g"),
+                (bucket_id, actor_id),
             )
             return cur.rowcount > 0
+
+    async def ids_owned_by(self, user_id: int) -> list[int]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute("SELECT id FROM buckets WHERE owner_id = %s", (user_id,))
+            return [int(r["id"]) for r in await cur.fetchall()]
 
     async def home_of(self, user_id: int) -> BucketRecord | None:
         async with self._db.connection() as conn:

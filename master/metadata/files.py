@@ -229,21 +229,6 @@ class FilesRepository:
                     results[index] = exc
         return results  # type: ignore[return-value]
 
-    async def delete(self, file_id: uuid.UUID) -> bool:
-        """Remove a file and its versions; its chunks are left to GC's grace period."""
-        return await retry_conflicts(lambda: self._delete(file_id))
-
-    async def _delete(self, file_id: uuid.UUID) -> bool:
-        async with self._db.transaction() as conn, conn.cursor() as cur:
-            await cur.execute(
-                "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-                " (SELECT vc.chunk_id FROM version_chunks vc"
-                "  JOIN file_versions v ON v.id = vc.version_id WHERE v.file_id = %s)",
-                (file_id,),
-            )
-            await cur.execute("DELETE FROM files WHERE id = %s", (file_id,))
-            return cur.rowcount > 0
-
     async def storage_totals(self) -> StorageTotals:
         """How many files and distinct chunks the cluster holds, and their bytes."""
         async with self._db.connection() as conn:

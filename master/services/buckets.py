@@ -132,7 +132,7 @@ class BucketService:
             raise Conflict(f"{name!r} is a user's home bucket and cannot be deleted")
         if bucket.state != "active":
             raise Conflict(f"bucket {name!r} is already being deleted")
-        if await self._buckets.delete_if_empty(bucket.id):
+        if await self._buckets.delete_if_empty(bucket.id, actor_id=caller.user_id):
             await self._audit.record(caller, "bucket.delete", name)
             return None
         if not recursive:

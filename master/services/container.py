@@ -16,6 +16,7 @@ from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
+from master.services.events import EventService
 from master.services.files import FileService
 from master.services.links import LinkService
 from master.services.groups import GroupService
@@ -26,6 +27,7 @@ from master.services.sessions import SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
+from master.services.webhooks import WebhookService
 
 __all__ = ["Services"]
 
@@ -51,3 +53,5 @@ class Services:
     api_keys: ApiKeyService
     rate_limits: RequestRateLimiter
     quotas: QuotaService
+    events: EventService
+    webhooks: WebhookService

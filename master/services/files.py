@@ -116,7 +116,8 @@ class FileService:
     async def delete(self, caller: Principal, file_id: uuid.UUID) -> FileRecord:
         """Delete the file (a delete marker in a versioned bucket; otherwise its chunks
         are left to GC's grace period); return what it was."""
-        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE))
+        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE),
+                                  caller)
 
     async def delete_by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
         record = await self._files.by_path(bucket, path)
@@ -126,12 +127,12 @@ class FileService:
             raise NotFound(f"no file at {bucket}/{path}")
         if held < Permission.DELETE:
             raise Forbidden(f"{held.label} on bucket {bucket!r} does not allow this")
-        return await self._delete(record, at=(record.bucket_id, record.path))
+        return await self._delete(record, caller, at=(record.bucket_id, record.path))
 
     async def _delete(
-        self, record: FileRecord, at: tuple[int, str] | None = None
+        self, record: FileRecord, caller: Principal, at: tuple[int, str] | None = None
     ) -> FileRecord:
-        if not await self._namespace.delete_file(record.id, at):
+        if not await self._namespace.delete_file(record.id, at, actor_id=caller.user_id):
             raise NotFound(f"no file with id {record.id}")
         self._metrics.deletes.inc()
         return record

@@ -36,11 +36,12 @@ _NONCE_BYTES = 12
 
 
 class SecretBox:
-    def __init__(self, key_encryption_key: str) -> None:
+    def __init__(self, key_encryption_key: str, info: bytes = _INFO) -> None:
+        """``info`` separates uses of one key (HKDF): API key secrets, webhook secrets."""
         if not key_encryption_key:
             raise ValueError("SecretBox needs a non-empty key")
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=_INFO).derive(key_encryption_key.encode())
+                       info=info).derive(key_encryption_key.encode())
         self._aead = AESGCM(derived)
         self.kek_id = hmac.new(derived, b"echofs kek id", hashlib.sha256).hexdigest()[:16]
 

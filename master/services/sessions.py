@@ -275,6 +275,7 @@ class SessionService:
                 chunk_size=session.chunk_size, mode=mode.value, hint=hint.value,
                 chunks=placements, file_id=session.file_id, session_id=session.id,
                 session_updated_at=session.updated_at, bucket_id=session.bucket_id,
+                actor_id=session.owner_id,  # only its owner may complete a session
             ),
             self.limits.replication_factor,
         )

@@ -143,7 +143,7 @@ class UploadService:
                 owner_id=bucket.owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
                 chunk_size=self._limits.chunk_size, mode=quorum.mode.value, hint=hint.value,
                 chunks=placements, file_id=file_id, bucket_id=bucket.id,
-                if_match=if_match, if_none_match=if_none_match,
+                if_match=if_match, if_none_match=if_none_match, actor_id=caller.user_id,
             ),
             self._limits.replication_factor,
         )
