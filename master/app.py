@@ -26,8 +26,8 @@ from master.api import (
     routes_events,
     routes_files,
     routes_fs,
-    routes_links,
     routes_keys,
+    routes_links,
     routes_sessions,
     routes_tus,
     routes_webhooks,
@@ -50,9 +50,9 @@ from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.domain.webhook_targets import AllowedHosts
 from master.metadata.api_keys import ApiKeysRepository
 from master.metadata.audit import AuditRepository
-from master.domain.webhook_targets import AllowedHosts
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.event_feed import EventFeedRepository
@@ -84,8 +84,8 @@ from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
-from master.services.links import LinkService
 from master.services.groups import GroupService
+from master.services.links import LinkService
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
@@ -93,9 +93,9 @@ from master.services.login_limiter import (
     RedisFailureCounter,
 )
 from master.services.namespace import NamespaceService
+from master.services.quotas import QuotaService
 from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
 from master.services.secret_box import SecretBox
-from master.services.quotas import QuotaService
 from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService

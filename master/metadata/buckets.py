@@ -170,11 +170,6 @@ class BucketsRepository:
             )
             return cur.rowcount > 0
 
-    async def ids_owned_by(self, user_id: int) -> list[int]:
-        async with self._db.connection() as conn:
-            cur = await conn.execute("SELECT id FROM buckets WHERE owner_id = %s", (user_id,))
-            return [int(r["id"]) for r in await cur.fetchall()]
-
     async def home_of(self, user_id: int) -> BucketRecord | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(

@@ -108,13 +108,6 @@ class BucketAccess:
             raise Forbidden(f"{held.label} on bucket {name!r} does not allow this")
         return held
 
-    async def readable_bucket_ids(self, caller: Principal) -> frozenset[int] | None:
-        """The ids of every bucket ``caller`` may read (None: every bucket, an admin).
-        The change feed filters by it (DESIGN §13: only buckets the caller can read)."""
-        if caller.is_admin:
-            return None
-        return frozenset(await self._buckets.ids_owned_by(caller.user_id))
-
     async def require(self, caller: Principal, name: str, need: Permission) -> BucketRecord:
         """The bucket named ``name`` if ``caller`` holds ``need`` on it (see ``check``);
         a name no bucket can have is NotFound without a query."""
@@ -154,12 +147,12 @@ class BucketAccess:
                 found[bucket_id] = held
         return found
 
-    async def readable_bucket_ids(self, caller: Principal) -> set[int] | None:
+    async def readable_bucket_ids(self, caller: Principal) -> frozenset[int] | None:
         """The ids of every bucket the caller may read; None means all of them (an
         admin not limited by a key). For feeds and searches that filter many buckets
         at once (the event feed, chunk possession)."""
         reach = await self.reachable(caller)
-        return None if reach is None else set(reach)
+        return None if reach is None else frozenset(reach)
 
     def label(self, caller: Principal, bucket: BucketRecord,
               reach: dict[int, Permission] | None) -> str:

@@ -18,11 +18,11 @@ from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
-from master.services.links import LinkService
 from master.services.groups import GroupService
+from master.services.links import LinkService
 from master.services.namespace import NamespaceService
-from master.services.rate_limits import RequestRateLimiter
 from master.services.quotas import QuotaService
+from master.services.rate_limits import RequestRateLimiter
 from master.services.sessions import SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService

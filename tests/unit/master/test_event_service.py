@@ -12,6 +12,7 @@ from common.errors import CursorExpired, InvalidInput, NotFound
 from master.background.event_pump import EventWaker
 from master.domain.events import Event, EventFilter, EventPage, FeedBounds
 from master.domain.records import BucketRecord
+from master.metadata.shares import OWNER_RANK
 from master.services.access import BucketAccess
 from master.services.auth import Principal
 from master.services.events import EventService, parse_types
@@ -22,7 +23,7 @@ NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 def _bucket(bucket_id: int, owner_id: int) -> BucketRecord:
-    return BucketRecord(id=bucket_id, name=f"b{bucket_id}", owner_id=owner_id, home_of=None,
+    return BucketRecord(id=bucket_id, name=f"bkt{bucket_id}", owner_id=owner_id, home_of=None,
                         versioning=False, keep_versions=None, keep_days=None,
                         quota_bytes=None, quota_files=None, state="active", created_at=NOW)
 
@@ -34,8 +35,20 @@ class FakeBuckets:
     async def by_name(self, name: str) -> BucketRecord | None:
         return self.buckets.get(name)
 
-    async def ids_owned_by(self, user_id: int) -> list[int]:
-        return [b.id for b in self.buckets.values() if b.owner_id == user_id]
+
+
+class FakeShares:
+    """No shares: each user reaches the buckets it owns."""
+
+    def __init__(self, buckets: FakeBuckets) -> None:
+        self._buckets = buckets
+
+    async def reachable(self, user_id: int) -> dict[int, int]:
+        return {b.id: OWNER_RANK for b in self._buckets.buckets.values()
+                if b.owner_id == user_id}
+
+    async def grant(self, bucket_id: int, user_id: int) -> int | None:
+        return None
 
 
 class FakeFeed:
@@ -46,7 +59,7 @@ class FakeFeed:
 
     def add(self, bucket_id: int, owner_id: int, path: str) -> None:
         self.events.append(Event(len(self.events) + 1, "dir.created", bucket_id,
-                                 f"b{bucket_id}", owner_id, path, "x", NOW))
+                                 f"bkt{bucket_id}", owner_id, path, "x", NOW))
 
     async def number_pending(self) -> int:
         return 0
@@ -79,7 +92,8 @@ def waker() -> EventWaker:
 
 @pytest.fixture
 def service(feed: FakeFeed, waker: EventWaker) -> EventService:
-    access = BucketAccess(FakeBuckets(_bucket(1, ALICE.user_id), _bucket(2, 5)))  # type: ignore[arg-type]
+    buckets = FakeBuckets(_bucket(1, ALICE.user_id), _bucket(2, 5))
+    access = BucketAccess(buckets, FakeShares(buckets))  # type: ignore[arg-type]
     return EventService(feed, access, waker, max_wait_s=30, recheck_s=0.05)  # type: ignore[arg-type]
 
 
@@ -96,13 +110,13 @@ async def test_a_reader_sees_its_buckets_and_events_of_buckets_it_owned(
     admin = await service.next_page(ROOT, cursor, wait_s=0, limit=10)
     assert len(admin.events) == 3
     with pytest.raises(NotFound):
-        await service.open(ALICE, bucket="b2", prefix="", types=None, after=0)
+        await service.open(ALICE, bucket="bkt2", prefix="", types=None, after=0)
 
 
 async def test_a_long_poll_answers_when_a_matching_event_comes(
     service: EventService, feed: FakeFeed, waker: EventWaker,
 ) -> None:
-    cursor = await service.open(ALICE, bucket="b1", prefix="", types=None, after=None)
+    cursor = await service.open(ALICE, bucket="bkt1", prefix="", types=None, after=None)
     assert cursor.after == 0 and cursor.bucket_id == 1
     polling = asyncio.create_task(service.next_page(ALICE, cursor, wait_s=30, limit=10))
     await asyncio.sleep(0.01)

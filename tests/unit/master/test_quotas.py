@@ -64,7 +64,7 @@ class _FakeUsage:
 
 
 def _service(usage: _FakeUsage, audit: FakeAudit) -> QuotaService:
-    return QuotaService(usage, BucketAccess(None), AuditService(audit),  # type: ignore[arg-type]
+    return QuotaService(usage, BucketAccess(None, None), AuditService(audit),  # type: ignore[arg-type]
                         early_check_min_bytes=1000)
 
 
