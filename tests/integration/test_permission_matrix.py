@@ -38,17 +38,22 @@ from tests.support.matrix_requests import (
     b_delete_file,
     b_delete_tree,
     b_doomed_bucket,
+    b_link_download,
     b_login,
     b_mkdir,
     b_move,
     b_new_bucket,
     b_new_group,
     b_new_key,
+    b_new_link,
+    b_new_webhook,
+    b_owners_webhook,
     b_put_file,
     b_register,
     b_remove_member,
     b_restore,
     b_revoke_key,
+    b_revoke_link,
     b_session,
     b_session_complete,
     b_session_init,
@@ -58,7 +63,9 @@ from tests.support.matrix_requests import (
     b_tus_create,
     b_tus_patch,
     b_unshare,
+    b_user_quota,
     b_wave1_upload,
+    delete_webhook,
     fs,
     terminate_tus,
 )
@@ -108,6 +115,12 @@ def own_session(need: int, ok: int) -> Expect:
 def group_manager(ok: int) -> Expect:
     """A group the owner created: its creator and admins manage it."""
     return _each(lambda c: ok if c in ("owner", "admin", "key-rw") else 403)
+
+
+def owners_thing(ok: int) -> Expect:
+    """Something the owner made (a link, a webhook): its maker's user (by login or any
+    of its live keys) and admins act on it; to anyone else it does not exist."""
+    return _each(lambda c: ok if c in ("owner", "admin", "key-ro", "key-rw") else 404)
 
 
 def login_only(ok: int) -> Expect:
@@ -216,6 +229,22 @@ TABLE: list[Row] = [
     Row("DELETE", "/api/v1/keys/{key_id}",
         _each(lambda c: 200 if c in ("owner", "admin") else 403 if c.startswith("key-")
               else 404), b_revoke_key),
+    # quotas (a user's quota is set by admins)
+    Row("PATCH", "/api/v1/admin/users/{username}", admin_only(200), b_user_quota),
+    # download links: made on a readable bucket, revoked by their creator's side
+    Row("POST", "/api/v1/links", on_bucket(RO, 201), b_new_link),
+    Row("GET", "/api/v1/links", signed_in(200), at("/api/v1/links")),
+    Row("DELETE", "/api/v1/links/{link_id}", owners_thing(200), b_revoke_link),
+    Row("GET", "/d/{token}", public(200), b_link_download),
+    # the change feed and webhooks (issue 18)
+    Row("GET", "/api/v1/events", on_bucket(RO, 200),
+        at(lambda w: f"/api/v1/events?bucket={w.bucket}&wait_s=0")),
+    Row("POST", "/api/v1/webhooks", on_bucket(RO, 201), b_new_webhook, delete_webhook),
+    Row("GET", "/api/v1/webhooks", signed_in(200), at("/api/v1/webhooks")),
+    Row("GET", "/api/v1/webhooks/{webhook_id}", owners_thing(200), b_owners_webhook,
+        delete_webhook),
+    Row("DELETE", "/api/v1/webhooks/{webhook_id}", owners_thing(200), b_owners_webhook,
+        delete_webhook),
 ]
 
 

@@ -26,17 +26,22 @@ __all__ = [
     "b_delete_file",
     "b_delete_tree",
     "b_doomed_bucket",
+    "b_link_download",
     "b_login",
     "b_mkdir",
     "b_move",
     "b_new_bucket",
     "b_new_group",
     "b_new_key",
+    "b_new_link",
+    "b_new_webhook",
+    "b_owners_webhook",
     "b_put_file",
     "b_register",
     "b_remove_member",
     "b_restore",
     "b_revoke_key",
+    "b_revoke_link",
     "b_session",
     "b_session_complete",
     "b_session_init",
@@ -46,7 +51,9 @@ __all__ = [
     "b_tus_create",
     "b_tus_patch",
     "b_unshare",
+    "b_user_quota",
     "b_wave1_upload",
+    "delete_webhook",
     "fs",
     "multipart",
     "owners_file",
@@ -241,3 +248,47 @@ async def b_revoke_key(c: Cell) -> Request:
     key = await c.world.as_owner("POST", "/api/v1/keys", 201,
                                  json={"name": "victim", "permission": "ro"})
     return f"/api/v1/keys/{key['key_id']}", {}
+
+
+# -- links, quotas, webhooks (issues 17 and 18) ------------------------------------
+HOOK_URL = "http://127.0.0.1:9/matrix-hook"  # allowed by the matrix cluster; nobody listens
+
+
+async def b_new_link(c: Cell) -> Request:
+    return "/api/v1/links", {"json": {"path": f"{c.bucket}/mx/read.txt", "expires_in_s": 600}}
+
+
+async def b_revoke_link(c: Cell) -> Request:
+    link = await c.world.as_owner("POST", "/api/v1/links", 201, json={
+        "path": f"{c.bucket}/mx/read.txt", "expires_in_s": 600})
+    return f"/api/v1/links/{link['link_id']}", {}
+
+
+async def b_link_download(c: Cell) -> Request:
+    """An unlimited link of the owner's: it needs no credential, any caller's is ignored."""
+    link = await c.world.as_owner("POST", "/api/v1/links", 201, json={
+        "path": f"{c.bucket}/mx/read.txt", "expires_in_s": 600})
+    return str(link["url"]), {}
+
+
+async def b_user_quota(c: Cell) -> Request:
+    return f"/api/v1/admin/users/{c.world.bystander}", {"json": {"quota_bytes": None}}
+
+
+async def b_new_webhook(c: Cell) -> Request:
+    return "/api/v1/webhooks", {"json": {"url": HOOK_URL, "bucket": c.bucket,
+                                         "secret": "matrix-webhook-secret"}}
+
+
+async def b_owners_webhook(c: Cell) -> Request:
+    hook = await c.world.as_owner("POST", "/api/v1/webhooks", 201, json={
+        "url": HOOK_URL, "bucket": c.bucket, "secret": "matrix-webhook-secret"})
+    return f"/api/v1/webhooks/{hook['webhook_id']}", {}
+
+
+async def delete_webhook(world: World, path: str) -> None:
+    """Whatever a row registered goes again (a webhook on a dead port only backs off)."""
+    status, body = await world.logins["admin"].call("GET", "/api/v1/webhooks")
+    assert status == 200, body
+    for hook in body["data"]["webhooks"]:
+        await world.logins["admin"].call("DELETE", f"/api/v1/webhooks/{hook['webhook_id']}")
