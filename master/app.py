@@ -222,7 +222,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             allowed_hosts = AllowedHosts.parse(settings.webhook_allowed_hosts)
             webhooks = WebhookService(
                 WebhooksRepository(db), event_feed, access, buckets_repo, users_repo,
-                WebhookSecrets(settings.cluster_secret), allowed_hosts)
+                WebhookSecrets(settings.cluster_secret), allowed_hosts, audit)
             services = Services(
                 settings=settings, metrics=metrics,
                 auth=AuthService(users_repo, settings.jwt_secret, settings.jwt_ttl_seconds,

@@ -22,6 +22,7 @@ from master.metadata.event_feed import EventFeedRepository
 from master.metadata.users import UsersRepository
 from master.metadata.webhooks import WebhooksRepository
 from master.services.access import BucketAccess, Permission
+from master.services.audit import AuditService
 from master.services.auth import Principal
 from master.services.webhook_secrets import WebhookSecrets
 
@@ -53,8 +54,9 @@ class WebhookService:
     def __init__(
         self, webhooks: WebhooksRepository, feed: EventFeedRepository, access: BucketAccess,
         buckets: BucketsRepository, users: UsersRepository, box: WebhookSecrets,
-        allowed: AllowedHosts,
+        allowed: AllowedHosts, audit: AuditService,
     ) -> None:
+        self._audit = audit
         self._webhooks = webhooks
         self._feed = feed
         self._access = access
@@ -80,9 +82,12 @@ class WebhookService:
                                   " delete one first")
         webhook_id = uuid.uuid4()
         await self._feed.number_pending()  # what committed before this call is not sent
-        return await self._webhooks.create(
+        created = await self._webhooks.create(
             webhook_id, caller.user_id, (bucket.id, bucket.name), new.prefix, new.types,
             new.url, self._box.seal(webhook_id, new.secret))
+        await self._audit.record(caller, "webhook.create", str(webhook_id), bucket=bucket.name,
+                                 prefix=new.prefix, target_host=target[0])
+        return created
 
     async def get(self, caller: Principal, webhook_id: uuid.UUID) -> WebhookView:
         record = await self._mine(caller, webhook_id)
@@ -94,9 +99,11 @@ class WebhookService:
         return [WebhookView(r, await self._pending(r)) for r in found]
 
     async def delete(self, caller: Principal, webhook_id: uuid.UUID) -> None:
-        await self._mine(caller, webhook_id)
+        record = await self._mine(caller, webhook_id)
         if not await self._webhooks.delete(webhook_id):
             raise NotFound(f"no webhook {webhook_id}")
+        await self._audit.record(caller, "webhook.delete", str(webhook_id),
+                                 bucket=record.bucket)
 
     async def delivery_target(self, record: WebhookRecord) -> DeliveryTarget:
         """The owner's current view of the webhook's events and the secret in clear.

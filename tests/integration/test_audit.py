@@ -80,3 +80,23 @@ async def test_the_audit_log_pages_by_id_and_refuses_bad_paging(api: ApiClient) 
         status, body = await admin.get_json(f"/api/v1/admin/audit?{query}")
         assert (status, body["code"]) == (400, "invalid_input"), query
 
+
+
+async def test_webhook_registration_and_deletion_are_audited_without_the_secret(
+    api: ApiClient,
+) -> None:
+    secret = f"hook-secret-{uuid.uuid4().hex}"
+    status, made = await api.call("POST", "/api/v1/webhooks", json={
+        "url": "http://127.0.0.1:9/audit-hook", "bucket": api.home_bucket, "secret": secret})
+    assert status == 201, made
+    hook_id = made["data"]["webhook_id"]
+    assert (await api.call("DELETE", f"/api/v1/webhooks/{hook_id}"))[0] == 200
+    admin = await _admin(api)
+    status, body = await admin.get_json("/api/v1/admin/audit?limit=1000&action=webhook.create")
+    assert status == 200
+    created = [e for e in body["data"]["entries"] if e["target"] == hook_id]
+    assert [(e["details"]["bucket"], e["details"]["target_host"]) for e in created] == [
+        (api.home_bucket, "127.0.0.1")]
+    status, body = await admin.get_json("/api/v1/admin/audit?limit=1000&action=webhook.delete")
+    assert [e["target"] for e in body["data"]["entries"]].count(hook_id) == 1
+    assert secret not in json.dumps(body)
