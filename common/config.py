@@ -143,6 +143,20 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     lease_ttl_seconds: float = Field(
         10.0, ge=0.3, description="Singleton job lease (repair, GC, ...): renewed every third."
     )
+    # The S3 gateway (DESIGN §17): served by the master process on its own port.
+    s3_port: int = Field(
+        8333, ge=0, le=65535, description="S3 gateway port (on MASTER_HOST); 0 = no gateway."
+    )
+    s3_domain: str = Field(
+        "localhost",
+        description="Virtual-hosted-style base domain: Host <bucket>.<domain> names a bucket.",
+    )
+    s3_gateway_region: str = Field(
+        "us-east-1", min_length=1, description="Region the S3 gateway reports for buckets."
+    )
+    s3_max_skew_seconds: int = Field(
+        900, ge=1, le=86400, description="Largest accepted clock skew of a signed S3 request."
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):

@@ -46,8 +46,11 @@ from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.listings import ListingsRepository
+from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
-from master.metadata.pool import open_database
+from master.metadata.objects import ObjectsRepository
+from master.metadata.pool import Database, open_database
+from master.metadata.provisional_keys import ProvisionalKeysRepository
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.tasks import TasksRepository
@@ -63,13 +66,18 @@ from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
     MemoryFailureCounter,
     RedisFailureCounter,
 )
+from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
+from master.services.object_listing import ObjectListing
+from master.services.objects import ObjectLimits, ObjectService
+from master.services.s3_keys import ProvisionalAccessKeys
 from master.services.sessions import SessionLimits, SessionService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
@@ -93,6 +101,27 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_admin.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
+
+
+def _gateway(
+    db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
+    namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
+    downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
+) -> GatewayServices:
+    """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
+    limits = ObjectLimits(chunk_size=settings.chunk_size,
+                          replication_factor=settings.replication_factor,
+                          pipeline_depth=settings.upload_pipeline_depth,
+                          max_upload_bytes=settings.max_upload_bytes)
+    objects = ObjectsRepository(db)
+    return GatewayServices(
+        objects=ObjectService(access, objects, files, namespace, replicas, uploads, metrics,
+                              limits),
+        listing=ObjectListing(access, objects),
+        multipart=MultipartService(access, sessions, MultipartRepository(db), files,
+                                   replicas, uploads, downloads, limits),
+        keys=ProvisionalAccessKeys(ProvisionalKeysRepository(db)),
+    )
 
 
 def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
@@ -175,6 +204,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
                 audit=audit,
+                gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
+                                 uploads, downloads, sessions, metrics),
             )
             app[SERVICES] = services
 

@@ -16,6 +16,7 @@ from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
 from master.services.namespace import NamespaceService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
@@ -38,3 +39,4 @@ class Services:
     buckets: BucketService
     namespace: NamespaceService
     audit: AuditService
+    gateway: GatewayServices  # the S3 gateway's use cases (master/s3, DESIGN §17)
