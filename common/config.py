@@ -94,6 +94,19 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     login_window_seconds: int = Field(
         300, ge=1, description="Failed-login counting window (and lockout), seconds."
     )
+    # Access (DESIGN §12, master/services/rate_limits.py and api_keys.py).
+    rate_limit_per_user: int = Field(
+        10_000, ge=0, description="Requests per window one user may make (all masters); 0 = off."
+    )
+    rate_limit_per_key: int = Field(
+        5_000, ge=0, description="Requests per window one API key may make; 0 = off."
+    )
+    rate_limit_window_seconds: int = Field(
+        10, ge=1, le=3600, description="Request rate window, seconds (aligned to the clock)."
+    )
+    key_encryption_key: str = Field(
+        "", description="Seals API key secrets at rest (>= 32 characters); empty: no new keys."
+    )
     chunk_size: int = Field(4 * MiB, ge=64 * 1024, le=64 * MiB, description="Chunk size, bytes.")
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
     zstd_level: int = Field(1, ge=-7, le=22, description="zstd level for chunks.")

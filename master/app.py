@@ -18,12 +18,14 @@ from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
+    routes_access,
     routes_admin,
     routes_auth,
     routes_buckets,
     routes_cluster,
     routes_files,
     routes_fs,
+    routes_keys,
     routes_sessions,
     routes_tus,
 )
@@ -39,26 +41,29 @@ from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.metadata.api_keys import ApiKeysRepository
 from master.metadata.audit import AuditRepository
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
+from master.metadata.groups import GroupsRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.listings import ListingsRepository
 from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.objects import ObjectsRepository
 from master.metadata.pool import Database, open_database
-from master.metadata.provisional_keys import ProvisionalKeysRepository
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
+from master.metadata.shares import SharesRepository
 from master.metadata.tasks import TasksRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
+from master.services.api_keys import ApiKeyService
 from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
@@ -67,6 +72,7 @@ from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.files import FileService
 from master.services.gateway import GatewayServices
+from master.services.groups import GroupService
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
@@ -77,8 +83,11 @@ from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
 from master.services.object_listing import ObjectListing
 from master.services.objects import ObjectLimits, ObjectService
-from master.services.s3_keys import ProvisionalAccessKeys
+from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
+from master.services.s3_keys import GatewayKeys
+from master.services.secret_box import SecretBox
 from master.services.sessions import SessionLimits, SessionService
+from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
 
@@ -99,6 +108,8 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_buckets.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
+    app.add_routes(routes_access.routes)
+    app.add_routes(routes_keys.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 
@@ -107,6 +118,7 @@ def _gateway(
     db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
     namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
     downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
+    api_keys: ApiKeyService,
 ) -> GatewayServices:
     """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
     limits = ObjectLimits(chunk_size=settings.chunk_size,
@@ -120,8 +132,16 @@ def _gateway(
         listing=ObjectListing(access, objects),
         multipart=MultipartService(access, sessions, MultipartRepository(db), files,
                                    replicas, uploads, downloads, limits),
-        keys=ProvisionalAccessKeys(ProvisionalKeysRepository(db)),
+        keys=GatewayKeys(api_keys),
     )
+
+
+def _secret_box(settings: MasterSettings) -> SecretBox | None:
+    """What seals API key secrets; None (no new keys) without KEY_ENCRYPTION_KEY."""
+    if not settings.key_encryption_key:
+        log.warning("KEY_ENCRYPTION_KEY is not set: API keys cannot be created")
+        return None
+    return SecretBox(settings.key_encryption_key)
 
 
 def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
@@ -162,7 +182,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)
-            access = BucketAccess(buckets_repo)
+            shares_repo = SharesRepository(db)
+            access = BucketAccess(buckets_repo, shares_repo)
             namespace_repo = NamespaceRepository(db)
             tasks_repo = TasksRepository(db)
             uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
@@ -180,9 +201,9 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 ),
                 ChunkAccessRepository(db), access,
             )
+            redis_scope = str(conninfo_to_dict(settings.database_url).get("dbname", ""))
             login_limiter = LoginLimiter(
-                RedisFailureCounter(redis, scope=str(
-                    conninfo_to_dict(settings.database_url).get("dbname", ""))),
+                RedisFailureCounter(redis, scope=redis_scope),
                 MemoryFailureCounter(),
                 LoginLimits(max_failures_per_user=settings.login_max_failures,
                             max_failures_per_address=settings.login_max_failures_per_address,
@@ -190,10 +211,13 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             repair_queue = RepairQueue(db)
             audit = AuditService(AuditRepository(db))
+            users_repo = UsersRepository(db)
+            groups_repo = GroupsRepository(db)
+            api_keys = ApiKeyService(ApiKeysRepository(db), access, _secret_box(settings), audit)
             services = Services(
                 settings=settings, metrics=metrics,
-                auth=AuthService(UsersRepository(db), settings.jwt_secret,
-                                 settings.jwt_ttl_seconds, admins, login_limiter, audit),
+                auth=AuthService(users_repo, settings.jwt_secret, settings.jwt_ttl_seconds,
+                                 admins, login_limiter, audit, api_keys),
                 files=FileService(files, replicas, metrics, access, namespace_repo),
                 cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
                                        db, redis, settings.replication_factor, audit),
@@ -204,8 +228,16 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
                 audit=audit,
+                groups=GroupService(groups_repo, users_repo, audit),
+                shares=ShareService(access, shares_repo, users_repo, groups_repo, audit),
+                api_keys=api_keys,
+                rate_limits=RequestRateLimiter(
+                    RedisWindowStore(redis, scope=redis_scope),
+                    RateLimits(per_user=settings.rate_limit_per_user,
+                               per_key=settings.rate_limit_per_key,
+                               window_s=settings.rate_limit_window_seconds)),
                 gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
-                                 uploads, downloads, sessions, metrics),
+                                 uploads, downloads, sessions, metrics, api_keys),
             )
             app[SERVICES] = services
 

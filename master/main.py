@@ -57,6 +57,9 @@ def main() -> None:
     setup_logging("echofs-master", settings.log_level)
     try:
         check_secret("JWT_SECRET", settings.jwt_secret, dev_mode=settings.dev_mode)
+        if settings.key_encryption_key:  # unset: the master runs, without new API keys
+            check_secret("KEY_ENCRYPTION_KEY", settings.key_encryption_key,
+                         dev_mode=settings.dev_mode)
         check_cluster_identity(settings)
         tls = https_context(settings)
     except StartupRefused as refused:

@@ -67,6 +67,7 @@ class ClusterSpec:
     # Empty: generated per cluster folder (cluster/secrets.env).
     cluster_secret: str = ""
     jwt_secret: str = ""
+    key_encryption_key: str = ""
     tls: bool = True
     tls_dir: Path | None = None  # the CA's folder; default base_dir/cluster/tls
     # The master's HTTP bind address (and the host of master_url, which workers dial).
@@ -106,6 +107,7 @@ class LocalCluster:
         made = ClusterSecrets.load_or_create(spec.base_dir / "cluster")
         self.cluster_secret = spec.cluster_secret or made.cluster_secret
         self.jwt_secret = spec.jwt_secret or made.jwt_secret
+        self.key_encryption_key = spec.key_encryption_key or made.key_encryption_key
         tls_dir = spec.tls_dir or spec.base_dir / "cluster" / "tls"
         self.ca = ClusterCa(tls_dir) if spec.tls else None
 
@@ -195,6 +197,7 @@ class LocalCluster:
             "S3_PORT": str(s3_port),
             "CONTROLLER_URL": self.controller_url,
             "JWT_SECRET": self.jwt_secret,
+            "KEY_ENCRYPTION_KEY": self.key_encryption_key,
             **self._tls_env("master"),
             "CHUNK_SIZE": str(self.spec.chunk_size),
             "REPLICATION_FACTOR": str(self.spec.replication_factor),

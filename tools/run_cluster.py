@@ -11,7 +11,8 @@ Environment (all optional): ``VAR_DIR`` (default ``var``), ``MASTER_PORT`` (8080
 ``S3_PORT`` (8333: the master's S3 gateway; a second master's is S3_PORT + 1),
 ``CONTROLLER_PORT`` (8082), ``WORKER_BASE_PORT`` (9000: workers on 9001-9003, metrics
 on +100; ``0`` lets the OS pick every worker port), ``CLUSTER_TLS=0``, ``CHUNK_SIZE``,
-``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` (default: made per VAR_DIR),
+``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` / ``KEY_ENCRYPTION_KEY``
+(default: made per VAR_DIR),
 ``MASTERS`` (1; ``MASTERS=2`` adds a master on MASTER_PORT + 1, 8081, on the same
 PostgreSQL and Redis: singleton jobs run on one of them at a time, under leases).
 """
@@ -41,7 +42,7 @@ EchoFS is running.
   controller   {controller}        (/health, /v1/mode, /status)
   workers      {workers}
   logs         {logs}/*.log
-  secrets      {secrets} (CLUSTER_SECRET, JWT_SECRET; made for this cluster)
+  secrets      {secrets} (CLUSTER_SECRET, JWT_SECRET, KEY_ENCRYPTION_KEY; made for this cluster)
   cluster TLS  {tls}
 
 Try it:
@@ -151,6 +152,7 @@ def main() -> None:
             # Unset: fresh ones for this cluster folder, kept in var/cluster/secrets.env.
             cluster_secret=os.environ.get("CLUSTER_SECRET", ""),
             jwt_secret=os.environ.get("JWT_SECRET", ""),
+            key_encryption_key=os.environ.get("KEY_ENCRYPTION_KEY", ""),
             tls=os.environ.get("CLUSTER_TLS", "1") != "0",
             chunk_size=int(os.environ.get("CHUNK_SIZE", str(4 * 1024 * 1024))),
             replication_factor=int(os.environ.get("REPLICATION_FACTOR", "3")),

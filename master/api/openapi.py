@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_namespace
+from master.api import openapi_access, openapi_namespace
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -204,13 +204,16 @@ _PATHS: dict[str, Any] = {
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "EchoFS master API", "version": "1.0.0",
-             "description": "Distributed, chunked, content-addressed file store."},
+             "description": "Distributed, chunked, content-addressed file store. Every"
+                            " authenticated route may answer 429 rate_limited (with"
+                            " Retry-After) past RATE_LIMIT_PER_USER / RATE_LIMIT_PER_KEY."},
     "security": _BEARER,
-    "paths": {**_PATHS, **openapi_namespace.PATHS},
+    "paths": {**_PATHS, **openapi_namespace.PATHS, **openapi_access.PATHS},
     "components": {
-        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS},
+        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_access.SCHEMAS},
         "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "bearerFormat": "JWT, or an API key token (efk_...)"},
             "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},
         },
     },

@@ -90,7 +90,7 @@ PATHS: dict[str, Any] = {
         "post": {"summary": "Create a bucket (409 bucket_exists)", "security": _BEARER,
                  "requestBody": _body("BucketCreate"),
                  "responses": {**_ok("Bucket", "201", "Created"),
-                               **_errors(400, 401, 409, 413)}},
+                               **_errors(400, 401, 403, 409, 413)}},
     },
     "/api/v1/buckets/{bucket}": {
         "parameters": [_BUCKET],

@@ -8,6 +8,7 @@ drift. Quotas are stored here; enforcing them at commit is the next issue's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -104,6 +105,27 @@ class BucketsRepository:
                 (owner_id, owner_id, after, limit),
             )
             return [_bucket(r) for r in await cur.fetchall()]
+
+    async def listed_among(
+        self, bucket_ids: Collection[int], after: str, limit: int
+    ) -> list[BucketRecord]:
+        """Those of ``bucket_ids`` by name after ``after`` (the buckets a caller can
+        reach, as the access rule computed them)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}{_USAGE} FROM buckets b"
+                " WHERE b.id = ANY(%s) AND b.name > %s ORDER BY b.name LIMIT %s",
+                (sorted(bucket_ids), after, limit),
+            )
+            return [_bucket(r) for r in await cur.fetchall()]
+
+    async def names_to_ids(self, names: Collection[str]) -> dict[str, int]:
+        """The ids of those of ``names`` that name a bucket."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT b.name, b.id FROM buckets b WHERE b.name = ANY(%s)", (sorted(names),)
+            )
+            return {r["name"]: int(r["id"]) for r in await cur.fetchall()}
 
     async def update(self, bucket_id: int, settings: dict[str, Any]) -> BucketRecord:
         columns = [c for c in BUCKET_SETTINGS if c in settings]

@@ -19,7 +19,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from common.config import MasterSettings
-from common.errors import EchoError
+from common.errors import EchoError, RateLimited
 from common.logging import REQUEST_ID, new_request_id
 from master.s3 import handlers_bucket, handlers_list, handlers_multipart, handlers_object
 from master.s3.addressing import Target, parse_target
@@ -78,6 +78,7 @@ def _dispatcher(settings: MasterSettings) -> Callable[[web.Request], Awaitable[w
             call.auth = await authenticate(_parts(request), services.gateway.keys,
                                            datetime.now(UTC),
                                            settings.s3_max_skew_seconds)
+            await services.rate_limits.check(call.caller)  # as on the REST API (§12)
             if operation not in IMPLEMENTED:
                 raise S3Error("NotImplemented",
                               f"{operation} is not implemented by the EchoFS gateway", 501)
@@ -116,6 +117,8 @@ def _as_s3_error(exc: Exception, call: S3Call | None) -> S3Error:
         return exc
     if isinstance(exc, EchoError):
         error = s3_error_for(exc, call.subject if call is not None else Subject.KEY)
+        if isinstance(exc, RateLimited):
+            error.headers["Retry-After"] = str(exc.retry_after_s)
         if error.status >= 500:
             log.warning("s3 request failed: %s", exc.message, extra={"code": exc.code})
         return error

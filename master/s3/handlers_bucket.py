@@ -31,9 +31,10 @@ async def list_buckets(call: S3Call) -> web.StreamResponse:
         element("Owner", children_xml=[element("ID", caller.user_id),
                                        element("DisplayName", caller.username)]),
         element("Buckets", children_xml=[
-            element("Bucket", children_xml=[element("Name", b.name),
-                                            element("CreationDate", iso_time(b.created_at))])
-            for b in buckets]),
+            element("Bucket", children_xml=[
+                element("Name", view.bucket.name),
+                element("CreationDate", iso_time(view.bucket.created_at))])
+            for view in buckets]),
     ])
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from master.services.multipart import MultipartService
 from master.services.object_listing import ObjectListing
 from master.services.objects import ObjectService
-from master.services.s3_keys import ProvisionalAccessKeys
+from master.services.s3_keys import GatewayKeys
 
 __all__ = ["GatewayServices"]
 
@@ -17,4 +17,4 @@ class GatewayServices:
     objects: ObjectService
     listing: ObjectListing
     multipart: MultipartService
-    keys: ProvisionalAccessKeys
+    keys: GatewayKeys

@@ -115,7 +115,7 @@ class MultipartService:
         """The caller's open upload of ``key``: BucketNotFound, or NotFound for an
         upload that is not (or no longer) open there."""
         await require_bucket(self._access, caller, bucket_name, Permission.WRITE)
-        session = await self._sessions.open_session(caller.user_id, upload_id, "s3")
+        session = await self._sessions.reload(caller.user_id, upload_id, "s3")
         if session.bucket != bucket_name or session.path != key or session.state != "open":
             raise NotFound(f"no upload {upload_id} of {bucket_name}/{key}")
         return session

@@ -1,37 +1,25 @@
-"""The S3 gateway's access keys (``master.s3.sigv4.AccessKeys``), by key id.
+"""The S3 gateway's access keys: DESIGN §12's API keys, by key id.
 
-PROVISIONAL until the API keys of DESIGN §12 (issue 17) land: keys come from
-``ProvisionalKeysRepository``, a table only tests create. The real implementation
-resolves a key id to its secret and to a principal carrying the key's scope.
+An API key's ``key_id`` and ``secret`` are the S3 access key pair; the principal it
+resolves to carries the key's scope and bucket list, which ``BucketAccess`` applies
+to every operation. Unknown, revoked and expired keys resolve to nothing (the gateway
+answers InvalidAccessKeyId); nothing is cached, so a revocation is in force at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from common.errors import Unauthenticated
+from master.services.api_keys import ApiKeyService, KeySecret
 
-from master.metadata.provisional_keys import ProvisionalKeysRepository
-from master.services.auth import Principal
-
-__all__ = ["ProvisionalAccessKeys", "ResolvedAccessKey"]
+__all__ = ["GatewayKeys"]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedAccessKey:
-    secret: str
-    principal: Principal
+class GatewayKeys:
+    def __init__(self, keys: ApiKeyService) -> None:
+        self._keys = keys
 
-
-class ProvisionalAccessKeys:
-    def __init__(self, repository: ProvisionalKeysRepository) -> None:
-        self._repository = repository
-
-    async def resolve(self, key_id: str) -> ResolvedAccessKey | None:
-        if not key_id or len(key_id) > 128:
+    async def resolve(self, key_id: str) -> KeySecret | None:
+        try:
+            return await self._keys.secret_for(key_id)
+        except Unauthenticated:
             return None
-        found = await self._repository.find(key_id)
-        if found is None:
-            return None
-        secret, user = found
-        return ResolvedAccessKey(secret, Principal(
-            user.id, user.username, user.is_admin, user.home_bucket_id, user.home_bucket,
-            key_id=key_id))

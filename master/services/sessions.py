@@ -151,9 +151,21 @@ class SessionService:
             ttl_s=self.limits.ttl_s, metadata=metadata, file_id=file_id,
         )
 
-    async def open_session(self, owner_id: int, session_id: uuid.UUID,
-                           protocol: str = "chunks") -> SessionRecord:
-        """The caller's open session, or NotFound / SessionExpired / Conflict-free errors."""
+    async def open_session(
+        self, caller: Principal, session_id: uuid.UUID, protocol: str = "chunks",
+        need: Permission = Permission.WRITE,
+    ) -> SessionRecord:
+        """The caller's open session, or NotFound / SessionExpired. The caller must
+        still hold ``need`` on the session's bucket (a share revoked or an ``ro`` API
+        key since the session began: NotFound / Forbidden by the access rule)."""
+        session = await self.reload(caller.user_id, session_id, protocol)
+        await self._access.require_id(caller, session.bucket_id, need)
+        return session
+
+    async def reload(self, owner_id: int, session_id: uuid.UUID,
+                     protocol: str = "chunks") -> SessionRecord:
+        """The session re-read as it is now (``open_session`` without the access check,
+        for a caller that already passed it), or NotFound / SessionExpired."""
         session = await self._sessions.get(session_id)
         if session is None or session.owner_id != owner_id or session.protocol != protocol:
             raise NotFound(f"no upload session {session_id}")
@@ -205,11 +217,13 @@ class SessionService:
     async def _live_copies_for(self, caller: Principal, chunk_ids: list[str]) -> dict[str, int]:
         """Per id, its live copies if a file the caller can read references it, else 0.
 
-        Admins can read every file (FileService), so every file's chunks are theirs to
-        reference; nobody may reference a chunk that no file or own open session holds.
+        "Can read" is the access rule's (``BucketAccess.readable_bucket_ids``): files in
+        buckets the caller owns or holds a share on, all files for an admin, and only
+        the buckets an API key is limited to. Nobody may reference a chunk that no such
+        file or own open session holds.
         """
         readable = await self._chunk_access.readable_chunks(
-            caller.user_id, chunk_ids, every_file=caller.is_admin
+            caller.user_id, chunk_ids, await self._access.readable_bucket_ids(caller)
         )
         live = await self._replicas.live_replicas(sorted(readable))
         return {c: len(live.get(c, [])) for c in chunk_ids}

@@ -107,7 +107,8 @@ class UploadService:
         if found is None:
             raise NotFound(f"no bucket {bucket_name!r}")
         bucket, existing_id = found
-        self._access.check(caller, bucket.name, bucket.owner_id, Permission.WRITE)
+        await self._access.check(caller, bucket.name, bucket.id, bucket.owner_id,
+                                 Permission.WRITE)
         if bucket.state != "active":
             raise Conflict(f"bucket {bucket.name!r} is being deleted")
         file_id = existing_id or uuid.uuid4()

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import httpx
-import psycopg
 from botocore.config import Config
 
-from tests.support.db import query
 from tools.cluster import LocalCluster
 
-__all__ = ["S3User", "client_for", "new_s3_user"]
+__all__ = ["S3User", "client_for", "make_s3_key", "new_s3_user"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +31,10 @@ class S3User:
                 "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def new_s3_user(cluster: LocalCluster, password: str = "pw-123456789") -> S3User:
-    """Register a user through the REST API and give it an S3 access key."""
+def new_s3_user(cluster: LocalCluster, password: str = "pw-123456789",
+                **key: Any) -> S3User:
+    """Register a user through the REST API and make it an API key (``key``: the
+    key's scope and buckets, default ``rw`` on everything the user reaches)."""
     username = f"s3u{uuid.uuid4().hex[:10]}"
     with httpx.Client(base_url=cluster.master_url, timeout=30) as http:
         created = http.post("/api/v1/auth/register",
@@ -44,22 +43,21 @@ def new_s3_user(cluster: LocalCluster, password: str = "pw-123456789") -> S3User
         login = http.post("/api/v1/auth/login",
                           json={"username": username, "password": password})
         assert login.status_code == 200, login.text
-    key_id, secret = _provisional_key(cluster, username)
-    return S3User(username, created.json()["data"]["home_bucket"],
-                  login.json()["data"]["token"], key_id, secret, cluster.s3_url)
+        token = login.json()["data"]["token"]
+        made = make_s3_key(cluster, token, **key)
+    return S3User(username, created.json()["data"]["home_bucket"], token,
+                  made["key_id"], made["secret"], cluster.s3_url)
 
 
-def _provisional_key(cluster: LocalCluster, username: str) -> tuple[str, str]:
-    """PROVISIONAL until the API keys (issue 17) land: the table the gateway's
-    provisional key lookup reads. Replaced by ``POST /api/v1/keys``."""
-    key_id, secret = f"EK{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)
-    with psycopg.connect(cluster.spec.database_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS s3_provisional_keys (key_id text PRIMARY"
-                     " KEY, secret text NOT NULL, user_id bigint NOT NULL)")
-    query(cluster.spec.database_url,
-          "INSERT INTO s3_provisional_keys SELECT %s, %s, id FROM users WHERE username = %s"
-          " RETURNING key_id", (key_id, secret, username))
-    return key_id, secret
+def make_s3_key(cluster: LocalCluster, token: str, **key: Any) -> dict[str, Any]:
+    """POST /api/v1/keys with a login token: the key's id and secret (and the rest)."""
+    body = {"name": "s3", "permission": "rw", **key}
+    with httpx.Client(base_url=cluster.master_url, timeout=30) as http:
+        made = http.post("/api/v1/keys", json=body,
+                         headers={"Authorization": f"Bearer {token}"})
+    assert made.status_code == 201, made.text
+    data: dict[str, Any] = made.json()["data"]
+    return data
 
 
 def client_for(user: S3User, **config: Any) -> Any:
