@@ -127,8 +127,8 @@ def _gateway(
                           max_upload_bytes=settings.max_upload_bytes)
     objects = ObjectsRepository(db)
     return GatewayServices(
-        objects=ObjectService(access, objects, files, namespace, replicas, uploads, metrics,
-                              limits),
+        objects=ObjectService(access, BucketsRepository(db), objects, files, namespace,
+                              replicas, uploads, metrics, limits),
         listing=ObjectListing(access, objects),
         multipart=MultipartService(access, sessions, MultipartRepository(db), files,
                                    replicas, uploads, downloads, limits),

@@ -42,6 +42,7 @@ class ObjectSnapshotRow:
     record: FileRecord
     chunks: list[ChunkRef]
     attributes: ObjectAttributes | None
+    versioned: bool  # the bucket keeps versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class VersionRow:
 _SNAPSHOT = (
     "SELECT f.id, f.owner_id, f.path, f.consistency_hint, f.created_at, f.updated_at,"
     " v.id AS version_id, v.size, v.sha256, v.chunk_size, v.chunk_count, v.mode,"
-    " v.created_at AS version_created_at, f.bucket_id, b.name AS bucket,"
+    " v.created_at AS version_created_at, f.bucket_id, b.name AS bucket, b.versioning,"
     f" {ATTRIBUTE_COLUMNS}, vc.idx, c.chunk_id, c.raw_size, c.stored_size, c.codec,"
     " c.blob_sha256"
     " FROM files f JOIN buckets b ON b.id = f.bucket_id"
@@ -78,7 +79,7 @@ _SNAPSHOT = (
     " LEFT JOIN object_attributes a ON a.version_id = v.id"
     " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
     " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
-    " WHERE f.bucket_id = %s AND f.path = %s ORDER BY vc.idx"
+    " WHERE b.name = %s AND f.path = %s ORDER BY vc.idx"
 )
 
 
@@ -87,12 +88,13 @@ class ObjectsRepository:
         self._db = db
 
     async def snapshot(
-        self, bucket_id: int, path: str, version_id: uuid.UUID | None
+        self, bucket: str, path: str, version_id: uuid.UUID | None
     ) -> ObjectSnapshotRow | None:
-        """The object's current version (or ``version_id``; never a delete marker) with
-        its chunk list and S3 attributes, read by one statement."""
+        """The object's current version (or ``version_id``; never a delete marker) in
+        the bucket named ``bucket``, with its chunk list and S3 attributes, read by one
+        statement."""
         async with self._db.connection() as conn:
-            cur = await conn.execute(_SNAPSHOT, (version_id, bucket_id, path))
+            cur = await conn.execute(_SNAPSHOT, (version_id, bucket, path))
             rows = await cur.fetchall()
         if not rows:
             return None
@@ -111,7 +113,7 @@ class ObjectsRepository:
         chunks = [ChunkRef(r["idx"], r["chunk_id"], r["raw_size"], r["stored_size"],
                            Codec(r["codec"]), r["blob_sha256"])
                   for r in rows if r["chunk_id"] is not None]
-        return ObjectSnapshotRow(record, chunks, attributes_of(first))
+        return ObjectSnapshotRow(record, chunks, attributes_of(first), first["versioning"])
 
     async def keys(
         self, bucket_id: int, prefix: str, start: str, inclusive: bool, limit: int

@@ -2,6 +2,8 @@
 
 - A plain body whose ``x-amz-content-sha256`` is a hash is hashed as it streams and
   checked at its end (XAmzContentSHA256Mismatch); ``UNSIGNED-PAYLOAD`` is passed as is.
+  An ``x-amz-checksum-crc32`` / ``-sha1`` / ``-sha256`` header (boto3 sends one) is
+  checked the same way (BadDigest).
 - An ``aws-chunked`` body (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) is decoded chunk by
   chunk; each chunk's signature is checked once its bytes have passed (its bytes are
   handed on before: they are only stored as chunks, and nothing commits until the
@@ -27,7 +29,7 @@ from common.cpu import cpu_bound
 from master.s3.errors import S3Error
 from master.s3.sigv4 import ChunkSigner
 
-__all__ = ["AwsChunkedBody", "BodyStream", "PlainBody"]
+__all__ = ["AwsChunkedBody", "BodyStream", "PlainBody", "checksum_for"]
 
 MAX_LINE = 4096
 _CHECKSUMS: dict[str, Callable[[], Any]] = {
@@ -61,26 +63,48 @@ def _hash_update(hasher: Any, data: bytes) -> None:
     hasher.update(data)
 
 
-class PlainBody:
-    """A body sent as is; hashed when the client declared its SHA-256."""
+def checksum_for(name: str | None) -> Any:
+    """A hasher for an ``x-amz-checksum-*`` algorithm we can check (None otherwise:
+    CRC32C and CRC64NVME need libraries the master does not carry)."""
+    if name == "x-amz-checksum-crc32":
+        return _Crc32()
+    factory = _CHECKSUMS.get(name or "")
+    return factory() if factory is not None else None
 
-    def __init__(self, stream: BodyStream, payload_hash: str) -> None:
+
+class PlainBody:
+    """A body sent as is; hashed when the client declared its SHA-256, and checked
+    against an ``x-amz-checksum-*`` header (``checksum``: its name and value)."""
+
+    def __init__(self, stream: BodyStream, payload_hash: str,
+                 checksum: tuple[str, str] | None = None) -> None:
         self._stream = stream
         declared = payload_hash.lower()
         self._expected = declared if len(declared) == 64 else None
         self._hasher = hashlib.sha256() if self._expected else None
+        self._checksum_name, self._checksum_value = checksum or ("", "")
+        self._checksum = checksum_for(self._checksum_name) if checksum else None
         self.size = 0
 
     async def read(self, n: int) -> bytes:
         data = await self._stream.read(n)
-        if self._hasher is not None:
-            if data:
-                await cpu_bound(len(data), _hash_update, self._hasher, data)
-            elif self._hasher.hexdigest() != self._expected:
-                raise S3Error("XAmzContentSHA256Mismatch",
-                              "the body does not hash to its x-amz-content-sha256")
+        hashers = [h for h in (self._hasher, self._checksum) if h is not None]
+        if data:
+            for hasher in hashers:
+                await cpu_bound(len(data), _hash_update, hasher, data)
+        else:
+            self._check_end()
         self.size += len(data)
         return data
+
+    def _check_end(self) -> None:
+        if self._hasher is not None and self._hasher.hexdigest() != self._expected:
+            raise S3Error("XAmzContentSHA256Mismatch",
+                          "the body does not hash to its x-amz-content-sha256")
+        if self._checksum is not None and (
+            base64.b64encode(self._checksum.digest()).decode() != self._checksum_value
+        ):
+            raise S3Error("BadDigest", f"the body does not match its {self._checksum_name}")
 
 
 class AwsChunkedBody:
@@ -101,10 +125,7 @@ class AwsChunkedBody:
         self.size = 0
 
     def _new_checksum(self) -> Any:
-        if self._trailer == "x-amz-checksum-crc32":
-            return _Crc32()
-        factory = _CHECKSUMS.get(self._trailer or "")
-        return factory() if factory is not None else None
+        return checksum_for(self._trailer)
 
     async def read(self, n: int) -> bytes:
         if self._done:

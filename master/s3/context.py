@@ -33,6 +33,7 @@ __all__ = ["MAX_XML_BYTES", "S3_SERVICES", "S3Call"]
 ServicesGetter = Callable[[], Services]
 S3_SERVICES: web.AppKey[ServicesGetter] = web.AppKey("s3_services")
 MAX_XML_BYTES = 2 * 1024 * 1024  # a CompleteMultipartUpload of 10 000 parts fits
+_CHECKED_HEADERS = ("x-amz-checksum-crc32", "x-amz-checksum-sha1", "x-amz-checksum-sha256")
 
 
 @dataclass
@@ -129,7 +130,9 @@ class S3Call:
                           "signed trailers are not supported; sign the chunks only", 501)
         if payload != UNSIGNED_PAYLOAD and not _is_sha256(payload):
             raise S3Error("InvalidArgument", "x-amz-content-sha256 is not a valid value")
-        return PlainBody(content, payload).read
+        checksum = next(((name, value) for name in _CHECKED_HEADERS
+                         if (value := self.header(name)) is not None), None)
+        return PlainBody(content, payload, checksum).read
 
     def _decoded_length(self) -> int | None:
         raw = self.header("x-amz-decoded-content-length")

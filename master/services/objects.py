@@ -35,6 +35,7 @@ from master.domain.records import (
     NewVersion,
     ObjectAttributes,
 )
+from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.objects import ObjectsRepository
@@ -125,13 +126,29 @@ async def require_bucket(
         raise BucketNotFound(exc.message) from exc
 
 
+def _active(bucket: BucketRecord) -> BucketRecord:
+    if bucket.state != "active":
+        raise Conflict(f"bucket {bucket.name!r} is being deleted")
+    return bucket
+
+
+async def _check(access: BucketAccess, caller: Principal, name: str, bucket_id: int,
+                 owner_id: int, need: Permission) -> None:
+    """``BucketAccess.check``, its NotFound said as BucketNotFound."""
+    try:
+        await access.check(caller, name, bucket_id, owner_id, need)
+    except NotFound as exc:
+        raise BucketNotFound(exc.message) from exc
+
+
 class ObjectService:
     def __init__(
-        self, access: BucketAccess, objects: ObjectsRepository, files: FilesRepository,
-        namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
-        metrics: MasterMetrics, limits: ObjectLimits,
+        self, access: BucketAccess, buckets: BucketsRepository, objects: ObjectsRepository,
+        files: FilesRepository, namespace: NamespaceRepository, replicas: ReplicasRepository,
+        uploads: UploadService, metrics: MasterMetrics, limits: ObjectLimits,
     ) -> None:
         self._access = access
+        self._buckets = buckets
         self._objects = objects
         self._files = files
         self._namespace = namespace
@@ -145,22 +162,36 @@ class ObjectService:
 
     async def _writable(self, caller: Principal, name: str, need: Permission) -> BucketRecord:
         bucket = await self.bucket(caller, name, need)
-        if bucket.state != "active":
-            raise Conflict(f"bucket {name!r} is being deleted")
-        return bucket
+        return _active(bucket)
+
+    async def _target(
+        self, caller: Principal, name: str, path: str
+    ) -> tuple[BucketRecord, uuid.UUID | None]:
+        """The writable bucket and the id of its file at ``path``, in one query."""
+        found = await self._buckets.with_file_id(name, path)
+        if found is None:
+            raise BucketNotFound(f"no bucket {name!r}")
+        bucket, file_id = found
+        await _check(self._access, caller, bucket.name, bucket.id, bucket.owner_id,
+                     Permission.WRITE)
+        return _active(bucket), file_id
 
     async def get(
         self, caller: Principal, bucket_name: str, key: str, version_id: uuid.UUID | None = None
     ) -> ObjectView:
-        """The object's current version (or ``version_id``), or NotFound."""
-        bucket = await self.bucket(caller, bucket_name, Permission.READ)
-        found = await self._objects.snapshot(bucket.id, key, version_id)
+        """The object's current version (or ``version_id``), or NotFound. One query
+        when it is there (the bucket is checked on the row it comes with)."""
+        found = await self._objects.snapshot(bucket_name, key, version_id)
         if found is None:
+            await self.bucket(caller, bucket_name, Permission.READ)  # BucketNotFound first
             what = f" version {version_id}" if version_id else ""
             raise NotFound(f"no object{what} at {bucket_name}/{key}")
-        return ObjectView(found.record, found.chunks,
-                          attributes_or_default(found.attributes, found.record.sha256),
-                          bucket.versioning)
+        record = found.record
+        await _check(self._access, caller, bucket_name, record.bucket_id, record.owner_id,
+                     Permission.READ)
+        return ObjectView(record, found.chunks,
+                          attributes_or_default(found.attributes, record.sha256),
+                          found.versioned)
 
     async def put(
         self, caller: Principal, bucket_name: str, key: str, read: ReadFn, write: ObjectWrite
@@ -177,8 +208,7 @@ class ObjectService:
         self, caller: Principal, bucket_name: str, key: str, read: ReadFn, write: ObjectWrite
     ) -> StoredObject:
         started = time.perf_counter()
-        bucket = await self._writable(caller, bucket_name, Permission.WRITE)
-        existing_id = await self._files.id_for_path(bucket.id, key)
+        bucket, existing_id = await self._target(caller, bucket_name, key)
         if_match_sha = await self._current_sha_for(bucket, key, write)
         quorum = await self._uploads.live_quorum_for(existing_id or uuid.uuid4(), Hint.AUTO,
                                                      known=existing_id is not None)
@@ -216,7 +246,7 @@ class ObjectService:
         atomically that the content has not changed since."""
         if write.if_match is None:
             return None
-        current = await self._objects.snapshot(bucket.id, key, None)
+        current = await self._objects.snapshot(bucket.name, key, None)
         if current is None:
             raise PreconditionFailed(f"{key!r} does not exist (If-Match)")
         etag = attributes_or_default(current.attributes, current.record.sha256).etag
@@ -232,8 +262,7 @@ class ObjectService:
         ``key``: a new version listing the same chunks, so no byte moves. Its attributes
         are the source's, or ``replacement``'s headers and metadata (the ETag stays the
         source's: the bytes are the same)."""
-        bucket = await self._writable(caller, bucket_name, Permission.WRITE)
-        existing_id = await self._files.id_for_path(bucket.id, key)
+        bucket, existing_id = await self._target(caller, bucket_name, key)
         write = replacement or ObjectWrite()
         if_match_sha = await self._current_sha_for(bucket, key, write)
         live = await self._replicas.live_replicas([c.chunk_id for c in source.chunks])

@@ -67,3 +67,14 @@ async def test_unsigned_aws_chunked_bodies_check_their_trailing_crc32() -> None:
     with pytest.raises(S3Error) as length:
         await _drain(short.read)
     assert length.value.code == "IncompleteBody"
+
+
+async def test_a_plain_body_is_checked_against_its_checksum_header() -> None:
+    crc = base64.b64encode(zlib.crc32(b"payload").to_bytes(4, "big")).decode()
+    checked = PlainBody(Stream(b"payload"), "UNSIGNED-PAYLOAD", ("x-amz-checksum-crc32", crc))
+    assert await _drain(checked.read) == b"payload"
+    sha = base64.b64encode(hashlib.sha256(b"payload").digest()).decode()
+    wrong = PlainBody(Stream(b"payloaD"), "UNSIGNED-PAYLOAD", ("x-amz-checksum-sha256", sha))
+    with pytest.raises(S3Error) as refused:
+        await _drain(wrong.read)
+    assert refused.value.code == "BadDigest"
