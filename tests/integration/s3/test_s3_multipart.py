@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.db import query
+from tests.support.rss import RssSampler
 from tests.support.s3 import S3User
 from tools.cluster import LocalCluster
 
@@ -120,3 +122,36 @@ def test_upload_part_copy_copies_ranges_of_an_object(s3: Any, user: S3User) -> N
         MultipartUpload={"Parts": [{"PartNumber": n + 1, "ETag": e}
                                    for n, e in enumerate(etags)]})
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == source[:5 * MiB] + source
+
+
+def test_a_64_mib_part_streams_through_without_growing_the_master_by_a_part(
+    s3: Any, user: S3User, s3_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Bounded memory: a part is chunked as it arrives (at most the upload pipeline's
+    chunks in flight), never held whole; a download streams with bounded read-ahead."""
+    assert s3_cluster.master is not None
+    part = tmp_path / "part.bin"
+    digest = hashlib.md5()
+    with part.open("wb") as out:
+        for _ in range(64):
+            block = os.urandom(MiB)
+            digest.update(block)
+            out.write(block)
+    bucket, key = user.home_bucket, "mp/streamed.bin"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    with RssSampler({"master": s3_cluster.master.pid}) as upload_rss, part.open("rb") as body:
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1,
+                              Body=body)["ETag"]
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1,
+                                                                 "ETag": etag}]})
+    received = hashlib.md5()
+    with RssSampler({"master": s3_cluster.master.pid}) as download_rss:
+        stream = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        for piece in stream.iter_chunks(MiB):
+            received.update(piece)
+    assert received.hexdigest() == digest.hexdigest()
+    growth = {"upload": upload_rss.growth()["master"],
+              "download": download_rss.growth()["master"]}
+    print("master RSS growth MiB", {k: v // MiB for k, v in growth.items()})
+    assert max(growth.values()) < 48 * MiB, {k: v // MiB for k, v in growth.items()}
