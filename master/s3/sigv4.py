@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -56,6 +56,7 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _MAX_EXPIRES_S = 7 * 24 * 3600
+_TIME_RE = re.compile(r"^\d{8}T\d{6}Z$")
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
@@ -147,17 +148,24 @@ def _parse_scope(credential: str) -> _Scope:
 
 
 def _parse_time(timestamp: str) -> datetime:
+    """``YYYYMMDDTHHMMSSZ`` (by hand: ``strptime`` cost a quarter of a verification)."""
+    if _TIME_RE.fullmatch(timestamp) is None:
+        raise S3Error("AccessDenied", "X-Amz-Date must be YYYYMMDD'T'HHMMSS'Z'", 403)
     try:
-        return datetime.strptime(timestamp, _TIMESTAMP).replace(tzinfo=UTC)
+        return datetime(int(timestamp[0:4]), int(timestamp[4:6]), int(timestamp[6:8]),
+                        int(timestamp[9:11]), int(timestamp[11:13]), int(timestamp[13:15]),
+                        tzinfo=UTC)
     except ValueError:
-        raise S3Error("AccessDenied", "X-Amz-Date must be YYYYMMDD'T'HHMMSS'Z'", 403) from None
+        raise S3Error("AccessDenied", "X-Amz-Date is not a valid time", 403) from None
 
 
-def _canonical_paths(raw_path: str) -> list[str]:
+def _canonical_paths(raw_path: str) -> Iterator[str]:
     """The path as sent, then (if different) strictly re-encoded per segment."""
+    yield raw_path
     strict = "/".join(urllib.parse.quote(urllib.parse.unquote(segment), safe="-_.~")
                       for segment in raw_path.split("/"))
-    return [raw_path] if strict == raw_path else [raw_path, strict]
+    if strict != raw_path:
+        yield strict
 
 
 def _request(parts: RequestParts, path: str, signed: list[str], timestamp: str,
