@@ -2,8 +2,9 @@
 
 ``bench.compare`` (EchoFS vs SeaweedFS, machine limits, writes ``docs/benchmarks.md``)
 comes first, then ``bench.s3_compare`` (the S3 gateways of both, writes
-``docs/s3_benchmarks.md``); the single-worker gRPC benchmark follows. ``bench.data_path_bench`` (EchoFS
-alone) is left out: ``bench.compare`` covers the same ground; run it by hand if wanted.
+``docs/s3_benchmarks.md``); the single-worker gRPC benchmark follows.
+``bench.data_path_bench`` (EchoFS alone) is left out: ``bench.compare`` covers the same
+ground; run it by hand if wanted.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def _gateway(
     db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
     namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
     downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
-    api_keys: ApiKeyService,
+    api_keys: ApiKeyService, audit: AuditService,
 ) -> GatewayServices:
     """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
     limits = ObjectLimits(chunk_size=settings.chunk_size,
@@ -128,7 +128,7 @@ def _gateway(
     objects = ObjectsRepository(db)
     return GatewayServices(
         objects=ObjectService(access, BucketsRepository(db), objects, files, namespace,
-                              replicas, uploads, metrics, limits),
+                              replicas, uploads, metrics, limits, audit),
         listing=ObjectListing(access, objects),
         multipart=MultipartService(access, sessions, MultipartRepository(db), files,
                                    replicas, uploads, downloads, limits),
@@ -237,7 +237,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                per_key=settings.rate_limit_per_key,
                                window_s=settings.rate_limit_window_seconds)),
                 gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
-                                 uploads, downloads, sessions, metrics, api_keys),
+                                 uploads, downloads, sessions, metrics, api_keys, audit),
             )
             app[SERVICES] = services
 

@@ -136,6 +136,19 @@ class ObjectsRepository:
         return [KeyRow(r["path"], r["size"], r["sha256"], r["updated_at"], r["etag"])
                 for r in rows]
 
+    async def delete_bucket_without_objects(self, bucket_id: int) -> bool:
+        """Delete the bucket if no file (not even a version or a delete marker) and no
+        open upload is in it; its directories, empty then, go with it. False otherwise."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "DELETE FROM buckets b WHERE b.id = %s"
+                " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket_id = b.id)"
+                " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.bucket_id = b.id"
+                "                 AND s.state = 'open')",
+                (bucket_id,),
+            )
+            return cur.rowcount > 0
+
     async def directory_exists(self, bucket_id: int, path: str) -> bool:
         async with self._db.connection() as conn:
             cur = await conn.execute(

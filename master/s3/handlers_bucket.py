@@ -60,7 +60,7 @@ async def _owned(call: S3Call) -> bool:
 
 
 async def delete_bucket(call: S3Call) -> web.StreamResponse:
-    await call.services.buckets.delete(call.caller, call.bucket, recursive=False)
+    await call.gateway.objects.delete_bucket(call.caller, call.bucket)
     return call.empty(204)
 
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from common.errors import (
+    BucketNotEmpty,
     BucketNotFound,
     ChecksumMismatch,
     Conflict,
@@ -42,6 +43,7 @@ from master.metadata.objects import ObjectsRepository
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 from master.services.access import BucketAccess, Permission
+from master.services.audit import AuditService
 from master.services.auth import Principal
 from master.services.chunk_stream import store_stream
 from master.services.chunking import ReadFn
@@ -146,7 +148,9 @@ class ObjectService:
         self, access: BucketAccess, buckets: BucketsRepository, objects: ObjectsRepository,
         files: FilesRepository, namespace: NamespaceRepository, replicas: ReplicasRepository,
         uploads: UploadService, metrics: MasterMetrics, limits: ObjectLimits,
+        audit: AuditService,
     ) -> None:
+        self._audit = audit
         self._access = access
         self._buckets = buckets
         self._objects = objects
@@ -311,6 +315,18 @@ class ObjectService:
         if deleted:
             self._metrics.deletes.inc()
         return DeletedObject(deleted and bucket.versioning, None)
+
+    async def delete_bucket(self, caller: Principal, name: str) -> None:
+        """S3's DeleteBucket: a bucket without objects goes, with its directories (S3
+        has none; they are left behind by deleted objects). BucketNotEmpty otherwise;
+        a user's home bucket stays (Conflict)."""
+        bucket = await self.bucket(caller, name, Permission.OWNER)
+        if bucket.home_of is not None:
+            raise Conflict(f"{name!r} is a user's home bucket and cannot be deleted")
+        _active(bucket)
+        if not await self._objects.delete_bucket_without_objects(bucket.id):
+            raise BucketNotEmpty(f"bucket {name!r} is not empty")
+        await self._audit.record(caller, "bucket.delete", name, via_s3=True)
 
     async def directory_exists(self, caller: Principal, bucket_name: str, path: str) -> bool:
         """Whether ``path`` is a directory of the bucket (S3's 'folder/' keys)."""
