@@ -30,6 +30,7 @@ from master.domain.records import BucketRecord
 from master.metadata.buckets import BucketsRepository
 from master.metadata.shares import OWNER_RANK, SharesRepository
 from master.services.auth import Principal
+from master.services.paths import is_bucket_name
 
 __all__ = ["BucketAccess", "Permission", "decide", "require_write_scope"]
 
@@ -108,8 +109,9 @@ class BucketAccess:
         return held
 
     async def require(self, caller: Principal, name: str, need: Permission) -> BucketRecord:
-        """The bucket named ``name`` if ``caller`` holds ``need`` on it (see ``check``)."""
-        bucket = await self._buckets.by_name(name)
+        """The bucket named ``name`` if ``caller`` holds ``need`` on it (see ``check``);
+        a name no bucket can have is NotFound without a query."""
+        bucket = await self._buckets.by_name(name) if is_bucket_name(name) else None
         if bucket is None:
             raise NotFound(f"no bucket {name!r}")
         await self.check(caller, name, bucket.id, bucket.owner_id, need)

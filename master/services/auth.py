@@ -31,9 +31,11 @@ if TYPE_CHECKING:  # audit.py and api_keys.py name Principal, defined here
     from master.services.api_keys import ApiKeyService
     from master.services.audit import AuditService
 
-__all__ = ["API_KEY_PREFIX", "AuthService", "Principal"]
+__all__ = ["API_KEY_PREFIX", "USERNAME_RE", "AuthService", "Principal"]
 
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+# Usernames (and group names, which follow the same rule): 3-64 of letters, digits, _ . -
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_USERNAME_RE = USERNAME_RE
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 PRINCIPAL_CACHE_S = 5.0
 # Every API key token starts with this; no JWT can (a JWT starts with its base64url

@@ -19,7 +19,7 @@ from master.metadata.tasks import TasksRepository
 from master.services.access import BucketAccess, Permission, require_write_scope
 from master.services.audit import AuditService
 from master.services.auth import Principal
-from master.services.paths import check_bucket_name
+from master.services.paths import check_bucket_name, is_bucket_name
 
 __all__ = ["BucketService", "BucketView", "parse_settings"]
 
@@ -98,7 +98,7 @@ class BucketService:
         return [BucketView(b, self._access.label(caller, b, reach)) for b in found]
 
     async def get(self, caller: Principal, name: str) -> BucketView:
-        bucket = await self._buckets.by_name(name)
+        bucket = await self._buckets.by_name(name) if is_bucket_name(name) else None
         if bucket is None:
             raise NotFound(f"no bucket {name!r}")
         held = await self._access.check(caller, name, bucket.id, bucket.owner_id,

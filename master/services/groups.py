@@ -17,7 +17,6 @@ master at the next request.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -26,11 +25,11 @@ from master.metadata.groups import GroupsRepository
 from master.metadata.users import UsersRepository
 from master.services.access import require_write_scope
 from master.services.audit import AuditService
-from master.services.auth import Principal
+from master.services.auth import USERNAME_RE, Principal
 
 __all__ = ["GroupService"]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_NAME_RE = USERNAME_RE  # group names follow the username rule
 
 
 class GroupService:
@@ -64,10 +63,10 @@ class GroupService:
         """Add ``username`` to the group; True when it was not a member before."""
         group = await self._group(group_name)
         self._require_manager(caller, group, "add members to")
-        user = await self._users.by_username(username)
-        if user is None:
+        user_id = await self._user_id(username)
+        if user_id is None:
             raise NotFound(f"no user {username[:64]!r}")
-        added = await self._groups.add_member(group.id, user.id)
+        added = await self._groups.add_member(group.id, user_id)
         if added:
             await self._audit.record(caller, "group.member.add", group.name, member=username)
         return added
@@ -80,10 +79,14 @@ class GroupService:
             self._require_manager(caller, group, "remove members from")
         else:
             require_write_scope(caller, "leave a group")
-        user = await self._users.by_username(username)
-        if user is None or not await self._groups.remove_member(group.id, user.id):
+        user_id = await self._user_id(username)
+        if user_id is None or not await self._groups.remove_member(group.id, user_id):
             raise NotFound(f"{username[:64]!r} is not a member of group {group.name!r}")
         await self._audit.record(caller, "group.member.remove", group.name, member=username)
+
+    async def _user_id(self, username: str) -> int | None:
+        user = await self._users.by_username(username) if _NAME_RE.fullmatch(username) else None
+        return user.id if user is not None else None
 
     async def _group(self, name: str) -> GroupRecord:
         group = await self._groups.by_name(name) if _NAME_RE.fullmatch(name) else None

@@ -19,7 +19,7 @@ from master.metadata.shares import SharesRepository
 from master.metadata.users import UsersRepository
 from master.services.access import BucketAccess, Permission
 from master.services.audit import AuditService
-from master.services.auth import Principal
+from master.services.auth import USERNAME_RE, Principal
 
 __all__ = ["SHARE_PERMISSIONS", "Grantee", "ShareService", "grantee_of_body", "parse_grantee"]
 
@@ -96,12 +96,13 @@ class ShareService:
                        ) -> tuple[int | None, int | None]:
         """(user id, None) or (None, group id); NotFound (``missing`` as its message)
         when nobody has that name."""
+        known = USERNAME_RE.fullmatch(grantee.name)  # group names follow the same rule
         if grantee.kind == "user":
-            user = await self._users.by_username(grantee.name)
+            user = await self._users.by_username(grantee.name) if known else None
             if user is None:
                 raise NotFound(missing or f"no user {grantee.name[:64]!r}")
             return user.id, None
-        group = await self._groups.by_name(grantee.name)
+        group = await self._groups.by_name(grantee.name) if known else None
         if group is None:
             raise NotFound(missing or f"no group {grantee.name[:64]!r}")
         return None, group.id

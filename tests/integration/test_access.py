@@ -291,3 +291,26 @@ async def test_share_group_and_key_actions_are_audited_without_secrets(
     assert logs
     for log_text in logs:
         assert key["secret"] not in log_text and key["token"] not in log_text
+
+
+@pytest.mark.parametrize("name", ["%00abc", "a%2Fb", "x" * 300, "%C3%A9t%C3%A9", "ab"])
+async def test_odd_names_in_access_routes_are_4xx_never_a_server_error(
+    cluster: LocalCluster, session: aiohttp.ClientSession, name: str,
+) -> None:
+    owner, _, bucket = await _owner_with_bucket(cluster, session)
+    group = f"odd-{uuid.uuid4().hex[:8]}"
+    assert (await owner.call("POST", "/api/v1/groups", json={"name": group}))[0] == 201
+    for method, path in (
+        ("PUT", f"/api/v1/groups/{group}/members/{name}"),
+        ("DELETE", f"/api/v1/groups/{group}/members/{name}"),
+        ("PUT", f"/api/v1/groups/{name}/members/{name}"),
+        ("DELETE", f"/api/v1/buckets/{bucket}/shares/user:{name}"),
+        ("DELETE", f"/api/v1/buckets/{bucket}/shares/group:{name}"),
+        ("DELETE", f"/api/v1/buckets/{bucket}/shares/{name}"),
+        ("GET", f"/api/v1/buckets/{name}/shares"),
+        ("DELETE", f"/api/v1/keys/{name}"),
+    ):
+        async with session.request(method, f"{cluster.master_url}{path}",
+                                   headers=owner.auth) as r:
+            assert r.status in (400, 404), (method, path, r.status, await r.text())
+            assert (await r.json())["success"] is False
