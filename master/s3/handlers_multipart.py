@@ -10,6 +10,7 @@ a 200 answer to this operation) follows, as S3 itself does.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from master.s3.xml import S3_NS, XML_DECLARATION, child_text, children, element,
 from master.services.downloads import ByteRange
 
 __all__ = ["HANDLERS", "KEEPALIVE_S"]
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 5.0
 _COPY_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
@@ -106,6 +109,9 @@ async def complete_multipart_upload(call: S3Call) -> web.StreamResponse:
     multipart = call.gateway.multipart
     plan = await multipart.plan(call.caller, session, _listed_parts(body))
     finishing = asyncio.create_task(multipart.finish(plan))
+    # If the client goes away while we wait, the completion still runs to its end (and
+    # commits); its outcome is then only logged.
+    finishing.add_done_callback(_log_unheard)
     response: web.StreamResponse | None = None
     while True:
         done, _ = await asyncio.wait({finishing}, timeout=KEEPALIVE_S)
@@ -136,6 +142,11 @@ async def complete_multipart_upload(call: S3Call) -> web.StreamResponse:
     await response.write(text.encode())
     await response.write_eof()
     return response
+
+
+def _log_unheard(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.info("multipart completion failed: %r", task.exception())
 
 
 def _result(call: S3Call, etag: str) -> list[str]:
