@@ -136,7 +136,8 @@ class MultipartRepository:
 
     async def release(self, session_id: uuid.UUID) -> None:
         """After completion or abort: drop the session's part rows (their chunks start
-        GC's grace period; the ones the new version lists stay referenced by it)."""
+        GC's grace period; the ones the new version lists stay referenced by it). An
+        expired session's are dropped by the sessions' expiry and a trigger (0013)."""
         async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"

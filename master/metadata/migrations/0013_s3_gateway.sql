@@ -35,3 +35,16 @@ CREATE TABLE s3_parts (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (session_id, part_number)
 );
+
+-- A session that leaves 'open' (completed, aborted, expired) keeps no part list: the
+-- sessions' own code releases its chunks (upload_session_parts), this its S3 rows.
+CREATE FUNCTION echofs_s3_parts_release() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM s3_parts WHERE session_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER upload_sessions_s3_parts_release AFTER UPDATE OF state ON upload_sessions
+    FOR EACH ROW WHEN (NEW.protocol = 's3' AND NEW.state <> 'open' AND OLD.state = 'open')
+    EXECUTE FUNCTION echofs_s3_parts_release();

@@ -71,12 +71,22 @@ def test_abort_drops_the_upload_and_releases_its_parts(
         s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=2, Body=b"x")
     assert aborted.value.response["Error"]["Code"] == "NoSuchUpload"
     rows = query(s3_cluster.spec.database_url,
-                 "SELECT count(*) AS n FROM upload_session_parts p JOIN upload_sessions s"
-                 " ON s.id = p.session_id WHERE s.path = %s", (key,))
-    assert rows[0]["n"] == 0
+                 "SELECT (SELECT count(*) FROM upload_session_parts p WHERE p.session_id = s.id)"
+                 " + (SELECT count(*) FROM s3_parts p WHERE p.session_id = s.id) AS n"
+                 " FROM upload_sessions s WHERE s.path = %s", (key,))
+    assert [r["n"] for r in rows] == [0]
     with pytest.raises(ClientError) as nothing:
         s3.head_object(Bucket=bucket, Key=key)
     assert nothing.value.response["Error"]["Code"] == "404"
+    # An upload that expires (the sessions' expiry job closes it) keeps no part rows.
+    left = s3.create_multipart_upload(Bucket=bucket, Key="mp/left.bin")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="mp/left.bin", UploadId=left, PartNumber=1, Body=b"p")
+    counted = ("SELECT count(*) AS n FROM s3_parts p JOIN upload_sessions s"
+               " ON s.id = p.session_id WHERE s.path = 'mp/left.bin'")
+    assert query(s3_cluster.spec.database_url, counted)[0]["n"] == 1
+    query(s3_cluster.spec.database_url, "UPDATE upload_sessions SET state = 'expired'"
+          " WHERE path = 'mp/left.bin' RETURNING id")
+    assert query(s3_cluster.spec.database_url, counted)[0]["n"] == 0
 
 
 def test_completion_checks_parts_etags_order_and_sizes(s3: Any, user: S3User) -> None:
