@@ -138,8 +138,12 @@ def render(results: dict[str, Any]) -> str:
         "Both with three copies of every byte, driven by the same boto3 client (SigV4, "
         "payload signed over HTTP) on the same machine. SeaweedFS does not fsync by "
         "default; EchoFS acknowledges a write once its quorum is durable.", "",
-        "| workload | EchoFS | SeaweedFS | EchoFS / SeaweedFS |", "|---|---|---|---|",
     ]
+    if results.get("loaded"):
+        lines += ["**Other work was running on the machine** (the load average above exceeds "
+                  "its cores): these figures say little about either system; rerun on an "
+                  "idle machine.", ""]
+    lines += ["| workload | EchoFS | SeaweedFS | EchoFS / SeaweedFS |", "|---|---|---|---|"]
     names = {"put_4k": ("4 KiB PUT", "ops_per_s", "ops/s"),
              "get_4k": ("4 KiB GET", "ops_per_s", "ops/s"),
              "put_64m": ("64 MiB PUT", "mb_per_s", "MB/s"),
@@ -170,10 +174,12 @@ def main() -> None:
                                            for k, v in measured.items()}) + "\n")
             sys.stdout.flush()
     machine = machine_description(VAR)
+    load = os.getloadavg()
     results = {"at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "runs": runs,
                "scale": scale_name,
-               "machine": f"{machine['nproc']} x {machine['cpu_model']}, load average at"
-                          f" start {machine['load_average_at_start']}",
+               "machine": f"{os.cpu_count()} x {machine['cpu_model']}, load average at"
+                          " the end " + ", ".join(f"{x:.1f}" for x in load),
+               "loaded": load[1] > (os.cpu_count() or 1) + 1,
                "systems": {s: _median(r) for s, r in per_system.items()}}
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (REPO / "bench" / "results" / "s3_compare.json").write_text(json.dumps(results, indent=1))
