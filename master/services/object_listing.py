@@ -18,7 +18,7 @@ from common.errors import InvalidInput
 from master.metadata.objects import ObjectsRepository, VersionRow, prefix_bounds
 from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
-from master.services.objects import require_bucket
+from master.services.objects import default_etag, require_bucket
 
 __all__ = [
     "ListQuery",
@@ -122,7 +122,7 @@ class ObjectListing:
                 folded = common_prefix(row.key, prefix, delimiter)
                 if folded is None:
                     objects.append(ListedObject(row.key, row.size,
-                                                row.attributes_etag or row.sha256,
+                                                row.attributes_etag or default_etag(row.sha256),
                                                 row.modified))
                     order.append(row.key)
                     start, inclusive = row.key, False
@@ -205,5 +205,5 @@ def _past(folded: str) -> tuple[str | None, bool]:
 
 def _version(row: VersionRow) -> ListedVersion:
     return ListedVersion(row.key, row.version_id, row.size,
-                         row.attributes_etag or row.sha256, row.modified, row.current,
+                         row.attributes_etag or default_etag(row.sha256), row.modified, row.current,
                          row.deleted)

@@ -57,6 +57,7 @@ __all__ = [
     "ObjectWrite",
     "StoredObject",
     "attributes_or_default",
+    "default_etag",
     "require_bucket",
 ]
 
@@ -109,10 +110,14 @@ class DeletedObject:
     version_id: uuid.UUID | None
 
 
+def default_etag(sha256: str) -> str:
+    """The ETag of a version stored without S3 attributes (a REST upload): its SHA-256
+    in the form of a multipart ETag ("-1"), which S3 clients never check as an MD5."""
+    return f"{sha256}-1"
+
+
 def attributes_or_default(attributes: ObjectAttributes | None, sha256: str) -> ObjectAttributes:
-    """A version stored without S3 attributes (a REST upload) answers with its SHA-256
-    as the ETag: 64 hex digits, which no S3 client mistakes for an MD5."""
-    return attributes if attributes is not None else ObjectAttributes(etag=sha256)
+    return attributes if attributes is not None else ObjectAttributes(etag=default_etag(sha256))
 
 
 async def require_bucket(

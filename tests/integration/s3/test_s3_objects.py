@@ -231,3 +231,18 @@ def test_presigned_get_and_put(s3: Any, user: S3User) -> None:
     assert answer.headers["content-type"] == "text/plain"
     tampered = get_url.replace("pre/signed.txt", "pre/other.txt")
     assert httpx.get(tampered, timeout=30).status_code == 403
+
+
+def test_a_rest_upload_is_an_object_with_a_multipart_shaped_sha256_etag(
+    s3: Any, user: S3User, s3_cluster: LocalCluster
+) -> None:
+    body = b"uploaded through the REST API"
+    put = httpx.put(f"{s3_cluster.master_url}/api/v1/fs/{user.home_bucket}/rest/file.txt",
+                    content=body, headers={"Authorization": f"Bearer {user.token}"}, timeout=30)
+    assert put.status_code == 201
+    etag = f'"{hashlib.sha256(body).hexdigest()}-1"'
+    got = s3.get_object(Bucket=user.home_bucket, Key="rest/file.txt")
+    assert (got["Body"].read(), got["ETag"]) == (body, etag)
+    listed = s3.list_objects_v2(Bucket=user.home_bucket, Prefix="rest/")["Contents"]
+    assert [(o["Key"], o["ETag"], o["Size"]) for o in listed] == [
+        ("rest/file.txt", etag, len(body))]
