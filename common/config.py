@@ -179,6 +179,20 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     webhook_retry_max_s: float = Field(
         300.0, gt=0, description="Cap of the exponential backoff between failed deliveries."
     )
+    # The S3 gateway (DESIGN §17): served by the master process on its own port.
+    s3_port: int = Field(
+        8333, ge=0, le=65535, description="S3 gateway port (on MASTER_HOST); 0 = no gateway."
+    )
+    s3_domain: str = Field(
+        "localhost",
+        description="Virtual-hosted-style base domain: Host <bucket>.<domain> names a bucket.",
+    )
+    s3_gateway_region: str = Field(
+        "us-east-1", min_length=1, description="Region the S3 gateway reports for buckets."
+    )
+    s3_max_skew_seconds: int = Field(
+        900, ge=1, le=86400, description="Largest accepted clock skew of a signed S3 request."
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):

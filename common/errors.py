@@ -7,13 +7,16 @@
     │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
     │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
     │   ├── TargetNotAllowed       target_not_allowed 400   INVALID_ARGUMENT
+    │   ├── InvalidPart            invalid_part       400   INVALID_ARGUMENT
+    │   ├── EntityTooSmall         entity_too_small   400   INVALID_ARGUMENT
     │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
     │       └── ChunkIdMismatch    chunk_id_mismatch  400   INVALID_ARGUMENT
     ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
     │   └── BadCredentials         bad_credentials    401   UNAUTHENTICATED
     ├── Forbidden                  forbidden          403   PERMISSION_DENIED
     ├── NotFound                   not_found          404   NOT_FOUND
-    │   └── ChunkNotFound          chunk_not_found    404   NOT_FOUND
+    │   ├── ChunkNotFound          chunk_not_found    404   NOT_FOUND
+    │   └── BucketNotFound         bucket_not_found   404   NOT_FOUND
     ├── Conflict                   conflict           409   ALREADY_EXISTS
     │   ├── IdentityMismatch       identity_mismatch  409   ALREADY_EXISTS
     │   ├── OffsetMismatch         offset_mismatch    409   ALREADY_EXISTS
@@ -61,6 +64,7 @@ __all__ = [
     "BadPath",
     "BucketExists",
     "BucketNotEmpty",
+    "BucketNotFound",
     "ChecksumMismatch",
     "ChunkCorrupt",
     "ChunkIdMismatch",
@@ -69,11 +73,13 @@ __all__ = [
     "CursorExpired",
     "DependencyDown",
     "EchoError",
+    "EntityTooSmall",
     "Forbidden",
     "Gone",
     "IdentityMismatch",
     "IncompleteUpload",
     "InvalidInput",
+    "InvalidPart",
     "LeaseLost",
     "LinkExpired",
     "LinkTargetGone",
@@ -127,6 +133,19 @@ class TargetNotAllowed(InvalidInput):
     code = "target_not_allowed"
 
 
+class InvalidPart(InvalidInput):
+    """A multipart completion names a part that was not uploaded, with another etag,
+    or out of order (S3's InvalidPart / InvalidPartOrder)."""
+
+    code = "invalid_part"
+
+
+class EntityTooSmall(InvalidInput):
+    """A multipart upload's part, other than the last, is smaller than the minimum."""
+
+    code = "entity_too_small"
+
+
 class ChecksumMismatch(InvalidInput):
     code = "checksum_mismatch"
 
@@ -155,6 +174,13 @@ class NotFound(EchoError):
 
 class ChunkNotFound(NotFound):
     code = "chunk_not_found"
+
+
+class BucketNotFound(NotFound):
+    """The bucket does not exist or the caller cannot read it (S3's NoSuchBucket; other
+    not-found answers of an object operation are about the object)."""
+
+    code = "bucket_not_found"
 
 
 class Conflict(EchoError):

@@ -62,8 +62,10 @@ from master.metadata.groups import GroupsRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.links import LinksRepository
 from master.metadata.listings import ListingsRepository
+from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
-from master.metadata.pool import open_database
+from master.metadata.objects import ObjectsRepository
+from master.metadata.pool import Database, open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.shares import SharesRepository
@@ -84,6 +86,7 @@ from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
 from master.services.groups import GroupService
 from master.services.links import LinkService
 from master.services.login_limiter import (
@@ -92,9 +95,13 @@ from master.services.login_limiter import (
     MemoryFailureCounter,
     RedisFailureCounter,
 )
+from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
 from master.services.quotas import QuotaService
+from master.services.object_listing import ObjectListing
+from master.services.objects import ObjectLimits, ObjectService
 from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
+from master.services.s3_keys import GatewayKeys
 from master.services.secret_box import SecretBox
 from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
@@ -128,6 +135,28 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx(settings))
     app.on_shutdown.append(_end_event_readers)
     return app
+
+
+def _gateway(
+    db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
+    namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
+    downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
+    api_keys: ApiKeyService, audit: AuditService,
+) -> GatewayServices:
+    """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
+    limits = ObjectLimits(chunk_size=settings.chunk_size,
+                          replication_factor=settings.replication_factor,
+                          pipeline_depth=settings.upload_pipeline_depth,
+                          max_upload_bytes=settings.max_upload_bytes)
+    objects = ObjectsRepository(db)
+    return GatewayServices(
+        objects=ObjectService(access, BucketsRepository(db), objects, files, namespace,
+                              replicas, uploads, metrics, limits, audit),
+        listing=ObjectListing(access, objects),
+        multipart=MultipartService(access, sessions, MultipartRepository(db), files,
+                                   replicas, uploads, downloads, limits),
+        keys=GatewayKeys(api_keys),
+    )
 
 
 def _secret_box(settings: MasterSettings) -> SecretBox | None:
@@ -252,6 +281,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                     max_wait_s=settings.events_max_wait_s,
                                     recheck_s=settings.events_recheck_s),
                 webhooks=webhooks,
+                gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
+                                 uploads, downloads, sessions, metrics, api_keys, audit),
             )
             app[SERVICES] = services
 

@@ -55,6 +55,7 @@ class ClusterSpec:
     redis_url: str
     workers: int = 3
     master_port: int = 0
+    s3_port: int = 0  # the master's S3 gateway; 0: a free port
     controller_port: int = 0
     worker_base_port: int = 0
     with_controller: bool = True
@@ -91,6 +92,10 @@ class LocalCluster:
         self.master_port = spec.master_port or free_port()
         self.controller_port = spec.controller_port or free_port()
         self.master_url = f"http://{spec.master_host}:{self.master_port}"
+        self.s3_port = spec.s3_port or free_port()
+        self.s3_url = f"http://{spec.master_host}:{self.s3_port}"
+        # Extra masters' S3 gateways: name -> URL (kept across restarts).
+        self.extra_s3_urls: dict[str, str] = {}
         self.controller_url = f"http://127.0.0.1:{self.controller_port}"
         self.master: ManagedProcess | None = None
         # More masters on the same PostgreSQL and Redis (start_master(name=...)): name ->
@@ -168,23 +173,28 @@ class LocalCluster:
 
     def start_master(
         self, timeout_s: float = 60.0, *, wait: bool = True, name: str = "master",
-        port: int = 0,
+        port: int = 0, s3_port: int = 0,
     ) -> ManagedProcess:
         """Start the master; with ``wait``, until it answers /metrics.
 
         Another ``name`` starts one more master on the same PostgreSQL and Redis, on
-        ``port`` (free if 0), at ``extra_master_urls[name]``; workers keep heartbeating
-        to the default one (their ``MASTER_URL``).
+        ``port`` (free if 0), at ``extra_master_urls[name]``, its S3 gateway on
+        ``s3_port`` (free if 0; the same again on a restart) at ``extra_s3_urls[name]``;
+        workers keep heartbeating to the default one (their ``MASTER_URL``).
         """
         if name != "master":
             port = port or free_port()
             self.extra_master_urls[name] = f"http://{self.spec.master_host}:{port}"
+            known = self.extra_s3_urls.get(name)
+            s3_port = s3_port or (int(known.rsplit(":", 1)[1]) if known else free_port())
+            self.extra_s3_urls[name] = f"http://{self.spec.master_host}:{s3_port}"
         else:
-            port = self.master_port
+            port, s3_port = self.master_port, self.s3_port
         env = {
             **self._common_env(),
             "MASTER_HOST": self.spec.master_host,
             "MASTER_PORT": str(port),
+            "S3_PORT": str(s3_port),
             "CONTROLLER_URL": self.controller_url,
             "JWT_SECRET": self.jwt_secret,
             "KEY_ENCRYPTION_KEY": self.key_encryption_key,

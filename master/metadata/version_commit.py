@@ -43,6 +43,7 @@ from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.events import MAKE_DIRS, outbox_insert
+from master.metadata.object_attributes import attribute_arrays, insert_attributes_sql
 from master.metadata.pool import Database
 
 __all__ = ["ancestors", "batchable", "commit_versions", "drop_replaced_sql"]
@@ -112,7 +113,7 @@ async def commit_versions(
     """
     keys = [(v.bucket_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
-    version_ids = [uuid.uuid4() for _ in versions]
+    version_ids = [v.version_id or uuid.uuid4() for v in versions]
     placements = [p for v in versions for p in v.chunks]
     order = sorted(range(len(versions)), key=lambda i: keys[i])  # one lock order for files
     buckets = [keys[i][0] for i in order]
@@ -187,6 +188,10 @@ async def commit_versions(
                 " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::text[])",
                 ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
             )
+        described = [(version_ids[i], v.attributes) for i, v in enumerate(versions)
+                     if v.attributes is not None]
+        if described:  # the S3 gateway's view of these versions (metadata/objects.py)
+            await cur.execute(insert_attributes_sql(), attribute_arrays(described))
         # The events, before the replaced versions go (the current one tells created
         # from updated): the implied directories first, then one per version.
         if parents:

@@ -18,6 +18,7 @@ from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
 from master.services.groups import GroupService
 from master.services.links import LinkService
 from master.services.namespace import NamespaceService
@@ -55,3 +56,4 @@ class Services:
     quotas: QuotaService
     events: EventService
     webhooks: WebhookService
+    gateway: GatewayServices  # the S3 gateway's use cases (master/s3, DESIGN §17)
