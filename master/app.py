@@ -97,9 +97,9 @@ from master.services.login_limiter import (
 )
 from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
-from master.services.quotas import QuotaService
 from master.services.object_listing import ObjectListing
 from master.services.objects import ObjectLimits, ObjectService
+from master.services.quotas import QuotaService
 from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
 from master.services.s3_keys import GatewayKeys
 from master.services.secret_box import SecretBox

@@ -242,6 +242,7 @@ class MultipartService:
                 chunks=placements, file_id=session.file_id, session_id=session.id,
                 session_updated_at=session.updated_at, bucket_id=session.bucket_id,
                 version_id=version_id, attributes=attributes,
+                actor_id=session.owner_id,  # only its owner may complete an upload session
             ),
             self._limits.replication_factor,
         )

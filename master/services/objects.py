@@ -238,7 +238,7 @@ class ObjectService:
                 hint=Hint.AUTO.value, chunks=stored.placements, file_id=existing_id,
                 bucket_id=bucket.id, if_match=if_match_sha,
                 if_none_match=write.if_none_match, version_id=version_id,
-                attributes=attributes,
+                attributes=attributes, actor_id=caller.user_id,
             ),
             self.limits.replication_factor,
         )
@@ -294,7 +294,7 @@ class ObjectService:
                 chunk_size=record.chunk_size, mode=mode.value, hint=Hint.AUTO.value,
                 chunks=placements, file_id=existing_id, bucket_id=bucket.id,
                 if_match=if_match_sha, if_none_match=write.if_none_match,
-                version_id=version_id, attributes=attributes,
+                version_id=version_id, attributes=attributes, actor_id=caller.user_id,
             ),
             self.limits.replication_factor,
         )
