@@ -129,8 +129,20 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
     await _ok(await api.call("POST", "/api/v1/buckets", json={"name": bucket}))
     for w in range(WRITERS):
         await _ok(await api.fs("POST", bucket, f"w{w}/"))
-    held_old = await _ok(await api.upload_raw(b"held: first", "held.txt", bucket=bucket))
-    start = await _now(api, bucket=bucket)
+    # The held commit is another user's, in a bucket shared (ro) with the reader: a
+    # commit holds its bucket's and its owner's usage counters (quotas) until it ends,
+    # so in the writers' bucket it would hold them up rather than let them pass it.
+    other = ApiClient(api.base_url, api.session)
+    await other.register_and_login()
+    held_bucket = f"held-{uuid.uuid4().hex[:8]}"
+    await _ok(await other.call("POST", "/api/v1/buckets", json={"name": held_bucket}))
+    status, me = await api.get_json("/api/v1/auth/profile")
+    assert status == 200, me
+    await _ok(await other.call("PUT", f"/api/v1/buckets/{held_bucket}/shares",
+                               json={"user": me["data"]["username"], "permission": "ro"}))
+    held_old = await _ok(await other.upload_raw(b"held: first", "held.txt",
+                                                bucket=held_bucket))
+    start = await _now(api)  # every bucket the reader can read: these two
 
     # Hold the replaced version's chunk row: an overwrite of held.txt inserts its event,
     # then waits on that row (its commit drops the old version) while others commit.
@@ -139,9 +151,9 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
         await holder.execute("BEGIN")
         await holder.execute("SELECT 1 FROM chunks WHERE chunk_id = %s FOR UPDATE",
                              (held_old["data"]["sha256"],))
-        held_upload = asyncio.create_task(api.session.put(
-            api.fs_url("held.txt", bucket), data=b"held: second",
-            headers={**api.auth, "If-Match": f'"{held_old["data"]["sha256"]}"'}))
+        held_upload = asyncio.create_task(other.session.put(
+            other.fs_url("held.txt", held_bucket), data=b"held: second",
+            headers={**other.auth, "If-Match": f'"{held_old["data"]["sha256"]}"'}))
 
         def upload_waits_on_the_row() -> bool:
             return bool(query(cluster.spec.database_url,
@@ -156,7 +168,7 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
         async def live_reader() -> None:
             after = start
             while not (writers_done.is_set() and len(live) >= WRITERS * CHANGES_PER_WRITER):
-                status, body = await poll(api, after, bucket=bucket, wait_s=2,
+                status, body = await poll(api, after, wait_s=2,
                                           limit=random.randint(1, 60))
                 assert status == 200, body
                 live.extend(body["data"]["events"])
@@ -181,7 +193,7 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
     answer = await asyncio.wait_for(held_upload, 60)
     assert answer.status == 201, await answer.text()
     answer.release()
-    late, end = await collect(api, live[-1]["id"], 1, bucket=bucket)
+    late, end = await collect(api, live[-1]["id"], 1)
     live.extend(late)
 
     expected = Counter([("file.updated", "held.txt")])
@@ -195,7 +207,8 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
     stored = [r["id"] for r in query(
         cluster.spec.database_url,
         "SELECT e.id FROM events e JOIN buckets b ON b.id = e.bucket_id"
-        " WHERE b.name = %s AND e.id > %s ORDER BY e.id", (bucket, start))]
+        " WHERE b.name IN (%s, %s) AND e.id > %s ORDER BY e.id",
+        (bucket, held_bucket, start))]
     assert ids == stored
     # The held commit's event was inserted before events that got smaller ids: it
     # committed out of order, and no reader lost it.
@@ -209,7 +222,7 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
         got: list[dict[str, Any]] = []
         cursor = after
         while cursor < end:
-            status, body = await poll(api, cursor, bucket=bucket,
+            status, body = await poll(api, cursor,
                                       limit=random.randint(1, 500))
             assert status == 200, body
             got.extend(body["data"]["events"])
