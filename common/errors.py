@@ -45,7 +45,7 @@
         └── DependencyDown         dependency_down    503   UNAVAILABLE
 
 Code below the edges raises these; each edge translates once, in one table
-(:data:`HTTP_STATUS` for aiohttp, :data:`GRPC_STATUS` for grpc). Anything that is not
+(:data:`HTTP_STATUS` here for aiohttp, ``common.grpc_errors.GRPC_STATUS`` for grpc). Anything not
 an ``EchoError`` reaching an edge is a bug and becomes ``internal`` (500 / INTERNAL).
 """
 
@@ -54,10 +54,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import grpc
-
 __all__ = [
-    "GRPC_STATUS",
     "HTTP_STATUS",
     "BadCredentials",
     "BadJson",
@@ -100,7 +97,6 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UploadLocked",
-    "error_from_grpc",
 ]
 
 
@@ -359,24 +355,9 @@ HTTP_STATUS: dict[type[EchoError], int] = {
     StorageFull: 507,
 }
 
-GRPC_STATUS: dict[type[EchoError], grpc.StatusCode] = {
-    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    Forbidden: grpc.StatusCode.PERMISSION_DENIED,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    Conflict: grpc.StatusCode.ALREADY_EXISTS,
-    Gone: grpc.StatusCode.NOT_FOUND,
-    PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
-    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    RangeNotSatisfiable: grpc.StatusCode.OUT_OF_RANGE,
-    TooManyRequests: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ChunkCorrupt: grpc.StatusCode.DATA_LOSS,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
-
-def _lookup(table: Mapping[type[EchoError], Any], error: EchoError, default: Any) -> Any:
+def lookup_by_class(table: Mapping[type[EchoError], Any], error: EchoError, default: Any) -> Any:
+    """The entry of ``error``'s nearest class in ``table`` (status tables map bases)."""
     for cls in type(error).__mro__:
         if cls in table:
             return table[cls]
@@ -384,51 +365,7 @@ def _lookup(table: Mapping[type[EchoError], Any], error: EchoError, default: Any
 
 
 def http_status_of(error: EchoError) -> int:
-    return int(_lookup(HTTP_STATUS, error, 500))
+    return int(lookup_by_class(HTTP_STATUS, error, 500))
 
 
-def grpc_status_of(error: EchoError) -> grpc.StatusCode:
-    status: grpc.StatusCode = _lookup(GRPC_STATUS, error, grpc.StatusCode.INTERNAL)
-    return status
-
-
-# Reverse direction, for clients of the worker: the status plus the first word of
-# the details (the worker sends "<code>: <message>") pick the class.
-_BY_CODE: dict[str, type[EchoError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidInput, BadJson, BadPath, ChecksumMismatch, ChunkIdMismatch, Unauthenticated,
-        Forbidden, IdentityMismatch,
-        NotFound, ChunkNotFound, Conflict, Gone, PreconditionFailed, PayloadTooLarge,
-        RangeNotSatisfiable, TooManyRequests, StorageFull, ChunkCorrupt, Unavailable,
-    )
-}
-_BY_STATUS: dict[grpc.StatusCode, type[EchoError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: Conflict,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: StorageFull,
-    grpc.StatusCode.DATA_LOSS: ChunkCorrupt,
-    grpc.StatusCode.OUT_OF_RANGE: RangeNotSatisfiable,
-    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-}
-
-
-def grpc_details_for(error: EchoError) -> str:
-    """The ``details`` string an edge sends: ``"<code>: <message>"``."""
-    return f"{error.code}: {error.message}"
-
-
-def error_from_grpc(status: grpc.StatusCode | None, details: str | None) -> EchoError:
-    """Translate a failed RPC back into the hierarchy (used by gRPC clients)."""
-    text = details or ""
-    code, _, message = text.partition(": ")
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        cls = _BY_STATUS.get(status, Unavailable) if status is not None else Unavailable
-        message = text or (status.name if status is not None else "rpc failed")
-    return cls(message or text)
-
-
-__all__ += ["grpc_details_for", "grpc_status_of", "http_status_of"]
+__all__ += ["http_status_of", "lookup_by_class"]
