@@ -9,12 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import (
+    BEARER as _BEARER,
+)
+from master.api.openapi_parts import (
+    JSON as _JSON,
+)
+from master.api.openapi_parts import (
+    envelope as _envelope,
+)
+from master.api.openapi_parts import (
+    errors,
+)
+from master.api.openapi_parts import (
+    ok as _ok,
+)
+from master.api.openapi_parts import (
+    ref as _ref,
+)
 from master.domain.events import EVENT_TYPES
 
 __all__ = ["PATHS", "SCHEMAS"]
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TEXT = {400: "Invalid input (bad parameter, cursor never handed out, target refused:"
               " code target_not_allowed)",
          401: "Missing or invalid credentials",
@@ -24,24 +40,17 @@ _TEXT = {400: "Invalid input (bad parameter, cursor never handed out, target ref
          503: "Dependency down"}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["success", "message", "data"],
-            "properties": {"success": {"type": "boolean"}, "message": {"type": "string"},
-                           "data": schema}}
-
-
-def _ok(name: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description,
-                     "content": {_JSON: {"schema": _envelope(_ref(name))}}}}
-
-
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": _TEXT[s], "content": {_JSON: {"schema": _ref("Error")}}}
-            for s in statuses}
+    return errors(_TEXT, *statuses)
+
+
+
+
+
+
+
+
+
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from master.api.openapi_parts import BEARER as _BEARER
+from master.api.openapi_parts import JSON as _JSON
+from master.api.openapi_parts import envelope, ref
+
 __all__ = ["PATHS", "SCHEMAS", "amend"]
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _ERROR = {"content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _QUOTA_EXCEEDED = {"description": "quota_exceeded: a bucket's or user's quota would be"
                                   " exceeded; nothing was stored", **_ERROR}
@@ -32,10 +34,6 @@ _USAGE_PROPERTIES = {"used_bytes": {"type": "integer"}, "files": {"type": "integ
                      "quota_bytes": _NULLABLE_QUOTA, "quota_files": _NULLABLE_QUOTA}
 
 
-def _envelope(name: str) -> dict[str, Any]:
-    return {"type": "object", "required": ["success", "message", "data"],
-            "properties": {"success": {"type": "boolean"}, "message": {"type": "string"},
-                           "data": {"$ref": f"#/components/schemas/{name}"}}}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -54,7 +52,7 @@ PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {_JSON: {"schema": {
             "$ref": "#/components/schemas/UserQuota"}}}},
         "responses": {"200": {"description": "Updated",
-                              "content": {_JSON: {"schema": _envelope("UserUsage")}}},
+                              "content": {_JSON: {"schema": envelope(ref("UserUsage"))}}},
                       **_errors(400, 401, 403, 404, 413)}}},
 }
 
@@ -89,5 +87,5 @@ def amend(paths: dict[str, Any]) -> dict[str, Any]:
     if profile is not None:
         profile["responses"]["200"] = {
             "description": "The caller, with the usage and quota of the buckets it owns",
-            "content": {_JSON: {"schema": _envelope("Profile")}}}
+            "content": {_JSON: {"schema": envelope(ref("Profile"))}}}
     return {**result, **PATHS}
