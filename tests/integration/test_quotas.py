@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.access import admin_client
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.db import query
@@ -49,15 +50,6 @@ async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
         yield client
 
 
-async def _admin(api: ApiClient) -> ApiClient:
-    admin = ApiClient(api.base_url, api.session)
-    async with api.session.post(f"{api.base_url}/api/v1/auth/login",
-                                json={"username": ADMIN, "password": PASSWORD}) as r:
-        if r.status == 200:
-            admin.token = (await r.json())["data"]["token"]
-            return admin
-    await admin.register_and_login(ADMIN, PASSWORD)
-    return admin
 
 
 async def _bucket(api: ApiClient, **settings: Any) -> str:
@@ -130,7 +122,7 @@ async def test_sixteen_concurrent_uploads_against_a_quota_that_admits_ten(
 async def test_declared_sizes_over_a_quota_are_refused_before_a_byte_moves(
     cluster: LocalCluster, api: ApiClient
 ) -> None:
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, profile = await api.get_json("/api/v1/auth/profile")
     username = profile["data"]["username"]
     status, body = await admin.call("PATCH", f"/api/v1/admin/users/{username}",
@@ -253,7 +245,7 @@ async def test_usage_is_exact_after_overwrite_delete_copy_move_and_retention(
 async def test_a_user_quota_spans_the_buckets_the_user_owns(
     cluster: LocalCluster, api: ApiClient
 ) -> None:
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, profile = await api.get_json("/api/v1/auth/profile")
     username = profile["data"]["username"]
     status, refused = await api.call("PATCH", f"/api/v1/admin/users/{username}",
@@ -294,7 +286,7 @@ async def test_a_user_quota_spans_the_buckets_the_user_owns(
 async def test_quota_changes_are_audited_with_target_and_values(
     cluster: LocalCluster, api: ApiClient
 ) -> None:
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, profile = await api.get_json("/api/v1/auth/profile")
     username = profile["data"]["username"]
     bucket = await _bucket(api, quota_files=7)
