@@ -39,6 +39,10 @@ PUBLIC_ROUTES = {
     "/api/v1/openapi.json",
     "/metrics",
     "/d/{token}",  # download links: the token is the credential (routes_links)
+    # The web UI's login, register and static files (master/ui, DESIGN §18).
+    "/ui/login",
+    "/ui/register",
+    "/ui/static",
 }
 
 
