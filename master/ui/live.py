@@ -34,15 +34,20 @@ def _event(html: str) -> bytes:
 async def stream_fragments(
     request: web.Request, render: Callable[[], Awaitable[str]], interval_s: float = 1.0
 ) -> web.StreamResponse:
-    """Render first (so a refusal is an ordinary error page), then stream changes."""
+    """Render first (so a refusal is an ordinary error page), then stream changes;
+    ``?once=1`` sends the first fragment and ends (what a script or a probe wants)."""
     first = await render()
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    if request.method == "HEAD":  # the headers say it all; no stream to hold open
+        return response
     closing = request.app[CLOSING]
     sent, started = first, time.monotonic()
     await response.write(_event(first))
+    if request.query.get("once") == "1":  # one fragment, then close (scripts, probes)
+        return response
     while not closing.is_set() and time.monotonic() - started < MAX_STREAM_S:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(closing.wait(), interval_s)

@@ -239,6 +239,13 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
             "data-state", "healthy")
     await _shoot(workers, "admin-workers")
     controller = await context.new_page()
+    confirmations: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        confirmations.append(dialog.message)
+        asyncio.ensure_future(dialog.accept())
+
+    controller.on("dialog", accept)
     await controller.goto("/ui/admin/consistency")
     await expect(controller.locator("#cluster-mode")).to_have_text("C")
     await _shoot(controller, "admin-consistency")
@@ -272,6 +279,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     await controller.get_by_label("I understand").check()
     await controller.get_by_role("button", name="Apply").click()
     await expect(controller.locator("#override")).to_have_text("A")
+    assert confirmations and "override" in confirmations[0]
     await controller.get_by_label("Mode", exact=True).select_option("")
     await controller.get_by_label("I understand").check()
     await controller.get_by_role("button", name="Apply").click()
