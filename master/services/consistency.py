@@ -86,8 +86,11 @@ class ConsistencyService:
             signals=signals if isinstance(signals, dict) else {},
             objects=list(status.get("objects") or [])[:100],
             workers=list(status.get("workers") or []),
-            decisions=[_decision(r) for r in status.get("decisions") or []
-                       if isinstance(r, dict)],
+            # The controller folds a repeated decision into one row (``repeats``,
+            # ``last_seen_at``): the most recently seen comes first.
+            decisions=sorted((_decision(r) for r in status.get("decisions") or []
+                              if isinstance(r, dict)),
+                             key=lambda d: d.last_seen_at, reverse=True),
             evaluating=bool(status.get("evaluating", True)),
         )
 

@@ -252,7 +252,8 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     # Marks that a reload would wipe: the pages must change without one.
     for page in (workers, controller):
         await page.evaluate("window.notReloaded = true")
-    decisions_before = await controller.locator("li.decision").count()
+    cluster_decision = controller.locator('li.decision[data-object="*"]').first
+    score_before = float(await cluster_decision.get_attribute("data-score") or 0)
 
     stopped = cluster.workers["worker-3"].process
     stopped.signal(signal.SIGSTOP)
@@ -261,11 +262,18 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
         await expect(state).to_have_attribute("data-state", "suspect")
         await expect(state).to_have_attribute("data-state", "down")
         await _shoot(workers, "admin-workers-down")
-        # The controller probes worker-3 failing: a decision with partition risk > 0.
-        await controller.wait_for_function("""() => [...document.querySelectorAll(
-            'li.decision[data-object="*"]')].some(li => +li.dataset.score > 0)""",
-            timeout=WAIT_MS)
-        assert await controller.locator("li.decision").count() >= max(1, decisions_before)
+        # The controller's probes of worker-3 fail: its signals name it, and the cluster's
+        # decision carries the partition risk (0.4 * risk in the score) in its reason.
+        await expect(controller.locator('[data-signal="workers_failing"]')).to_contain_text(
+            "worker-3")
+        await expect(controller.locator('tr[data-worker="worker-3"] [data-failing]')
+                     ).to_have_attribute("data-failing", "yes")
+        await controller.wait_for_function("""(before) => {
+            const li = document.querySelector('li.decision[data-object="*"]');
+            return li && +li.dataset.score >= before + 0.1;
+        }""", arg=score_before, timeout=WAIT_MS)
+        reason = await cluster_decision.locator(".reason").inner_text()
+        assert reason.startswith("score ") and reason != f"score {score_before:.3f} keeps mode C"
         await _shoot(controller, "admin-consistency-live")
         for page in (workers, controller):
             assert await page.evaluate("window.notReloaded === true")
