@@ -9,7 +9,6 @@ REST auth gate. Permissions are the services' (``BucketAccess``), as for the RES
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PUBLIC_UI_ROUTES = {"/ui/login", "/ui/register", "/ui/static"}
 
 
-async def _page_context(request: web.Request) -> Mapping[str, Any]:
+async def _page_context(request: web.Request) -> dict[str, Any]:
     return {"csrf_token": csrf_token_of(request), "user": maybe_principal(request)}
 
 

@@ -18,7 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
@@ -44,7 +51,7 @@ def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not await asyncio.to_thread(CHROMIUM.exists):
         pytest.fail("Debian's chromium is missing: run `make tools` (make test does)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
@@ -99,6 +106,11 @@ async def _drop_files(page: Page, files: list[tuple[str, int]]) -> None:
     await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
 
 
+async def _accept(dialog: Dialog) -> None:
+    """Say yes to a confirmation (``data-confirm`` forms)."""
+    await dialog.accept()
+
+
 async def _post_form(page: Page, action: str, fields: dict[str, str]) -> dict[str, Any]:
     """POST a form from the page with its own CSRF token (what a crafted request from a
     logged-in user's own browser can do): status and text of the answer."""
@@ -119,7 +131,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     alice_ctx = await _context(browser, cluster)
     await alice_ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = await alice_ctx.new_page()
-    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    page.on("dialog", _accept)
 
     response = await page.goto("/ui/login")
     assert response is not None
@@ -189,7 +201,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     async with bob.expect_download() as download_info:
         await bob.locator('tr[data-name="plan.md"]').get_by_role("link", name="Download").click()
     download = await download_info.value
-    assert (Path(await download.path())).stat().st_size == 300
+    assert len(await asyncio.to_thread(Path(await download.path()).read_bytes)) == 300
     refused = await _post_form(bob, "/ui/ops/delete", {
         "bucket": bucket, "path": "reports/minutes.txt", "kind": "file"})
     assert refused["status"] == 403 and "ro on bucket" in refused["text"], refused
@@ -231,7 +243,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
 ) -> None:
     context = await _context(browser, cluster)
     workers = await context.new_page()
-    workers.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    workers.on("dialog", _accept)
     await _register(workers, ADMIN)
     await workers.goto("/ui/admin/workers")
     for worker_id in cluster.workers:
@@ -241,9 +253,9 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     controller = await context.new_page()
     confirmations: list[str] = []
 
-    def accept(dialog: Any) -> None:
+    async def accept(dialog: Dialog) -> None:
         confirmations.append(dialog.message)
-        asyncio.ensure_future(dialog.accept())
+        await dialog.accept()
 
     controller.on("dialog", accept)
     await controller.goto("/ui/admin/consistency")
