@@ -169,7 +169,8 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await expect(page.locator('li.upload[data-state="done"]')).to_have_count(3, timeout=120_000)
     seen = await page.evaluate("window.seenProgress")
     assert any(0 < p < 100 for p in seen), f"no intermediate progress shown: {seen}"
-    await page.reload()
+    # The listing refreshes in place (no reload) once the uploads are done.
+    assert await page.evaluate("window.seenProgress !== undefined")
     listing = page.locator("table.listing tbody")
     for name in ("big.bin", "notes.txt", "plan.md"):
         await expect(listing.get_by_role("link", name=name, exact=True)).to_be_visible()

@@ -110,12 +110,16 @@
     });
     await Promise.all(jobs);
     list.dataset.finished = String(Number(list.dataset.finished || 0) + files.length);
-    if (!list.querySelector('[data-state="failed"]')) {
+    // The listing, re-rendered by the server, replaces the old one in place (htmx).
+    var here = window.location.pathname + window.location.search;
+    if (window.htmx) {
+      window.htmx.ajax("GET", here, {target: "#listing", select: "#listing", swap: "outerHTML"})
+        .then(function () { list.dataset.refreshed = list.dataset.finished; });
+    } else {
       var note = document.createElement("li");
-      note.className = "upload-done";
       var link = document.createElement("a");
-      link.href = window.location.pathname + window.location.search;
-      link.textContent = "Uploads finished: refresh the listing";
+      link.href = here;
+      link.textContent = "Uploads finished: show the new listing";
       note.appendChild(link);
       list.appendChild(note);
     }
