@@ -183,6 +183,11 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await page.get_by_role("button", name="Rename / move").click()
     await expect(page).to_have_url(f"{cluster.master_url}/ui/f/{bucket}/reports/minutes.txt")
     await expect(page.locator("h1")).to_have_text("minutes.txt")
+    # ...and copy one: the copy shares the chunks, the page lands on it.
+    await page.get_by_label("Copy to (name or bucket/path)").fill("minutes-copy.txt")
+    await page.get_by_role("button", name="Copy", exact=True).click()
+    await expect(page).to_have_url(
+        f"{cluster.master_url}/ui/f/{bucket}/reports/minutes-copy.txt")
 
     # Bob registers; Alice shares the bucket with him read-only.
     bob_ctx = await _context(browser, cluster)
@@ -231,7 +236,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await page.goto(f"/ui/b/{bucket}/")
     await page.get_by_role("button", name="Delete reports").click()
     await expect(page.locator(".task-state")).to_have_attribute("data-state", "done")
-    await expect(page.locator(".task-state")).to_contain_text("of 3")
+    await expect(page.locator(".task-state")).to_contain_text("of 4")
     await _shoot(page, "task")
     await page.goto("/ui/buckets")
     await _shoot(page, "buckets")
@@ -341,10 +346,16 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
         assert status == 201
     context = await _context(browser, cluster)
     page = await context.new_page()
+    # Logged in with the keyboard only: the username field has the focus, Tab moves on.
     await page.goto("/ui/login")
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#username")).to_be_focused()
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#password")).to_be_focused()
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Log in")).to_be_focused()
+    await page.keyboard.press("Enter")
     await expect(page).to_have_url(f"{cluster.master_url}/ui/buckets")
 
     # The name is text: a link showing it literally, no <img> element, no script ran.

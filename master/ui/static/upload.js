@@ -6,6 +6,7 @@
 
 (function () {
   var PARALLEL_PARTS = 3;
+  var PART_ATTEMPTS = 3;
   var csrf = function () {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -82,9 +83,20 @@
         var index = next++;
         var start = index * session.chunk_size;
         var blob = file.slice(start, Math.min(file.size, start + session.chunk_size));
-        await putPart(base + "/chunks/" + index, blob, function (loaded) {
-          sent[index] = loaded; show();
-        });
+        // Parts are idempotent: a failed one is sent again (the session keeps the others).
+        for (var attempt = 1; ; attempt++) {
+          try {
+            await putPart(base + "/chunks/" + index, blob, function (loaded) {
+              sent[index] = loaded; show();
+            });
+            break;
+          } catch (error) {
+            if (attempt >= PART_ATTEMPTS) { throw error; }
+            sent[index] = 0; show();
+            view.status.textContent = "retrying part " + index;
+            await new Promise(function (r) { setTimeout(r, 500 * attempt); });
+          }
+        }
       }
     }
     var workers = [];
