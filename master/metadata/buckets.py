@@ -158,7 +158,7 @@ class BucketsRepository:
             raise NotFound("no such bucket")
         return _bucket(row)
 
-    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None = None) -> bool:
+    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None) -> bool:
         """Delete the bucket if it holds no file and no directory; False otherwise. The
         bucket.deleted event is written by the same statement (it sees the bucket's row
         as it was before the delete, so the event names it)."""
