@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,9 @@ from client.models import DownloadResult
 from client.ordered_hash import OrderedHasher
 from client.plan import DEFAULT_CHUNK_SIZE, Span, spans
 from client.progress import NullProgress, ProgressSink
+from client.protocol import RemoteStat
 from client.state import DownloadState, load_download_state, save_download_state
+from client.throttle import Throttle
 from common.errors import ChecksumMismatch, InvalidInput
 
 if TYPE_CHECKING:
@@ -80,34 +83,54 @@ def _finish(part: Path, dest: Path) -> None:
         os.close(dir_fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """What every range of one download shares."""
+
+    client: AsyncClient
+    remote: str
+    size: int
+    sha256: str
+    range_size: int
+    parallel: int
+    version_id: str | None
+    throttle: Throttle | None
+
+
 async def download(
     client: AsyncClient, remote: str, dest: Path, *, parallel: int = 4,
     progress: ProgressSink | None = None, range_size: int = DEFAULT_CHUNK_SIZE,
+    version_id: str | None = None, throttle: Throttle | None = None,
+    expected: RemoteStat | None = None,
 ) -> DownloadResult:
+    """``version_id``: an older version instead of the current one. ``expected``: the
+    size and SHA-256 a listing gave (saves the HEAD; a file changed since is refused by
+    ``If-Range`` like any other)."""
     remote = str(addressing.parse(remote))
     dest = await asyncio.to_thread(_destination, dest, remote)
-    stat = await client.stat(remote)
+    stat = expected if expected is not None else await client.stat(remote, version_id)
     part, record = part_paths(dest)
     saved = await asyncio.to_thread(load_download_state, record)
     part_exists = await asyncio.to_thread(part.exists)
     resumable = (saved is not None and part_exists
                  and saved.usable_for(remote, stat.sha256, stat.size, range_size))
-    result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size, parallel,
-                          progress or NullProgress(), saved if resumable else None)
+    job = _Fetch(client, remote, stat.size, stat.sha256, range_size, parallel, version_id,
+                 throttle)
+    result = await _fetch(job, dest, progress or NullProgress(),
+                          saved if resumable else None)
     if result is None and resumable:  # a resumed .part did not verify: once more, afresh
         log.warning("resumed %s did not verify; downloading it again", part)
-        result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size,
-                              parallel, progress or NullProgress(), None)
+        result = await _fetch(job, dest, progress or NullProgress(), None)
     if result is None:
         raise ChecksumMismatch(f"{remote}: downloaded bytes do not hash to {stat.sha256}")
     return result
 
 
-async def _fetch(
-    client: AsyncClient, remote: str, dest: Path, size: int, sha256: str, range_size: int,
-    parallel: int, sink: ProgressSink, saved: DownloadState | None,
-) -> DownloadResult | None:
+async def _fetch(job: _Fetch, dest: Path, sink: ProgressSink, saved: DownloadState | None,
+                 ) -> DownloadResult | None:
     """Fetch what is missing, verify, rename; None if the bytes do not verify."""
+    client, remote, size, sha256 = job.client, job.remote, job.size, job.sha256
+    range_size, parallel = job.range_size, job.parallel
     part, record = part_paths(dest)
     done: set[int] = set(saved.done) if saved is not None else set()
     await asyncio.to_thread(_prepare_part, part, size, saved is None)
@@ -138,7 +161,10 @@ async def _fetch(
         async def fetch(span: Span) -> None:
             nonlocal fetched
             await hasher.admit(span.index)
-            data = await client.read_range(remote, span.offset, span.last, sha256)
+            if job.throttle is not None:
+                await job.throttle.acquire(span.length)
+            data = await client.read_range(remote, span.offset, span.last, sha256,
+                                           job.version_id)
             await asyncio.to_thread(os.pwrite, fd, data, span.offset)
             done.add(span.index)
             fetched += span.length

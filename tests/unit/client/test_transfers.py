@@ -71,10 +71,11 @@ class FakeMaster:
         self.sessions[sid]["state"] = "aborted"
         return {}
 
-    async def stat(self, path: str) -> RemoteStat:
+    async def stat(self, path: str, version_id: str | None = None) -> RemoteStat:
         return RemoteStat(path, len(self.stored), hashlib.sha256(self.stored).hexdigest(), "")
 
-    async def read_range(self, path: str, start: int, end: int, etag: str) -> bytes:
+    async def read_range(self, path: str, start: int, end: int, etag: str,
+                         version_id: str | None = None) -> bytes:
         self.ranges.append(start // PIECE)
         return self.stored[start:end + 1]
 
@@ -184,7 +185,7 @@ async def test_bytes_that_never_verify_are_an_integrity_error(
 ) -> None:
     master.stored = os.urandom(2 * PIECE)
 
-    async def wrong_stat(path: str) -> RemoteStat:
+    async def wrong_stat(path: str, version_id: str | None = None) -> RemoteStat:
         return RemoteStat(path, 2 * PIECE, "0" * 64, "")
     master.stat = wrong_stat  # type: ignore[method-assign]
     with pytest.raises(ChecksumMismatch):
