@@ -11,7 +11,7 @@ import click
 from client.commands.common import Decorator, size_text
 from client.models import BucketEntry
 from client.models_ops import BucketRemoval
-from common.errors import InvalidInput
+from common.errors import BucketNotEmpty, InvalidInput
 
 if TYPE_CHECKING:
     from client.cli import Invocation
@@ -137,8 +137,12 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
     def rm(inv: Invocation, name: str, recursive: bool, no_wait: bool) -> None:
         """Delete a bucket; one that holds files needs --recursive (else exit 7)."""
         with inv.client() as client:
-            removal = client.delete_bucket(name, recursive=recursive, wait=not no_wait,
-                                           progress=inv.output.progress("files"))
+            try:
+                removal = client.delete_bucket(name, recursive=recursive, wait=not no_wait,
+                                               progress=inv.output.progress("files"))
+            except BucketNotEmpty:
+                raise BucketNotEmpty(f"bucket {name!r} is not empty; add --recursive to "
+                                     "delete it with everything in it") from None
         inv.output.result(removal.to_json(), _removal_text(removal))
 
     return bucket
