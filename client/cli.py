@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     """Run the command; the exit code (``client.exit_codes``)."""
     output = Output()
     inv = Invocation(dict(os.environ if environ is None else environ), output)
+    # The SDK's log lines reach stderr only with --debug (which adds a handler); without
+    # a handler of its own, logging's last resort would print warnings between the
+    # command's one-line error or JSON.
+    sdk_log = logging.getLogger("client")
+    if not sdk_log.handlers:
+        sdk_log.addHandler(logging.NullHandler())
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]  # bare `echofs`: the help, exit 0

@@ -14,6 +14,7 @@ from typing import Any
 from client import addressing
 from client.models_ops import MkdirResult, PathOpResult, RestoreResult, TaskStatus, VersionEntry
 from client.protocol import ApiRequest, ApiResponse, Call, data_of
+from common.errors import BadPath
 
 __all__ = [
     "copy",
@@ -29,7 +30,9 @@ __all__ = [
 
 def mkdir(remote: str) -> Call[MkdirResult]:
     """Create the directory ``bucket/dir`` and its parents."""
-    addressing.parse(remote)  # a bucket's root always exists: say so before asking
+    if not addressing.parse(remote, file=False).path:
+        raise BadPath(f"{remote!r} is a bucket's root, which always exists (mkdir takes "
+                      "bucket/dir)")
     request = ApiRequest("POST", addressing.dir_route(remote), idempotent=True)
     return Call(request, lambda r: MkdirResult.from_json(data_of(r)))
 

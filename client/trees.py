@@ -135,7 +135,7 @@ class _Run:
         except PER_FILE_ERRORS as exc:
             code = exc.code if isinstance(exc, EchoError) else "local_io"
             message = exc.message if isinstance(exc, EchoError) else str(exc)
-            log.warning("%s: %s [%s]", rel, message, code)
+            log.info("%s failed: %s [%s]", rel, message, code)
             self.failed.append(TreeFailure(rel, code, " ".join(message.split())))
 
 
