@@ -7,6 +7,8 @@ mixin ``client.sdk_namespace.AsyncNamespaceOps``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -45,10 +47,12 @@ from client.transport import (
     classify,
     decide,
     request_kwargs,
+    tls_context,
 )
 from client.transport import to_response as _to_response
 from client.trees import TreeOptions, download_tree, upload_tree
 from client.uploads import upload
+from common.errors import PreconditionFailed
 
 __all__ = ["AsyncClient"]
 
@@ -64,7 +68,7 @@ class AsyncClient(AsyncNamespaceOps):
         self._ring = MasterRing(config.urls)
         self._http = httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
-            transport=transport)
+            transport=transport, verify=tls_context(config.urls))
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -115,6 +119,50 @@ class AsyncClient(AsyncNamespaceOps):
         finally:
             await raw.aclose()
         return _to_response(raw, body)
+
+    @asynccontextmanager
+    async def stream_range(self, path: str, start: int, end: int, etag: str,
+                           version_id: str | None = None,
+                           ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, streamed in the
+        blocks the network delivers: nothing but the block in hand is held. Opening it
+        retries and fails over like :meth:`call`; a break in mid-stream is the caller's
+        (``client.downloads`` asks again for what is missing). PreconditionFailed if the
+        file changed (``If-Range``)."""
+        op = protocol.read_range(path, start, end, etag, version_id)
+        request = op.request
+        kwargs = request_kwargs(self.config, request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                built = self._http.build_request(request.method,
+                                                 self._ring.url() + request.path, **kwargs)
+                raw = await self._http.send(built, stream=True)
+            except httpx.TransportError as exc:
+                delay = decide(self.policy, self._ring, request, attempt, classify(exc), None)
+                if delay is None:
+                    raise self._ring.unreachable(exc) from None
+                await asyncio.sleep(delay)
+                continue
+            if raw.status_code < 400:
+                break
+            try:
+                answer = _to_response(raw, await raw.aread())
+            finally:
+                await raw.aclose()
+            delay = decide(self.policy, self._ring, request, attempt, Outcome.ANSWERED, answer)
+            if delay is None:
+                op.result(answer)  # raises the server's error
+                raise ProtocolError(f"HTTP {answer.status} for a range of {path}")
+            await asyncio.sleep(delay)
+        try:
+            head = _to_response(raw, b"")
+            if head.status != 206 or protocol.etag_sha(head.headers) != etag:
+                raise PreconditionFailed(f"{path} changed on the server while downloading")
+            yield raw.aiter_bytes()
+        finally:
+            await raw.aclose()
 
     # --- account -------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Login:

@@ -47,6 +47,7 @@ __all__ = [
     "complete_session",
     "data_of",
     "delete",
+    "etag_sha",
     "file_info",
     "health",
     "init_session",
@@ -186,7 +187,7 @@ class RemoteStat:
                 "last_modified": self.last_modified, "file_id": self.file_id}
 
 
-def _etag_sha(headers: Mapping[str, str]) -> str:
+def etag_sha(headers: Mapping[str, str]) -> str:
     return headers.get("etag", "").strip().removeprefix("W/").strip('"')
 
 
@@ -197,7 +198,7 @@ def _version_params(version_id: str | None) -> dict[str, str]:
 def stat(path: str, version_id: str | None = None) -> Call[RemoteStat]:
     """HEAD of the current version, or of ``version_id``."""
     def parse(r: ApiResponse) -> RemoteStat:
-        return RemoteStat(path, int(r.headers.get("content-length", "0")), _etag_sha(r.headers),
+        return RemoteStat(path, int(r.headers.get("content-length", "0")), etag_sha(r.headers),
                           r.headers.get("last-modified", ""),
                           r.headers.get("x-echofs-file-id", ""))
     request = ApiRequest("HEAD", addressing.file_route(path), idempotent=True,
@@ -222,7 +223,7 @@ def read_range(path: str, start: int, end: int, etag: str,
     headers = {"Range": f"bytes={start}-{end}", "If-Range": f'"{etag}"'}
 
     def parse(r: ApiResponse) -> RangeBytes:
-        if r.status != 206 or _etag_sha(r.headers) != etag:
+        if r.status != 206 or etag_sha(r.headers) != etag:
             raise PreconditionFailed(f"{path} changed on the server while downloading")
         if len(r.body) != end - start + 1:
             raise ProtocolError(f"range {start}-{end} of {path}: got {len(r.body)} bytes")

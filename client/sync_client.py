@@ -48,6 +48,7 @@ from client.transport import (
     decide,
     request_kwargs,
     sync_body,
+    tls_context,
 )
 from client.transport import to_response as _to_response
 from client.trees import TreeOptions
@@ -65,7 +66,8 @@ class Client(NamespaceOps):
         self.policy = policy or RetryPolicy()
         self._timeout = timeout
         self._ring = MasterRing(config.urls)
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport,
+                                  verify=tls_context(config.urls))
 
     def __enter__(self) -> Client:
         return self

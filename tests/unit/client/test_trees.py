@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,12 +86,17 @@ class FakeStore:
         self.dirs.add(remote)
         return MkdirResult("b", remote, True)
 
-    async def read_range(self, remote: str, start: int, end: int, etag: str,
-                         version_id: str | None = None) -> bytes:
+    @asynccontextmanager
+    async def stream_range(self, remote: str, start: int, end: int, etag: str,
+                           version_id: str | None = None,
+                           ) -> AsyncIterator[AsyncIterator[bytes]]:
         if remote in self.refuse:
             raise self.refuse[remote]
         self.reads.append(remote)
-        return self.files[remote][start:end + 1]
+
+        async def blocks() -> AsyncIterator[bytes]:
+            yield self.files[remote][start:end + 1]
+        yield blocks()
 
 
 @pytest.fixture
