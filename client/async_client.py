@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from client.models import (
 )
 from client.models_ops import TreeResult
 from client.progress import ProgressSink
+from client.range_streams import RangeStreams
 from client.retry import Outcome, RetryPolicy
 from client.sdk_namespace import AsyncNamespaceOps
 from client.throttle import Throttle
@@ -52,7 +53,6 @@ from client.transport import (
 from client.transport import to_response as _to_response
 from client.trees import TreeOptions, download_tree, upload_tree
 from client.uploads import upload
-from common.errors import PreconditionFailed
 
 __all__ = ["AsyncClient"]
 
@@ -62,13 +62,16 @@ T = TypeVar("T")
 class AsyncClient(AsyncNamespaceOps):
     def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
                  max_connections: int = 16, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 stream_transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.policy = policy or RetryPolicy()
         self._ring = MasterRing(config.urls)
         self._http = httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
             transport=transport, verify=tls_context(config.urls))
+        self._streams = RangeStreams(config, self.policy, self._ring, timeout,
+                                     max_connections, stream_transport)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -79,6 +82,7 @@ class AsyncClient(AsyncNamespaceOps):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._streams.close()
 
     @property
     def master_url(self) -> str:
@@ -120,49 +124,15 @@ class AsyncClient(AsyncNamespaceOps):
             await raw.aclose()
         return _to_response(raw, body)
 
-    @asynccontextmanager
-    async def stream_range(self, path: str, start: int, end: int, etag: str,
-                           version_id: str | None = None,
-                           ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, streamed in the
-        blocks the network delivers: nothing but the block in hand is held. Opening it
-        retries and fails over like :meth:`call`; a break in mid-stream is the caller's
-        (``client.downloads`` asks again for what is missing). PreconditionFailed if the
-        file changed (``If-Range``)."""
-        op = protocol.read_range(path, start, end, etag, version_id)
-        request = op.request
-        kwargs = request_kwargs(self.config, request)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                built = self._http.build_request(request.method,
-                                                 self._ring.url() + request.path, **kwargs)
-                raw = await self._http.send(built, stream=True)
-            except httpx.TransportError as exc:
-                delay = decide(self.policy, self._ring, request, attempt, classify(exc), None)
-                if delay is None:
-                    raise self._ring.unreachable(exc) from None
-                await asyncio.sleep(delay)
-                continue
-            if raw.status_code < 400:
-                break
-            try:
-                answer = _to_response(raw, await raw.aread())
-            finally:
-                await raw.aclose()
-            delay = decide(self.policy, self._ring, request, attempt, Outcome.ANSWERED, answer)
-            if delay is None:
-                op.result(answer)  # raises the server's error
-                raise ProtocolError(f"HTTP {answer.status} for a range of {path}")
-            await asyncio.sleep(delay)
-        try:
-            head = _to_response(raw, b"")
-            if head.status != 206 or protocol.etag_sha(head.headers) != etag:
-                raise PreconditionFailed(f"{path} changed on the server while downloading")
-            yield raw.aiter_bytes()
-        finally:
-            await raw.aclose()
+    def stream_range(self, path: str, start: int, end: int, etag: str,
+                     version_id: str | None = None,
+                     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, streamed in
+        blocks (``async with client.stream_range(...) as blocks: async for block in
+        blocks``); opened with :meth:`call`'s retries and failover, read in a worker
+        thread (see ``client.range_streams``). A break in mid-stream is the caller's
+        to handle; PreconditionFailed if the file changed (``If-Range``)."""
+        return self._streams.open(path, start, end, etag, version_id)
 
     # --- account -------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Login:
