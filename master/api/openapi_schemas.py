@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import ref as _ref
+
 __all__ = ["SCHEMAS"]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 SCHEMAS: dict[str, Any] = {
@@ -132,6 +132,23 @@ SCHEMAS: dict[str, Any] = {
                        "chunk_count": {"type": "integer", "minimum": 0},
                        "draining": {"type": "boolean"},
                        "corrupt_chunk_ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "AuditPage": {
+        "type": "object", "required": ["entries", "next_after"],
+        "properties": {
+            "next_after": {"type": "integer"},
+            "entries": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "at", "actor", "action", "target", "outcome"],
+                "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"}, "actor_id": {"type": "integer",
+                                                             "nullable": True},
+                    "via": {"type": "string"}, "action": {"type": "string"},
+                    "target": {"type": "string"},
+                    "outcome": {"type": "string", "enum": ["ok", "denied", "failed"]},
+                    "client": {"type": "string"}, "details": {"type": "object"}}}},
+        },
     },
     "ClusterView": {
         "type": "object",
