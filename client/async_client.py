@@ -39,6 +39,7 @@ from client.models_ops import TreeResult
 from client.progress import ProgressSink
 from client.range_streams import RangeStreams
 from client.retry import Outcome, RetryPolicy
+from client.sdk_access import AsyncAccessOps
 from client.sdk_namespace import AsyncNamespaceOps
 from client.throttle import Throttle
 from client.transport import (
@@ -59,7 +60,7 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncNamespaceOps):
+class AsyncClient(AsyncNamespaceOps, AsyncAccessOps):
     def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
                  max_connections: int = 16, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
                  transport: httpx.AsyncBaseTransport | None = None,

@@ -39,6 +39,7 @@ from client.models import (
 from client.models_ops import TreeResult
 from client.progress import ProgressSink
 from client.retry import Outcome, RetryPolicy
+from client.sdk_access import AccessOps
 from client.sdk_namespace import NamespaceOps
 from client.throttle import Throttle
 from client.transport import (
@@ -58,7 +59,7 @@ __all__ = ["Client"]
 T = TypeVar("T")
 
 
-class Client(NamespaceOps):
+class Client(NamespaceOps, AccessOps):
     def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
                  timeout: httpx.Timeout = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:
