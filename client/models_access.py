@@ -35,9 +35,18 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _plain(value: Any) -> Any:
+    """Tuples as lists: ``to_json`` equals what ``json.loads`` reads back."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class _Json:
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload,no-any-return]
+        return _plain(dataclasses.asdict(self))  # type: ignore[call-overload,no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
