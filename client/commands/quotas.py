@@ -41,7 +41,8 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
     @click.argument("buckets", nargs=-1, metavar="[BUCKET]...")
     @per_command
     def show(inv: Invocation, buckets: tuple[str, ...]) -> None:
-        """Your usage and quotas, and those of BUCKETs (default: every bucket you own)."""
+        """Your usage and quotas, and those of BUCKETs (default: every bucket you own;
+        for an admin, who holds owner rights everywhere, every bucket)."""
         with inv.client() as client:
             mine = client.usage()
             if buckets:
