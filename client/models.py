@@ -105,6 +105,7 @@ class BucketEntry(_Json):
     quota_files: int | None = None
     state: str = ""
     created_at: str = ""
+    group: str | None = None  # the group the bucket is charged to (its quota counts it)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BucketEntry:
@@ -113,7 +114,8 @@ class BucketEntry(_Json):
                    bool(data.get("home", False)), bool(data.get("versioning", False)),
                    _int_or_none(data.get("keep_versions")), _int_or_none(data.get("keep_days")),
                    _int_or_none(data.get("quota_bytes")), _int_or_none(data.get("quota_files")),
-                   str(data.get("state") or ""), str(data.get("created_at") or ""))
+                   str(data.get("state") or ""), str(data.get("created_at") or ""),
+                   None if data.get("group") is None else str(data["group"]))
 
 
 def _int_or_none(value: Any) -> int | None:

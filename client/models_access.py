@@ -199,10 +199,10 @@ class NewLink(_Json):
 
 @dataclass(frozen=True, slots=True)
 class QuotaUsage(_Json):
-    """Usage against quotas of a user (over the buckets it owns) or of one bucket;
-    a quota of None is no limit."""
+    """Usage against quotas of a user (over the buckets it owns), of a group (over the
+    buckets charged to it) or of one bucket; a quota of None is no limit."""
 
-    scope: str  # "user" | "bucket"
+    scope: str  # "user" | "bucket" | "group"
     name: str
     used_bytes: int
     files: int

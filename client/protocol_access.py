@@ -39,6 +39,7 @@ __all__ = [
     "remove_member",
     "revoke_key",
     "set_bucket_quota",
+    "set_group_quota",
     "set_user_quota",
     "user_usage",
 ]
@@ -182,6 +183,15 @@ def set_user_quota(username: str, quota_bytes: Any = UNSET,
     request = ApiRequest("PATCH", f"/api/v1/admin/users/{addressing.quote(username)}",
                          idempotent=True, json_body=body)
     return Call(request, lambda r: QuotaUsage.from_json("user", username, data_of(r)))
+
+
+def set_group_quota(group: str, quota_bytes: Any = UNSET,
+                    quota_files: Any = UNSET) -> Call[QuotaUsage]:
+    """An admin sets a group's quotas, over the buckets charged to the group."""
+    body = _quota_body(quota_bytes, quota_files)
+    request = ApiRequest("PATCH", f"/api/v1/admin/groups/{addressing.quote(group)}",
+                         idempotent=True, json_body=body)
+    return Call(request, lambda r: QuotaUsage.from_json("group", group, data_of(r)))
 
 
 def set_bucket_quota(bucket: str, quota_bytes: Any = UNSET,

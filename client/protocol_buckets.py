@@ -18,7 +18,7 @@ from client.protocol import ApiRequest, ApiResponse, Call, data_of
 
 __all__ = ["SETTINGS", "create_bucket", "delete_bucket", "get_bucket", "update_bucket"]
 
-SETTINGS = frozenset({"versioning", "keep_versions", "keep_days"})
+SETTINGS = frozenset({"versioning", "keep_versions", "keep_days", "group"})
 
 
 def _route(name: str) -> str:

@@ -97,6 +97,11 @@ class AccessOps:
         """Admins: a user's quotas (None: no limit; left out: unchanged)."""
         return self.call(protocol_access.set_user_quota(username, quota_bytes, quota_files))
 
+    def set_group_quota(self, group: str, quota_bytes: Any = UNSET,
+                        quota_files: Any = UNSET) -> QuotaUsage:
+        """Admins: a group's quotas, over the buckets charged to the group."""
+        return self.call(protocol_access.set_group_quota(group, quota_bytes, quota_files))
+
     def set_bucket_quota(self, bucket: str, quota_bytes: Any = UNSET,
                          quota_files: Any = UNSET) -> QuotaUsage:
         return self.call(protocol_access.set_bucket_quota(bucket, quota_bytes, quota_files))
@@ -192,6 +197,11 @@ class AsyncAccessOps:
                              quota_files: Any = UNSET) -> QuotaUsage:
         return await self.call(protocol_access.set_user_quota(username, quota_bytes,
                                                               quota_files))
+
+    async def set_group_quota(self, group: str, quota_bytes: Any = UNSET,
+                              quota_files: Any = UNSET) -> QuotaUsage:
+        return await self.call(protocol_access.set_group_quota(group, quota_bytes,
+                                                               quota_files))
 
     async def set_bucket_quota(self, bucket: str, quota_bytes: Any = UNSET,
                                quota_files: Any = UNSET) -> QuotaUsage:

@@ -110,11 +110,16 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
                   help="Turn versioning on or off (off keeps the versions already kept).")
     @_keep_versions
     @_keep_days
+    @click.option("--group", metavar="GROUP|none",
+                  help="Charge the bucket to a group you belong to (its usage then counts "
+                       "toward the group's quota); none: to no group.")
     @per_command
     def set_(inv: Invocation, name: str, versioning: str | None, keep_versions: str | None,
-             keep_days: str | None) -> None:
-        """Change a bucket's versioning or retention (only the options given)."""
+             keep_days: str | None, group: str | None) -> None:
+        """Change a bucket's versioning, retention or group (only the options given)."""
         settings: dict[str, Any] = {}
+        if group is not None:
+            settings["group"] = None if group.lower() == "none" else group
         if versioning is not None:
             settings["versioning"] = versioning == "on"
         if keep_versions is not None:
@@ -122,8 +127,8 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
         if keep_days is not None:
             settings["keep_days"] = _retention(keep_days)
         if not settings:
-            raise click.UsageError("nothing to change: give --versioning, --keep-versions "
-                                   "or --keep-days")
+            raise click.UsageError("nothing to change: give --versioning, --keep-versions, "
+                                   "--keep-days or --group")
         with inv.client() as client:
             changed = client.update_bucket(name, **settings)
         inv.output.result(changed.to_json(), _bucket_line(changed))

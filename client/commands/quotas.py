@@ -1,6 +1,7 @@
 """``echofs quota show | set`` (also ``echofs bucket quota ...``): usage against quotas
 (DESIGN §12). A user's quota covers every bucket the user owns and is set by an admin;
-a bucket's quota is set by its owner. Uploads beyond a quota fail with exit 10."""
+a group's covers the buckets charged to the group (``bucket set --group``), also set by
+an admin; a bucket's quota is set by its owner. Uploads beyond a quota fail with exit 10."""
 
 from __future__ import annotations
 
@@ -56,17 +57,21 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
     @quota.command(name="set")
     @click.option("--user", "-u", metavar="USERNAME",
                   help="A user's quota over all its buckets (admins only).")
+    @click.option("--group", "-g", metavar="GROUP",
+                  help="A group's quota over the buckets charged to it (admins only).")
     @click.option("--bucket", "-b", metavar="BUCKET", help="One bucket's quota (its owner).")
     @click.option("--bytes", "size_limit", metavar="SIZE|none",
                   help="At most this much stored: 500M, 10G, 1T; none: no limit.")
     @click.option("--files", "file_limit", metavar="N|none",
                   help="At most N files; none: no limit.")
     @per_command
-    def set_(inv: Invocation, user: str | None, bucket: str | None, size_limit: str | None,
-             file_limit: str | None) -> None:
-        """Set the byte and/or file quota of --user or --bucket (the others stay)."""
-        if (user is None) == (bucket is None):
-            raise click.UsageError("name exactly one of --user USERNAME or --bucket BUCKET")
+    def set_(inv: Invocation, user: str | None, group: str | None, bucket: str | None,
+             size_limit: str | None, file_limit: str | None) -> None:
+        """Set the byte and/or file quota of --user, --group or --bucket (the others
+        stay)."""
+        if [user, group, bucket].count(None) != 2:
+            raise click.UsageError("name exactly one of --user USERNAME, --group GROUP or "
+                                   "--bucket BUCKET")
         if size_limit is None and file_limit is None:
             raise click.UsageError("nothing to change: give --bytes and/or --files")
         quota_bytes = parse_limit(size_limit, sizes=True) if size_limit is not None else UNSET
@@ -74,6 +79,8 @@ def register(cli: click.Group, per_command: Decorator) -> click.Group:
         with inv.client() as client:
             if user is not None:
                 changed = client.set_user_quota(user, quota_bytes, quota_files)
+            elif group is not None:
+                changed = client.set_group_quota(group, quota_bytes, quota_files)
             else:
                 changed = client.set_bucket_quota(bucket or "", quota_bytes, quota_files)
         inv.output.result(changed.to_json(), _line(changed))

@@ -141,6 +141,19 @@ async def test_access_commands_speak_the_sdks_types_in_json(
         assert (capped["name"], capped["quota_bytes"], capped["quota_files"]) == (
             friend_name, 5 * 1024**3, None)
 
+        # A group quota over the buckets charged to the group (the team's creator charges
+        # its home bucket, holding f.txt, to it).
+        charged = ok_json(await echofs(env, "bucket", "set", home, "--group", team, "--json"))
+        assert charged == (await sdk.bucket(home)).to_json() and charged["group"] == team
+        team_quota = ok_json(await echofs(admin_env, "quota", "set", "--group", team,
+                                          "--bytes", "2G", "--json"))
+        conforms(QuotaUsage, team_quota)
+        assert (team_quota["scope"], team_quota["name"], team_quota["quota_bytes"],
+                team_quota["files"]) == ("group", team, 2 * 1024**3, 1)
+        uncharged = ok_json(await echofs(env, "bucket", "set", home, "--group", "none",
+                                         "--json"))
+        assert uncharged["group"] is None
+
 
 async def test_access_error_paths_are_one_line_with_their_documented_exit_codes(
     cluster: LocalCluster, api: ApiClient, tmp_path: Path
@@ -162,6 +175,7 @@ async def test_access_error_paths_are_one_line_with_their_documented_exit_codes(
         (env, ("share", "add", friend.home_bucket, "ro", "--user", friend_name), 6,
          "not_found"),
         (env, ("quota", "set", "--user", friend_name, "--bytes", "1G"), 5, "forbidden"),
+        (env, ("quota", "set", "--group", "nobody-s-group", "--bytes", "1G"), 5, "forbidden"),
         (env, ("share", "add", home, "rw"), 2, "usage"),
         (env, ("share", "add", home, "all", "--user", friend_name), 2, "usage"),
         (env, ("quota", "set", "--bucket", home), 2, "usage"),
