@@ -206,6 +206,8 @@ async def _delete_one(call: S3Call, key: str, raw_version: str | None, quiet: bo
     if quiet:
         return ""
     marker = [element("DeleteMarker", "true")] if deleted.delete_marker else []
+    if deleted.delete_marker and deleted.version_id is not None:
+        marker.append(element("DeleteMarkerVersionId", str(deleted.version_id)))
     return element("Deleted", children_xml=[element("Key", key), *version_xml, *marker])
 
 
