@@ -338,12 +338,19 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     cluster: LocalCluster, browser: Browser
 ) -> None:
     markup = "<img src=x onerror=window.pwned=1>.txt"
+    versioned = f"kept-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
         api = ApiClient(cluster.master_url, http)
         username = f"carol-{uuid.uuid4().hex[:6]}"
         await api.register_and_login(username, PASSWORD)
         status, _body = await api.fs("PUT", api.home_bucket, markup, data=b"hello")
         assert status == 201
+        status, _body = await api.call("POST", "/api/v1/buckets",
+                                       json={"name": versioned, "versioning": True})
+        assert status == 201
+        for content in (b"first draft", b"second draft"):
+            status, _body = await api.fs("PUT", versioned, "doc.txt", data=content)
+            assert status == 201
     context = await _context(browser, cluster)
     page = await context.new_page()
     # Logged in with the keyboard only: the username field has the focus, Tab moves on.
@@ -366,6 +373,23 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     await page.get_by_role("link", name=markup, exact=True).click()
     await expect(page.locator("h1")).to_have_text(markup)
     assert await page.evaluate("window.pwned === undefined")
+
+    # Versions: restoring the first makes its content current again, as a new version.
+    await page.goto(f"/ui/f/{versioned}/doc.txt")
+    rows = page.locator("section[aria-labelledby=versions-h] tbody tr")
+    await expect(rows).to_have_count(2)
+    await rows.nth(1).get_by_role("button", name="Restore").click()
+    await expect(rows).to_have_count(3)
+    restored = await context.request.get(f"/api/v1/fs/{versioned}/doc.txt")
+    assert await restored.body() == b"first draft"
+
+    # Bad input in a URL is a page saying so, never a server error.
+    for bad, status in ((f"/ui/b/{api.home_bucket}/?cursor=_w%3D%3D", 400),
+                        (f"/ui/f/{api.home_bucket}/a%00b", 400),
+                        ("/ui/b/NO_SUCH_BUCKET/", 404), ("/ui/tasks/not-a-task", 404)):
+        answer = await context.request.get(bad)
+        assert answer.status == status, (bad, answer.status)
+        assert "text/html" in answer.headers["content-type"]
 
     # A page on another site posts a form to the master with the user's cookies: refused.
     runner, attacker_url = await _attacker_site(cluster.master_url)
