@@ -237,6 +237,21 @@ async def create_link(request: web.Request) -> web.Response:
     return await _render_file(request, bucket, path, link)
 
 
+@routes.get("/ui/links")
+async def links_page(request: web.Request) -> web.Response:
+    """The caller's links, newest first, with their uses and state; revocable."""
+    page = await services_of(request).links.list_links(principal_of(request), limit=200)
+    return render_template("links.html", request, {"links": page.links,
+                                                   "file_url": file_url})
+
+
+@routes.post("/ui/links/revoke")
+async def revoke_link(request: web.Request) -> web.Response:
+    await services_of(request).links.revoke(principal_of(request), field(request, "link_id"),
+                                            request.remote or "")
+    raise web.HTTPSeeOther("/ui/links")
+
+
 def _int_field(request: web.Request, name: str, default: int) -> int:
     raw = field(request, name)
     if not raw:

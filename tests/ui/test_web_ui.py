@@ -231,6 +231,10 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     second = await fresh.request.get(url)
     assert second.status == 410
     await fresh.close()
+    await page.get_by_role("link", name="Links", exact=True).click()
+    state = page.locator("tr", has_text="reports/plan.md").locator(".link-state")
+    await expect(state).to_have_attribute("data-state", "used")
+    await _shoot(page, "links")
 
     # A recursive delete runs as a task whose progress the page follows.
     await page.goto(f"/ui/b/{bucket}/")
