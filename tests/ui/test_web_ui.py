@@ -8,6 +8,7 @@ No browser is ever downloaded: ``make tools`` installs Debian's chromium.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import signal
 import uuid
@@ -103,6 +104,26 @@ async def _drop_files(page: Page, files: list[tuple[str, int]]) -> None:
         return dt;
     }""", [list(f) for f in files])
     await page.dispatch_event("#dropzone", "dragover", {"dataTransfer": transfer})
+    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+_SAME_FILE = """(size) => {
+    // The same bytes and modification time on every call: "the same file" again.
+    const bytes = new Uint8Array(size);
+    let x = 2463534242;
+    for (let i = 0; i < size; i += 4) {
+        x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+        bytes[i] = x & 255; bytes[i + 1] = (x >>> 8) & 255;
+        bytes[i + 2] = (x >>> 16) & 255; bytes[i + 3] = (x >>> 24) & 255;
+    }
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "resume.bin", {lastModified: 1700000000000}));
+    return dt;
+}"""
+
+
+async def _drop_same_file(page: Page, size: int) -> None:
+    transfer = await page.evaluate_handle(_SAME_FILE, size)
     await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
 
 
@@ -377,6 +398,32 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     await page.get_by_role("link", name=markup, exact=True).click()
     await expect(page.locator("h1")).to_have_text(markup)
     assert await page.evaluate("window.pwned === undefined")
+
+    # Resumable: an upload cut off by a reload, dropped again, sends only what is missing.
+    await page.goto(f"/ui/b/{api.home_bucket}/")
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": 4 * MiB})
+    await _drop_same_file(page, 24 * MiB)
+    await expect(page.locator('li.upload[data-name="resume.bin"]')).to_have_attribute(
+        "data-parts-done", re.compile(r"^[1-4]$"))
+    await page.reload()  # the upload is cut off mid-way
+    await cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    await _drop_same_file(page, 24 * MiB)
+    again = page.locator('li.upload[data-name="resume.bin"]')
+    await expect(again).to_have_attribute("data-state", "done", timeout=60_000)
+    assert int(await again.get_attribute("data-resumed") or 0) >= 1
+    assert int(await again.get_attribute("data-parts-done") or 0) <= 5
+    expected = await page.evaluate("""async (size) => {
+        const file = (""" + _SAME_FILE + """)(size).files[0];
+        const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+        return [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, "0")).join("");
+    }""", 24 * MiB)
+    stored = await context.request.get(f"/api/v1/fs/{api.home_bucket}/resume.bin")
+    assert hashlib.sha256(await stored.body()).hexdigest() == expected
 
     # Versions: restoring the first makes its content current again, as a new version.
     await page.goto(f"/ui/f/{versioned}/doc.txt")

@@ -62,14 +62,50 @@
     return { item: item, bar: bar, status: status };
   }
 
-  async function uploadOne(zone, file, view) {
-    var dir = zone.dataset.dir;
-    var path = dir ? dir + "/" + file.name : file.name;
+  // Resumable: the session of an unfinished upload of the same file (bucket, path, size,
+  // modification time) is remembered in this browser; dropping the file again after a
+  // reload or a lost connection sends only the parts the session still misses.
+  function resumeKey(zone, path, file) {
+    return "echofs-upload:" + zone.dataset.bucket + "/" + path + ":" + file.size + ":" +
+      file.lastModified;
+  }
+
+  async function openSession(zone, path, file) {
+    var key = resumeKey(zone, path, file);
+    var known = window.localStorage.getItem(key);
+    if (known) {
+      try {
+        var status = await api("GET", "/api/v1/files/upload/" + encodeURIComponent(known));
+        if (status.state === "open" && status.file_size === file.size) {
+          return {key: key, session: status, have: status.received, resumed: true};
+        }
+      } catch (e) { /* expired or gone: start afresh */ }
+      window.localStorage.removeItem(key);
+    }
     var session = await api("POST", "/api/v1/files/upload/init", {
       bucket: zone.dataset.bucket, path: path, file_name: file.name, file_size: file.size
     });
+    window.localStorage.setItem(key, session.session_id);
+    return {key: key, session: session, have: [], resumed: false};
+  }
+
+  async function uploadOne(zone, file, view) {
+    var dir = zone.dataset.dir;
+    var path = dir ? dir + "/" + file.name : file.name;
+    var opened = await openSession(zone, path, file);
+    var session = opened.session;
     var base = "/api/v1/files/upload/" + session.session_id;
     var sent = new Array(session.total_chunks).fill(0);
+    var todo = [];
+    var have = new Set(opened.have);
+    for (var p = 0; p < session.total_chunks; p++) {
+      if (have.has(p)) {
+        sent[p] = Math.min(session.chunk_size, file.size - p * session.chunk_size);
+      } else {
+        todo.push(p);
+      }
+    }
+    if (opened.resumed) { view.item.dataset.resumed = String(have.size); }
     var show = function () {
       var total = sent.reduce(function (a, b) { return a + b; }, 0);
       var pct = file.size ? Math.floor(100 * total / file.size) : 100;
@@ -77,10 +113,10 @@
       view.status.textContent = pct + "%";
       view.item.dataset.progress = String(pct);
     };
-    var next = 0;
+    show();
     async function worker() {
-      while (next < session.total_chunks) {
-        var index = next++;
+      while (todo.length) {
+        var index = todo.shift();
         var start = index * session.chunk_size;
         var blob = file.slice(start, Math.min(file.size, start + session.chunk_size));
         // Parts are idempotent: a failed one is sent again (the session keeps the others).
@@ -89,6 +125,7 @@
             await putPart(base + "/chunks/" + index, blob, function (loaded) {
               sent[index] = loaded; show();
             });
+            view.item.dataset.partsDone = String(Number(view.item.dataset.partsDone || 0) + 1);
             break;
           } catch (error) {
             if (attempt >= PART_ATTEMPTS) { throw error; }
@@ -100,12 +137,13 @@
       }
     }
     var workers = [];
-    for (var i = 0; i < Math.min(PARALLEL_PARTS, Math.max(1, session.total_chunks)); i++) {
+    for (var i = 0; i < Math.min(PARALLEL_PARTS, Math.max(1, todo.length)); i++) {
       workers.push(worker());
     }
     await Promise.all(workers);
     view.status.textContent = "finishing";
     await api("POST", base + "/complete");
+    window.localStorage.removeItem(opened.key);
     view.bar.value = 100;
     view.status.textContent = "done";
     view.item.dataset.state = "done";
