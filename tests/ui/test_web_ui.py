@@ -445,12 +445,10 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     # A page on another site posts a form to the master with the user's cookies: refused.
     runner, attacker_url = await _attacker_site(cluster.master_url)
     try:
-        answer = None
         async with page.expect_response(lambda r: r.url.endswith("/ui/buckets")
                                         and r.request.method == "POST") as posted:
             await page.goto(attacker_url)
-        answer = await posted.value
-        assert answer.status == 403
+        assert (await posted.value).status == 403
         await expect(page.locator(".error")).to_have_attribute("data-code", "csrf_failed")
     finally:
         await runner.cleanup()
