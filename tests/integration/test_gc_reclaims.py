@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import aiohttp
 import pytest
 
 from tests.support.api import ApiClient
-from tests.support.clusters import module_cluster
+from tests.support.clusters import FAST_GC, module_cluster
 from tests.support.db import query
 from tests.support.waiting import eventually
 from tools.cluster import LocalCluster
@@ -26,17 +25,8 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     with module_cluster(pg_server_url, redis_url, "gcreclaim", workers=3, chunk_size=1 * MiB,
-                        master_env={"GC_GRACE_SECONDS": "1", "GC_INTERVAL_SECONDS": "1",
-                                    "GC_SAFETY_MARGIN_SECONDS": "0"}) as running:
-        yield running
-
-
-@pytest.fixture
-async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        client = ApiClient(cluster.master_url, session)
-        await client.register_and_login()
-        yield client
+                        master_env=FAST_GC) as running:
+        yield running  # the package's `api` fixture registers a user on this cluster
 
 
 def _chunk_rows(cluster: LocalCluster, chunk_ids: list[str]) -> list[str]:

@@ -12,15 +12,14 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.support.access import admin_client
 from tests.support.api import ApiClient
-from tests.support.clusters import module_cluster
+from tests.support.clusters import FAST_GC, module_cluster
 from tests.support.db import query
 from tests.support.waiting import eventually
 from tools.cluster import LocalCluster
@@ -36,18 +35,8 @@ PASSWORD = "pw-123456789"
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     with module_cluster(pg_server_url, redis_url, "quotas", workers=3, chunk_size=1 * MiB,
-                        master_env={"ADMIN_USERS": ADMIN, "GC_GRACE_SECONDS": "1",
-                                    "GC_INTERVAL_SECONDS": "1",
-                                    "GC_SAFETY_MARGIN_SECONDS": "0"}) as running:
-        yield running
-
-
-@pytest.fixture
-async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        client = ApiClient(cluster.master_url, session)
-        await client.register_and_login()
-        yield client
+                        master_env={"ADMIN_USERS": ADMIN, **FAST_GC}) as running:
+        yield running  # the package's `api` fixture registers a user on this cluster
 
 
 
