@@ -61,12 +61,23 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+# Console errors of every page the tests open: a CSP violation (an inline script or
+# style our own pages would need) shows up here.
+CONSOLE_ERRORS: list[str] = []
+
+
 async def _context(browser: Browser, cluster: LocalCluster) -> BrowserContext:
     context = await browser.new_context(base_url=cluster.master_url,
                                         viewport={"width": 1280, "height": 900},
                                         accept_downloads=True)
     context.set_default_timeout(WAIT_MS)
+    context.on("console", lambda message: CONSOLE_ERRORS.append(message.text)
+               if message.type == "error" else None)
     return context
+
+
+def _csp_violations() -> list[str]:
+    return [text for text in CONSOLE_ERRORS if "Content Security Policy" in text]
 
 
 async def _shoot(page: Page, name: str) -> None:
@@ -265,6 +276,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await _shoot(page, "task")
     await page.goto("/ui/buckets")
     await _shoot(page, "buckets")
+    assert _csp_violations() == []
     await bob_ctx.close()
     await alice_ctx.close()
 
@@ -335,6 +347,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     await controller.get_by_label("I understand").check()
     await controller.get_by_role("button", name="Apply").click()
     await expect(controller.locator("#override")).to_have_text("none")
+    assert _csp_violations() == []
     await context.close()
 
 
@@ -398,6 +411,16 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     await page.get_by_role("link", name=markup, exact=True).click()
     await expect(page.locator("h1")).to_have_text(markup)
     assert await page.evaluate("window.pwned === undefined")
+    # And were markup ever to slip in, the CSP would not run an inline script.
+    assert await page.evaluate("""() => {
+        const script = document.createElement("script");
+        script.textContent = "window.injected = 1";
+        document.head.appendChild(script);
+        return window.injected === undefined;
+    }""")
+    await page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
+    assert _csp_violations(), CONSOLE_ERRORS
+    CONSOLE_ERRORS.clear()
 
     # Resumable: an upload cut off by a reload, dropped again, sends only what is missing.
     await page.goto(f"/ui/b/{api.home_bucket}/")
