@@ -32,6 +32,7 @@ from master.api.middleware import middlewares
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
+from master.background.observations import ObservationReporter
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
@@ -46,6 +47,7 @@ from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.listings import ListingsRepository
 from master.metadata.namespace import NamespaceRepository
+from master.metadata.observations import ObservationsRepository
 from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
@@ -53,6 +55,7 @@ from master.metadata.tasks import TasksRepository
 from master.metadata.users import UsersRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
+from master.replication.observations import WriteObservations
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
 from master.services.auth import AuthService
@@ -122,8 +125,10 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             stack.push_async_callback(late_writes.close)
 
             modes = ModeOracle(settings.controller_url, http)
+            # What this master sees of its writes, published for the controller (issue 23).
+            write_observations = WriteObservations()
             writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
-                                 late_writes)
+                                 late_writes, observations=write_observations)
             limits = UploadLimits(
                 chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
                 zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,
@@ -183,6 +188,15 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             on_recovered=repair_queue.wake_backed_off)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
+            reporter = ObservationReporter(registry, write_observations,
+                                           ObservationsRepository(db),
+                                           holder_id(settings.master_port))
+            stack.push_async_callback(reporter.close)
+            background.spawn(
+                run_loop(reporter.run_once, name="write observations", interval_s=1.0,
+                         on_failure=count_failure),
+                name="write-observations",
+            )
             # Singleton jobs: each runs on one master at a time, under a fenced lease.
             singletons = SingletonJobs(LeasesRepository(db), metrics, background,
                                        holder=holder_id(settings.master_port),
@@ -210,7 +224,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 name="retention",
             )
             repairer = Repairer(repair_queue, replicas, registry, metrics,
-                                settings.replication_factor)
+                                settings.replication_factor, observations=write_observations)
             idle_s = settings.repair_interval_seconds
             singletons.start("repair", repairer.run_once, idle_s,
                              delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from master.api import openapi_namespace
-from master.api.openapi_schemas import SCHEMAS
+from master.api.openapi_schemas import SCHEMAS, WRITE_NEEDS_HEADERS, WRITE_NEEDS_PROPERTIES
 
 __all__ = ["OPENAPI", "routes"]
 
@@ -88,12 +88,13 @@ _PATHS: dict[str, Any] = {
     "/api/v1/files/upload": {"post": {
         "summary": "Upload a file (multipart/form-data, streamed)", "security": _BEARER,
         "parameters": [{"name": "path", "in": "query", "required": False,
-                        "schema": {"type": "string"}}, _CONSISTENCY_Q],
+                        "schema": {"type": "string"}}, _CONSISTENCY_Q, *WRITE_NEEDS_HEADERS],
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"path": {"type": "string"},
                            "consistency": {"type": "string",
                                            "enum": ["auto", "strong", "available"]},
+                           **WRITE_NEEDS_PROPERTIES,
                            "file": {"type": "string", "format": "binary"}}}}}},
         "responses": {**_ok("Receipt", "201", "Uploaded"), **_errors(400, 401, 413, 503)}}},
     "/api/v1/files": {"get": {
@@ -169,6 +170,7 @@ _PATHS: dict[str, Any] = {
              "schema": {"type": "integer", "minimum": 0}},
             {"name": "X-Chunk-Id", "in": "header", "required": False,
              "schema": {"type": "string"}},
+            *WRITE_NEEDS_HEADERS,
         ],
         "requestBody": {"required": False, "content": _BYTES},
         "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 413, 503)}}},

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_schemas import WRITE_NEEDS_HEADERS
+
 __all__ = ["PATHS", "SCHEMAS"]
 
 _JSON = "application/json"
@@ -110,7 +112,7 @@ PATHS: dict[str, Any] = {
                 "security": _BEARER,
                 "parameters": [_query("consistency", {"type": "string", "enum": [
                     "auto", "strong", "available"]}), _header("If-Match"),
-                    _header("If-None-Match")],
+                    _header("If-None-Match"), *WRITE_NEEDS_HEADERS],
                 "requestBody": {"required": True, "content": _BYTES},
                 "responses": {**_ok("Receipt", "201", "Uploaded"),
                               **_errors(400, 401, 403, 404, 409, 412, 413, 503)}},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from common.errors import EchoError, LeaseLost
 from common.loops import run_loop
@@ -18,6 +19,7 @@ from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metrics import MasterMetrics
 from master.placement.rendezvous import Candidate, place
+from master.replication.observations import WriteObservations
 
 __all__ = ["Repairer"]
 
@@ -31,6 +33,7 @@ class Repairer:
     def __init__(
         self, queue: RepairQueue, replicas: ReplicasRepository, registry: WorkerRegistry,
         metrics: MasterMetrics, replication_factor: int, *, batch: int = 64, concurrency: int = 8,
+        observations: WriteObservations | None = None,
     ) -> None:
         self._queue = queue
         self._replicas = replicas
@@ -39,6 +42,8 @@ class Repairer:
         self._n = replication_factor
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        # Told the age of each item repair completes (the durability model's window).
+        self._observations = observations
 
     async def run_once(self, fence: Fence | None = None) -> int:
         """Process one batch; return how many items were claimed. Under the ``repair``
@@ -72,6 +77,7 @@ class Repairer:
 
     async def _repair_guarded(self, item: dict, fence: Fence | None) -> None:
         async with self._slots:
+            started = time.monotonic()
             chunk_id = item["chunk_id"]
             try:
                 live, error = await self._repair(chunk_id, fence)
@@ -81,6 +87,9 @@ class Repairer:
                 live, error = 0, str(exc)
             backoff_s = min(MAX_BACKOFF_S, 2.0 ** min(item["attempts"], 10))
             await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence)
+            if self._observations is not None and live >= self._n and "age_s" in item:
+                self._observations.repair_completed(
+                    float(item["age_s"]) + time.monotonic() - started)
 
     async def _repair(self, chunk_id: str, fence: Fence | None = None) -> tuple[int, str]:
         holders, sources = await self._verified_holders(chunk_id)
