@@ -9,10 +9,12 @@ and never flap. So the question each evaluation answers is "can C write, and in 
   their writes; ``viability.py``) than C's quorum W_C = ⌊N/2⌋+1. Then A is the only
   mode that acknowledges anything: the **emergency** switch to A, at once (no votes, no
   cooldown), provided at least one worker is writable and none is still *unknown*
-  (not heard from since the controller started, within its start-up grace). With no
-  writable worker no mode helps a write, so the mode is held: the emergency A of issue
-  23's restart (every worker failing because none had re-registered) weakened only the
-  writes that came after.
+  (not heard from since the controller started, within its start-up grace) and at
+  least one has failed. With no writable worker no mode helps a write, so the mode is
+  held: the emergency A of issue 23's restart (every worker failing because none had
+  re-registered) weakened only the writes that came after. A cluster that simply has
+  fewer workers than W_C, none failing (a new cluster whose workers are registering one
+  by one, a one-worker dev cluster), has no failure to route around: the mode is held.
 - **C is slow** when its expected latency — the W_C-th fastest writable worker's write
   latency, ``c_latency_s`` — is above the latency budget. Then A (the fastest one) is
   faster, and leaving C needs ``VOTES`` agreeing evaluations and the cooldown.
@@ -29,7 +31,8 @@ C for latency (A would add N−1 pending copies per write) and lets a return to 
 any latency within the budget. Lag never pushes toward A.
 
 Precedence: critical key (always C) → operator override → hint Strong (C) → no writable
-worker (hold) → C fails (emergency A, or hold while workers are unknown) → latency
+worker (hold) → C fails (emergency A, or hold while workers are unknown or none has
+failed) → latency
 bands with votes and cooldown. Every change other than an emergency is at least
 ``COOLDOWN_S`` after the previous one; an emergency acts at once because a write that
 C cannot place fails, and a failed write protects nothing. The policy serves C or A;
@@ -98,6 +101,11 @@ class Signals:
     @property
     def c_fails(self) -> bool:
         return self.writable < self.write_quorum_c
+
+    @property
+    def failing(self) -> int:
+        """Listed workers heard from that cannot be written to."""
+        return max(0, self.workers - self.writable - self.unknown)
 
     @property
     def lag_placeable(self) -> bool:
@@ -220,6 +228,13 @@ def decide(signals: Signals, state: PolicyState, now: float) -> Decision:
                 state, "unknown_workers",
                 f"C cannot place {signals.write_quorum_c} copies ({signals.writable} writable)"
                 f" but {signals.unknown} workers are not heard from yet; keeping"
+                f" {state.mode.value}", pressure,
+            )
+        if signals.failing <= 0:
+            return _hold(
+                state, "too_few_workers",
+                f"{signals.workers} workers, none failing, fewer than C's quorum of"
+                f" {signals.write_quorum_c}: no failure to route around; keeping"
                 f" {state.mode.value}", pressure,
             )
         if state.mode is Mode.AVAILABLE:

@@ -100,7 +100,7 @@ class WorkerHealth:
 
     def unknown(self, now: float, grace_s: float) -> bool:
         """Not heard from since the controller started, and still within the grace."""
-        return not self.ever_ok and now - self.first_seen_at < grace_s
+        return grace_s > 0 and not self.ever_ok and now - self.first_seen_at < grace_s
 
     def observe(self, ok: bool, rtt_s: float, error: str, now: float) -> None:
         self.probes += 1

@@ -74,7 +74,8 @@ def test_loss_probability_by_hand() -> None:
 
 def test_estimate_gives_each_mode_its_synchronous_copies_and_an_upper_bound() -> None:
     result = estimate(INPUTS)
-    (k_c, p_c, up_c), (k_a, p_a, up_a) = result.per_mode[Mode.STRONG], result.per_mode[Mode.AVAILABLE]
+    k_c, p_c, up_c = result.per_mode[Mode.STRONG]
+    k_a, p_a, up_a = result.per_mode[Mode.AVAILABLE]
     assert (k_c, k_a) == (2, 1)
     assert 0 < p_c < p_a < 1 and up_c >= p_c and up_a >= p_a
     body = result.as_json()

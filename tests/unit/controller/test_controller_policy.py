@@ -310,3 +310,16 @@ def test_c_failing_reaches_a_at_once_from_any_state(
     assert decision.mode is Mode.AVAILABLE
     assert decision.reason_code in ("emergency", "hold")
     assert decision.state.pending_votes == 0
+
+
+def test_a_cluster_smaller_than_the_quorum_with_no_failure_keeps_its_mode() -> None:
+    """A new cluster's workers register one by one (or a one-worker dev cluster): C cannot
+    place two copies, but no failure happened that A would route around."""
+    registering = cluster([FAST_S])
+    assert registering.c_fails and registering.failing == 0
+    _, changes = run([registering] * 100, PolicyState())
+    assert changes == []
+    assert decide(registering, PolicyState(), 0.0).reason_code == "too_few_workers"
+    # Once a listed worker fails, it is an emergency like any other.
+    decision = decide(cluster([FAST_S, FAST_S], {1}), PolicyState(), 0.0)
+    assert decision.reason_code == "emergency" and decision.mode is Mode.AVAILABLE
