@@ -1,21 +1,31 @@
-"""What adaptive consistency buys: the experiment of issue 7 (``docs/consistency.md``).
+"""What adaptive consistency buys: the experiment of issues 7 and 23 (``docs/consistency.md``).
 
 A real cluster (PostgreSQL, Redis, master, 3 workers with N = 3, the controller) takes
-uploads of 1 MiB files from 16 concurrent clients through four phases:
+uploads of 1 MiB files from 16 paced clients through eight phases:
 
-    healthy     all workers running
-    one_slow    worker-1 stopped with SIGSTOP (alive for TCP, answers nothing)
-    two_slow    worker-1 and worker-2 stopped
-    recovered   every worker continued with SIGCONT
+    healthy           all workers running
+    one_slow          worker-1 slow (every RPC delayed; --slow-by sigstop freezes it)
+    two_slow          worker-1 and worker-2 slow
+    recovered         every worker fine again
+    partitioned       worker-1 cut off from everyone (a pulled cable: it keeps running and
+                      heartbeating, nothing reaches its gRPC port)
+    flapping          worker-2 cut off and back every --flap-seconds
+    master_partition  worker-1 and worker-2 cut off from the master only: the controller
+                      (and the other workers) still reach them
+    healed            every worker fine again
 
-once per controller setting: ``auto`` (the policy decides), ``C`` and ``A`` (pinned with
-``POST /v1/override``). For each run and phase it reports upload p50/p99 latency, failed
-uploads, the share of time the cluster-wide mode spent in C / Hybrid / A (sampled from
-``GET /v1/mode`` every 250 ms), and per run the time from the start of ``recovered`` until
-every chunk had N live copies and an empty repair queue, and the acknowledged bytes lost
-(every acknowledged upload is downloaded and its SHA-256 compared; must be 0).
+Every worker sits behind a TCP fault proxy in this process (``tools.fault_proxy``; the
+worker advertises the proxy's address), which is how the last four phases are made. Each
+phase runs once per controller setting: ``auto`` (the policy decides), ``C`` and ``A``
+(pinned with ``POST /v1/override``). For each run and phase it reports upload p50/p99
+latency, failed uploads, the share of time the cluster-wide mode spent in C / Hybrid / A
+(sampled from ``GET /v1/mode`` every 250 ms), the uploads written in A (their receipts),
+the controller's mode changes (from its decision history), the time from the start of
+``recovered`` until every chunk had N live copies, and the acknowledged bytes lost (every
+acknowledged upload is downloaded and its SHA-256 compared; must be 0). Issue 23's
+criteria are checked per phase (``bench.consistency_report.criteria``).
 
-    .venv/bin/python -m bench.consistency_experiment --phase-seconds 60 --write-doc
+    .venv/bin/python -m bench.consistency_experiment --phase-seconds 35 --write-doc
 
 Never run as a test. Uses embedded PostgreSQL/Redis under ``var/bench`` unless
 ``DATABASE_URL`` / ``REDIS_URL`` are given.
@@ -42,14 +52,39 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from bench.consistency_report import PHASES, markdown, summarise
-from common.embedded import embedded_services
+from bench.consistency_report import LONG_PHASES, PHASES, markdown, summarise
+from common.embedded import embedded_services, free_port
 from tools.cluster import ClusterSpec, LocalCluster
 from tools.databases import create_database
+from tools.fault_proxy import FaultProxy
 
 MiB = 1024 * 1024
-STOPPED_IN = {"healthy": (), "one_slow": ("worker-1",), "two_slow": ("worker-1", "worker-2"),
-              "recovered": ()}
+
+
+@dataclass(frozen=True)
+class Faults:
+    slow: tuple[str, ...] = ()
+    cut: tuple[str, ...] = ()
+    flapping: tuple[str, ...] = ()
+    cut_from_master: tuple[str, ...] = ()
+
+
+FAULTS = {
+    "healthy": Faults(),
+    "one_slow": Faults(slow=("worker-1",)),
+    "two_slow": Faults(slow=("worker-1", "worker-2")),
+    "recovered": Faults(),
+    "partitioned": Faults(cut=("worker-1",)),
+    "flapping": Faults(flapping=("worker-2",)),
+    "master_partition": Faults(cut_from_master=("worker-1", "worker-2")),
+    "healed": Faults(),
+}
+# Before these phases every fault is lifted until the master sees every worker healthy
+# again (uploads go on; that gap belongs to no phase): a worker just reconnected after a
+# partition takes the master's gRPC reconnect backoff (up to 5 s) to be writable, and that
+# tail must not be counted as the next phase's fault.
+SETTLE_BEFORE = ("partitioned", "flapping", "master_partition")
+SETTLE_TIMEOUT_S = 30.0
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "consistency.md"
 
@@ -77,17 +112,27 @@ class RunResult:
     time_to_n_s: float | None = None
     lost_bytes: int = 0
     verified: int = 0
+    # (phase, seconds since the phase began, seconds since the run began, from, to,
+    # reason code): the controller's cluster-wide changes from its decision history.
+    changes: list[tuple[str, float, float, str, str, str]] = field(default_factory=list)
+    # phase -> the controller's durability estimate at the end of the phase
+    durability: dict[str, dict] = field(default_factory=dict)
 
 
 class Experiment:
-    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, setting: str) -> None:
+    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, setting: str,
+                 proxies: dict[str, FaultProxy]) -> None:
         self.args = args
         self.cluster = cluster
+        self.proxies = proxies
         self.result = RunResult(setting)
         self.phase = PHASES[0]
         self.phase_started = time.monotonic()
+        # wall-clock start of each phase, to place the controller's decisions
+        self.phase_walls: list[tuple[str, float]] = []
         self.stop = asyncio.Event()
         self.tokens: dict[int, str] = {}
+        self.flapper: asyncio.Task[None] | None = None
 
     async def client(self, http: aiohttp.ClientSession, index: int) -> None:
         base = self.cluster.master_url
@@ -166,14 +211,70 @@ class Experiment:
             )
             await asyncio.sleep(0.25)
 
-    def set_stopped(self, stopped: tuple[str, ...]) -> None:
+    def set_slow(self, slow: tuple[str, ...]) -> None:
         """Make these workers slow (and the others not): SIGSTOP, or with
         ``--slow-by delay`` the worker's injected RPC delay (SIGUSR1 on, SIGUSR2 off)."""
         for worker_id, handle in self.cluster.workers.items():
             if self.args.slow_by == "delay":
-                handle.process.signal(signal.SIGUSR1 if worker_id in stopped else signal.SIGUSR2)
+                handle.process.signal(signal.SIGUSR1 if worker_id in slow else signal.SIGUSR2)
             else:
-                handle.process.signal(signal.SIGSTOP if worker_id in stopped else signal.SIGCONT)
+                handle.process.signal(signal.SIGSTOP if worker_id in slow else signal.SIGCONT)
+
+    async def apply_faults(self, faults: Faults) -> None:
+        if self.flapper is not None:
+            self.flapper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.flapper
+            self.flapper = None
+        self.set_slow(faults.slow)
+        assert self.cluster.master is not None
+        for worker_id, proxy in self.proxies.items():
+            proxy.heal()
+            if worker_id in faults.cut:
+                proxy.cut()
+            elif worker_id in faults.cut_from_master:
+                proxy.cut_from({self.cluster.master.pid})
+        if faults.flapping:
+            self.flapper = asyncio.create_task(self.flap(faults.flapping))
+
+    async def flap(self, worker_ids: tuple[str, ...]) -> None:
+        """Cut these workers off and back every ``--flap-seconds``."""
+        down = False
+        while True:
+            down = not down
+            for worker_id in worker_ids:
+                proxy = self.proxies[worker_id]
+                if down:
+                    proxy.cut()
+                else:
+                    proxy.heal()
+            await asyncio.sleep(self.args.flap_seconds)
+
+    async def settle(self, http: aiohttp.ClientSession) -> None:
+        """Lift every fault and wait until the master sees every worker healthy."""
+        self.phase, self.phase_started = "settle", time.monotonic()
+        self.phase_walls.append(("settle", time.time()))
+        await self.apply_faults(Faults())
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{self.cluster.master_url}/api/v1/health",
+                                    timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    checks = (await r.json())["checks"]
+                if checks["workers_healthy"] >= len(self.proxies):
+                    return
+            except (TimeoutError, aiohttp.ClientError, KeyError):
+                pass
+            await asyncio.sleep(0.25)
+        log("settle: the master did not see every worker healthy in time")
+
+    async def sample_status(self, http: aiohttp.ClientSession) -> dict:
+        try:
+            async with http.get(f"{self.cluster.controller_url}/status",
+                                timeout=aiohttp.ClientTimeout(total=5)) as r:
+                return (await r.json())["data"]
+        except (TimeoutError, aiohttp.ClientError, KeyError):
+            return {}
 
     async def run(self) -> RunResult:
         timeout = aiohttp.ClientTimeout(total=self.args.upload_timeout_s)
@@ -189,8 +290,11 @@ class Experiment:
             until_n: asyncio.Task[float | None] | None = None
             try:
                 for phase in PHASES:
+                    if phase in SETTLE_BEFORE:
+                        await self.settle(http)
                     self.phase, self.phase_started = phase, time.monotonic()
-                    self.set_stopped(STOPPED_IN[phase])
+                    self.phase_walls.append((phase, time.time()))
+                    await self.apply_faults(FAULTS[phase])
                     if phase == "recovered":
                         recovered_at = time.monotonic()
                         # Watched while uploads go on: the figure is how long recovery
@@ -199,17 +303,39 @@ class Experiment:
                     log(f"[{self.result.setting}] phase {phase}")
                     await asyncio.sleep(
                         (self.args.recovered_seconds or self.args.phase_seconds)
-                        if phase == "recovered" else self.args.phase_seconds
+                        if phase in LONG_PHASES else self.args.phase_seconds
                     )
+                    status = await self.sample_status(http)
+                    if status.get("durability"):
+                        self.result.durability[phase] = status["durability"]
             finally:
-                self.set_stopped(())
+                await self.apply_faults(Faults())
                 self.stop.set()
                 await asyncio.wait(tasks, timeout=self.args.upload_timeout_s + 5)
             self.result.time_to_n_s = (
                 await until_n if until_n is not None else await self.time_to_n(recovered_at)
             )
             await self.verify(http)
+        await self.read_changes()
         return self.result
+
+    async def read_changes(self) -> None:
+        """The controller's cluster-wide mode changes, from its decision history."""
+        async with await psycopg.AsyncConnection.connect(
+            self.cluster.spec.database_url, autocommit=True
+        ) as conn:
+            cur = await conn.execute(
+                "SELECT EXTRACT(EPOCH FROM decided_at)::float8, from_mode, mode, reason_code"
+                " FROM controller_decisions WHERE object_id = '*' AND changed ORDER BY id")
+            rows = await cur.fetchall()
+        for at, from_mode, to_mode, reason in rows:
+            phase, began = self.phase_walls[0]
+            for name, wall in self.phase_walls:
+                if wall <= at:
+                    phase, began = name, wall
+            run_began = self.phase_walls[0][1]
+            self.result.changes.append(
+                (phase, at - began, at - run_began, from_mode, to_mode, reason))
 
     async def time_to_n(self, recovered_at: float) -> float | None:
         """Seconds from the start of ``recovered`` until every chunk stored before it has N
@@ -260,6 +386,25 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+async def start_cluster(
+    cluster: LocalCluster, workers: int
+) -> dict[str, FaultProxy]:
+    """The cluster with each worker behind a fault proxy it advertises."""
+    proxies: dict[str, FaultProxy] = {}
+    await asyncio.to_thread(cluster.start_controller)
+    await asyncio.to_thread(cluster.start_master)
+    for i in range(1, workers + 1):
+        worker_id, port = f"worker-{i}", free_port()
+        proxy = await FaultProxy("127.0.0.1", port).start()
+        proxies[worker_id] = proxy
+        await asyncio.to_thread(
+            cluster.start_worker, worker_id, port=port,
+            extra_env={"WORKER_ADVERTISE_ADDRESS": proxy.address},
+        )
+    await asyncio.to_thread(cluster.wait_workers_registered, workers)
+    return proxies
+
+
 async def run_setting(args: argparse.Namespace, setting: str, database_server: str,
                       redis_url: str) -> RunResult:
     base_dir = REPO / "var" / "bench" / f"consistency-{setting}-{uuid.uuid4().hex[:6]}"
@@ -272,11 +417,14 @@ async def run_setting(args: argparse.Namespace, setting: str, database_server: s
                        redis_url=redis_url, workers=3, replication_factor=3,
                        worker_env=worker_env, controller_env=controller_env)
     cluster = LocalCluster(spec)
+    proxies: dict[str, FaultProxy] = {}
     try:
-        await asyncio.to_thread(cluster.start)
-        return await Experiment(args, cluster, setting).run()
+        proxies = await start_cluster(cluster, spec.workers)
+        return await Experiment(args, cluster, setting, proxies).run()
     finally:
         await asyncio.to_thread(cluster.stop)
+        for proxy in proxies.values():
+            await proxy.close()
         if not args.keep:
             shutil.rmtree(base_dir, ignore_errors=True)
 
@@ -286,7 +434,12 @@ def main() -> None:
     parser.add_argument("--settings", default="auto,C,A")
     parser.add_argument("--phase-seconds", type=float, default=60.0)
     parser.add_argument("--recovered-seconds", type=float, default=0.0,
-                        help="length of the last phase; 0 = --phase-seconds")
+                        help="length of the recovered and healed phases; 0 = --phase-seconds")
+    parser.add_argument("--flap-seconds", type=float, default=3.0,
+                        help="the flapping worker is cut off and back every this long")
+    parser.add_argument("--latency-budget-ms", type=float, default=1000.0,
+                        help="an upload p99 above this is C missing its latency budget"
+                             " (the criteria of issue 23); the controller's default")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--file-size", type=int, default=1 * MiB)
     parser.add_argument("--rate-per-client", type=float, default=1.0,

@@ -182,19 +182,21 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             def count_failure(loop: str) -> None:
                 metrics.background_errors.labels(loop).inc()
 
-            prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
-                            timeout_s=settings.probe_timeout_seconds,
-                            down_after_s=settings.worker_down_after_seconds,
-                            on_recovered=repair_queue.wake_backed_off)
-            background.spawn(prober.run_forever(), name="prober")
-            background.spawn(modes.follow_changes(redis), name="mode-changes")
             reporter = ObservationReporter(registry, write_observations,
                                            ObservationsRepository(db),
                                            holder_id(settings.master_port))
             stack.push_async_callback(reporter.close)
+            prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
+                            timeout_s=settings.probe_timeout_seconds,
+                            down_after_s=settings.worker_down_after_seconds,
+                            on_recovered=repair_queue.wake_backed_off,
+                            on_change=reporter.wake)
+            background.spawn(prober.run_forever(), name="prober")
+            background.spawn(modes.follow_changes(redis), name="mode-changes")
+            # step() waits up to a second for a state change itself: no pause after it.
             background.spawn(
-                run_loop(reporter.run_once, name="write observations", interval_s=1.0,
-                         on_failure=count_failure),
+                run_loop(reporter.step, name="write observations", interval_s=0.05,
+                         max_backoff_s=5.0, on_failure=count_failure),
                 name="write-observations",
             )
             # Singleton jobs: each runs on one master at a time, under a fenced lease.

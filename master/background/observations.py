@@ -1,14 +1,19 @@
 """Publish what this master sees of its writes, about every second (issue 23).
 
-``run_once`` joins the worker registry's probe state (only a ``healthy`` worker takes new
+``step`` waits for a worker state change (``wake``, called by the prober) or the period,
+then ``run_once`` joins the worker registry's probe state (only a ``healthy`` worker takes new
 copies) with the put figures of ``replication.observations.WriteObservations`` and writes
 them through ``ObservationsRepository``; the consistency controller reads them through its
 read model (``controller_worker_observations``, ``controller_write_stats``). Every master
-reports; nothing here is a singleton job.
+reports; nothing here is a singleton job. A state change is published at once because
+the controller's emergency switch waits for it: every second saved there is a second of
+refused writes saved.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from common.errors import EchoError
@@ -25,6 +30,7 @@ __all__ = ["ObservationReporter"]
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 600
+PERIOD_S = 1.0
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -41,6 +47,18 @@ class ObservationReporter:
         self._repository = repository
         self.master_id = master_id
         self._runs = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Publish now (a worker changed state), not at the end of the period."""
+        self._wake.set()
+
+    async def step(self) -> None:
+        """Wait for a wake or the period, then publish."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), PERIOD_S)
+        self._wake.clear()
+        await self.run_once()
 
     def rows(self) -> tuple[list[WorkerObservationRow], WriteStatsRow]:
         puts = self._observations.worker_stats()

@@ -42,6 +42,7 @@ class Prober:
         self, registry: WorkerRegistry, repository: WorkersRepository, metrics: MasterMetrics,
         interval_s: float, timeout_s: float = 1.0, down_after_s: float = 6.0,
         on_recovered: Callable[[], Awaitable[object]] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._registry = registry
         self._repository = repository
@@ -51,6 +52,8 @@ class Prober:
         self._down_after_s = down_after_s
         # Called when a worker goes from suspect/down back to healthy (repair wakes up).
         self._on_recovered = on_recovered
+        # Called on every state change (the write observations are published at once).
+        self._on_change = on_change
 
     async def run_once(self) -> None:
         await self._registry.refresh()
@@ -83,6 +86,8 @@ class Prober:
         if view.state != previous:
             log.info("worker state changed", extra={
                 "worker_id": view.worker_id, "from": previous, "to": view.state})
+            if self._on_change is not None:
+                self._on_change()
             if view.state == "healthy" and previous in ("suspect", "down") and self._on_recovered:
                 try:
                     await self._on_recovered()
