@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -460,6 +461,9 @@ def main() -> None:
     parser.add_argument("--probe-timeout-s", type=float, default=0.5,
                         help="the controller's CONTROLLER_PROBE_TIMEOUT_SECONDS")
     parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
+    parser.add_argument("--results-json", type=Path, default=None,
+                        help="also write every run's raw results (uploads, samples, changes,"
+                             " durability estimates) to this file")
     parser.add_argument("--keep", action="store_true", help="keep cluster folders and logs")
     args = parser.parse_args()
 
@@ -471,6 +475,8 @@ def main() -> None:
                     for s in args.settings.split(",")]
 
     results = asyncio.run(run_all())
+    if args.results_json is not None:
+        args.results_json.write_text(json.dumps([dataclasses.asdict(r) for r in results]))
     table = markdown(results, args)
     print(table)
     print(json.dumps([summarise(r) for r in results], indent=1), file=sys.stderr)
