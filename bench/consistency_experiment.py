@@ -282,8 +282,10 @@ class Experiment:
         connector = aiohttp.TCPConnector(limit=self.args.clients * 2)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             if self.result.setting in ("C", "A"):
+                # Controller writes need the cluster's identity (DESIGN §15).
+                signed = self.cluster.identity("bench").http_headers("POST", "/v1/override")
                 async with http.post(f"{self.cluster.controller_url}/v1/override",
-                                     json={"mode": self.result.setting}) as r:
+                                     json={"mode": self.result.setting}, headers=signed) as r:
                     r.raise_for_status()
             tasks = [asyncio.create_task(self.client(http, i)) for i in range(self.args.clients)]
             tasks.append(asyncio.create_task(self.sample_modes(http)))
@@ -471,12 +473,15 @@ def main() -> None:
         var_dir = REPO / "var" / "bench"
         with embedded_services(var_dir, os.environ.get("DATABASE_URL", ""),
                                os.environ.get("REDIS_URL", "")) as (database_url, redis_url):
-            return [await run_setting(args, s.strip(), database_url, redis_url)
-                    for s in args.settings.split(",")]
+            done: list[RunResult] = []
+            for setting in args.settings.split(","):
+                done.append(await run_setting(args, setting.strip(), database_url, redis_url))
+                if args.results_json is not None:  # a later failure loses no finished run
+                    args.results_json.write_text(
+                        json.dumps([dataclasses.asdict(r) for r in done]))
+            return done
 
     results = asyncio.run(run_all())
-    if args.results_json is not None:
-        args.results_json.write_text(json.dumps([dataclasses.asdict(r) for r in results]))
     table = markdown(results, args)
     print(table)
     print(json.dumps([summarise(r) for r in results], indent=1), file=sys.stderr)
