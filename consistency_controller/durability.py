@@ -17,12 +17,14 @@ windows in which it has fewer than N copies:
    p2 = (1 − e^(−λ·(repair + detect)))^c.
 
 P(lost before N) = 1 − (1 − p1)·(1 − f·p2). λ is each worker's failure rate, measured by
-the controller as onsets (a writable worker becoming unwritable) per writable
-worker-second over the last hour; every onset is counted as if the worker's data were
-gone, so the estimate is an upper bound for failures that lose nothing (a slow or
-partitioned worker). With no onset seen, λ = 0 and only the upper bound (one-sided 95 %,
-Poisson) says anything. Holder failures are taken as independent; copies written by late
-puts from the master's memory are not credited while they are in flight (conservative).
+the controller as failures per writable worker-second over the last hour: a writable
+worker becoming unwritable and staying so for the repair grace (from then on the cluster
+itself treats its copies as gone). Every such failure is counted as if the worker's data
+were gone, so the estimate is an upper bound for outages that lose nothing (a worker
+slow or partitioned for longer than the grace); a flapping worker is not counted. With
+no failure seen, λ = 0 and only the upper bound (one-sided 95 %, Poisson) says anything.
+Holder failures are taken as independent; copies written by late puts from the master's
+memory are not credited while they are in flight (conservative).
 """
 
 from __future__ import annotations
@@ -72,14 +74,23 @@ class _Round:
 
 @dataclass
 class FailureLedger:
-    """Failure onsets and writable worker-seconds over a sliding window, and how long a
-    failure takes to be seen as ``down`` by the masters (time to detect)."""
+    """Failures and writable worker-seconds over a sliding window, and how long a failure
+    takes to be seen as ``down`` by the masters (time to detect).
+
+    A failure counts once it has lasted ``permanent_after_s`` (the repair grace: from then
+    on the cluster itself treats the worker's copies as gone and re-replicates them); a
+    worker that flaps or is slow for a moment loses nothing and is not a failure here.
+    It counts in the round it qualifies, for the onset it started at.
+    """
 
     window_s: float = WINDOW_S
+    permanent_after_s: float = 0.0
     rounds: deque[_Round] = field(default_factory=deque)
     last_at: float | None = None
     was_writable: dict[str, bool] = field(default_factory=dict)
     failing_since: dict[str, float] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)
+    undetected: set[str] = field(default_factory=set)
     detect_ewma_s: float | None = None
     detections: int = 0
 
@@ -90,18 +101,29 @@ class FailureLedger:
             before = self.was_writable.get(worker_id)
             if before and state.known:
                 exposure += dt
-            if before and not state.writable and state.known:
-                onsets += 1
-                self.failing_since[worker_id] = now
             if state.writable:
                 self.failing_since.pop(worker_id, None)
-            elif state.down and worker_id in self.failing_since:
-                self._detected(now - self.failing_since.pop(worker_id))
+                self.counted.discard(worker_id)
+                self.undetected.discard(worker_id)
+            elif before and state.known:
+                self.failing_since[worker_id] = now
+                self.undetected.add(worker_id)
+            since = self.failing_since.get(worker_id)
+            if since is not None:
+                if (worker_id not in self.counted
+                        and now - since >= self.permanent_after_s):
+                    onsets += 1
+                    self.counted.add(worker_id)
+                if state.down and worker_id in self.undetected:
+                    self.undetected.discard(worker_id)
+                    self._detected(now - since)
             if state.known:
                 self.was_writable[worker_id] = state.writable
         for gone in set(self.was_writable) - set(workers):
             del self.was_writable[gone]
             self.failing_since.pop(gone, None)
+            self.counted.discard(gone)
+            self.undetected.discard(gone)
         self.last_at = now
         self.rounds.append(_Round(now, exposure, onsets))
         while self.rounds and self.rounds[0].at <= now - self.window_s:

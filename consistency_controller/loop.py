@@ -105,7 +105,7 @@ class EvaluationLoop:
         self.latency_budget_s = latency_budget_s
         self.startup_grace_s = startup_grace_s
         self.repair_grace_s = repair_grace_s
-        self.ledger = FailureLedger()
+        self.ledger = FailureLedger(permanent_after_s=repair_grace_s)
         self.durability: DurabilityEstimate | None = None
         self.clock = clock
         self._task: asyncio.Task[None] | None = None

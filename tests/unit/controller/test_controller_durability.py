@@ -37,6 +37,22 @@ def test_ledger_counts_onsets_exposure_and_time_to_detect() -> None:
     assert ledger.onsets == 1
 
 
+def test_only_failures_lasting_the_repair_grace_count() -> None:
+    """A flapping worker loses nothing; one unwritable for the grace is treated as gone
+    (the cluster re-replicates its chunks), counted once, when it qualifies."""
+    ledger = FailureLedger(permanent_after_s=5.0)
+    t = 0.0
+    for _ in range(5):  # down 3 s, up 3 s: never long enough
+        for state in (UP, SUSPECT, SUSPECT, SUSPECT, UP, UP):
+            ledger.observe(t, {"a": state})
+            t += 1.0
+    assert ledger.onsets == 0
+    for _ in range(10):
+        ledger.observe(t, {"a": SUSPECT if t < 1000 else UP})
+        t += 1.0
+    assert ledger.onsets == 1
+
+
 def test_ledger_forgets_what_left_the_window() -> None:
     ledger = FailureLedger(window_s=10.0)
     ledger.observe(0.0, {"a": UP})
