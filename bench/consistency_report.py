@@ -99,7 +99,7 @@ def criteria(results: list[RunResult], budget_ms: float) -> list[dict[str, Any]]
     """Issue 23's objective per phase, for the auto run against the pinned runs: auto's p99
     (every upload, failed ones at their time to giving up) within 1.1x of the better pinned
     mode's; uploads written in A only where pinned C failed uploads or its p99 missed the
-    latency budget. Empty unless all three settings ran."""
+    latency budget while pinned A's met it. Empty unless all three settings ran."""
     by_setting = {r.setting: {row["phase"]: row for row in summarise(r)} for r in results}
     if not {"auto", "C", "A"} <= set(by_setting):
         return []
@@ -109,7 +109,10 @@ def criteria(results: list[RunResult], budget_ms: float) -> list[dict[str, Any]]
         pinned = [x for x in (c["p99_all_ms"], a["p99_all_ms"]) if x is not None]
         best = min(pinned) if pinned else None
         ratio = (auto["p99_all_ms"] / best) if best and auto["p99_all_ms"] is not None else None
-        c_missed = c["failed"] > 0 or (c["p99_all_ms"] or 0.0) > budget_ms
+        # C missed: it failed uploads, or its p99 was over the budget where A's was not
+        # (on a loaded machine both can be over it; then A would not have met it either).
+        c_missed = c["failed"] > 0 or (
+            (c["p99_all_ms"] or 0.0) > budget_ms >= (a["p99_all_ms"] or 0.0))
         rows.append({
             "phase": phase, "auto_p99_ms": auto["p99_all_ms"], "best_pinned_p99_ms": best,
             "best_pinned": "C" if best == c["p99_all_ms"] else "A",
@@ -135,7 +138,7 @@ def criteria_markdown(results: list[RunResult], budget_ms: float) -> list[str]:
     lines = [
         "",
         f"Issue 23's criteria for auto, per phase (p99 over every upload; C *missed* = pinned"
-        f" C failed uploads or its p99 exceeded {budget_ms:g} ms):",
+        f" C failed uploads, or its p99 exceeded {budget_ms:g} ms while pinned A's did not):",
         "",
         "| phase | auto p99 ms | better pinned p99 ms | auto / pinned | within 1.1x |"
         " C missed budget or failed | auto uploads written in A | A only where C missed |"
