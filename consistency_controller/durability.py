@@ -12,7 +12,8 @@ windows in which it has fewer than N copies:
 2. **repair**, for the share f of chunk writes that left a copy to the repair queue (a
    put failed, or fewer workers were placeable than N; measured by the masters): it waits
    with c = max(k, min(N − 1, writable)) copies for the repair window (age of a repair
-   item when it completes, measured by the masters) plus the time to detect a failed
+   item when it completes, measured by the masters, at least the age of the oldest item
+   still queued) plus the time to detect a failed
    holder (a copy lost meanwhile is only queued once its worker is found down):
    p2 = (1 − e^(−λ·(repair + detect)))^c.
 

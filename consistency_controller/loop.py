@@ -392,11 +392,12 @@ class EvaluationLoop:
     def _durability_inputs(
         self, viability: Viability, stats: WriteStats, lag_s: float, backlog: int
     ) -> DurabilityInputs:
-        """The model's inputs: failures from the ledger, the write path from the masters;
-        without a repair completion seen, the backlog's current age stands for the window."""
-        repair_window_s = stats.repair_age_s
-        if repair_window_s is None:
-            repair_window_s = lag_s + self.reader.lag_grace_s if backlog else 0.0
+        """The model's inputs: failures from the ledger, the write path from the masters.
+        The repair window is the age of items at completion, but never less than the age
+        of the oldest item still queued: items that cannot complete (no worker to copy to,
+        backed off) never report a completion, and would otherwise be left out."""
+        queued_s = lag_s + self.reader.lag_grace_s if backlog else 0.0
+        repair_window_s = max(stats.repair_age_s or 0.0, queued_s)
         detect_s = self.ledger.detect_ewma_s
         return DurabilityInputs(
             replication_factor=self.replication_factor,

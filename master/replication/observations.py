@@ -12,7 +12,9 @@ worker stopped taking copies says nothing about it now), and the age of its olde
 still in flight (a worker that swallows puts shows before the RPC deadline).
 
 For the durability model: per acknowledged chunk write, whether a copy was left to the
-repair queue (fewer targets than N could be placed, or a put failed, late or not), and
+repair queue (fewer targets than N could be placed, or a put failed, late or not) — the
+share over the last ``SHARE_WINDOW_S``, counted in 10 s buckets (an EWMA over writes only
+remembered the last few dozen, and those come after the failure that mattered) — and
 for the others how long after acknowledgement the last late copy landed (0 when every
 copy was there at the ack); per completed repair item, its age.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +39,8 @@ __all__ = [
 
 EWMA_ALPHA = 0.2
 LATENCY_FRESH_S = 30.0
+SHARE_WINDOW_S = 600.0
+BUCKET_S = 10.0
 
 
 @dataclass
@@ -101,7 +106,8 @@ class WriteObservations:
         self._in_flight: dict[int, tuple[str, float]] = {}
         self._tokens = itertools.count()
         self.chunk_writes = 0
-        self._repair_share = 0.0
+        # (bucket start, chunk writes, of which left a copy to repair)
+        self._share_buckets: deque[list[float]] = deque()
         self._settle_s = 0.0
         self.repair_completions = 0
         self._repair_age_s: float | None = None
@@ -140,8 +146,13 @@ class WriteObservations:
 
     def chunk_settled(self, to_repair: bool, settle_s: float) -> None:
         self.chunk_writes += 1
-        self._repair_share = _ewma(self._repair_share if self.chunk_writes > 1 else None,
-                                   1.0 if to_repair else 0.0)
+        now = self.clock()
+        start = now - now % BUCKET_S
+        if not self._share_buckets or self._share_buckets[-1][0] != start:
+            self._share_buckets.append([start, 0.0, 0.0])
+        bucket = self._share_buckets[-1]
+        bucket[1] += 1
+        bucket[2] += 1 if to_repair else 0
         if not to_repair:
             self._settle_s = _ewma(self._settle_s, settle_s)
 
@@ -167,6 +178,15 @@ class WriteObservations:
             )
         return stats
 
+    def repair_share(self) -> float:
+        """Share of the chunk writes of the last ``SHARE_WINDOW_S`` that left a copy to repair."""
+        horizon = self.clock() - SHARE_WINDOW_S
+        while self._share_buckets and self._share_buckets[0][0] < horizon - BUCKET_S:
+            self._share_buckets.popleft()
+        writes = sum(b[1] for b in self._share_buckets if b[0] >= horizon - BUCKET_S)
+        to_repair = sum(b[2] for b in self._share_buckets if b[0] >= horizon - BUCKET_S)
+        return to_repair / writes if writes else 0.0
+
     def write_stats(self) -> WritePathStats:
-        return WritePathStats(self.chunk_writes, self._repair_share, self._settle_s,
+        return WritePathStats(self.chunk_writes, self.repair_share(), self._settle_s,
                               self.repair_completions, self._repair_age_s)

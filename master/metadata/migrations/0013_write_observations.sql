@@ -21,8 +21,8 @@ CREATE TABLE worker_write_observations (
 );
 CREATE INDEX worker_write_observations_by_time ON worker_write_observations (observed_at);
 
--- One row per master: its acknowledged chunk writes, the share (EWMA) that left a copy to
--- the repair queue, how long late copies took to land (EWMA, ms), and the age of repair
+-- One row per master: its acknowledged chunk writes, the share (of the last 10 minutes' writes)
+-- that left a copy to the repair queue, how long late copies took to land (EWMA, ms), and the age of repair
 -- items when the repair it ran completed them (EWMA, ms; NULL before the first).
 CREATE TABLE master_write_stats (
     master_id          text PRIMARY KEY CHECK (length(master_id) BETWEEN 1 AND 200),

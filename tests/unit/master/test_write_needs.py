@@ -178,6 +178,12 @@ def test_observation_ewmas_in_flight_age_and_staleness() -> None:
     settling = obs.settling(late=1, unplaced=1, failed=False)
     settling.late_copy_done(ok=True)
     assert obs.write_stats().repair_share == 1.0, "an unplaced copy goes to repair"
+    for _ in range(3):
+        obs.settling(late=0, unplaced=0, failed=False)
+    assert obs.write_stats().repair_share == 0.25, "the share of the window's writes"
+    clock.now += 700.0
+    obs.settling(late=0, unplaced=0, failed=False)
+    assert obs.write_stats().repair_share == 0.0, "what left the window is forgotten"
 
 
 async def test_the_reporter_joins_probe_states_with_put_figures(rig: Rig) -> None:
