@@ -43,6 +43,7 @@ def _ok(data_schema: str, status: str = "200", description: str = "OK") -> dict[
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
             404: "Not found", 409: "Conflict", 413: "Body too large",
+            412: "The request's latency budget ran out first (latency_budget_exceeded)",
             410: "Upload session expired", 416: "Range not satisfiable",
             429: "Too many open upload sessions",
             503: "Not enough healthy workers / dependency down"}
@@ -96,7 +97,8 @@ _PATHS: dict[str, Any] = {
                                            "enum": ["auto", "strong", "available"]},
                            **WRITE_NEEDS_PROPERTIES,
                            "file": {"type": "string", "format": "binary"}}}}}},
-        "responses": {**_ok("Receipt", "201", "Uploaded"), **_errors(400, 401, 413, 503)}}},
+        "responses": {**_ok("Receipt", "201", "Uploaded"),
+                      **_errors(400, 401, 412, 413, 503)}}},
     "/api/v1/files": {"get": {
         "summary": "List the caller's files", "security": _BEARER,
         "parameters": [
@@ -173,7 +175,7 @@ _PATHS: dict[str, Any] = {
             *WRITE_NEEDS_HEADERS,
         ],
         "requestBody": {"required": False, "content": _BYTES},
-        "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 413, 503)}}},
+        "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 412, 413, 503)}}},
     "/api/v1/files/upload/{session_id}/complete": {"post": {
         "summary": "Verify and commit the file", "security": _BEARER,
         "parameters": [{"name": "session_id", "in": "path", "required": True,

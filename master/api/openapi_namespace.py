@@ -16,7 +16,9 @@ _JSON = "application/json"
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TEXT = {400: "Invalid input or bad path", 401: "Missing or invalid credentials",
          403: "Permission too weak", 404: "Not found (or a bucket you cannot read)",
-         409: "Conflict", 412: "Precondition failed (If-Match / If-None-Match)",
+         409: "Conflict",
+         412: "Precondition failed (If-Match / If-None-Match, or the latency budget ran out:"
+              " latency_budget_exceeded)",
          413: "Body too large", 416: "Range not satisfiable",
          503: "Not enough healthy workers / dependency down"}
 

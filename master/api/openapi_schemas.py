@@ -14,9 +14,9 @@ _MIN_COPIES = {"type": "integer", "minimum": 1, "maximum": 9,
                               " (400 otherwise). A mode change never lowers W below it."}
 _BUDGET = {"type": "integer", "minimum": 1, "maximum": 600000,
            "description": "Milliseconds from the start of the request within which every"
-                          " chunk's write quorum must be met; otherwise 503"
-                          " quorum_not_reached (retryable, nothing committed). Never weakens"
-                          " the mode."}
+                          " chunk's write quorum must be met; otherwise 412"
+                          " latency_budget_exceeded (nothing committed; retrying may"
+                          " succeed). Never weakens the mode."}
 WRITE_NEEDS_HEADERS: list[dict[str, Any]] = [
     {"name": "X-EchoFS-Min-Sync-Copies", "in": "header", "required": False,
      "schema": _MIN_COPIES},

@@ -4,9 +4,10 @@ A client may state a **minimum of synchronous copies** (``X-EchoFS-Min-Sync-Copi
 the upload's write quorum becomes the larger of the mode's W and that minimum, and a
 mode change while it waits (``LiveQuorum``) never lowers W below it. It may state a
 **latency budget** (``X-EchoFS-Latency-Budget-Ms``): every chunk's quorum must be met
-within that time from the start of the request, or the upload fails with 503
-``quorum_not_reached`` (retryable, nothing committed; the puts already started finish
-as late copies or are collected) instead of waiting up to the chunk RPC deadline. A
+within that time from the start of the request, or the upload fails with 412
+``latency_budget_exceeded`` (the condition the request stated did not hold; nothing
+committed; the puts already started finish as late copies or are collected; retrying
+may succeed) instead of waiting up to the chunk RPC deadline. A
 budget never weakens the mode — a request cannot buy speed with durability the
 cluster's mode promised; it can only stop waiting. The receipt says what was required
 and achieved (``SyncOutcome``).

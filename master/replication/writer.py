@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from common.chunks import EncodedChunk
-from common.errors import EchoError, QuorumNotReached
+from common.errors import EchoError, LatencyBudgetExceeded, QuorumNotReached
 from common.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
 from master.domain.records import ChunkPlacement
@@ -54,9 +54,9 @@ class ChunkWriter:
         a W lowered by a mode change while this write waits applies at once).
 
         Returns the placement and whether the chunk was deduplicated (N live copies
-        existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist,
-        or when they do not by ``deadline`` (``time.perf_counter()`` time; a request's
-        latency budget): the puts still running then go on as late copies.
+        existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist, and
+        LatencyBudgetExceeded when they do not by ``deadline`` (``time.perf_counter()``
+        time; the request's latency budget): the puts still running go on as late copies.
         The counting is ``QuorumTracker``'s; this method starts and awaits the puts.
         """
         live: LiveQuorum | None
@@ -144,9 +144,11 @@ class ChunkWriter:
         placement.live_copies = tracker.live_copies
         if not tracker.met and out_of_budget:
             self._metrics.quorum_failures.labels("latency_budget").inc()
-            for task in pending:
-                tracker.fail(puts[task], "still writing when the request's latency budget ran out")
-            raise tracker.error()
+            raise LatencyBudgetExceeded(
+                chunk_id=chunk.chunk_id, needed=tracker.write_quorum,
+                succeeded=[*tracker.live_holders, *tracker.acked],
+                pending=sorted(puts[task] for task in pending),
+            )
         if not tracker.met:
             self._metrics.quorum_failures.labels("replica_errors").inc()
             raise tracker.error()

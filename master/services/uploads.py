@@ -18,7 +18,7 @@ from typing import Any
 
 from common.chunks import EncodedChunk, encode_chunk
 from common.cpu import cpu_bound
-from common.errors import Conflict, EchoError, NotFound
+from common.errors import Conflict, EchoError, LatencyBudgetExceeded, NotFound
 from common.quorum import Hint, Mode, effective_mode, write_quorum
 from master.cluster.modes import CLUSTER_KEY, ModeOracle
 from master.domain.records import ChunkPlacement, NewVersion
@@ -99,9 +99,14 @@ class UploadService:
         request's minimum of synchronous copies and latency budget (``WriteNeeds``);
         QuorumNotReached when the budget runs out first.
         """
+        needs = needs or WriteNeeds()
         try:
             return await self._upload(caller, bucket or caller.home_bucket, path, hint, read,
-                                      if_match, if_none_match, needs or WriteNeeds())
+                                      if_match, if_none_match, needs)
+        except LatencyBudgetExceeded as exc:
+            exc.details["latency_budget_ms"] = needs.latency_budget_ms
+            self._metrics.file_errors.labels("upload", exc.code).inc()
+            raise
         except EchoError as exc:
             self._metrics.file_errors.labels("upload", exc.code).inc()
             raise

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from common.chunks import EncodedChunk, encode_chunk
-from common.errors import InvalidInput, QuorumNotReached, Unavailable
+from common.errors import InvalidInput, LatencyBudgetExceeded, Unavailable
 from common.quorum import Hint, Mode
 from common.tasks import BackgroundTasks
 from master.background.observations import ObservationReporter
@@ -119,11 +119,11 @@ async def test_a_minimum_of_copies_is_never_lowered_by_a_mode_change(rig: Rig) -
 async def test_a_spent_latency_budget_fails_the_write_and_leaves_late_copies(rig: Rig) -> None:
     gates = [rig.cluster[w].hold("put_chunk") for w in ("w2", "w3")]
     chunk = _chunk("budget")
-    with pytest.raises(QuorumNotReached) as caught:
+    with pytest.raises(LatencyBudgetExceeded) as caught:
         await rig.writer.write(chunk, 2, deadline=time.perf_counter() + 0.05)
-    failures = caught.value.details["failures"]
-    assert set(failures) >= {"w2", "w3"}
-    assert all("latency budget" in failures[w] for w in ("w2", "w3"))
+    assert caught.value.code == "latency_budget_exceeded"
+    assert set(caught.value.details["pending"]) >= {"w2", "w3"}
+    assert caught.value.details["needed"] == 2 and "latency budget" in caught.value.message
     assert rig.metrics.registry.get_sample_value(
         "echofs_quorum_failures_total", {"reason": "latency_budget"}) == 1
     for gate in gates:  # the puts under way still land as late copies

@@ -75,3 +75,16 @@ async def test_a_session_part_takes_the_headers_too(api: ApiClient) -> None:
     assert status == 200, body
     status, body = await api.call("POST", f"/api/v1/files/upload/{session_id}/complete")
     assert status == 201 and body["data"]["replicas"]["acked"] == 3, body
+
+
+async def test_a_budget_that_runs_out_fails_the_upload_and_stores_nothing(
+    api: ApiClient,
+) -> None:
+    status, body = await api.call(
+        "PUT", f"/api/v1/fs/{api.home_bucket}/needs/late.bin", data=os.urandom(64 * 1024),
+        headers={BUDGET: "1"},
+    )
+    assert (status, body["code"]) == (412, "latency_budget_exceeded"), body
+    assert body["details"]["needed"] == 2 and body["details"]["latency_budget_ms"] == 1
+    status, _, _ = await api.read(api.home_bucket, "needs/late.bin")
+    assert status == 404
