@@ -53,7 +53,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from bench.consistency_report import LONG_PHASES, PHASES, markdown, summarise
+from bench.consistency_report import LONG_PHASES, PHASES, STOPPED, markdown, summarise
 from common.embedded import embedded_services, free_port
 from tools.cluster import ClusterSpec, LocalCluster
 from tools.databases import create_database
@@ -193,6 +193,10 @@ class Experiment:
                     retryable, error = r.status == 503, f"{r.status} {body.get('code')}"
             except (TimeoutError, aiohttp.ClientError) as exc:
                 retryable, error = True, repr(exc)
+            if retryable and self.stop.is_set() and time.perf_counter() + backoff_s <= deadline:
+                # The run ended while a client library would still retry: not a failure.
+                return Upload(phase, time.perf_counter() - started, False,
+                              error=f"{STOPPED} {error}", attempts=attempts)
             if not retryable or time.perf_counter() + backoff_s > deadline or self.stop.is_set():
                 return Upload(phase, time.perf_counter() - started, False, error=error,
                               attempts=attempts)
@@ -462,6 +466,9 @@ def main() -> None:
                              "probes and decides)")
     parser.add_argument("--probe-timeout-s", type=float, default=0.5,
                         help="the controller's CONTROLLER_PROBE_TIMEOUT_SECONDS")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="run the settings at the same time, each on its own cluster"
+                             " (a paired comparison on a machine others also load)")
     parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
     parser.add_argument("--results-json", type=Path, default=None,
                         help="also write every run's raw results (uploads, samples, changes,"
@@ -473,12 +480,20 @@ def main() -> None:
         var_dir = REPO / "var" / "bench"
         with embedded_services(var_dir, os.environ.get("DATABASE_URL", ""),
                                os.environ.get("REDIS_URL", "")) as (database_url, redis_url):
+            settings = [setting.strip() for setting in args.settings.split(",")]
             done: list[RunResult] = []
-            for setting in args.settings.split(","):
-                done.append(await run_setting(args, setting.strip(), database_url, redis_url))
+            if args.concurrent:
+                # Paired: every setting on its own cluster at the same time, so each sees
+                # the same background load (other work on the machine comes and goes).
+                done = list(await asyncio.gather(
+                    *(run_setting(args, s, database_url, redis_url) for s in settings)))
+            for setting in settings if not args.concurrent else ():
+                done.append(await run_setting(args, setting, database_url, redis_url))
                 if args.results_json is not None:  # a later failure loses no finished run
                     args.results_json.write_text(
                         json.dumps([dataclasses.asdict(r) for r in done]))
+            if args.results_json is not None:
+                args.results_json.write_text(json.dumps([dataclasses.asdict(r) for r in done]))
             return done
 
     results = asyncio.run(run_all())

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bench.consistency_experiment import RunResult
 
 __all__ = [
-    "LONG_PHASES", "PHASES", "back_in_c_after_s", "criteria", "flapping", "markdown",
+    "LONG_PHASES", "PHASES", "STOPPED", "back_in_c_after_s", "criteria", "flapping", "markdown",
     "mode_changes", "summarise",
 ]
 
@@ -24,6 +24,8 @@ PHASES = ("healthy", "one_slow", "two_slow", "recovered", "partitioned", "flappi
 # Phases that last --recovered-seconds (the cluster catching up after faults).
 LONG_PHASES = ("recovered", "healed")
 RATIO = 1.1
+# The error of an upload refused (503) when the run ended while it would still retry.
+STOPPED = "stopped while retrying:"
 
 
 def _p99_ms(sorted_latencies: list[float]) -> float | None:
@@ -72,7 +74,9 @@ def back_in_c_after_s(result: RunResult, phase: str = "recovered") -> float | No
 def summarise(result: RunResult) -> list[dict[str, Any]]:
     rows = []
     for phase in PHASES:
-        uploads = [u for u in result.uploads if u.phase == phase]
+        # An upload the run's end cut off while it would still retry belongs to no outcome.
+        uploads = [u for u in result.uploads
+                   if u.phase == phase and not u.error.startswith(STOPPED)]
         ok = sorted(u.latency_s for u in uploads if u.ok)
         every = sorted(u.latency_s for u in uploads)
         samples = [m for p, _, m in result.mode_samples if p == phase]
@@ -177,7 +181,10 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
         + ("SIGSTOP" if args.slow_by == "sigstop"
            else f"every RPC (health checks too) delayed {args.slow_ms} ms")
         + f"; controller evaluates every {args.evaluation_interval_s:g} s, probe deadline "
-        f"{args.probe_timeout_s:g} s.",
+        f"{args.probe_timeout_s:g} s; "
+        + ("the settings ran at the same time, each on its own cluster (paired: same"
+           " background load)." if getattr(args, "concurrent", False)
+           else "the settings ran one after the other."),
         "",
         f"A client retries a refused (503) upload for up to {args.retry_for_s:g} s; latency runs"
         " from its first attempt to its outcome; *failed* = still refused at that deadline.",
@@ -196,18 +203,20 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
             )
     lines += ["", "| setting | mode changes (sampled) | back in C after recovered (s) |"
               " back in C after healed (s) | time to N copies after recovery (s) |"
-              " failed uploads | acked uploads verified | acknowledged bytes lost |",
-              "|---|---|---|---|---|---|---|---|"]
+              " failed uploads | cut off by the end of the run | acked uploads verified |"
+              " acknowledged bytes lost |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         ttn = "not reached" if result.time_to_n_s is None else f"{result.time_to_n_s:.1f}"
         backs = []
         for phase in LONG_PHASES:
             back = back_in_c_after_s(result, phase)
             backs.append("no" if back is None else f"{back:.1f}")
-        failed = sum(1 for u in result.uploads if not u.ok)
+        failed = sum(1 for u in result.uploads if not u.ok and not u.error.startswith(STOPPED))
+        cut = sum(1 for u in result.uploads if u.error.startswith(STOPPED))
         lines.append(
             f"| {result.setting} | {mode_changes(result)} | {backs[0]} | {backs[1]} | {ttn} |"
-            f" {failed} | {result.verified} | {result.lost_bytes} |"
+            f" {failed} | {cut} | {result.verified} | {result.lost_bytes} |"
         )
     lines += criteria_markdown(results, args.latency_budget_ms)
     return "\n".join(lines) + "\n"
