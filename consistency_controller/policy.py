@@ -20,7 +20,12 @@ and never flap. So the question each evaluation answers is "can C write, and in 
   faster, and leaving C needs ``VOTES`` agreeing evaluations and the cooldown.
 - **C is fine again** when it does not fail and its latency is at most
   ``RETURN_FRACTION`` of the budget (hysteresis: a latency wobbling around the budget
-  never flips the mode back and forth); returning needs the same votes and cooldown.
+  never flips the mode back and forth); returning needs ``RETURN_VOTES`` (10) agreeing
+  evaluations in a row — about 10 s of C being able to write — and the cooldown. A return
+  that an emergency undoes a few seconds later is a reversal, and the emergency cannot
+  wait (a paired experiment run under heavy load returned at +5 s and went back to A at
+  +9 s when two workers' probes timed out again); a return that waits for stability
+  costs a few seconds of A after a recovery instead.
 
 Replication lag (decided in issue 23, ``docs/consistency.md``): a backlog of copies that
 *cannot be placed* (fewer writable workers than N) is ignored here — neither mode can
@@ -32,10 +37,10 @@ any latency within the budget. Lag never pushes toward A.
 
 Precedence: critical key (always C) → operator override → hint Strong (C) → no writable
 worker (hold) → C fails (emergency A, or hold while workers are unknown or none has
-failed) → latency
-bands with votes and cooldown. Every change other than an emergency is at least
-``COOLDOWN_S`` after the previous one; an emergency acts at once because a write that
-C cannot place fails, and a failed write protects nothing. The policy serves C or A;
+failed) → latency bands with votes (3 to leave C, 10 to return) and cooldown. Every
+change other than an emergency is at least ``COOLDOWN_S`` after the previous one; an
+emergency acts at once because a write that C cannot place fails, and a failed write
+protects nothing. The policy serves C or A;
 Hybrid (C only for Strong-hinted writes, which are C in every mode anyway) is accepted
 as a persisted or pinned state and left by the same rules as A.
 """
@@ -52,6 +57,7 @@ __all__ = [
     "LAG_HOLD_S",
     "MAX_PRESSURE",
     "RETURN_FRACTION",
+    "RETURN_VOTES",
     "VOTES",
     "Decision",
     "PolicyState",
@@ -62,6 +68,7 @@ __all__ = [
 ]
 
 VOTES = 3
+RETURN_VOTES = 10
 COOLDOWN_S = 20.0
 RETURN_FRACTION = 0.7
 LAG_HOLD_S = 5.0
@@ -262,16 +269,17 @@ def decide(signals: Signals, state: PolicyState, now: float) -> Decision:
             f" keeping {state.mode.value}", pressure,
         )
     votes = state.pending_votes + 1 if state.pending_mode is target else 1
+    needed = RETURN_VOTES if target is Mode.STRONG else VOTES
     since_change = None if state.last_change_at is None else now - state.last_change_at
     arrow = f"{state.mode.value}->{target.value}"
-    if votes >= VOTES and (since_change is None or since_change >= COOLDOWN_S):
+    if votes >= needed and (since_change is None or since_change >= COOLDOWN_S):
         return _switch(
             state, target, now, "threshold",
             f"C pressure {pressure:.2f}: {votes} agreeing evaluations for {arrow}", pressure,
         )
     pending = replace(state, pending_mode=target, pending_votes=votes)
-    if votes < VOTES:
-        code, why = "voting", f"vote {votes}/{VOTES} for {arrow}"
+    if votes < needed:
+        code, why = "voting", f"vote {votes}/{needed} for {arrow}"
     else:
         assert since_change is not None
         code, why = "cooldown", f"cooldown {since_change:.0f}/{COOLDOWN_S:.0f}s before {arrow}"

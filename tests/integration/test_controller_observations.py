@@ -13,7 +13,7 @@ import pytest
 
 from common.migrate import apply_migrations
 from consistency_controller.app import LOOP
-from consistency_controller.policy import COOLDOWN_S
+from consistency_controller.policy import COOLDOWN_S, RETURN_VOTES
 from tests.support.controller_harness import controller, get, health_server, seed_workers, sql
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,7 +84,7 @@ async def test_a_partition_only_the_master_sees_switches_to_a_and_back(
 
         # Healed: back to C after the votes and the cooldown, not before.
         await report(master_db, "m1", healthy)
-        for _ in range(5):
+        for _ in range(RETURN_VOTES + 1):
             clock.now += 1
             held = await loop.run_once()
         assert held.cluster.mode.value == "A" and held.cluster.reason_code == "cooldown"
@@ -137,7 +137,10 @@ async def test_the_durability_estimate_is_in_status_and_metrics(
             "INSERT INTO master_write_stats (master_id, chunk_writes, repair_share, settle_ms,"
             " repair_completions, repair_age_ms) VALUES ('m1', 100, 0.25, 40.0, 3, 9000.0)",
         )
+        clock = Clock(1_000_000.0)
+        loop.clock = clock
         for _ in range(3):
+            clock.now += 1
             await loop.run_once()
         _, body = await get(client, "/status")
         durability = body["data"]["durability"]
@@ -147,7 +150,7 @@ async def test_the_durability_estimate_is_in_status_and_metrics(
         inputs = durability["inputs"]
         assert (inputs["settle_s"], inputs["repair_share"], inputs["repair_window_s"]) == (
             0.04, 0.25, 9.0)
-        assert inputs["worker_failures"] == 0 and inputs["writable_worker_seconds"] > 0
+        assert inputs["worker_failures"] == 0 and inputs["writable_worker_seconds"] == 6.0
         # No failure seen: the estimate is 0 and only the upper bound says something.
         assert durability["per_mode"]["A"]["loss_probability"] == 0.0
         assert 0 < durability["per_mode"]["A"]["loss_probability_upper"] <= 1

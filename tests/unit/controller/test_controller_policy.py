@@ -19,6 +19,7 @@ from consistency_controller.policy import (
     LAG_HOLD_S,
     MAX_PRESSURE,
     RETURN_FRACTION,
+    RETURN_VOTES,
     VOTES,
     PolicyState,
     Signals,
@@ -165,7 +166,19 @@ def test_critical_override_and_strong_hints_take_precedence() -> None:
 
 
 def test_constants_are_the_documented_ones() -> None:
-    assert (VOTES, COOLDOWN_S, RETURN_FRACTION, LAG_HOLD_S) == (3, 20.0, 0.7, 5.0)
+    assert (VOTES, RETURN_VOTES, COOLDOWN_S, RETURN_FRACTION, LAG_HOLD_S) == (
+        3, 10, 20.0, 0.7, 5.0)
+
+
+def test_a_return_to_c_waits_for_ten_evaluations_of_c_able_to_write() -> None:
+    """C failing every few seconds (a worker's probes timing out under load): the return
+    needs C viable ten evaluations in a row, so a flicker keeps A instead of flipping."""
+    state = PolicyState(Mode.AVAILABLE, last_change_at=0.0)
+    flicker = ([HEALTHY] * (RETURN_VOTES - 1) + [TWO_DOWN]) * 10
+    _, changes = run(flicker, state, start=100.0)
+    assert changes == []
+    _, changes = run([HEALTHY] * RETURN_VOTES, state, start=100.0)
+    assert [c[2] for c in changes] == [Mode.STRONG]
 
 
 # --- properties ---------------------------------------------------------------------------
