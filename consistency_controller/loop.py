@@ -44,7 +44,6 @@ from common.quorum import Hint, Mode
 from common.singleton import Fence, SingletonRunner
 
 from .durability import (
-    DEFAULT_DETECT_S,
     DurabilityEstimate,
     DurabilityInputs,
     FailureLedger,
@@ -52,11 +51,18 @@ from .durability import (
     estimate,
 )
 from .metrics import ControllerMetrics
-from .policy import Decision, PolicyState, Signals, decide, pressure_of
+from .policy import Decision, PolicyState, Signals, decide
+from .round_view import (
+    durability_inputs,
+    seen_down,
+    signals_json,
+    update_metrics,
+    viability_json,
+)
 from .service import ControllerService, ModeAnswer
-from .signals import ObjectFacts, Prober, SignalReader, WriteStats
+from .signals import ObjectFacts, Prober, SignalReader, WorkerHealth, WriteStats
 from .store import CLUSTER, DecisionRow, ObjectRecord
-from .viability import Viability, WorkerSnapshot, assess
+from .viability import Viability, assess
 
 __all__ = ["EvaluationLoop", "RoundReport"]
 
@@ -217,7 +223,7 @@ class EvaluationLoop:
         ]
         viability = assess(snapshots, self.replication_factor)
         self.ledger.observe(now, {
-            s.worker_id: WorkerState(s.writable, down=_seen_down(s), known=not s.unknown)
+            s.worker_id: WorkerState(s.writable, down=seen_down(s), known=not s.unknown)
             for s in snapshots
         })
         self.durability = estimate(self._durability_inputs(
@@ -250,8 +256,8 @@ class EvaluationLoop:
                 cluster_record,
                 cluster_decision,
                 {
-                    **_signals_json(cluster_signals),
-                    **_viability_json(viability, snapshots),
+                    **signals_json(cluster_signals),
+                    **viability_json(viability, snapshots),
                     "repair_backlog": backlog,
                     "writes_last_minute": cluster_writes,
                     "workers_failing": sorted(w for w, h in health.items() if h.failing),
@@ -277,7 +283,7 @@ class EvaluationLoop:
                     record,
                     decision,
                     {
-                        **_signals_json(signals),
+                        **signals_json(signals),
                         "replica_workers": len(fact.replica_workers),
                     },
                 )
@@ -358,56 +364,23 @@ class EvaluationLoop:
         tracked: list[str],
         cluster_decision: Decision,
         cluster_signals: Signals,
-        health: dict[str, Any],
+        health: dict[str, WorkerHealth],
     ) -> None:
-        m = self.metrics
         by_mode = Counter(
             self.service.records[oid].policy.mode for oid in tracked if oid in self.service.records
         )
-        for mode in Mode:
-            m.objects_by_mode.labels(mode.value).set(by_mode.get(mode, 0))
-            m.cluster_mode.labels(mode.value).set(1 if cluster_decision.mode is mode else 0)
-        m.partition_risk.set(cluster_signals.risk)
-        m.replication_lag.set(cluster_signals.lag_s)
-        m.write_rate.set(cluster_signals.write_rate_per_min)
-        m.cluster_score.set(pressure_of(cluster_signals))
-        m.workers_failing.set(sum(1 for h in health.values() if h.failing))
-        m.workers_writable.set(cluster_signals.writable)
-        if cluster_signals.c_latency_s is not None:
-            m.c_latency.set(cluster_signals.c_latency_s)
-        if self.durability is not None:
-            for mode, (_, probability, upper) in self.durability.per_mode.items():
-                m.loss_probability.labels(mode.value).set(probability)
-                m.loss_probability_upper.labels(mode.value).set(upper)
-        for worker_id in self._seen_workers - set(health):
-            with contextlib.suppress(KeyError):
-                m.worker_rtt.remove(worker_id)
-                m.worker_failure_rate.remove(worker_id)
-        self._seen_workers = set(health)
-        for worker_id, worker in health.items():
-            if worker.rtt_ewma_s is not None:
-                m.worker_rtt.labels(worker_id).set(worker.rtt_ewma_s)
-            m.worker_failure_rate.labels(worker_id).set(worker.failure_rate)
+        self._seen_workers = update_metrics(
+            self.metrics, by_mode, cluster_decision, cluster_signals, health,
+            self.durability, self._seen_workers,
+        )
 
     def _durability_inputs(
         self, viability: Viability, stats: WriteStats, lag_s: float, backlog: int
     ) -> DurabilityInputs:
-        """The model's inputs: failures from the ledger, the write path from the masters.
-        The repair window is the age of items at completion, but never less than the age
-        of the oldest item still queued: items that cannot complete (no worker to copy to,
-        backed off) never report a completion, and would otherwise be left out."""
         queued_s = lag_s + self.reader.lag_grace_s if backlog else 0.0
-        repair_window_s = max(stats.repair_age_s or 0.0, queued_s)
-        detect_s = self.ledger.detect_ewma_s
-        return DurabilityInputs(
-            replication_factor=self.replication_factor,
-            failures=self.ledger.onsets,
-            exposure_worker_s=self.ledger.exposure_s,
-            settle_s=stats.settle_s,
-            repair_share=stats.repair_share,
-            repair_window_s=repair_window_s,
-            detect_s=(DEFAULT_DETECT_S if detect_s is None else detect_s) + self.repair_grace_s,
-            writable=viability.writable,
+        return durability_inputs(
+            self.ledger, viability, stats, queued_s, self.replication_factor,
+            self.repair_grace_s,
         )
 
     def status(self) -> dict[str, Any]:
@@ -438,38 +411,3 @@ class EvaluationLoop:
             # False on a standby controller: another one holds the evaluation lease.
             "evaluating": self.singleton is None or self.singleton.fence is not None,
         }
-
-
-def _seen_down(snapshot: WorkerSnapshot) -> bool:
-    """Has a master declared this worker down (the end of "time to detect")?"""
-    return snapshot.registry_state == "down" or any(
-        view.state == "down" for view in snapshot.masters)
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
-def _viability_json(viability: Viability, snapshots: list[WorkerSnapshot]) -> dict[str, Any]:
-    return {
-        "workers_total": viability.workers,
-        "not_writable": list(viability.not_writable),
-        "a_latency_ms": _ms(viability.a_latency_s),
-        "observed_by_masters": sum(1 for s in snapshots if s.masters),
-    }
-
-
-def _signals_json(signals: Signals) -> dict[str, Any]:
-    return {
-        "writable": signals.writable,
-        "unknown": signals.unknown,
-        "c_latency_ms": _ms(signals.c_latency_s),
-        "latency_budget_ms": _ms(signals.latency_budget_s),
-        "pressure": round(pressure_of(signals), 4),
-        "risk": round(signals.risk, 4),
-        "lag_s": round(signals.lag_s, 3),
-        "write_rate_per_min": signals.write_rate_per_min,
-        "hint": signals.hint.value,
-        "critical": signals.critical,
-        "override": signals.override.value if signals.override else None,
-    }
