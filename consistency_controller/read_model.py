@@ -1,7 +1,7 @@
 """What the controller reads of the master's state, declared in one place.
 
 The controller never reads the master's tables (DESIGN.md §2): the master's migrations
-publish views for it (``master/metadata/migrations/0004_*``, ``0005_*`` and ``0013_*``), and this
+publish views for it (``master/metadata/migrations/0004_*``, ``0005_*`` and ``0014_*``), and this
 module declares the shape the controller expects of each, column by column, with the type
 ``information_schema.columns`` reports. A contract test applies the master's migrations to
 a real PostgreSQL and compares; a view that changes shape fails it. The queries that use
@@ -62,7 +62,7 @@ READ_MODEL: tuple[ViewShape, ...] = (
             "oldest_repair_at": "timestamp with time zone",
         },
     ),
-    # What each master observes of each worker and of its own writes (migration 0013).
+    # What each master observes of each worker and of its own writes (migration 0014).
     ViewShape(
         "controller_worker_observations",
         {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import ref as _ref
+
 __all__ = ["SCHEMAS", "WRITE_NEEDS_HEADERS", "WRITE_NEEDS_PROPERTIES"]
 
 # Per-request write needs (issue 23, master/domain/write_needs.py): headers on every route
@@ -27,8 +29,6 @@ WRITE_NEEDS_PROPERTIES: dict[str, Any] = {"min_sync_copies": _MIN_COPIES,
                                           "latency_budget_ms": _BUDGET}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 SCHEMAS: dict[str, Any] = {
@@ -163,6 +163,23 @@ SCHEMAS: dict[str, Any] = {
                        "chunk_count": {"type": "integer", "minimum": 0},
                        "draining": {"type": "boolean"},
                        "corrupt_chunk_ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "AuditPage": {
+        "type": "object", "required": ["entries", "next_after"],
+        "properties": {
+            "next_after": {"type": "integer"},
+            "entries": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "at", "actor", "action", "target", "outcome"],
+                "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"}, "actor_id": {"type": "integer",
+                                                             "nullable": True},
+                    "via": {"type": "string"}, "action": {"type": "string"},
+                    "target": {"type": "string"},
+                    "outcome": {"type": "string", "enum": ["ok", "denied", "failed"]},
+                    "client": {"type": "string"}, "details": {"type": "object"}}}},
+        },
     },
     "ClusterView": {
         "type": "object",

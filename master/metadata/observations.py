@@ -1,4 +1,4 @@
-"""This master's write observations as rows for the consistency controller (migration 0013).
+"""This master's write observations as rows for the consistency controller (migration 0014).
 
 Storage only: ``publish`` replaces this master's rows in one transaction; rows of masters
 that stopped reporting age out (deleted after a day by whichever master prunes).

@@ -4,7 +4,7 @@ The controller decides whether C can write on the writers' view (issue 23): a wo
 controller's probes reach but this master cannot, or whose probes answer while its puts
 fail, must count. So the chunk writer and the repair loop tell this object what happened
 and ``master/background/observations.py`` publishes a snapshot about every second
-(``worker_write_observations``, ``master_write_stats``; migration 0013).
+(``worker_write_observations``, ``master_write_stats``; migration 0014).
 
 Per worker: an EWMA of put failures (1 = failed), an EWMA of successful put latency (only
 reported while a put finished within ``LATENCY_FRESH_S``: a latency measured before a

@@ -1,7 +1,9 @@
 """Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
 
 Roles come from PostgreSQL (cached per user for a few seconds), never from the token
-alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401
+alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. API key tokens
+(``efk_...``) are not JWTs: ``ApiKeyService`` checks them against PostgreSQL on every
+request, uncached, so a revoked key is refused at once on every master. Every failure is a 401
 with one vague message: we do not tell an attacker whether a username exists. Failed
 logins are throttled per username and per client address (``login_limiter``): over the
 limit, login is refused with RateLimited before the password is even checked.
@@ -17,6 +19,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jwt
 
@@ -24,11 +27,20 @@ from common.errors import BadCredentials, InvalidInput, Unauthenticated
 from master.metadata.users import UserRecord, UsersRepository
 from master.services.login_limiter import LoginLimiter
 
-__all__ = ["AuthService", "Principal"]
+if TYPE_CHECKING:  # audit.py and api_keys.py name Principal, defined here
+    from master.services.api_keys import ApiKeyService
+    from master.services.audit import AuditService
 
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+__all__ = ["API_KEY_PREFIX", "USERNAME_RE", "AuthService", "Principal"]
+
+# Usernames (and group names, which follow the same rule): 3-64 of letters, digits, _ . -
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_USERNAME_RE = USERNAME_RE
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 PRINCIPAL_CACHE_S = 5.0
+# Every API key token starts with this; no JWT can (a JWT starts with its base64url
+# header, "eyJ").
+API_KEY_PREFIX = "efk_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,18 @@ class Principal:
     # The user's personal bucket (DESIGN §11): where wave-1 routes put and find paths.
     home_bucket_id: int = 0
     home_bucket: str = ""
+    # Set when the request authenticated with an API key (DESIGN §12): its public id,
+    # its scope ('ro' | 'rw' | 'admin') and the buckets it is limited to (None: every
+    # bucket the user can reach). ``is_admin`` is already "the user is an admin and the
+    # key's scope is admin" (services/api_keys.py); BucketAccess applies the rest.
+    key_id: str = ""
+    key_scope: str = ""
+    key_buckets: frozenset[int] | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """An ``ro`` API key: it may read and list, and change nothing anywhere."""
+        return self.key_scope == "ro"
 
 
 def _hash_password(password: str, salt: bytes) -> bytes:
@@ -63,9 +87,11 @@ def verify_password(password: str, stored: str) -> bool:
 class AuthService:
     def __init__(
         self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str],
-        limiter: LoginLimiter,
+        limiter: LoginLimiter, audit: AuditService, api_keys: ApiKeyService | None = None,
     ) -> None:
         self._users = users
+        self._api_keys = api_keys
+        self._audit = audit
         self._limiter = limiter
         self._secret = jwt_secret
         self._ttl_s = ttl_s
@@ -82,7 +108,10 @@ class AuthService:
         if not 8 <= len(password) <= 1024:
             raise InvalidInput("password must be 8-1024 characters")
         password_hash = await asyncio.to_thread(hash_password, password)
-        return await self._users.create(username, password_hash, username in self._admins)
+        user = await self._users.create(username, password_hash, username in self._admins)
+        await self._audit.record(_principal(user), "auth.register", user.username,
+                                 is_admin=user.is_admin)
+        return user
 
     async def login(
         self, username: str, password: str, client_address: str
@@ -97,8 +126,12 @@ class AuthService:
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
             await self._limiter.failed(username, client_address)
+            await self._audit.record(None, "auth.login", username[:64], outcome="failed",
+                                     client=client_address, actor_name=username[:64])
             raise BadCredentials("wrong username or password")
         await self._limiter.succeeded(username)
+        await self._audit.record(_principal(user), "auth.login", user.username,
+                                 client=client_address)
         return self.issue_token(user), self._ttl_s, user
 
     def issue_token(self, user: UserRecord) -> str:
@@ -107,12 +140,20 @@ class AuthService:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """Bearer token -> Principal, or Unauthenticated. Fails closed on anything odd."""
+        """Bearer token -> Principal, or Unauthenticated. Fails closed on anything odd.
+
+        A token starting ``efk_`` is an API key (``ApiKeyService``, checked against
+        PostgreSQL on every request); anything else must be one of our JWTs.
+        """
         if not authorization:
             raise Unauthenticated("missing Authorization: Bearer <token>")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        if token.strip().startswith(API_KEY_PREFIX):
+            if self._api_keys is None:
+                raise Unauthenticated("API keys are not accepted here")
+            return await self._api_keys.authenticate(token.strip())
         try:
             claims = jwt.decode(
                 token.strip(), self._secret, algorithms=["HS256"],
@@ -129,9 +170,13 @@ class AuthService:
         if user is None:
             self._principals.pop(user_id, None)
             raise Unauthenticated("token names an unknown user")
-        principal = Principal(user.id, user.username, user.is_admin, user.home_bucket_id,
-                              user.home_bucket)
+        principal = _principal(user)
         if len(self._principals) > 100_000:
             self._principals.clear()
         self._principals[user_id] = (principal, now + PRINCIPAL_CACHE_S)
         return principal
+
+
+def _principal(user: UserRecord) -> Principal:
+    return Principal(user.id, user.username, user.is_admin, user.home_bucket_id,
+                     user.home_bucket)
