@@ -50,7 +50,8 @@ class Prober:
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self._down_after_s = down_after_s
-        # Called when a worker goes from suspect/down back to healthy (repair wakes up).
+        # Called when a worker goes from suspect/down back to healthy, or is first seen
+        # healthy by this master (a new member): repair wakes up.
         self._on_recovered = on_recovered
         # Called on every state change (the write observations are published at once).
         self._on_change = on_change
@@ -88,11 +89,16 @@ class Prober:
                 "worker_id": view.worker_id, "from": previous, "to": view.state})
             if self._on_change is not None:
                 self._on_change()
-            if view.state == "healthy" and previous in ("suspect", "down") and self._on_recovered:
-                try:
-                    await self._on_recovered()
-                except EchoError as exc:
-                    log.warning("could not wake repair", extra={"error": str(exc)})
+        # This master's first successful probe of a worker counts as a return: a worker
+        # that just joined starts out healthy (its row says so), so it never passes
+        # through suspect/down, yet it is the target the backed-off repair items lack.
+        joined = rtt_s is not None and len(view.rtt_samples) == 1
+        returned = previous in ("suspect", "down") or joined
+        if view.state == "healthy" and returned and self._on_recovered is not None:
+            try:
+                await self._on_recovered()
+            except EchoError as exc:
+                log.warning("could not wake repair", extra={"error": str(exc)})
         self._metrics.worker_health.labels(view.worker_id).set(_HEALTH_VALUE.get(view.state, 0.0))
         if view.rtt_ewma_s is not None:
             self._metrics.worker_rtt.labels(view.worker_id).set(view.rtt_ewma_s)
