@@ -18,14 +18,19 @@ and never flap. So the question each evaluation answers is "can C write, and in 
 - **C is slow** when its expected latency — the W_C-th fastest writable worker's write
   latency, ``c_latency_s`` — is above the latency budget. Then A (the fastest one) is
   faster, and leaving C needs ``VOTES`` agreeing evaluations and the cooldown.
-- **C is fine again** when it does not fail and its latency is at most
-  ``RETURN_FRACTION`` of the budget (hysteresis: a latency wobbling around the budget
-  never flips the mode back and forth); returning needs ``RETURN_VOTES`` (10) agreeing
-  evaluations in a row — about 10 s of C being able to write — and the cooldown. A return
-  that an emergency undoes a few seconds later is a reversal, and the emergency cannot
-  wait (a paired experiment run under heavy load returned at +5 s and went back to A at
-  +9 s when two workers' probes timed out again); a return that waits for stability
-  costs a few seconds of A after a recovery instead.
+- **C is fine again** when it does not fail and its latency is within the budget; the
+  return happens at an evaluation where the latency is at most ``RETURN_FRACTION`` of
+  the budget (hysteresis: a latency wobbling around the budget never flips the mode back
+  and forth) once C has been able to write within its budget for ``RETURN_STABLE_S`` of
+  the controller's clock, over at least ``RETURN_MIN_VOTES`` evaluations, and the
+  cooldown has passed. C failing or going over its budget restarts that time; a latency
+  between the return line and the budget only delays the return. The stable time is
+  counted in seconds, not evaluations: under load an evaluation takes 2-3 s, and ten
+  evaluations in a row (v2's first rule) kept the cluster in A for 15-45 s after it
+  healed, one reading over the line starting the count again. A return that an
+  emergency undoes a few seconds later is a reversal, and the emergency cannot wait (a
+  paired experiment run under heavy load returned after ~5 s and went back to A 4.7 s
+  later when two workers' probes timed out again); the stable time is the price of that.
 
 Replication lag (decided in issue 23, ``docs/consistency.md``): a backlog of copies that
 *cannot be placed* (fewer writable workers than N) is ignored here — neither mode can
@@ -37,12 +42,13 @@ any latency within the budget. Lag never pushes toward A.
 
 Precedence: critical key (always C) → operator override → hint Strong (C) → no writable
 worker (hold) → C fails (emergency A, or hold while workers are unknown or none has
-failed) → latency bands with votes (3 to leave C, 10 to return) and cooldown. Every
+failed) → latency bands (3 votes to leave C; 8 s within budget to return) and cooldown. Every
 change other than an emergency is at least ``COOLDOWN_S`` after the previous one; an
 emergency acts at once because a write that C cannot place fails, and a failed write
-protects nothing. The policy serves C or A;
-Hybrid (C only for Strong-hinted writes, which are C in every mode anyway) is accepted
-as a persisted or pinned state and left by the same rules as A.
+protects nothing. The start of a return's stable time lives in memory only: a restarted
+(or newly leading) controller starts it again, which delays a return, never hastens it.
+The policy serves C or A; Hybrid (C only for Strong-hinted writes, which are C in every
+mode anyway) is accepted as a persisted or pinned state and left by the same rules as A.
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ __all__ = [
     "LAG_HOLD_S",
     "MAX_PRESSURE",
     "RETURN_FRACTION",
-    "RETURN_VOTES",
+    "RETURN_MIN_VOTES",
+    "RETURN_STABLE_S",
     "VOTES",
     "Decision",
     "PolicyState",
@@ -68,7 +75,8 @@ __all__ = [
 ]
 
 VOTES = 3
-RETURN_VOTES = 10
+RETURN_STABLE_S = 8.0
+RETURN_MIN_VOTES = 3
 COOLDOWN_S = 20.0
 RETURN_FRACTION = 0.7
 LAG_HOLD_S = 5.0
@@ -139,6 +147,9 @@ class PolicyState:
     pending_mode: Mode | None = None
     pending_votes: int = 0
     last_change_at: float | None = None
+    # When the pending change's streak began (a return to C counts its stable time from
+    # here). Not persisted: None after a restart, so the streak starts again.
+    pending_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,10 +194,14 @@ def target_mode(current: Mode, signals: Signals) -> Mode:
         if pressure > 1.0 and not _lag_holds_c(signals):
             return Mode.AVAILABLE
         return Mode.STRONG
-    back_at = 1.0 if _lag_holds_c(signals) else RETURN_FRACTION
-    if pressure <= back_at:
+    if pressure <= _return_line(signals):
         return Mode.STRONG
     return Mode.AVAILABLE if pressure > 1.0 else current
+
+
+def _return_line(signals: Signals) -> float:
+    """The pressure at or below which a return to C may happen."""
+    return 1.0 if _lag_holds_c(signals) else RETURN_FRACTION
 
 
 def _switch(
@@ -202,13 +217,13 @@ def _switch(
     return Decision(mode, state.mode, changed, new_state, code, reason, score, mode)
 
 
-def _hold(state: PolicyState, code: str, reason: str, score: float | None) -> Decision:
-    held = replace(state, pending_mode=None, pending_votes=0)
-    return Decision(state.mode, state.mode, False, held, code, reason, score, state.mode)
-
-
 def _weaker(target: Mode, current: Mode) -> bool:
     return current is Mode.STRONG and target is not Mode.STRONG
+
+
+def _hold(state: PolicyState, code: str, reason: str, score: float | None) -> Decision:
+    held = replace(state, pending_mode=None, pending_votes=0, pending_since=None)
+    return Decision(state.mode, state.mode, False, held, code, reason, score, state.mode)
 
 
 def decide(signals: Signals, state: PolicyState, now: float) -> Decision:
@@ -254,6 +269,8 @@ def decide(signals: Signals, state: PolicyState, now: float) -> Decision:
             f"emergency: C needs {signals.write_quorum_c} writable workers,"
             f" {signals.writable} of {signals.workers} are", pressure,
         )
+    if state.mode is not Mode.STRONG and pressure <= 1.0:
+        return _toward_c(signals, state, now, pressure)
     target = target_mode(state.mode, signals)
     if target is state.mode:
         why = "placeable repair lag holds C; " if (
@@ -269,21 +286,59 @@ def decide(signals: Signals, state: PolicyState, now: float) -> Decision:
             f" keeping {state.mode.value}", pressure,
         )
     votes = state.pending_votes + 1 if state.pending_mode is target else 1
-    needed = RETURN_VOTES if target is Mode.STRONG else VOTES
-    since_change = None if state.last_change_at is None else now - state.last_change_at
+    since_change = _since_change(state, now)
     arrow = f"{state.mode.value}->{target.value}"
-    if votes >= needed and (since_change is None or since_change >= COOLDOWN_S):
+    if votes >= VOTES and (since_change is None or since_change >= COOLDOWN_S):
         return _switch(
             state, target, now, "threshold",
             f"C pressure {pressure:.2f}: {votes} agreeing evaluations for {arrow}", pressure,
         )
-    pending = replace(state, pending_mode=target, pending_votes=votes)
-    if votes < needed:
-        code, why = "voting", f"vote {votes}/{needed} for {arrow}"
+    pending = replace(state, pending_mode=target, pending_votes=votes, pending_since=None)
+    if votes < VOTES:
+        code, why = "voting", f"vote {votes}/{VOTES} for {arrow}"
     else:
         assert since_change is not None
         code, why = "cooldown", f"cooldown {since_change:.0f}/{COOLDOWN_S:.0f}s before {arrow}"
     return Decision(
         state.mode, state.mode, False, pending, code, f"C pressure {pressure:.2f}: {why}",
         pressure, target,
+    )
+
+
+def _since_change(state: PolicyState, now: float) -> float | None:
+    return None if state.last_change_at is None else now - state.last_change_at
+
+
+def _toward_c(signals: Signals, state: PolicyState, now: float, pressure: float) -> Decision:
+    """From A (or Hybrid), C not failing and within its budget: return once it has been
+    so for ``RETURN_STABLE_S`` (and ``RETURN_MIN_VOTES`` evaluations), at an evaluation
+    on the right side of the return line, after the cooldown."""
+    arrow = f"{state.mode.value}->{Mode.STRONG.value}"
+    streak = state.pending_mode is Mode.STRONG and state.pending_since is not None
+    votes = state.pending_votes + 1 if streak else 1
+    since = state.pending_since if streak and state.pending_since is not None else now
+    stable_s = now - since
+    line = _return_line(signals)
+    since_change = _since_change(state, now)
+    cooled = since_change is None or since_change >= COOLDOWN_S
+    if (pressure <= line and stable_s >= RETURN_STABLE_S and votes >= RETURN_MIN_VOTES
+            and cooled):
+        return _switch(
+            state, Mode.STRONG, now, "threshold",
+            f"C pressure {pressure:.2f}: C within its budget for {stable_s:.0f}s"
+            f" ({votes} evaluations) for {arrow}", pressure,
+        )
+    pending = replace(state, pending_mode=Mode.STRONG, pending_votes=votes,
+                      pending_since=since)
+    if stable_s < RETURN_STABLE_S or votes < RETURN_MIN_VOTES:
+        code, why = "voting", (f"C within its budget for {stable_s:.0f}/"
+                               f"{RETURN_STABLE_S:.0f}s ({votes} evaluations) for {arrow}")
+    elif pressure > line:
+        code, why = "voting", f"above the return line {line:.2f} before {arrow}"
+    else:
+        assert since_change is not None
+        code, why = "cooldown", f"cooldown {since_change:.0f}/{COOLDOWN_S:.0f}s before {arrow}"
+    return Decision(
+        state.mode, state.mode, False, pending, code, f"C pressure {pressure:.2f}: {why}",
+        pressure, Mode.STRONG,
     )

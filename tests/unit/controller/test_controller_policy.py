@@ -19,7 +19,8 @@ from consistency_controller.policy import (
     LAG_HOLD_S,
     MAX_PRESSURE,
     RETURN_FRACTION,
-    RETURN_VOTES,
+    RETURN_MIN_VOTES,
+    RETURN_STABLE_S,
     VOTES,
     PolicyState,
     Signals,
@@ -166,19 +167,44 @@ def test_critical_override_and_strong_hints_take_precedence() -> None:
 
 
 def test_constants_are_the_documented_ones() -> None:
-    assert (VOTES, RETURN_VOTES, COOLDOWN_S, RETURN_FRACTION, LAG_HOLD_S) == (
-        3, 10, 20.0, 0.7, 5.0)
+    assert (VOTES, RETURN_STABLE_S, RETURN_MIN_VOTES, COOLDOWN_S, RETURN_FRACTION,
+            LAG_HOLD_S) == (3, 8.0, 3, 20.0, 0.7, 5.0)
 
 
-def test_a_return_to_c_waits_for_ten_evaluations_of_c_able_to_write() -> None:
+def test_a_return_to_c_waits_for_c_able_to_write_for_the_stable_time() -> None:
     """C failing every few seconds (a worker's probes timing out under load): the return
-    needs C viable ten evaluations in a row, so a flicker keeps A instead of flipping."""
+    needs C viable for ``RETURN_STABLE_S`` in a row, so a flicker keeps A instead of
+    flipping."""
     state = PolicyState(Mode.AVAILABLE, last_change_at=0.0)
-    flicker = ([HEALTHY] * (RETURN_VOTES - 1) + [TWO_DOWN]) * 10
+    steps = int(RETURN_STABLE_S)  # one evaluation a second: just short of the stable time
+    flicker = ([HEALTHY] * steps + [TWO_DOWN]) * 10
     _, changes = run(flicker, state, start=100.0)
     assert changes == []
-    _, changes = run([HEALTHY] * RETURN_VOTES, state, start=100.0)
-    assert [c[2] for c in changes] == [Mode.STRONG]
+    _, changes = run([HEALTHY] * (steps + 1), state, start=100.0)
+    assert [(c[0], c[2]) for c in changes] == [(100.0 + RETURN_STABLE_S, Mode.STRONG)]
+
+
+def test_the_stable_time_is_time_not_a_count_of_evaluations() -> None:
+    """Under load the controller evaluates every 2-3 s: the return comes after the same
+    seconds, not after more of them; and never on fewer than three evaluations (a
+    controller that stalled for a while has seen C twice, not for eight seconds)."""
+    state = PolicyState(Mode.AVAILABLE, last_change_at=0.0)
+    _, changes = run([HEALTHY] * 10, state, start=100.0, step=2.5)
+    assert [c[0] for c in changes] == [110.0]  # the first evaluation >= 8 s after 100
+    _, changes = run([HEALTHY] * 3, state, start=100.0, step=30.0)
+    assert [c[0] for c in changes] == [160.0]  # the third evaluation
+
+
+def test_a_latency_short_of_the_budget_delays_a_return_but_over_it_restarts_it() -> None:
+    state = PolicyState(Mode.AVAILABLE, last_change_at=0.0)
+    middling = cluster([FAST_S, 0.85, 0.9])  # within the budget, above the return line
+    over = cluster([FAST_S, 1.2, 1.3])
+    seq = [HEALTHY] * 3 + [middling] * 10 + [HEALTHY]
+    _, changes = run(seq, state, start=100.0)
+    assert [c[0] for c in changes] == [113.0]  # the first reading back under the line
+    seq = [HEALTHY] * 7 + [over] + [HEALTHY] * 10
+    _, changes = run(seq, state, start=100.0)
+    assert [c[0] for c in changes] == [108.0 + RETURN_STABLE_S]
 
 
 # --- properties ---------------------------------------------------------------------------
