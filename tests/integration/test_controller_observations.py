@@ -13,7 +13,7 @@ import pytest
 
 from common.migrate import apply_migrations
 from consistency_controller.app import LOOP
-from consistency_controller.policy import COOLDOWN_S, RETURN_VOTES
+from consistency_controller.policy import COOLDOWN_S, RETURN_STABLE_S
 from tests.support.controller_harness import controller, get, health_server, seed_workers, sql
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,9 +82,9 @@ async def test_a_partition_only_the_master_sees_switches_to_a_and_back(
         assert cut.signals["not_writable"] == ["w1", "w2"]
         assert cut.signals["workers_failing"] == [], "the controller's probes all answered"
 
-        # Healed: back to C after the votes and the cooldown, not before.
+        # Healed: back to C after the stable time and the cooldown, not before.
         await report(master_db, "m1", healthy)
-        for _ in range(RETURN_VOTES + 1):
+        for _ in range(int(RETURN_STABLE_S) + 2):
             clock.now += 1
             held = await loop.run_once()
         assert held.cluster.mode.value == "A" and held.cluster.reason_code == "cooldown"
