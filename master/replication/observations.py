@@ -6,9 +6,11 @@ fail, must count. So the chunk writer and the repair loop tell this object what 
 and ``master/background/observations.py`` publishes a snapshot about every second
 (``worker_write_observations``, ``master_write_stats``; migration 0014).
 
-Per worker: an EWMA of put failures (1 = failed), an EWMA of successful put latency (only
-reported while a put finished within ``LATENCY_FRESH_S``: a latency measured before a
-worker stopped taking copies says nothing about it now), and the age of its oldest put
+Per worker: an EWMA of put failures (1 = failed), an EWMA of successful put latency (each
+only reported while a put, resp. a successful one, finished within ``LATENCY_FRESH_S``: a
+figure measured before a worker stopped taking copies says nothing about it now — a
+failure rate left at 1 by an outage would keep a recovered worker unwritable for the
+controller until the next writes happened to reach it), and the age of its oldest put
 still in flight (a worker that swallows puts shows before the RPC deadline).
 
 For the durability model: per acknowledged chunk write, whether a copy was left to the
@@ -49,7 +51,8 @@ class _WorkerPuts:
     failed: int = 0
     failure_rate: float = 0.0
     latency_s: float | None = None
-    last_finished_at: float | None = None
+    last_finished_at: float | None = None  # last successful put
+    last_outcome_at: float | None = None  # last put that finished, ok or failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class WriteObservations:
         now = self.clock()
         puts = self._workers.setdefault(worker_id, _WorkerPuts())
         puts.failure_rate = _ewma(puts.failure_rate, 0.0 if ok else 1.0)
+        puts.last_outcome_at = now
         if ok:
             puts.ok += 1
             puts.latency_s = _ewma(puts.latency_s, now - started_at)
@@ -172,8 +176,10 @@ class WriteObservations:
             puts = self._workers.get(worker_id, _WorkerPuts())
             fresh = (puts.last_finished_at is not None
                      and now - puts.last_finished_at <= LATENCY_FRESH_S)
+            outcome_fresh = (puts.last_outcome_at is not None
+                             and now - puts.last_outcome_at <= LATENCY_FRESH_S)
             stats[worker_id] = WorkerPutStats(
-                puts.ok, puts.failed, puts.failure_rate,
+                puts.ok, puts.failed, puts.failure_rate if outcome_fresh else 0.0,
                 puts.latency_s if fresh else None, oldest.get(worker_id, 0.0),
             )
         return stats
