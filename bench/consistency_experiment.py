@@ -116,6 +116,11 @@ class Experiment:
         self.stop = asyncio.Event()
         self.tokens: dict[int, str] = {}
 
+    def phases(self) -> list[str]:
+        """The phases to run, in the experiment's order (``--phases``; all by default)."""
+        chosen = {p.strip() for p in self.args.phases.split(",")} if self.args.phases else None
+        return [p for p in PHASES if chosen is None or p in chosen]
+
     async def client(self, http: aiohttp.ClientSession, index: int) -> None:
         base = self.cluster.master_url
         username, password = f"bench{index}-{uuid.uuid4().hex[:6]}", "bench-password-1"
@@ -226,7 +231,7 @@ class Experiment:
             recovered_at = 0.0
             until_n: asyncio.Task[float | None] | None = None
             try:
-                for phase in PHASES:
+                for phase in self.phases():
                     if phase in SETTLE_BEFORE:
                         await self.settle(http)
                     self.phase, self.phase_started = phase, time.monotonic()
@@ -351,6 +356,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="auto,C,A")
     parser.add_argument("--phase-seconds", type=float, default=60.0)
+    parser.add_argument("--phases", default="",
+                        help="comma-separated subset of the phases to run, in the usual order"
+                             " (e.g. two_slow,recovered: the return after a fault); all if empty")
     parser.add_argument("--recovered-seconds", type=float, default=0.0,
                         help="length of the recovered and healed phases; 0 = --phase-seconds")
     parser.add_argument("--flap-seconds", type=float, default=3.0,

@@ -80,6 +80,8 @@ def summarise(result: RunResult) -> list[dict[str, Any]]:
         ok = sorted(u.latency_s for u in uploads if u.ok)
         every = sorted(u.latency_s for u in uploads)
         samples = [m for p, _, m in result.mode_samples if p == phase]
+        if not uploads and not samples:
+            continue  # a phase this run did not include (--phases)
         share = {m: samples.count(m) / len(samples) for m in set(samples)} if samples else {}
         rows.append({
             "setting": result.setting, "phase": phase, "uploads_ok": len(ok),
@@ -109,6 +111,8 @@ def criteria(results: list[RunResult], budget_ms: float) -> list[dict[str, Any]]
         return []
     rows = []
     for phase in PHASES:
+        if any(phase not in by_setting[s] for s in ("auto", "C", "A")):
+            continue
         auto, c, a = (by_setting[s][phase] for s in ("auto", "C", "A"))
         pinned = [x for x in (c["p99_all_ms"], a["p99_all_ms"]) if x is not None]
         best = min(pinned) if pinned else None
