@@ -1,6 +1,6 @@
 """The decision replayed on signals recorded by the experiment (``recorded_runs.json``):
-every evaluation's cluster signals of two auto runs of 2026-12-06, as the controller saw
-them. A replay cannot say what the cluster would have done after a different decision,
+every evaluation's cluster signals of three auto runs of 2026-12-06, as the controller
+saw them (two under the first return rule of v2, one under this one). A replay cannot say what the cluster would have done after a different decision,
 but the signals of recovered and healed did not depend on it (the workers came back on
 the experiment's schedule), so it does say when the policy lets C back, and whether it
 would have reversed a return where C flickered.
@@ -103,3 +103,18 @@ def test_the_replay_leaves_c_only_where_c_could_not_place_its_quorum(run: str) -
     for t, _, to, code in _replay(run):
         if to is Mode.AVAILABLE:
             assert code == "emergency", t
+
+
+def test_the_replay_reproduces_a_run_made_with_this_policy() -> None:
+    """The rerun of 10:10 ran this policy: replaying its recorded signals gives exactly
+    the changes the controller made (so the replays above are of the decision, nothing
+    else), and its returns came 8 s after C could write again."""
+    evaluations = RUNS["rerun_1010"]["evaluations"]
+    recorded = [(row[0], row[7]) for prev, row in pairwise(evaluations) if row[6] != prev[6]]
+    replayed = [(t, code) for t, _, _, code in _replay("rerun_1010")]
+    assert replayed == recorded and len(recorded) == 4
+    for (emergency_at, _), (returned_at, code) in zip(recorded[::2], recorded[1::2],
+                                                      strict=True):
+        assert code == "threshold"
+        viable_at = _c_viable_from("rerun_1010", emergency_at)
+        assert viable_at + RETURN_STABLE_S <= returned_at <= viable_at + RETURN_STABLE_S + SLACK_S
