@@ -1,9 +1,10 @@
 """The decision replayed on signals recorded by the experiment (``recorded_runs.json``):
 every evaluation's cluster signals of three auto runs of 2026-12-06, as the controller
-saw them (two under the first return rule of v2, one under this one). A replay cannot say what the cluster would have done after a different decision,
-but the signals of recovered and healed did not depend on it (the workers came back on
-the experiment's schedule), so it does say when the policy lets C back, and whether it
-would have reversed a return where C flickered.
+saw them (two under the first return rule of v2, one under this one). A replay cannot
+say what the cluster would have done after a different decision, but the signals of
+recovered and healed did not depend on it (the workers came back on the experiment's
+schedule), so it does say when the policy lets C back, and whether it would have
+reversed a return where C flickered.
 
 The first rule of v2 (ten evaluations in a row) returned 14.3 s after C could write
 again in recovered and 46.5 s in healed (evaluations 1.5-3 s apart under load, and one
