@@ -108,6 +108,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
 
             workers = WorkersRepository(db)
             replicas = ReplicasRepository(db)
+            stack.push_async_callback(replicas.close)
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
             identity = ClusterIdentity.from_settings(settings)
@@ -131,6 +132,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)
+            stack.push_async_callback(buckets_repo.close)
             access = BucketAccess(buckets_repo)
             namespace_repo = NamespaceRepository(db)
             tasks_repo = TasksRepository(db)

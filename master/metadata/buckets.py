@@ -14,6 +14,7 @@ import psycopg
 
 from common.errors import Conflict, NotFound
 from master.domain.records import BucketRecord
+from master.metadata.batched_lookup import BatchedLookup
 from master.metadata.pool import Database
 
 __all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
@@ -46,6 +47,13 @@ def _bucket(row: dict[str, Any]) -> BucketRecord:
 class BucketsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Concurrent uploads' lookups go in one statement (batched_lookup).
+        self._upload_targets: BatchedLookup[
+            tuple[str, str], tuple[BucketRecord, uuid.UUID | None] | None
+        ] = BatchedLookup(self._with_file_ids, name="bucket and file id lookup")
+
+    async def close(self) -> None:
+        await self._upload_targets.close()
 
     async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
         """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name."""
@@ -84,15 +92,26 @@ class BucketsRepository:
         self, name: str, path: str
     ) -> tuple[BucketRecord, uuid.UUID | None] | None:
         """The bucket and the id of its file at ``path`` (None: no such file), in one
-        query: an upload's only lookup before its bytes flow."""
+        query: an upload's only lookup before its bytes flow. Concurrent uploads'
+        lookups share one statement (``BatchedLookup``)."""
+        return await self._upload_targets.get((name, path))
+
+    async def _with_file_ids(
+        self, keys: list[tuple[str, str]]
+    ) -> list[tuple[BucketRecord, uuid.UUID | None] | None]:
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_COLUMNS}, f.id AS file_id FROM buckets b"
-                " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = %s WHERE b.name = %s",
-                (path, name),
+                f"SELECT t.i, {_COLUMNS}, f.id AS file_id"
+                " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(name, path, i)"
+                " JOIN buckets b ON b.name = t.name"
+                " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = t.path",
+                ([name for name, _ in keys], [path for _, path in keys]),
             )
-            row = await cur.fetchone()
-        return (_bucket(row), row["file_id"]) if row else None
+            rows = await cur.fetchall()
+        found: list[tuple[BucketRecord, uuid.UUID | None] | None] = [None] * len(keys)
+        for row in rows:
+            found[row["i"] - 1] = (_bucket(row), row["file_id"])
+        return found
 
     async def listed(self, owner_id: int | None, after: str, limit: int) -> list[BucketRecord]:
         """Buckets by name after ``after``: ``owner_id``'s, or every bucket (None)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement
+from master.metadata.batched_lookup import BatchedLookup
 from master.metadata.leases import fenced
-from master.metadata.pool import Database
+from master.metadata.pool import Database, retry_conflicts
 
 __all__ = ["ReplicasRepository"]
 
@@ -16,6 +18,12 @@ __all__ = ["ReplicasRepository"]
 class ReplicasRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Concurrent chunk writes' holder lookups go in one statement (batched_lookup).
+        self._write_holders: BatchedLookup[str, tuple[bool, list[str]]] = BatchedLookup(
+            self._holders_for_writes, name="chunk holders lookup")
+
+    async def close(self) -> None:
+        await self._write_holders.close()
 
     async def live_replicas(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
         """chunk id -> workers holding a live copy (workers not removed)."""
@@ -39,19 +47,37 @@ class ReplicasRepository:
 
         Touches the chunk's GC clock in the same statement: an upload that is about to
         rely on existing copies keeps GC away from them for the grace period.
+        Concurrent writes' lookups share one statement (``BatchedLookup``).
         """
+        return await self._write_holders.get(chunk_id)
+
+    async def _holders_for_writes(self, chunk_ids: list[str]) -> list[tuple[bool, list[str]]]:
+        rows = await retry_conflicts(lambda: self._touch_and_list(sorted(set(chunk_ids))))
+        existed: set[str] = set()
+        holders: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            existed.add(row["chunk_id"])
+            if row["worker_id"] is not None:
+                holders[row["chunk_id"]].append(row["worker_id"])
+        return [(c in existed, list(holders.get(c, ()))) for c in chunk_ids]
+
+    async def _touch_and_list(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
         async with self._db.connection() as conn:
+            # The rows are locked in id order before they are touched, as every other
+            # writer of several chunk rows locks them (chunk_rows.persist_chunks), so two
+            # batches sharing chunks queue instead of deadlocking.
             cur = await conn.execute(
-                "WITH touched AS (UPDATE chunks SET last_referenced_at = now()"
-                "   WHERE chunk_id = %s AND gc_marked_at IS NULL RETURNING chunk_id)"
+                "WITH wanted AS (SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s)"
+                "   AND gc_marked_at IS NULL ORDER BY chunk_id FOR NO KEY UPDATE),"
+                " touched AS (UPDATE chunks c SET last_referenced_at = now() FROM wanted w"
+                "   WHERE c.chunk_id = w.chunk_id RETURNING c.chunk_id)"
                 " SELECT t.chunk_id, r.worker_id FROM touched t"
                 " LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'"
                 "   AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id"
                 "               AND w.state <> 'removed')",
-                (chunk_id,),
+                (chunk_ids,),
             )
-            rows = await cur.fetchall()
-        return bool(rows), [r["worker_id"] for r in rows if r["worker_id"] is not None]
+            return await cur.fetchall()
 
     async def replica_states(self, chunk_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """chunk id -> [(worker id, state)] for every recorded copy."""
