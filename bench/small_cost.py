@@ -15,6 +15,13 @@ the write and the read phase of the last round and prints their top frames (raw 
 in ``bench/results/small-cost-*.txt``); py-spy costs CPU itself, so that round's
 throughput is not comparable.
 
+Every phase also reports PostgreSQL transactions per operation (``xacts``, from
+``pg_stat_database``, less the idle cluster's own rate measured before the first
+phase): each autocommit statement is one transaction and one round trip, and so is a
+pipelined commit, so this is the master's round trips per request without slowing
+anything down. PostgreSQL publishes a backend's counters up to ~10 s late, so each
+phase is followed by a wait before they are read.
+
 ``--trips`` adds one more phase of writes and one of reads under
 ``strace -e sendto,recvfrom`` on the master and counts, per operation, its PostgreSQL
 round trips (a burst of sends to the PostgreSQL socket answered by a receive: pipelined
@@ -38,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +58,7 @@ SMALL_SIZE = 4096
 CONCURRENCY = 16
 MIXED_READ_FRACTION = 0.7
 TRIP_OPS = 300
+STATS_LAG_S = 11.0  # PGSTAT_IDLE_INTERVAL (10 s) and a margin
 
 # strace -yy prints a descriptor as 12<UNIX-STREAM:[123->456]> (or with a path); the
 # master talks to the embedded PostgreSQL over its Unix socket and to nothing else so.
@@ -86,10 +95,44 @@ def count_round_trips(trace: str) -> tuple[int, int]:
     return trips, sends
 
 
-def _phase_row(name: str, result: Any) -> dict[str, Any]:
+def _xact_counter(base: Path) -> Callable[[], int]:
+    """A function reading the embedded PostgreSQL's committed + rolled back transactions."""
+    import psycopg
+
+    lines = next(base.rglob("postmaster.pid")).read_text().splitlines()
+    conn = psycopg.connect(host=lines[4], dbname="postgres", user="postgres", autocommit=True)
+
+    def read() -> int:
+        row = conn.execute("SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database"
+                           " WHERE datname = current_database()").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    return read
+
+
+class _Xacts:
+    """Transactions per operation of one phase, the idle cluster's own rate taken off."""
+
+    def __init__(self, base: Path) -> None:
+        self._read = _xact_counter(base)
+        start, started = self._read(), time.monotonic()
+        time.sleep(STATS_LAG_S)
+        self.idle_per_s = (self._read() - start) / (time.monotonic() - started)
+        print(f"  idle cluster: {self.idle_per_s:.1f} PostgreSQL transactions/s", flush=True)
+
+    def measure(self, run: Callable[[], Any], ops: int) -> tuple[Any, float]:
+        start, started = self._read(), time.monotonic()
+        result = run()
+        time.sleep(STATS_LAG_S)
+        seen = self._read() - start - self.idle_per_s * (time.monotonic() - started)
+        return result, max(seen, 0.0) / ops
+
+
+def _phase_row(name: str, result: Any, xacts: float) -> dict[str, Any]:
     cpu = result.cpu_ms_per_op
     workers = sum(v for k, v in cpu.items() if k.startswith("worker"))
-    row = {"phase": name, "ops_s": result.ops_s, "p50_ms": result.p50_ms,
+    row = {"phase": name, "ops_s": result.ops_s, "p50_ms": result.p50_ms, "xacts": xacts,
            "master": cpu.get("master", 0.0), "workers": workers,
            "postgres": cpu.get("postgres", 0.0), "redis": cpu.get("redis", 0.0),
            "controller": cpu.get("controller", 0.0), "client": cpu.get("client", 0.0),
@@ -97,7 +140,7 @@ def _phase_row(name: str, result: Any) -> dict[str, Any]:
     print(f"  {name:12s} {row['ops_s']:7.1f} ops/s  CPU ms/op: master {row['master']:.2f}"
           f" workers {workers:.2f} postgres {row['postgres']:.2f} redis {row['redis']:.2f}"
           f" controller {row['controller']:.2f} | servers {row['servers']:.2f}"
-          f" client {row['client']:.2f}", flush=True)
+          f" client {row['client']:.2f} | PostgreSQL xacts/op {xacts:.2f}", flush=True)
     return row
 
 
@@ -148,29 +191,31 @@ def _trips(pid: int, label: str, ops: list[Any]) -> dict[str, float]:
 def run_round(index: int, count: int, mixed_ops: int, spy: bool, trips: bool,
               stamp: str) -> dict[str, Any]:
     rows: dict[str, Any] = {}
-    with echofs_system(VAR / "small-cost") as (target, pids):
+    base = VAR / "small-cost"
+    with echofs_system(base) as (target, pids):
         warm = os.urandom(SMALL_SIZE)
         measure_phase([put_op(target, f"warm/{i}", warm + b"%d" % i) for i in range(64)],
                       CONCURRENCY, pids)
+        xacts = _Xacts(base)
+
+        def phase(name: str, ops: list[Any]) -> None:
+            spies = _spy(pids, name) if spy and name != "mixed" else []
+            result, per_op = xacts.measure(lambda: measure_phase(ops, CONCURRENCY, pids),
+                                           len(ops))
+            rows[name] = _phase_row(name, result, per_op)
+            if spies:
+                _stop_spies(spies)
+
         keys = [f"r{index}-{stamp}/small/f-{i:05d}" for i in range(count)]
-        spies = _spy(pids, "write") if spy else []
-        rows["small-write"] = _phase_row("small-write", measure_phase(
-            [put_op(target, k, os.urandom(SMALL_SIZE)) for k in keys], CONCURRENCY, pids))
-        if spies:
-            _stop_spies(spies)
+        phase("small-write", [put_op(target, k, os.urandom(SMALL_SIZE)) for k in keys])
         rng = random.Random(index)
         order = keys[:]
         rng.shuffle(order)
-        spies = _spy(pids, "read") if spy else []
-        rows["small-read"] = _phase_row("small-read", measure_phase(
-            [get_op(target, k, SMALL_SIZE) for k in order], CONCURRENCY, pids))
-        if spies:
-            _stop_spies(spies)
-        mixed = [get_op(target, rng.choice(keys), SMALL_SIZE) if rng.random()
-                 < MIXED_READ_FRACTION else put_op(target, f"r{index}-{stamp}/mixed/n-{i:05d}",
-                                                   os.urandom(SMALL_SIZE))
-                 for i in range(mixed_ops)]
-        rows["mixed"] = _phase_row("mixed", measure_phase(mixed, CONCURRENCY, pids))
+        phase("small-read", [get_op(target, k, SMALL_SIZE) for k in order])
+        phase("mixed", [
+            get_op(target, rng.choice(keys), SMALL_SIZE) if rng.random() < MIXED_READ_FRACTION
+            else put_op(target, f"r{index}-{stamp}/mixed/n-{i:05d}", os.urandom(SMALL_SIZE))
+            for i in range(mixed_ops)])
         if trips:
             fresh = [f"r{index}-{stamp}/trips/f-{i:05d}" for i in range(TRIP_OPS)]
             rows["trips-write"] = _trips(pids["master"], "write", [
@@ -184,7 +229,7 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for phase in ("small-write", "small-read", "mixed"):
         out[phase] = {}
-        for field in ("ops_s", "master", "workers", "postgres", "servers", "client"):
+        for field in ("ops_s", "master", "workers", "postgres", "servers", "client", "xacts"):
             values = [r[phase][field] for r in rounds]
             out[phase][field] = (f"{statistics.median(values):.2f} "
                                  f"({min(values):.2f}-{max(values):.2f})")
