@@ -14,7 +14,7 @@ import psycopg
 
 from common.errors import Conflict, NotFound
 from master.domain.records import BucketRecord
-from master.metadata.batched_lookup import BatchedLookup
+from master.metadata.batched import Batched
 from master.metadata.pool import Database
 
 __all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
@@ -47,10 +47,10 @@ def _bucket(row: dict[str, Any]) -> BucketRecord:
 class BucketsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Concurrent uploads' lookups go in one statement (batched_lookup).
-        self._upload_targets: BatchedLookup[
+        # Concurrent uploads' lookups go in one statement (batched).
+        self._upload_targets: Batched[
             tuple[str, str], tuple[BucketRecord, uuid.UUID | None] | None
-        ] = BatchedLookup(self._with_file_ids, name="bucket and file id lookup")
+        ] = Batched(self._with_file_ids, name="bucket and file id lookup")
 
     async def close(self) -> None:
         await self._upload_targets.close()
@@ -93,8 +93,8 @@ class BucketsRepository:
     ) -> tuple[BucketRecord, uuid.UUID | None] | None:
         """The bucket and the id of its file at ``path`` (None: no such file), in one
         query: an upload's only lookup before its bytes flow. Concurrent uploads'
-        lookups share one statement (``BatchedLookup``)."""
-        return await self._upload_targets.get((name, path))
+        lookups share one statement (``Batched``)."""
+        return await self._upload_targets.call((name, path))
 
     async def _with_file_ids(
         self, keys: list[tuple[str, str]]

@@ -13,7 +13,7 @@ import uuid
 from common.chunks import Codec
 from common.coalesce import Coalescer
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
-from master.metadata.batched_lookup import BatchedLookup
+from master.metadata.batched import Batched
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.version_commit import batchable, commit_versions
 
@@ -89,7 +89,7 @@ class FilesRepository:
             max_items=GROUP_COMMIT_MAX_VERSIONS,
         )
         # Concurrent downloads by path read their snapshots in one statement.
-        self._path_snapshots: BatchedLookup[_PathKey, _Snapshot | None] = BatchedLookup(
+        self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(
             self._snapshots_by_path, name="download snapshot lookup")
 
     async def close(self) -> None:
@@ -154,9 +154,9 @@ class FilesRepository:
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
         """``snapshot`` of the file at ``path`` of the bucket named ``bucket`` (its
         current version, or ``version_id``): a small download's only metadata query.
-        Concurrent downloads' snapshots are read by one statement (``BatchedLookup``),
+        Concurrent downloads' snapshots are read by one statement (``Batched``),
         each still one whole version."""
-        return await self._path_snapshots.get((bucket, path, version_id))
+        return await self._path_snapshots.call((bucket, path, version_id))
 
     async def _snapshot(
         self, where: str, params: tuple[object, ...], version_id: uuid.UUID | None = None

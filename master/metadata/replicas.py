@@ -8,7 +8,7 @@ from typing import Any
 
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement
-from master.metadata.batched_lookup import BatchedLookup
+from master.metadata.batched import Batched
 from master.metadata.leases import fenced
 from master.metadata.pool import Database, retry_conflicts
 
@@ -18,12 +18,16 @@ __all__ = ["ReplicasRepository"]
 class ReplicasRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Concurrent chunk writes' holder lookups go in one statement (batched_lookup).
-        self._write_holders: BatchedLookup[str, tuple[bool, list[str]]] = BatchedLookup(
+        # Concurrent chunk writes' holder lookups go in one statement (batched).
+        self._write_holders: Batched[str, tuple[bool, list[str]]] = Batched(
             self._holders_for_writes, name="chunk holders lookup")
+        # Late replicas landing together are recorded by one transaction.
+        self._late_replicas: Batched[tuple[ChunkPlacement, str, int], None] = Batched(
+            self._record_late_replicas, name="late replica records")
 
     async def close(self) -> None:
         await self._write_holders.close()
+        await self._late_replicas.close()
 
     async def live_replicas(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
         """chunk id -> workers holding a live copy (workers not removed)."""
@@ -47,9 +51,9 @@ class ReplicasRepository:
 
         Touches the chunk's GC clock in the same statement: an upload that is about to
         rely on existing copies keeps GC away from them for the grace period.
-        Concurrent writes' lookups share one statement (``BatchedLookup``).
+        Concurrent writes' lookups share one statement (``Batched``).
         """
-        return await self._write_holders.get(chunk_id)
+        return await self._write_holders.call(chunk_id)
 
     async def _holders_for_writes(self, chunk_ids: list[str]) -> list[tuple[bool, list[str]]]:
         rows = await retry_conflicts(lambda: self._touch_and_list(sorted(set(chunk_ids))))
@@ -102,26 +106,47 @@ class ReplicasRepository:
 
         If that completes the chunk's N copies, its repair row goes too: the queue then
         holds only work that is really missing, so "replication lag" means what it says.
+        Copies landing together are recorded by one pipelined transaction (``Batched``).
         """
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._late_replicas.call((chunk, worker_id, replication_factor))
+
+    async def _record_late_replicas(
+        self, late: list[tuple[ChunkPlacement, str, int]]
+    ) -> list[None]:
+        await retry_conflicts(lambda: self._record_late(late))
+        return [None] * len(late)
+
+    async def _record_late(self, late: list[tuple[ChunkPlacement, str, int]]) -> None:
+        # Distinct rows in id order: one upsert may not touch a row twice, and every
+        # writer of several chunk or replica rows locks them in this order.
+        chunks = sorted({p.chunk_id: p for p, _, _ in late}.values(), key=lambda p: p.chunk_id)
+        copies = sorted({(p.chunk_id, worker_id) for p, worker_id, _ in late})
+        wanted = sorted({(p.chunk_id, n) for p, _, n in late})
+        async with self._db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
+            await cur.execute(
                 "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id) DO NOTHING",
-                (chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec.value,
-                 chunk.blob_sha256),
+                " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::text[],"
+                "   %s::text[]) ON CONFLICT (chunk_id) DO NOTHING",
+                ([p.chunk_id for p in chunks], [p.raw_size for p in chunks],
+                 [p.stored_size for p in chunks], [p.codec.value for p in chunks],
+                 [p.blob_sha256 for p in chunks]),
             )
-            await conn.execute(
-                "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+            await cur.execute(
+                "INSERT INTO replicas (chunk_id, worker_id)"
+                " SELECT * FROM unnest(%s::text[], %s::text[])"
                 " ON CONFLICT (chunk_id, worker_id)"
                 " DO UPDATE SET state = 'live', updated_at = now()",
-                (chunk.chunk_id, worker_id),
+                ([c for c, _ in copies], [w for _, w in copies]),
             )
-            await conn.execute(
-                "DELETE FROM repair_queue WHERE chunk_id = %s AND reason = 'write_pending'"
-                " AND (SELECT count(*) FROM replicas r JOIN workers w ON w.worker_id = r.worker_id"
-                "      WHERE r.chunk_id = %s AND r.state = 'live'"
-                "      AND w.state IN ('healthy', 'suspect')) >= %s",
-                (chunk.chunk_id, chunk.chunk_id, replication_factor),
+            await cur.execute(
+                "DELETE FROM repair_queue WHERE chunk_id IN (SELECT q.chunk_id"
+                "   FROM repair_queue q JOIN unnest(%s::text[], %s::integer[]) AS t(c, n)"
+                "   ON q.chunk_id = t.c WHERE q.reason = 'write_pending'"
+                "   AND (SELECT count(*) FROM replicas r JOIN workers w"
+                "        ON w.worker_id = r.worker_id WHERE r.chunk_id = t.c"
+                "        AND r.state = 'live' AND w.state IN ('healthy', 'suspect')) >= t.n"
+                "   ORDER BY q.chunk_id FOR UPDATE OF q)",
+                ([c for c, _ in wanted], [n for _, n in wanted]),
             )
 
     async def repair_due_now(self, chunk_id: str) -> None:

@@ -1,4 +1,4 @@
-"""BatchedLookup: lookups queued behind in-flight statements leave together, each caller
+"""Batched: calls queued behind in-flight statements leave together, each caller
 gets exactly its own key's answer (or its own error), and one odd key never fails the
 others in its batch.
 
@@ -14,7 +14,7 @@ import asyncio
 import pytest
 
 from common.errors import DependencyDown, Unavailable
-from master.metadata.batched_lookup import BatchedLookup
+from master.metadata.batched import Batched
 
 
 class Lookup:
@@ -36,17 +36,17 @@ class Lookup:
         return [None if key < 0 else key * 10 for key in keys]
 
 
-async def _started(lookup: BatchedLookup[int, int | None], keys: list[int]) -> list[asyncio.Future]:
+async def _started(lookup: Batched[int, int | None], keys: list[int]) -> list[asyncio.Future]:
     futures = []
     for key in keys:
-        futures.append(asyncio.ensure_future(lookup.get(key)))
+        futures.append(asyncio.ensure_future(lookup.call(key)))
         await asyncio.sleep(0)
     return futures
 
 
 async def test_keys_arriving_while_statements_run_go_in_one_statement():
     source = Lookup()
-    lookup = BatchedLookup(source, name="test", max_in_flight=2)
+    lookup = Batched(source, name="test", max_in_flight=2)
     futures = await _started(lookup, list(range(10)))
     # The first two went alone at once (nothing waits at low load); the rest queued.
     assert source.batches == [[0], [1]]
@@ -59,7 +59,7 @@ async def test_keys_arriving_while_statements_run_go_in_one_statement():
 async def test_a_missing_key_answers_none_for_itself_only():
     source = Lookup()
     source.release.set()
-    lookup = BatchedLookup(source, name="test", max_in_flight=1)
+    lookup = Batched(source, name="test", max_in_flight=1)
     futures = await _started(lookup, [1, -1, 2, -2])
     assert await asyncio.gather(*futures) == [10, None, 20, None]
     await lookup.close()
@@ -68,7 +68,7 @@ async def test_a_missing_key_answers_none_for_itself_only():
 async def test_a_key_that_breaks_the_batch_statement_fails_only_its_own_request():
     source = Lookup()
     source.bad = {3}
-    lookup = BatchedLookup(source, name="test", max_in_flight=1)
+    lookup = Batched(source, name="test", max_in_flight=1)
     futures = await _started(lookup, [1, 2, 3, 4])
     source.release.set()
     results = await asyncio.gather(*futures, return_exceptions=True)
@@ -82,9 +82,9 @@ async def test_a_lone_key_gets_the_error_unwrapped():
     source = Lookup()
     source.bad = {7}
     source.release.set()
-    lookup = BatchedLookup(source, name="test")
+    lookup = Batched(source, name="test")
     with pytest.raises(ValueError, match="cannot look up"):
-        await lookup.get(7)
+        await lookup.call(7)
     assert source.batches == [[7]]
     await lookup.close()
 
@@ -92,7 +92,7 @@ async def test_a_lone_key_gets_the_error_unwrapped():
 async def test_an_outage_fails_the_batch_once_without_retrying_each_key():
     source = Lookup()
     source.down = True
-    lookup = BatchedLookup(source, name="test", max_in_flight=1)
+    lookup = Batched(source, name="test", max_in_flight=1)
     futures = await _started(lookup, [1, 2, 3])
     source.release.set()
     results = await asyncio.gather(*futures, return_exceptions=True)
@@ -103,10 +103,10 @@ async def test_an_outage_fails_the_batch_once_without_retrying_each_key():
 
 async def test_close_fails_what_is_queued_and_running():
     source = Lookup()
-    lookup = BatchedLookup(source, name="test", max_in_flight=1)
+    lookup = Batched(source, name="test", max_in_flight=1)
     futures = await _started(lookup, [1, 2])
     await lookup.close()
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert all(isinstance(r, Unavailable) for r in results)
     with pytest.raises(Unavailable):
-        await lookup.get(3)
+        await lookup.call(3)
