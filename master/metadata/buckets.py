@@ -50,7 +50,8 @@ class BucketsRepository:
         # Concurrent uploads' lookups go in one statement (batched).
         self._upload_targets: Batched[
             tuple[str, str], tuple[BucketRecord, uuid.UUID | None] | None
-        ] = Batched(self._with_file_ids, name="bucket and file id lookup")
+        ] = Batched(self._with_file_ids, run_one=self._with_file_id,
+                    name="bucket and file id lookup")
 
     async def close(self) -> None:
         await self._upload_targets.close()
@@ -95,6 +96,18 @@ class BucketsRepository:
         query: an upload's only lookup before its bytes flow. Concurrent uploads'
         lookups share one statement (``Batched``)."""
         return await self._upload_targets.call((name, path))
+
+    async def _with_file_id(
+        self, key: tuple[str, str]
+    ) -> tuple[BucketRecord, uuid.UUID | None] | None:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}, f.id AS file_id FROM buckets b"
+                " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = %s WHERE b.name = %s",
+                (key[1], key[0]),
+            )
+            row = await cur.fetchone()
+        return (_bucket(row), row["file_id"]) if row else None
 
     async def _with_file_ids(
         self, keys: list[tuple[str, str]]

@@ -90,7 +90,8 @@ class FilesRepository:
         )
         # Concurrent downloads by path read their snapshots in one statement.
         self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(
-            self._snapshots_by_path, name="download snapshot lookup")
+            self._snapshots_by_path, run_one=self._snapshot_by_path,
+            name="download snapshot lookup")
 
     async def close(self) -> None:
         await self._group_commits.close()
@@ -176,6 +177,9 @@ class FilesRepository:
         if not rows:
             return None
         return _file(rows[0]), [_chunk_ref(r) for r in rows if r["chunk_id"] is not None]
+
+    async def _snapshot_by_path(self, key: _PathKey) -> _Snapshot | None:
+        return await self._snapshot("b.name = %s AND f.path = %s", key[:2], key[2])
 
     async def _snapshots_by_path(self, keys: list[_PathKey]) -> list[_Snapshot | None]:
         """``_snapshot`` of each (bucket, path, version id), by one statement."""

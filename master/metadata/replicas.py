@@ -20,7 +20,8 @@ class ReplicasRepository:
         self._db = db
         # Concurrent chunk writes' holder lookups go in one statement (batched).
         self._write_holders: Batched[str, tuple[bool, list[str]]] = Batched(
-            self._holders_for_writes, name="chunk holders lookup")
+            self._holders_for_writes, run_one=self._holders_for_one_write,
+            name="chunk holders lookup")
         # Late replicas landing together are recorded by one transaction.
         self._late_replicas: Batched[tuple[ChunkPlacement, str, int], None] = Batched(
             self._record_late_replicas, name="late replica records")
@@ -54,6 +55,20 @@ class ReplicasRepository:
         Concurrent writes' lookups share one statement (``Batched``).
         """
         return await self._write_holders.call(chunk_id)
+
+    async def _holders_for_one_write(self, chunk_id: str) -> tuple[bool, list[str]]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "WITH touched AS (UPDATE chunks SET last_referenced_at = now()"
+                "   WHERE chunk_id = %s AND gc_marked_at IS NULL RETURNING chunk_id)"
+                " SELECT t.chunk_id, r.worker_id FROM touched t"
+                " LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'"
+                "   AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id"
+                "               AND w.state <> 'removed')",
+                (chunk_id,),
+            )
+            rows = await cur.fetchall()
+        return bool(rows), [r["worker_id"] for r in rows if r["worker_id"] is not None]
 
     async def _holders_for_writes(self, chunk_ids: list[str]) -> list[tuple[bool, list[str]]]:
         rows = await retry_conflicts(lambda: self._touch_and_list(sorted(set(chunk_ids))))

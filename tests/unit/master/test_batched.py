@@ -110,3 +110,26 @@ async def test_close_fails_what_is_queued_and_running():
     assert all(isinstance(r, Unavailable) for r in results)
     with pytest.raises(Unavailable):
         await lookup.call(3)
+
+
+async def test_a_lone_item_goes_by_the_single_statement_and_a_batch_by_the_array_one():
+    source = Lookup()
+    singles: list[int] = []
+
+    async def one(key: int) -> int | None:
+        singles.append(key)
+        await source.release.wait()
+        if key in source.bad:
+            raise ValueError(f"cannot look up {key}")
+        return key * 10
+
+    lookup = Batched(source, run_one=one, name="test", max_in_flight=1)
+    futures = await _started(lookup, [1, 2, 3])
+    source.release.set()
+    assert await asyncio.gather(*futures) == [10, 20, 30]
+    assert singles == [1] and source.batches == [[2, 3]]
+    source.bad = {5}
+    futures = await _started(lookup, [4, 5, 6])
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert results[0] == 40 and results[2] == 60 and isinstance(results[1], ValueError)
+    assert singles == [1, 4, 5, 6]  # the failed batch [5, 6]'s items went alone
