@@ -4,10 +4,10 @@ A small request's own work is tiny next to the fixed cost of each PostgreSQL rou
 trip: a send and a receive on the master, a parse, plan and transaction in PostgreSQL.
 Small uploads and downloads each made such calls (bucket and file id, chunk holders,
 the download snapshot, a late replica's record) one statement per request. A
-:class:`Batched` sends the first item at once (nothing waits at low load) and the items
-that arrive while ``max_in_flight`` statements run leave together in the next one
-(``common.coalesce``), so under load the master sends one statement per batch instead
-of one per request.
+:class:`Batched` sends what arrived in one turn of the event loop at the end of that
+turn (nothing waits at low load) and the items that arrive while ``max_in_flight``
+statements run leave together in the next one (``common.coalesce``, ``same_turn``), so
+under load the master sends one statement per batch instead of one per request.
 
 A batch of one item goes by ``run_one`` when there is one: the statement for a single
 key, which PostgreSQL plans once and keeps, where an array statement of one key costs
@@ -56,7 +56,8 @@ class Batched(Generic[K, R]):
         self._run_one = run_one
         self._name = name
         self._batches: Coalescer[K, R] = Coalescer(
-            self._run, name=name, max_in_flight=max_in_flight, max_items=max_items)
+            self._run, name=name, max_in_flight=max_in_flight, max_items=max_items,
+            same_turn=True)
 
     async def call(self, item: K) -> R:
         """What ``run_many([item])`` would return for ``item``; raises what it raises."""

@@ -86,7 +86,7 @@ class FilesRepository:
         # (version_commit: one transaction and WAL flush for the batch).
         self._group_commits: Coalescer[tuple[NewVersion, int], uuid.UUID] = Coalescer(
             self._commit_group, name="version group commit", max_in_flight=1,
-            max_items=GROUP_COMMIT_MAX_VERSIONS,
+            max_items=GROUP_COMMIT_MAX_VERSIONS, same_turn=True,
         )
         # Concurrent downloads by path read their snapshots in one statement.
         self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(

@@ -133,3 +133,15 @@ async def test_a_lone_item_goes_by_the_single_statement_and_a_batch_by_the_array
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert results[0] == 40 and results[2] == 60 and isinstance(results[1], ValueError)
     assert singles == [1, 4, 5, 6]  # the failed batch [5, 6]'s items went alone
+
+
+async def test_calls_made_in_one_turn_of_the_loop_leave_together():
+    source = Lookup()
+    source.release.set()
+    lookup = Batched(source, name="test", max_in_flight=2)
+    # No yield between the calls: the uploads one answer released reach their lookups
+    # (or commits) in one turn; they go as one batch, not the first alone.
+    futures = [asyncio.ensure_future(lookup.call(k)) for k in (1, 2, 3)]
+    assert await asyncio.gather(*futures) == [10, 20, 30]
+    assert source.batches == [[1, 2, 3]]
+    await lookup.close()
