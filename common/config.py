@@ -143,6 +143,10 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     lease_ttl_seconds: float = Field(
         10.0, ge=0.3, description="Singleton job lease (repair, GC, ...): renewed every third."
     )
+    link_max_expiry_s: int = Field(
+        7 * 86400, ge=1, le=10 * 365 * 86400,
+        description="Longest expires_in_s a download link may ask for (default 7 days).",
+    )
 
 
 class WorkerSettings(ClusterIdentitySettings):

@@ -23,7 +23,10 @@
     │   ├── SessionClosed          session_closed     409   ALREADY_EXISTS
     │   └── LeaseLost              lease_lost         409   ALREADY_EXISTS
     ├── Gone                       gone               410   NOT_FOUND
-    │   └── SessionExpired         session_expired    410   NOT_FOUND
+    │   ├── SessionExpired         session_expired    410   NOT_FOUND
+    │   ├── LinkExpired            link_expired       410   NOT_FOUND
+    │   ├── LinkUsed               link_used          410   NOT_FOUND
+    │   └── LinkTargetGone         link_target_gone   410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
@@ -68,6 +71,9 @@ __all__ = [
     "IncompleteUpload",
     "InvalidInput",
     "LeaseLost",
+    "LinkExpired",
+    "LinkTargetGone",
+    "LinkUsed",
     "NotFound",
     "OffsetMismatch",
     "PayloadTooLarge",
@@ -194,6 +200,25 @@ class Gone(EchoError):
 
 class SessionExpired(Gone):
     code = "session_expired"
+
+
+class LinkExpired(Gone):
+    """A download link's expiry passed (DESIGN §12)."""
+
+    code = "link_expired"
+
+
+class LinkUsed(Gone):
+    """A download link's uses are all taken (a single-use link was served already)."""
+
+    code = "link_used"
+
+
+class LinkTargetGone(Gone):
+    """The file version a download link pins no longer exists (overwritten in an
+    unversioned bucket, deleted, dropped by retention) or the file reads as deleted."""
+
+    code = "link_target_gone"
 
 
 class PreconditionFailed(EchoError):

@@ -24,6 +24,7 @@ from master.api import (
     routes_cluster,
     routes_files,
     routes_fs,
+    routes_links,
     routes_sessions,
     routes_tus,
 )
@@ -39,11 +40,13 @@ from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.metadata.audit import AuditRepository
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository
+from master.metadata.links import LinksRepository
 from master.metadata.listings import ListingsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.pool import open_database
@@ -55,12 +58,14 @@ from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
+from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.links import LinkService
 from master.services.login_limiter import (
     LoginLimiter,
     LoginLimits,
@@ -89,6 +94,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_buckets.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
+    app.add_routes(routes_links.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 
@@ -160,19 +166,23 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                             window_s=settings.login_window_seconds),
             )
             repair_queue = RepairQueue(db)
+            audit = AuditService(AuditRepository(db))
             services = Services(
                 settings=settings, metrics=metrics,
                 auth=AuthService(UsersRepository(db), settings.jwt_secret,
-                                 settings.jwt_ttl_seconds, admins, login_limiter),
+                                 settings.jwt_ttl_seconds, admins, login_limiter, audit),
                 files=FileService(files, replicas, metrics, access, namespace_repo),
                 cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
-                                       db, redis, settings.replication_factor),
+                                       db, redis, settings.replication_factor, audit),
                 uploads=uploads, downloads=downloads, sessions=sessions,
                 tus=TusService(sessions, sessions_repo, uploads, downloads, replicas, redis,
                                settings.replication_factor),
-                buckets=BucketService(buckets_repo, access, namespace_repo, tasks_repo),
+                buckets=BucketService(buckets_repo, access, namespace_repo, tasks_repo, audit),
                 namespace=NamespaceService(access, ListingsRepository(db), namespace_repo,
                                            tasks_repo),
+                audit=audit,
+                links=LinkService(LinksRepository(db), files, access, audit,
+                                  settings.link_max_expiry_s),
             )
             app[SERVICES] = services
 

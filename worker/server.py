@@ -104,9 +104,12 @@ def build_backend(
 
 
 def advertise_address(host: str, port: int) -> str:
-    """What the master should dial: a wildcard bind is not an address, the host name is."""
+    """What the master should dial: a wildcard bind is not an address, the host name is.
+    An IPv6 literal is bracketed ("[fd00::2]:9000"), so the port stays separable."""
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = socket.gethostname()
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
     return f"{host}:{port}"
 
 

@@ -38,6 +38,7 @@ PUBLIC_ROUTES = {
     "/api/v1/workers/{worker_id}/heartbeat",
     "/api/v1/openapi.json",
     "/metrics",
+    "/d/{token}",  # download links: the token is the credential (routes_links)
 }
 
 

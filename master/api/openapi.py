@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_namespace
+from master.api import openapi_links, openapi_namespace
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
@@ -147,6 +147,15 @@ _PATHS: dict[str, Any] = {
         "get": {"summary": "Drain progress (admin)", "security": _BEARER,
                 "responses": {**_ok("DrainProgress"), **_errors(401, 403, 404)}},
     },
+    "/api/v1/admin/audit": {"get": {
+        "summary": "Audit log rows after an id, oldest first (admin)", "security": _BEARER,
+        "parameters": [
+            {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "limit", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            {"name": "action", "in": "query", "schema": {"type": "string"}},
+            {"name": "actor", "in": "query", "schema": {"type": "string"}}],
+        "responses": {**_ok("AuditPage"), **_errors(400, 401, 403)}}},
     "/api/v1/files/upload/init": {"post": {
         "summary": "Start a resumable, parallel chunk session", "security": _BEARER,
         "requestBody": _json_body("SessionInit"),
@@ -197,9 +206,9 @@ OPENAPI: dict[str, Any] = {
     "info": {"title": "EchoFS master API", "version": "1.0.0",
              "description": "Distributed, chunked, content-addressed file store."},
     "security": _BEARER,
-    "paths": {**_PATHS, **openapi_namespace.PATHS},
+    "paths": {**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS},
     "components": {
-        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS},
+        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_links.SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},

@@ -133,6 +133,23 @@ SCHEMAS: dict[str, Any] = {
                        "draining": {"type": "boolean"},
                        "corrupt_chunk_ids": {"type": "array", "items": {"type": "string"}}},
     },
+    "AuditPage": {
+        "type": "object", "required": ["entries", "next_after"],
+        "properties": {
+            "next_after": {"type": "integer"},
+            "entries": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "at", "actor", "action", "target", "outcome"],
+                "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"}, "actor_id": {"type": "integer",
+                                                             "nullable": True},
+                    "via": {"type": "string"}, "action": {"type": "string"},
+                    "target": {"type": "string"},
+                    "outcome": {"type": "string", "enum": ["ok", "denied", "failed"]},
+                    "client": {"type": "string"}, "details": {"type": "object"}}}},
+        },
+    },
     "ClusterView": {
         "type": "object",
         "required": ["workers", "files", "chunks", "stored_bytes", "under_replicated_chunks",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from master.api.common import ok, principal_of, services_of
+from common.errors import InvalidInput
+from master.api.common import ok, principal_of, query_text, services_of
 from master.services.cluster import DrainStatus
 
 __all__ = ["routes"]
@@ -54,3 +55,28 @@ async def drain_status(request: web.Request) -> web.Response:
         principal_of(request), request.match_info["worker_id"])
     return ok({"worker_id": drain.worker_id, "state": drain.state, "done": drain.done,
                **_progress(drain)})
+
+
+@routes.get("/api/v1/admin/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    """Audit rows after id ``after`` (default 0), oldest first, at most ``limit``
+    (default 100), optionally only one ``action`` or ``actor``."""
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise InvalidInput("after and limit must be integers") from None
+    entries = await services_of(request).audit.page(
+        principal_of(request), after, limit,
+        action=query_text(request, "action", max_len=64) or None,
+        actor=query_text(request, "actor", max_len=64) or None,
+    )
+    return ok({
+        "entries": [
+            {"id": e.id, "at": e.at.isoformat() if e.at else None, "actor": e.actor,
+             "actor_id": e.actor_id, "via": e.via, "action": e.action, "target": e.target,
+             "outcome": e.outcome, "client": e.client, "details": e.details}
+            for e in entries
+        ],
+        "next_after": entries[-1].id if entries else after,
+    })

@@ -18,6 +18,7 @@ from common.chunks import Codec
 from common.errors import InvalidInput
 
 __all__ = [
+    "AuditEntry",
     "BucketRecord",
     "ChunkPlacement",
     "ChunkRef",
@@ -252,3 +253,19 @@ class TaskRecord:
     done: int
     total: int
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log: who (``actor``, ``via`` a key or not) did what to what."""
+
+    action: str
+    actor: str
+    actor_id: int | None = None
+    via: str = ""
+    target: str = ""
+    outcome: str = "ok"  # ok | denied | failed
+    client: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+    at: datetime | None = None

@@ -159,6 +159,13 @@ class FilesRepository:
         each still one whole version."""
         return await self._path_snapshots.call((bucket, path, version_id))
 
+    async def snapshot_of_version(
+        self, file_id: uuid.UUID, version_id: uuid.UUID
+    ) -> tuple[FileRecord, list[ChunkRef]] | None:
+        """``snapshot`` of one version of the file, wherever the file is now (a download
+        link pins a version; the file may have moved since)."""
+        return await self._snapshot("f.id = %s", (file_id,), version_id)
+
     async def _snapshot(
         self, where: str, params: tuple[object, ...], version_id: uuid.UUID | None = None
     ) -> tuple[FileRecord, list[ChunkRef]] | None:

@@ -17,12 +17,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jwt
 
 from common.errors import BadCredentials, InvalidInput, Unauthenticated
 from master.metadata.users import UserRecord, UsersRepository
 from master.services.login_limiter import LoginLimiter
+
+if TYPE_CHECKING:  # audit.py names Principal, defined here
+    from master.services.audit import AuditService
 
 __all__ = ["AuthService", "Principal"]
 
@@ -40,6 +44,8 @@ class Principal:
     # The user's personal bucket (DESIGN §11): where wave-1 routes put and find paths.
     home_bucket_id: int = 0
     home_bucket: str = ""
+    # Set when the request authenticated with an API key (DESIGN §12): its public id.
+    key_id: str = ""
 
 
 def _hash_password(password: str, salt: bytes) -> bytes:
@@ -64,9 +70,10 @@ def verify_password(password: str, stored: str) -> bool:
 class AuthService:
     def __init__(
         self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str],
-        limiter: LoginLimiter,
+        limiter: LoginLimiter, audit: AuditService,
     ) -> None:
         self._users = users
+        self._audit = audit
         self._limiter = limiter
         self._secret = jwt_secret
         self._ttl_s = ttl_s
@@ -85,7 +92,10 @@ class AuthService:
         if not 8 <= len(password) <= 1024:
             raise InvalidInput("password must be 8-1024 characters")
         password_hash = await asyncio.to_thread(hash_password, password)
-        return await self._users.create(username, password_hash, username in self._admins)
+        user = await self._users.create(username, password_hash, username in self._admins)
+        await self._audit.record(_principal(user), "auth.register", user.username,
+                                 is_admin=user.is_admin)
+        return user
 
     async def login(
         self, username: str, password: str, client_address: str
@@ -100,8 +110,12 @@ class AuthService:
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
             await self._limiter.failed(username, client_address)
+            await self._audit.record(None, "auth.login", username[:64], outcome="failed",
+                                     client=client_address, actor_name=username[:64])
             raise BadCredentials("wrong username or password")
         await self._limiter.succeeded(username)
+        await self._audit.record(_principal(user), "auth.login", user.username,
+                                 client=client_address)
         return self.issue_token(user), self._ttl_s, user
 
     def issue_token(self, user: UserRecord) -> str:
@@ -156,9 +170,13 @@ class AuthService:
         if user is None:
             self._principals.pop(user_id, None)
             raise Unauthenticated("token names an unknown user")
-        principal = Principal(user.id, user.username, user.is_admin, user.home_bucket_id,
-                              user.home_bucket)
+        principal = _principal(user)
         if len(self._principals) > 100_000:
             self._principals.clear()
         self._principals[user_id] = (principal, now + PRINCIPAL_CACHE_S)
         return principal
+
+
+def _principal(user: UserRecord) -> Principal:
+    return Principal(user.id, user.username, user.is_admin, user.home_bucket_id,
+                     user.home_bucket)

@@ -16,6 +16,7 @@ from master.metadata.buckets import BUCKET_SETTINGS, BucketsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.tasks import TasksRepository
 from master.services.access import BucketAccess, Permission
+from master.services.audit import AuditService
 from master.services.auth import Principal
 from master.services.paths import check_bucket_name
 
@@ -50,9 +51,10 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
 class BucketService:
     def __init__(
         self, buckets: BucketsRepository, access: BucketAccess,
-        namespace: NamespaceRepository, tasks: TasksRepository,
+        namespace: NamespaceRepository, tasks: TasksRepository, audit: AuditService,
     ) -> None:
         self._buckets = buckets
+        self._audit = audit
         self._access = access
         self._namespace = namespace
         self._tasks = tasks
@@ -61,9 +63,11 @@ class BucketService:
                      ) -> BucketRecord:
         check_bucket_name(name)
         try:
-            return await self._buckets.create(name, caller.user_id, settings)
+            created = await self._buckets.create(name, caller.user_id, settings)
         except Conflict as exc:
             raise BucketExists(f"bucket {name!r} exists") from exc
+        await self._audit.record(caller, "bucket.create", name, **settings)
+        return created
 
     async def list(self, caller: Principal, after: str, limit: int) -> list[BucketRecord]:
         """Buckets the caller can reach (all of them for an admin), by name."""
@@ -87,6 +91,7 @@ class BucketService:
                      ) -> BucketRecord:
         bucket = await self._access.require(caller, name, Permission.OWNER)
         await self._buckets.update(bucket.id, settings)
+        await self._audit.record(caller, "bucket.update", name, **settings)
         return await self.get(caller, name)
 
     async def delete(self, caller: Principal, name: str, recursive: bool
@@ -98,8 +103,12 @@ class BucketService:
         if bucket.state != "active":
             raise Conflict(f"bucket {name!r} is already being deleted")
         if await self._buckets.delete_if_empty(bucket.id):
+            await self._audit.record(caller, "bucket.delete", name)
             return None
         if not recursive:
             raise BucketNotEmpty(f"bucket {name!r} is not empty; add ?recursive=true")
         total, _ = await self._namespace.count_under(bucket.id, "")
-        return await self._tasks.create("delete_bucket", bucket.id, "", caller.user_id, total)
+        task = await self._tasks.create("delete_bucket", bucket.id, "", caller.user_id, total)
+        await self._audit.record(caller, "bucket.delete", name, recursive=True,
+                                 task_id=str(task.id))
+        return task

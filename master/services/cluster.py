@@ -29,6 +29,7 @@ from master.metadata.files import FilesRepository
 from master.metadata.pool import Database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.workers import WorkersRepository
+from master.services.audit import AuditService
 from master.services.auth import Principal
 
 __all__ = [
@@ -139,8 +140,9 @@ class ClusterService:
         self, workers: WorkersRepository, replicas: ReplicasRepository,
         repair_queue: RepairQueue, files: FilesRepository, registry: WorkerRegistry,
         identity: ClusterIdentity, db: Database, redis: aioredis.Redis,
-        replication_factor: int,
+        replication_factor: int, audit: AuditService,
     ) -> None:
+        self._audit = audit
         self._workers = workers
         self._replicas = replicas
         self._repair_queue = repair_queue
@@ -256,6 +258,7 @@ class ClusterService:
         if not await self._workers.start_drain(worker_id):
             raise NotFound(f"no worker {worker_id!r} that can be drained")
         queued = await self._replicas.enqueue_chunks_of_worker(worker_id, "drain")
+        await self._audit.record(caller, "admin.worker.drain", worker_id, queued=queued)
         await self._registry.refresh()
         progress = await self._replicas.drain_progress(worker_id, self._n)
         return DrainStatus(worker_id, "draining", progress["chunks_total"],

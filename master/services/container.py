@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from common.config import MasterSettings
 from master.metrics import MasterMetrics
+from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
 from master.services.files import FileService
+from master.services.links import LinkService
 from master.services.namespace import NamespaceService
 from master.services.sessions import SessionService
 from master.services.tus import TusService
@@ -36,3 +38,5 @@ class Services:
     tus: TusService
     buckets: BucketService
     namespace: NamespaceService
+    audit: AuditService
+    links: LinkService

@@ -11,9 +11,11 @@ carries it); the master itself always checks the worker's own id.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,11 @@ TEST_SERVER_NAME = "localhost"
 
 @functools.cache
 def session_ca() -> ClusterCa:
-    return ClusterCa(scratch_dir() / f"tls-{os.getpid()}-{secrets.token_hex(4)}")
+    """The session's CA, in a scratch folder removed when the test process exits (the
+    keys in it are worth nothing after the session; left behind, they piled up)."""
+    folder = scratch_dir() / f"tls-{os.getpid()}-{secrets.token_hex(4)}"
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return ClusterCa(folder)
 
 
 def session_tls_dir() -> Path:

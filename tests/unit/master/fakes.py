@@ -13,9 +13,17 @@ from datetime import UTC, datetime
 
 from common.chunks import Codec
 from common.errors import IdentityMismatch
-from master.domain.records import ChunkRef, FileRecord, FileSummary, StorageTotals, WorkerRecord
+from master.domain.records import (
+    AuditEntry,
+    ChunkRef,
+    FileRecord,
+    FileSummary,
+    StorageTotals,
+    WorkerRecord,
+)
 
 __all__ = [
+    "FakeAudit",
     "FakeDatabase",
     "FakeFiles",
     "FakeRedis",
@@ -241,3 +249,19 @@ class FakeRedis:
         if not self.up:
             raise ConnectionError("connection refused")
         return True
+
+
+class FakeAudit:
+    """AuditRepository in memory: the rows appended, in order."""
+
+    def __init__(self) -> None:
+        self.rows: list[AuditEntry] = []
+
+    async def append(self, entry: AuditEntry) -> int:
+        self.rows.append(entry)
+        return len(self.rows)
+
+    async def page(self, after: int, limit: int, action: str | None = None,
+                   actor: str | None = None) -> list[AuditEntry]:
+        return [e for e in self.rows if (not action or e.action == action)
+                and (not actor or e.actor == actor)][after:after + limit]

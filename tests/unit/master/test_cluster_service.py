@@ -11,6 +11,7 @@ import pytest
 from common.cluster_auth import ClusterIdentity
 from common.errors import Forbidden, IdentityMismatch, NotFound, Unauthenticated
 from master.domain.records import StorageTotals
+from master.services.audit import AuditService
 from master.services.auth import Principal
 from master.services.cluster import (
     WORKER_KEY_HEADER,
@@ -19,6 +20,7 @@ from master.services.cluster import (
     health_status,
 )
 from tests.unit.master.fakes import (
+    FakeAudit,
     FakeDatabase,
     FakeFiles,
     FakeRedis,
@@ -45,10 +47,11 @@ class Cluster:
         self.repair, self.files, self.registry = FakeRepairQueue(), FakeFiles(), FakeRegistry()
         self.db, self.redis = FakeDatabase(), FakeRedis()
         self.identity = ClusterIdentity("unit-test-cluster-secret-0123456789abcdef")
+        self.audit = FakeAudit()
         self.service = ClusterService(
             self.workers, self.replicas, self.repair, self.files,  # type: ignore[arg-type]
             self.registry, self.identity, self.db, self.redis,  # type: ignore[arg-type]
-            replication_factor,
+            replication_factor, AuditService(self.audit),  # type: ignore[arg-type]
         )
 
     async def register(self, worker_id: str, key: str) -> None:
@@ -202,6 +205,8 @@ async def test_a_drain_queues_the_workers_chunks_and_reports_progress(
     assert (started.state, started.queued, started.chunks_remaining, started.done) == (
         "draining", 7, 7, False)
     assert cluster.registry.refreshes == 1
+    assert [(e.action, e.actor, e.target, e.details) for e in cluster.audit.rows] == [
+        ("admin.worker.drain", "root", "w1", {"queued": 7})]
     status = await cluster.service.drain_status(ADMIN, "w1")
     assert (status.state, status.queued, status.done) == ("draining", None, False)
     service = cluster.service

@@ -11,6 +11,13 @@ def test_a_specific_bind_address_is_advertised_as_is():
     assert advertise_address("10.0.0.5", 9001) == "10.0.0.5:9001"
 
 
+def test_an_ipv6_bind_address_is_bracketed_once():
+    assert advertise_address("fd00::2", 9001) == "[fd00::2]:9001"
+    assert advertise_address("[fd00::2]", 9001) == "[fd00::2]:9001"
+    assert advertised_metrics_url(advertise_address("fd00::2", 9001), 9101) == (
+        "http://[fd00::2]:9101/metrics")
+
+
 def test_a_wildcard_bind_advertises_the_host_name():
     assert advertise_address("0.0.0.0", 9001) == f"{socket.gethostname()}:9001"
 
