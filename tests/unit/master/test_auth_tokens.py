@@ -27,8 +27,9 @@ class FakeUsers:
 
 
 def _service(ttl_s: int = 60) -> AuthService:
+    # Login (limiter) and the audit log are not used by authenticate.
     return AuthService(FakeUsers(), "unit-test-secret-" + "x" * 32, ttl_s, set(),
-                       limiter=None)  # type: ignore[arg-type]  # login is not used here
+                       limiter=None, audit=None)  # type: ignore[arg-type]
 
 
 async def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch):
@@ -58,6 +59,6 @@ async def test_a_token_differing_from_a_remembered_one_is_verified_and_refused()
 async def test_a_token_of_another_secret_is_refused():
     token = _service().issue_token(USER)
     other = AuthService(FakeUsers(), "another-secret-" + "y" * 32, 60, set(),
-                        limiter=None)  # type: ignore[arg-type]
+                        limiter=None, audit=None)  # type: ignore[arg-type]
     with pytest.raises(Unauthenticated, match="invalid token"):
         await other.authenticate(f"Bearer {token}")
