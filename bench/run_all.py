@@ -1,8 +1,10 @@
 """``make bench``: every benchmark in turn, each in its own process.
 
 ``bench.compare`` (EchoFS vs SeaweedFS, machine limits, writes ``docs/benchmarks.md``)
-comes first; the single-worker gRPC benchmark follows. ``bench.data_path_bench`` (EchoFS
-alone) is left out: ``bench.compare`` covers the same ground; run it by hand if wanted.
+comes first, then ``bench.s3_compare`` (the S3 gateways of both, writes
+``docs/s3_benchmarks.md``); the single-worker gRPC benchmark follows.
+``bench.data_path_bench`` (EchoFS alone) is left out: ``bench.compare`` covers the same
+ground; run it by hand if wanted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench.compare", "bench.worker_bench"]
+BENCHES = ["bench.compare", "bench.s3_compare", "bench.worker_bench"]
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ and the report says so.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -52,8 +53,13 @@ class SeaweedCluster:
     """Context manager: starts the processes, waits until a write succeeds, stops them."""
 
     def __init__(self, base_dir: Path, volumes: int = 3, replication: str = "002",
-                 chunk_mib: int = 4) -> None:
+                 chunk_mib: int = 4, s3_credentials: tuple[str, str] | None = None) -> None:
         self.base_dir = base_dir
+        # With credentials, ``weed s3`` (SeaweedFS's S3 gateway, over the filer) serves
+        # ``s3_url``, verifying signatures with that one identity.
+        self.s3_credentials = s3_credentials
+        self.s3_port = free_port()
+        self.s3_url = f"http://127.0.0.1:{self.s3_port}"
         self.volumes = volumes
         self.replication = replication
         self.chunk_mib = chunk_mib
@@ -142,11 +148,25 @@ class SeaweedCluster:
                 f"-defaultReplicaPlacement={self.replication}", f"-maxMB={self.chunk_mib}",
             ])
             self._wait_http(f"{self.filer_url}/")
+            if self.s3_credentials is not None:
+                self._spawn("s3", self._s3_args())
+                self._wait_http(f"{self.s3_url}/")
             self._wait_writable()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _s3_args(self) -> list[str]:
+        assert self.s3_credentials is not None
+        access_key, secret_key = self.s3_credentials
+        config = self.base_dir / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "bench", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        return ["s3", "-ip.bind=127.0.0.1", f"-port={self.s3_port}",
+                f"-port.grpc={free_port()}", "-port.iceberg=0", "-port.lance=0",
+                f"-filer=127.0.0.1:{self.filer_port}.{self.filer_grpc}", f"-config={config}"]
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

@@ -94,6 +94,19 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     login_window_seconds: int = Field(
         300, ge=1, description="Failed-login counting window (and lockout), seconds."
     )
+    # Access (DESIGN §12, master/services/rate_limits.py and api_keys.py).
+    rate_limit_per_user: int = Field(
+        10_000, ge=0, description="Requests per window one user may make (all masters); 0 = off."
+    )
+    rate_limit_per_key: int = Field(
+        5_000, ge=0, description="Requests per window one API key may make; 0 = off."
+    )
+    rate_limit_window_seconds: int = Field(
+        10, ge=1, le=3600, description="Request rate window, seconds (aligned to the clock)."
+    )
+    key_encryption_key: str = Field(
+        "", description="Seals API key secrets at rest (>= 32 characters); empty: no new keys."
+    )
     chunk_size: int = Field(4 * MiB, ge=64 * 1024, le=64 * MiB, description="Chunk size, bytes.")
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
     zstd_level: int = Field(1, ge=-7, le=22, description="zstd level for chunks.")
@@ -146,6 +159,39 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     link_max_expiry_s: int = Field(
         7 * 86400, ge=1, le=10 * 365 * 86400,
         description="Longest expires_in_s a download link may ask for (default 7 days).",
+    )
+    # The change feed and webhooks (DESIGN §13).
+    events_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="Events older than this are pruned (410 cursor_expired)."
+    )
+    events_max_wait_s: float = Field(
+        60.0, ge=0, le=3600, description="Longest a long poll of /api/v1/events waits."
+    )
+    events_recheck_s: float = Field(
+        1.0, gt=0, le=60, description="Feed re-read period when no notification arrives."
+    )
+    webhook_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts (host, host:port, *.domain) webhooks may target."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Deadline of one webhook POST (connect to answer)."
+    )
+    webhook_retry_max_s: float = Field(
+        300.0, gt=0, description="Cap of the exponential backoff between failed deliveries."
+    )
+    # The S3 gateway (DESIGN §17): served by the master process on its own port.
+    s3_port: int = Field(
+        8333, ge=0, le=65535, description="S3 gateway port (on MASTER_HOST); 0 = no gateway."
+    )
+    s3_domain: str = Field(
+        "localhost",
+        description="Virtual-hosted-style base domain: Host <bucket>.<domain> names a bucket.",
+    )
+    s3_gateway_region: str = Field(
+        "us-east-1", min_length=1, description="Region the S3 gateway reports for buckets."
+    )
+    s3_max_skew_seconds: int = Field(
+        900, ge=1, le=86400, description="Largest accepted clock skew of a signed S3 request."
     )
 
 

@@ -6,13 +6,17 @@
     ├── InvalidInput               invalid_input      400   INVALID_ARGUMENT
     │   ├── BadJson                bad_json           400   INVALID_ARGUMENT
     │   ├── BadPath                bad_path           400   INVALID_ARGUMENT
+    │   ├── TargetNotAllowed       target_not_allowed 400   INVALID_ARGUMENT
+    │   ├── InvalidPart            invalid_part       400   INVALID_ARGUMENT
+    │   ├── EntityTooSmall         entity_too_small   400   INVALID_ARGUMENT
     │   └── ChecksumMismatch       checksum_mismatch  400   INVALID_ARGUMENT
     │       └── ChunkIdMismatch    chunk_id_mismatch  400   INVALID_ARGUMENT
     ├── Unauthenticated            unauthenticated    401   UNAUTHENTICATED
     │   └── BadCredentials         bad_credentials    401   UNAUTHENTICATED
     ├── Forbidden                  forbidden          403   PERMISSION_DENIED
     ├── NotFound                   not_found          404   NOT_FOUND
-    │   └── ChunkNotFound          chunk_not_found    404   NOT_FOUND
+    │   ├── ChunkNotFound          chunk_not_found    404   NOT_FOUND
+    │   └── BucketNotFound         bucket_not_found   404   NOT_FOUND
     ├── Conflict                   conflict           409   ALREADY_EXISTS
     │   ├── IdentityMismatch       identity_mismatch  409   ALREADY_EXISTS
     │   ├── OffsetMismatch         offset_mismatch    409   ALREADY_EXISTS
@@ -26,20 +30,22 @@
     │   ├── SessionExpired         session_expired    410   NOT_FOUND
     │   ├── LinkExpired            link_expired       410   NOT_FOUND
     │   ├── LinkUsed               link_used          410   NOT_FOUND
-    │   └── LinkTargetGone         link_target_gone   410   NOT_FOUND
+    │   ├── LinkTargetGone         link_target_gone   410   NOT_FOUND
+    │   └── CursorExpired          cursor_expired     410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
     ├── TooManyRequests            too_many_requests  429   RESOURCE_EXHAUSTED
     │   └── RateLimited            rate_limited       429   RESOURCE_EXHAUSTED
     ├── StorageFull                storage_full       507   RESOURCE_EXHAUSTED
+    │   └── QuotaExceeded          quota_exceeded     507   RESOURCE_EXHAUSTED
     ├── ChunkCorrupt               chunk_corrupt      502   DATA_LOSS
     └── Unavailable                unavailable        503   UNAVAILABLE
         ├── QuorumNotReached       quorum_not_reached 503   UNAVAILABLE
         └── DependencyDown         dependency_down    503   UNAVAILABLE
 
 Code below the edges raises these; each edge translates once, in one table
-(:data:`HTTP_STATUS` for aiohttp, :data:`GRPC_STATUS` for grpc). Anything that is not
+(:data:`HTTP_STATUS` here for aiohttp, ``common.grpc_errors.GRPC_STATUS`` for grpc). Anything not
 an ``EchoError`` reaching an edge is a bug and becomes ``internal`` (500 / INTERNAL).
 """
 
@@ -48,28 +54,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import grpc
-
 __all__ = [
-    "GRPC_STATUS",
     "HTTP_STATUS",
     "BadCredentials",
     "BadJson",
     "BadPath",
     "BucketExists",
     "BucketNotEmpty",
+    "BucketNotFound",
     "ChecksumMismatch",
     "ChunkCorrupt",
     "ChunkIdMismatch",
     "ChunkNotFound",
     "Conflict",
+    "CursorExpired",
     "DependencyDown",
     "EchoError",
+    "EntityTooSmall",
     "Forbidden",
     "Gone",
     "IdentityMismatch",
     "IncompleteUpload",
     "InvalidInput",
+    "InvalidPart",
     "LeaseLost",
     "LinkExpired",
     "LinkTargetGone",
@@ -79,16 +86,17 @@ __all__ = [
     "PayloadTooLarge",
     "PreconditionFailed",
     "QuorumNotReached",
+    "QuotaExceeded",
     "RangeNotSatisfiable",
     "RateLimited",
     "SessionClosed",
     "SessionExpired",
     "StorageFull",
+    "TargetNotAllowed",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
     "UploadLocked",
-    "error_from_grpc",
 ]
 
 
@@ -113,6 +121,25 @@ class BadJson(InvalidInput):
 
 class BadPath(InvalidInput):
     code = "bad_path"
+
+
+class TargetNotAllowed(InvalidInput):
+    """A webhook URL whose host is not in WEBHOOK_ALLOWED_HOSTS (or not http/https)."""
+
+    code = "target_not_allowed"
+
+
+class InvalidPart(InvalidInput):
+    """A multipart completion names a part that was not uploaded, with another etag,
+    or out of order (S3's InvalidPart / InvalidPartOrder)."""
+
+    code = "invalid_part"
+
+
+class EntityTooSmall(InvalidInput):
+    """A multipart upload's part, other than the last, is smaller than the minimum."""
+
+    code = "entity_too_small"
 
 
 class ChecksumMismatch(InvalidInput):
@@ -143,6 +170,13 @@ class NotFound(EchoError):
 
 class ChunkNotFound(NotFound):
     code = "chunk_not_found"
+
+
+class BucketNotFound(NotFound):
+    """The bucket does not exist or the caller cannot read it (S3's NoSuchBucket; other
+    not-found answers of an object operation are about the object)."""
+
+    code = "bucket_not_found"
 
 
 class Conflict(EchoError):
@@ -221,6 +255,13 @@ class LinkTargetGone(Gone):
     code = "link_target_gone"
 
 
+class CursorExpired(Gone):
+    """A change-feed cursor older than the retained events: some events after it were
+    pruned (EVENTS_RETENTION_S), so resuming there would skip them silently."""
+
+    code = "cursor_expired"
+
+
 class PreconditionFailed(EchoError):
     code = "precondition_failed"
 
@@ -249,6 +290,13 @@ class RateLimited(TooManyRequests):
 
 class StorageFull(EchoError):
     code = "storage_full"
+
+
+class QuotaExceeded(StorageFull):
+    """A bucket's, user's or group's quota would be exceeded; nothing was stored.
+    ``details`` name the scope, its usage, what was being added and the quota."""
+
+    code = "quota_exceeded"
 
 
 class ChunkCorrupt(EchoError):
@@ -307,24 +355,9 @@ HTTP_STATUS: dict[type[EchoError], int] = {
     StorageFull: 507,
 }
 
-GRPC_STATUS: dict[type[EchoError], grpc.StatusCode] = {
-    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    Forbidden: grpc.StatusCode.PERMISSION_DENIED,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    Conflict: grpc.StatusCode.ALREADY_EXISTS,
-    Gone: grpc.StatusCode.NOT_FOUND,
-    PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
-    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    RangeNotSatisfiable: grpc.StatusCode.OUT_OF_RANGE,
-    TooManyRequests: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ChunkCorrupt: grpc.StatusCode.DATA_LOSS,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
-
-def _lookup(table: Mapping[type[EchoError], Any], error: EchoError, default: Any) -> Any:
+def lookup_by_class(table: Mapping[type[EchoError], Any], error: EchoError, default: Any) -> Any:
+    """The entry of ``error``'s nearest class in ``table`` (status tables map bases)."""
     for cls in type(error).__mro__:
         if cls in table:
             return table[cls]
@@ -332,51 +365,7 @@ def _lookup(table: Mapping[type[EchoError], Any], error: EchoError, default: Any
 
 
 def http_status_of(error: EchoError) -> int:
-    return int(_lookup(HTTP_STATUS, error, 500))
+    return int(lookup_by_class(HTTP_STATUS, error, 500))
 
 
-def grpc_status_of(error: EchoError) -> grpc.StatusCode:
-    status: grpc.StatusCode = _lookup(GRPC_STATUS, error, grpc.StatusCode.INTERNAL)
-    return status
-
-
-# Reverse direction, for clients of the worker: the status plus the first word of
-# the details (the worker sends "<code>: <message>") pick the class.
-_BY_CODE: dict[str, type[EchoError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidInput, BadJson, BadPath, ChecksumMismatch, ChunkIdMismatch, Unauthenticated,
-        Forbidden, IdentityMismatch,
-        NotFound, ChunkNotFound, Conflict, Gone, PreconditionFailed, PayloadTooLarge,
-        RangeNotSatisfiable, TooManyRequests, StorageFull, ChunkCorrupt, Unavailable,
-    )
-}
-_BY_STATUS: dict[grpc.StatusCode, type[EchoError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: Conflict,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: StorageFull,
-    grpc.StatusCode.DATA_LOSS: ChunkCorrupt,
-    grpc.StatusCode.OUT_OF_RANGE: RangeNotSatisfiable,
-    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-}
-
-
-def grpc_details_for(error: EchoError) -> str:
-    """The ``details`` string an edge sends: ``"<code>: <message>"``."""
-    return f"{error.code}: {error.message}"
-
-
-def error_from_grpc(status: grpc.StatusCode | None, details: str | None) -> EchoError:
-    """Translate a failed RPC back into the hierarchy (used by gRPC clients)."""
-    text = details or ""
-    code, _, message = text.partition(": ")
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        cls = _BY_STATUS.get(status, Unavailable) if status is not None else Unavailable
-        message = text or (status.name if status is not None else "rpc failed")
-    return cls(message or text)
-
-
-__all__ += ["grpc_details_for", "grpc_status_of", "http_status_of"]
+__all__ += ["http_status_of", "lookup_by_class"]

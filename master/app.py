@@ -18,53 +18,76 @@ from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
     openapi,
+    routes_access,
     routes_admin,
     routes_auth,
     routes_buckets,
     routes_cluster,
+    routes_events,
     routes_files,
     routes_fs,
+    routes_keys,
     routes_links,
     routes_sessions,
     routes_tus,
+    routes_webhooks,
 )
 from master.api.common import SERVICES
 from master.api.middleware import middlewares
+from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
+from master.background.webhook_delivery import (
+    DeliveryPolicy,
+    HttpWebhookPoster,
+    WebhookDelivery,
+)
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
 from master.cluster.registry import WorkerRegistry
+from master.domain.webhook_targets import AllowedHosts
+from master.metadata.api_keys import ApiKeysRepository
 from master.metadata.audit import AuditRepository
 from master.metadata.buckets import BucketsRepository
 from master.metadata.chunk_access import ChunkAccessRepository
+from master.metadata.event_feed import EventFeedRepository
 from master.metadata.files import FilesRepository
 from master.metadata.gc import GcRepository
+from master.metadata.groups import GroupsRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.links import LinksRepository
 from master.metadata.listings import ListingsRepository
+from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
-from master.metadata.pool import open_database
+from master.metadata.objects import ObjectsRepository
+from master.metadata.pool import Database, open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
+from master.metadata.shares import SharesRepository
 from master.metadata.tasks import TasksRepository
+from master.metadata.usage import UsageRepository
 from master.metadata.users import UsersRepository
+from master.metadata.webhooks import WebhooksRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
+from master.services.api_keys import ApiKeyService
 from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.container import Services
 from master.services.downloads import DownloadService
+from master.services.events import EventService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
+from master.services.groups import GroupService
 from master.services.links import LinkService
 from master.services.login_limiter import (
     LoginLimiter,
@@ -72,10 +95,20 @@ from master.services.login_limiter import (
     MemoryFailureCounter,
     RedisFailureCounter,
 )
+from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
+from master.services.object_listing import ObjectListing
+from master.services.objects import ObjectLimits, ObjectService
+from master.services.quotas import QuotaService
+from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
+from master.services.s3_keys import GatewayKeys
+from master.services.secret_box import SecretBox
 from master.services.sessions import SessionLimits, SessionService
+from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
+from master.services.webhook_secrets import WebhookSecrets
+from master.services.webhooks import WebhookService
 
 __all__ = ["build_app"]
 
@@ -95,8 +128,49 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
     app.add_routes(routes_links.routes)
+    app.add_routes(routes_access.routes)
+    app.add_routes(routes_keys.routes)
+    app.add_routes(routes_events.routes)
+    app.add_routes(routes_webhooks.routes)
     app.cleanup_ctx.append(_services_ctx(settings))
+    app.on_shutdown.append(_end_event_readers)
     return app
+
+
+def _gateway(
+    db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
+    namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
+    downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
+    api_keys: ApiKeyService, audit: AuditService,
+) -> GatewayServices:
+    """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
+    limits = ObjectLimits(chunk_size=settings.chunk_size,
+                          replication_factor=settings.replication_factor,
+                          pipeline_depth=settings.upload_pipeline_depth,
+                          max_upload_bytes=settings.max_upload_bytes)
+    objects = ObjectsRepository(db)
+    return GatewayServices(
+        objects=ObjectService(access, BucketsRepository(db), objects, files, namespace,
+                              replicas, uploads, metrics, limits, audit),
+        listing=ObjectListing(access, objects),
+        multipart=MultipartService(access, sessions, MultipartRepository(db), files,
+                                   replicas, uploads, downloads, limits),
+        keys=GatewayKeys(api_keys),
+    )
+
+
+def _secret_box(settings: MasterSettings) -> SecretBox | None:
+    """What seals API key secrets; None (no new keys) without KEY_ENCRYPTION_KEY."""
+    if not settings.key_encryption_key:
+        log.warning("KEY_ENCRYPTION_KEY is not set: API keys cannot be created")
+        return None
+    return SecretBox(settings.key_encryption_key)
+
+
+async def _end_event_readers(app: web.Application) -> None:
+    """Long polls and event streams answer now instead of holding the shutdown."""
+    if SERVICES in app:
+        app[SERVICES].events.close()
 
 
 def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
@@ -139,12 +213,16 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)
             stack.push_async_callback(buckets_repo.close)
-            access = BucketAccess(buckets_repo)
+            shares_repo = SharesRepository(db)
+            access = BucketAccess(buckets_repo, shares_repo)
             namespace_repo = NamespaceRepository(db)
             tasks_repo = TasksRepository(db)
             uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
             downloads = DownloadService(files, replicas, registry, metrics,
                                         settings.download_readahead_chunks)
+            # AuditService is stateless: its own instance here keeps this block additive.
+            quotas = QuotaService(UsageRepository(db), access, AuditService(AuditRepository(db)),
+                                  early_check_min_bytes=settings.chunk_size)
             sessions_repo = SessionsRepository(db)
             sessions = SessionService(
                 sessions_repo, files, replicas, uploads, downloads,
@@ -155,11 +233,11 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                     max_open_sessions=settings.max_open_sessions_per_user,
                     ttl_s=settings.session_ttl_seconds,
                 ),
-                ChunkAccessRepository(db), access,
+                ChunkAccessRepository(db), access, quotas,
             )
+            redis_scope = str(conninfo_to_dict(settings.database_url).get("dbname", ""))
             login_limiter = LoginLimiter(
-                RedisFailureCounter(redis, scope=str(
-                    conninfo_to_dict(settings.database_url).get("dbname", ""))),
+                RedisFailureCounter(redis, scope=redis_scope),
                 MemoryFailureCounter(),
                 LoginLimits(max_failures_per_user=settings.login_max_failures,
                             max_failures_per_address=settings.login_max_failures_per_address,
@@ -167,10 +245,19 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             repair_queue = RepairQueue(db)
             audit = AuditService(AuditRepository(db))
+            users_repo = UsersRepository(db)
+            groups_repo = GroupsRepository(db)
+            api_keys = ApiKeyService(ApiKeysRepository(db), access, _secret_box(settings), audit)
+            event_feed = EventFeedRepository(db)
+            waker = EventWaker()
+            allowed_hosts = AllowedHosts.parse(settings.webhook_allowed_hosts)
+            webhooks = WebhookService(
+                WebhooksRepository(db), event_feed, access, buckets_repo, users_repo,
+                WebhookSecrets(settings.cluster_secret), allowed_hosts, audit)
             services = Services(
                 settings=settings, metrics=metrics,
-                auth=AuthService(UsersRepository(db), settings.jwt_secret,
-                                 settings.jwt_ttl_seconds, admins, login_limiter, audit),
+                auth=AuthService(users_repo, settings.jwt_secret, settings.jwt_ttl_seconds,
+                                 admins, login_limiter, audit, api_keys),
                 files=FileService(files, replicas, metrics, access, namespace_repo),
                 cluster=ClusterService(workers, replicas, repair_queue, files, registry, identity,
                                        db, redis, settings.replication_factor, audit),
@@ -183,6 +270,21 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 audit=audit,
                 links=LinkService(LinksRepository(db), files, access, audit,
                                   settings.link_max_expiry_s),
+                groups=GroupService(groups_repo, users_repo, audit),
+                shares=ShareService(access, shares_repo, users_repo, groups_repo, audit),
+                api_keys=api_keys,
+                rate_limits=RequestRateLimiter(
+                    RedisWindowStore(redis, scope=redis_scope),
+                    RateLimits(per_user=settings.rate_limit_per_user,
+                               per_key=settings.rate_limit_per_key,
+                               window_s=settings.rate_limit_window_seconds)),
+                quotas=quotas,
+                events=EventService(event_feed, access, waker,
+                                    max_wait_s=settings.events_max_wait_s,
+                                    recheck_s=settings.events_recheck_s),
+                webhooks=webhooks,
+                gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
+                                 uploads, downloads, sessions, metrics, api_keys, audit),
             )
             app[SERVICES] = services
 
@@ -221,6 +323,35 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                  "retention", count_failure),
                 name="retention",
             )
+            # The change feed: number committed events and wake readers (every master),
+            # prune past retention (idempotent), deliver webhooks (one master).
+            pump = EventPump(event_feed, waker, conninfo=settings.database_url,
+                             recheck_s=settings.events_recheck_s,
+                             retention_s=settings.events_retention_s)
+            background.spawn(pump.listen_forever(count_failure), name="event-listener")
+            background.spawn(
+                run_loop(pump.number_once, name="event numbering", interval_s=1.0,
+                         on_failure=count_failure, delay_after=lambda _n: 0.0),
+                name="event-numbering",
+            )
+            background.spawn(
+                run_periodically(pump.prune_once,
+                                 min(60.0, max(0.5, settings.events_retention_s / 4)),
+                                 "event retention", count_failure),
+                name="event-retention",
+            )
+            webhook_http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64), trust_env=False)
+            stack.push_async_callback(webhook_http.close)
+            delivery = WebhookDelivery(
+                WebhooksRepository(db), event_feed,
+                HttpWebhookPoster(webhook_http, allowed_hosts, settings.webhook_timeout_s),
+                webhooks.delivery_target, waker,
+                DeliveryPolicy(retry_max_s=settings.webhook_retry_max_s,
+                               recheck_s=settings.events_recheck_s))
+            # The step waits for work itself; 1 s is the base of its failure backoff.
+            singletons.start("webhooks", delivery.run_once, 1.0,
+                             delay_after=lambda _n: 0.0)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
                                 settings.replication_factor)
             idle_s = settings.repair_interval_seconds

@@ -1,8 +1,9 @@
 """``echofs-master``: the HTTP front end.
 
 With ``TLS_CERT_FILE`` and ``TLS_KEY_FILE`` both set it serves HTTPS only (TLS 1.2 or
-newer) on ``MASTER_PORT``; one without the other, or files that do not load, refuse to
-start with one line on stderr.
+newer) on ``MASTER_PORT`` (and the S3 gateway's ``S3_PORT``); one without the other, or
+files that do not load, refuse to start with one line on stderr. ``S3_PORT`` 0 serves
+no gateway.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from common.startup_checks import (
     check_tls_files,
     exit_if_refused,
 )
+from master.api.common import SERVICES
 from master.app import build_app
+from master.s3.server import start_gateway
 
 __all__ = ["main"]
 
@@ -54,6 +57,9 @@ def main() -> None:
     setup_logging("echofs-master", settings.log_level)
     try:
         check_secret("JWT_SECRET", settings.jwt_secret, dev_mode=settings.dev_mode)
+        if settings.key_encryption_key:  # unset: the master runs, without new API keys
+            check_secret("KEY_ENCRYPTION_KEY", settings.key_encryption_key,
+                         dev_mode=settings.dev_mode)
         check_cluster_identity(settings)
         tls = https_context(settings)
     except StartupRefused as refused:
@@ -68,10 +74,13 @@ def main() -> None:
         async def serve(stop: asyncio.Event) -> None:
             # Paths may be 1024 UTF-8 bytes, i.e. up to ~3 KiB percent-encoded; leave room
             # so an over-long path is our JSON 400, not the parser's plain-text one.
-            runner = web.AppRunner(build_app(settings), access_log=None,
-                                   max_line_size=32 * 1024)
+            app = build_app(settings)
+            runner = web.AppRunner(app, access_log=None, max_line_size=32 * 1024)
             await runner.setup()
+            gateway: web.AppRunner | None = None
             try:
+                # The S3 gateway first: when the REST port answers, both do.
+                gateway = await start_gateway(settings, lambda: app[SERVICES], tls)
                 site = web.TCPSite(runner, settings.master_host, settings.master_port,
                                    shutdown_timeout=10.0, ssl_context=tls)
                 await site.start()
@@ -80,6 +89,8 @@ def main() -> None:
                     "url": f"{scheme}://{settings.master_host}:{settings.master_port}"})
                 await stop.wait()
             finally:
+                if gateway is not None:
+                    await gateway.cleanup()
                 await runner.cleanup()
 
         run_service(serve)

@@ -44,6 +44,9 @@ class MasterMetrics:
     dependency_up: Gauge
     background_errors: Counter
     singleton_leader: Gauge
+    s3_operations: Counter
+    s3_duration: Histogram
+    s3_errors: Counter
 
     @classmethod
     def create(cls) -> MasterMetrics:
@@ -108,4 +111,12 @@ class MasterMetrics:
             singleton_leader=Gauge(f"{p}singleton_leader",
                                    "1 while this process holds the singleton job's lease",
                                    ["job"], registry=r),
+            s3_operations=Counter(f"{p}s3_operations_total",
+                                  "S3 gateway requests by operation and status",
+                                  ["operation", "status"], registry=r),
+            s3_duration=Histogram(f"{p}s3_operation_duration_seconds",
+                                  "S3 gateway request latency", ["operation"],
+                                  buckets=LATENCY_BUCKETS, registry=r),
+            s3_errors=Counter(f"{p}s3_errors_total", "S3 gateway error answers by S3 code",
+                              ["operation", "code"], registry=r),
         )

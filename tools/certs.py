@@ -127,14 +127,18 @@ class ClusterCa:
 
 @dataclass(frozen=True)
 class ClusterSecrets:
-    """CLUSTER_SECRET and JWT_SECRET for one cluster, kept in ``folder/secrets.env``.
+    """CLUSTER_SECRET, JWT_SECRET and KEY_ENCRYPTION_KEY for one cluster, kept in
+    ``folder/secrets.env``.
 
     Made fresh (48 random bytes each) the first time a cluster folder is used and read
-    back afterwards, so a restarted ``make run-cluster`` keeps its tokens valid.
+    back afterwards, so a restarted ``make run-cluster`` keeps its tokens valid and its
+    API key secrets readable. A folder made before KEY_ENCRYPTION_KEY existed gets one
+    added, its other secrets kept.
     """
 
     cluster_secret: str
     jwt_secret: str
+    key_encryption_key: str = ""
 
     @classmethod
     def load_or_create(cls, folder: Path) -> ClusterSecrets:
@@ -143,10 +147,17 @@ class ClusterSecrets:
             values = dict(
                 line.split("=", 1) for line in path.read_text().splitlines() if "=" in line
             )
-            return cls(values["CLUSTER_SECRET"], values["JWT_SECRET"])
-        made = cls(secrets.token_urlsafe(48), secrets.token_urlsafe(48))
+            found = cls(values["CLUSTER_SECRET"], values["JWT_SECRET"],
+                        values.get("KEY_ENCRYPTION_KEY", ""))
+            if found.key_encryption_key:
+                return found
+            made = cls(found.cluster_secret, found.jwt_secret, secrets.token_urlsafe(48))
+        else:
+            made = cls(secrets.token_urlsafe(48), secrets.token_urlsafe(48),
+                       secrets.token_urlsafe(48))
         _write_private(path, made.env_text().encode())
         return made
 
     def env_text(self) -> str:
-        return f"CLUSTER_SECRET={self.cluster_secret}\nJWT_SECRET={self.jwt_secret}\n"
+        return (f"CLUSTER_SECRET={self.cluster_secret}\nJWT_SECRET={self.jwt_secret}\n"
+                f"KEY_ENCRYPTION_KEY={self.key_encryption_key}\n")

@@ -55,6 +55,7 @@ class ClusterSpec:
     redis_url: str
     workers: int = 3
     master_port: int = 0
+    s3_port: int = 0  # the master's S3 gateway; 0: a free port
     controller_port: int = 0
     worker_base_port: int = 0
     with_controller: bool = True
@@ -66,6 +67,7 @@ class ClusterSpec:
     # Empty: generated per cluster folder (cluster/secrets.env).
     cluster_secret: str = ""
     jwt_secret: str = ""
+    key_encryption_key: str = ""
     tls: bool = True
     tls_dir: Path | None = None  # the CA's folder; default base_dir/cluster/tls
     # The master's HTTP bind address (and the host of master_url, which workers dial).
@@ -90,6 +92,10 @@ class LocalCluster:
         self.master_port = spec.master_port or free_port()
         self.controller_port = spec.controller_port or free_port()
         self.master_url = f"http://{spec.master_host}:{self.master_port}"
+        self.s3_port = spec.s3_port or free_port()
+        self.s3_url = f"http://{spec.master_host}:{self.s3_port}"
+        # Extra masters' S3 gateways: name -> URL (kept across restarts).
+        self.extra_s3_urls: dict[str, str] = {}
         self.controller_url = f"http://127.0.0.1:{self.controller_port}"
         self.master: ManagedProcess | None = None
         # More masters on the same PostgreSQL and Redis (start_master(name=...)): name ->
@@ -101,6 +107,7 @@ class LocalCluster:
         made = ClusterSecrets.load_or_create(spec.base_dir / "cluster")
         self.cluster_secret = spec.cluster_secret or made.cluster_secret
         self.jwt_secret = spec.jwt_secret or made.jwt_secret
+        self.key_encryption_key = spec.key_encryption_key or made.key_encryption_key
         tls_dir = spec.tls_dir or spec.base_dir / "cluster" / "tls"
         self.ca = ClusterCa(tls_dir) if spec.tls else None
 
@@ -166,25 +173,31 @@ class LocalCluster:
 
     def start_master(
         self, timeout_s: float = 60.0, *, wait: bool = True, name: str = "master",
-        port: int = 0,
+        port: int = 0, s3_port: int = 0,
     ) -> ManagedProcess:
         """Start the master; with ``wait``, until it answers /metrics.
 
         Another ``name`` starts one more master on the same PostgreSQL and Redis, on
-        ``port`` (free if 0), at ``extra_master_urls[name]``; workers keep heartbeating
-        to the default one (their ``MASTER_URL``).
+        ``port`` (free if 0), at ``extra_master_urls[name]``, its S3 gateway on
+        ``s3_port`` (free if 0; the same again on a restart) at ``extra_s3_urls[name]``;
+        workers keep heartbeating to the default one (their ``MASTER_URL``).
         """
         if name != "master":
             port = port or free_port()
             self.extra_master_urls[name] = f"http://{self.spec.master_host}:{port}"
+            known = self.extra_s3_urls.get(name)
+            s3_port = s3_port or (int(known.rsplit(":", 1)[1]) if known else free_port())
+            self.extra_s3_urls[name] = f"http://{self.spec.master_host}:{s3_port}"
         else:
-            port = self.master_port
+            port, s3_port = self.master_port, self.s3_port
         env = {
             **self._common_env(),
             "MASTER_HOST": self.spec.master_host,
             "MASTER_PORT": str(port),
+            "S3_PORT": str(s3_port),
             "CONTROLLER_URL": self.controller_url,
             "JWT_SECRET": self.jwt_secret,
+            "KEY_ENCRYPTION_KEY": self.key_encryption_key,
             **self._tls_env("master"),
             "CHUNK_SIZE": str(self.spec.chunk_size),
             "REPLICATION_FACTOR": str(self.spec.replication_factor),

@@ -5,10 +5,11 @@ on Kubernetes", "Running with Docker Compose").
 
 writes, each file 0600 and never over an existing one (run it again: nothing changes):
 
-- ``echofs.env``: ``CLUSTER_SECRET``, ``JWT_SECRET`` (48 random bytes each, so no service
-  refuses them), ``POSTGRES_PASSWORD``, ``S3_ACCESS_KEY_ID`` / ``S3_SECRET_ACCESS_KEY``
-  and ``GRAFANA_ADMIN_PASSWORD`` for the Compose stack's own PostgreSQL, S3 endpoint and
-  Grafana; Compose reads it with ``--env-file``, Kubernetes with ``--from-env-file``.
+- ``echofs.env``: ``CLUSTER_SECRET``, ``JWT_SECRET``, ``KEY_ENCRYPTION_KEY`` (48 random
+  bytes each, so no service refuses them), ``POSTGRES_PASSWORD``, ``S3_ACCESS_KEY_ID`` /
+  ``S3_SECRET_ACCESS_KEY`` and ``GRAFANA_ADMIN_PASSWORD`` for the Compose stack's own
+  PostgreSQL, S3 endpoint and Grafana; Compose reads it with ``--env-file``, Kubernetes
+  with ``--from-env-file``.
 - ``tls/``: a cluster CA (``ca.pem``; ``ca.key`` stays here, it goes in no Secret) and a
   certificate per process, named as the master checks them: ``master``, ``controller``
   and one per worker id (the StatefulSet's pod names, ``echofs-worker-0`` ...).
@@ -29,8 +30,8 @@ from tools.certs import ClusterCa
 
 __all__ = ["main", "write_secrets"]
 
-SECRET_NAMES = ("CLUSTER_SECRET", "JWT_SECRET", "POSTGRES_PASSWORD", "S3_SECRET_ACCESS_KEY",
-                "GRAFANA_ADMIN_PASSWORD")
+SECRET_NAMES = ("CLUSTER_SECRET", "JWT_SECRET", "KEY_ENCRYPTION_KEY", "POSTGRES_PASSWORD",
+                "S3_SECRET_ACCESS_KEY", "GRAFANA_ADMIN_PASSWORD")
 DEFAULT_WORKERS = "echofs-worker-0,echofs-worker-1,echofs-worker-2"
 
 

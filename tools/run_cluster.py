@@ -8,9 +8,11 @@ folder, ports and identity file. Ctrl-C (or SIGTERM) stops every process it star
 then the embedded servers.
 
 Environment (all optional): ``VAR_DIR`` (default ``var``), ``MASTER_PORT`` (8080),
+``S3_PORT`` (8333: the master's S3 gateway; a second master's is S3_PORT + 1),
 ``CONTROLLER_PORT`` (8082), ``WORKER_BASE_PORT`` (9000: workers on 9001-9003, metrics
 on +100; ``0`` lets the OS pick every worker port), ``CLUSTER_TLS=0``, ``CHUNK_SIZE``,
-``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` (default: made per VAR_DIR),
+``REPLICATION_FACTOR``, ``CLUSTER_SECRET`` / ``JWT_SECRET`` / ``KEY_ENCRYPTION_KEY``
+(default: made per VAR_DIR),
 ``MASTERS`` (1; ``MASTERS=2`` adds a master on MASTER_PORT + 1, 8081, on the same
 PostgreSQL and Redis: singleton jobs run on one of them at a time, under leases).
 """
@@ -36,10 +38,11 @@ __all__ = ["cluster_children", "describe_exit", "main"]
 _BANNER = """
 EchoFS is running.
   master       {masters}        (API, /metrics, /api/v1/health)
+  S3 gateway   {s3}        (path-style; <bucket>.localhost virtual-hosted)
   controller   {controller}        (/health, /v1/mode, /status)
   workers      {workers}
   logs         {logs}/*.log
-  secrets      {secrets} (CLUSTER_SECRET, JWT_SECRET; made for this cluster)
+  secrets      {secrets} (CLUSTER_SECRET, JWT_SECRET, KEY_ENCRYPTION_KEY; made for this cluster)
   cluster TLS  {tls}
 
 Try it:
@@ -143,11 +146,13 @@ def main() -> None:
         spec = ClusterSpec(
             base_dir=var_dir, database_url=database_url, redis_url=redis_url, workers=3,
             master_port=int(os.environ.get("MASTER_PORT", "8080")),
+            s3_port=int(os.environ.get("S3_PORT", "8333")),
             controller_port=int(os.environ.get("CONTROLLER_PORT", "8082")),
             worker_base_port=int(os.environ.get("WORKER_BASE_PORT", "9000")),
             # Unset: fresh ones for this cluster folder, kept in var/cluster/secrets.env.
             cluster_secret=os.environ.get("CLUSTER_SECRET", ""),
             jwt_secret=os.environ.get("JWT_SECRET", ""),
+            key_encryption_key=os.environ.get("KEY_ENCRYPTION_KEY", ""),
             tls=os.environ.get("CLUSTER_TLS", "1") != "0",
             chunk_size=int(os.environ.get("CHUNK_SIZE", str(4 * 1024 * 1024))),
             replication_factor=int(os.environ.get("REPLICATION_FACTOR", "3")),
@@ -157,10 +162,12 @@ def main() -> None:
         _say(f"starting controller, {masters} master(s) and 3 workers ...")
         cluster.start()
         for extra in range(2, masters + 1):
-            cluster.start_master(name=f"master-{extra}", port=cluster.master_port + extra - 1)
+            cluster.start_master(name=f"master-{extra}", port=cluster.master_port + extra - 1,
+                                 s3_port=cluster.s3_port + extra - 1)
         _say(_BANNER.format(
             master=cluster.master_url,
             masters=", ".join([cluster.master_url, *cluster.extra_master_urls.values()]),
+            s3=", ".join([cluster.s3_url, *cluster.extra_s3_urls.values()]),
             controller=cluster.controller_url,
             workers=", ".join(w.address for w in cluster.workers.values()),
             logs=Path(var_dir) / "logs",

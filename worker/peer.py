@@ -10,7 +10,8 @@ import grpc
 
 from common.chunkwire import GRPC_MAX_MESSAGE_BYTES, codec_to_pb, put_chunk_frames
 from common.cluster_auth import ClusterIdentity
-from common.errors import Forbidden, InvalidInput, error_from_grpc
+from common.errors import Forbidden, InvalidInput
+from common.grpc_errors import error_from_grpc
 from common.logging import REQUEST_ID
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc

@@ -54,7 +54,8 @@ from common.chunkwire import (
     serialize_frame,
 )
 from common.cluster_auth import ClusterIdentity
-from common.errors import EchoError, InvalidInput, grpc_details_for, grpc_status_of
+from common.errors import EchoError, InvalidInput
+from common.grpc_errors import grpc_details_for, grpc_status_of
 from common.logging import REQUEST_ID, new_request_id
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc

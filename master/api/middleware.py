@@ -115,12 +115,16 @@ json_errors = json_errors_middleware(reraise=_client_went_away, translate=_malfo
 
 @web.middleware
 async def auth_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Fail closed: every route needs a valid token unless it is listed as public."""
+    """Fail closed: every route needs a valid token unless it is listed as public.
+
+    An authenticated request then counts against its user's and its API key's request
+    rate (429 ``rate_limited`` with ``Retry-After`` beyond them): the one place rate
+    limits apply (``services.rate_limits``)."""
     if _route_of(request) not in PUBLIC_ROUTES and request.match_info.http_exception is None:
-        principal = await services_of(request).auth.authenticate(
-            request.headers.get("Authorization")
-        )
+        services = services_of(request)
+        principal = await services.auth.authenticate(request.headers.get("Authorization"))
         request[PRINCIPAL] = principal
+        await services.rate_limits.check(principal)
     return await handler(request)
 
 

@@ -11,47 +11,45 @@ from typing import Any
 
 from aiohttp import web
 
-from master.api import openapi_links, openapi_namespace
+from master.api import (
+    openapi_access,
+    openapi_events,
+    openapi_links,
+    openapi_namespace,
+    openapi_quotas,
+)
+from master.api.openapi_parts import BEARER as _BEARER
+from master.api.openapi_parts import JSON as _JSON
+from master.api.openapi_parts import errors
+from master.api.openapi_parts import json_body as _json_body
+from master.api.openapi_parts import ok as _ok
+from master.api.openapi_parts import ref as _ref
 from master.api.openapi_schemas import SCHEMAS
 
 __all__ = ["OPENAPI", "routes"]
 
 routes = web.RouteTableDef()
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _SECRET: list[dict[str, list[str]]] = [{"clusterSecret": []}]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _envelope(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["success", "message", "data"],
-        "properties": {"success": {"type": "boolean"}, "message": {"type": "string"}, "data": data},
-    }
 
 
-def _ok(data_schema: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description,
-                     "content": {_JSON: {"schema": _envelope(_ref(data_schema))}}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    text = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
+_ERROR_TEXT = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
             404: "Not found", 409: "Conflict", 413: "Body too large",
             410: "Upload session expired", 416: "Range not satisfiable",
             429: "Too many open upload sessions",
             503: "Not enough healthy workers / dependency down"}
-    return {str(s): {"description": text[s], "content": {_JSON: {"schema": _ref("Error")}}}
-            for s in statuses}
 
 
-def _json_body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
+def _errors(*statuses: int) -> dict[str, Any]:
+    return errors(_ERROR_TEXT, *statuses)
+
+
 
 
 _FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -204,13 +202,19 @@ _PATHS: dict[str, Any] = {
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "EchoFS master API", "version": "1.0.0",
-             "description": "Distributed, chunked, content-addressed file store."},
+             "description": "Distributed, chunked, content-addressed file store. Every"
+                            " authenticated route may answer 429 rate_limited (with"
+                            " Retry-After) past RATE_LIMIT_PER_USER / RATE_LIMIT_PER_KEY."},
     "security": _BEARER,
-    "paths": {**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS},
+    "paths": openapi_quotas.amend({**_PATHS, **openapi_namespace.PATHS, **openapi_links.PATHS,
+                                   **openapi_access.PATHS, **openapi_events.PATHS}),
     "components": {
-        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_links.SCHEMAS},
+        "schemas": {**SCHEMAS, **openapi_namespace.SCHEMAS, **openapi_links.SCHEMAS,
+                    **openapi_access.SCHEMAS, **openapi_quotas.SCHEMAS,
+                    **openapi_events.SCHEMAS},
         "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "bearerFormat": "JWT, or an API key token (efk_...)"},
             "clusterSecret": {"type": "apiKey", "in": "header", "name": "X-EchoFS-Cluster-Auth"},
         },
     },

@@ -7,10 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import (
+    BEARER as _BEARER,
+)
+from master.api.openapi_parts import (
+    JSON as _JSON,
+)
+from master.api.openapi_parts import (
+    errors,
+)
+from master.api.openapi_parts import (
+    ok as _ok,
+)
+from master.api.openapi_parts import (
+    ref as _ref,
+)
+
 __all__ = ["PATHS", "SCHEMAS"]
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TEXT = {400: "Invalid input or bad path", 401: "Missing or invalid credentials",
          403: "Permission too weak (all=true needs admin; bucket= needs owner)",
          404: "Not found: no such file or link, a bucket you cannot read, or a link that"
@@ -22,20 +36,15 @@ _BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "b
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _ok(name: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description, "content": {_JSON: {"schema": {
-        "type": "object", "required": ["success", "message", "data"],
-        "properties": {"success": {"type": "boolean"}, "message": {"type": "string"},
-                       "data": _ref(name)}}}}}}
-
-
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": _TEXT[s], "content": {_JSON: {"schema": _ref("Error")}}}
-            for s in statuses}
+    return errors(_TEXT, *statuses)
+
+
+
+
+
+
+
 
 
 PATHS: dict[str, Any] = {

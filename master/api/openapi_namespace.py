@@ -8,10 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import (
+    BEARER as _BEARER,
+)
+from master.api.openapi_parts import (
+    JSON as _JSON,
+)
+from master.api.openapi_parts import (
+    envelope as _envelope,
+)
+from master.api.openapi_parts import (
+    errors,
+)
+from master.api.openapi_parts import (
+    ok as _ok,
+)
+from master.api.openapi_parts import (
+    ref as _ref,
+)
+
 __all__ = ["PATHS", "SCHEMAS"]
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TEXT = {400: "Invalid input or bad path", 401: "Missing or invalid credentials",
          403: "Permission too weak", 404: "Not found (or a bucket you cannot read)",
          409: "Conflict", 412: "Precondition failed (If-Match / If-None-Match)",
@@ -19,24 +36,17 @@ _TEXT = {400: "Invalid input or bad path", 401: "Missing or invalid credentials"
          503: "Not enough healthy workers / dependency down"}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["success", "message", "data"],
-            "properties": {"success": {"type": "boolean"}, "message": {"type": "string"},
-                           "data": schema}}
-
-
-def _ok(name: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description,
-                     "content": {_JSON: {"schema": _envelope(_ref(name))}}}}
-
-
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": _TEXT[s], "content": {_JSON: {"schema": _ref("Error")}}}
-            for s in statuses}
+    return errors(_TEXT, *statuses)
+
+
+
+
+
+
+
+
+
 
 
 def _body(name: str) -> dict[str, Any]:
@@ -90,7 +100,7 @@ PATHS: dict[str, Any] = {
         "post": {"summary": "Create a bucket (409 bucket_exists)", "security": _BEARER,
                  "requestBody": _body("BucketCreate"),
                  "responses": {**_ok("Bucket", "201", "Created"),
-                               **_errors(400, 401, 409, 413)}},
+                               **_errors(400, 401, 403, 409, 413)}},
     },
     "/api/v1/buckets/{bucket}": {
         "parameters": [_BUCKET],

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.api.openapi_parts import ref as _ref
+
 __all__ = ["SCHEMAS"]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 SCHEMAS: dict[str, Any] = {

@@ -1,13 +1,14 @@
-"""Admin-only routes. The role is checked in the backend (``ClusterService``), on every
-request."""
+"""Admin-only routes. The role is checked in the backend (``ClusterService``,
+``AuditService``, ``QuotaService``), on every request."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from common.errors import InvalidInput
-from master.api.common import ok, principal_of, query_text, services_of
+from master.api.common import ok, principal_of, query_text, read_json_object, services_of
 from master.services.cluster import DrainStatus
+from master.services.quotas import parse_quotas
 
 __all__ = ["routes"]
 
@@ -80,3 +81,16 @@ async def audit_log(request: web.Request) -> web.Response:
         ],
         "next_after": entries[-1].id if entries else after,
     })
+
+
+@routes.patch("/api/v1/admin/users/{username}")
+async def set_user_quota(request: web.Request) -> web.Response:
+    """``{quota_bytes?, quota_files?}`` (null: no limit): the user's quota over all the
+    buckets the user owns. Admins only; audited as ``quota.set``."""
+    quotas = parse_quotas(await read_json_object(request))
+    username = request.match_info["username"]
+    usage = await services_of(request).quotas.set_user_quota(
+        principal_of(request), username, quotas)
+    return ok({"username": username, "user_id": usage.scope_id,
+               "used_bytes": usage.used_bytes, "files": usage.files,
+               "quota_bytes": usage.quota_bytes, "quota_files": usage.quota_files}, "updated")

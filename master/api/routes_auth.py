@@ -35,5 +35,8 @@ async def login(request: web.Request) -> web.Response:
 @routes.get("/api/v1/auth/profile")
 async def profile(request: web.Request) -> web.Response:
     principal = principal_of(request)
+    usage = await services_of(request).quotas.of_user(principal)
     return ok({"user_id": principal.user_id, "username": principal.username,
-               "is_admin": principal.is_admin, "home_bucket": principal.home_bucket})
+               "is_admin": principal.is_admin, "home_bucket": principal.home_bucket,
+               "usage": {"used_bytes": usage.used_bytes, "files": usage.files,
+                         "quota_bytes": usage.quota_bytes, "quota_files": usage.quota_files}})

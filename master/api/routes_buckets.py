@@ -18,9 +18,8 @@ from master.api.common import (
     services_of,
 )
 from master.api.routes_fs import etag_of, flag
-from master.domain.records import BucketRecord, TaskRecord
-from master.services.auth import Principal
-from master.services.buckets import parse_settings
+from master.domain.records import TaskRecord
+from master.services.buckets import BucketView, parse_settings
 from master.services.paths import normalize_path, split_bucket_path
 
 __all__ = ["routes"]
@@ -28,10 +27,11 @@ __all__ = ["routes"]
 routes = web.RouteTableDef()
 
 
-def _bucket_json(request: web.Request, caller: Principal, b: BucketRecord) -> dict[str, Any]:
+def _bucket_json(view: BucketView) -> dict[str, Any]:
+    b = view.bucket
     return {
         "name": b.name, "owner_id": b.owner_id, "home": b.home_of is not None,
-        "permission": services_of(request).buckets.permission_label(caller, b),
+        "permission": view.permission,
         "versioning": b.versioning, "keep_versions": b.keep_versions,
         "keep_days": b.keep_days, "quota_bytes": b.quota_bytes, "quota_files": b.quota_files,
         "used_bytes": b.used_bytes, "files": b.files, "state": b.state,
@@ -55,8 +55,8 @@ async def list_buckets(request: web.Request) -> web.Response:
         raise InvalidInput("limit must be an integer") from None
     after = query_text(request, "after", max_len=63)
     found = await services_of(request).buckets.list(caller, after, limit)
-    return ok({"buckets": [_bucket_json(request, caller, b) for b in found],
-               "next_after": found[-1].name if len(found) == limit else None})
+    return ok({"buckets": [_bucket_json(v) for v in found],
+               "next_after": found[-1].bucket.name if len(found) == limit else None})
 
 
 @routes.post("/api/v1/buckets")
@@ -69,14 +69,14 @@ async def create_bucket(request: web.Request) -> web.Response:
         raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
     bucket = await services_of(request).buckets.create(
         caller, require_str(body, "name"), parse_settings(body))
-    return ok(_bucket_json(request, caller, bucket), "bucket created", status=201)
+    return ok(_bucket_json(bucket), "bucket created", status=201)
 
 
 @routes.get("/api/v1/buckets/{bucket}")
 async def get_bucket(request: web.Request) -> web.Response:
-    caller = principal_of(request)
-    bucket = await services_of(request).buckets.get(caller, request.match_info["bucket"])
-    return ok(_bucket_json(request, caller, bucket))
+    bucket = await services_of(request).buckets.get(principal_of(request),
+                                                    request.match_info["bucket"])
+    return ok(_bucket_json(bucket))
 
 
 @routes.patch("/api/v1/buckets/{bucket}")
@@ -89,7 +89,7 @@ async def update_bucket(request: web.Request) -> web.Response:
         raise InvalidInput(f"unknown or fixed fields: {extra}")
     bucket = await services_of(request).buckets.update(
         caller, request.match_info["bucket"], settings)
-    return ok(_bucket_json(request, caller, bucket), "updated")
+    return ok(_bucket_json(bucket), "updated")
 
 
 @routes.delete("/api/v1/buckets/{bucket}")

@@ -4,7 +4,8 @@ The URL is parsed once, still percent-encoded (``parse_fs_url``): the first segm
 the bucket, a trailing slash addresses a directory, ``%2F`` inside a segment and
 doubled slashes are refused (``bad_path``), never silently re-split.
 
-- ``PUT`` file: upload (``If-Match`` / ``If-None-Match: *`` -> 412, nothing stored)
+- ``PUT`` file: upload (``If-Match`` / ``If-None-Match: *`` -> 412, nothing stored; over a
+  quota -> 507 ``quota_exceeded``, before the body is read when ``Content-Length`` says so)
 - ``GET``/``HEAD`` file: download / stat; ``?version_id=``; ``?versions=true`` lists them
 - ``GET`` dir/: listing; ``POST`` dir/: mkdir; ``DELETE`` dir/: empty dir, or
   ``?recursive=true`` -> 202 ``{task_id}``; ``DELETE`` file: delete (marker if versioned)
@@ -75,6 +76,9 @@ async def put_file(request: web.Request) -> web.Response:
     none_match = request.headers.get("If-None-Match")
     if none_match is not None and none_match.strip() != "*":
         raise InvalidInput("on PUT, If-None-Match takes only '*' (create, never replace)")
+    # A declared size that is sure to exceed a quota is refused before the body is read.
+    await services.quotas.refuse_doomed_upload(principal_of(request), target.bucket,
+                                               target.path, request.content_length)
     receipt = await services.uploads.upload(
         principal_of(request), target.bucket, target.path, hint, request.content.read,
         if_match=etag_of(request.headers.get("If-Match")), if_none_match=none_match is not None,

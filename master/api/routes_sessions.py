@@ -10,6 +10,7 @@ from common.chunks import CHUNK_ID_RE
 from common.errors import InvalidInput, NotFound, PayloadTooLarge
 from master.api.common import ok, principal_of, read_json_object, services_of
 from master.domain.records import SessionRecord
+from master.services.access import Permission
 from master.services.paths import normalize_path
 
 __all__ = ["routes"]
@@ -60,13 +61,15 @@ async def init_session(request: web.Request) -> web.Response:
                "expires_at": session.expires_at.isoformat()}, "session created", status=201)
 
 
-async def _session(request: web.Request) -> SessionRecord:
+async def _session(request: web.Request, need: Permission = Permission.WRITE
+                   ) -> SessionRecord:
+    """The caller's session, if it still holds ``need`` on the session's bucket."""
     try:
         session_id = uuid.UUID(request.match_info["session_id"])
     except ValueError:
         raise NotFound("no such upload session") from None
     return await services_of(request).sessions.open_session(
-        principal_of(request).user_id, session_id
+        principal_of(request), session_id, need=need
     )
 
 
@@ -111,7 +114,8 @@ async def put_part(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/files/upload/{session_id}")
 async def session_status(request: web.Request) -> web.Response:
-    status = await services_of(request).sessions.status(await _session(request))
+    status = await services_of(request).sessions.status(
+        await _session(request, Permission.READ))
     return ok(status.to_json())
 
 

@@ -19,6 +19,7 @@ from common.errors import (
 from common.http_edge import error_body
 from master.api.common import principal_of, services_of
 from master.domain.records import SessionRecord
+from master.services.access import Permission
 from master.services.paths import normalize_path
 from master.services.tus import CHECKSUM_ALGORITHMS, parse_checksum, parse_metadata
 
@@ -53,13 +54,15 @@ def _version_refused(request: web.Request) -> web.Response | None:
     return response
 
 
-async def _session(request: web.Request) -> SessionRecord:
+async def _session(request: web.Request, need: Permission = Permission.WRITE
+                   ) -> SessionRecord:
+    """The caller's tus upload, if it still holds ``need`` on the upload's bucket."""
     try:
         session_id = uuid.UUID(request.match_info["upload_id"])
     except ValueError:
         raise NotFound("no such tus upload") from None
     return await services_of(request).sessions.open_session(
-        principal_of(request).user_id, session_id, "tus"
+        principal_of(request), session_id, "tus", need
     )
 
 
@@ -114,7 +117,7 @@ async def head(request: web.Request) -> web.Response:
         return refused
     services = services_of(request)
     try:
-        session = await _session(request)
+        session = await _session(request, Permission.READ)
         offset = await services.tus.offset(session) if session.state != "completed" \
             else session.file_size
     except EchoError as exc:

@@ -39,9 +39,9 @@ class NamespaceTaskRunner:
             # markers); a bucket delete removes the bucket and everything in it.
             deleted, finished = await self._namespace.delete_batch(
                 task.bucket_id, task.path, self._batch_size,
-                keep_history=task.kind == "delete_tree")
+                keep_history=task.kind == "delete_tree", actor_id=task.created_by)
             if finished and task.kind == "delete_bucket":
-                await self._tasks.drop_bucket(conn, task.bucket_id)
+                await self._tasks.drop_bucket(conn, task.bucket_id, task.created_by)
             await self._tasks.progress(conn, task.id, deleted,
                                        state="done" if finished else "running")
             if finished:

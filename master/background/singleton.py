@@ -1,6 +1,7 @@
 """The master's singleton jobs: each runs on exactly one master at a time (DESIGN §16).
 
-Repair scheduling, GC, membership keeping and session expiry are started on every
+Repair scheduling, GC, membership keeping, session expiry and webhook delivery
+(one master delivers every webhook, in order) are started on every
 master through :class:`SingletonJobs`; a :class:`common.singleton.SingletonRunner` per
 job keeps its step idle until this master holds the job's lease in ``singleton_leases``,
 hands the step the fence its commits are checked against, and stops it the moment the
@@ -23,7 +24,7 @@ __all__ = ["JOBS", "SingletonJobs"]
 log = logging.getLogger(__name__)
 
 # Every job name a master may hold; the label values of echofs_singleton_leader{job}.
-JOBS = ("repair", "gc", "membership", "session-expiry")
+JOBS = ("repair", "gc", "membership", "session-expiry", "webhooks")
 
 
 class SingletonJobs:

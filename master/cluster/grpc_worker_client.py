@@ -25,7 +25,8 @@ from common.chunkwire import (
     read_chunk_frames,
 )
 from common.cluster_auth import ClusterIdentity
-from common.errors import EchoError, Unavailable, error_from_grpc
+from common.errors import EchoError, Unavailable
+from common.grpc_errors import error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from master.cluster.put_batcher import PutBatcher

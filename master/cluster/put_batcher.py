@@ -17,7 +17,8 @@ import grpc
 
 from common.chunkwire import PUT_BATCH_MAX_BLOBS, PUT_BATCH_MAX_BYTES
 from common.coalesce import Coalescer
-from common.errors import EchoError, error_from_grpc
+from common.errors import EchoError
+from common.grpc_errors import error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 
 __all__ = ["MAX_IN_FLIGHT", "PutBatcher"]

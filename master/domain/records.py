@@ -26,6 +26,7 @@ __all__ = [
     "FileRecord",
     "FileSummary",
     "NewVersion",
+    "ObjectAttributes",
     "SessionPart",
     "SessionRecord",
     "StorageTotals",
@@ -71,6 +72,17 @@ class ChunkPlacement:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectAttributes:
+    """What the S3 gateway keeps about a version beyond its bytes (DESIGN §17): the
+    ETag S3 clients expect, the representation headers and the user metadata."""
+
+    etag: str  # without quotes: an MD5 in hex, or "<hex>-<parts>" for multipart
+    content_type: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # Content-Disposition, ...
+    metadata: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* (lowercase names)
+
+
+@dataclass(frozen=True, slots=True)
 class NewVersion:
     owner_id: int
     path: str
@@ -90,6 +102,12 @@ class NewVersion:
     # etag must be ``if_match``; with ``if_none_match`` no current version may exist.
     if_match: str | None = None
     if_none_match: bool = False
+    # Who made the change (a user id), named in its event (DESIGN §13); None: nobody.
+    actor_id: int | None = None
+    # The new version's id when the caller needs it (an S3 answer names it); else made
+    # by the commit. ``attributes`` (S3 gateway) commit in the same transaction.
+    version_id: uuid.UUID | None = None
+    attributes: ObjectAttributes | None = None
 
     @property
     def conditional(self) -> bool:

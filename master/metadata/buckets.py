@@ -1,13 +1,15 @@
 """Buckets: named namespaces with settings, and the lookups that resolve a name.
 
-Usage (``used_bytes``, ``files``) is summed from the current versions of the bucket's
-files when buckets are listed or read one by one; it is exact, not a counter that can
-drift. Quotas are stored here; enforcing them at commit is the next issue's.
+Usage (``used_bytes``, ``files``) is read from the bucket's usage counter (migration
+0010: kept exact by triggers in the transaction of every change, so a listing costs one
+row per bucket, not a scan of its files). Quotas are stored here and copied to the
+counter, where the commit-time check enforces them.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -15,6 +17,7 @@ import psycopg
 from common.errors import Conflict, NotFound
 from master.domain.records import BucketRecord
 from master.metadata.batched import Batched
+from master.metadata.events import outbox_insert
 from master.metadata.pool import Database
 
 __all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
@@ -24,11 +27,15 @@ _COLUMNS = (
     " b.quota_bytes, b.quota_files, b.state, b.created_at"
 )
 _USAGE = (
-    ", COALESCE((SELECT sum(v.size) FROM files f JOIN file_versions v"
-    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id), 0)"
+    ", (SELECT u.bytes FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
     "   AS used_bytes,"
-    " (SELECT count(*) FROM files f JOIN file_versions v"
-    "   ON v.id = f.current_version_id AND NOT v.deleted WHERE f.bucket_id = b.id) AS files"
+    " (SELECT u.files FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
+    "   AS files"
+)
+# A bucket's own events (path ''), written with its creation or deletion.
+_BUCKET_EVENT = outbox_insert(
+    "SELECT 1, %s::text, b.id, '', NULL, NULL, NULL, NULL, NULL, %s::bigint"
+    " FROM buckets b WHERE b.id = %s"
 )
 # Settings a PATCH may change (and a create may set), by column name.
 BUCKET_SETTINGS = ("versioning", "keep_versions", "keep_days", "quota_bytes", "quota_files")
@@ -57,19 +64,21 @@ class BucketsRepository:
         await self._upload_targets.close()
 
     async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
-        """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name."""
+        """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name.
+        The owner creates it: the bucket.created event names them."""
         columns = [c for c in BUCKET_SETTINGS if c in settings]
         try:
-            async with self._db.connection() as conn:
+            async with self._db.transaction() as conn:
                 cur = await conn.execute(
                     f"INSERT INTO buckets AS b (name, owner_id{''.join(', ' + c for c in columns)})"
                     f" VALUES (%s, %s{', %s' * len(columns)}) RETURNING {_COLUMNS}",
                     (name, owner_id, *(settings[c] for c in columns)),
                 )
                 row = await cur.fetchone()
+                assert row is not None
+                await conn.execute(_BUCKET_EVENT, ("bucket.created", owner_id, row["id"]))
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"bucket {name!r} exists") from exc
-        assert row is not None
         return _bucket(row)
 
     async def by_name(self, name: str, *, usage: bool = False) -> BucketRecord | None:
@@ -137,6 +146,27 @@ class BucketsRepository:
             )
             return [_bucket(r) for r in await cur.fetchall()]
 
+    async def listed_among(
+        self, bucket_ids: Collection[int], after: str, limit: int
+    ) -> list[BucketRecord]:
+        """Those of ``bucket_ids`` by name after ``after`` (the buckets a caller can
+        reach, as the access rule computed them)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}{_USAGE} FROM buckets b"
+                " WHERE b.id = ANY(%s) AND b.name > %s ORDER BY b.name LIMIT %s",
+                (sorted(bucket_ids), after, limit),
+            )
+            return [_bucket(r) for r in await cur.fetchall()]
+
+    async def names_to_ids(self, names: Collection[str]) -> dict[str, int]:
+        """The ids of those of ``names`` that name a bucket."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT b.name, b.id FROM buckets b WHERE b.name = ANY(%s)", (sorted(names),)
+            )
+            return {r["name"]: int(r["id"]) for r in await cur.fetchall()}
+
     async def update(self, bucket_id: int, settings: dict[str, Any]) -> BucketRecord:
         columns = [c for c in BUCKET_SETTINGS if c in settings]
         if not columns:
@@ -155,16 +185,20 @@ class BucketsRepository:
             raise NotFound("no such bucket")
         return _bucket(row)
 
-    async def delete_if_empty(self, bucket_id: int) -> bool:
-        """Delete the bucket if it holds no file and no directory; False otherwise."""
+    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None = None) -> bool:
+        """Delete the bucket if it holds no file and no directory; False otherwise. The
+        bucket.deleted event is written by the same statement (it sees the bucket's row
+        as it was before the delete, so the event names it)."""
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "DELETE FROM buckets b WHERE b.id = %s"
+                "WITH gone AS (DELETE FROM buckets b WHERE b.id = %s"
                 " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket_id = b.id)"
                 " AND NOT EXISTS (SELECT 1 FROM directories d WHERE d.bucket_id = b.id)"
                 " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.bucket_id = b.id"
-                "                 AND s.state = 'open')",
-                (bucket_id,),
+                "                 AND s.state = 'open') RETURNING b.id) "
+                + outbox_insert("SELECT 1, 'bucket.deleted', g.id, '', NULL, NULL, NULL,"
+                                " NULL, NULL, %s::bigint FROM gone g"),
+                (bucket_id, actor_id),
             )
             return cur.rowcount > 0
 

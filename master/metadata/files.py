@@ -12,9 +12,11 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
+from common.errors import EchoError, QuotaExceeded
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.batched import Batched
 from master.metadata.pool import Database, retry_conflicts
+from master.metadata.uncommitted import release_uncommitted
 from master.metadata.version_commit import batchable, commit_versions
 
 __all__ = ["FilesRepository"]
@@ -227,8 +229,19 @@ class FilesRepository:
         return await self._commit_alone(new, replication_factor)
 
     async def _commit_alone(self, new: NewVersion, replication_factor: int) -> uuid.UUID:
-        (file_id,) = await retry_conflicts(
-            lambda: commit_versions(self._db, [new], replication_factor))
+        try:
+            (file_id,) = await retry_conflicts(
+                lambda: commit_versions(self._db, [new], replication_factor))
+        except QuotaExceeded:
+            # Nothing references the chunks it wrote; GC takes them (a session's parts
+            # stay with the session, which remains open).
+            if new.session_id is None:
+                try:
+                    await release_uncommitted(self._db, new.chunks)
+                except EchoError as exc:  # the refusal is what the caller must hear
+                    log.warning("chunks of a refused upload not recorded for GC",
+                                extra={"chunks": len(new.chunks), "error": str(exc)})
+            raise
         return file_id
 
     async def _commit_group(
@@ -260,21 +273,6 @@ class FilesRepository:
                 except Exception as exc:  # the caller gets what a lone commit raises
                     results[index] = exc
         return results  # type: ignore[return-value]
-
-    async def delete(self, file_id: uuid.UUID) -> bool:
-        """Remove a file and its versions; its chunks are left to GC's grace period."""
-        return await retry_conflicts(lambda: self._delete(file_id))
-
-    async def _delete(self, file_id: uuid.UUID) -> bool:
-        async with self._db.transaction() as conn, conn.cursor() as cur:
-            await cur.execute(
-                "UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-                " (SELECT vc.chunk_id FROM version_chunks vc"
-                "  JOIN file_versions v ON v.id = vc.version_id WHERE v.file_id = %s)",
-                (file_id,),
-            )
-            await cur.execute("DELETE FROM files WHERE id = %s", (file_id,))
-            return cur.rowcount > 0
 
     async def storage_totals(self) -> StorageTotals:
         """How many files and distinct chunks the cluster holds, and their bytes."""

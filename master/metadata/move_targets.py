@@ -109,10 +109,11 @@ async def prepare_target(
 async def merge_into(
     conn: psycopg.AsyncConnection[Any], src: tuple[int, str], dst: tuple[int, str],
     is_dir: bool, *, delete_source: bool,
-) -> tuple[list[uuid.UUID], int]:
+) -> tuple[list[uuid.UUID], list[tuple[str, str, uuid.UUID]]]:
     """Files of a directory source landing on kept history (``merge_onto_history``),
-    in a versioned target bucket only: (source files to leave out, files landed)."""
+    in a versioned target bucket only: (source files to leave out, files landed as
+    (source path, target path, new version id))."""
     if not is_dir or not await is_versioned(conn, dst[0]):
-        return [], 0
+        return [], []
     return await merge_onto_history(conn, src, dst, under("s", src[1]),
                                     delete_source=delete_source)

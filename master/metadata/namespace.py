@@ -3,7 +3,8 @@
 Each change is one transaction. A move rewrites the keys of a file or of a whole
 subtree (files and directories) in one UPDATE per table, so readers (one statement,
 one snapshot) see it wholly before or wholly after. A copy inserts new file, version
-and chunk-list rows that name the same chunks: no byte moves, dedup does the rest.
+and chunk-list rows that name the same chunks: no byte moves, dedup does the rest
+(both in metadata/relocate.py, inside the transaction opened here).
 In a versioned bucket nothing here loses history (metadata/version_history.py): a
 delete, recursive or not, writes delete markers; a file moved or copied onto an
 existing file (replaced with ``overwrite``, or one holding only a delete marker) becomes
@@ -11,6 +12,10 @@ a new version of it, and a move deletes its source as a DELETE would there.
 Whatever a change drops (versions, files) restarts its chunks' GC clock
 (``last_referenced_at``) in the same transaction, the way GC expects (metadata/gc.py:
 a chunk no version references is deleted only after the grace period).
+
+Each change also writes its events in the same transaction (metadata/events.py), after
+it locked what it changes, naming ``actor_id`` (the user who asked); files holding only
+history (a delete marker) raise no event.
 """
 
 from __future__ import annotations
@@ -21,24 +26,27 @@ from typing import Any
 import psycopg
 
 from common.errors import Conflict, NotFound
-from master.metadata.move_targets import merge_into, prepare_target, under
+from master.metadata.events import MAKE_DIRS, EventDraft, dir_events_sql, outbox_insert, record
+from master.metadata.move_targets import under
 from master.metadata.pool import Database, retry_conflicts
+from master.metadata.relocate import copy_in, ensure_parents, move_in
 from master.metadata.version_commit import ancestors, drop_replaced_sql
-from master.metadata.version_history import (
-    TOUCH_VERSIONS_OF,
-    is_versioned,
-    version_onto,
-    write_markers,
-)
+from master.metadata.version_history import TOUCH_VERSIONS_OF, is_versioned, write_markers
 
 __all__ = ["NamespaceRepository"]
+
+# The event of a restore: the new current version, with its size and etag.
+_RESTORED = outbox_insert(
+    "SELECT 1, 'file.restored', %s::bigint, %s::text, NULL, NULL, v.id, v.size, v.sha256,"
+    " %s::bigint FROM file_versions v WHERE v.id = %s"
+)
 
 
 class NamespaceRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def mkdir(self, bucket_id: int, path: str) -> bool:
+    async def mkdir(self, bucket_id: int, path: str, *, actor_id: int | None = None) -> bool:
         """Create directory ``path`` and its parents; False if it existed. Conflict when a
         file stands at it or at one of its parents."""
         wanted = [*ancestors(path), path]
@@ -52,23 +60,24 @@ class NamespaceRepository:
             if clash is not None:
                 raise Conflict(f"a file stands at {clash['path']!r}")
             cur = await conn.execute(
-                "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
-                " ON CONFLICT DO NOTHING RETURNING path", (bucket_id, wanted),
-            )
+                MAKE_DIRS, ([bucket_id] * len(wanted), wanted, [actor_id] * len(wanted)))
             created = {r["path"] for r in await cur.fetchall()}
         return path in created
 
     async def delete_file(
-        self, file_id: uuid.UUID, at: tuple[int, str] | None = None
+        self, file_id: uuid.UUID, at: tuple[int, str] | None = None, *,
+        actor_id: int | None = None,
     ) -> bool:
         """Delete a file: in a versioned bucket a delete marker becomes its current
         version (older versions stay, within retention); otherwise the file and its
         versions go. False when there is no live file with that id (or, given ``at``
         (bucket id, path), when it is no longer there: a delete by path never follows
         a file that a concurrent move took elsewhere)."""
-        return await retry_conflicts(lambda: self._delete_file(file_id, at))
+        return await retry_conflicts(lambda: self._delete_file(file_id, at, actor_id))
 
-    async def _delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None) -> bool:
+    async def _delete_file(
+        self, file_id: uuid.UUID, at: tuple[int, str] | None, actor_id: int | None
+    ) -> bool:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT f.id, f.bucket_id, f.path, b.versioning, v.deleted FROM files f"
@@ -81,14 +90,20 @@ class NamespaceRepository:
                 at is not None and (row["bucket_id"], row["path"]) != at
             ):
                 return False
+            marker = None
             if row["versioning"]:
-                await write_markers(conn, row["bucket_id"], [(file_id, row["path"])])
-                return True
-            await conn.execute(TOUCH_VERSIONS_OF, ([file_id],))
-            await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
+                (marker,) = await write_markers(conn, row["bucket_id"],
+                                                [(file_id, row["path"])])
+            else:
+                await conn.execute(TOUCH_VERSIONS_OF, ([file_id],))
+                await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
+            await record(conn, [EventDraft("file.deleted", row["bucket_id"], row["path"],
+                                           actor_id, version_id=marker)])
             return True
 
-    async def restore(self, file_id: uuid.UUID, version_id: uuid.UUID) -> uuid.UUID:
+    async def restore(
+        self, file_id: uuid.UUID, version_id: uuid.UUID, *, actor_id: int | None = None
+    ) -> uuid.UUID:
         """Make ``version_id``'s content current again as a new version; return its id."""
         new_id = uuid.uuid4()
         async with self._db.transaction() as conn:
@@ -114,7 +129,7 @@ class NamespaceRepository:
             clash = await cur.fetchone()
             if clash is not None:
                 raise Conflict(f"a file stands at {clash['path']!r}, above the restored one")
-            await _ensure_parents(conn, file["bucket_id"], file["path"])
+            await ensure_parents(conn, file["bucket_id"], file["path"], actor_id)
             await conn.execute(
                 "INSERT INTO version_chunks (version_id, idx, chunk_id)"
                 " SELECT %s, idx, chunk_id FROM version_chunks WHERE version_id = %s",
@@ -124,113 +139,49 @@ class NamespaceRepository:
                 "UPDATE files SET current_version_id = %s, updated_at = now() WHERE id = %s",
                 (new_id, file_id),
             )
+            await conn.execute(_RESTORED, (file["bucket_id"], file["path"], actor_id, new_id))
             await conn.execute(drop_replaced_sql(), ([file["bucket_id"]], [file["path"]],
                                                      [new_id]))
         return new_id
 
     async def move(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False),
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
     ) -> int:
         """Move the file or directory at ``src`` to ``dst`` in one transaction; return
         how many files moved. Conflict when the target exists (a file target may be
         replaced with ``overwrite``), NotFound when nothing is at ``src``."""
         try:
-            return await retry_conflicts(
-                lambda: self._move(src_bucket, src, dst_bucket, dst, overwrite, condition))
+            return await retry_conflicts(lambda: self._move(
+                (src_bucket, src), (dst_bucket, dst), overwrite, condition, actor_id))
         except psycopg.errors.UniqueViolation as exc:  # a concurrent change took dst
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _move(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
-        condition: tuple[str | None, bool],
+        self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
+        condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
-                                                      overwrite, lock_source=True,
-                                                      condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst)
-            if onto is not None:
-                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
-                                    delete_source=True)
-                return 1
-            stay, moved = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
-                                            delete_source=True)
-            for table in ("files", "directories"):
-                where, params = under("t", src) if is_dir else ("t.path = %s", (src,))
-                if stay and table == "files":
-                    where, params = f"{where} AND NOT t.id = ANY(%s)", (*params, stay)
-                owner = (", owner_id = (SELECT owner_id FROM buckets WHERE id = %s),"
-                         " updated_at = now()" if table == "files" else "")
-                cur = await conn.execute(
-                    f"UPDATE {table} t SET bucket_id = %s, path = %s || substr(t.path, %s)"
-                    f"{owner} WHERE t.bucket_id = %s AND {where}",
-                    (dst_bucket, dst, len(src) + 1,
-                     *((dst_bucket,) if table == "files" else ()), src_bucket, *params),
-                )
-                if table == "files":
-                    moved += cur.rowcount
-        return moved
+            return await move_in(conn, source, target, overwrite, condition, actor_id)
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False),
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
     ) -> int:
         """Copy the file or directory at ``src`` to ``dst`` sharing its chunks (current
         versions only); return how many files were copied."""
         try:
-            return await retry_conflicts(
-                lambda: self._copy(src_bucket, src, dst_bucket, dst, overwrite, condition))
+            return await retry_conflicts(lambda: self._copy(
+                (src_bucket, src), (dst_bucket, dst), overwrite, condition, actor_id))
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(f"{dst!r} was created meanwhile") from exc
 
     async def _copy(
-        self, src_bucket: int, src: str, dst_bucket: int, dst: str, overwrite: bool,
-        condition: tuple[str | None, bool],
+        self, source: tuple[int, str], target: tuple[int, str], overwrite: bool,
+        condition: tuple[str | None, bool], actor_id: int | None,
     ) -> int:
         async with self._db.transaction() as conn:
-            is_dir, onto = await prepare_target(conn, src_bucket, src, dst_bucket, dst,
-                                                      overwrite, lock_source=False,
-                                                      condition=condition)
-            await _ensure_parents(conn, dst_bucket, dst)
-            if onto is not None:
-                await version_onto(conn, (src_bucket, src), (onto, dst_bucket, dst),
-                                    delete_source=False)
-                return 1
-            stay, landed = await merge_into(conn, (src_bucket, src), (dst_bucket, dst), is_dir,
-                                             delete_source=False)
-            where, params = under("f", src) if is_dir else ("f.path = %s", (src,))
-            if stay:
-                where, params = f"{where} AND NOT f.id = ANY(%s)", (*params, stay)
-            cur = await conn.execute(
-                "WITH src AS MATERIALIZED (SELECT f.current_version_id AS old_version,"
-                "   gen_random_uuid() AS new_file, gen_random_uuid() AS new_version,"
-                "   %s || substr(f.path, %s) AS new_path, f.consistency_hint"
-                "   FROM files f JOIN file_versions v ON v.id = f.current_version_id"
-                f"  AND NOT v.deleted WHERE f.bucket_id = %s AND {where}),"
-                " nf AS (INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint,"
-                "   current_version_id) SELECT new_file, (SELECT owner_id FROM buckets"
-                "   WHERE id = %s), %s, new_path, consistency_hint, new_version FROM src),"
-                " nv AS (INSERT INTO file_versions (id, file_id, size, sha256, chunk_size,"
-                "   chunk_count, mode) SELECT s.new_version, s.new_file, v.size, v.sha256,"
-                "   v.chunk_size, v.chunk_count, v.mode FROM src s"
-                "   JOIN file_versions v ON v.id = s.old_version),"
-                " nc AS (INSERT INTO version_chunks (version_id, idx, chunk_id)"
-                "   SELECT s.new_version, vc.idx, vc.chunk_id FROM src s"
-                "   JOIN version_chunks vc ON vc.version_id = s.old_version)"
-                " SELECT count(*) AS n FROM src",
-                (dst, len(src) + 1, src_bucket, *params, dst_bucket, dst_bucket),
-            )
-            row = await cur.fetchone()
-            if is_dir:
-                where, params = under("d", src)
-                await conn.execute(
-                    "INSERT INTO directories (bucket_id, path)"
-                    " SELECT %s, %s || substr(d.path, %s) FROM directories d"
-                    f" WHERE d.bucket_id = %s AND {where} ON CONFLICT DO NOTHING",
-                    (dst_bucket, dst, len(src) + 1, src_bucket, *params),
-                )
-        return landed + (int(row["n"]) if row else 0)
+            return await copy_in(conn, source, target, overwrite, condition, actor_id)
 
     async def sweep_retention(self, limit: int) -> int:
         """Drop up to ``limit`` non-current versions that versioned buckets' retention
@@ -253,7 +204,8 @@ class NamespaceRepository:
             return cur.rowcount
 
     async def delete_batch(
-        self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False
+        self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False,
+        actor_id: int | None = None,
     ) -> tuple[int, bool]:
         """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
         their versions; when none is left, the directories too. Returns (deleted, done).
@@ -261,7 +213,8 @@ class NamespaceRepository:
         With ``keep_history`` (a recursive delete of a directory) in a versioned bucket,
         each live file gets a delete marker instead, as a DELETE of the file would: its
         versions stay (readable by version id, restorable) until retention drops them,
-        while the directories go. A bucket delete removes everything."""
+        while the directories go. A bucket delete removes everything. Each live file
+        deleted raises file.deleted, each directory dir.deleted (children first)."""
         where, params = under("f", path)
         async with self._db.transaction() as conn:
             if keep_history and await is_versioned(conn, bucket_id):
@@ -273,29 +226,28 @@ class NamespaceRepository:
                 )
                 live = [(r["id"], r["path"]) for r in await cur.fetchall()]
                 if live:
-                    await write_markers(conn, bucket_id, live)
+                    markers = await write_markers(conn, bucket_id, live)
+                    await record(conn, [
+                        EventDraft("file.deleted", bucket_id, p, actor_id, version_id=m)
+                        for (_, p), m in zip(live, markers, strict=True)])
                     return len(live), False
-                where, params = under("d", path)
-                await conn.execute(
-                    f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
-                    (bucket_id, *params),
-                )
+                await _delete_dirs(conn, bucket_id, path, actor_id)
                 return 0, True
             cur = await conn.execute(
-                f"SELECT f.id FROM files f WHERE f.bucket_id = %s AND {where}"
-                " ORDER BY f.path LIMIT %s FOR UPDATE",
-                (bucket_id, *params, limit),
+                "SELECT f.id, f.path, COALESCE(NOT v.deleted, false) AS live FROM files f"
+                " LEFT JOIN file_versions v ON v.id = f.current_version_id"
+                f" WHERE f.bucket_id = %s AND {where} ORDER BY f.path LIMIT %s"
+                " FOR UPDATE OF f", (bucket_id, *params, limit),
             )
-            ids = [r["id"] for r in await cur.fetchall()]
-            if ids:
+            rows = await cur.fetchall()
+            if rows:
+                ids = [r["id"] for r in rows]
                 await conn.execute(TOUCH_VERSIONS_OF, (ids,))
                 await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
+                await record(conn, [EventDraft("file.deleted", bucket_id, r["path"], actor_id)
+                                    for r in rows if r["live"]])
                 return len(ids), False
-            where, params = under("d", path)
-            await conn.execute(
-                f"DELETE FROM directories d WHERE d.bucket_id = %s AND {where}",
-                (bucket_id, *params),
-            )
+            await _delete_dirs(conn, bucket_id, path, actor_id)
         return 0, True
 
     async def count_under(
@@ -331,10 +283,15 @@ async def _hold_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path
         )
 
 
-async def _ensure_parents(conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str) -> None:
-    parents = ancestors(path)
-    if parents:
-        await conn.execute(
-            "INSERT INTO directories (bucket_id, path) SELECT %s, unnest(%s::text[])"
-            " ON CONFLICT DO NOTHING", (bucket_id, parents),
-        )
+async def _delete_dirs(
+    conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str, actor_id: int | None
+) -> None:
+    """Delete the directories at and below ``path`` (all of them for ''), each with its
+    dir.deleted event, children first."""
+    where, params = under("d", path)
+    await conn.execute(
+        "WITH gone AS (DELETE FROM directories d WHERE d.bucket_id = %s AND"
+        f" {where} RETURNING d.bucket_id, d.path, %s::bigint AS actor_id)"
+        f" {dir_events_sql('gone', 'dir.deleted', descending=True)}",
+        (bucket_id, *params, actor_id),
+    )

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.errors import DependencyDown
 from common.migrate import apply_migrations
+from master.metadata.quota_refusals import refusal_from
 
 __all__ = ["MIGRATIONS_DIR", "Database", "open_database", "retry_conflicts"]
 
@@ -63,6 +64,11 @@ class Database:
                 yield conn
         except psycopg.OperationalError as exc:
             raise DependencyDown(f"PostgreSQL unavailable: {exc}") from exc
+        except psycopg.Error as exc:  # a quota refusal (migration 0010) is no bug
+            refused = refusal_from(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:

@@ -15,11 +15,16 @@ from typing import Any
 import psycopg
 
 from master.domain.records import TaskRecord
+from master.metadata.events import outbox_insert
 from master.metadata.pool import Database
 
 __all__ = ["TasksRepository"]
 
 _COLUMNS = "id, kind, bucket_id, path, created_by, state, done, total, error"
+_BUCKET_DELETED = outbox_insert(
+    "SELECT 1, 'bucket.deleted', b.id, '', NULL, NULL, NULL, NULL, NULL, %s::bigint"
+    " FROM buckets b WHERE b.id = %s"
+)
 
 
 def _task(row: dict[str, Any]) -> TaskRecord:
@@ -81,5 +86,9 @@ class TasksRepository:
         )
 
     @staticmethod
-    async def drop_bucket(conn: psycopg.AsyncConnection[Any], bucket_id: int) -> None:
+    async def drop_bucket(
+        conn: psycopg.AsyncConnection[Any], bucket_id: int, actor_id: int | None = None
+    ) -> None:
+        """Remove the (emptied) bucket, with its bucket.deleted event."""
+        await conn.execute(_BUCKET_DELETED, (actor_id, bucket_id))
         await conn.execute("DELETE FROM buckets WHERE id = %s", (bucket_id,))

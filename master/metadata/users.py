@@ -12,10 +12,16 @@ from dataclasses import dataclass
 import psycopg
 
 from common.errors import Conflict
+from master.metadata.events import outbox_insert
 from master.metadata.pool import Database
 
 __all__ = ["UserRecord", "UsersRepository"]
 
+# The home bucket's bucket.created event, by the new user.
+_HOME_CREATED = outbox_insert(
+    "SELECT 1, 'bucket.created', b.id, '', NULL, NULL, NULL, NULL, NULL, b.owner_id"
+    " FROM buckets b WHERE b.home_of = %s"
+)
 _SELECT = (
     "SELECT u.id, u.username, u.password_hash, u.is_admin, b.id AS home_bucket_id,"
     " b.name AS home_bucket FROM users u LEFT JOIN buckets b ON b.home_of = u.id"
@@ -52,6 +58,7 @@ class UsersRepository:
                 assert row is not None
                 await conn.execute("SELECT echofs_create_home_bucket(%s, %s)",
                                    (row["id"], username))
+                await conn.execute(_HOME_CREATED, (row["id"],))
                 cur = await conn.execute(f"{_SELECT} WHERE u.id = %s", (row["id"],))
                 created = await cur.fetchone()
         except psycopg.errors.UniqueViolation as exc:

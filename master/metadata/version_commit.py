@@ -20,7 +20,10 @@ the file row is locked, so the precondition and the commit are one atomic step. 
 versioned bucket replaced versions stay, within the bucket's retention
 (``keep_versions``, ``keep_days``); what falls out is dropped like a replaced version.
 
-The statements take arrays (``unnest``), so the same nine of them commit one version or
+The same transaction writes the change's events (metadata/events.py): a file.created or
+file.updated per version, a dir.created per directory the paths implied that was new.
+
+The statements take arrays (``unnest``), so the same eleven of them commit one version or
 a batch of many (group commit): a small upload's commit is a transaction and a WAL
 flush, and at a few hundred small uploads a second PostgreSQL spent more CPU on them
 than a worker spent storing the bytes. The caller (``FilesRepository``) only batches
@@ -39,6 +42,8 @@ from psycopg import AsyncConnection, AsyncCursor
 from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
+from master.metadata.events import MAKE_DIRS, outbox_insert
+from master.metadata.object_attributes import attribute_arrays, insert_attributes_sql
 from master.metadata.pool import Database
 
 __all__ = ["ancestors", "batchable", "commit_versions", "drop_replaced_sql"]
@@ -72,6 +77,18 @@ _DROP_REPLACED = (
 )
 
 
+# One event per committed version: file.updated over a live current version,
+# file.created over none or a delete marker (read before the pointer moves).
+_COMMIT_EVENTS = outbox_insert(
+    "SELECT t.n, CASE WHEN cur.id IS NOT NULL AND NOT cur.deleted THEN 'file.updated'"
+    " ELSE 'file.created' END, t.bucket_id, t.path, NULL, NULL, t.keep, t.size, t.sha256,"
+    " t.actor FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::bigint[], %s::text[],"
+    " %s::bigint[]) WITH ORDINALITY AS t(bucket_id, path, keep, size, sha256, actor, n)"
+    " JOIN files f ON f.bucket_id = t.bucket_id AND f.path = t.path"
+    " LEFT JOIN file_versions cur ON cur.id = f.current_version_id"
+)
+
+
 def ancestors(path: str) -> list[str]:
     """The directories above ``path``: 'a/b/c' -> ['a', 'a/b'] (implied by the file)."""
     parts = path.split("/")
@@ -96,13 +113,17 @@ async def commit_versions(
     """
     keys = [(v.bucket_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
-    version_ids = [uuid.uuid4() for _ in versions]
+    version_ids = [v.version_id or uuid.uuid4() for v in versions]
     placements = [p for v in versions for p in v.chunks]
     order = sorted(range(len(versions)), key=lambda i: keys[i])  # one lock order for files
     buckets = [keys[i][0] for i in order]
     paths = [keys[i][1] for i in order]
     keeps = [version_ids[i] for i in order]
     parents = sorted({(v.bucket_id, d) for v in versions for d in ancestors(v.path)})
+    parent_actor: dict[tuple[int, str], int | None] = {}
+    for i in order:
+        for d in ancestors(versions[i].path):
+            parent_actor.setdefault((versions[i].bucket_id, d), versions[i].actor_id)
     conditional = [v for v in versions if v.conditional]
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
         sessions = [await _complete_session(conn, v) for v in versions
@@ -167,13 +188,19 @@ async def commit_versions(
                 " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::text[])",
                 ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
             )
-        await cur.execute(drop_replaced_sql(), (buckets, paths, keeps))
+        described = [(version_ids[i], v.attributes) for i, v in enumerate(versions)
+                     if v.attributes is not None]
+        if described:  # the S3 gateway's view of these versions (metadata/objects.py)
+            await cur.execute(insert_attributes_sql(), attribute_arrays(described))
+        # The events, before the replaced versions go (the current one tells created
+        # from updated): the implied directories first, then one per version.
         if parents:
-            await cur.execute(
-                "INSERT INTO directories (bucket_id, path)"
-                " SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING",
-                ([b for b, _ in parents], [d for _, d in parents]),
-            )
+            await cur.execute(MAKE_DIRS, ([b for b, _ in parents], [d for _, d in parents],
+                                          [parent_actor[p] for p in parents]))
+        await cur.execute(_COMMIT_EVENTS, (
+            buckets, paths, keeps, [versions[i].size for i in order],
+            [versions[i].sha256 for i in order], [versions[i].actor_id for i in order]))
+        await cur.execute(drop_replaced_sql(), (buckets, paths, keeps))
         await enqueue_short_chunks(cur, chunk_ids, replication_factor, in_flight(placements))
         await cur.execute(
             "UPDATE files f SET current_version_id = t.keep"

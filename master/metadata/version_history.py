@@ -34,11 +34,12 @@ TOUCH_VERSIONS_OF = (
 
 async def write_markers(
     conn: psycopg.AsyncConnection[Any], bucket_id: int, files: Sequence[tuple[uuid.UUID, str]]
-) -> None:
+) -> list[uuid.UUID]:
     """Make a delete marker the current version of each (file id, path) in ``bucket_id``
-    (rows locked by the caller); their older versions stay, within retention."""
+    (rows locked by the caller); their older versions stay, within retention. Returns
+    the markers' version ids, in the order of ``files``."""
     if not files:
-        return
+        return []
     markers = [uuid.uuid4() for _ in files]
     ids = [file_id for file_id, _ in files]
     await conn.execute(
@@ -54,6 +55,7 @@ async def write_markers(
     )
     await conn.execute(drop_replaced_sql(), (
         [bucket_id] * len(files), [path for _, path in files], markers))
+    return markers
 
 
 async def add_version_copy(
@@ -90,28 +92,30 @@ async def add_version_copy(
 async def version_onto(
     conn: psycopg.AsyncConnection[Any], src: tuple[int, str],
     target: tuple[uuid.UUID, int, str], *, delete_source: bool,
-) -> None:
+) -> uuid.UUID:
     """A file moved or copied onto an existing file of a versioned bucket: its current
     content becomes a new version of the target (whose history stays). A move then
     deletes the source as a DELETE would: a delete marker in a versioned bucket (its
-    history stays at its path), the file and its versions in an unversioned one."""
+    history stays at its path), the file and its versions in an unversioned one.
+    Returns the target's new version id."""
     cur = await conn.execute(
         "SELECT f.id, f.current_version_id, b.versioning FROM files f"
         " JOIN buckets b ON b.id = f.bucket_id WHERE f.bucket_id = %s AND f.path = %s",
         src,
     )
     source = await cur.fetchone()
-    if source is None or await add_version_copy(
-        conn, target, source["current_version_id"]
-    ) is None:  # a copy does not lock its source: a concurrent delete may win
-        raise Conflict(f"{src[1]!r} changed meanwhile; retry")
+    new_version = None if source is None else await add_version_copy(
+        conn, target, source["current_version_id"])
+    if source is None or new_version is None:  # a copy does not lock its source: a
+        raise Conflict(f"{src[1]!r} changed meanwhile; retry")  # concurrent delete may win
     if not delete_source:
-        return
+        return new_version
     if source["versioning"]:
         await write_markers(conn, src[0], [(source["id"], src[1])])
     else:
         await conn.execute(TOUCH_VERSIONS_OF, ([source["id"]],))
         await conn.execute("DELETE FROM files WHERE id = %s", (source["id"],))
+    return new_version
 
 
 async def is_versioned(conn: psycopg.AsyncConnection[Any], bucket_id: int) -> bool:
@@ -123,14 +127,15 @@ async def is_versioned(conn: psycopg.AsyncConnection[Any], bucket_id: int) -> bo
 async def merge_onto_history(
     conn: psycopg.AsyncConnection[Any], src: tuple[int, str], dst: tuple[int, str],
     below_src: tuple[str, tuple[Any, ...]], *, delete_source: bool,
-) -> tuple[list[uuid.UUID], int]:
+) -> tuple[list[uuid.UUID], list[tuple[str, str, uuid.UUID]]]:
     """A directory moved or copied to ``dst`` in a versioned bucket, where files below
     ``dst`` keep only history (a recursive delete left their delete markers): each live
     source file landing on one becomes a new version of it, as a single file would
     (``version_onto``). ``below_src`` is the SQL (alias ``s``) matching the source
     subtree. Returns the source files that must not move or be copied again (all those
-    that met such a file) and how many landed. A move deletes each landed source as a
-    DELETE would; a source file holding only history stays where it is."""
+    that met such a file) and those that landed, as (source path, target path, new
+    version id). A move deletes each landed source as a DELETE would; a source file
+    holding only history stays where it is."""
     where, params = below_src
     cur = await conn.execute(
         "SELECT s.id AS sid, s.path AS spath, s.current_version_id AS sv,"
@@ -142,8 +147,8 @@ async def merge_onto_history(
     )
     met = await cur.fetchall()
     landed = [r for r in met if r["live"]]
-    for r in landed:
-        await add_version_copy(conn, (r["tid"], dst[0], r["tpath"]), r["sv"])
+    new_versions = [await add_version_copy(conn, (r["tid"], dst[0], r["tpath"]), r["sv"])
+                    for r in landed]
     if delete_source and landed:
         if await is_versioned(conn, src[0]):
             await write_markers(conn, src[0], [(r["sid"], r["spath"]) for r in landed])
@@ -151,4 +156,6 @@ async def merge_onto_history(
             ids = [r["sid"] for r in landed]
             await conn.execute(TOUCH_VERSIONS_OF, (ids,))
             await conn.execute("DELETE FROM files WHERE id = ANY(%s)", (ids,))
-    return [r["sid"] for r in met], len(landed)
+    return [r["sid"] for r in met], [
+        (r["spath"], r["tpath"], v) for r, v in zip(landed, new_versions, strict=True)
+        if v is not None]

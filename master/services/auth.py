@@ -1,7 +1,11 @@
 """Users and tokens: salted scrypt password hashes, HS256 JWTs with expiry.
 
 Roles come from PostgreSQL (cached per user for a few seconds), never from the token
-alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. Every failure is a 401
+alone, so revoking admin takes effect within PRINCIPAL_CACHE_S. API key tokens
+(``efk_...``) are not JWTs: ``ApiKeyService`` checks them against PostgreSQL on every
+request, uncached, so a revoked key is refused at once on every master; they never reach
+the verified-token memo (``_user_id_of``), which holds only what a JWT's signature proves
+and cannot change before its ``exp`` (the user id). Every failure is a 401
 with one vague message: we do not tell an attacker whether a username exists. Failed
 logins are throttled per username and per client address (``login_limiter``): over the
 limit, login is refused with RateLimited before the password is even checked.
@@ -25,15 +29,21 @@ from common.errors import BadCredentials, InvalidInput, Unauthenticated
 from master.metadata.users import UserRecord, UsersRepository
 from master.services.login_limiter import LoginLimiter
 
-if TYPE_CHECKING:  # audit.py names Principal, defined here
+if TYPE_CHECKING:  # audit.py and api_keys.py name Principal, defined here
+    from master.services.api_keys import ApiKeyService
     from master.services.audit import AuditService
 
-__all__ = ["AuthService", "Principal"]
+__all__ = ["API_KEY_PREFIX", "USERNAME_RE", "AuthService", "Principal"]
 
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+# Usernames (and group names, which follow the same rule): 3-64 of letters, digits, _ . -
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_USERNAME_RE = USERNAME_RE
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 PRINCIPAL_CACHE_S = 5.0
 VERIFIED_TOKENS_MAX = 10_000
+# Every API key token starts with this; no JWT can (a JWT starts with its base64url
+# header, "eyJ").
+API_KEY_PREFIX = "efk_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +54,18 @@ class Principal:
     # The user's personal bucket (DESIGN §11): where wave-1 routes put and find paths.
     home_bucket_id: int = 0
     home_bucket: str = ""
-    # Set when the request authenticated with an API key (DESIGN §12): its public id.
+    # Set when the request authenticated with an API key (DESIGN §12): its public id,
+    # its scope ('ro' | 'rw' | 'admin') and the buckets it is limited to (None: every
+    # bucket the user can reach). ``is_admin`` is already "the user is an admin and the
+    # key's scope is admin" (services/api_keys.py); BucketAccess applies the rest.
     key_id: str = ""
+    key_scope: str = ""
+    key_buckets: frozenset[int] | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """An ``ro`` API key: it may read and list, and change nothing anywhere."""
+        return self.key_scope == "ro"
 
 
 def _hash_password(password: str, salt: bytes) -> bytes:
@@ -70,9 +90,10 @@ def verify_password(password: str, stored: str) -> bool:
 class AuthService:
     def __init__(
         self, users: UsersRepository, jwt_secret: str, ttl_s: int, admin_usernames: set[str],
-        limiter: LoginLimiter, audit: AuditService,
+        limiter: LoginLimiter, audit: AuditService, api_keys: ApiKeyService | None = None,
     ) -> None:
         self._users = users
+        self._api_keys = api_keys
         self._audit = audit
         self._limiter = limiter
         self._secret = jwt_secret
@@ -155,12 +176,20 @@ class AuthService:
         return user_id
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """Bearer token -> Principal, or Unauthenticated. Fails closed on anything odd."""
+        """Bearer token -> Principal, or Unauthenticated. Fails closed on anything odd.
+
+        A token starting ``efk_`` is an API key (``ApiKeyService``, checked against
+        PostgreSQL on every request); anything else must be one of our JWTs.
+        """
         if not authorization:
             raise Unauthenticated("missing Authorization: Bearer <token>")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        if token.strip().startswith(API_KEY_PREFIX):
+            if self._api_keys is None:
+                raise Unauthenticated("API keys are not accepted here")
+            return await self._api_keys.authenticate(token.strip())
         user_id = self._user_id_of(token.strip())
         now = time.monotonic()
         cached = self._principals.get(user_id)

@@ -1,26 +1,36 @@
 """Buckets: create, list with usage, settings, delete (recursive as a task).
 
 A bucket's settings are ``versioning``, retention (``keep_versions``, ``keep_days``)
-and quotas (``quota_bytes``, ``quota_files``: stored, enforced by the next issue).
+and quotas (``quota_bytes``, ``quota_files``: enforced at commit, migration 0010; a
+change is audited as ``quota.set`` besides the bucket change).
 Deleting a non-empty bucket needs ``recursive`` and runs as a task; a user's home
 bucket cannot be deleted (it is where wave-1 routes put files).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from common.errors import BucketExists, BucketNotEmpty, Conflict, InvalidInput
+from common.errors import BucketExists, BucketNotEmpty, Conflict, Forbidden, InvalidInput, NotFound
 from master.domain.records import BucketRecord, TaskRecord
 from master.metadata.buckets import BUCKET_SETTINGS, BucketsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.tasks import TasksRepository
-from master.services.access import BucketAccess, Permission
+from master.services.access import BucketAccess, Permission, require_write_scope
 from master.services.audit import AuditService
 from master.services.auth import Principal
-from master.services.paths import check_bucket_name
+from master.services.paths import check_bucket_name, is_bucket_name
 
-__all__ = ["BucketService", "parse_settings"]
+__all__ = ["BucketService", "BucketView", "parse_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketView:
+    """A bucket as one caller sees it: with the permission it holds there (a label)."""
+
+    bucket: BucketRecord
+    permission: str
 
 
 # Each integer setting's (minimum, maximum): retention fits PostgreSQL's integer.
@@ -60,39 +70,59 @@ class BucketService:
         self._tasks = tasks
 
     async def create(self, caller: Principal, name: str, settings: dict[str, Any]
-                     ) -> BucketRecord:
+                     ) -> BucketView:
+        """A new bucket owned by the caller. Forbidden for a read-only API key and for
+        a key limited to some buckets (the new one would not be among them)."""
         check_bucket_name(name)
+        require_write_scope(caller, "create a bucket")
+        if caller.key_buckets is not None:
+            raise Forbidden("an API key limited to some buckets cannot create buckets")
         try:
             created = await self._buckets.create(name, caller.user_id, settings)
         except Conflict as exc:
             raise BucketExists(f"bucket {name!r} exists") from exc
         await self._audit.record(caller, "bucket.create", name, **settings)
-        return created
+        await self._audit_quota(caller, name, settings)
+        return BucketView(created, Permission.OWNER.label)
 
-    async def list(self, caller: Principal, after: str, limit: int) -> list[BucketRecord]:
-        """Buckets the caller can reach (all of them for an admin), by name."""
+    async def list(self, caller: Principal, after: str, limit: int) -> list[BucketView]:
+        """Buckets the caller can reach by ownership or through shares (all of them for
+        an admin), by name, each with the caller's permission."""
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
-        return await self._buckets.listed(None if caller.is_admin else caller.user_id,
-                                          after, limit)
+        reach = await self._access.reachable(caller)
+        if reach is None:
+            found = await self._buckets.listed(None, after, limit)
+        elif not reach:
+            found = []
+        else:
+            found = await self._buckets.listed_among(reach.keys(), after, limit)
+        return [BucketView(b, self._access.label(caller, b, reach)) for b in found]
 
-    async def get(self, caller: Principal, name: str) -> BucketRecord:
-        await self._access.require(caller, name, Permission.READ)
+    async def get(self, caller: Principal, name: str) -> BucketView:
+        bucket = await self._buckets.by_name(name) if is_bucket_name(name) else None
+        if bucket is None:
+            raise NotFound(f"no bucket {name!r}")
+        held = await self._access.check(caller, name, bucket.id, bucket.owner_id,
+                                        Permission.READ)
         found = await self._buckets.by_name(name, usage=True)
         if found is None:
             raise Conflict(f"bucket {name!r} was deleted meanwhile")
-        return found
-
-    def permission_label(self, caller: Principal, bucket: BucketRecord) -> str:
-        held = self._access.permission(caller, bucket.owner_id)
-        return held.label if held is not None else ""
+        return BucketView(found, held.label)
 
     async def update(self, caller: Principal, name: str, settings: dict[str, Any]
-                     ) -> BucketRecord:
+                     ) -> BucketView:
         bucket = await self._access.require(caller, name, Permission.OWNER)
         await self._buckets.update(bucket.id, settings)
         await self._audit.record(caller, "bucket.update", name, **settings)
+        await self._audit_quota(caller, name, settings)
         return await self.get(caller, name)
+
+    async def _audit_quota(self, caller: Principal, name: str, settings: dict[str, Any]
+                           ) -> None:
+        quotas = {k: settings[k] for k in ("quota_bytes", "quota_files") if k in settings}
+        if quotas:
+            await self._audit.record(caller, "quota.set", f"bucket:{name}", **quotas)
 
     async def delete(self, caller: Principal, name: str, recursive: bool
                      ) -> TaskRecord | None:
@@ -102,7 +132,7 @@ class BucketService:
             raise Conflict(f"{name!r} is a user's home bucket and cannot be deleted")
         if bucket.state != "active":
             raise Conflict(f"bucket {name!r} is already being deleted")
-        if await self._buckets.delete_if_empty(bucket.id):
+        if await self._buckets.delete_if_empty(bucket.id, actor_id=caller.user_id):
             await self._audit.record(caller, "bucket.delete", name)
             return None
         if not recursive:

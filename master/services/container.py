@@ -10,17 +10,25 @@ from dataclasses import dataclass
 
 from common.config import MasterSettings
 from master.metrics import MasterMetrics
+from master.services.api_keys import ApiKeyService
 from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
 from master.services.downloads import DownloadService
+from master.services.events import EventService
 from master.services.files import FileService
+from master.services.gateway import GatewayServices
+from master.services.groups import GroupService
 from master.services.links import LinkService
 from master.services.namespace import NamespaceService
+from master.services.quotas import QuotaService
+from master.services.rate_limits import RequestRateLimiter
 from master.services.sessions import SessionService
+from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
+from master.services.webhooks import WebhookService
 
 __all__ = ["Services"]
 
@@ -40,3 +48,12 @@ class Services:
     namespace: NamespaceService
     audit: AuditService
     links: LinkService
+    # Access (DESIGN §12): groups, shares, API keys, request rate limits.
+    groups: GroupService
+    shares: ShareService
+    api_keys: ApiKeyService
+    rate_limits: RequestRateLimiter
+    quotas: QuotaService
+    events: EventService
+    webhooks: WebhookService
+    gateway: GatewayServices  # the S3 gateway's use cases (master/s3, DESIGN §17)

@@ -11,6 +11,8 @@ frames it arrived in (hashed frame by frame, never joined into one buffer).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -25,7 +27,7 @@ from master.metadata.files import FilesRepository
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 
-__all__ = ["ByteRange", "DownloadService"]
+__all__ = ["ByteRange", "DownloadService", "chunk_starts"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,21 @@ def _pieces(
     return pieces
 
 
+def chunk_starts(chunks: list[ChunkRef], chunk_size: int) -> list[int] | None:
+    """Each chunk's offset in the file, or None when every chunk but the last has
+    ``chunk_size`` bytes (offsets are then ``idx * chunk_size``). An S3 multipart
+    upload's version joins its parts' chunk lists, so its chunks may vary in size."""
+    if all(c.raw_size == chunk_size for c in chunks[:-1]):
+        return None
+    return list(itertools.accumulate((c.raw_size for c in chunks), initial=0))
+
+
+def _chunk_at(starts: list[int] | None, offset: int, file: FileRecord) -> int:
+    if starts is None:
+        return offset // file.chunk_size
+    return bisect.bisect_right(starts, offset) - 1
+
+
 class DownloadService:
     def __init__(
         self, files: FilesRepository, replicas: ReplicasRepository, registry: WorkerRegistry,
@@ -83,13 +100,14 @@ class DownloadService:
         if file.size == 0:
             return
         rng = byte_range or ByteRange(0, file.size - 1)
-        first, last = rng.start // file.chunk_size, rng.end // file.chunk_size
+        starts = chunk_starts(chunks, file.chunk_size)
+        first, last = _chunk_at(starts, rng.start, file), _chunk_at(starts, rng.end, file)
         wanted = chunks[first : last + 1]
         if len(wanted) != last - first + 1:
             raise NotFound(f"file {file.id} lists {len(chunks)} chunks, range needs {last + 1}")
         sent = 0
         async for chunk, frames in self._fetch_in_order(wanted):
-            chunk_start = chunk.idx * file.chunk_size
+            chunk_start = chunk.idx * file.chunk_size if starts is None else starts[chunk.idx]
             lo = max(rng.start - chunk_start, 0)
             hi = rng.end - chunk_start + 1
             for piece in _pieces(frames, lo, hi):

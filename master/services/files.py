@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from common.errors import NotFound
+from common.errors import Forbidden, NotFound
 from master.domain.records import ChunkRef, FileRecord, FileSummary
 from master.metadata.files import FilesRepository
 from master.metadata.namespace import NamespaceRepository
@@ -52,16 +52,19 @@ class FileService:
         self._access = access
         self._namespace = namespace
 
-    def _may(self, caller: Principal, record: FileRecord | None, need: Permission) -> bool:
+    async def _may(self, caller: Principal, record: FileRecord | None,
+                   need: Permission) -> bool:
         if record is None:
             return False
-        held = self._access.permission(caller, record.owner_id)
+        held = await self._access.permission(caller, record.bucket_id, record.owner_id)
         return held is not None and held >= need
 
     async def list_files(
         self, caller: Principal, prefix: str, after_path: str, limit: int
     ) -> list[FileSummary]:
-        """The caller's home-bucket files under ``prefix``, by path, after ``after_path``."""
+        """The caller's home-bucket files under ``prefix``, by path, after ``after_path``
+        (NotFound for an API key limited to other buckets)."""
+        await self._access.require_id(caller, caller.home_bucket_id, Permission.READ)
         return await self._files.list_files(caller.home_bucket_id, prefix, after_path, limit)
 
     async def by_id(
@@ -69,15 +72,18 @@ class FileService:
     ) -> FileRecord:
         """The file ``caller`` may use, or NotFound (missing and unreadable alike)."""
         record = await self._files.by_id(file_id)
-        if record is None or not self._may(caller, record, Permission.READ):
+        held = (await self._access.permission(caller, record.bucket_id, record.owner_id)
+                if record is not None else None)
+        if record is None or held is None:
             raise NotFound(f"no file with id {file_id}")
-        self._access.check(caller, record.bucket, record.owner_id, need)
+        if held < need:
+            raise Forbidden(f"{held.label} on bucket {record.bucket!r} does not allow this")
         return record
 
     async def by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
         """The file at ``path`` (normalized) of ``bucket``, or NotFound."""
         record = await self._files.by_path(bucket, path)
-        if record is None or not self._may(caller, record, Permission.READ):
+        if record is None or not await self._may(caller, record, Permission.READ):
             raise NotFound(f"no file at {bucket}/{path}")
         return record
 
@@ -92,7 +98,7 @@ class FileService:
         one snapshot, so a concurrent overwrite gives the reader one whole version,
         never a mix or a 404. NotFound under the access rule."""
         snapshot = await self._files.snapshot(file_id)
-        if snapshot is None or not self._may(caller, snapshot[0], Permission.READ):
+        if snapshot is None or not await self._may(caller, snapshot[0], Permission.READ):
             raise NotFound(f"no file with id {file_id}")
         return FileSnapshot(*snapshot)
 
@@ -102,7 +108,7 @@ class FileService:
         """``snapshot`` of the file at ``bucket``/``path`` (or of its version
         ``version_id``): a small download's only query."""
         snapshot = await self._files.snapshot_by_path(bucket, path, version_id)
-        if snapshot is None or not self._may(caller, snapshot[0], Permission.READ):
+        if snapshot is None or not await self._may(caller, snapshot[0], Permission.READ):
             what = f" version {version_id}" if version_id else ""
             raise NotFound(f"no file{what} at {bucket}/{path}")
         return FileSnapshot(*snapshot)
@@ -110,17 +116,23 @@ class FileService:
     async def delete(self, caller: Principal, file_id: uuid.UUID) -> FileRecord:
         """Delete the file (a delete marker in a versioned bucket; otherwise its chunks
         are left to GC's grace period); return what it was."""
-        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE))
+        return await self._delete(await self.by_id(caller, file_id, Permission.DELETE),
+                                  caller)
 
     async def delete_by_path(self, caller: Principal, bucket: str, path: str) -> FileRecord:
-        record = await self.by_path(caller, bucket, path)
-        self._access.check(caller, bucket, record.owner_id, Permission.DELETE)
-        return await self._delete(record, at=(record.bucket_id, record.path))
+        record = await self._files.by_path(bucket, path)
+        held = (await self._access.permission(caller, record.bucket_id, record.owner_id)
+                if record is not None else None)
+        if record is None or held is None:
+            raise NotFound(f"no file at {bucket}/{path}")
+        if held < Permission.DELETE:
+            raise Forbidden(f"{held.label} on bucket {bucket!r} does not allow this")
+        return await self._delete(record, caller, at=(record.bucket_id, record.path))
 
     async def _delete(
-        self, record: FileRecord, at: tuple[int, str] | None = None
+        self, record: FileRecord, caller: Principal, at: tuple[int, str] | None = None
     ) -> FileRecord:
-        if not await self._namespace.delete_file(record.id, at):
+        if not await self._namespace.delete_file(record.id, at, actor_id=caller.user_id):
             raise NotFound(f"no file with id {record.id}")
         self._metrics.deletes.inc()
         return record

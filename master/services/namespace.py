@@ -71,7 +71,7 @@ class NamespaceService:
         if not path:
             raise InvalidInput("the bucket's root always exists")
         record = await self._writable(caller, bucket, Permission.WRITE)
-        return await self._namespace.mkdir(record.id, path)
+        return await self._namespace.mkdir(record.id, path, actor_id=caller.user_id)
 
     async def list_dir(self, caller: Principal, bucket: str, query: ListingQuery) -> Listing:
         record = await self._access.require(caller, bucket, Permission.READ)
@@ -108,7 +108,7 @@ class NamespaceService:
         file_id = await self._listings.file_id(record.id, path)
         if file_id is None:
             raise NotFound(f"no file at {bucket}/{path}")
-        return await self._namespace.restore(file_id, version_id)
+        return await self._namespace.restore(file_id, version_id, actor_id=caller.user_id)
 
     async def move(
         self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool,
@@ -118,7 +118,8 @@ class NamespaceService:
         ``condition`` (If-Match etag, If-None-Match: *) applies to the target."""
         source, target = await self._endpoints(caller, src, dst, Permission.DELETE)
         return await self._namespace.move(source.id, src[1], target.id, dst[1],
-                                          overwrite=overwrite, condition=condition)
+                                          overwrite=overwrite, condition=condition,
+                                          actor_id=caller.user_id)
 
     async def copy(
         self, caller: Principal, src: tuple[str, str], dst: tuple[str, str], overwrite: bool,
@@ -127,7 +128,8 @@ class NamespaceService:
         """Copy a file or a subtree sharing its chunks; return how many files."""
         source, target = await self._endpoints(caller, src, dst, Permission.READ)
         return await self._namespace.copy(source.id, src[1], target.id, dst[1],
-                                          overwrite=overwrite, condition=condition)
+                                          overwrite=overwrite, condition=condition,
+                                          actor_id=caller.user_id)
 
     async def _endpoints(
         self, caller: Principal, src: tuple[str, str], dst: tuple[str, str],
@@ -162,7 +164,7 @@ class NamespaceService:
             raise NotFound(f"no directory {bucket}/{path}/")
         if total:
             raise Conflict(f"{bucket}/{path}/ is not empty; add ?recursive=true")
-        await self._namespace.delete_batch(record.id, path, 1)
+        await self._namespace.delete_batch(record.id, path, 1, actor_id=caller.user_id)
 
     async def task(self, caller: Principal, task_id: uuid.UUID) -> TaskRecord:
         task = await self._tasks.get(task_id)

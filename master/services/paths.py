@@ -35,6 +35,7 @@ __all__ = [
     "check_bucket_name",
     "is_bucket_name",
     "normalize_dir",
+    "normalize_key",
     "normalize_path",
     "parse_fs_url",
     "split_bucket_path",
@@ -88,6 +89,14 @@ def normalize_path(raw: str) -> str:
     if not raw or not raw.strip("/"):
         raise BadPath("path is empty")
     return _check_segments(raw.strip("/").split("/"))
+
+
+def normalize_key(raw: str) -> str:
+    """An S3 object key as a path: nothing stripped (a leading or doubled slash is an
+    empty segment, refused), so two different keys never name one file."""
+    if not raw:
+        raise BadPath("path is empty")
+    return _check_segments(raw.split("/"))
 
 
 def normalize_dir(raw: str) -> str:

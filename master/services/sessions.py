@@ -41,6 +41,7 @@ from master.metadata.sessions import SessionsRepository
 from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
 from master.services.downloads import DownloadService
+from master.services.quotas import QuotaService
 from master.services.uploads import Receipt, UploadService
 
 __all__ = ["ChunkPresence", "SessionLimits", "SessionService", "SessionStatus"]
@@ -101,8 +102,10 @@ class SessionService:
         self, sessions: SessionsRepository, files: FilesRepository, replicas: ReplicasRepository,
         uploads: UploadService, downloads: DownloadService, limits: SessionLimits,
         chunk_access: ChunkAccessRepository, access: BucketAccess,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._sessions = sessions
+        self._quotas = quotas
         self._access = access
         self._chunk_access = chunk_access
         self._files = files
@@ -119,7 +122,8 @@ class SessionService:
         """Open a session that will commit ``path`` into ``bucket`` (None: the caller's
         home bucket). The bucket is resolved here, through the one access check: write
         permission needed, an unreadable or unknown bucket is NotFound, and nothing is
-        stored before it passes."""
+        stored before it passes. QuotaExceeded when ``file_size`` is sure to exceed a
+        quota (tus ``Upload-Length`` comes here too); the commit checks again."""
         if file_size < 0:
             raise InvalidInput("file_size must be >= 0")
         if file_size > self.limits.max_upload_bytes:
@@ -138,6 +142,8 @@ class SessionService:
         )
         if target.state != "active":
             raise Conflict(f"bucket {target.name!r} is being deleted")
+        if self._quotas is not None:  # a doomed upload is refused before a byte moves
+            await self._quotas.refuse_declared(target.id, path, file_size)
         if await self._sessions.count_open(caller.user_id) >= self.limits.max_open_sessions:
             raise TooManyRequests(
                 f"at most {self.limits.max_open_sessions} open upload sessions per user;"
@@ -151,9 +157,21 @@ class SessionService:
             ttl_s=self.limits.ttl_s, metadata=metadata, file_id=file_id,
         )
 
-    async def open_session(self, owner_id: int, session_id: uuid.UUID,
-                           protocol: str = "chunks") -> SessionRecord:
-        """The caller's open session, or NotFound / SessionExpired / Conflict-free errors."""
+    async def open_session(
+        self, caller: Principal, session_id: uuid.UUID, protocol: str = "chunks",
+        need: Permission = Permission.WRITE,
+    ) -> SessionRecord:
+        """The caller's open session, or NotFound / SessionExpired. The caller must
+        still hold ``need`` on the session's bucket (a share revoked or an ``ro`` API
+        key since the session began: NotFound / Forbidden by the access rule)."""
+        session = await self.reload(caller.user_id, session_id, protocol)
+        await self._access.require_id(caller, session.bucket_id, need)
+        return session
+
+    async def reload(self, owner_id: int, session_id: uuid.UUID,
+                     protocol: str = "chunks") -> SessionRecord:
+        """The session re-read as it is now (``open_session`` without the access check,
+        for a caller that already passed it), or NotFound / SessionExpired."""
         session = await self._sessions.get(session_id)
         if session is None or session.owner_id != owner_id or session.protocol != protocol:
             raise NotFound(f"no upload session {session_id}")
@@ -205,11 +223,13 @@ class SessionService:
     async def _live_copies_for(self, caller: Principal, chunk_ids: list[str]) -> dict[str, int]:
         """Per id, its live copies if a file the caller can read references it, else 0.
 
-        Admins can read every file (FileService), so every file's chunks are theirs to
-        reference; nobody may reference a chunk that no file or own open session holds.
+        "Can read" is the access rule's (``BucketAccess.readable_bucket_ids``): files in
+        buckets the caller owns or holds a share on, all files for an admin, and only
+        the buckets an API key is limited to. Nobody may reference a chunk that no such
+        file or own open session holds.
         """
         readable = await self._chunk_access.readable_chunks(
-            caller.user_id, chunk_ids, every_file=caller.is_admin
+            caller.user_id, chunk_ids, await self._access.readable_bucket_ids(caller)
         )
         live = await self._replicas.live_replicas(sorted(readable))
         return {c: len(live.get(c, [])) for c in chunk_ids}
@@ -255,6 +275,7 @@ class SessionService:
                 chunk_size=session.chunk_size, mode=mode.value, hint=hint.value,
                 chunks=placements, file_id=session.file_id, session_id=session.id,
                 session_updated_at=session.updated_at, bucket_id=session.bucket_id,
+                actor_id=session.owner_id,  # only its owner may complete a session
             ),
             self.limits.replication_factor,
         )

@@ -63,7 +63,7 @@ class TusService:
     ) -> PatchResult:
         async with lease(self._redis, f"echofs:tus:lease:{session.id}"):
             # Re-read under the lease: another master may have moved the upload on.
-            session = await self._sessions.open_session(session.owner_id, session.id, "tus")
+            session = await self._sessions.reload(session.owner_id, session.id, "tus")
             if session.state == "completed":
                 raise OffsetMismatch("the upload is already complete")
             offset = await self.offset(session)

@@ -107,7 +107,8 @@ class UploadService:
         if found is None:
             raise NotFound(f"no bucket {bucket_name!r}")
         bucket, existing_id = found
-        self._access.check(caller, bucket.name, bucket.owner_id, Permission.WRITE)
+        await self._access.check(caller, bucket.name, bucket.id, bucket.owner_id,
+                                 Permission.WRITE)
         if bucket.state != "active":
             raise Conflict(f"bucket {bucket.name!r} is being deleted")
         file_id = existing_id or uuid.uuid4()
@@ -142,7 +143,7 @@ class UploadService:
                 owner_id=bucket.owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
                 chunk_size=self._limits.chunk_size, mode=quorum.mode.value, hint=hint.value,
                 chunks=placements, file_id=file_id, bucket_id=bucket.id,
-                if_match=if_match, if_none_match=if_none_match,
+                if_match=if_match, if_none_match=if_none_match, actor_id=caller.user_id,
             ),
             self._limits.replication_factor,
         )

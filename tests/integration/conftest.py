@@ -17,8 +17,13 @@ ADMIN = "cluster-admin"
 
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
+    # Long polls of /api/v1/events wait at most 1 s here: schemathesis (test_openapi)
+    # sends every wait_s the schema allows, and must not wait minutes for each.
     with module_cluster(pg_server_url, redis_url, "cluster", workers=3, chunk_size=1 * MiB,
-                        master_env={"ADMIN_USERS": ADMIN}) as running:
+                        master_env={"ADMIN_USERS": ADMIN,
+                                    "EVENTS_MAX_WAIT_S": "1",
+                                    # the permission matrix registers webhooks here
+                                    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:9"}) as running:
         yield running
 
 

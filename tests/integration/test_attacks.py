@@ -369,3 +369,4 @@ def test_secrets_are_not_in_the_logs(cluster: LocalCluster) -> None:
     assert texts
     for text in texts:
         assert cluster.cluster_secret not in text and cluster.jwt_secret not in text
+        assert cluster.key_encryption_key not in text

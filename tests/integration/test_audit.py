@@ -7,20 +7,12 @@ import json
 import uuid
 
 from tests.integration.conftest import ADMIN
+from tests.support.access import admin_client
 from tests.support.api import ApiClient
 
 PASSWORD = "pw-123456789"
 
 
-async def _admin(api: ApiClient) -> ApiClient:
-    admin = ApiClient(api.base_url, api.session)
-    async with api.session.post(f"{api.base_url}/api/v1/auth/login",
-                                json={"username": ADMIN, "password": PASSWORD}) as r:
-        if r.status == 200:
-            admin.token = (await r.json())["data"]["token"]
-            return admin
-    await admin.register_and_login(ADMIN, PASSWORD)
-    return admin
 
 
 async def test_the_audit_log_is_for_admins_only(api: ApiClient) -> None:
@@ -45,7 +37,7 @@ async def test_logins_registrations_and_bucket_changes_are_audited_without_secre
                             json={"versioning": True}))[0] == 200
     assert (await user.call("DELETE", f"/api/v1/buckets/{bucket}"))[0] == 200
 
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, body = await admin.get_json(f"/api/v1/admin/audit?actor={username}&limit=1000")
     assert status == 200, body
     rows = [(e["action"], e["target"], e["outcome"], e["actor_id"] is not None)
@@ -66,7 +58,7 @@ async def test_logins_registrations_and_bucket_changes_are_audited_without_secre
 
 
 async def test_the_audit_log_pages_by_id_and_refuses_bad_paging(api: ApiClient) -> None:
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, first = await admin.get_json("/api/v1/admin/audit?limit=2")
     assert status == 200, first
     entries = first["data"]["entries"]
@@ -80,3 +72,23 @@ async def test_the_audit_log_pages_by_id_and_refuses_bad_paging(api: ApiClient) 
         status, body = await admin.get_json(f"/api/v1/admin/audit?{query}")
         assert (status, body["code"]) == (400, "invalid_input"), query
 
+
+
+async def test_webhook_registration_and_deletion_are_audited_without_the_secret(
+    api: ApiClient,
+) -> None:
+    secret = f"hook-secret-{uuid.uuid4().hex}"
+    status, made = await api.call("POST", "/api/v1/webhooks", json={
+        "url": "http://127.0.0.1:9/audit-hook", "bucket": api.home_bucket, "secret": secret})
+    assert status == 201, made
+    hook_id = made["data"]["webhook_id"]
+    assert (await api.call("DELETE", f"/api/v1/webhooks/{hook_id}"))[0] == 200
+    admin = await admin_client(api.base_url, api.session, ADMIN)
+    status, body = await admin.get_json("/api/v1/admin/audit?limit=1000&action=webhook.create")
+    assert status == 200
+    created = [e for e in body["data"]["entries"] if e["target"] == hook_id]
+    assert [(e["details"]["bucket"], e["details"]["target_host"]) for e in created] == [
+        (api.home_bucket, "127.0.0.1")]
+    status, body = await admin.get_json("/api/v1/admin/audit?limit=1000&action=webhook.delete")
+    assert [e["target"] for e in body["data"]["entries"]].count(hook_id) == 1
+    assert secret not in json.dumps(body)

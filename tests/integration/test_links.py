@@ -15,22 +15,22 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.integration.conftest import ADMIN
+from tests.support.access import admin_client
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.db import query
+from tests.support.links import anon_get, error_code, link_uses, master_logs, wait_healthy
 from tools.cluster import LocalCluster
 
 pytestmark = pytest.mark.timeout(300)
 
 MiB = 1024 * 1024
-PASSWORD = "pw-123456789"
 MAX_EXPIRY_S = 600
 TOKENS: list[str] = []  # every token this module made, for the log check at the end
 
@@ -58,15 +58,6 @@ async def api(cluster: LocalCluster, session: aiohttp.ClientSession) -> ApiClien
     return client
 
 
-async def _admin(api: ApiClient) -> ApiClient:
-    admin = ApiClient(api.base_url, api.session)
-    async with api.session.post(f"{api.base_url}/api/v1/auth/login",
-                                json={"username": ADMIN, "password": PASSWORD}) as r:
-        if r.status == 200:
-            admin.token = (await r.json())["data"]["token"]
-            return admin
-    await admin.register_and_login(ADMIN, PASSWORD)
-    return admin
 
 
 async def _upload(api: ApiClient, path: str, size: int, bucket: str | None = None) -> bytes:
@@ -86,24 +77,10 @@ async def _link(api: ApiClient, path: str, **fields: Any) -> dict[str, Any]:
     return data
 
 
-async def _get(session: aiohttp.ClientSession, base_url: str, url: str, method: str = "GET",
-               **headers: str) -> tuple[int, bytes, Any]:
-    """An anonymous request (no Authorization header)."""
-    async with session.request(method, f"{base_url}{url}", headers=headers) as r:
-        return r.status, await r.read(), r.headers
 
 
-def _code(body: bytes) -> str:
-    code: str = json.loads(body)["code"]
-    return code
 
 
-async def _uses(api: ApiClient, link_id: str) -> int:
-    status, body = await api.get_json("/api/v1/links?limit=1000")
-    assert status == 200, body
-    [link] = [x for x in body["data"]["links"] if x["link_id"] == link_id]
-    uses: int = link["uses"]
-    return uses
 
 
 async def test_a_single_use_link_under_50_concurrent_gets_is_served_exactly_once(
@@ -116,19 +93,19 @@ async def test_a_single_use_link_under_50_concurrent_gets_is_served_exactly_once
     # on open connections and meet in the masters, not one after another in connects.
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as burst:
-        warm = await asyncio.gather(*(_get(burst, masters[i % 2], link["url"], "HEAD")
+        warm = await asyncio.gather(*(anon_get(burst, masters[i % 2], link["url"], "HEAD")
                                       for i in range(50)))
         assert {status for status, _, _ in warm} == {200}
-        results = await asyncio.gather(*(_get(burst, masters[i % 2], link["url"])
+        results = await asyncio.gather(*(anon_get(burst, masters[i % 2], link["url"])
                                          for i in range(50)))
     served = [body for status, body, _ in results if status == 200]
-    refused = [(status, _code(body)) for status, body, _ in results if status != 200]
+    refused = [(status, error_code(body)) for status, body, _ in results if status != 200]
     assert len(served) == 1 and served[0] == data
     assert refused == [(410, "link_used")] * 49
     for method in ("GET", "HEAD"):
-        status, _, _ = await _get(session, masters[1], link["url"], method)
+        status, _, _ = await anon_get(session, masters[1], link["url"], method)
         assert status == 410, method
-    assert await _uses(api, link["link_id"]) == 1
+    assert await link_uses(api, link["link_id"]) == 1
 
 
 async def test_head_takes_no_use_and_ranges_read_the_right_bytes(
@@ -138,28 +115,28 @@ async def test_head_takes_no_use_and_ranges_read_the_right_bytes(
     link = await _link(api, f"{api.home_bucket}/links/ranged.bin", max_uses=3)
     url, base = link["url"], cluster.master_url
     for _ in range(3):
-        status, body, headers = await _get(session, base, url, "HEAD")
+        status, body, headers = await anon_get(session, base, url, "HEAD")
         assert (status, body) == (200, b"")
         assert int(headers["Content-Length"]) == len(data)
         assert headers["Cache-Control"] == "no-store"
     etag = f'"{hashlib.sha256(data).hexdigest()}"'
-    status, _, _ = await _get(session, base, url, **{"If-None-Match": etag})
+    status, _, _ = await anon_get(session, base, url, **{"If-None-Match": etag})
     assert status == 304
-    status, body, _ = await _get(session, base, url, Range=f"bytes={len(data)}-")
-    assert (status, _code(body)) == (416, "range_not_satisfiable")
-    assert await _uses(api, link["link_id"]) == 0  # HEAD, 304 and 416 sent no bytes
+    status, body, _ = await anon_get(session, base, url, Range=f"bytes={len(data)}-")
+    assert (status, error_code(body)) == (416, "range_not_satisfiable")
+    assert await link_uses(api, link["link_id"]) == 0  # HEAD, 304 and 416 sent no bytes
 
-    status, body, headers = await _get(session, base, url, Range="bytes=100-199")
+    status, body, headers = await anon_get(session, base, url, Range="bytes=100-199")
     assert (status, body) == (206, data[100:200])
     assert headers["Content-Range"] == f"bytes 100-199/{len(data)}"
     across = f"bytes={MiB - 10}-{MiB + 9}"  # spans the first chunk boundary
-    status, body, _ = await _get(session, base, url, Range=across)
+    status, body, _ = await anon_get(session, base, url, Range=across)
     assert (status, body) == (206, data[MiB - 10:MiB + 10])
-    status, body, _ = await _get(session, base, url)
+    status, body, _ = await anon_get(session, base, url)
     assert (status, body) == (200, data)
-    assert await _uses(api, link["link_id"]) == 3  # every GET that sent bytes took one
-    status, body, _ = await _get(session, base, url, Range="bytes=0-0")
-    assert (status, _code(body)) == (410, "link_used")
+    assert await link_uses(api, link["link_id"]) == 3  # every GET that sent bytes took one
+    status, body, _ = await anon_get(session, base, url, Range="bytes=0-0")
+    assert (status, error_code(body)) == (410, "link_used")
 
 
 async def test_an_expired_link_answers_410_link_expired(
@@ -170,14 +147,14 @@ async def test_an_expired_link_answers_410_link_expired(
 
     answers: list[tuple[int, str]] = []
     for _ in range(100):  # bounded polling; PostgreSQL's clock decides expiry
-        status, body, _ = await _get(session, cluster.master_url, link["url"], "HEAD")
+        status, body, _ = await anon_get(session, cluster.master_url, link["url"], "HEAD")
         if status != 200:
             break
         await asyncio.sleep(0.2)
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
-    answers.append((status, _code(body)))
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
+    answers.append((status, error_code(body)))
     assert answers == [(410, "link_expired")]
-    status, _, _ = await _get(session, cluster.extra_master_urls["master-b"], link["url"],
+    status, _, _ = await anon_get(session, cluster.extra_master_urls["master-b"], link["url"],
                               "HEAD")
     assert status == 410
     status, answer = await api.get_json("/api/v1/links")
@@ -192,7 +169,7 @@ async def test_revocation_holds_at_once_on_every_master(
     link = await _link(api, f"{api.home_bucket}/links/revoked.txt")  # unlimited uses
     master_b = cluster.extra_master_urls["master-b"]
     for _ in range(2):
-        status, body, _ = await _get(session, master_b, link["url"])
+        status, body, _ = await anon_get(session, master_b, link["url"])
         assert (status, body) == (200, data)
     stranger = ApiClient(api.base_url, session)
     await stranger.register_and_login()
@@ -203,15 +180,15 @@ async def test_revocation_holds_at_once_on_every_master(
     assert status == 200 and answer["data"]["state"] == "revoked", answer
     for base in (master_b, cluster.master_url):
         for method in ("GET", "HEAD"):
-            status, _, _ = await _get(session, base, link["url"], method)
+            status, _, _ = await anon_get(session, base, link["url"], method)
             assert status == 404, (base, method)
-    status, body, _ = await _get(session, master_b, link["url"])
-    assert _code(body) == "not_found" and link["url"][3:] not in body.decode()
-    status, body, _ = await _get(session, master_b, "/d/" + "A" * 43)  # unknown
-    assert (status, _code(body)) == (404, "not_found")
+    status, body, _ = await anon_get(session, master_b, link["url"])
+    assert error_code(body) == "not_found" and link["url"][3:] not in body.decode()
+    status, body, _ = await anon_get(session, master_b, "/d/" + "A" * 43)  # unknown
+    assert (status, error_code(body)) == (404, "not_found")
     status, answer = await api.call("DELETE", f"/api/v1/links/{link['link_id']}")
     assert status == 200  # revoking again changes nothing
-    assert await _uses(api, link["link_id"]) == 2
+    assert await link_uses(api, link["link_id"]) == 2
 
 
 async def test_a_link_serves_the_version_it_was_made_for(
@@ -224,18 +201,18 @@ async def test_a_link_serves_the_version_it_was_made_for(
     first = await _upload(api, "doc.txt", 3000, bucket=bucket)
     link = await _link(api, f"{bucket}/doc.txt")
     await _upload(api, "doc.txt", 4000, bucket=bucket)  # a newer version
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
     assert (status, body) == (200, first)
     assert (await api.fs("DELETE", bucket, "doc.txt"))[0] == 200  # a delete marker
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
-    assert (status, _code(body)) == (410, "link_target_gone")
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
+    assert (status, error_code(body)) == (410, "link_target_gone")
 
     # Unversioned (the home bucket): an overwrite drops the pinned version.
     await _upload(api, "links/replaced.txt", 100)
     replaced = await _link(api, f"{api.home_bucket}/links/replaced.txt")
     await _upload(api, "links/replaced.txt", 200)
-    status, body, _ = await _get(session, cluster.master_url, replaced["url"])
-    assert (status, _code(body)) == (410, "link_target_gone")
+    status, body, _ = await anon_get(session, cluster.master_url, replaced["url"])
+    assert (status, error_code(body)) == (410, "link_target_gone")
 
 
 async def test_a_creator_who_may_no_longer_read_the_bucket_ends_the_link(
@@ -251,11 +228,11 @@ async def test_a_creator_who_may_no_longer_read_the_bucket_ends_the_link(
     promote = "UPDATE users SET is_admin = %s WHERE username = %s RETURNING id"
     query(cluster.spec.database_url, promote, (True, username))
     link = await _link(helper, f"{api.home_bucket}/links/admin-made.txt")
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
     assert (status, body) == (200, data)
     query(cluster.spec.database_url, promote, (False, username))
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
-    assert (status, _code(body)) == (404, "not_found")
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
+    assert (status, error_code(body)) == (404, "not_found")
 
 
 @pytest.mark.parametrize(("body", "code"), [
@@ -321,7 +298,7 @@ async def test_links_are_listed_and_stored_without_their_tokens(
     assert "url" not in listed and link["url"][3:] not in json.dumps(body)
     status, body = await api.get_json("/api/v1/links?all=true")
     assert (status, body["code"]) == (403, "forbidden")
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, body = await admin.get_json("/api/v1/links?all=true&limit=1000")
     assert status == 200 and link["link_id"] in {x["link_id"] for x in body["data"]["links"]}
     status, body = await admin.get_json(f"/api/v1/links?bucket={api.home_bucket}")
@@ -341,7 +318,7 @@ async def test_link_creation_and_revocation_are_audited_with_actor_and_target(
     assert (await api.call("DELETE", f"/api/v1/links/{link['link_id']}"))[0] == 200
     status, profile = await api.get_json("/api/v1/auth/profile")
     username = profile["data"]["username"]
-    admin = await _admin(api)
+    admin = await admin_client(api.base_url, api.session, ADMIN)
     status, body = await admin.get_json(f"/api/v1/admin/audit?actor={username}&limit=1000")
     assert status == 200, body
     rows = [(e["action"], e["target"], e["actor"], e["outcome"])
@@ -363,20 +340,22 @@ async def test_a_download_that_fails_before_its_first_byte_gives_its_use_back(
     for process in workers:
         process.freeze()
     try:
-        status, body, _ = await _get(session, cluster.master_url, link["url"])
+        status, body, _ = await anon_get(session, cluster.master_url, link["url"])
     finally:
         for process in workers:
             process.thaw()
-    assert (status, _code(body)) == (503, "unavailable")
-    assert await _uses(api, link["link_id"]) == 0
+    assert (status, error_code(body)) == (503, "unavailable")
+    assert await link_uses(api, link["link_id"]) == 0
     for _ in range(120):  # bounded: until the masters' probes see the workers again
-        status, body, _ = await _get(session, cluster.master_url, link["url"])
+        status, body, _ = await anon_get(session, cluster.master_url, link["url"])
         if status != 503:
             break
         await asyncio.sleep(0.5)
     assert (status, body) == (200, data)  # every failed try gave its use back
-    status, body, _ = await _get(session, cluster.master_url, link["url"])
-    assert (status, _code(body)) == (410, "link_used")
+    status, body, _ = await anon_get(session, cluster.master_url, link["url"])
+    assert (status, error_code(body)) == (410, "link_used")
+    # Reads can succeed before the probes call the workers healthy; later tests write.
+    await wait_healthy(session, [cluster.master_url, *cluster.extra_master_urls.values()])
 
 
 async def test_the_openapi_document_describes_the_link_routes(api: ApiClient) -> None:
@@ -401,26 +380,21 @@ async def test_no_token_appears_in_any_log_line(
     for base in (cluster.master_url, master_b):
         for link in mine:
             url, token = link["url"], link["url"][3:]
-            await _get(session, base, url, "HEAD")
-            await _get(session, base, url, Range="bytes=5-10")
-            await _get(session, base, url, Range="bytes=999999-")  # 416
+            await anon_get(session, base, url, "HEAD")
+            await anon_get(session, base, url, Range="bytes=5-10")
+            await anon_get(session, base, url, Range="bytes=999999-")  # 416
             # Odd requests with the token in them: unmatched routes, queries, wrong routes.
             for odd in (f"{url}/extra", f"{url}?download=1", f"/api/v1/links/{token}",
                         f"/d/{token[:-1]}", f"/api/v1/fs/{token}/x"):
-                status, _, _ = await _get(session, base, odd)
+                status, _, _ = await anon_get(session, base, odd)
                 assert status != 500, odd
     assert (await api.call("DELETE", f"/api/v1/links/{mine[0]['link_id']}"))[0] == 200
-    assert (await _get(session, master_b, mine[0]["url"]))[0] == 404
-    assert (await _get(session, master_b, mine[1]["url"]))[0] == 410  # used up
-    logs, text = await asyncio.to_thread(_master_logs, cluster.spec.base_dir / "logs")
+    assert (await anon_get(session, master_b, mine[0]["url"]))[0] == 404
+    assert (await anon_get(session, master_b, mine[1]["url"]))[0] == 410  # used up
+    logs, text = await asyncio.to_thread(master_logs, cluster.spec.base_dir / "logs")
     assert {"master.log", "master-b.log"} <= logs
     assert '"route": "/d/{token}"' in text  # the downloads were logged, by template
     assert '"level": "DEBUG"' in text  # at the most talkative level
     leaked = [t for t in TOKENS if t in text]
     assert leaked == []
 
-
-def _master_logs(folder: Path) -> tuple[set[str], str]:
-    """The masters' log file names and their text, joined."""
-    paths = sorted(folder.glob("master*.log"))
-    return {p.name for p in paths}, "\n".join(p.read_text(errors="replace") for p in paths)

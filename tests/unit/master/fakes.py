@@ -103,7 +103,8 @@ class FakeFiles:
     async def delete(self, file_id: uuid.UUID) -> bool:
         return self.files.pop(file_id, None) is not None
 
-    async def delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None = None) -> bool:
+    async def delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None = None, *,
+                          actor_id: int | None = None) -> bool:
         """NamespaceRepository.delete_file (an unversioned bucket: the file goes)."""
         return await self.delete(file_id)
 

@@ -12,7 +12,7 @@ import pytest
 from common.errors import Unauthenticated
 from master.metadata.users import UserRecord
 from master.services import auth as auth_module
-from master.services.auth import AuthService
+from master.services.auth import AuthService, Principal
 
 USER = UserRecord(7, "alice", "unused", False, 70, "alice")
 
@@ -62,3 +62,37 @@ async def test_a_token_of_another_secret_is_refused():
                         limiter=None, audit=None)  # type: ignore[arg-type]
     with pytest.raises(Unauthenticated, match="invalid token"):
         await other.authenticate(f"Bearer {token}")
+
+
+class RevocableKeys:
+    """Stands in for ApiKeyService: one key, which can be revoked."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.revoked = False
+        self.checks = 0
+
+    async def authenticate(self, token: str) -> Principal:
+        self.checks += 1
+        if token != self.token or self.revoked:
+            raise Unauthenticated("unknown API key")
+        return Principal(USER.id, USER.username, False, USER.home_bucket_id, USER.home_bucket,
+                         key_id="k1", key_scope="rw")
+
+
+async def test_an_api_key_is_checked_on_every_request_and_refused_once_revoked():
+    """Keys never enter the verified-token memo: a revocation (a row in PostgreSQL,
+    on any master) is in force at the next request, however warm the memo is."""
+    token = "efk_" + "a" * 40
+    keys = RevocableKeys(token)
+    service = AuthService(FakeUsers(), "unit-test-secret-" + "x" * 32, 60, set(),
+                          limiter=None, audit=None, api_keys=keys)  # type: ignore[arg-type]
+    jwt_token = service.issue_token(USER)
+    for _ in range(3):
+        assert (await service.authenticate(f"Bearer {token}")).key_id == "k1"
+        assert (await service.authenticate(f"Bearer {jwt_token}")).user_id == USER.id
+    assert keys.checks == 3
+    keys.revoked = True
+    with pytest.raises(Unauthenticated, match="unknown API key"):
+        await service.authenticate(f"Bearer {token}")
+    assert keys.checks == 4

@@ -11,6 +11,7 @@ from master.metrics import MasterMetrics
 from master.services.access import BucketAccess
 from master.services.auth import Principal
 from master.services.files import FileService
+from tests.unit.master.access_fakes import FakeShares
 from tests.unit.master.fakes import FakeFiles, FakeReplicas, chunk, file_record
 
 ALICE = Principal(1, "alice", False, 1, "home-1")
@@ -36,7 +37,8 @@ def metrics() -> MasterMetrics:
 @pytest.fixture
 def service(files: FakeFiles, replicas: FakeReplicas, metrics: MasterMetrics) -> FileService:
     # FakeFiles doubles as the namespace repository (delete_file); access is the real rule.
-    return FileService(files, replicas, metrics, BucketAccess(None), files)  # type: ignore[arg-type]
+    access = BucketAccess(None, FakeShares())  # type: ignore[arg-type]
+    return FileService(files, replicas, metrics, access, files)  # type: ignore[arg-type]
 
 
 def _deletes(metrics: MasterMetrics) -> float:
