@@ -4,6 +4,8 @@
 workers themselves which hold it (the truth, not our rows), records what it finds,
 then has a holder copy the chunk to new targets with ``ReplicateChunk``. Items that
 cannot be finished back off exponentially (capped) and stay queued: nothing is dropped.
+An item woken while its attempt ran (a worker came back) stays due instead of backing
+off (``RepairQueue.settle``): the attempt may have looked before the worker was there.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class Repairer:
             except EchoError as exc:
                 live, error = 0, str(exc)
             backoff_s = min(MAX_BACKOFF_S, 2.0 ** min(item["attempts"], 10))
-            await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence)
+            await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence,
+                                     claimed_until=item.get("claimed_until"))
 
     async def _repair(self, chunk_id: str, fence: Fence | None = None) -> tuple[int, str]:
         holders, sources = await self._verified_holders(chunk_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from common.singleton import Fence
@@ -309,7 +310,7 @@ class RepairQueue:
                 "   OR (claim_token IS NOT NULL AND claim_token < %(token)s)"
                 "   ORDER BY live_copies, next_attempt_at"
                 "   LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " RETURNING q.chunk_id, q.reason, q.attempts",
+                " RETURNING q.chunk_id, q.reason, q.attempts, q.next_attempt_at AS claimed_until",
                 {"token": token, "lease_s": lease_s, "limit": limit},
             )
             return list(await cur.fetchall())
@@ -331,16 +332,27 @@ class RepairQueue:
         error: str,
         retry_in_s: float,
         fence: Fence | None = None,
+        claimed_until: datetime | None = None,
     ) -> None:
-        """Done when N copies live; otherwise record progress and back off. Fenced."""
+        """Done when N copies live; otherwise record progress and back off. Fenced.
+
+        ``claimed_until`` is the lease end the claim set (``claim`` returns it). A row
+        whose ``next_attempt_at`` is now earlier than that was woken while this attempt
+        ran (a worker came back: ``wake``, ``wake_backed_off``; a late put failed): the
+        attempt may have looked at the cluster before the change, so the row stays due
+        instead of backing off — otherwise the wake-up is lost and the item waits out
+        its whole backoff (up to minutes) with the target it lacked already there.
+        """
         async with fenced(self._db, fence) as conn:
             if live_copies >= replication_factor:
                 await conn.execute("DELETE FROM repair_queue WHERE chunk_id = %s", (chunk_id,))
                 return
             await conn.execute(
                 "UPDATE repair_queue SET live_copies = %s, last_error = %s, claim_token = NULL,"
-                " next_attempt_at = now() + make_interval(secs => %s) WHERE chunk_id = %s",
-                (live_copies, error[:1000], retry_in_s, chunk_id),
+                " next_attempt_at = CASE WHEN next_attempt_at < %s::timestamptz"
+                "   THEN now() ELSE now() + make_interval(secs => %s) END"
+                " WHERE chunk_id = %s",
+                (live_copies, error[:1000], claimed_until, retry_in_s, chunk_id),
             )
 
     async def wake(self) -> None:
