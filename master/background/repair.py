@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from common.errors import EchoError, LeaseLost
 from common.loops import run_loop
+from common.pacing import Pacer
 from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import RepairQueue, ReplicasRepository
@@ -27,12 +29,15 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 120.0
 MAX_BACKOFF_S = 300.0
+# Items claimed per batch while client requests are in flight or recent (``Pacer``).
+BUSY_BATCH = 8
 
 
 class Repairer:
     def __init__(
         self, queue: RepairQueue, replicas: ReplicasRepository, registry: WorkerRegistry,
         metrics: MasterMetrics, replication_factor: int, *, batch: int = 64, concurrency: int = 8,
+        pacer: Pacer | None = None,
     ) -> None:
         self._queue = queue
         self._replicas = replicas
@@ -41,19 +46,31 @@ class Repairer:
         self._n = replication_factor
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        self._pacer = pacer
+        self._last_limit = batch
 
     async def run_once(self, fence: Fence | None = None) -> int:
         """Process one batch; return how many items were claimed. Under the ``repair``
-        lease, the claim, each new copy's row and each settlement are fenced."""
-        items = await self._queue.claim(self._batch, LEASE_S, fence)
+        lease, the claim, each new copy's row and each settlement are fenced.
+
+        With a pacer, the batch is ``BUSY_BATCH`` items while clients are active and the
+        pass then rests for its share of the wall time (``common.pacing``)."""
+        pacer = self._pacer
+        limit = pacer.batch(self._batch, BUSY_BATCH) if pacer is not None else self._batch
+        self._last_limit = limit
+        clock = pacer.clock if pacer is not None else time.monotonic
+        started = clock()
+        items = await self._queue.claim(limit, LEASE_S, fence)
         if items:
             await asyncio.gather(*(self._repair_guarded(item, fence) for item in items))
         await self.publish_stats()
+        if items and pacer is not None:
+            await pacer.rest("repair", clock() - started)
         return len(items)
 
     def delay_after(self, claimed: int, idle_s: float) -> float:
         """Back to back while a full batch was claimed; ``idle_s`` otherwise."""
-        return 0.0 if claimed >= self._batch else idle_s
+        return 0.0 if claimed >= self._last_limit else idle_s
 
     async def run_forever(self, idle_s: float) -> None:
         """Drain the queue back to back while it has due items; pause only when idle."""
