@@ -78,7 +78,9 @@ async def _bench(url: str, rounds: int, commits: int) -> None:
             conn.execute("INSERT INTO workers (worker_id, address) VALUES"
                          " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
         async with db.connection() as conn:
-            pid = (await (await conn.execute("SELECT pg_backend_pid() AS p")).fetchone())["p"]
+            row = await (await conn.execute("SELECT pg_backend_pid() AS p")).fetchone()
+            assert row is not None
+            pid = int(row["p"])
         results: dict[str, list[tuple[float, float]]] = {"new": [], "overwrite": []}
         for round_no in range(rounds):
             kinds = ("new", "overwrite") if round_no % 2 == 0 else ("overwrite", "new")
