@@ -2,13 +2,21 @@
 
 ``Client`` (sync) and ``AsyncClient`` expose the same operations; their requests and
 answers are ``client.protocol``'s, errors are ``common.errors``' classes (plus
-``client.errors``' transport ones), settings come from ``client.config``.
+``client.errors``' own ones), settings come from ``client.config``; the
+``echofs`` command (``client.cli``, ``client.commands``) is a thin layer over them.
 """
 
 from client.async_client import AsyncClient
 from client.config import ClientConfig
-from client.errors import ConnectionFailed, ProtocolError, ServerError
+from client.errors import (
+    ConnectionFailed,
+    ProtocolError,
+    ServerError,
+    TaskFailed,
+    TransferIncomplete,
+)
 from client.sync_client import Client
+from client.trees import TreeOptions
 
 __all__ = ["AsyncClient", "Client", "ClientConfig", "ConnectionFailed", "ProtocolError",
-           "ServerError"]
+           "ServerError", "TaskFailed", "TransferIncomplete", "TreeOptions"]

@@ -1,10 +1,14 @@
 """``AsyncClient``: the SDK over asyncio (httpx.AsyncClient). Every operation is a
 :class:`~client.protocol.Call` run through :meth:`AsyncClient.call`; transfers
-(``put``/``get``) live in ``client.uploads`` and ``client.downloads``."""
+(``put``/``get``) live in ``client.uploads`` and ``client.downloads``, trees
+(``put_tree``/``get_tree``) in ``client.trees``, namespace and bucket operations in the
+mixin ``client.sdk_namespace.AsyncNamespaceOps``."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,22 +20,28 @@ from client.config import ClientConfig
 from client.downloads import download
 from client.errors import ProtocolError
 from client.models import (
-    BucketEntry,
     ClusterHealth,
+    DeleteResult,
     DirEntry,
     DirPage,
     DownloadResult,
     FileInfo,
     Login,
     Presence,
+    Profile,
     Receipt,
     SessionInfo,
     SessionStatus,
     UploadResult,
     WorkerHealth,
 )
+from client.models_ops import TreeResult
 from client.progress import ProgressSink
+from client.range_streams import RangeStreams
 from client.retry import Outcome, RetryPolicy
+from client.sdk_access import AsyncAccessOps
+from client.sdk_namespace import AsyncNamespaceOps
+from client.throttle import Throttle
 from client.transport import (
     DEFAULT_TIMEOUT,
     MasterRing,
@@ -39,8 +49,10 @@ from client.transport import (
     classify,
     decide,
     request_kwargs,
+    tls_context,
 )
 from client.transport import to_response as _to_response
+from client.trees import TreeOptions, download_tree, upload_tree
 from client.uploads import upload
 
 __all__ = ["AsyncClient"]
@@ -48,16 +60,19 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(AsyncNamespaceOps, AsyncAccessOps):
     def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
                  max_connections: int = 16, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 stream_transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.policy = policy or RetryPolicy()
         self._ring = MasterRing(config.urls)
         self._http = httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
-            transport=transport)
+            transport=transport, verify=tls_context(config.urls))
+        self._streams = RangeStreams(config, self.policy, self._ring, timeout,
+                                     max_connections, stream_transport)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -68,6 +83,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._streams.close()
 
     @property
     def master_url(self) -> str:
@@ -109,11 +125,21 @@ class AsyncClient:
             await raw.aclose()
         return _to_response(raw, body)
 
+    def stream_range(self, path: str, start: int, end: int, etag: str,
+                     version_id: str | None = None,
+                     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, streamed in
+        blocks (``async with client.stream_range(...) as blocks: async for block in
+        blocks``); opened with :meth:`call`'s retries and failover, read in a worker
+        thread (see ``client.range_streams``). A break in mid-stream is the caller's
+        to handle; PreconditionFailed if the file changed (``If-Range``)."""
+        return self._streams.open(path, start, end, etag, version_id)
+
     # --- account -------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Login:
         return await self.call(protocol.login(username, password))
 
-    async def profile(self) -> dict[str, Any]:
+    async def profile(self) -> Profile:
         return await self.call(protocol.profile())
 
     # --- files ---------------------------------------------------------------------
@@ -133,12 +159,8 @@ class AsyncClient:
                 return entries
             cursor = page.next_cursor
 
-    async def buckets(self) -> tuple[BucketEntry, ...]:
-        """The buckets the caller can reach."""
-        return await self.call(protocol.list_buckets())
-
-    async def stat(self, path: str) -> protocol.RemoteStat:
-        return await self.call(protocol.stat(path))
+    async def stat(self, path: str, version_id: str | None = None) -> protocol.RemoteStat:
+        return await self.call(protocol.stat(path, version_id))
 
     async def info(self, path: str) -> FileInfo:
         """Metadata with chunks and replicas (DESIGN §8) of the file at ``bucket/path``:
@@ -148,11 +170,16 @@ class AsyncClient:
             raise ProtocolError(f"{path}: the master did not name the file id")
         return await self.call(protocol.file_info(found.file_id))
 
-    async def delete(self, path: str) -> dict[str, Any]:
+    async def delete(self, path: str) -> DeleteResult:
         return await self.call(protocol.delete(path))
 
-    async def read_range(self, path: str, start: int, end: int, etag: str) -> bytes:
-        return (await self.call(protocol.read_range(path, start, end, etag))).data
+    async def read_range(self, path: str, start: int, end: int, etag: str,
+                         version_id: str | None = None) -> bytes:
+        return (await self.call(protocol.read_range(path, start, end, etag, version_id))).data
+
+    async def put_file(self, path: str, data: bytes, consistency: str = "auto") -> Receipt:
+        """A small file in one request (``put`` uses it for files of one part)."""
+        return await self.call(protocol.put_file(path, data, consistency))
 
     # --- upload sessions ---------------------------------------------------------------
     async def init_session(self, path: str, file_name: str, file_size: int,
@@ -199,8 +226,23 @@ class AsyncClient:
                             **options)
 
     async def get(self, remote: str, local: Path, *, parallel: int = 4,
-                  progress: ProgressSink | None = None) -> DownloadResult:
-        """Download ``remote`` into ``local`` by parallel ranges, resuming ``local.part``,
-        verifying the SHA-256 (see ``client.downloads``)."""
-        return await download(self, remote, Path(local), parallel=parallel, progress=progress)
+                  progress: ProgressSink | None = None, version_id: str | None = None,
+                  throttle: Throttle | None = None) -> DownloadResult:
+        """Download ``remote`` (or its version ``version_id``) into ``local`` by parallel
+        ranges, resuming ``local.part``, verifying the SHA-256 (see ``client.downloads``)."""
+        return await download(self, remote, Path(local), parallel=parallel, progress=progress,
+                              version_id=version_id, throttle=throttle)
+
+    async def put_tree(self, local: Path, remote: str, *, options: TreeOptions | None = None,
+                       progress: ProgressSink | None = None) -> TreeResult:
+        """Upload the directory ``local`` into ``remote`` (``bucket`` or ``bucket/dir``),
+        skipping files already there with the same SHA-256 (see ``client.trees``)."""
+        return await upload_tree(self, Path(local), remote, options or TreeOptions(), progress)
+
+    async def get_tree(self, remote: str, local: Path, *, options: TreeOptions | None = None,
+                       progress: ProgressSink | None = None) -> TreeResult:
+        """Download the directory ``remote`` into ``local``, skipping files already there
+        with the same SHA-256."""
+        return await download_tree(self, remote, Path(local), options or TreeOptions(),
+                                   progress)
 

@@ -1,5 +1,6 @@
-"""The ``echofs`` command (DESIGN §14): ``login``, ``logout``, ``ls``, ``put``, ``get``,
-``rm``, ``stat``, ``status``, over the sync SDK.
+"""The ``echofs`` command (DESIGN §14) over the sync SDK: this module is the group, its
+global options and the one place outcomes become exit codes; the commands live in
+``client.commands``, one module per command group.
 
 Why click (not typer): click is explicit about options and their parsing, has a test
 runner, and is already pinned in this project's environment; typer would add itself and
@@ -63,14 +64,18 @@ class Invocation:
 
 
 def _per_command_options(func: F) -> F:
-    """``--json`` after the command name too (``echofs ls --json``)."""
+    """``--json`` and ``-q`` after the command name too (``echofs ls --json``)."""
     @click.option("--json", "as_json", is_flag=True, default=False,
                   help="Print the result as JSON (errors as one JSON line on stderr).")
+    @click.option("--quiet", "-q", is_flag=True, default=False,
+                  help="No progress bars or notes.")
     @click.pass_obj
     @functools.wraps(func)
-    def wrapper(inv: Invocation, *args: Any, as_json: bool, **kwargs: Any) -> Any:
+    def wrapper(inv: Invocation, *args: Any, as_json: bool, quiet: bool, **kwargs: Any) -> Any:
         if as_json:
             inv.output.as_json = True
+        if quiet:
+            inv.output.quiet = True
         return func(inv, *args, **kwargs)
     return wrapper  # type: ignore[return-value]
 
@@ -85,7 +90,7 @@ def _per_command_options(func: F) -> F:
 @click.option("--debug", is_flag=True, help="Tracebacks and request logs on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, urls: str | None, as_json: bool, quiet: bool, debug: bool) -> None:
-    """EchoFS command-line client. Paths are in your own namespace (see the README)."""
+    """EchoFS command-line client. Remote paths are bucket/path (see the README)."""
     inv: Invocation = ctx.obj
     inv.urls = urls
     inv.output.as_json = as_json
@@ -95,15 +100,21 @@ def cli(ctx: click.Context, urls: str | None, as_json: bool, quiet: bool, debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
 
-from client import cli_commands  # noqa: E402  (registers the commands on ``cli``)
+from client.commands import register_all  # noqa: E402  (registers the commands on ``cli``)
 
-cli_commands.register(cli, _per_command_options)
+register_all(cli, _per_command_options)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command; the exit code (``client.exit_codes``)."""
     output = Output()
     inv = Invocation(dict(os.environ if environ is None else environ), output)
+    # The SDK's log lines reach stderr only with --debug (which adds a handler); without
+    # a handler of its own, logging's last resort would print warnings between the
+    # command's one-line error or JSON.
+    sdk_log = logging.getLogger("client")
+    if not sdk_log.handlers:
+        sdk_log.addHandler(logging.NullHandler())
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]  # bare `echofs`: the help, exit 0

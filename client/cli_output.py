@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -30,13 +32,16 @@ def one_line(text: str) -> str:
 
 
 class RichProgress:
-    """A rich progress bar: bytes done / total, rate and ETA, on stderr."""
+    """A rich progress bar on stderr: bytes done / total, rate and ETA; or, with
+    ``unit="files"`` (a server task), files done / total and ETA."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, unit: str = "bytes") -> None:
+        counts: tuple[ProgressColumn, ...] = (
+            (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes"
+            else (MofNCompleteColumn(), TextColumn(unit)))
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(),
-            console=Console(file=stream), transient=False,
+            TextColumn("[bold]{task.description}"), BarColumn(), *counts,
+            TimeRemainingColumn(), console=Console(file=stream), transient=False,
         )
         self._task: TaskID | None = None
 
@@ -48,6 +53,11 @@ class RichProgress:
     def advance(self, nbytes: int) -> None:
         if self._task is not None:
             self._progress.advance(self._task, nbytes)
+
+    def describe(self, description: str) -> None:
+        """A new description (a tree transfer's running file count)."""
+        if self._task is not None:
+            self._progress.update(self._task, description=description)
 
     def finish(self) -> None:
         self._progress.stop()
@@ -90,7 +100,8 @@ class Output:
         self.stderr.write(line + "\n")
         self.stderr.flush()
 
-    def progress(self) -> ProgressSink:
+    def progress(self, unit: str = "bytes") -> ProgressSink:
+        """A bar on a terminal (bytes, or ``unit`` counted: "files"), else nothing."""
         if self.as_json or self.quiet or not self.stderr.isatty():
             return NullProgress()
-        return RichProgress(self.stderr)
+        return RichProgress(self.stderr, unit)

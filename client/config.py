@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -116,7 +117,8 @@ def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text``: mode 0600, never half-written, folder 0700.
     ``durable=False`` skips the fsyncs, for records that are only a hint."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per process and thread: tree transfers save state from several threads.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

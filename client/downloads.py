@@ -1,12 +1,16 @@
 """``get``: a remote file to a local path by parallel ranged reads, resumable, verified.
 
 1. ``HEAD`` the file: its size and its ETag, which is its SHA-256.
-2. Bytes go into ``<dest>.part`` (sized up front), each range written at its offset;
-   ``<dest>.part.json`` records the version and the ranges written. A rerun with the
-   same version continues with the missing ranges only. Every range asks ``If-Range``
-   with the ETag, so a file replaced mid-way is refused rather than spliced.
-3. The SHA-256 is computed while ranges arrive (``client.ordered_hash``; ranges a
-   resumed run already had are read back from the ``.part``); only a match is fsynced
+2. The file is cut into pieces of ``range_size`` (4 MiB). Missing pieces are asked for
+   in runs of up to 32 MiB, ``parallel`` requests at a time, each streamed into
+   ``<dest>.part`` (sized up front) at its offset, a block at a time: memory stays near
+   ``parallel`` blocks whatever the file's size. ``<dest>.part.json`` records the
+   version and the pieces written; a rerun with the same version fetches only the
+   missing ones. Every request asks ``If-Range`` with the ETag, so a file replaced
+   mid-way is refused rather than spliced; a stream that breaks off is asked again for
+   the pieces it had not finished.
+3. The SHA-256 is computed while pieces land (``client.ordered_hash``, reading each
+   back from the ``.part`` in order — the page cache has it); only a match is fsynced
    and renamed onto ``dest``. A resumed ``.part`` that does not match (a crash lost a
    write the record claims) is discarded and fetched again once; a fresh one that does
    not match is an error.
@@ -18,16 +22,22 @@ import asyncio
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from client import addressing
+from client.errors import ConnectionFailed, ProtocolError
 from client.lanes import run_in_lanes
 from client.models import DownloadResult
 from client.ordered_hash import OrderedHasher
-from client.plan import DEFAULT_CHUNK_SIZE, Span, spans
+from client.plan import DEFAULT_CHUNK_SIZE, Span, request_runs, spans
 from client.progress import NullProgress, ProgressSink
+from client.protocol import RemoteStat
 from client.state import DownloadState, load_download_state, save_download_state
+from client.throttle import Throttle
 from common.errors import ChecksumMismatch, InvalidInput
 
 if TYPE_CHECKING:
@@ -39,6 +49,10 @@ log = logging.getLogger(__name__)
 
 _READ_BYTES = 1024 * 1024
 _STATE_EVERY_S = 1.0
+# Pieces (of ``range_size``, 4 MiB) per ranged request at most: 32 MiB. Each request
+# costs the master a lookup and a fresh read-ahead; streaming a few large ones instead
+# of many 4 MiB ones measured ~2-4x the throughput on a loaded 2-core machine.
+_REQUEST_PIECES = 8
 
 
 def part_paths(dest: Path) -> tuple[Path, Path]:
@@ -80,34 +94,54 @@ def _finish(part: Path, dest: Path) -> None:
         os.close(dir_fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """What every range of one download shares."""
+
+    client: AsyncClient
+    remote: str
+    size: int
+    sha256: str
+    range_size: int
+    parallel: int
+    version_id: str | None
+    throttle: Throttle | None
+
+
 async def download(
     client: AsyncClient, remote: str, dest: Path, *, parallel: int = 4,
     progress: ProgressSink | None = None, range_size: int = DEFAULT_CHUNK_SIZE,
+    version_id: str | None = None, throttle: Throttle | None = None,
+    expected: RemoteStat | None = None,
 ) -> DownloadResult:
+    """``version_id``: an older version instead of the current one. ``expected``: the
+    size and SHA-256 a listing gave (saves the HEAD; a file changed since is refused by
+    ``If-Range`` like any other)."""
     remote = str(addressing.parse(remote))
     dest = await asyncio.to_thread(_destination, dest, remote)
-    stat = await client.stat(remote)
+    stat = expected if expected is not None else await client.stat(remote, version_id)
     part, record = part_paths(dest)
     saved = await asyncio.to_thread(load_download_state, record)
     part_exists = await asyncio.to_thread(part.exists)
     resumable = (saved is not None and part_exists
                  and saved.usable_for(remote, stat.sha256, stat.size, range_size))
-    result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size, parallel,
-                          progress or NullProgress(), saved if resumable else None)
+    job = _Fetch(client, remote, stat.size, stat.sha256, range_size, parallel, version_id,
+                 throttle)
+    result = await _fetch(job, dest, progress or NullProgress(),
+                          saved if resumable else None)
     if result is None and resumable:  # a resumed .part did not verify: once more, afresh
         log.warning("resumed %s did not verify; downloading it again", part)
-        result = await _fetch(client, remote, dest, stat.size, stat.sha256, range_size,
-                              parallel, progress or NullProgress(), None)
+        result = await _fetch(job, dest, progress or NullProgress(), None)
     if result is None:
         raise ChecksumMismatch(f"{remote}: downloaded bytes do not hash to {stat.sha256}")
     return result
 
 
-async def _fetch(
-    client: AsyncClient, remote: str, dest: Path, size: int, sha256: str, range_size: int,
-    parallel: int, sink: ProgressSink, saved: DownloadState | None,
-) -> DownloadResult | None:
+async def _fetch(job: _Fetch, dest: Path, sink: ProgressSink, saved: DownloadState | None,
+                 ) -> DownloadResult | None:
     """Fetch what is missing, verify, rename; None if the bytes do not verify."""
+    client, remote, size, sha256 = job.client, job.remote, job.size, job.sha256
+    range_size, parallel = job.range_size, job.parallel
     part, record = part_paths(dest)
     done: set[int] = set(saved.done) if saved is not None else set()
     await asyncio.to_thread(_prepare_part, part, size, saved is None)
@@ -133,26 +167,79 @@ async def _fetch(
     sink.start(remote, size, size - sum(s.length for s in todo))
     fd = os.open(part, os.O_RDWR)
     hasher = OrderedHasher(layout, set(done), lambda s: os.pread(fd, s.length, s.offset),
-                           window=2 * parallel)
-    try:
-        async def fetch(span: Span) -> None:
-            nonlocal fetched
-            await hasher.admit(span.index)
-            data = await client.read_range(remote, span.offset, span.last, sha256)
-            await asyncio.to_thread(os.pwrite, fd, data, span.offset)
-            done.add(span.index)
-            fetched += span.length
-            sink.advance(span.length)
-            await hasher.add(span.index, data)
-            await remember()
+                           window=len(layout) or 1)
 
+    async def stream(pieces: list[Span]) -> None:
+        """One request for ``pieces`` (consecutive), written as it arrives, a piece at a
+        time (one write, not one per network block); each piece whole on disk is
+        recorded, hashed in turn and shown, and leaves ``pieces``."""
+        nonlocal fetched
+        first, last = pieces[0], pieces[-1]
+        end = last.offset + last.length
+        offset = first.offset  # where ``held`` goes
+        held: list[bytes] = []
+        held_bytes = 0
+
+        async def flush() -> None:
+            nonlocal fetched, offset, held_bytes
+            data = b"".join(held)
+            held.clear()
+            held_bytes = 0
+            await asyncio.to_thread(os.pwrite, fd, data, offset)
+            offset += len(data)
+            del data
+            while pieces and pieces[0].offset + pieces[0].length <= offset:
+                piece = pieces.pop(0)
+                done.add(piece.index)
+                fetched += piece.length
+                hasher.written(piece.index)
+                sink.advance(piece.length)
+                await remember()
+
+        async with client.stream_range(remote, first.offset, last.last, sha256,
+                                       job.version_id) as blocks:
+            async for block in blocks:
+                if offset + held_bytes + len(block) > end:
+                    raise ProtocolError(f"{remote}: more bytes than the range asked for")
+                if job.throttle is not None:
+                    await job.throttle.acquire(len(block))
+                held.append(block)
+                held_bytes += len(block)
+                if offset + held_bytes >= pieces[0].offset + pieces[0].length:
+                    await flush()
+        if held:
+            await flush()
+
+    async def fetch(run: list[Span]) -> None:
+        pieces = list(run)
+        breaks = 0
+        while True:
+            try:
+                await stream(pieces)
+            except httpx.TransportError as exc:  # the stream broke: ask for the rest
+                breaks += 1
+                if breaks >= client.policy.attempts:
+                    raise ConnectionFailed(f"{remote}: the download kept breaking off "
+                                           f"({type(exc).__name__})") from None
+                log.info("%s: range broke off (%s); asking again for %d pieces", remote,
+                         type(exc).__name__, len(pieces))
+                await asyncio.sleep(client.policy.backoff_s(breaks))
+                continue
+            if not pieces:
+                return
+            breaks += 1  # a body that ended early without an error
+            if breaks >= client.policy.attempts:
+                raise ProtocolError(f"{remote}: a range kept ending early")
+
+    try:
         try:
-            await run_in_lanes(todo, fetch, parallel)
+            await run_in_lanes(request_runs(todo, parallel, _REQUEST_PIECES), fetch, parallel)
         except BaseException:
             await remember(force=True)  # stopped: keep what was written for the next run
             raise
         actual = await hasher.hexdigest()
     finally:
+        hasher.close()
         os.close(fd)
         sink.finish()
     if actual != sha256:

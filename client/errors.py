@@ -72,7 +72,7 @@ def class_for_code(code: str) -> type[EchoError] | None:
     """The most specific class whose stable ``code`` is ``code``, or None."""
     candidates: list[type[EchoError]] = [EchoError, *_all_subclasses(EchoError)]
     for cls in candidates:
-        if cls.code == code and cls is not ServerError:
+        if cls.code == code and cls not in (ServerError, TaskFailed, TransferIncomplete):
             return cls
     return None
 
@@ -135,3 +135,20 @@ def _build(
         error.retry_after_s = _retry_after_s(headers)
         error.details.setdefault("retry_after_s", error.retry_after_s)
     return error
+
+
+class TaskFailed(EchoError):
+    """A server task (a recursive delete) ended in ``failed``; ``details["task"]`` is
+    its last status. What it had done stays done; running it again continues."""
+
+    code = "task_failed"
+
+
+class TransferIncomplete(EchoError):
+    """Some files of a tree transfer failed while the others went on; the result (with
+    each failure) was still reported. Running the same command again retries them."""
+
+    code = "incomplete"
+
+
+__all__ += ["TaskFailed", "TransferIncomplete"]

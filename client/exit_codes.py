@@ -5,7 +5,8 @@ script can tell "try later" from "fix your input" without parsing text.
 code  meaning (error codes)
 ====  ==========================================================================
 0     success
-1     unexpected failure (``internal``, a bug; ``--debug`` shows the traceback)
+1     unexpected failure (``internal``, a bug; ``--debug`` shows the traceback;
+      ``task_failed``: a server task such as a recursive delete failed)
 2     bad command line (usage)
 3     invalid input (``invalid_input``, ``bad_path``, ``bad_json``, ...)
 4     not logged in or bad credentials (``unauthenticated``, ``bad_credentials``)
@@ -20,13 +21,15 @@ code  meaning (error codes)
       ``dependency_down``, ``connection_failed``: no master answered)
 13    integrity (``checksum_mismatch``, ``chunk_id_mismatch``, ``chunk_corrupt``)
 14    local file system error (permission denied, disk full, ...)
+15    a tree transfer (``put -r``/``get -r``) finished with some files failed
+      (``incomplete``): the result lists them; run the command again for them
 130   interrupted (Ctrl-C); an interrupted ``put``/``get`` resumes when run again
 ====  ==========================================================================
 """
 
 from __future__ import annotations
 
-from client.errors import ProtocolError, ServerError
+from client.errors import ProtocolError, ServerError, TaskFailed, TransferIncomplete
 from common.errors import (
     ChecksumMismatch,
     ChunkCorrupt,
@@ -44,16 +47,20 @@ from common.errors import (
     Unavailable,
 )
 
-__all__ = ["EXIT_BY_CLASS", "INTERRUPTED", "LOCAL_IO", "UNEXPECTED", "USAGE", "exit_code_of"]
+__all__ = ["EXIT_BY_CLASS", "INCOMPLETE", "INTERRUPTED", "LOCAL_IO", "UNEXPECTED", "USAGE",
+           "exit_code_of"]
 
 UNEXPECTED = 1
 USAGE = 2
 LOCAL_IO = 14
+INCOMPLETE = 15
 INTERRUPTED = 130
 
 EXIT_BY_CLASS: dict[type[EchoError], int] = {
     ServerError: 1,
     ProtocolError: 1,
+    TaskFailed: 1,
+    TransferIncomplete: INCOMPLETE,
     ChecksumMismatch: 13,  # before InvalidInput, its base: the MRO walk finds it first
     ChunkCorrupt: 13,
     InvalidInput: 3,

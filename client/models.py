@@ -14,12 +14,14 @@ __all__ = [
     "BucketEntry",
     "ChunkInfo",
     "ClusterHealth",
+    "DeleteResult",
     "DirEntry",
     "DirPage",
     "DownloadResult",
     "FileInfo",
     "Login",
     "Presence",
+    "Profile",
     "Receipt",
     "SessionInfo",
     "SessionStatus",
@@ -86,19 +88,67 @@ class DirPage(_Json):
 
 @dataclass(frozen=True, slots=True)
 class BucketEntry(_Json):
-    """A bucket the caller can reach, with its permission and usage."""
+    """A bucket the caller can reach: its permission, usage and settings (DESIGN §11).
+
+    ``keep_versions``/``keep_days`` (retention) and the quotas are None when unset.
+    """
 
     name: str
     permission: str
     used_bytes: int
     files: int
     home: bool
+    versioning: bool = False
+    keep_versions: int | None = None
+    keep_days: int | None = None
+    quota_bytes: int | None = None
+    quota_files: int | None = None
+    state: str = ""
+    created_at: str = ""
+    group: str | None = None  # the group the bucket is charged to (its quota counts it)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BucketEntry:
         return cls(str(data["name"]), str(data.get("permission", "")),
                    int(data.get("used_bytes") or 0), int(data.get("files") or 0),
-                   bool(data.get("home", False)))
+                   bool(data.get("home", False)), bool(data.get("versioning", False)),
+                   _int_or_none(data.get("keep_versions")), _int_or_none(data.get("keep_days")),
+                   _int_or_none(data.get("quota_bytes")), _int_or_none(data.get("quota_files")),
+                   str(data.get("state") or ""), str(data.get("created_at") or ""),
+                   None if data.get("group") is None else str(data["group"]))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile(_Json):
+    """Who the token belongs to (``GET /api/v1/auth/profile``)."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    home_bucket: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Profile:
+        return cls(int(data["user_id"]), str(data["username"]), bool(data.get("is_admin")),
+                   str(data.get("home_bucket") or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult(_Json):
+    """A deleted file (in a versioned bucket: a delete marker is now its current version)."""
+
+    file_id: str
+    bucket: str
+    path: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeleteResult:
+        return cls(str(data.get("file_id") or ""), str(data.get("bucket") or ""),
+                   str(data.get("path") or ""))
 
 
 @dataclass(frozen=True, slots=True)

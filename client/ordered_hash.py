@@ -3,7 +3,8 @@ computed while they arrive instead of in a second pass over the finished file.
 
 Pieces are hashed in index order as soon as they are contiguous, in a worker thread
 (hashlib lets go of the GIL), so hashing overlaps the network. A piece already on disk
-(a resumed download) is read back when its turn comes. A lane may start at most
+(a resumed download, or one a stream wrote: :meth:`OrderedHasher.written`) is read back
+when its turn comes. A lane may start at most
 ``window`` pieces ahead of the hashing frontier (:meth:`OrderedHasher.admit`), which
 bounds the bytes waiting here to ``window`` pieces. Lanes take pieces in index order,
 so the frontier piece is always in flight and never waits: no deadlock.
@@ -34,6 +35,7 @@ class OrderedHasher:
         self._digest = hashlib.sha256()
         self._lock = asyncio.Lock()
         self._moved = asyncio.Condition()
+        self._background: asyncio.Task[None] | None = None
 
     @property
     def frontier(self) -> int:
@@ -50,12 +52,27 @@ class OrderedHasher:
         self._pending[index] = data
         await self._drain()
 
+    def written(self, index: int) -> None:
+        """Piece ``index`` is on disk now (a streamed download wrote it): it is read back
+        and hashed when its turn comes, in the background, so neither the piece nor the
+        stream that wrote it waits here."""
+        self._on_disk.add(index)
+        if self._background is None or self._background.done():
+            self._background = asyncio.get_running_loop().create_task(self._drain())
+
     async def hexdigest(self) -> str:
         """The whole file's digest; every piece must have been added or be on disk."""
+        if self._background is not None:
+            await self._background
         await self._drain()
         if self._frontier != len(self._layout):
             raise RuntimeError(f"piece {self._frontier} was never added")
         return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Stop a background drain (the download stopped before the end)."""
+        if self._background is not None:
+            self._background.cancel()
 
     async def _drain(self) -> None:
         async with self._lock:

@@ -19,6 +19,7 @@ __all__ = [
     "Span",
     "pending_spans",
     "plan_parts",
+    "request_runs",
     "session_resumable",
     "spans",
 ]
@@ -103,3 +104,22 @@ def session_resumable(status: SessionStatus, file_size: int, chunk_size: int) ->
     this size cut the same way."""
     return (status.state == "open" and status.file_size == file_size
             and status.chunk_size == chunk_size)
+
+
+def request_runs(todo: Sequence[Span], parallel: int, max_pieces: int) -> list[list[Span]]:
+    """The ranged requests of a download: runs of consecutive pieces (one request each,
+    streamed), in order. Each holds at most ``max_pieces``, and fewer when that keeps
+    all ``parallel`` lanes busy: a few large requests cost the master less than many
+    small ones, and a request's pieces are recorded one by one as they land."""
+    if not todo:
+        return []
+    per_request = max(1, min(max_pieces, -(-len(todo) // max(1, parallel))))
+    runs: list[list[Span]] = []
+    current: list[Span] = []
+    for span in todo:
+        if current and (span.index != current[-1].index + 1 or len(current) == per_request):
+            runs.append(current)
+            current = []
+        current.append(span)
+    runs.append(current)
+    return runs

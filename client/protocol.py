@@ -24,10 +24,12 @@ from client.errors import ProtocolError, error_from_response
 from client.models import (
     BucketEntry,
     ClusterHealth,
+    DeleteResult,
     DirPage,
     FileInfo,
     Login,
     Presence,
+    Profile,
     Receipt,
     SessionInfo,
     SessionStatus,
@@ -43,7 +45,9 @@ __all__ = [
     "abort_session",
     "chunks_has",
     "complete_session",
+    "data_of",
     "delete",
+    "etag_sha",
     "file_info",
     "health",
     "init_session",
@@ -51,6 +55,7 @@ __all__ = [
     "list_dir",
     "login",
     "profile",
+    "put_file",
     "put_part",
     "read_range",
     "reference_part",
@@ -104,7 +109,7 @@ class Call(Generic[T]):
         return self.parse(response)
 
 
-def _data(response: ApiResponse) -> dict[str, Any]:
+def data_of(response: ApiResponse) -> dict[str, Any]:
     try:
         envelope = json.loads(response.body)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -120,31 +125,51 @@ def login(username: str, password: str) -> Call[Login]:
     request = ApiRequest("POST", "/api/v1/auth/login", idempotent=False,
                          json_body={"username": username, "password": password},
                          authenticated=False)
-    return Call(request, lambda r: Login.from_json(_data(r)))
+    return Call(request, lambda r: Login.from_json(data_of(r)))
 
 
-def profile() -> Call[dict[str, Any]]:
-    return Call(ApiRequest("GET", "/api/v1/auth/profile", idempotent=True), _data)
+def profile() -> Call[Profile]:
+    request = ApiRequest("GET", "/api/v1/auth/profile", idempotent=True)
+    return Call(request, lambda r: Profile.from_json(data_of(r)))
 
 
-def list_dir(remote: str, limit: int = 1000, cursor: str | None = None) -> Call[DirPage]:
-    """One page of the directory ``bucket/dir`` (``bucket``: its root)."""
+def list_dir(remote: str, limit: int = 1000, cursor: str | None = None, *,
+             recursive: bool = False) -> Call[DirPage]:
+    """One page of the directory ``bucket/dir`` (``bucket``: its root). ``recursive``:
+    everything below it, by path, each entry's ``name`` relative to the directory."""
     params = {"limit": str(limit)}
     if cursor:
         params["cursor"] = cursor
+    if recursive:
+        params["recursive"] = "true"
     request = ApiRequest("GET", addressing.dir_route(remote), idempotent=True, params=params)
-    return Call(request, lambda r: DirPage.from_json(_data(r)))
+    return Call(request, lambda r: DirPage.from_json(data_of(r)))
 
 
-def list_buckets() -> Call[tuple[BucketEntry, ...]]:
-    def parse(r: ApiResponse) -> tuple[BucketEntry, ...]:
-        return tuple(BucketEntry.from_json(b) for b in _data(r).get("buckets", []))
-    return Call(ApiRequest("GET", addressing.BUCKETS_ROUTE, idempotent=True), parse)
+@dataclass(frozen=True, slots=True)
+class BucketPage:
+    buckets: tuple[BucketEntry, ...]
+    next_after: str | None  # pass as ``after`` for the next page; None at the end
+
+
+def list_buckets(after: str | None = None, limit: int = 1000) -> Call[BucketPage]:
+    """One page of the caller's buckets, by name."""
+    params = {"limit": str(limit)}
+    if after:
+        params["after"] = after
+
+    def parse(r: ApiResponse) -> BucketPage:
+        data = data_of(r)
+        after = data.get("next_after")
+        return BucketPage(tuple(BucketEntry.from_json(b) for b in data.get("buckets", [])),
+                          str(after) if after else None)
+    request = ApiRequest("GET", addressing.BUCKETS_ROUTE, idempotent=True, params=params)
+    return Call(request, parse)
 
 
 def file_info(file_id: str) -> Call[FileInfo]:
     request = ApiRequest("GET", f"/api/v1/files/{addressing.quote(file_id)}", idempotent=True)
-    return Call(request, lambda r: FileInfo.from_json(_data(r)))
+    return Call(request, lambda r: FileInfo.from_json(data_of(r)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +187,23 @@ class RemoteStat:
                 "last_modified": self.last_modified, "file_id": self.file_id}
 
 
-def _etag_sha(headers: Mapping[str, str]) -> str:
+def etag_sha(headers: Mapping[str, str]) -> str:
     return headers.get("etag", "").strip().removeprefix("W/").strip('"')
 
 
-def stat(path: str) -> Call[RemoteStat]:
+def _version_params(version_id: str | None) -> dict[str, str]:
+    return {"version_id": version_id} if version_id else {}
+
+
+def stat(path: str, version_id: str | None = None) -> Call[RemoteStat]:
+    """HEAD of the current version, or of ``version_id``."""
     def parse(r: ApiResponse) -> RemoteStat:
-        return RemoteStat(path, int(r.headers.get("content-length", "0")), _etag_sha(r.headers),
+        return RemoteStat(path, int(r.headers.get("content-length", "0")), etag_sha(r.headers),
                           r.headers.get("last-modified", ""),
                           r.headers.get("x-echofs-file-id", ""))
-    return Call(ApiRequest("HEAD", addressing.file_route(path), idempotent=True), parse)
+    request = ApiRequest("HEAD", addressing.file_route(path), idempotent=True,
+                         params=_version_params(version_id))
+    return Call(request, parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +212,10 @@ class RangeBytes:
     sha256: str  # the ETag the bytes belong to
 
 
-def read_range(path: str, start: int, end: int, etag: str) -> Call[RangeBytes]:
-    """Bytes ``start..end`` inclusive of the version whose sha256 is ``etag``.
+def read_range(path: str, start: int, end: int, etag: str,
+               version_id: str | None = None) -> Call[RangeBytes]:
+    """Bytes ``start..end`` inclusive of the version whose sha256 is ``etag`` (the
+    current one, or ``version_id``).
 
     ``If-Range`` makes a changed file answer 200 with the whole new version instead of
     a range of it; that is refused here (``PreconditionFailed``) rather than read.
@@ -189,19 +223,32 @@ def read_range(path: str, start: int, end: int, etag: str) -> Call[RangeBytes]:
     headers = {"Range": f"bytes={start}-{end}", "If-Range": f'"{etag}"'}
 
     def parse(r: ApiResponse) -> RangeBytes:
-        if r.status != 206 or _etag_sha(r.headers) != etag:
+        if r.status != 206 or etag_sha(r.headers) != etag:
             raise PreconditionFailed(f"{path} changed on the server while downloading")
         if len(r.body) != end - start + 1:
             raise ProtocolError(f"range {start}-{end} of {path}: got {len(r.body)} bytes")
         return RangeBytes(r.body, etag)
-    request = ApiRequest("GET", addressing.file_route(path), idempotent=True, headers=headers)
+    request = ApiRequest("GET", addressing.file_route(path), idempotent=True, headers=headers,
+                         params=_version_params(version_id))
     return Call(request, parse)
 
 
-def delete(path: str) -> Call[dict[str, Any]]:
+def delete(path: str) -> Call[DeleteResult]:
     # DELETE of a path is idempotent in effect; a retry after a lost answer may say
     # not_found, which the caller sees as such.
-    return Call(ApiRequest("DELETE", addressing.file_route(path), idempotent=True), _data)
+    request = ApiRequest("DELETE", addressing.file_route(path), idempotent=True)
+    return Call(request, lambda r: DeleteResult.from_json(data_of(r)))
+
+
+def put_file(path: str, data: bytes, consistency: str = "auto") -> Call[Receipt]:
+    """The whole file in one ``PUT /api/v1/fs/{bucket}/{path}`` (small files: one
+    request instead of a session's four). Retried after a lost answer: the same bytes
+    at the same path leave the same content current (a versioned bucket may keep one
+    extra identical version)."""
+    request = ApiRequest("PUT", addressing.file_route(path), idempotent=True, content=data,
+                         params={"consistency": consistency},
+                         headers={"Content-Type": "application/octet-stream"})
+    return Call(request, lambda r: Receipt.from_json(data_of(r)))
 
 
 def init_session(path: str, file_name: str, file_size: int, sha256: str | None,
@@ -213,7 +260,7 @@ def init_session(path: str, file_name: str, file_size: int, sha256: str | None,
     if chunk_size:
         body["chunk_size"] = chunk_size
     request = ApiRequest("POST", "/api/v1/files/upload/init", idempotent=False, json_body=body)
-    return Call(request, lambda r: SessionInfo.from_json(_data(r)))
+    return Call(request, lambda r: SessionInfo.from_json(data_of(r)))
 
 
 def _session_route(session_id: str) -> str:
@@ -222,7 +269,7 @@ def _session_route(session_id: str) -> str:
 
 def session_status(session_id: str) -> Call[SessionStatus]:
     request = ApiRequest("GET", _session_route(session_id), idempotent=True)
-    return Call(request, lambda r: SessionStatus.from_json(_data(r)))
+    return Call(request, lambda r: SessionStatus.from_json(data_of(r)))
 
 
 def put_part(session_id: str, index: int, data: bytes) -> Call[dict[str, Any]]:
@@ -231,23 +278,23 @@ def put_part(session_id: str, index: int, data: bytes) -> Call[dict[str, Any]]:
     request = ApiRequest("PUT", f"{_session_route(session_id)}/chunks/{index}",
                          idempotent=True, content=data,
                          headers={"Content-Type": "application/octet-stream"})
-    return Call(request, _data)
+    return Call(request, data_of)
 
 
 def reference_part(session_id: str, index: int, chunk_id: str) -> Call[dict[str, Any]]:
     request = ApiRequest("PUT", f"{_session_route(session_id)}/chunks/{index}",
                          idempotent=True, headers={"X-Chunk-Id": chunk_id})
-    return Call(request, _data)
+    return Call(request, data_of)
 
 
 def complete_session(session_id: str) -> Call[Receipt]:
     # Not idempotent: a retry after a lost answer would find the session closed.
     request = ApiRequest("POST", f"{_session_route(session_id)}/complete", idempotent=False)
-    return Call(request, lambda r: Receipt.from_json(_data(r)))
+    return Call(request, lambda r: Receipt.from_json(data_of(r)))
 
 
 def abort_session(session_id: str) -> Call[dict[str, Any]]:
-    return Call(ApiRequest("DELETE", _session_route(session_id), idempotent=True), _data)
+    return Call(ApiRequest("DELETE", _session_route(session_id), idempotent=True), data_of)
 
 
 def chunks_has(chunk_ids: list[str]) -> Call[Presence]:
@@ -256,7 +303,7 @@ def chunks_has(chunk_ids: list[str]) -> Call[Presence]:
     # A question, not a change: safe to ask twice even though it is a POST.
     request = ApiRequest("POST", "/api/v1/chunks/has", idempotent=True,
                          json_body={"chunk_ids": chunk_ids})
-    return Call(request, lambda r: Presence.from_json(_data(r)))
+    return Call(request, lambda r: Presence.from_json(data_of(r)))
 
 
 def health(master_url: str) -> Call[ClusterHealth]:
@@ -274,8 +321,8 @@ def health(master_url: str) -> Call[ClusterHealth]:
 
 def workers_health() -> Call[tuple[WorkerHealth, ...]]:
     def parse(r: ApiResponse) -> tuple[WorkerHealth, ...]:
-        return tuple(WorkerHealth.from_json(w) for w in _data(r).get("workers", []))
+        return tuple(WorkerHealth.from_json(w) for w in data_of(r).get("workers", []))
     return Call(ApiRequest("GET", "/api/v1/workers/health", idempotent=True), parse)
 
 
-__all__ += ["MAX_HAS_IDS", "RangeBytes"]
+__all__ += ["MAX_HAS_IDS", "BucketPage", "RangeBytes"]

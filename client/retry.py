@@ -7,7 +7,10 @@ Rules (the send loops of both clients follow them):
 - **Sent, no answer** (reset, read timeout): only idempotent requests (``ApiRequest.
   idempotent``) are retried — a repeated ``complete`` or ``login`` is not harmless.
 - **503** (``unavailable``, ``quorum_not_reached``, ``dependency_down``): idempotent
-  requests only, on the next master, with backoff.
+  requests only, on the next master, with backoff. A **502 or 504 from a gateway** (a
+  load balancer in front of the masters, answering without EchoFS's JSON envelope: the
+  master behind it is down or slow) counts the same; a 502 with EchoFS's envelope
+  (``chunk_corrupt``) is the master's final word.
 - **429**: the server refused before doing anything, so any request is retried after
   ``Retry-After`` — when it sends one within ``max_delay_s``. A longer lockout is the
   caller's to see (``RateLimited.retry_after_s``), not a hang; a 429 without it (too
@@ -24,7 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Outcome", "RetryPolicy"]
+__all__ = ["GATEWAY_STATUSES", "Outcome", "RetryPolicy"]
+
+# Statuses a gateway answers with when the master behind it is down (502) or slow (504).
+GATEWAY_STATUSES = frozenset({502, 504})
 
 
 class Outcome(Enum):
@@ -47,16 +53,17 @@ class RetryPolicy:
 
     def delay_s(
         self, attempt: int, *, idempotent: bool, outcome: Outcome,
-        status: int | None = None, retry_after: str | None = None,
+        status: int | None = None, retry_after: str | None = None, gateway: bool = False,
     ) -> float | None:
-        """Seconds to wait before trying again, or None: this result is final."""
+        """Seconds to wait before trying again, or None: this result is final.
+        ``gateway``: the answer came from an intermediary, not from a master."""
         if attempt >= self.attempts:
             return None
         if outcome is Outcome.NOT_SENT:
             return self.backoff_s(attempt)
         if outcome is Outcome.NO_ANSWER:
             return self.backoff_s(attempt) if idempotent else None
-        if status == 503:
+        if status == 503 or (gateway and status in GATEWAY_STATUSES):
             return self.backoff_s(attempt) if idempotent else None
         if status == 429:
             wait = _seconds(retry_after)
@@ -64,9 +71,10 @@ class RetryPolicy:
         return None
 
     @staticmethod
-    def switches_master(outcome: Outcome, status: int | None) -> bool:
+    def switches_master(outcome: Outcome, status: int | None, gateway: bool = False) -> bool:
         """Whether the next try should go to the next master URL."""
-        return outcome is not Outcome.ANSWERED or status == 503
+        return (outcome is not Outcome.ANSWERED or status == 503
+                or (gateway and status in GATEWAY_STATUSES))
 
 
 def _seconds(retry_after: str | None) -> int | None:

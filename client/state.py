@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ __all__ = ["DownloadState", "SavedUpload", "UploadStateStore", "load_download_st
 log = logging.getLogger(__name__)
 
 UPLOADS_FILE = "uploads.json"
+
+# ``save``/``forget`` read, change and rewrite uploads.json; a tree transfer runs them
+# from several threads at once (asyncio.to_thread), which must not lose a record.
+_UPLOADS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +86,18 @@ class UploadStateStore:
     def save(self, key: str, saved: SavedUpload) -> None:
         if self._path is None:
             return
-        records = self._all()
-        records[key] = asdict(saved)
-        atomic_write(self._path, json.dumps(records, indent=1, sort_keys=True))
+        with _UPLOADS_LOCK:
+            records = self._all()
+            records[key] = asdict(saved)
+            atomic_write(self._path, json.dumps(records, indent=1, sort_keys=True))
 
     def forget(self, key: str) -> None:
         if self._path is None:
             return
-        records = self._all()
-        if records.pop(key, None) is not None:
-            atomic_write(self._path, json.dumps(records, indent=1, sort_keys=True))
+        with _UPLOADS_LOCK:
+            records = self._all()
+            if records.pop(key, None) is not None:
+                atomic_write(self._path, json.dumps(records, indent=1, sort_keys=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,22 +21,27 @@ from client.async_client import AsyncClient
 from client.config import ClientConfig
 from client.errors import ProtocolError
 from client.models import (
-    BucketEntry,
     ClusterHealth,
+    DeleteResult,
     DirEntry,
     DirPage,
     DownloadResult,
     FileInfo,
     Login,
     Presence,
+    Profile,
     Receipt,
     SessionInfo,
     SessionStatus,
     UploadResult,
     WorkerHealth,
 )
+from client.models_ops import TreeResult
 from client.progress import ProgressSink
 from client.retry import Outcome, RetryPolicy
+from client.sdk_access import AccessOps
+from client.sdk_namespace import NamespaceOps
+from client.throttle import Throttle
 from client.transport import (
     DEFAULT_TIMEOUT,
     MasterRing,
@@ -44,15 +49,17 @@ from client.transport import (
     decide,
     request_kwargs,
     sync_body,
+    tls_context,
 )
 from client.transport import to_response as _to_response
+from client.trees import TreeOptions
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(NamespaceOps, AccessOps):
     def __init__(self, config: ClientConfig, *, policy: RetryPolicy | None = None,
                  timeout: httpx.Timeout = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -60,7 +67,8 @@ class Client:
         self.policy = policy or RetryPolicy()
         self._timeout = timeout
         self._ring = MasterRing(config.urls)
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport,
+                                  verify=tls_context(config.urls))
 
     def __enter__(self) -> Client:
         return self
@@ -115,7 +123,7 @@ class Client:
     def login(self, username: str, password: str) -> Login:
         return self.call(protocol.login(username, password))
 
-    def profile(self) -> dict[str, Any]:
+    def profile(self) -> Profile:
         return self.call(protocol.profile())
 
     # --- files -----------------------------------------------------------------------
@@ -135,12 +143,8 @@ class Client:
                 return entries
             cursor = page.next_cursor
 
-    def buckets(self) -> tuple[BucketEntry, ...]:
-        """The buckets the caller can reach."""
-        return self.call(protocol.list_buckets())
-
-    def stat(self, path: str) -> protocol.RemoteStat:
-        return self.call(protocol.stat(path))
+    def stat(self, path: str, version_id: str | None = None) -> protocol.RemoteStat:
+        return self.call(protocol.stat(path, version_id))
 
     def info(self, path: str) -> FileInfo:
         """Metadata with chunks and replicas (DESIGN §8) of the file at ``bucket/path``:
@@ -150,11 +154,16 @@ class Client:
             raise ProtocolError(f"{path}: the master did not name the file id")
         return self.call(protocol.file_info(found.file_id))
 
-    def delete(self, path: str) -> dict[str, Any]:
+    def delete(self, path: str) -> DeleteResult:
         return self.call(protocol.delete(path))
 
-    def read_range(self, path: str, start: int, end: int, etag: str) -> bytes:
-        return self.call(protocol.read_range(path, start, end, etag)).data
+    def read_range(self, path: str, start: int, end: int, etag: str,
+                   version_id: str | None = None) -> bytes:
+        return self.call(protocol.read_range(path, start, end, etag, version_id)).data
+
+    def put_file(self, path: str, data: bytes, consistency: str = "auto") -> Receipt:
+        """A small file in one request (``put`` uses it for files of one part)."""
+        return self.call(protocol.put_file(path, data, consistency))
 
     # --- upload sessions ---------------------------------------------------------------
     def init_session(self, path: str, file_name: str, file_size: int,
@@ -202,10 +211,32 @@ class Client:
         return asyncio.run(run())
 
     def get(self, remote: str, local: Path, *, parallel: int = 4,
-            progress: ProgressSink | None = None) -> DownloadResult:
+            progress: ProgressSink | None = None, version_id: str | None = None,
+            throttle: Throttle | None = None) -> DownloadResult:
         async def run() -> DownloadResult:
             async with self._async(parallel) as client:
-                return await client.get(remote, local, parallel=parallel, progress=progress)
+                return await client.get(remote, local, parallel=parallel, progress=progress,
+                                        version_id=version_id, throttle=throttle)
+        return asyncio.run(run())
+
+    def put_tree(self, local: Path, remote: str, *, options: TreeOptions | None = None,
+                 progress: ProgressSink | None = None) -> TreeResult:
+        """Upload the directory ``local`` into ``remote`` (see ``client.trees``)."""
+        opts = options or TreeOptions()
+
+        async def run() -> TreeResult:
+            async with self._async(opts.transfers * opts.parallel) as client:
+                return await client.put_tree(local, remote, options=opts, progress=progress)
+        return asyncio.run(run())
+
+    def get_tree(self, remote: str, local: Path, *, options: TreeOptions | None = None,
+                 progress: ProgressSink | None = None) -> TreeResult:
+        """Download the directory ``remote`` into ``local`` (see ``client.trees``)."""
+        opts = options or TreeOptions()
+
+        async def run() -> TreeResult:
+            async with self._async(opts.transfers * opts.parallel) as client:
+                return await client.get_tree(remote, local, options=opts, progress=progress)
         return asyncio.run(run())
 
     def _async(self, parallel: int) -> AsyncClient:

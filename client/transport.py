@@ -8,7 +8,10 @@ every decision in them is made here or in ``RetryPolicy``.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +21,12 @@ import httpx
 from client.config import ClientConfig
 from client.errors import ConnectionFailed
 from client.protocol import ApiRequest, ApiResponse
-from client.retry import Outcome, RetryPolicy
+from client.retry import GATEWAY_STATUSES, Outcome, RetryPolicy
 from common.errors import Unauthenticated
 
 __all__ = [
     "DEFAULT_TIMEOUT", "MasterRing", "async_body", "classify", "request_kwargs", "sync_body",
-    "to_response",
+    "tls_context", "to_response",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,21 @@ class MasterRing:
             f"no master answered ({', '.join(self.urls)}){reason}",
             details={"urls": list(self.urls)},
         )
+
+
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def tls_context(urls: tuple[str, ...]) -> ssl.SSLContext:
+    """The TLS settings for these masters. Loading the CA bundle takes ~0.4 s, which
+    every ``echofs`` command paid twice even when no URL is https; an http-only
+    configuration gets a context with no CA at all (it fails closed should TLS ever be
+    used), and https ones share one verifying context per process."""
+    if any(url.startswith("https://") for url in urls):
+        return _verifying_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def classify(exc: httpx.TransportError) -> Outcome:
@@ -109,21 +127,34 @@ def to_response(response: httpx.Response, body: bytes) -> ApiResponse:
                        body, str(response.url))
 
 
+def from_gateway(response: ApiResponse) -> bool:
+    """A 502/504 that is not EchoFS's JSON envelope: a proxy's or load balancer's page."""
+    if response.status not in GATEWAY_STATUSES:
+        return False
+    try:
+        envelope = json.loads(response.body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return True
+    return not (isinstance(envelope, dict) and "code" in envelope)
+
+
 def decide(policy: RetryPolicy, ring: MasterRing, request: ApiRequest, attempt: int,
            outcome: Outcome, response: ApiResponse | None) -> float | None:
     """The wait before the next try (moving to the next master when that helps), or None."""
     status = response.status if response is not None else None
     if status is not None and (status < 400 or status in request.ok_statuses):
         return None
+    gateway = response is not None and from_gateway(response)
     delay = policy.delay_s(attempt, idempotent=request.idempotent, outcome=outcome,
                            status=status,
-                           retry_after=response.headers.get("retry-after") if response else None)
+                           retry_after=response.headers.get("retry-after") if response else None,
+                           gateway=gateway)
     if delay is not None:
-        if policy.switches_master(outcome, status):
+        if policy.switches_master(outcome, status, gateway):
             ring.advance()
         log.debug("retrying %s %s in %.2fs (try %d, %s, status %s)", request.method,
                   request.path, delay, attempt + 1, outcome.value, status)
     return delay
 
 
-__all__ += ["decide"]
+__all__ += ["decide", "from_gateway"]

@@ -97,10 +97,11 @@ PATHS: dict[str, Any] = {
                                                 "maximum": 1000}),
                                _query("after", {"type": "string"})],
                 "responses": {**_ok("BucketList"), **_errors(400, 401)}},
-        "post": {"summary": "Create a bucket (409 bucket_exists)", "security": _BEARER,
+        "post": {"summary": "Create a bucket (409 bucket_exists; 404: no such group)",
+                 "security": _BEARER,
                  "requestBody": _body("BucketCreate"),
                  "responses": {**_ok("Bucket", "201", "Created"),
-                               **_errors(400, 401, 403, 409, 413)}},
+                               **_errors(400, 401, 403, 404, 409, 413)}},
     },
     "/api/v1/buckets/{bucket}": {
         "parameters": [_BUCKET],
@@ -172,6 +173,9 @@ _SETTINGS = {
     "keep_days": {"type": "integer", "minimum": 1, "maximum": 1000000, "nullable": True},
     "quota_bytes": {"type": "integer", "minimum": 0, "nullable": True},
     "quota_files": {"type": "integer", "minimum": 0, "nullable": True},
+    "group": {"type": "string", "nullable": True, "pattern": "^[A-Za-z0-9_.-]{3,64}$",
+              "description": "The group the bucket is charged to (its usage counts toward"
+                             " the group's quota); a member of the group or an admin"},
 }
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_INT = {"type": "integer", "nullable": True}

@@ -17,7 +17,7 @@ from master.api.openapi_parts import envelope, ref
 __all__ = ["PATHS", "SCHEMAS", "amend"]
 
 _ERROR = {"content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_QUOTA_EXCEEDED = {"description": "quota_exceeded: a bucket's or user's quota would be"
+_QUOTA_EXCEEDED = {"description": "quota_exceeded: a bucket's, user's or group's quota would be"
                                   " exceeded; nothing was stored", **_ERROR}
 
 # (path, method) of every route whose success adds usage, or that declares a size.
@@ -27,6 +27,7 @@ _ADDS_USAGE = (
                                             "post"),
     ("/api/v1/ops/copy", "post"), ("/api/v1/ops/move", "post"),
     ("/api/v1/ops/restore", "post"),
+    ("/api/v1/buckets/{bucket}", "patch"),  # charging a bucket to a group
 )
 
 _NULLABLE_QUOTA = {"type": "integer", "minimum": 0, "nullable": True}
@@ -38,7 +39,7 @@ _USAGE_PROPERTIES = {"used_bytes": {"type": "integer"}, "files": {"type": "integ
 
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid input", 401: "Missing or invalid credentials",
-            403: "Not an admin", 404: "No such user", 413: "Body too large"}
+            403: "Not an admin", 404: "No such user or group", 413: "Body too large"}
     return {str(s): {"description": text[s], **_ERROR} for s in statuses}
 
 
@@ -54,6 +55,17 @@ PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "Updated",
                               "content": {_JSON: {"schema": envelope(ref("UserUsage"))}}},
                       **_errors(400, 401, 403, 404, 413)}}},
+    "/api/v1/admin/groups/{group}": {"patch": {
+        "summary": "Set a group's quota over the buckets charged to it (admin; null: no"
+                   " limit); audited as quota.set",
+        "security": _BEARER,
+        "parameters": [{"name": "group", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {_JSON: {"schema": {
+            "$ref": "#/components/schemas/UserQuota"}}}},
+        "responses": {"200": {"description": "Updated",
+                              "content": {_JSON: {"schema": envelope(ref("GroupUsage"))}}},
+                      **_errors(400, 401, 403, 404, 413)}}},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -66,6 +78,8 @@ SCHEMAS: dict[str, Any] = {
                   "required": ["username", "user_id", *_USAGE_PROPERTIES],
                   "properties": {"username": {"type": "string"},
                                  "user_id": {"type": "integer"}, **_USAGE_PROPERTIES}},
+    "GroupUsage": {"type": "object", "required": ["group", *_USAGE_PROPERTIES],
+                   "properties": {"group": {"type": "string"}, **_USAGE_PROPERTIES}},
     "Profile": {"type": "object",
                 "required": ["user_id", "username", "is_admin", "home_bucket", "usage"],
                 "properties": {"user_id": {"type": "integer"}, "username": {"type": "string"},

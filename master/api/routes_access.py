@@ -20,7 +20,10 @@ routes = web.RouteTableDef()
 
 def _group_json(group: GroupRecord, members: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {"name": group.name, "created_by": group.created_by_name or None,
-                            "created_at": group.created_at.isoformat()}
+                            "created_at": group.created_at.isoformat(),
+                            "usage": {"used_bytes": group.used_bytes, "files": group.files,
+                                      "quota_bytes": group.quota_bytes,
+                                      "quota_files": group.quota_files}}
     if members:
         body["members"] = list(group.members)
     return body

@@ -94,3 +94,16 @@ async def set_user_quota(request: web.Request) -> web.Response:
     return ok({"username": username, "user_id": usage.scope_id,
                "used_bytes": usage.used_bytes, "files": usage.files,
                "quota_bytes": usage.quota_bytes, "quota_files": usage.quota_files}, "updated")
+
+
+@routes.patch("/api/v1/admin/groups/{group}")
+async def set_group_quota(request: web.Request) -> web.Response:
+    """``{quota_bytes?, quota_files?}`` (null: no limit): the group's quota over the
+    buckets charged to it (a bucket's ``group`` setting). Admins only; audited as
+    ``quota.set``."""
+    quotas = parse_quotas(await read_json_object(request))
+    group = request.match_info["group"]
+    usage = await services_of(request).quotas.set_group_quota(
+        principal_of(request), group, quotas)
+    return ok({"group": group, "used_bytes": usage.used_bytes, "files": usage.files,
+               "quota_bytes": usage.quota_bytes, "quota_files": usage.quota_files}, "updated")

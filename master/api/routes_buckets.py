@@ -34,7 +34,8 @@ def _bucket_json(view: BucketView) -> dict[str, Any]:
         "permission": view.permission,
         "versioning": b.versioning, "keep_versions": b.keep_versions,
         "keep_days": b.keep_days, "quota_bytes": b.quota_bytes, "quota_files": b.quota_files,
-        "used_bytes": b.used_bytes, "files": b.files, "state": b.state,
+        "used_bytes": b.used_bytes, "files": b.files, "group": b.group_name,
+        "state": b.state,
         "created_at": b.created_at.isoformat(),
     }
 
@@ -64,7 +65,7 @@ async def create_bucket(request: web.Request) -> web.Response:
     caller = principal_of(request)
     body = await read_json_object(request)
     unknown = set(body) - {"name", "versioning", "keep_versions", "keep_days", "quota_bytes",
-                           "quota_files"}
+                           "quota_files", "group"}
     if unknown:
         raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
     bucket = await services_of(request).buckets.create(

@@ -21,6 +21,11 @@ class GroupRecord:
     created_by_name: str  # '' once the creator's account is gone
     created_at: datetime
     members: tuple[str, ...] = ()  # usernames, sorted; filled by listings only
+    # Usage of the buckets charged to the group, and its quotas (None: no limit).
+    used_bytes: int = 0
+    files: int = 0
+    quota_bytes: int | None = None
+    quota_files: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,6 +237,8 @@ class BucketRecord:
     created_at: datetime
     used_bytes: int = 0
     files: int = 0
+    group_id: int | None = None  # the group it is charged to (migration 0015)
+    group_name: str | None = None  # that group's name, when listed with usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,14 @@ __all__ = ["BUCKET_SETTINGS", "BucketsRepository"]
 
 _COLUMNS = (
     "b.id, b.name, b.owner_id, b.home_of, b.versioning, b.keep_versions, b.keep_days,"
-    " b.quota_bytes, b.quota_files, b.state, b.created_at"
+    " b.quota_bytes, b.quota_files, b.state, b.created_at, b.group_id"
 )
 _USAGE = (
     ", (SELECT u.bytes FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
     "   AS used_bytes,"
     " (SELECT u.files FROM usage_counters u WHERE u.scope = 'bucket' AND u.scope_id = b.id)"
-    "   AS files"
+    "   AS files,"
+    " (SELECT g.name FROM groups g WHERE g.id = b.group_id) AS group_name"
 )
 # A bucket's own events (path ''), written with its creation or deletion.
 _BUCKET_EVENT = outbox_insert(
@@ -39,6 +40,9 @@ _BUCKET_EVENT = outbox_insert(
 )
 # Settings a PATCH may change (and a create may set), by column name.
 BUCKET_SETTINGS = ("versioning", "keep_versions", "keep_days", "quota_bytes", "quota_files")
+# What create and update write: the settings, and the group the bucket is charged to
+# (migration 0015; the service resolves the group's name and checks membership).
+_WRITABLE = (*BUCKET_SETTINGS, "group_id")
 
 
 def _bucket(row: dict[str, Any]) -> BucketRecord:
@@ -48,6 +52,7 @@ def _bucket(row: dict[str, Any]) -> BucketRecord:
         keep_days=row["keep_days"], quota_bytes=row["quota_bytes"],
         quota_files=row["quota_files"], state=row["state"], created_at=row["created_at"],
         used_bytes=int(row.get("used_bytes") or 0), files=int(row.get("files") or 0),
+        group_id=row.get("group_id"), group_name=row.get("group_name"),
     )
 
 
@@ -66,7 +71,7 @@ class BucketsRepository:
     async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
         """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name.
         The owner creates it: the bucket.created event names them."""
-        columns = [c for c in BUCKET_SETTINGS if c in settings]
+        columns = [c for c in _WRITABLE if c in settings]
         try:
             async with self._db.transaction() as conn:
                 cur = await conn.execute(
@@ -168,7 +173,7 @@ class BucketsRepository:
             return {r["name"]: int(r["id"]) for r in await cur.fetchall()}
 
     async def update(self, bucket_id: int, settings: dict[str, Any]) -> BucketRecord:
-        columns = [c for c in BUCKET_SETTINGS if c in settings]
+        columns = [c for c in _WRITABLE if c in settings]
         if not columns:
             found = await self.by_id(bucket_id)
             if found is None:
@@ -185,7 +190,7 @@ class BucketsRepository:
             raise NotFound("no such bucket")
         return _bucket(row)
 
-    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None = None) -> bool:
+    async def delete_if_empty(self, bucket_id: int, *, actor_id: int | None) -> bool:
         """Delete the bucket if it holds no file and no directory; False otherwise. The
         bucket.deleted event is written by the same statement (it sees the bucket's row
         as it was before the delete, so the event names it)."""

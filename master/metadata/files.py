@@ -12,7 +12,7 @@ import uuid
 
 from common.chunks import Codec
 from common.coalesce import Coalescer
-from common.errors import EchoError, QuotaExceeded
+from common.errors import EchoError
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
 from master.metadata.batched import Batched
 from master.metadata.pool import Database, retry_conflicts
@@ -232,15 +232,18 @@ class FilesRepository:
         try:
             (file_id,) = await retry_conflicts(
                 lambda: commit_versions(self._db, [new], replication_factor))
-        except QuotaExceeded:
-            # Nothing references the chunks it wrote; GC takes them (a session's parts
-            # stay with the session, which remains open).
+        except Exception as refused:
+            # Whatever refused the commit (a quota, a precondition, a file or directory
+            # in the way, a bucket deleted meanwhile), nothing references the blobs it
+            # wrote: recorded unreferenced, GC takes them after its grace period (a
+            # session's parts stay with the session, which remains open).
             if new.session_id is None:
                 try:
                     await release_uncommitted(self._db, new.chunks)
                 except EchoError as exc:  # the refusal is what the caller must hear
                     log.warning("chunks of a refused upload not recorded for GC",
-                                extra={"chunks": len(new.chunks), "error": str(exc)})
+                                extra={"chunks": len(new.chunks), "error": str(exc),
+                                       "refusal": type(refused).__name__})
             raise
         return file_id
 

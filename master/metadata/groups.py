@@ -14,9 +14,15 @@ from master.metadata.pool import Database
 __all__ = ["GroupsRepository"]
 
 _COLUMNS = (
-    "g.id, g.name, g.created_by, COALESCE(c.username, '') AS created_by_name, g.created_at"
+    "g.id, g.name, g.created_by, COALESCE(c.username, '') AS created_by_name, g.created_at,"
+    " COALESCE(q.bytes, 0) AS used_bytes, COALESCE(q.files, 0) AS files, q.quota_bytes,"
+    " q.quota_files"
 )
-_FROM = " FROM groups g LEFT JOIN users c ON c.id = g.created_by"
+# The group's usage counter (migration 0015): the buckets charged to it.
+_FROM = (
+    " FROM groups g LEFT JOIN users c ON c.id = g.created_by"
+    " LEFT JOIN usage_counters q ON q.scope = 'group' AND q.scope_id = g.id"
+)
 _SELECT = f"SELECT {_COLUMNS}{_FROM}"
 _MEMBERS = (
     ", ARRAY(SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id"
@@ -29,6 +35,8 @@ def _group(row: dict[str, Any]) -> GroupRecord:
         id=row["id"], name=row["name"], created_by=row["created_by"],
         created_by_name=row["created_by_name"], created_at=row["created_at"],
         members=tuple(row.get("members") or ()),
+        used_bytes=int(row.get("used_bytes") or 0), files=int(row.get("files") or 0),
+        quota_bytes=row.get("quota_bytes"), quota_files=row.get("quota_files"),
     )
 
 
@@ -72,6 +80,14 @@ class GroupsRepository:
                 {"after": after, "user": user_id, "limit": limit},
             )
             return [_group(r) for r in await cur.fetchall()]
+
+    async def is_member(self, group_id: int, user_id: int) -> bool:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM group_members WHERE group_id = %s AND user_id = %s",
+                (group_id, user_id),
+            )
+            return await cur.fetchone() is not None
 
     async def add_member(self, group_id: int, user_id: int) -> bool:
         """True when the user was not a member before."""

@@ -21,6 +21,7 @@ history (a delete marker) raise no event.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -33,7 +34,14 @@ from master.metadata.relocate import copy_in, ensure_parents, move_in
 from master.metadata.version_commit import ancestors, drop_replaced_sql
 from master.metadata.version_history import TOUCH_VERSIONS_OF, is_versioned, write_markers
 
-__all__ = ["NamespaceRepository"]
+__all__ = ["FileDeleted", "NamespaceRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDeleted:
+    """A delete that happened: the delete marker it wrote (None: the file went)."""
+
+    marker_id: uuid.UUID | None
 
 # The event of a restore: the new current version, with its size and etag.
 _RESTORED = outbox_insert(
@@ -46,7 +54,7 @@ class NamespaceRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def mkdir(self, bucket_id: int, path: str, *, actor_id: int | None = None) -> bool:
+    async def mkdir(self, bucket_id: int, path: str, *, actor_id: int | None) -> bool:
         """Create directory ``path`` and its parents; False if it existed. Conflict when a
         file stands at it or at one of its parents."""
         wanted = [*ancestors(path), path]
@@ -66,18 +74,18 @@ class NamespaceRepository:
 
     async def delete_file(
         self, file_id: uuid.UUID, at: tuple[int, str] | None = None, *,
-        actor_id: int | None = None,
-    ) -> bool:
+        actor_id: int | None,
+    ) -> FileDeleted | None:
         """Delete a file: in a versioned bucket a delete marker becomes its current
         version (older versions stay, within retention); otherwise the file and its
-        versions go. False when there is no live file with that id (or, given ``at``
+        versions go. None when there is no live file with that id (or, given ``at``
         (bucket id, path), when it is no longer there: a delete by path never follows
         a file that a concurrent move took elsewhere)."""
         return await retry_conflicts(lambda: self._delete_file(file_id, at, actor_id))
 
     async def _delete_file(
         self, file_id: uuid.UUID, at: tuple[int, str] | None, actor_id: int | None
-    ) -> bool:
+    ) -> FileDeleted | None:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT f.id, f.bucket_id, f.path, b.versioning, v.deleted FROM files f"
@@ -89,7 +97,7 @@ class NamespaceRepository:
             if row is None or row["deleted"] is not False or (
                 at is not None and (row["bucket_id"], row["path"]) != at
             ):
-                return False
+                return None
             marker = None
             if row["versioning"]:
                 (marker,) = await write_markers(conn, row["bucket_id"],
@@ -99,10 +107,10 @@ class NamespaceRepository:
                 await conn.execute("DELETE FROM files WHERE id = %s", (file_id,))
             await record(conn, [EventDraft("file.deleted", row["bucket_id"], row["path"],
                                            actor_id, version_id=marker)])
-            return True
+            return FileDeleted(marker)
 
     async def restore(
-        self, file_id: uuid.UUID, version_id: uuid.UUID, *, actor_id: int | None = None
+        self, file_id: uuid.UUID, version_id: uuid.UUID, *, actor_id: int | None
     ) -> uuid.UUID:
         """Make ``version_id``'s content current again as a new version; return its id."""
         new_id = uuid.uuid4()
@@ -146,7 +154,7 @@ class NamespaceRepository:
 
     async def move(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None,
     ) -> int:
         """Move the file or directory at ``src`` to ``dst`` in one transaction; return
         how many files moved. Conflict when the target exists (a file target may be
@@ -166,7 +174,7 @@ class NamespaceRepository:
 
     async def copy(
         self, src_bucket: int, src: str, dst_bucket: int, dst: str, *, overwrite: bool,
-        condition: tuple[str | None, bool] = (None, False), actor_id: int | None = None,
+        condition: tuple[str | None, bool] = (None, False), actor_id: int | None,
     ) -> int:
         """Copy the file or directory at ``src`` to ``dst`` sharing its chunks (current
         versions only); return how many files were copied."""
@@ -205,7 +213,7 @@ class NamespaceRepository:
 
     async def delete_batch(
         self, bucket_id: int, path: str, limit: int, *, keep_history: bool = False,
-        actor_id: int | None = None,
+        actor_id: int | None,
     ) -> tuple[int, bool]:
         """Delete up to ``limit`` files below ``path`` (the whole bucket for '') with all
         their versions; when none is left, the directories too. Returns (deleted, done).

@@ -1,6 +1,12 @@
 """What the S3 gateway reads that the REST API does not: object snapshots with their
 S3 attributes, key-ordered listings, version listings, and deleting one version.
 
+The two deletes here write their events (DESIGN §13) in their own transaction, like
+every namespace change: a version removed for good is an event only when it changes
+what the path reads as (a noncurrent version going changes nothing there, as when
+retention drops one), and a bucket deleted is one ``bucket.deleted`` (its empty
+directories go with it, as with REST's delete).
+
 Keys are file paths; paths compare byte-wise (COLLATE "C"), so a key prefix is one
 range of the ``files_bucket_path`` index and a page costs its own size. Each query is
 one statement, one snapshot.
@@ -11,9 +17,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import psycopg
 
 from common.chunks import Codec
 from master.domain.records import ChunkRef, FileRecord, ObjectAttributes
+from master.metadata.events import EventDraft, outbox_insert, record
 from master.metadata.object_attributes import ATTRIBUTE_COLUMNS, attributes_of
 from master.metadata.pool import Database, retry_conflicts
 
@@ -136,16 +146,20 @@ class ObjectsRepository:
         return [KeyRow(r["path"], r["size"], r["sha256"], r["updated_at"], r["etag"])
                 for r in rows]
 
-    async def delete_bucket_without_objects(self, bucket_id: int) -> bool:
+    async def delete_bucket_without_objects(self, bucket_id: int, actor_id: int) -> bool:
         """Delete the bucket if no file (not even a version or a delete marker) and no
-        open upload is in it; its directories, empty then, go with it. False otherwise."""
+        open upload is in it; its directories, empty then, go with it. False otherwise.
+        The bucket.deleted event is written by the same statement (which still sees the
+        bucket's row, so the event names it)."""
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "DELETE FROM buckets b WHERE b.id = %s"
+                "WITH gone AS (DELETE FROM buckets b WHERE b.id = %s"
                 " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket_id = b.id)"
                 " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.bucket_id = b.id"
-                "                 AND s.state = 'open')",
-                (bucket_id,),
+                "                 AND s.state = 'open') RETURNING b.id) "
+                + outbox_insert("SELECT 1, 'bucket.deleted', g.id, '', NULL, NULL, NULL,"
+                                " NULL, NULL, %s::bigint FROM gone g"),
+                (bucket_id, actor_id),
             )
             return cur.rowcount > 0
 
@@ -195,18 +209,25 @@ class ObjectsRepository:
         return (path, row["seq"]) if row else None
 
     async def delete_version(
-        self, bucket_id: int, path: str, version_id: uuid.UUID
+        self, bucket_id: int, path: str, version_id: uuid.UUID, actor_id: int
     ) -> tuple[bool, bool] | None:
         """Remove one version of the object for good (S3 DeleteObject with versionId).
 
         If it was the current one, the newest remaining version becomes current; with
         none left the file goes. Its chunks' GC clock restarts. Returns (was a delete
         marker, was current), or None when there is no such version.
+
+        Events, by what the path reads as afterwards: nothing left → ``file.deleted``;
+        a delete marker now current → ``file.deleted`` (with the marker's id); content
+        now current → ``file.restored`` when a delete marker was removed (S3's undelete),
+        ``file.updated`` otherwise (with the now current version). A noncurrent version
+        removed writes none.
         """
-        return await retry_conflicts(lambda: self._delete_version(bucket_id, path, version_id))
+        return await retry_conflicts(
+            lambda: self._delete_version(bucket_id, path, version_id, actor_id))
 
     async def _delete_version(
-        self, bucket_id: int, path: str, version_id: uuid.UUID
+        self, bucket_id: int, path: str, version_id: uuid.UUID, actor_id: int
     ) -> tuple[bool, bool] | None:
         async with self._db.transaction() as conn:
             cur = await conn.execute(
@@ -238,4 +259,27 @@ class ObjectsRepository:
                 row = await cur.fetchone()
                 if row is None or row["current_version_id"] is None:
                     await conn.execute("DELETE FROM files WHERE id = %s", (file["id"],))
+                    event = EventDraft("file.deleted", bucket_id, path, actor_id)
+                else:
+                    event = await self._now_current(conn, bucket_id, path, actor_id,
+                                                    row["current_version_id"],
+                                                    removed_marker=bool(gone["deleted"]))
+                await record(conn, [event])
             return bool(gone["deleted"]), was_current
+
+    @staticmethod
+    async def _now_current(
+        conn: psycopg.AsyncConnection[Any], bucket_id: int, path: str, actor_id: int,
+        current: uuid.UUID, *,
+        removed_marker: bool,
+    ) -> EventDraft:
+        """The event of a path whose current version became ``current``."""
+        cur = await conn.execute(
+            "SELECT deleted, size, sha256 FROM file_versions WHERE id = %s", (current,))
+        now = await cur.fetchone()
+        assert now is not None  # just read by the UPDATE, under the file's row lock
+        if now["deleted"]:
+            return EventDraft("file.deleted", bucket_id, path, actor_id, version_id=current)
+        return EventDraft("file.restored" if removed_marker else "file.updated", bucket_id,
+                          path, actor_id, version_id=current, size=now["size"],
+                          etag=now["sha256"])

@@ -1,4 +1,4 @@
-"""Chunks an upload wrote but could not commit (refused for quota): left to GC.
+"""Chunks an upload wrote but could not commit (refused for any reason): left to GC.
 
 A lone upload writes its chunks' blobs before its commit, which also writes their
 chunk rows. When the commit is refused, the transaction's rows are gone and the blobs

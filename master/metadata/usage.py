@@ -1,4 +1,5 @@
-"""Usage counters and quotas (migration 0010): reads, user quotas, and a full recount.
+"""Usage counters and quotas (migrations 0010, 0015): reads, user and group quotas, and a
+full recount.
 
 The counters change only inside PostgreSQL, by triggers, in the transaction of the
 change they count; the commit-time check refuses what would exceed a quota (see
@@ -31,7 +32,8 @@ _HEADROOM = (
     "   WHERE f.bucket_id = %(bucket)s AND f.path = %(path)s)"
     f" SELECT {_USAGE_COLUMNS}, here.bytes AS free_bytes, here.files AS free_files,"
     "   CASE u.scope WHEN 'bucket' THEN (SELECT name FROM buckets WHERE id = u.scope_id)"
-    "   WHEN 'user' THEN (SELECT username FROM users WHERE id = u.scope_id) END AS name"
+    "   WHEN 'user' THEN (SELECT username FROM users WHERE id = u.scope_id)"
+    "   WHEN 'group' THEN (SELECT name FROM groups WHERE id = u.scope_id) END AS name"
     " FROM usage_scopes s JOIN usage_counters u"
     "   ON u.scope = s.scope AND u.scope_id = s.scope_id, here"
     " WHERE s.bucket_id = %(bucket)s"
@@ -49,7 +51,9 @@ _DRIFT = (
     "   LEFT JOIN file_versions v ON v.file_id = f.id AND NOT v.deleted"
     "   GROUP BY s.scope, s.scope_id"
     "   UNION ALL SELECT 'user', u.id, 0, 0 FROM users u"
-    "   WHERE NOT EXISTS (SELECT 1 FROM buckets b WHERE b.owner_id = u.id))"
+    "   WHERE NOT EXISTS (SELECT 1 FROM buckets b WHERE b.owner_id = u.id)"
+    "   UNION ALL SELECT 'group', g.id, 0, 0 FROM groups g"
+    "   WHERE NOT EXISTS (SELECT 1 FROM buckets b WHERE b.group_id = g.id))"
     " SELECT COALESCE(c.scope, e.scope) AS scope, COALESCE(c.scope_id, e.scope_id) AS scope_id,"
     "   c.bytes AS counted_bytes, c.files AS counted_files,"
     "   e.bytes AS expected_bytes, e.files AS expected_files"
@@ -95,26 +99,36 @@ class UsageRepository:
     async def set_user_quota(self, username: str, quotas: dict[str, int | None]) -> Usage:
         """Set the given ``USER_QUOTAS`` of the user named ``username`` (None: no limit).
         Lowering a quota below the usage is allowed: later increases are refused."""
+        return await self._set_quota("user", "SELECT id FROM users WHERE username = %s",
+                                     username, quotas)
+
+    async def set_group_quota(self, name: str, quotas: dict[str, int | None]) -> Usage:
+        """The same for the group named ``name`` (the buckets charged to it)."""
+        return await self._set_quota("group", "SELECT id FROM groups WHERE name = %s",
+                                     name, quotas)
+
+    async def _set_quota(self, scope: str, find_id: str, name: str,
+                         quotas: dict[str, int | None]) -> Usage:
         columns = [c for c in USER_QUOTAS if c in quotas]
         assignments = ", ".join(f"{c} = %s" for c in columns) or "quota_bytes = u.quota_bytes"
         async with self._db.transaction() as conn:
-            cur = await conn.execute("SELECT id FROM users WHERE username = %s", (username,))
-            user = await cur.fetchone()
-            if user is None:
-                raise NotFound(f"no user {username!r}")
+            cur = await conn.execute(find_id, (name,))
+            found = await cur.fetchone()
+            if found is None:
+                raise NotFound(f"no {scope} {name!r}")
             await conn.execute(
-                "INSERT INTO usage_counters (scope, scope_id) VALUES ('user', %s)"
-                " ON CONFLICT DO NOTHING", (user["id"],),
+                "INSERT INTO usage_counters (scope, scope_id) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING", (scope, found["id"]),
             )
             cur = await conn.execute(
                 f"UPDATE usage_counters u SET {assignments}"
-                " WHERE u.scope = 'user' AND u.scope_id = %s"
+                " WHERE u.scope = %s AND u.scope_id = %s"
                 f" RETURNING {_USAGE_COLUMNS}",
-                (*(quotas[c] for c in columns), user["id"]),
+                (*(quotas[c] for c in columns), scope, found["id"]),
             )
             row = await cur.fetchone()
         assert row is not None
-        return _usage({**row, "name": username})
+        return _usage({**row, "name": name})
 
     async def drift(self) -> list[UsageDrift]:
         """Every counter that a full recount disagrees with (empty: all exact). Reads

@@ -244,12 +244,16 @@ def _check_preconditions(versions: Sequence[NewVersion], rows: list[dict[str, An
 
 async def _complete_session(conn: AsyncConnection[Any], new: NewVersion) -> AsyncCursor[Any]:
     """Send the session's completion; its answer (a row, or none if the session changed
-    since ``new.session_updated_at``) is read before COMMIT."""
+    since ``new.session_updated_at``) is read before COMMIT. Its part rows go with it:
+    the version now holds their chunks, and a part row left behind would keep the chunk
+    from GC after the file is deleted (GC spares any chunk a part row names)."""
     cur = conn.cursor()
     await cur.execute(
-        "UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
-        " tail_chunk_id = NULL, tail_size = 0"
-        " WHERE id = %s AND state = 'open' AND updated_at = %s RETURNING id",
+        "WITH done AS (UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
+        "   tail_chunk_id = NULL, tail_size = 0"
+        "   WHERE id = %s AND state = 'open' AND updated_at = %s RETURNING id),"
+        " parts AS (DELETE FROM upload_session_parts p USING done WHERE p.session_id = done.id)"
+        " SELECT id FROM done",
         (new.session_id, new.session_updated_at),
     )
     return cur

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from common.errors import EchoError
+from common.errors import Conflict, EchoError, NotFound
 from master.s3.addressing import object_path
 from master.s3.context import S3Call
 from master.s3.errors import S3Error, Subject, s3_error_for
@@ -99,11 +99,26 @@ async def _folder(call: S3Call) -> web.StreamResponse:
                                "Content-Type": "application/x-directory"})
 
 
+async def _delete_folder(call: S3Call) -> None:
+    """DeleteObject of a 'folder/' key: the directory goes when it is empty (as the
+    folder object would in S3). One that holds objects stays, implied by them, and one
+    that is not there is fine: S3's delete is idempotent."""
+    await call.gateway.objects.bucket(call.caller, call.bucket, Permission.DELETE)
+    try:
+        folder = object_path(call.key.rstrip("/"))
+    except S3Error:
+        return
+    try:
+        await call.services.namespace.delete_empty_dir(call.caller, call.bucket, folder)
+    except (NotFound, Conflict):
+        pass
+
+
 async def delete_object(call: S3Call) -> web.StreamResponse:
     call.subject = Subject.KEY
     version_id = call.version_id()
     if call.key.endswith("/"):
-        await call.gateway.objects.bucket(call.caller, call.bucket, Permission.DELETE)
+        await _delete_folder(call)
         return call.empty(204)
     try:
         path = object_path(call.key)
@@ -206,6 +221,8 @@ async def _delete_one(call: S3Call, key: str, raw_version: str | None, quiet: bo
     if quiet:
         return ""
     marker = [element("DeleteMarker", "true")] if deleted.delete_marker else []
+    if deleted.delete_marker and deleted.version_id is not None:
+        marker.append(element("DeleteMarkerVersionId", str(deleted.version_id)))
     return element("Deleted", children_xml=[element("Key", key), *version_xml, *marker])
 
 

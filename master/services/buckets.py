@@ -1,25 +1,29 @@
 """Buckets: create, list with usage, settings, delete (recursive as a task).
 
-A bucket's settings are ``versioning``, retention (``keep_versions``, ``keep_days``)
-and quotas (``quota_bytes``, ``quota_files``: enforced at commit, migration 0010; a
-change is audited as ``quota.set`` besides the bucket change).
+A bucket's settings are ``versioning``, retention (``keep_versions``, ``keep_days``),
+quotas (``quota_bytes``, ``quota_files``: enforced at commit, migration 0010; a
+change is audited as ``quota.set`` besides the bucket change) and ``group``, the group
+the bucket is charged to (migration 0015: its usage then also counts toward that
+group's quota). Only a member or the creator of a group (or an admin) may charge a
+bucket to it: otherwise anyone could fill a group's quota with their own files.
 Deleting a non-empty bucket needs ``recursive`` and runs as a task; a user's home
 bucket cannot be deleted (it is where wave-1 routes put files).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from common.errors import BucketExists, BucketNotEmpty, Conflict, Forbidden, InvalidInput, NotFound
 from master.domain.records import BucketRecord, TaskRecord
 from master.metadata.buckets import BUCKET_SETTINGS, BucketsRepository
+from master.metadata.groups import GroupsRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.tasks import TasksRepository
 from master.services.access import BucketAccess, Permission, require_write_scope
 from master.services.audit import AuditService
-from master.services.auth import Principal
+from master.services.auth import USERNAME_RE, Principal
 from master.services.paths import check_bucket_name, is_bucket_name
 
 __all__ = ["BucketService", "BucketView", "parse_settings"]
@@ -55,6 +59,11 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
             low, high = _INT_SETTINGS[key]
             raise InvalidInput(f"{key} must be null or an integer from {low} to {high}")
         settings[key] = value
+    if "group" in body:
+        group = body["group"]
+        if group is not None and (not isinstance(group, str) or not USERNAME_RE.fullmatch(group)):
+            raise InvalidInput("group must be null or a group's name")
+        settings["group"] = group
     return settings
 
 
@@ -62,8 +71,10 @@ class BucketService:
     def __init__(
         self, buckets: BucketsRepository, access: BucketAccess,
         namespace: NamespaceRepository, tasks: TasksRepository, audit: AuditService,
+        groups: GroupsRepository,
     ) -> None:
         self._buckets = buckets
+        self._groups = groups
         self._audit = audit
         self._access = access
         self._namespace = namespace
@@ -77,13 +88,15 @@ class BucketService:
         require_write_scope(caller, "create a bucket")
         if caller.key_buckets is not None:
             raise Forbidden("an API key limited to some buckets cannot create buckets")
+        stored = await self._charged_to(caller, settings)
         try:
-            created = await self._buckets.create(name, caller.user_id, settings)
+            created = await self._buckets.create(name, caller.user_id, stored)
         except Conflict as exc:
             raise BucketExists(f"bucket {name!r} exists") from exc
         await self._audit.record(caller, "bucket.create", name, **settings)
         await self._audit_quota(caller, name, settings)
-        return BucketView(created, Permission.OWNER.label)
+        return BucketView(replace(created, group_name=settings.get("group")),
+                          Permission.OWNER.label)
 
     async def list(self, caller: Principal, after: str, limit: int) -> list[BucketView]:
         """Buckets the caller can reach by ownership or through shares (all of them for
@@ -113,10 +126,29 @@ class BucketService:
     async def update(self, caller: Principal, name: str, settings: dict[str, Any]
                      ) -> BucketView:
         bucket = await self._access.require(caller, name, Permission.OWNER)
-        await self._buckets.update(bucket.id, settings)
+        await self._buckets.update(bucket.id, await self._charged_to(caller, settings))
         await self._audit.record(caller, "bucket.update", name, **settings)
         await self._audit_quota(caller, name, settings)
         return await self.get(caller, name)
+
+    async def _charged_to(self, caller: Principal, settings: dict[str, Any]
+                          ) -> dict[str, Any]:
+        """``settings`` as stored: the group's name becomes its id. NotFound for an
+        unknown group; Forbidden unless the caller is a member or the creator of the
+        group, or an admin."""
+        if "group" not in settings:
+            return settings
+        stored = {k: v for k, v in settings.items() if k != "group"}
+        name = settings["group"]
+        if name is None:
+            return {**stored, "group_id": None}
+        group = await self._groups.by_name(name)
+        if group is None:
+            raise NotFound(f"no group {name!r}")
+        if not (caller.is_admin or group.created_by == caller.user_id
+                or await self._groups.is_member(group.id, caller.user_id)):
+            raise Forbidden(f"only a member of group {name!r} may charge a bucket to it")
+        return {**stored, "group_id": group.id}
 
     async def _audit_quota(self, caller: Principal, name: str, settings: dict[str, Any]
                            ) -> None:

@@ -309,17 +309,20 @@ class ObjectService:
         (S3's DeleteObject is idempotent)."""
         bucket = await self._writable(caller, bucket_name, Permission.DELETE)
         if version_id is not None:
-            outcome = await self._objects.delete_version(bucket.id, key, version_id)
+            outcome = await self._objects.delete_version(bucket.id, key, version_id,
+                                                        caller.user_id)
             if outcome is not None:
                 self._metrics.deletes.inc()
             return DeletedObject(outcome is not None and outcome[0], version_id)
         record = await self._files.by_path(bucket.name, key)
         if record is None:
             return DeletedObject(False, None)
-        deleted = await self._namespace.delete_file(record.id, (bucket.id, key))
-        if deleted:
-            self._metrics.deletes.inc()
-        return DeletedObject(deleted and bucket.versioning, None)
+        deleted = await self._namespace.delete_file(record.id, (bucket.id, key),
+                                                    actor_id=caller.user_id)
+        if deleted is None:
+            return DeletedObject(False, None)
+        self._metrics.deletes.inc()
+        return DeletedObject(deleted.marker_id is not None, deleted.marker_id)
 
     async def delete_bucket(self, caller: Principal, name: str) -> None:
         """S3's DeleteBucket: a bucket without objects goes, with its directories (S3
@@ -329,7 +332,7 @@ class ObjectService:
         if bucket.home_of is not None:
             raise Conflict(f"{name!r} is a user's home bucket and cannot be deleted")
         _active(bucket)
-        if not await self._objects.delete_bucket_without_objects(bucket.id):
+        if not await self._objects.delete_bucket_without_objects(bucket.id, caller.user_id):
             raise BucketNotEmpty(f"bucket {name!r} is not empty")
         await self._audit.record(caller, "bucket.delete", name, via_s3=True)
 
@@ -341,4 +344,4 @@ class ObjectService:
     async def make_directory(self, caller: Principal, bucket_name: str, path: str) -> None:
         """A zero-byte PUT of 'folder/' creates the directory (a file there: Conflict)."""
         bucket = await self._writable(caller, bucket_name, Permission.WRITE)
-        await self._namespace.mkdir(bucket.id, path)
+        await self._namespace.mkdir(bucket.id, path, actor_id=caller.user_id)

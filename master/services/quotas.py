@@ -10,8 +10,9 @@ leaves nothing behind (507 ``quota_exceeded``). This service adds what needs no 
   even in the best case is refused before a byte moves. Best case: everything the
   file already at that path holds were freed. Anything less certain is left to the
   commit, so the early answer never refuses what the commit would accept.
-- user quotas, set by admins (``quota.set`` in the audit log; bucket quotas are bucket
-  settings, audited by ``BucketService``), and a user's usage for the profile.
+- user and group quotas, set by admins (``quota.set`` in the audit log; bucket quotas
+  are bucket settings, audited by ``BucketService``), and a user's usage for the
+  profile. A group's usage is that of the buckets charged to it (migration 0015).
 """
 
 from __future__ import annotations
@@ -110,14 +111,28 @@ class QuotaService:
         self, caller: Principal, username: str, quotas: dict[str, int | None]
     ) -> Usage:
         """Admins only. NotFound for an unknown user."""
+        return await self._set_quota(caller, "user", username, quotas)
+
+    async def set_group_quota(
+        self, caller: Principal, group: str, quotas: dict[str, int | None]
+    ) -> Usage:
+        """Admins only. NotFound for an unknown group."""
+        return await self._set_quota(caller, "group", group, quotas)
+
+    async def _set_quota(
+        self, caller: Principal, scope: str, name: str, quotas: dict[str, int | None]
+    ) -> Usage:
         values: dict[str, Any] = dict(quotas)
-        plausible = _storable_name(username)  # else no such user could have registered
-        target = f"user:{username}" if plausible else "user:?"
+        plausible = _storable_name(name)  # else no such user or group could exist
+        target = f"{scope}:{name}" if plausible else f"{scope}:?"
         if not caller.is_admin:
             await self._audit.record(caller, "quota.set", target, outcome="denied", **values)
-            raise Forbidden("setting a user's quota needs the admin role")
+            raise Forbidden(f"setting a {scope}'s quota needs the admin role")
         if not plausible:
-            raise NotFound("no such user")
-        usage = await self._usage.set_user_quota(username, quotas)
+            raise NotFound(f"no such {scope}")
+        if scope == "user":
+            usage = await self._usage.set_user_quota(name, quotas)
+        else:
+            usage = await self._usage.set_group_quota(name, quotas)
         await self._audit.record(caller, "quota.set", target, **values)
         return usage

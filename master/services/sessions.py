@@ -235,6 +235,11 @@ class SessionService:
         return {c: len(live.get(c, [])) for c in chunk_ids}
 
     async def status(self, session: SessionRecord) -> SessionStatus:
+        if session.state == "completed":
+            # Its part rows went with the commit (the version holds the chunks now):
+            # every part was received.
+            return SessionStatus(session, list(range(session.total_chunks)),
+                                 session.file_size)
         parts = await self._sessions.parts(session.id)
         return SessionStatus(session, [p.idx for p in parts], sum(p.size for p in parts))
 

@@ -25,6 +25,7 @@ from tests.support.cli import (
     Stop,
     StopAfter,
     cli_env,
+    default_sigint,
     echofs,
     exists,
     login_with_cli,
@@ -130,7 +131,7 @@ async def test_put_interrupted_mid_upload_resumes_with_only_the_parts_the_server
     process = await asyncio.create_subprocess_exec(
         str(ECHOFS), "put", str(source), f"{home}/cli/killed.bin", "--chunk-size", str(MiB),
         "--parallel", "1", "--json",
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=default_sigint)
     try:
         saved = await eventually(lambda: store.find(key), timeout_s=60, every_s=0.02)
         assert saved is not None

@@ -8,10 +8,9 @@ import asyncio
 import hashlib
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.support.api import ApiClient
@@ -32,14 +31,6 @@ def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     with module_cluster(pg_server_url, redis_url, "cli-large", workers=3,
                         chunk_size=4 * MiB) as running:
         yield running
-
-
-@pytest.fixture
-async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        client = ApiClient(cluster.master_url, session)
-        await client.register_and_login()
-        yield client
 
 
 def _write_random(path: Path, size: int) -> str:

@@ -38,6 +38,7 @@ from tests.support.matrix_requests import (
     b_delete_file,
     b_delete_tree,
     b_doomed_bucket,
+    b_group_quota,
     b_link_download,
     b_login,
     b_mkdir,
@@ -229,8 +230,9 @@ TABLE: list[Row] = [
     Row("DELETE", "/api/v1/keys/{key_id}",
         _each(lambda c: 200 if c in ("owner", "admin") else 403 if c.startswith("key-")
               else 404), b_revoke_key),
-    # quotas (a user's quota is set by admins)
+    # quotas (a user's and a group's quota are set by admins)
     Row("PATCH", "/api/v1/admin/users/{username}", admin_only(200), b_user_quota),
+    Row("PATCH", "/api/v1/admin/groups/{group}", admin_only(200), b_group_quota),
     # download links: made on a readable bucket, revoked by their creator's side
     Row("POST", "/api/v1/links", on_bucket(RO, 201), b_new_link),
     Row("GET", "/api/v1/links", signed_in(200), at("/api/v1/links")),

@@ -12,15 +12,14 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.support.access import admin_client
 from tests.support.api import ApiClient
-from tests.support.clusters import module_cluster
+from tests.support.clusters import FAST_GC, module_cluster
 from tests.support.db import query
 from tests.support.waiting import eventually
 from tools.cluster import LocalCluster
@@ -36,18 +35,8 @@ PASSWORD = "pw-123456789"
 @pytest.fixture(scope="module")
 def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     with module_cluster(pg_server_url, redis_url, "quotas", workers=3, chunk_size=1 * MiB,
-                        master_env={"ADMIN_USERS": ADMIN, "GC_GRACE_SECONDS": "1",
-                                    "GC_INTERVAL_SECONDS": "1",
-                                    "GC_SAFETY_MARGIN_SECONDS": "0"}) as running:
-        yield running
-
-
-@pytest.fixture
-async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        client = ApiClient(cluster.master_url, session)
-        await client.register_and_login()
-        yield client
+                        master_env={"ADMIN_USERS": ADMIN, **FAST_GC}) as running:
+        yield running  # the package's `api` fixture registers a user on this cluster
 
 
 
@@ -305,3 +294,85 @@ async def test_quota_changes_are_audited_with_target_and_values(
         (username, f"bucket:{bucket}", {"quota_bytes": 123, "quota_files": None}),
         (ADMIN, f"user:{username}", {"quota_bytes": 456}),
     ]
+
+
+async def test_a_group_quota_spans_the_buckets_charged_to_the_group(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    admin = await admin_client(api.base_url, api.session, ADMIN)
+    member = ApiClient(api.base_url, api.session)
+    await member.register_and_login()
+    outsider = ApiClient(api.base_url, api.session)
+    await outsider.register_and_login()
+    group = f"g-{uuid.uuid4().hex[:10]}"
+    status, body = await api.call("POST", "/api/v1/groups", json={"name": group})
+    assert status == 201 and body["data"]["usage"] == {
+        "used_bytes": 0, "files": 0, "quota_bytes": None, "quota_files": None}, body
+    status, profile = await member.get_json("/api/v1/auth/profile")
+    status, _ = await api.call(
+        "PUT", f"/api/v1/groups/{group}/members/{profile['data']['username']}")
+    assert status == 200
+
+    # Only members (and the creator, and admins) may charge a bucket to the group.
+    mine = await _bucket(api, group=group)
+    status, body = await api.get_json(f"/api/v1/buckets/{mine}")
+    assert body["data"]["group"] == group, body
+    theirs = await _bucket(member)
+    status, body = await member.call("PATCH", f"/api/v1/buckets/{theirs}",
+                                     json={"group": group})
+    assert (status, body["data"]["group"]) == (200, group), body
+    status, body = await outsider.call("POST", "/api/v1/buckets",
+                                       json={"name": f"q-{uuid.uuid4().hex[:10]}",
+                                             "group": group})
+    assert (status, body["code"]) == (403, "forbidden"), body
+    status, body = await outsider.call("PATCH", f"/api/v1/buckets/{outsider.home_bucket}",
+                                       json={"group": "no-such-group"})
+    assert (status, body["code"]) == (404, "not_found"), body
+    status, body = await outsider.call("PATCH", f"/api/v1/buckets/{outsider.home_bucket}",
+                                       json={"group": 7})
+    assert (status, body["code"]) == (400, "invalid_input"), body
+
+    status, body = await api.call("PATCH", f"/api/v1/admin/groups/{group}",
+                                  json={"quota_bytes": 1})
+    assert (status, body["code"]) == (403, "forbidden")
+    status, body = await admin.call("PATCH", "/api/v1/admin/groups/no-such-group",
+                                    json={"quota_bytes": 1})
+    assert (status, body["code"]) == (404, "not_found")
+    status, body = await admin.call("PATCH", f"/api/v1/admin/groups/{group}",
+                                    json={"quota_bytes": 5000})
+    assert status == 200 and body["data"] == {
+        "group": group, "used_bytes": 0, "files": 0, "quota_bytes": 5000,
+        "quota_files": None}, body
+
+    # Both members' buckets count toward the group; the creator's home bucket does not.
+    assert (await api.upload_raw(os.urandom(3000), "a", bucket=mine))[0] == 201
+    status, body = await member.upload_raw(os.urandom(2001), "b", bucket=theirs)
+    assert (status, body["code"]) == (507, "quota_exceeded"), body
+    assert (body["details"]["scope"], body["details"]["name"]) == ("group", group)
+    assert (await member.upload_raw(os.urandom(2000), "b", bucket=theirs))[0] == 201
+    assert (await api.upload_raw(os.urandom(4000), "c", bucket=api.home_bucket))[0] == 201
+    status, body = await api.get_json("/api/v1/groups")
+    [listed] = [g for g in body["data"]["groups"] if g["name"] == group]
+    assert listed["usage"] == {"used_bytes": 5000, "files": 2, "quota_bytes": 5000,
+                               "quota_files": None}
+
+    # A bucket leaving the group takes its usage along; coming back into a full group
+    # is refused at commit like any other increase, and changes nothing.
+    status, _ = await member.call("PATCH", f"/api/v1/buckets/{theirs}", json={"group": None})
+    assert status == 200
+    assert (await api.upload_raw(os.urandom(1000), "d", bucket=mine))[0] == 201
+    status, body = await member.call("PATCH", f"/api/v1/buckets/{theirs}",
+                                     json={"group": group})
+    assert (status, body["code"]) == (507, "quota_exceeded"), body
+    status, body = await member.get_json(f"/api/v1/buckets/{theirs}")
+    assert body["data"]["group"] is None
+    assert _drift(cluster) == []
+
+    # A group deleted takes its counter along; its buckets are charged to nobody.
+    query(cluster.spec.database_url, "DELETE FROM groups WHERE name = %s RETURNING id", (group,))
+    status, body = await api.get_json(f"/api/v1/buckets/{mine}")
+    assert (body["data"]["group"], body["data"]["used_bytes"]) == (None, 4000)
+    assert query(cluster.spec.database_url,
+                 "SELECT 1 FROM usage_counters c WHERE c.scope = 'group'"
+                 " AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = c.scope_id)") == []
+    assert _drift(cluster) == []

@@ -119,7 +119,7 @@ async def test_counters_equal_a_full_recount_after_a_random_sequence_of_operatio
             elif op == "delete":
                 found = await live_file(bucket_id)
                 if found:
-                    await namespace.delete_file(found[0])
+                    await namespace.delete_file(found[0], actor_id=None)
             elif op in ("move", "copy"):
                 found = await live_file(bucket_id)
                 target = pick_bucket()
@@ -127,14 +127,14 @@ async def test_counters_equal_a_full_recount_after_a_random_sequence_of_operatio
                     src = found[1].split("/")[0] if rng.random() < 0.3 else found[1]
                     run = namespace.move if op == "move" else namespace.copy
                     await run(bucket_id, src, target, f"m{step}/{src}",
-                              overwrite=rng.random() < 0.5)
+                              overwrite=rng.random() < 0.5, actor_id=None)
             elif op == "restore":
                 rows = query(pg_url, "SELECT v.file_id, v.id FROM file_versions v JOIN files f"
                                      " ON f.id = v.file_id WHERE f.bucket_id = %s"
                                      " AND NOT v.deleted", (bucket_id,))
                 if rows:
                     row = rng.choice(rows)
-                    await namespace.restore(row["file_id"], row["id"])
+                    await namespace.restore(row["file_id"], row["id"], actor_id=None)
             elif op == "sweep":
                 query(pg_url, "UPDATE file_versions SET created_at = now() - interval '3 days'"
                               " WHERE id IN (SELECT id FROM file_versions ORDER BY random()"
@@ -143,13 +143,14 @@ async def test_counters_equal_a_full_recount_after_a_random_sequence_of_operatio
                 await namespace.sweep_retention(50)
             elif op == "rmtree":
                 await namespace.delete_batch(bucket_id, rng.choice(["d", "m1", ""]), 4,
-                                             keep_history=rng.random() < 0.5)
+                                             keep_history=rng.random() < 0.5,
+                                             actor_id=None)
         except (Conflict, NotFound):
             pass  # a move onto a directory, a copy of a marker-only path: refused, fine
         assert await usage.drift() == [], (step, op)
 
     # A bucket delete (its files first, as the task does, then the row) and a cascade.
-    while not (await namespace.delete_batch(spare, "", 7))[1]:
+    while not (await namespace.delete_batch(spare, "", 7, actor_id=None))[1]:
         pass
     async with db.transaction() as conn:
         await tasks.drop_bucket(conn, spare)
@@ -203,7 +204,7 @@ async def test_a_lowered_quota_refuses_growth_but_never_a_shrink_or_a_delete(
     with pytest.raises(QuotaExceeded):
         await files.commit_version(_version(home, owner, "other", 11), N)
     await files.commit_version(_version(home, owner, "big", 4000), N)  # shrinks: fine
-    assert await namespace.delete_file(first) is True
+    assert await namespace.delete_file(first, actor_id=None) is not None
     assert _counter(pg_url, "bucket", home) == (10, 1)
 
 
@@ -221,8 +222,9 @@ async def test_a_user_quota_counts_every_bucket_the_user_owns(
     assert (caught.value.details["scope"], caught.value.details["name"]) == ("user", "erin")
     await files.commit_version(_version(second, owner, "y", 300), N)
     with pytest.raises(QuotaExceeded):  # a copy is new usage like any upload
-        await namespace.copy(home, "x", second, "x2", overwrite=False)
-    await namespace.move(home, "x", second, "x", overwrite=False)  # same owner: no change
+        await namespace.copy(home, "x", second, "x2", overwrite=False, actor_id=None)
+    # Same owner: no change.
+    await namespace.move(home, "x", second, "x", overwrite=False, actor_id=None)
     assert (await usage.of_user(owner)).used_bytes == 1000
     assert _counter(pg_url, "bucket", second) == (1000, 2)
 

@@ -9,10 +9,9 @@ import asyncio
 import itertools
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from common.embedded import free_port
@@ -38,14 +37,6 @@ def cluster(pg_server_url: str, redis_url: str) -> Iterator[LocalCluster]:
     ) as running:
         running.start_master(name="master-b")
         yield running
-
-
-@pytest.fixture
-async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        client = ApiClient(cluster.master_url, session)
-        await client.register_and_login()
-        yield client
 
 
 async def _bucket(api: ApiClient) -> str:

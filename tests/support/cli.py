@@ -5,11 +5,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,11 @@ __all__ = [
     "Stop",
     "StopAfter",
     "cli_env",
+    "conforms",
+    "default_sigint",
     "echofs",
     "exists",
+    "failed_one_line",
     "login_with_cli",
     "ok_json",
     "random_file",
@@ -126,3 +133,60 @@ def run_on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str
         code = process.wait(timeout=60)
     os.close(controller)
     return code, stdout, shown.decode("utf-8", "replace")
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT: a shell that starts a job
+    in the background (``pytest ... &``) makes SIGINT ignored, and children inherit that;
+    the CLI under test should see a Ctrl-C as a terminal would send it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _conforms_value(hint: Any, value: Any, where: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return
+        hint = next(o for o in options if o is not type(None))
+        origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        assert isinstance(value, dict), (where, value)
+        conforms(hint, value, where=where)  # type: ignore[arg-type]
+    elif origin in (tuple, list, frozenset, set):
+        assert isinstance(value, list), (where, value)
+        item = typing.get_args(hint)[0] if typing.get_args(hint) else Any
+        if dataclasses.is_dataclass(item):
+            for i, element in enumerate(value):
+                _conforms_value(item, element, f"{where}[{i}]")
+    elif hint is bool:
+        assert isinstance(value, bool), (where, value)
+    elif hint is int:
+        assert isinstance(value, int) and not isinstance(value, bool), (where, value)
+    elif hint is float:
+        assert isinstance(value, int | float) and not isinstance(value, bool), (where, value)
+    elif hint is str:
+        assert isinstance(value, str), (where, value)
+
+
+def conforms(model: type, data: Any, *, omit: frozenset[str] = frozenset(),
+             extra: frozenset[str] = frozenset(), where: str = "$") -> None:
+    """Assert that ``data`` (a command's ``--json``) is the SDK's ``model``: exactly its
+    fields (less ``omit``, plus ``extra``), each of its declared type, nested models
+    checked the same way."""
+    assert isinstance(data, dict), (where, data)
+    fields = {f.name for f in dataclasses.fields(model)} - omit
+    assert set(data) == fields | extra, (where, sorted(set(data) ^ (fields | extra)))
+    hints = typing.get_type_hints(model)
+    for name in fields:
+        _conforms_value(hints[name], data[name], f"{where}.{name}")
+
+
+def failed_one_line(result: subprocess.CompletedProcess[str], exit_code: int,
+                    code: str) -> None:
+    """A failure as documented: ``exit_code``, one line on stderr naming the error
+    ``code``, no traceback."""
+    assert result.returncode == exit_code, (result.returncode, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+    assert f"[{code}]" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

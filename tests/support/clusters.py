@@ -13,7 +13,12 @@ from tests.support.identity import SESSION_SECRET, session_tls_dir
 from tests.support.services import create_database, scratch_dir
 from tools.cluster import ClusterSpec, LocalCluster
 
-__all__ = ["fault_scale", "module_cluster"]
+__all__ = ["FAST_GC", "fault_scale", "module_cluster"]
+
+# Master settings under which GC collects within seconds (no grace, every second): for
+# tests that watch unreferenced chunks go.
+FAST_GC = {"GC_GRACE_SECONDS": "1", "GC_INTERVAL_SECONDS": "1",
+           "GC_SAFETY_MARGIN_SECONDS": "0"}
 
 
 def fault_scale() -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "b_delete_file",
     "b_delete_tree",
     "b_doomed_bucket",
+    "b_group_quota",
     "b_link_download",
     "b_login",
     "b_mkdir",
@@ -273,6 +274,10 @@ async def b_link_download(c: Cell) -> Request:
 
 async def b_user_quota(c: Cell) -> Request:
     return f"/api/v1/admin/users/{c.world.bystander}", {"json": {"quota_bytes": None}}
+
+
+async def b_group_quota(c: Cell) -> Request:
+    return f"/api/v1/admin/groups/{c.world.managed_group}", {"json": {"quota_bytes": None}}
 
 
 async def b_new_webhook(c: Cell) -> Request:

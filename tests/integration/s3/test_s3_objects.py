@@ -201,6 +201,17 @@ def test_folder_keys_are_directories(s3: Any, user: S3User) -> None:
     with pytest.raises(ClientError) as with_body:
         s3.put_object(Bucket=bucket, Key="folder2/", Body=b"data")
     assert _code(with_body) == ("InvalidArgument", 400)
+    # Deleting the folder key removes the empty directory; one holding objects stays.
+    s3.put_object(Bucket=bucket, Key="full/", Body=b"")
+    s3.put_object(Bucket=bucket, Key="full/obj", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="folder/")
+    s3.delete_object(Bucket=bucket, Key="full/")
+    s3.delete_object(Bucket=bucket, Key="never-there/")
+    with pytest.raises(ClientError) as gone:
+        s3.head_object(Bucket=bucket, Key="folder/")
+    assert _code(gone)[1] == 404
+    assert s3.head_object(Bucket=bucket, Key="full/")["ContentLength"] == 0
+    assert s3.get_object(Bucket=bucket, Key="full/obj")["Body"].read() == b"x"
 
 
 def test_virtual_hosted_style_names_the_bucket_in_the_host(

@@ -46,3 +46,17 @@ def test_only_an_open_session_for_the_same_layout_is_resumed() -> None:
     assert not session_resumable(_status(state="completed"), 100, 10)
     assert not session_resumable(_status(size=101), 100, 10)
     assert not session_resumable(_status(), 100, 20)
+
+
+def test_requests_are_runs_of_consecutive_pieces_sized_to_keep_every_lane_busy() -> None:
+    from client.plan import request_runs
+    layout = spans(20 * 10, 10)  # 20 pieces
+    todo = [s for s in layout if s.index not in {5, 6}]
+
+    def runs(parallel: int, most: int) -> list[list[int]]:
+        return [[s.index for s in run] for run in request_runs(todo, parallel, most)]
+    assert runs(4, 8) == [[0, 1, 2, 3, 4], [7, 8, 9, 10, 11], [12, 13, 14, 15, 16],
+                          [17, 18, 19]]
+    assert runs(1, 8) == [[0, 1, 2, 3, 4], [7, 8, 9, 10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]
+    assert runs(64, 8) == [[i] for i in range(20) if i not in {5, 6}]
+    assert request_runs([], 4, 8) == []

@@ -42,3 +42,14 @@ def test_other_answers_are_final_and_tries_are_capped() -> None:
 def test_backoff_grows_and_is_capped() -> None:
     assert [POLICY.backoff_s(n) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 8.0]
     assert RetryPolicy(jitter=lambda: 0.5).backoff_s(1) == 0.125
+
+
+def test_a_gateways_502_or_504_is_retried_like_503_but_a_masters_502_is_final() -> None:
+    for status in (502, 504):
+        assert POLICY.delay_s(1, idempotent=True, outcome=Outcome.ANSWERED, status=status,
+                              gateway=True) == 1.0
+        assert POLICY.delay_s(1, idempotent=False, outcome=Outcome.ANSWERED, status=status,
+                              gateway=True) is None
+        assert POLICY.switches_master(Outcome.ANSWERED, status, gateway=True)
+    assert POLICY.delay_s(1, idempotent=True, outcome=Outcome.ANSWERED, status=502) is None
+    assert not POLICY.switches_master(Outcome.ANSWERED, 502)

@@ -12,7 +12,7 @@ import pytest
 
 from client import AsyncClient, Client, ClientConfig, ConnectionFailed
 from client.retry import RetryPolicy
-from common.errors import QuorumNotReached, Unauthenticated
+from common.errors import ChunkCorrupt, QuorumNotReached, Unauthenticated
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.0, jitter=lambda: 0.0)
 CONFIG = ClientConfig(("http://m1:8080", "http://m2:8080"), "tok", None, None)
@@ -129,3 +129,34 @@ def test_ls_follows_the_directory_cursor_and_buckets_are_listed_at_their_route()
                                                                 ("f", "file", 5)]
         assert [(b.name, b.home) for b in client.buckets()] == [("b", True)]
     assert len(seen) == 3
+
+
+def test_a_proxys_502_fails_over_to_the_next_master_but_a_masters_502_is_final() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "m1":
+            return httpx.Response(502, content=b"<html>Bad Gateway</html>")
+        return _error(502, "chunk_corrupt")
+    transport, seen = _recording(handler)
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        with pytest.raises(ChunkCorrupt):
+            client.list_dir("b")
+    assert [r.url.host for r in seen] == ["m1", "m2"]
+
+
+def test_bucket_listing_follows_next_after_pages() -> None:
+    def bucket(name: str) -> dict[str, object]:
+        return {"name": name, "permission": "owner", "used_bytes": 0, "files": 0,
+                "home": False, "versioning": True, "keep_versions": 3, "keep_days": None}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        if after is None:
+            return _answer(200, {"data": {"buckets": [bucket("a")], "next_after": "a"}})
+        assert after == "a"
+        return _answer(200, {"data": {"buckets": [bucket("b")], "next_after": None}})
+    transport, seen = _recording(handler)
+    with Client(CONFIG, policy=FAST, transport=transport) as client:
+        found = client.buckets()
+    assert [(b.name, b.versioning, b.keep_versions, b.keep_days) for b in found] == [
+        ("a", True, 3, None), ("b", True, 3, None)]
+    assert len(seen) == 2

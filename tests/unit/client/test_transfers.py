@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from client.config import ClientConfig
 from client.downloads import download, part_paths
+from client.errors import ConnectionFailed
 from client.models import Presence, Receipt, SessionInfo, SessionStatus
 from client.protocol import RemoteStat
-from client.state import DownloadState, UploadStateStore, save_download_state
+from client.retry import RetryPolicy
+from client.state import (
+    DownloadState,
+    UploadStateStore,
+    load_download_state,
+    save_download_state,
+)
 from client.uploads import upload
 from common.errors import ChecksumMismatch, NotFound
 
@@ -33,6 +43,8 @@ class FakeMaster:
     sent: list[int] = field(default_factory=list)
     referenced: list[int] = field(default_factory=list)
     ranges: list[int] = field(default_factory=list)
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(base_delay_s=0.0))
+    breaks: list[int] = field(default_factory=list)  # cut a stream after this many bytes
 
     async def init_session(self, path: str, file_name: str, file_size: int, sha256: str,
                            chunk_size: int, consistency: str) -> SessionInfo:
@@ -71,12 +83,27 @@ class FakeMaster:
         self.sessions[sid]["state"] = "aborted"
         return {}
 
-    async def stat(self, path: str) -> RemoteStat:
+    async def stat(self, path: str, version_id: str | None = None) -> RemoteStat:
         return RemoteStat(path, len(self.stored), hashlib.sha256(self.stored).hexdigest(), "")
 
-    async def read_range(self, path: str, start: int, end: int, etag: str) -> bytes:
-        self.ranges.append(start // PIECE)
-        return self.stored[start:end + 1]
+    @asynccontextmanager
+    async def stream_range(self, path: str, start: int, end: int, etag: str,
+                           version_id: str | None = None,
+                           ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The range in blocks of one piece; ``ranges`` records each piece served."""
+        cut = self.breaks.pop(0) if self.breaks else None
+
+        async def blocks() -> AsyncIterator[bytes]:
+            sent = 0
+            for offset in range(start, end + 1, PIECE):
+                self.ranges.append(offset // PIECE)
+                block = self.stored[offset:min(end + 1, offset + PIECE)]
+                if cut is not None and sent + len(block) > cut:
+                    yield block[:cut - sent]
+                    raise httpx.ReadError("connection reset")
+                sent += len(block)
+                yield block
+        yield blocks()
 
 
 class Stop(Exception):
@@ -179,12 +206,35 @@ async def test_a_part_file_that_lies_is_caught_by_the_hash_and_fetched_again(
     assert sorted(master.ranges) == [0, 1, 2, 2, 3, 3]
 
 
+async def test_a_stream_that_breaks_off_is_asked_again_from_its_first_unfinished_piece(
+    master: FakeMaster, tmp_path: Path
+) -> None:
+    master.stored = os.urandom(6 * PIECE + 11)
+    master.breaks = [2 * PIECE + PIECE // 2]  # the first request dies inside piece 2
+    dest = tmp_path / "out.bin"
+    result = await download(master, "r/x", dest, parallel=1, range_size=PIECE)  # type: ignore[arg-type]
+    assert dest.read_bytes() == master.stored and not result.resumed
+    assert master.ranges == [0, 1, 2, 2, 3, 4, 5, 6]  # pieces 0 and 1 were not asked again
+    assert result.bytes_fetched == len(master.stored)
+
+
+async def test_a_stream_that_keeps_breaking_gives_up_and_keeps_its_part_file(
+    master: FakeMaster, tmp_path: Path
+) -> None:
+    master.stored = os.urandom(3 * PIECE)
+    master.breaks = [PIECE + 1] + [10] * 10
+    dest = tmp_path / "out.bin"
+    with pytest.raises(ConnectionFailed):
+        await download(master, "r/x", dest, parallel=1, range_size=PIECE)  # type: ignore[arg-type]
+    assert load_download_state(part_paths(dest)[1]).done == (0,)  # type: ignore[union-attr]
+
+
 async def test_bytes_that_never_verify_are_an_integrity_error(
     master: FakeMaster, tmp_path: Path
 ) -> None:
     master.stored = os.urandom(2 * PIECE)
 
-    async def wrong_stat(path: str) -> RemoteStat:
+    async def wrong_stat(path: str, version_id: str | None = None) -> RemoteStat:
         return RemoteStat(path, 2 * PIECE, "0" * 64, "")
     master.stat = wrong_stat  # type: ignore[method-assign]
     with pytest.raises(ChecksumMismatch):

@@ -21,6 +21,7 @@ from master.domain.records import (
     StorageTotals,
     WorkerRecord,
 )
+from master.metadata.namespace import FileDeleted
 
 __all__ = [
     "FakeAudit",
@@ -104,9 +105,9 @@ class FakeFiles:
         return self.files.pop(file_id, None) is not None
 
     async def delete_file(self, file_id: uuid.UUID, at: tuple[int, str] | None = None, *,
-                          actor_id: int | None = None) -> bool:
+                          actor_id: int | None) -> FileDeleted | None:
         """NamespaceRepository.delete_file (an unversioned bucket: the file goes)."""
-        return await self.delete(file_id)
+        return FileDeleted(None) if await self.delete(file_id) else None
 
     async def storage_totals(self) -> StorageTotals:
         return self.totals
