@@ -91,6 +91,8 @@ class Pacer:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     stats: dict[str, PacingStats] = field(default_factory=dict)
+    # Called with (work, seconds) after every rest that slept (metrics).
+    on_rest: Callable[[str, float], None] | None = None
 
     def busy(self) -> bool:
         """Whether client requests are in flight or recent."""
@@ -127,4 +129,6 @@ class Pacer:
             await self.sleep(slice_s)
             slept += max(self.clock() - started, slice_s)
         stats.rested_s += slept
+        if slept > 0 and self.on_rest is not None:
+            self.on_rest(work, slept)
         return slept

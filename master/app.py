@@ -312,7 +312,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             # Repair and GC yield to client requests (common.pacing).
             pacer = Pacer(PacingConfig(busy_share=settings.background_busy_share,
                                        recent_s=settings.background_recent_seconds),
-                          app[FOREGROUND])
+                          app[FOREGROUND],
+                          on_rest=lambda work, s: metrics.background_rest.labels(work).inc(s))
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
                                          safety_margin_s=settings.gc_safety_margin_seconds,

@@ -50,6 +50,8 @@ def test_nonsense_settings_are_refused(config: dict[str, float]) -> None:
 async def test_while_a_request_is_in_flight_batches_are_small_and_rest() -> None:
     time = FakeTime()
     pacer = _pacer(time, busy_share=0.25, recent_s=1.0)
+    rests: list[tuple[str, float]] = []
+    pacer.on_rest = lambda work, seconds: rests.append((work, seconds))
     assert pacer.batch(64, 8) == 64 and not pacer.busy()
     pacer.foreground.begin()
     assert pacer.batch(64, 8) == 8
@@ -58,6 +60,7 @@ async def test_while_a_request_is_in_flight_batches_are_small_and_rest() -> None
     stats = pacer.stats["repair"]
     assert (stats.batches, stats.busy_batches) == (1, 1)
     assert (stats.worked_s, stats.rested_s) == (pytest.approx(0.5), pytest.approx(1.5))
+    assert rests == [("repair", pytest.approx(1.5))]  # the metric's increment
 
 
 async def test_a_request_that_ended_recently_still_counts_then_stops_counting() -> None:
