@@ -323,6 +323,16 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     lease_ttl_seconds: float = Field(
         10.0, ge=0.3, description="Lease of the one active evaluation loop: renewed every third."
     )
+    controller_latency_budget_seconds: float = Field(
+        1.0, gt=0, description="A C write expected slower than this may move writes to A."
+    )
+    controller_startup_grace_seconds: float = Field(
+        15.0, ge=0, description="A worker not heard from since start counts as unknown this long."
+    )
+    # The same variable the master reads: the durability model's time to detect adds it.
+    repair_grace_seconds: float = Field(
+        30.0, ge=0, description="A worker down this long has its chunks re-replicated."
+    )
 
 
 ALL_SETTINGS: tuple[type[_Settings], ...] = (

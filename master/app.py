@@ -39,6 +39,7 @@ from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
+from master.background.observations import ObservationReporter
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
@@ -66,6 +67,7 @@ from master.metadata.listings import ListingsRepository
 from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.objects import ObjectsRepository
+from master.metadata.observations import ObservationsRepository
 from master.metadata.pool import Database, open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
@@ -76,6 +78,7 @@ from master.metadata.users import UsersRepository
 from master.metadata.webhooks import WebhooksRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
+from master.replication.observations import WriteObservations
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
 from master.services.api_keys import ApiKeyService
@@ -205,8 +208,10 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             stack.push_async_callback(late_writes.close)
 
             modes = ModeOracle(settings.controller_url, http)
+            # What this master sees of its writes, published for the controller (issue 23).
+            write_observations = WriteObservations()
             writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
-                                 late_writes)
+                                 late_writes, observations=write_observations)
             limits = UploadLimits(
                 chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
                 zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,
@@ -294,12 +299,23 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             def count_failure(loop: str) -> None:
                 metrics.background_errors.labels(loop).inc()
 
+            reporter = ObservationReporter(registry, write_observations,
+                                           ObservationsRepository(db),
+                                           holder_id(settings.master_port))
+            stack.push_async_callback(reporter.close)
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
                             timeout_s=settings.probe_timeout_seconds,
                             down_after_s=settings.worker_down_after_seconds,
-                            on_recovered=repair_queue.wake_backed_off)
+                            on_recovered=repair_queue.wake_backed_off,
+                            on_change=reporter.wake)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
+            # step() waits up to a second for a state change itself: no pause after it.
+            background.spawn(
+                run_loop(reporter.step, name="write observations", interval_s=0.05,
+                         max_backoff_s=5.0, on_failure=count_failure),
+                name="write-observations",
+            )
             # Singleton jobs: each runs on one master at a time, under a fenced lease.
             singletons = SingletonJobs(LeasesRepository(db), metrics, background,
                                        holder=holder_id(settings.master_port),
@@ -362,7 +378,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             singletons.start("webhooks", delivery.run_once, 1.0,
                              delay_after=lambda _n: 0.0)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
-                                settings.replication_factor, pacer=pacer)
+                                settings.replication_factor, observations=write_observations,
+                                pacer=pacer)
             idle_s = settings.repair_interval_seconds
             singletons.start("repair", repairer.run_once, idle_s,
                              delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))
