@@ -150,6 +150,16 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     repair_interval_seconds: float = Field(
         1.0, gt=0, description="Pause between repair-queue passes."
     )
+    background_busy_share: float = Field(
+        0.25, gt=0, le=1.0,
+        description=(
+            "Share of wall time repair and GC batches may take while client requests are "
+            "in flight or recent (smaller batches then); idle, they run back to back."
+        ),
+    )
+    background_recent_seconds: float = Field(
+        1.0, ge=0, description="A client request this recent still counts as traffic."
+    )
     admin_users: str = Field(
         "", description="Comma-separated usernames that are admins from registration."
     )

@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
 from common.loops import run_loop
+from common.pacing import ForegroundActivity, Pacer, PacingConfig
 from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
@@ -33,7 +34,7 @@ from master.api import (
     routes_webhooks,
 )
 from master.api.common import SERVICES
-from master.api.middleware import auth_gate, json_errors, request_context
+from master.api.middleware import FOREGROUND, auth_gate, json_errors, request_context
 from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
@@ -143,6 +144,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_keys.routes)
     app.add_routes(routes_events.routes)
     app.add_routes(routes_webhooks.routes)
+    app[FOREGROUND] = ForegroundActivity()  # the REST edge counts client requests
     setup_ui(app, SERVICES)
     app.cleanup_ctx.append(_services_ctx(settings))
     app.on_shutdown.append(_end_event_readers)
@@ -200,6 +202,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
 
             workers = WorkersRepository(db)
             replicas = ReplicasRepository(db)
+            stack.push_async_callback(replicas.close)
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
             identity = ClusterIdentity.from_settings(settings)
@@ -225,6 +228,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)
+            stack.push_async_callback(buckets_repo.close)
             shares_repo = SharesRepository(db)
             access = BucketAccess(buckets_repo, shares_repo)
             namespace_repo = NamespaceRepository(db)
@@ -335,9 +339,15 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
                                       settings.repair_grace_seconds)
             singletons.start("membership", keeper.run_once, 2.0)
+            # Repair and GC yield to client requests (common.pacing).
+            pacer = Pacer(PacingConfig(busy_share=settings.background_busy_share,
+                                       recent_s=settings.background_recent_seconds),
+                          app[FOREGROUND],
+                          on_rest=lambda work, s: metrics.background_rest.labels(work).inc(s))
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
-                                         safety_margin_s=settings.gc_safety_margin_seconds)
+                                         safety_margin_s=settings.gc_safety_margin_seconds,
+                                         pacer=pacer)
             singletons.start("gc", collector.run_once, settings.gc_interval_seconds)
             # Namespace tasks are claimed row by row (SKIP LOCKED) and the retention sweep
             # is idempotent: both run on every master, outside the singleton leases.
@@ -382,7 +392,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             singletons.start("webhooks", delivery.run_once, 1.0,
                              delay_after=lambda _n: 0.0)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
-                                settings.replication_factor, observations=write_observations)
+                                settings.replication_factor, observations=write_observations,
+                                pacer=pacer)
             idle_s = settings.repair_interval_seconds
             singletons.start("repair", repairer.run_once, idle_s,
                              delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))

@@ -4,6 +4,8 @@
 workers themselves which hold it (the truth, not our rows), records what it finds,
 then has a holder copy the chunk to new targets with ``ReplicateChunk``. Items that
 cannot be finished back off exponentially (capped) and stay queued: nothing is dropped.
+An item woken while its attempt ran (a worker came back) stays due instead of backing
+off (``RepairQueue.settle``): the attempt may have looked before the worker was there.
 
 One failure does not grow the backoff: a holder refusing to copy to a target it does not
 know yet (``Forbidden`` from ``ReplicateChunk``). A worker learns its peers from the
@@ -21,6 +23,7 @@ import time
 
 from common.errors import EchoError, Forbidden, LeaseLost
 from common.loops import run_loop
+from common.pacing import Pacer
 from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.replicas import RepairQueue, ReplicasRepository
@@ -36,6 +39,8 @@ LEASE_S = 120.0
 MAX_BACKOFF_S = 300.0
 # Retry after a holder did not know its target yet: about one worker heartbeat.
 UNKNOWN_PEER_RETRY_S = 2.0
+# Items claimed per batch while client requests are in flight or recent (``Pacer``).
+BUSY_BATCH = 8
 
 
 class Repairer:
@@ -43,6 +48,7 @@ class Repairer:
         self, queue: RepairQueue, replicas: ReplicasRepository, registry: WorkerRegistry,
         metrics: MasterMetrics, replication_factor: int, *, batch: int = 64, concurrency: int = 8,
         observations: WriteObservations | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._queue = queue
         self._replicas = replicas
@@ -53,19 +59,31 @@ class Repairer:
         self._slots = asyncio.Semaphore(concurrency)
         # Told the age of each item repair completes (the durability model's window).
         self._observations = observations
+        self._pacer = pacer
+        self._last_limit = batch
 
     async def run_once(self, fence: Fence | None = None) -> int:
         """Process one batch; return how many items were claimed. Under the ``repair``
-        lease, the claim, each new copy's row and each settlement are fenced."""
-        items = await self._queue.claim(self._batch, LEASE_S, fence)
+        lease, the claim, each new copy's row and each settlement are fenced.
+
+        With a pacer, the batch is ``BUSY_BATCH`` items while clients are active and the
+        pass then rests for its share of the wall time (``common.pacing``)."""
+        pacer = self._pacer
+        limit = pacer.batch(self._batch, BUSY_BATCH) if pacer is not None else self._batch
+        self._last_limit = limit
+        clock = pacer.clock if pacer is not None else time.monotonic
+        started = clock()
+        items = await self._queue.claim(limit, LEASE_S, fence)
         if items:
             await asyncio.gather(*(self._repair_guarded(item, fence) for item in items))
         await self.publish_stats()
+        if items and pacer is not None:
+            await pacer.rest("repair", clock() - started)
         return len(items)
 
     def delay_after(self, claimed: int, idle_s: float) -> float:
         """Back to back while a full batch was claimed; ``idle_s`` otherwise."""
-        return 0.0 if claimed >= self._batch else idle_s
+        return 0.0 if claimed >= self._last_limit else idle_s
 
     async def run_forever(self, idle_s: float) -> None:
         """Drain the queue back to back while it has due items; pause only when idle."""
@@ -98,7 +116,8 @@ class Repairer:
             backoff_s = min(MAX_BACKOFF_S, 2.0 ** min(item["attempts"], 10))
             if peer_unknown:
                 backoff_s = min(backoff_s, UNKNOWN_PEER_RETRY_S)
-            await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence)
+            await self._queue.settle(chunk_id, live, self._n, error, backoff_s, fence,
+                                     claimed_until=item.get("claimed_until"))
             if self._observations is not None and live >= self._n and "age_s" in item:
                 self._observations.repair_completed(
                     float(item["age_s"]) + time.monotonic() - started)

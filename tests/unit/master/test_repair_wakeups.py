@@ -82,7 +82,7 @@ class _Queue:
         return claimed
 
     async def settle(self, chunk_id: str, live: int, n: int, error: str, retry_in_s: float,
-                     fence: object = None) -> None:
+                     fence: object = None, claimed_until: object = None) -> None:
         self.settled.append((chunk_id, live, error, retry_in_s))
 
     async def add_replica(self, chunk_id: str, worker_id: str, fence: object = None) -> None:
