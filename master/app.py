@@ -34,7 +34,7 @@ from master.api import (
     routes_webhooks,
 )
 from master.api.common import SERVICES
-from master.api.middleware import FOREGROUND, middlewares
+from master.api.middleware import FOREGROUND, auth_gate, json_errors, request_context
 from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
@@ -48,6 +48,7 @@ from master.background.webhook_delivery import (
     HttpWebhookPoster,
     WebhookDelivery,
 )
+from master.cluster.controller_client import ControllerClient
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
@@ -86,6 +87,7 @@ from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
+from master.services.consistency import ConsistencyService
 from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.events import EventService
@@ -111,8 +113,10 @@ from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
+from master.services.web_sessions import CookiePolicy, WebSessions
 from master.services.webhook_secrets import WebhookSecrets
 from master.services.webhooks import WebhookService
+from master.ui import session_middleware, setup_ui
 
 __all__ = ["build_app"]
 
@@ -121,7 +125,11 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: MasterSettings) -> web.Application:
     # Uploads are streamed by the handlers, so the body cap only guards request.read().
-    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    # The web UI's session middleware turns its cookie into the API's bearer token, so it
+    # sits just before the auth gate (master/ui/middleware.py).
+    app = web.Application(
+        middlewares=[request_context, json_errors, session_middleware, auth_gate],
+        client_max_size=1024 * 1024)
     app.add_routes(routes_auth.routes)
     app.add_routes(routes_cluster.routes)
     app.add_routes(routes_sessions.routes)
@@ -137,6 +145,7 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_events.routes)
     app.add_routes(routes_webhooks.routes)
     app[FOREGROUND] = ForegroundActivity()  # the REST edge counts client requests
+    setup_ui(app, SERVICES)
     app.cleanup_ctx.append(_services_ctx(settings))
     app.on_shutdown.append(_end_event_readers)
     return app
@@ -293,6 +302,11 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 webhooks=webhooks,
                 gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
                                  uploads, downloads, sessions, metrics, api_keys, audit),
+                consistency=ConsistencyService(
+                    ControllerClient(settings.controller_url, http, identity), audit),
+                web_sessions=WebSessions(settings.jwt_secret, CookiePolicy(
+                    secure=settings.tls_cert_file is not None,
+                    session_ttl_s=settings.jwt_ttl_seconds)),
             )
             app[SERVICES] = services
 

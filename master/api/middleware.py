@@ -40,6 +40,10 @@ PUBLIC_ROUTES = {
     "/api/v1/openapi.json",
     "/metrics",
     "/d/{token}",  # download links: the token is the credential (routes_links)
+    # The web UI's login, register and static files (master/ui, DESIGN §18).
+    "/ui/login",
+    "/ui/register",
+    "/ui/static",
 }
 
 
@@ -51,6 +55,10 @@ _BOOKKEEPING_ROUTES = {
     "/api/v1/workers/register",
     "/api/v1/workers/{worker_id}/heartbeat",
     "/metrics",
+    # The web UI's live admin views: an SSE stream an open page holds for minutes is
+    # not client load (it would keep the master "busy" and pace repair while watched).
+    "/ui/admin/workers/live",
+    "/ui/admin/consistency/live",
 }
 
 CLIENT_CLOSED = 499
