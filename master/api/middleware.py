@@ -59,6 +59,10 @@ _BOOKKEEPING_ROUTES = {
     # not client load (it would keep the master "busy" and pace repair while watched).
     "/ui/admin/workers/live",
     "/ui/admin/consistency/live",
+    # The change feed: a long poll waits idle for up to EVENTS_MAX_WAIT_S and an SSE
+    # reader (`echofs watch`, a webhook-less consumer) holds its stream for hours; either
+    # would keep the master "busy" and pace repair for as long as anyone follows the feed.
+    "/api/v1/events",
 }
 
 CLIENT_CLOSED = 499

@@ -1,6 +1,7 @@
 """The REST edge counts client requests for background pacing (common.pacing): a client
 request is in flight while its handler runs, ended when it returns or fails; the cluster's
-own bookkeeping (heartbeats, health, metrics) is not client traffic."""
+own bookkeeping (heartbeats, health, metrics) is not client traffic, nor is following
+the change feed (an idle wait)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _app(foreground: ForegroundActivity, seen: list[int]) -> web.Application:
     app.router.add_get("/api/v1/files/fail", handler)
     app.router.add_post("/api/v1/workers/{worker_id}/heartbeat", handler)
     app.router.add_get("/api/v1/health", handler)
+    app.router.add_get("/api/v1/events", handler)
     return app
 
 
@@ -49,6 +51,7 @@ async def _call(app: web.Application, method: str, path: str) -> None:
     ("GET", "/api/v1/files/fail", 1),
     ("POST", "/api/v1/workers/worker-1/heartbeat", 0),
     ("GET", "/api/v1/health", 0),
+    ("GET", "/api/v1/events", 0),  # a feed follower waits idle, for hours with SSE
 ])
 async def test_client_requests_count_while_they_run_and_bookkeeping_does_not(
     method: str, path: str, counted: int,
