@@ -33,11 +33,12 @@ clock as an argument (:class:`TokenBucket`), so tests drive it with a fake clock
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from common.pacing import ForegroundActivity  # the master's edge counts the same way
 
 __all__ = [
     "FOREGROUND_METHODS",
@@ -107,28 +108,6 @@ class TokenBucket:
         if rate <= 0 or self.tokens >= 0:
             return 0.0
         return -self.tokens / rate
-
-
-@dataclass
-class ForegroundActivity:
-    """Client RPCs in flight, and when the last one ended (the servicer keeps it).
-
-    Updated on the event loop; read from any thread (two plain numbers).
-    """
-
-    clock: Callable[[], float] = time.monotonic
-    inflight: int = 0
-    last_end_s: float = -math.inf
-
-    def begin(self) -> None:
-        self.inflight += 1
-
-    def end(self) -> None:
-        self.inflight -= 1
-        self.last_end_s = self.clock()
-
-    def busy(self, now: float, recent_s: float) -> bool:
-        return self.inflight > 0 or now - self.last_end_s < recent_s
 
 
 @dataclass
