@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,8 @@ __all__ = ["hash_file", "upload"]
 
 log = logging.getLogger(__name__)
 
-_READ_BYTES = 1024 * 1024
+# Big enough that a block's hashing dwarfs handing it to the helper thread.
+_READ_BYTES = 4 * 1024 * 1024
 
 
 def identity_of(path: Path) -> FileIdentity:
@@ -63,12 +65,19 @@ def identity_of(path: Path) -> FileIdentity:
 
 
 def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
-    """(whole-file SHA-256, per-chunk SHA-256 = chunk ids), reading ``_READ_BYTES`` at a
-    time. InvalidInput if the file is not ``size`` bytes long (it is changing)."""
+    """(whole-file SHA-256, per-chunk SHA-256 = chunk ids), in one read of the file,
+    ``_READ_BYTES`` at a time. InvalidInput if the file is not ``size`` bytes long (it
+    is changing).
+
+    The two digests are of the same bytes but cannot be derived from each other, so
+    each block is hashed twice: the whole-file digest in a helper thread while this one
+    does the chunk's (hashlib lets go of the GIL on large buffers). On two cores the
+    pass takes about half the time of hashing one after the other — and it is all the
+    time ``put`` spends before the first byte goes out."""
     whole = hashlib.sha256()
     chunk_ids: list[str] = []
-    total = 0
-    with path.open("rb") as f:
+    with path.open("rb", buffering=0) as f, ThreadPoolExecutor(
+            1, thread_name_prefix="echofs-hash") as helper:
         for span in cut(size, chunk_size):
             piece_hash = hashlib.sha256()
             remaining = span.length
@@ -76,10 +85,12 @@ def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
                 data = f.read(min(_READ_BYTES, remaining))
                 if not data:
                     raise InvalidInput(f"{path} shrank while it was being read")
-                whole.update(data)
+                # One block in flight: the helper is done with the previous one before
+                # the next is read, so blocks reach ``whole`` in order.
+                whole_done = helper.submit(whole.update, data)
                 piece_hash.update(data)
+                whole_done.result()
                 remaining -= len(data)
-                total += len(data)
             chunk_ids.append(piece_hash.hexdigest())
         if f.read(1):
             raise InvalidInput(f"{path} grew while it was being read")
