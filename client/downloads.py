@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 _READ_BYTES = 1024 * 1024
 _STATE_EVERY_S = 1.0
+# Not on every platform (macOS has no posix_fadvise): then the final fsync does it all.
+_FADVISE: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 # Pieces (of ``range_size``, 4 MiB) per ranged request at most: 32 MiB. Each request
 # costs the master a lookup and a fresh read-ahead; streaming a few large ones instead
 # of many 4 MiB ones measured ~2-4x the throughput on a loaded 2-core machine.
@@ -99,7 +101,12 @@ def _reader(fd: int, range_size: int) -> Callable[[Span], memoryview]:
     """Reads a piece of the ``.part`` back for hashing into one buffer, reused: a fresh
     4 MiB ``bytes`` per piece cost page faults on every read. The hasher hashes each
     piece before it asks for the next. A short read (the file shrank under us) hands
-    back what there is, which then fails the hash."""
+    back what there is, which then fails the hash.
+
+    Once a piece is read back, the kernel is told to start writing it to disk
+    (``POSIX_FADV_DONTNEED`` starts writeback of dirty pages and drops only clean
+    ones), so the fsync before the rename waits for the last pieces only instead of
+    the whole file (~0.7 s of a 1 GiB download on the bench machine)."""
     buffer = memoryview(bytearray(range_size))
 
     def read_back(span: Span) -> memoryview:
@@ -110,6 +117,8 @@ def _reader(fd: int, range_size: int) -> Callable[[Span], memoryview]:
             if n == 0:
                 break
             got += n
+        if _FADVISE is not None:
+            os.posix_fadvise(fd, span.offset, span.length, _FADVISE)
         return view[:got]
     return read_back
 
