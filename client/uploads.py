@@ -28,7 +28,8 @@ import hashlib
 import logging
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # Big enough that a block's hashing dwarfs handing it to the helper thread.
 _READ_BYTES = 4 * 1024 * 1024
+# Blocks the whole-file digest may lag behind the chunk ids (memory: that many blocks).
+_HASH_AHEAD = 4
 
 
 def identity_of(path: Path) -> FileIdentity:
@@ -70,12 +73,14 @@ def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
     is changing).
 
     The two digests are of the same bytes but cannot be derived from each other, so
-    each block is hashed twice: the whole-file digest in a helper thread while this one
-    does the chunk's (hashlib lets go of the GIL on large buffers). On two cores the
-    pass takes about half the time of hashing one after the other — and it is all the
-    time ``put`` spends before the first byte goes out."""
+    each block is hashed twice: the whole-file digest in a helper thread, up to
+    ``_HASH_AHEAD`` blocks behind, while this thread does the chunk's (hashlib lets go
+    of the GIL on large buffers). With a free core the pass takes about half the time
+    of hashing one after the other — and it is all the time ``put`` spends before the
+    first byte goes out."""
     whole = hashlib.sha256()
     chunk_ids: list[str] = []
+    behind: deque[Future[None]] = deque()
     with path.open("rb", buffering=0) as f, ThreadPoolExecutor(
             1, thread_name_prefix="echofs-hash") as helper:
         for span in cut(size, chunk_size):
@@ -85,15 +90,17 @@ def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
                 data = f.read(min(_READ_BYTES, remaining))
                 if not data:
                     raise InvalidInput(f"{path} shrank while it was being read")
-                # One block in flight: the helper is done with the previous one before
-                # the next is read, so blocks reach ``whole`` in order.
-                whole_done = helper.submit(whole.update, data)
+                # One helper thread: blocks reach ``whole`` in the order submitted.
+                behind.append(helper.submit(whole.update, data))
                 piece_hash.update(data)
-                whole_done.result()
                 remaining -= len(data)
+                if len(behind) > _HASH_AHEAD:
+                    behind.popleft().result()
             chunk_ids.append(piece_hash.hexdigest())
         if f.read(1):
             raise InvalidInput(f"{path} grew while it was being read")
+        while behind:
+            behind.popleft().result()
     return whole.hexdigest(), chunk_ids
 
 
