@@ -98,9 +98,9 @@ def _finish(part: Path, dest: Path) -> None:
 
 
 def _reader(fd: int, range_size: int) -> Callable[[Span], memoryview]:
-    """Reads a piece of the ``.part`` back for hashing into one buffer, reused: a fresh
-    4 MiB ``bytes`` per piece cost page faults on every read. The hasher hashes each
-    piece before it asks for the next. A short read (the file shrank under us) hands
+    """Reads a piece of the ``.part`` back for hashing into one buffer, reused rather
+    than a fresh 4 MiB ``bytes`` per piece. The hasher hashes each piece before it asks
+    for the next. A short read (the file shrank under us) hands
     back what there is, which then fails the hash.
 
     Once a piece is read back, the kernel is told to start writing it to disk
