@@ -53,20 +53,24 @@ clean:
 .PHONY: tools monitoring monitoring-dashboards
 
 # prometheus + promtool from Debian's `prometheus` package, for the monitoring tests and
-# `make monitoring`. A temporary policy-rc.d keeps the package's own service from
-# starting; EchoFS always runs its own Prometheus on loopback.
+# `make monitoring`; Debian's `chromium` (+ `chromium-driver`) for the web UI's browser tests
+# (tests/ui, Playwright with executable_path=/usr/bin/chromium: never a browser download).
+# A temporary policy-rc.d keeps the package's own service from starting; EchoFS always
+# runs its own Prometheus on loopback.
 tools:
-	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
+	  && [ -x /usr/bin/chromium ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  POLICY=/usr/sbin/policy-rc.d; ADDED=; \
 	  if [ ! -e $$POLICY ]; then printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$POLICY >/dev/null \
 	    && $$SUDO chmod 755 $$POLICY && ADDED=1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --no-install-recommends prometheus >/dev/null; STATUS=$$?; \
+	    --no-install-recommends prometheus chromium chromium-driver >/dev/null; STATUS=$$?; \
 	  if [ -n "$$ADDED" ]; then $$SUDO rm -f $$POLICY; fi; \
 	  exit $$STATUS; \
-	else echo "warning: prometheus/promtool not found and no apt-get; the monitoring tests need them" >&2; \
+	else echo "warning: prometheus/promtool/chromium not found and no apt-get;" \
+	  "the monitoring and web UI tests need them" >&2; \
 	fi
 
 # Prometheus on 127.0.0.1:9090 against `make run-cluster` (run that first, in another shell).

@@ -1,21 +1,31 @@
-"""What adaptive consistency buys: the experiment of issue 7 (``docs/consistency.md``).
+"""What adaptive consistency buys: the experiment of issues 7 and 23 (``docs/consistency.md``).
 
 A real cluster (PostgreSQL, Redis, master, 3 workers with N = 3, the controller) takes
-uploads of 1 MiB files from 16 concurrent clients through four phases:
+uploads of 1 MiB files from 16 paced clients through eight phases:
 
-    healthy     all workers running
-    one_slow    worker-1 stopped with SIGSTOP (alive for TCP, answers nothing)
-    two_slow    worker-1 and worker-2 stopped
-    recovered   every worker continued with SIGCONT
+    healthy           all workers running
+    one_slow          worker-1 slow (every RPC delayed; --slow-by sigstop freezes it)
+    two_slow          worker-1 and worker-2 slow
+    recovered         every worker fine again
+    partitioned       worker-1 cut off from everyone (a pulled cable: it keeps running and
+                      heartbeating, nothing reaches its gRPC port)
+    flapping          worker-2 cut off and back every --flap-seconds
+    master_partition  worker-1 and worker-2 cut off from the master only: the controller
+                      (and the other workers) still reach them
+    healed            every worker fine again
 
-once per controller setting: ``auto`` (the policy decides), ``C`` and ``A`` (pinned with
-``POST /v1/override``). For each run and phase it reports upload p50/p99 latency, failed
-uploads, the share of time the cluster-wide mode spent in C / Hybrid / A (sampled from
-``GET /v1/mode`` every 250 ms), and per run the time from the start of ``recovered`` until
-every chunk had N live copies and an empty repair queue, and the acknowledged bytes lost
-(every acknowledged upload is downloaded and its SHA-256 compared; must be 0).
+Every worker sits behind a TCP fault proxy in this process (``tools.fault_proxy``; the
+worker advertises the proxy's address), which is how the last four phases are made. Each
+phase runs once per controller setting: ``auto`` (the policy decides), ``C`` and ``A``
+(pinned with ``POST /v1/override``). For each run and phase it reports upload p50/p99
+latency, failed uploads, the share of time the cluster-wide mode spent in C / Hybrid / A
+(sampled from ``GET /v1/mode`` every 250 ms), the uploads written in A (their receipts),
+the controller's mode changes (from its decision history), the time from the start of
+``recovered`` until every chunk had N live copies, and the acknowledged bytes lost (every
+acknowledged upload is downloaded and its SHA-256 compared; must be 0). Issue 23's
+criteria are checked per phase (``bench.consistency_report.criteria``).
 
-    .venv/bin/python -m bench.consistency_experiment --phase-seconds 60 --write-doc
+    .venv/bin/python -m bench.consistency_experiment --phase-seconds 35 --write-doc
 
 Never run as a test. Uses embedded PostgreSQL/Redis under ``var/bench`` unless
 ``DATABASE_URL`` / ``REDIS_URL`` are given.
@@ -26,13 +36,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 import os
 import random
 import shutil
-import signal
 import sys
 import time
 import uuid
@@ -42,14 +52,22 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from bench.consistency_report import PHASES, markdown, summarise
+from bench.consistency_faults import (
+    FAULTS,
+    SETTLE_BEFORE,
+    FaultInjector,
+    Faults,
+    start_cluster,
+)
+from bench.consistency_report import LONG_PHASES, PHASES, STOPPED, markdown, summarise
 from common.embedded import embedded_services
 from tools.cluster import ClusterSpec, LocalCluster
 from tools.databases import create_database
+from tools.fault_proxy import FaultProxy
 
 MiB = 1024 * 1024
-STOPPED_IN = {"healthy": (), "one_slow": ("worker-1",), "two_slow": ("worker-1", "worker-2"),
-              "recovered": ()}
+
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "consistency.md"
 
@@ -77,17 +95,31 @@ class RunResult:
     time_to_n_s: float | None = None
     lost_bytes: int = 0
     verified: int = 0
+    # (phase, seconds since the phase began, seconds since the run began, from, to,
+    # reason code): the controller's cluster-wide changes from its decision history.
+    changes: list[tuple[str, float, float, str, str, str]] = field(default_factory=list)
+    # phase -> the controller's durability estimate at the end of the phase
+    durability: dict[str, dict] = field(default_factory=dict)
 
 
 class Experiment:
-    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, setting: str) -> None:
+    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, setting: str,
+                 proxies: dict[str, FaultProxy]) -> None:
         self.args = args
         self.cluster = cluster
+        self.faults = FaultInjector(args, cluster, proxies)
         self.result = RunResult(setting)
         self.phase = PHASES[0]
         self.phase_started = time.monotonic()
+        # wall-clock start of each phase, to place the controller's decisions
+        self.phase_walls: list[tuple[str, float]] = []
         self.stop = asyncio.Event()
         self.tokens: dict[int, str] = {}
+
+    def phases(self) -> list[str]:
+        """The phases to run, in the experiment's order (``--phases``; all by default)."""
+        chosen = {p.strip() for p in self.args.phases.split(",")} if self.args.phases else None
+        return [p for p in PHASES if chosen is None or p in chosen]
 
     async def client(self, http: aiohttp.ClientSession, index: int) -> None:
         base = self.cluster.master_url
@@ -147,6 +179,10 @@ class Experiment:
                     retryable, error = r.status == 503, f"{r.status} {body.get('code')}"
             except (TimeoutError, aiohttp.ClientError) as exc:
                 retryable, error = True, repr(exc)
+            if retryable and self.stop.is_set() and time.perf_counter() + backoff_s <= deadline:
+                # The run ended while a client library would still retry: not a failure.
+                return Upload(phase, time.perf_counter() - started, False,
+                              error=f"{STOPPED} {error}", attempts=attempts)
             if not retryable or time.perf_counter() + backoff_s > deadline or self.stop.is_set():
                 return Upload(phase, time.perf_counter() - started, False, error=error,
                               attempts=attempts)
@@ -166,31 +202,41 @@ class Experiment:
             )
             await asyncio.sleep(0.25)
 
-    def set_stopped(self, stopped: tuple[str, ...]) -> None:
-        """Make these workers slow (and the others not): SIGSTOP, or with
-        ``--slow-by delay`` the worker's injected RPC delay (SIGUSR1 on, SIGUSR2 off)."""
-        for worker_id, handle in self.cluster.workers.items():
-            if self.args.slow_by == "delay":
-                handle.process.signal(signal.SIGUSR1 if worker_id in stopped else signal.SIGUSR2)
-            else:
-                handle.process.signal(signal.SIGSTOP if worker_id in stopped else signal.SIGCONT)
+    async def settle(self, http: aiohttp.ClientSession) -> None:
+        """Lift every fault until the master sees every worker healthy (no phase's)."""
+        self.phase, self.phase_started = "settle", time.monotonic()
+        self.phase_walls.append(("settle", time.time()))
+        await self.faults.settle(http)
+
+    async def sample_status(self, http: aiohttp.ClientSession) -> dict:
+        try:
+            async with http.get(f"{self.cluster.controller_url}/status",
+                                timeout=aiohttp.ClientTimeout(total=5)) as r:
+                return (await r.json())["data"]
+        except (TimeoutError, aiohttp.ClientError, KeyError):
+            return {}
 
     async def run(self) -> RunResult:
         timeout = aiohttp.ClientTimeout(total=self.args.upload_timeout_s)
         connector = aiohttp.TCPConnector(limit=self.args.clients * 2)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             if self.result.setting in ("C", "A"):
+                # Controller writes need the cluster's identity (DESIGN §15).
+                signed = self.cluster.identity("bench").http_headers("POST", "/v1/override")
                 async with http.post(f"{self.cluster.controller_url}/v1/override",
-                                     json={"mode": self.result.setting}) as r:
+                                     json={"mode": self.result.setting}, headers=signed) as r:
                     r.raise_for_status()
             tasks = [asyncio.create_task(self.client(http, i)) for i in range(self.args.clients)]
             tasks.append(asyncio.create_task(self.sample_modes(http)))
             recovered_at = 0.0
             until_n: asyncio.Task[float | None] | None = None
             try:
-                for phase in PHASES:
+                for phase in self.phases():
+                    if phase in SETTLE_BEFORE:
+                        await self.settle(http)
                     self.phase, self.phase_started = phase, time.monotonic()
-                    self.set_stopped(STOPPED_IN[phase])
+                    self.phase_walls.append((phase, time.time()))
+                    await self.faults.apply(FAULTS[phase])
                     if phase == "recovered":
                         recovered_at = time.monotonic()
                         # Watched while uploads go on: the figure is how long recovery
@@ -199,17 +245,39 @@ class Experiment:
                     log(f"[{self.result.setting}] phase {phase}")
                     await asyncio.sleep(
                         (self.args.recovered_seconds or self.args.phase_seconds)
-                        if phase == "recovered" else self.args.phase_seconds
+                        if phase in LONG_PHASES else self.args.phase_seconds
                     )
+                    status = await self.sample_status(http)
+                    if status.get("durability"):
+                        self.result.durability[phase] = status["durability"]
             finally:
-                self.set_stopped(())
+                await self.faults.apply(Faults())
                 self.stop.set()
                 await asyncio.wait(tasks, timeout=self.args.upload_timeout_s + 5)
             self.result.time_to_n_s = (
                 await until_n if until_n is not None else await self.time_to_n(recovered_at)
             )
             await self.verify(http)
+        await self.read_changes()
         return self.result
+
+    async def read_changes(self) -> None:
+        """The controller's cluster-wide mode changes, from its decision history."""
+        async with await psycopg.AsyncConnection.connect(
+            self.cluster.spec.database_url, autocommit=True
+        ) as conn:
+            cur = await conn.execute(
+                "SELECT EXTRACT(EPOCH FROM decided_at)::float8, from_mode, mode, reason_code"
+                " FROM controller_decisions WHERE object_id = '*' AND changed ORDER BY id")
+            rows = await cur.fetchall()
+        for at, from_mode, to_mode, reason in rows:
+            phase, began = self.phase_walls[0]
+            for name, wall in self.phase_walls:
+                if wall <= at:
+                    phase, began = name, wall
+            run_began = self.phase_walls[0][1]
+            self.result.changes.append(
+                (phase, at - began, at - run_began, from_mode, to_mode, reason))
 
     async def time_to_n(self, recovered_at: float) -> float | None:
         """Seconds from the start of ``recovered`` until every chunk stored before it has N
@@ -272,11 +340,14 @@ async def run_setting(args: argparse.Namespace, setting: str, database_server: s
                        redis_url=redis_url, workers=3, replication_factor=3,
                        worker_env=worker_env, controller_env=controller_env)
     cluster = LocalCluster(spec)
+    proxies: dict[str, FaultProxy] = {}
     try:
-        await asyncio.to_thread(cluster.start)
-        return await Experiment(args, cluster, setting).run()
+        proxies = await start_cluster(cluster, spec.workers)
+        return await Experiment(args, cluster, setting, proxies).run()
     finally:
         await asyncio.to_thread(cluster.stop)
+        for proxy in proxies.values():
+            await proxy.close()
         if not args.keep:
             shutil.rmtree(base_dir, ignore_errors=True)
 
@@ -285,8 +356,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="auto,C,A")
     parser.add_argument("--phase-seconds", type=float, default=60.0)
+    parser.add_argument("--phases", default="",
+                        help="comma-separated subset of the phases to run, in the usual order"
+                             " (e.g. two_slow,recovered: the return after a fault); all if empty")
     parser.add_argument("--recovered-seconds", type=float, default=0.0,
-                        help="length of the last phase; 0 = --phase-seconds")
+                        help="length of the recovered and healed phases; 0 = --phase-seconds")
+    parser.add_argument("--flap-seconds", type=float, default=3.0,
+                        help="the flapping worker is cut off and back every this long")
+    parser.add_argument("--latency-budget-ms", type=float, default=1000.0,
+                        help="an upload p99 above this is C missing its latency budget"
+                             " (the criteria of issue 23); the controller's default")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--file-size", type=int, default=1 * MiB)
     parser.add_argument("--rate-per-client", type=float, default=1.0,
@@ -306,7 +385,13 @@ def main() -> None:
                              "probes and decides)")
     parser.add_argument("--probe-timeout-s", type=float, default=0.5,
                         help="the controller's CONTROLLER_PROBE_TIMEOUT_SECONDS")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="run the settings at the same time, each on its own cluster"
+                             " (a paired comparison on a machine others also load)")
     parser.add_argument("--write-doc", action="store_true", help=f"write the table to {DOC}")
+    parser.add_argument("--results-json", type=Path, default=None,
+                        help="also write every run's raw results (uploads, samples, changes,"
+                             " durability estimates) to this file")
     parser.add_argument("--keep", action="store_true", help="keep cluster folders and logs")
     args = parser.parse_args()
 
@@ -314,8 +399,21 @@ def main() -> None:
         var_dir = REPO / "var" / "bench"
         with embedded_services(var_dir, os.environ.get("DATABASE_URL", ""),
                                os.environ.get("REDIS_URL", "")) as (database_url, redis_url):
-            return [await run_setting(args, s.strip(), database_url, redis_url)
-                    for s in args.settings.split(",")]
+            settings = [setting.strip() for setting in args.settings.split(",")]
+            done: list[RunResult] = []
+            if args.concurrent:
+                # Paired: every setting on its own cluster at the same time, so each sees
+                # the same background load (other work on the machine comes and goes).
+                done = list(await asyncio.gather(
+                    *(run_setting(args, s, database_url, redis_url) for s in settings)))
+            for setting in settings if not args.concurrent else ():
+                done.append(await run_setting(args, setting, database_url, redis_url))
+                if args.results_json is not None:  # a later failure loses no finished run
+                    args.results_json.write_text(
+                        json.dumps([dataclasses.asdict(r) for r in done]))
+            if args.results_json is not None:
+                args.results_json.write_text(json.dumps([dataclasses.asdict(r) for r in done]))
+            return done
 
     results = asyncio.run(run_all())
     table = markdown(results, args)

@@ -1,6 +1,6 @@
 """Where EchoFS's CPU goes: py-spy on the master and every worker during one workload.
 
-    .venv/bin/pip install py-spy
+    .venv/bin/pip install -c constraints.txt -e ".[bench]"   # py-spy
     .venv/bin/python -m bench.profile_echofs [large-random-c1-write | large-random-c4-write |
         large-compressible-c4-write | large-random-c4-read | small-write | small-read]
 
@@ -29,7 +29,7 @@ def _py_spy() -> str:
     here = Path(sys.executable).parent / "py-spy"
     found = str(here) if here.exists() else shutil.which("py-spy")
     if not found:
-        raise SystemExit("py-spy not installed: .venv/bin/pip install py-spy")
+        raise SystemExit("py-spy not installed: the bench extra (pip install -e '.[bench]')")
     return found
 
 

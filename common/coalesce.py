@@ -6,6 +6,12 @@ target at once, a batch of one, so nothing waits at low load; items that arrive 
 ``max_in_flight`` batches are running wait and leave together in the next batch. Under
 load, the batch size follows the concurrency by itself.
 
+With ``same_turn=True`` an idle target gets what arrived at the end of the event loop's
+turn it arrived in instead: items submitted in one turn (the uploads one answer
+released, which all reach their commit in the next turn) leave together rather than
+the first alone and the rest in a second batch behind it. Still no timer: a lone item
+waits only for the callbacks already ready in its turn.
+
 ``run_batch`` gets the items in arrival order and returns one result per item, each
 either a value or the exception that item met; an exception escaping ``run_batch``
 fails every item of that batch. ``close`` fails what is queued and cancels what runs.
@@ -38,6 +44,7 @@ class Coalescer(Generic[T, R]):
         max_items: int = 64,
         max_weight: int = 0,
         weight: Callable[[T], int] = lambda _item: 0,
+        same_turn: bool = False,
     ) -> None:
         self._run_batch = run_batch
         self._name = name
@@ -48,15 +55,27 @@ class Coalescer(Generic[T, R]):
         self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._in_flight: dict[asyncio.Task[None], list[tuple[T, asyncio.Future[R]]]] = {}
         self._closed = False
+        self._same_turn = same_turn
+        self._pump_due = False
 
     async def submit(self, item: T) -> R:
         """``item``'s result from the batch it travels in; raises the error it met."""
         if self._closed:
             raise Unavailable(f"{self._name} is closed")
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))
-        self._pump()
+        if not self._same_turn:
+            self._pump()
+        elif not self._pump_due:  # once the callbacks ready in this turn have run
+            self._pump_due = True
+            loop.call_soon(self._due_pump)
         return await future
+
+    def _due_pump(self) -> None:
+        self._pump_due = False
+        if not self._closed:
+            self._pump()
 
     def _pump(self) -> None:
         while self._queue and len(self._in_flight) < self._max_in_flight:

@@ -150,6 +150,16 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     repair_interval_seconds: float = Field(
         1.0, gt=0, description="Pause between repair-queue passes."
     )
+    background_busy_share: float = Field(
+        0.25, gt=0, le=1.0,
+        description=(
+            "Share of wall time repair and GC batches may take while client requests are "
+            "in flight or recent (smaller batches then); idle, they run back to back."
+        ),
+    )
+    background_recent_seconds: float = Field(
+        1.0, ge=0, description="A client request this recent still counts as traffic."
+    )
     admin_users: str = Field(
         "", description="Comma-separated usernames that are admins from registration."
     )
@@ -312,6 +322,16 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     replication_factor: int = Field(3, ge=1, le=9, description="Replicas per chunk (N).")
     lease_ttl_seconds: float = Field(
         10.0, ge=0.3, description="Lease of the one active evaluation loop: renewed every third."
+    )
+    controller_latency_budget_seconds: float = Field(
+        1.0, gt=0, description="A C write expected slower than this may move writes to A."
+    )
+    controller_startup_grace_seconds: float = Field(
+        15.0, ge=0, description="A worker not heard from since start counts as unknown this long."
+    )
+    # The same variable the master reads: the durability model's time to detect adds it.
+    repair_grace_seconds: float = Field(
+        30.0, ge=0, description="A worker down this long has its chunks re-replicated."
     )
 
 

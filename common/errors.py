@@ -33,6 +33,7 @@
     │   ├── LinkTargetGone         link_target_gone   410   NOT_FOUND
     │   └── CursorExpired          cursor_expired     410   NOT_FOUND
     ├── PreconditionFailed         precondition_failed 412  FAILED_PRECONDITION
+    │   └── LatencyBudgetExceeded  latency_budget_exceeded 412 FAILED_PRECONDITION
     ├── PayloadTooLarge            payload_too_large  413   RESOURCE_EXHAUSTED
     ├── RangeNotSatisfiable        range_not_satisfiable 416 OUT_OF_RANGE
     ├── TooManyRequests            too_many_requests  429   RESOURCE_EXHAUSTED
@@ -77,6 +78,7 @@ __all__ = [
     "IncompleteUpload",
     "InvalidInput",
     "InvalidPart",
+    "LatencyBudgetExceeded",
     "LeaseLost",
     "LinkExpired",
     "LinkTargetGone",
@@ -264,6 +266,28 @@ class CursorExpired(Gone):
 
 class PreconditionFailed(EchoError):
     code = "precondition_failed"
+
+
+class LatencyBudgetExceeded(PreconditionFailed):
+    """The request's own latency budget ran out before its write quorum was met (the
+    condition it stated, ``X-EchoFS-Latency-Budget-Ms``, did not hold; nothing was
+    committed). Says how many copies were needed, which landed, which were still being
+    written. Retrying, with the same or a larger budget, may succeed."""
+
+    code = "latency_budget_exceeded"
+
+    def __init__(
+        self, *, chunk_id: str, needed: int, succeeded: Sequence[str], pending: Sequence[str],
+        budget_ms: int | None = None,
+    ) -> None:
+        budget = "the request's latency budget" + (f" of {budget_ms} ms" if budget_ms else "")
+        super().__init__(
+            f"{budget} ran out before the write quorum for chunk"
+            f" {chunk_id[:12]}: needed {needed}, {len(succeeded)} succeeded"
+            f" ({', '.join(succeeded) or 'none'}); still writing: {', '.join(pending) or 'none'}",
+            details={"chunk_id": chunk_id, "needed": needed, "succeeded": list(succeeded),
+                     "pending": list(pending), "latency_budget_ms": budget_ms},
+        )
 
 
 class PayloadTooLarge(EchoError):

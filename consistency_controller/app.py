@@ -292,6 +292,9 @@ def _resources(
             active_window_s=settings.active_object_window_seconds,
             decision_retention_s=settings.decision_retention_seconds,
             replication_factor=settings.replication_factor,
+            latency_budget_s=settings.controller_latency_budget_seconds,
+            startup_grace_s=settings.controller_startup_grace_seconds,
+            repair_grace_s=settings.repair_grace_seconds,
             singleton=singleton,
         )
         app[PROBER] = prober

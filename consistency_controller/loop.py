@@ -4,12 +4,15 @@ owns and cancels on ``stop()``.
 
 One round:
 
-1. probe every worker (``signals.Prober``) and read the repair backlog and write rates;
-2. decide the cluster-wide mode (object ``*``) from cluster signals;
-3. decide each tracked object — registered, hinted, or written within the active window —
-   from its own signals: risk = max(partition risk of its replica workers, the cluster's)
-   (``signals.partition_risk``: the failing share scaled by N / (N − W_C + 1)),
-   lag = age of its oldest repair item, rate = its versions in the last minute, its hint;
+1. probe every worker (``signals.Prober``), read the masters' reports about each worker
+   and their write-path figures, the repair backlog and write rates;
+2. judge whether C can write and how fast (``viability.assess``: writable workers,
+   unknown ones, C's expected latency), count failure onsets for the durability model
+   (``durability.FailureLedger``) and estimate the loss probability per mode;
+3. decide the cluster-wide mode (object ``*``), then each tracked object — registered,
+   hinted, or written within the active window — from the same viability with its own
+   hint, lag and write rate (a new chunk of any object is placed over all workers, so an
+   object's old replica workers do not decide where its next write goes);
 4. persist states and decisions in PostgreSQL, then publish every mode change on Redis.
 
 A failed round is logged and counted; the next one runs on schedule.
@@ -40,11 +43,26 @@ from common.loops import run_loop
 from common.quorum import Hint, Mode
 from common.singleton import Fence, SingletonRunner
 
+from .durability import (
+    DurabilityEstimate,
+    DurabilityInputs,
+    FailureLedger,
+    WorkerState,
+    estimate,
+)
 from .metrics import ControllerMetrics
 from .policy import Decision, PolicyState, Signals, decide
+from .round_view import (
+    durability_inputs,
+    seen_down,
+    signals_json,
+    update_metrics,
+    viability_json,
+)
 from .service import ControllerService, ModeAnswer
-from .signals import ObjectFacts, Prober, SignalReader, partition_risk, share_failing
+from .signals import ObjectFacts, Prober, SignalReader, WorkerHealth, WriteStats
 from .store import CLUSTER, DecisionRow, ObjectRecord
+from .viability import Viability, assess
 
 __all__ = ["EvaluationLoop", "RoundReport"]
 
@@ -74,6 +92,9 @@ class EvaluationLoop:
         active_window_s: float,
         decision_retention_s: float,
         replication_factor: int = 3,
+        latency_budget_s: float = 1.0,
+        startup_grace_s: float = 15.0,
+        repair_grace_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         singleton: SingletonRunner | None = None,
     ) -> None:
@@ -87,6 +108,11 @@ class EvaluationLoop:
         self.active_window_s = active_window_s
         self.decision_retention_s = decision_retention_s
         self.replication_factor = replication_factor
+        self.latency_budget_s = latency_budget_s
+        self.startup_grace_s = startup_grace_s
+        self.repair_grace_s = repair_grace_s
+        self.ledger = FailureLedger(permanent_after_s=repair_grace_s)
+        self.durability: DurabilityEstimate | None = None
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._last_success: float | None = None
@@ -183,13 +209,25 @@ class EvaluationLoop:
         service = self.service
         workers = await self.reader.workers()
         health = await self.prober.probe_all(workers)
-        worker_ids = [w.worker_id for w in workers]
-        cluster_share = share_failing(worker_ids, health)
-        cluster_risk = partition_risk(worker_ids, health, self.replication_factor)
+        observations = await self.reader.worker_observations()
+        write_stats = await self.reader.write_stats()
         cluster_lag_s, backlog = await self.reader.repair_backlog()
         cluster_rate, cluster_writes = await self.reader.cluster_write_rate()
         writers = await self.reader.recent_writers(self.active_window_s, MAX_TRACKED_OBJECTS)
         now = self.clock()
+
+        snapshots = [
+            health[w.worker_id].snapshot(observations.get(w.worker_id, []), now,
+                                         self.startup_grace_s)
+            for w in workers
+        ]
+        viability = assess(snapshots, self.replication_factor)
+        self.ledger.observe(now, {
+            s.worker_id: WorkerState(s.writable, down=seen_down(s), known=not s.unknown)
+            for s in snapshots
+        })
+        self.durability = estimate(self._durability_inputs(
+            viability, write_stats, cluster_lag_s, backlog))
 
         tracked = [
             oid for oid, rec in service.records.items()
@@ -201,7 +239,12 @@ class EvaluationLoop:
         facts = await self.reader.object_facts(tracked)
 
         cluster_signals = Signals(
-            risk=cluster_risk,
+            workers=viability.workers,
+            writable=viability.writable,
+            unknown=viability.unknown,
+            replication_factor=self.replication_factor,
+            c_latency_s=viability.c_latency_s,
+            latency_budget_s=self.latency_budget_s,
             lag_s=cluster_lag_s,
             write_rate_per_min=cluster_rate,
             override=service.override,
@@ -213,11 +256,10 @@ class EvaluationLoop:
                 cluster_record,
                 cluster_decision,
                 {
-                    **_signals_json(cluster_signals),
+                    **signals_json(cluster_signals),
+                    **viability_json(viability, snapshots),
                     "repair_backlog": backlog,
                     "writes_last_minute": cluster_writes,
-                    "workers_total": len(workers),
-                    "failing_share": round(cluster_share, 4),
                     "workers_failing": sorted(w for w, h in health.items() if h.failing),
                 },
             )
@@ -227,15 +269,13 @@ class EvaluationLoop:
                 object_id, policy=PolicyState(mode=cluster_decision.mode)
             )
             fact = facts.get(object_id) or ObjectFacts(object_id)
-            object_risk = partition_risk(fact.replica_workers, health, self.replication_factor)
             hint = record.hint if record.hint_set else Hint(fact.hint)
-            signals = Signals(
-                risk=max(object_risk, cluster_risk),
+            signals = replace(
+                cluster_signals,
                 lag_s=fact.lag_s,
                 write_rate_per_min=float(fact.writes_last_minute or writers.get(object_id, 0)),
                 hint=hint,
                 critical=object_id in service.critical_keys,
-                override=service.override,
             )
             decision = decide(signals, record.policy, now)
             evaluated.append(
@@ -243,8 +283,7 @@ class EvaluationLoop:
                     record,
                     decision,
                     {
-                        **_signals_json(signals),
-                        "object_risk": round(object_risk, 4),
+                        **signals_json(signals),
                         "replica_workers": len(fact.replica_workers),
                     },
                 )
@@ -325,30 +364,24 @@ class EvaluationLoop:
         tracked: list[str],
         cluster_decision: Decision,
         cluster_signals: Signals,
-        health: dict[str, Any],
+        health: dict[str, WorkerHealth],
     ) -> None:
-        m = self.metrics
         by_mode = Counter(
             self.service.records[oid].policy.mode for oid in tracked if oid in self.service.records
         )
-        for mode in Mode:
-            m.objects_by_mode.labels(mode.value).set(by_mode.get(mode, 0))
-            m.cluster_mode.labels(mode.value).set(1 if cluster_decision.mode is mode else 0)
-        m.partition_risk.set(cluster_signals.risk)
-        m.replication_lag.set(cluster_signals.lag_s)
-        m.write_rate.set(cluster_signals.write_rate_per_min)
-        if cluster_decision.score is not None:
-            m.cluster_score.set(cluster_decision.score)
-        m.workers_failing.set(sum(1 for h in health.values() if h.failing))
-        for worker_id in self._seen_workers - set(health):
-            with contextlib.suppress(KeyError):
-                m.worker_rtt.remove(worker_id)
-                m.worker_failure_rate.remove(worker_id)
-        self._seen_workers = set(health)
-        for worker_id, worker in health.items():
-            if worker.rtt_ewma_s is not None:
-                m.worker_rtt.labels(worker_id).set(worker.rtt_ewma_s)
-            m.worker_failure_rate.labels(worker_id).set(worker.failure_rate)
+        self._seen_workers = update_metrics(
+            self.metrics, by_mode, cluster_decision, cluster_signals, health,
+            self.durability, self._seen_workers,
+        )
+
+    def _durability_inputs(
+        self, viability: Viability, stats: WriteStats, lag_s: float, backlog: int
+    ) -> DurabilityInputs:
+        queued_s = lag_s + self.reader.lag_grace_s if backlog else 0.0
+        return durability_inputs(
+            self.ledger, viability, stats, queued_s, self.replication_factor,
+            self.repair_grace_s,
+        )
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
@@ -372,19 +405,9 @@ class EvaluationLoop:
             "objects": objects,
             "signals": self._last_signals,
             "workers": [h.as_json() for h in self.prober.health.values()],
+            "durability": self.durability.as_json() if self.durability is not None else None,
             "last_evaluation_age_s": self.last_success_age_s(),
             "evaluation_interval_s": self.interval_s,
             # False on a standby controller: another one holds the evaluation lease.
             "evaluating": self.singleton is None or self.singleton.fence is not None,
         }
-
-
-def _signals_json(signals: Signals) -> dict[str, Any]:
-    return {
-        "risk": round(signals.risk, 4),
-        "lag_s": round(signals.lag_s, 3),
-        "write_rate_per_min": signals.write_rate_per_min,
-        "hint": signals.hint.value,
-        "critical": signals.critical,
-        "override": signals.override.value if signals.override else None,
-    }

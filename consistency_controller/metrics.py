@@ -35,6 +35,10 @@ class ControllerMetrics:
     http_requests: Counter
     http_duration: Histogram
     singleton_leader: Gauge
+    workers_writable: Gauge
+    c_latency: Gauge
+    loss_probability: Gauge
+    loss_probability_upper: Gauge
 
     @classmethod
     def create(cls) -> ControllerMetrics:
@@ -56,7 +60,8 @@ class ControllerMetrics:
             ),
             partition_risk=Gauge(
                 "echofs_controller_partition_risk",
-                "Share of non-removed workers failing probes, suspect or down.",
+                "Share of listed workers the masters cannot write to, against what C absorbs"
+                " (share·N/(N−W_C+1), at most 1).",
                 registry=registry,
             ),
             replication_lag=Gauge(
@@ -69,7 +74,9 @@ class ControllerMetrics:
                 registry=registry,
             ),
             cluster_score=Gauge(
-                "echofs_controller_cluster_score", "The policy score of the cluster-wide mode.",
+                "echofs_controller_cluster_score",
+                "C pressure of the cluster-wide decision: C's expected write latency over the"
+                " budget (>1 leaves C, <=0.7 returns); 2 when C cannot place its quorum.",
                 registry=registry,
             ),
             worker_rtt=Gauge(
@@ -114,5 +121,26 @@ class ControllerMetrics:
                 "echofs_singleton_leader",
                 "1 while this controller holds the singleton job's lease (job=evaluation).",
                 ["job"], registry=registry,
+            ),
+            workers_writable=Gauge(
+                "echofs_controller_workers_writable",
+                "Workers the masters can write to now (placeable, puts not failing).",
+                registry=registry,
+            ),
+            c_latency=Gauge(
+                "echofs_controller_c_write_latency_seconds",
+                "Expected latency of a C write: the W_C-th fastest writable worker's.",
+                registry=registry,
+            ),
+            loss_probability=Gauge(
+                "echofs_controller_loss_probability",
+                "Estimated P(an acknowledged chunk is lost before it is back to N copies),"
+                " by the mode it was written in (docs/consistency.md, durability model).",
+                ["mode"], registry=registry,
+            ),
+            loss_probability_upper=Gauge(
+                "echofs_controller_loss_probability_upper",
+                "The same at the one-sided 95 % upper bound of the worker failure rate.",
+                ["mode"], registry=registry,
             ),
         )

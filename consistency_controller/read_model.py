@@ -1,7 +1,7 @@
 """What the controller reads of the master's state, declared in one place.
 
 The controller never reads the master's tables (DESIGN.md §2): the master's migrations
-publish views for it (``master/metadata/migrations/0004_*`` and ``0005_*``), and this
+publish views for it (``master/metadata/migrations/0004_*``, ``0005_*`` and ``0014_*``), and this
 module declares the shape the controller expects of each, column by column, with the type
 ``information_schema.columns`` reports. A contract test applies the master's migrations to
 a real PostgreSQL and compares; a view that changes shape fails it. The queries that use
@@ -60,6 +60,31 @@ READ_MODEL: tuple[ViewShape, ...] = (
             "hint": "text",
             "replica_workers": "text[]",
             "oldest_repair_at": "timestamp with time zone",
+        },
+    ),
+    # What each master observes of each worker and of its own writes (migration 0014).
+    ViewShape(
+        "controller_worker_observations",
+        {
+            "master_id": "text",
+            "worker_id": "text",
+            "state": "text",
+            "put_failure_rate": "double precision",
+            "put_latency_ms": "double precision",
+            "oldest_put_ms": "double precision",
+            "observed_at": "timestamp with time zone",
+        },
+    ),
+    ViewShape(
+        "controller_write_stats",
+        {
+            "master_id": "text",
+            "chunk_writes": "bigint",
+            "repair_share": "double precision",
+            "settle_ms": "double precision",
+            "repair_completions": "bigint",
+            "repair_age_ms": "double precision",
+            "observed_at": "timestamp with time zone",
         },
     ),
 )

@@ -13,19 +13,16 @@
   per minute; for the cluster, versions per written object), each file's hint and its
   current version's replica workers (``controller_object_facts``).
 
-A worker counts as *failing* when the master marks it suspect or down, or when the
-controller's own probe failure EWMA is at least ``FAILING_AT`` (two consecutive failed
-probes from a clean record).
+A worker is *failing* in the controller's own view when the master's recorded state is
+suspect or down, or its probe failure EWMA is at least ``FAILING_AT`` (two consecutive
+failed probes from a clean record). What the policy decides on is whether the masters
+can *write* to it (``viability.py``): the masters' own reports first
+(``controller_worker_observations``, read by ``SignalReader.worker_observations``), this
+view only when no master reports.
 
-Partition risk (``partition_risk``) is measured against what C can absorb, not as a bare
-share: a write in C needs W = ⌊N/2⌋+1 of its N replicas, so it blocks (or waits on a slow
-replica) once N − W + 1 of them fail. With a share ``f`` of the relevant workers failing, a
-write's expected failing replicas are f·N, and the risk is f·N / (N − W + 1), capped at 1.
-For N = 3 (C tolerates one failure before it needs a failing replica): one of three
-workers failing is risk 0.5 — C still writes at full speed, stay in C — and two of three
-is 1.0: every C write now waits on a failing worker, which is what the emergency switch
-to A exists for. A bare share (0.67) could never reach the 0.8 emergency line with three
-workers.
+A worker the controller has not heard from since it started (no good probe yet) is
+*unknown* for ``startup_grace_s``: a restarted cluster's workers come back one by one,
+and a decision taken on that transient would weaken the writes after it.
 """
 
 from __future__ import annotations
@@ -39,25 +36,29 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg.errors import UndefinedTable
 from psycopg_pool import AsyncConnectionPool
 
 from common.cluster_auth import ClusterIdentity
-from common.quorum import Mode, write_quorum
+
+from .viability import MasterView, WorkerSnapshot
 
 __all__ = [
     "CLUSTER_WRITES_SQL",
     "FAILING_AT",
+    "FRESH_S",
     "OBJECT_FACTS_SQL",
     "RECENT_WRITERS_SQL",
     "REPAIR_BACKLOG_SQL",
     "WORKERS_SQL",
+    "WORKER_OBSERVATIONS_SQL",
+    "WRITE_STATS_SQL",
     "ObjectFacts",
     "Prober",
     "SignalReader",
     "WorkerHealth",
     "WorkerRow",
-    "partition_risk",
-    "share_failing",
+    "WriteStats",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ EWMA_ALPHA = 0.3
 FAILING_AT = 0.5
 MAX_PROBES_IN_FLIGHT = 32
 BAD_MASTER_STATES = frozenset({"suspect", "down"})
+# A master's report older than this is not used (masters report about every second).
+FRESH_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,22 +91,40 @@ class WorkerHealth:
     last_ok: bool | None = None
     last_error: str = ""
     last_probe_at: float | None = None
+    first_seen_at: float = 0.0
+    ever_ok: bool = False
 
     @property
     def failing(self) -> bool:
         return self.master_state in BAD_MASTER_STATES or self.failure_rate >= FAILING_AT
+
+    def unknown(self, now: float, grace_s: float) -> bool:
+        """Not heard from since the controller started, and still within the grace."""
+        return grace_s > 0 and not self.ever_ok and now - self.first_seen_at < grace_s
 
     def observe(self, ok: bool, rtt_s: float, error: str, now: float) -> None:
         self.probes += 1
         self.last_ok = ok
         self.last_error = error
         self.last_probe_at = now
+        self.ever_ok = self.ever_ok or ok
         self.failure_rate += EWMA_ALPHA * ((0.0 if ok else 1.0) - self.failure_rate)
         if ok:
             self.rtt_ewma_s = (
                 rtt_s if self.rtt_ewma_s is None
                 else self.rtt_ewma_s + EWMA_ALPHA * (rtt_s - self.rtt_ewma_s)
             )
+
+    def snapshot(
+        self, masters: list[MasterView], now: float, grace_s: float
+    ) -> WorkerSnapshot:
+        """This worker as ``viability.assess`` judges it: masters' reports first."""
+        unknown = self.unknown(now, grace_s) and not any(m.writable for m in masters)
+        return WorkerSnapshot(
+            worker_id=self.worker_id, registry_state=self.master_state,
+            probe_failing=self.failure_rate >= FAILING_AT, probe_rtt_s=self.rtt_ewma_s,
+            unknown=unknown, masters=tuple(masters),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -117,26 +138,6 @@ class WorkerHealth:
             "last_ok": self.last_ok,
             "last_error": self.last_error,
         }
-
-
-def share_failing(worker_ids: set[str] | list[str], health: dict[str, WorkerHealth]) -> float:
-    """The share of ``worker_ids`` that are failing; a worker not listed counts as failing
-    (a replica on a removed or unknown worker is not a replica we can count on)."""
-    ids = set(worker_ids)
-    if not ids:
-        return 0.0
-    failing = sum(1 for wid in ids if wid not in health or health[wid].failing)
-    return failing / len(ids)
-
-
-def partition_risk(
-    worker_ids: set[str] | list[str], health: dict[str, WorkerHealth], replication_factor: int
-) -> float:
-    """Expected failing replicas of a write as a share of the failures C absorbs before a
-    write must wait on a failing worker: ``share_failing · N / (N − W_C + 1)``, at most 1."""
-    n = max(1, replication_factor)
-    budget = n - write_quorum(Mode.STRONG, n) + 1
-    return min(1.0, share_failing(worker_ids, health) * n / budget)
 
 
 class Prober:
@@ -181,13 +182,15 @@ class Prober:
         for row in workers:
             known = self.health.get(row.worker_id)
             if known is None or known.address != row.address:
-                known = WorkerHealth(row.worker_id, row.address)
+                known = WorkerHealth(row.worker_id, row.address, first_seen_at=time.time())
                 self.health[row.worker_id] = known
             known.master_state = row.state
         await asyncio.gather(*(self._probe(self.health[w.worker_id]) for w in workers))
-        addresses = {w.address for w in workers}
-        for address in set(self._channels) - addresses:
-            await self._channels.pop(address).close()
+        # Channels are keyed by worker and address: close only those no longer listed
+        # (comparing keys with bare addresses closed every channel after every round).
+        keys = {f"{w.worker_id}@{w.address}" for w in workers}
+        for key in set(self._channels) - keys:
+            await self._channels.pop(key).close()
         return self.health
 
     async def close(self) -> None:
@@ -232,6 +235,32 @@ OBJECT_FACTS_SQL = (
     " FROM controller_object_facts o WHERE o.file_id = ANY(%s)"
 )
 
+# What the masters observe (DESIGN §7: the controller decides on what the writers see).
+WORKER_OBSERVATIONS_SQL = (
+    "SELECT worker_id, master_id, state, put_failure_rate, put_latency_ms, oldest_put_ms"
+    " FROM controller_worker_observations"
+    " WHERE observed_at > now() - make_interval(secs => %s) ORDER BY worker_id, master_id"
+)
+WRITE_STATS_SQL = (
+    "SELECT COALESCE(max(settle_ms), 0)::float8, COALESCE(max(repair_share), 0)::float8,"
+    " max(repair_age_ms)::float8, COALESCE(sum(repair_completions), 0)::bigint,"
+    " count(*) FROM controller_write_stats"
+    " WHERE observed_at > now() - make_interval(secs => %s)"
+)
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    """The masters' write-path figures the durability model needs (the most pessimistic
+    fresh master's): time for late copies to land, share of chunk writes that left a copy
+    to repair, age of repair items at completion (None: no completion seen)."""
+
+    settle_s: float = 0.0
+    repair_share: float = 0.0
+    repair_age_s: float | None = None
+    repair_completions: int = 0
+    masters: int = 0
+
 
 class SignalReader:
     """Read-only queries on the views the master publishes for the controller."""
@@ -256,6 +285,38 @@ class SignalReader:
             row = await cur.fetchone()
         assert row is not None  # an aggregate over the whole queue: always one row
         return self._lag(float(row[0])), int(row[1])
+
+    async def worker_observations(self, fresh_s: float = FRESH_S) -> dict[str, list[MasterView]]:
+        """Each worker's fresh reports, one per master; empty where the masters publish
+        none (a master older than the view: the controller's own view then decides)."""
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(WORKER_OBSERVATIONS_SQL, (fresh_s,))
+                rows = await cur.fetchall()
+        except UndefinedTable:
+            return {}
+        found: dict[str, list[MasterView]] = {}
+        for worker_id, master_id, state, failure_rate, latency_ms, oldest_ms in rows:
+            found.setdefault(worker_id, []).append(MasterView(
+                master_id, state, float(failure_rate or 0.0),
+                None if latency_ms is None else float(latency_ms) / 1000,
+                float(oldest_ms or 0.0) / 1000,
+            ))
+        return found
+
+    async def write_stats(self, fresh_s: float = FRESH_S) -> WriteStats:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(WRITE_STATS_SQL, (fresh_s,))
+                row = await cur.fetchone()
+        except UndefinedTable:
+            return WriteStats()
+        if row is None or not row[4]:
+            return WriteStats()
+        settle_ms, share, age_ms, completions, masters = row
+        return WriteStats(float(settle_ms) / 1000, float(share),
+                          None if age_ms is None else float(age_ms) / 1000,
+                          int(completions), int(masters))
 
     async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
         """Files with a version newer than ``window_s`` → versions written in the last minute;

@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from common.cluster_auth import ClusterIdentity
 from common.config import MasterSettings
 from common.loops import run_loop
+from common.pacing import ForegroundActivity, Pacer, PacingConfig
 from common.singleton import holder_id
 from common.tasks import BackgroundTasks
 from master.api import (
@@ -33,11 +34,12 @@ from master.api import (
     routes_webhooks,
 )
 from master.api.common import SERVICES
-from master.api.middleware import middlewares
+from master.api.middleware import FOREGROUND, auth_gate, json_errors, request_context
 from master.background.event_pump import EventPump, EventWaker
 from master.background.gc import GarbageCollector
 from master.background.membership import MembershipKeeper
 from master.background.namespace_tasks import NamespaceTaskRunner, RetentionSweeper
+from master.background.observations import ObservationReporter
 from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
@@ -46,6 +48,7 @@ from master.background.webhook_delivery import (
     HttpWebhookPoster,
     WebhookDelivery,
 )
+from master.cluster.controller_client import ControllerClient
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
@@ -65,6 +68,7 @@ from master.metadata.listings import ListingsRepository
 from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
 from master.metadata.objects import ObjectsRepository
+from master.metadata.observations import ObservationsRepository
 from master.metadata.pool import Database, open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
@@ -75,6 +79,7 @@ from master.metadata.users import UsersRepository
 from master.metadata.webhooks import WebhooksRepository
 from master.metadata.workers import WorkersRepository
 from master.metrics import MasterMetrics
+from master.replication.observations import WriteObservations
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess
 from master.services.api_keys import ApiKeyService
@@ -82,6 +87,7 @@ from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
+from master.services.consistency import ConsistencyService
 from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.events import EventService
@@ -107,8 +113,10 @@ from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadLimits, UploadService
+from master.services.web_sessions import CookiePolicy, WebSessions
 from master.services.webhook_secrets import WebhookSecrets
 from master.services.webhooks import WebhookService
+from master.ui import session_middleware, setup_ui
 
 __all__ = ["build_app"]
 
@@ -117,7 +125,11 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: MasterSettings) -> web.Application:
     # Uploads are streamed by the handlers, so the body cap only guards request.read().
-    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    # The web UI's session middleware turns its cookie into the API's bearer token, so it
+    # sits just before the auth gate (master/ui/middleware.py).
+    app = web.Application(
+        middlewares=[request_context, json_errors, session_middleware, auth_gate],
+        client_max_size=1024 * 1024)
     app.add_routes(routes_auth.routes)
     app.add_routes(routes_cluster.routes)
     app.add_routes(routes_sessions.routes)
@@ -132,6 +144,8 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.add_routes(routes_keys.routes)
     app.add_routes(routes_events.routes)
     app.add_routes(routes_webhooks.routes)
+    app[FOREGROUND] = ForegroundActivity()  # the REST edge counts client requests
+    setup_ui(app, SERVICES)
     app.cleanup_ctx.append(_services_ctx(settings))
     app.on_shutdown.append(_end_event_readers)
     return app
@@ -188,6 +202,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
 
             workers = WorkersRepository(db)
             replicas = ReplicasRepository(db)
+            stack.push_async_callback(replicas.close)
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
             identity = ClusterIdentity.from_settings(settings)
@@ -202,8 +217,10 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             stack.push_async_callback(late_writes.close)
 
             modes = ModeOracle(settings.controller_url, http)
+            # What this master sees of its writes, published for the controller (issue 23).
+            write_observations = WriteObservations()
             writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
-                                 late_writes)
+                                 late_writes, observations=write_observations)
             limits = UploadLimits(
                 chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
                 zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,
@@ -211,6 +228,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)
+            stack.push_async_callback(buckets_repo.close)
             shares_repo = SharesRepository(db)
             access = BucketAccess(buckets_repo, shares_repo)
             namespace_repo = NamespaceRepository(db)
@@ -284,18 +302,34 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 webhooks=webhooks,
                 gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
                                  uploads, downloads, sessions, metrics, api_keys, audit),
+                consistency=ConsistencyService(
+                    ControllerClient(settings.controller_url, http, identity), audit),
+                web_sessions=WebSessions(settings.jwt_secret, CookiePolicy(
+                    secure=settings.tls_cert_file is not None,
+                    session_ttl_s=settings.jwt_ttl_seconds)),
             )
             app[SERVICES] = services
 
             def count_failure(loop: str) -> None:
                 metrics.background_errors.labels(loop).inc()
 
+            reporter = ObservationReporter(registry, write_observations,
+                                           ObservationsRepository(db),
+                                           holder_id(settings.master_port))
+            stack.push_async_callback(reporter.close)
             prober = Prober(registry, workers, metrics, settings.probe_interval_seconds,
                             timeout_s=settings.probe_timeout_seconds,
                             down_after_s=settings.worker_down_after_seconds,
-                            on_recovered=repair_queue.wake_backed_off)
+                            on_recovered=repair_queue.wake_backed_off,
+                            on_change=reporter.wake)
             background.spawn(prober.run_forever(), name="prober")
             background.spawn(modes.follow_changes(redis), name="mode-changes")
+            # step() waits up to a second for a state change itself: no pause after it.
+            background.spawn(
+                run_loop(reporter.step, name="write observations", interval_s=0.05,
+                         max_backoff_s=5.0, on_failure=count_failure),
+                name="write-observations",
+            )
             # Singleton jobs: each runs on one master at a time, under a fenced lease.
             singletons = SingletonJobs(LeasesRepository(db), metrics, background,
                                        holder=holder_id(settings.master_port),
@@ -305,9 +339,15 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             keeper = MembershipKeeper(workers, replicas, registry, settings.replication_factor,
                                       settings.repair_grace_seconds)
             singletons.start("membership", keeper.run_once, 2.0)
+            # Repair and GC yield to client requests (common.pacing).
+            pacer = Pacer(PacingConfig(busy_share=settings.background_busy_share,
+                                       recent_s=settings.background_recent_seconds),
+                          app[FOREGROUND],
+                          on_rest=lambda work, s: metrics.background_rest.labels(work).inc(s))
             collector = GarbageCollector(GcRepository(db), registry, metrics,
                                          settings.gc_grace_seconds,
-                                         safety_margin_s=settings.gc_safety_margin_seconds)
+                                         safety_margin_s=settings.gc_safety_margin_seconds,
+                                         pacer=pacer)
             singletons.start("gc", collector.run_once, settings.gc_interval_seconds)
             # Namespace tasks are claimed row by row (SKIP LOCKED) and the retention sweep
             # is idempotent: both run on every master, outside the singleton leases.
@@ -352,7 +392,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             singletons.start("webhooks", delivery.run_once, 1.0,
                              delay_after=lambda _n: 0.0)
             repairer = Repairer(repair_queue, replicas, registry, metrics,
-                                settings.replication_factor)
+                                settings.replication_factor, observations=write_observations,
+                                pacer=pacer)
             idle_s = settings.repair_interval_seconds
             singletons.start("repair", repairer.run_once, idle_s,
                              delay_after=lambda claimed: repairer.delay_after(claimed, idle_s))

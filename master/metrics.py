@@ -43,6 +43,7 @@ class MasterMetrics:
     gc_aborts: Counter
     dependency_up: Gauge
     background_errors: Counter
+    background_rest: Counter
     singleton_leader: Gauge
     s3_operations: Counter
     s3_duration: Histogram
@@ -92,6 +93,9 @@ class MasterMetrics:
             background_errors=Counter(f"{p}background_errors_total",
                                       "Failed steps of a background loop (it goes on)",
                                       ["loop"], registry=r),
+            background_rest=Counter(f"{p}background_rest_seconds_total",
+                                    "Seconds repair and GC rested for client traffic",
+                                    ["work"], registry=r),
             chunks_under_replicated=Gauge(f"{p}chunks_under_replicated",
                                           "Chunks with fewer than N live copies", registry=r),
             repair_backlog_oldest=Gauge(f"{p}repair_backlog_oldest_seconds",

@@ -208,9 +208,11 @@ CONSISTENCY = Dashboard(
             Target(_rate("echofs_object_mode_changes_total", C, "from_mode, to_mode, reason")
                    + " or vector(0)", "{{from_mode}}→{{to_mode}} {{reason}}"),
         ), unit="ops"),
-        Panel("Policy score", (
-            Target(f"max(echofs_controller_cluster_score{{{C}}})", "score"),
-        ), description="Above 0.6 → A, below 0.3 → C, else Hybrid (DESIGN.md §7)."),
+        Panel("C pressure", (
+            Target(f"max(echofs_controller_cluster_score{{{C}}})", "pressure"),
+        ), description="C's expected write latency over the budget: above 1 → A (3 votes,"
+           " 20 s cooldown), at or below 0.7 → back to C; 2 = C cannot place its quorum"
+           " (docs/consistency.md)."),
         Panel("Signals", (
             Target(f"max(echofs_controller_partition_risk{{{C}}})", "partition risk"),
             Target(f"max(echofs_controller_replication_lag_seconds{{{C}}})",
@@ -218,7 +220,20 @@ CONSISTENCY = Dashboard(
             Target(f"max(echofs_controller_write_rate_per_minute{{{C}}})",
                    "write rate (/min)"),
             Target(f"max(echofs_controller_workers_failing{{{C}}})", "workers failing"),
+            Target(f"max(echofs_controller_workers_writable{{{C}}})", "workers writable"),
         )),
+        Panel("Expected C write latency", (
+            Target(f"max(echofs_controller_c_write_latency_seconds{{{C}}})", "C"),
+        ), unit="s", description="The W_C-th fastest writable worker's put latency, as the"
+           " masters measure it."),
+        Panel("Estimated loss probability before N copies", (
+            Target(f"max by (mode) (echofs_controller_loss_probability{{{C}}})",
+                   "{{mode}} estimate"),
+            Target(f"max by (mode) (echofs_controller_loss_probability_upper{{{C}}})",
+                   "{{mode}} 95 % upper bound"),
+        ), description="P(an acknowledged chunk is lost before it is back to N copies), by"
+           " the mode it was written in: measured worker failure rate, settle and repair"
+           " windows, time to detect (docs/consistency.md, durability model)."),
         Panel("Controller probe RTT per worker", (
             Target(f"max by (worker_id) (echofs_controller_worker_rtt_seconds{{{C}}})",
                    "{{worker_id}}"),

@@ -21,9 +21,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from common.errors import EchoError, InvalidInput
 from common.http_edge import json_errors as json_errors_middleware
 from common.logging import REQUEST_ID, new_request_id
+from common.pacing import ForegroundActivity
 from master.api.common import PRINCIPAL, services_of
 
-__all__ = ["CLIENT_CLOSED", "PUBLIC_ROUTES", "middlewares"]
+__all__ = ["CLIENT_CLOSED", "FOREGROUND", "PUBLIC_ROUTES", "middlewares"]
 
 log = logging.getLogger("master.http")
 
@@ -39,8 +40,26 @@ PUBLIC_ROUTES = {
     "/api/v1/openapi.json",
     "/metrics",
     "/d/{token}",  # download links: the token is the credential (routes_links)
+    # The web UI's login, register and static files (master/ui, DESIGN §18).
+    "/ui/login",
+    "/ui/register",
+    "/ui/static",
 }
 
+
+# Client requests in flight (repair and GC yield to them: common.pacing). The cluster's
+# own bookkeeping is not client traffic: heartbeats alone would keep the master "busy".
+FOREGROUND = web.AppKey("foreground", ForegroundActivity)
+_BOOKKEEPING_ROUTES = {
+    "/api/v1/health",
+    "/api/v1/workers/register",
+    "/api/v1/workers/{worker_id}/heartbeat",
+    "/metrics",
+    # The web UI's live admin views: an SSE stream an open page holds for minutes is
+    # not client load (it would keep the master "busy" and pace repair while watched).
+    "/ui/admin/workers/live",
+    "/ui/admin/consistency/live",
+}
 
 CLIENT_CLOSED = 499
 
@@ -69,6 +88,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     route = _route_of(request)
     status = 500
+    foreground = request.app.get(FOREGROUND) if route not in _BOOKKEEPING_ROUTES else None
+    if foreground is not None:
+        foreground.begin()
     try:
         response = await handler(request)
         status = response.status
@@ -89,6 +111,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         # Nobody reads it: aiohttp's write fails quietly on the closed connection.
         return web.Response(status=CLIENT_CLOSED)
     finally:
+        if foreground is not None:
+            foreground.end()
         elapsed = time.perf_counter() - started
         metrics = services_of(request).metrics
         metrics.http_requests.labels(request.method, route, str(status)).inc()

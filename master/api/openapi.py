@@ -24,7 +24,7 @@ from master.api.openapi_parts import errors
 from master.api.openapi_parts import json_body as _json_body
 from master.api.openapi_parts import ok as _ok
 from master.api.openapi_parts import ref as _ref
-from master.api.openapi_schemas import SCHEMAS
+from master.api.openapi_schemas import SCHEMAS, WRITE_NEEDS_HEADERS, WRITE_NEEDS_PROPERTIES
 
 __all__ = ["OPENAPI", "routes"]
 
@@ -41,6 +41,7 @@ _SECRET: list[dict[str, list[str]]] = [{"clusterSecret": []}]
 
 _ERROR_TEXT = {400: "Invalid input", 401: "Missing or invalid credentials", 403: "Forbidden",
             404: "Not found", 409: "Conflict", 413: "Body too large",
+            412: "The request's latency budget ran out first (latency_budget_exceeded)",
             410: "Upload session expired", 416: "Range not satisfiable",
             429: "Too many open upload sessions",
             503: "Not enough healthy workers / dependency down"}
@@ -86,14 +87,16 @@ _PATHS: dict[str, Any] = {
     "/api/v1/files/upload": {"post": {
         "summary": "Upload a file (multipart/form-data, streamed)", "security": _BEARER,
         "parameters": [{"name": "path", "in": "query", "required": False,
-                        "schema": {"type": "string"}}, _CONSISTENCY_Q],
+                        "schema": {"type": "string"}}, _CONSISTENCY_Q, *WRITE_NEEDS_HEADERS],
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"path": {"type": "string"},
                            "consistency": {"type": "string",
                                            "enum": ["auto", "strong", "available"]},
+                           **WRITE_NEEDS_PROPERTIES,
                            "file": {"type": "string", "format": "binary"}}}}}},
-        "responses": {**_ok("Receipt", "201", "Uploaded"), **_errors(400, 401, 413, 503)}}},
+        "responses": {**_ok("Receipt", "201", "Uploaded"),
+                      **_errors(400, 401, 412, 413, 503)}}},
     "/api/v1/files": {"get": {
         "summary": "List the caller's files", "security": _BEARER,
         "parameters": [
@@ -176,9 +179,10 @@ _PATHS: dict[str, Any] = {
              "schema": {"type": "integer", "minimum": 0}},
             {"name": "X-Chunk-Id", "in": "header", "required": False,
              "schema": {"type": "string"}},
+            *WRITE_NEEDS_HEADERS,
         ],
         "requestBody": {"required": False, "content": _BYTES},
-        "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 413, 503)}}},
+        "responses": {**_ok("Part"), **_errors(400, 401, 404, 409, 410, 412, 413, 503)}}},
     "/api/v1/files/upload/{session_id}/complete": {"post": {
         "summary": "Verify and commit the file", "security": _BEARER,
         "parameters": [{"name": "session_id", "in": "path", "required": True,

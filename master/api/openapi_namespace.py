@@ -26,12 +26,15 @@ from master.api.openapi_parts import (
 from master.api.openapi_parts import (
     ref as _ref,
 )
+from master.api.openapi_schemas import WRITE_NEEDS_HEADERS
 
 __all__ = ["PATHS", "SCHEMAS"]
 
 _TEXT = {400: "Invalid input or bad path", 401: "Missing or invalid credentials",
          403: "Permission too weak", 404: "Not found (or a bucket you cannot read)",
-         409: "Conflict", 412: "Precondition failed (If-Match / If-None-Match)",
+         409: "Conflict",
+         412: "Precondition failed (If-Match / If-None-Match, or the latency budget ran out:"
+              " latency_budget_exceeded)",
          413: "Body too large", 416: "Range not satisfiable",
          503: "Not enough healthy workers / dependency down"}
 
@@ -121,7 +124,7 @@ PATHS: dict[str, Any] = {
                 "security": _BEARER,
                 "parameters": [_query("consistency", {"type": "string", "enum": [
                     "auto", "strong", "available"]}), _header("If-Match"),
-                    _header("If-None-Match")],
+                    _header("If-None-Match"), *WRITE_NEEDS_HEADERS],
                 "requestBody": {"required": True, "content": _BYTES},
                 "responses": {**_ok("Receipt", "201", "Uploaded"),
                               **_errors(400, 401, 403, 404, 409, 412, 413, 503)}},

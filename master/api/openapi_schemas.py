@@ -6,7 +6,27 @@ from typing import Any
 
 from master.api.openapi_parts import ref as _ref
 
-__all__ = ["SCHEMAS"]
+__all__ = ["SCHEMAS", "WRITE_NEEDS_HEADERS", "WRITE_NEEDS_PROPERTIES"]
+
+# Per-request write needs (issue 23, master/domain/write_needs.py): headers on every route
+# that writes chunks; the multipart upload also takes them as form fields.
+_MIN_COPIES = {"type": "integer", "minimum": 1, "maximum": 9,
+               "description": "Fewest synchronous copies before the upload is acknowledged:"
+                              " W = max(the mode's W, this); at most the replication factor"
+                              " (400 otherwise). A mode change never lowers W below it."}
+_BUDGET = {"type": "integer", "minimum": 1, "maximum": 600000,
+           "description": "Milliseconds from the start of the request within which every"
+                          " chunk's write quorum must be met; otherwise 412"
+                          " latency_budget_exceeded (nothing committed; retrying may"
+                          " succeed). Never weakens the mode."}
+WRITE_NEEDS_HEADERS: list[dict[str, Any]] = [
+    {"name": "X-EchoFS-Min-Sync-Copies", "in": "header", "required": False,
+     "schema": _MIN_COPIES},
+    {"name": "X-EchoFS-Latency-Budget-Ms", "in": "header", "required": False,
+     "schema": _BUDGET},
+]
+WRITE_NEEDS_PROPERTIES: dict[str, Any] = {"min_sync_copies": _MIN_COPIES,
+                                          "latency_budget_ms": _BUDGET}
 
 
 
@@ -50,6 +70,17 @@ SCHEMAS: dict[str, Any] = {
                          "properties": {"target": {"type": "integer"},
                                         "acked": {"type": "integer"},
                                         "pending": {"type": "integer"}}},
+            "sync": {"type": "object", "description":
+                     "What the request needed and got: W applied (the stronger of the mode's"
+                     " and min_sync_copies), copies at acknowledgement (smallest over the"
+                     " chunks), time taken and whether it was within latency_budget_ms",
+                     "required": ["required", "achieved", "elapsed_ms"],
+                     "properties": {"required": {"type": "integer"},
+                                    "achieved": {"type": "integer"},
+                                    "min_sync_copies": {"type": "integer", "nullable": True},
+                                    "latency_budget_ms": {"type": "integer", "nullable": True},
+                                    "elapsed_ms": {"type": "number"},
+                                    "within_budget": {"type": "boolean", "nullable": True}}},
         },
     },
     "FileSummary": {

@@ -13,6 +13,7 @@ from common.errors import InvalidInput, PayloadTooLarge
 from common.quorum import Hint
 from master.api.common import ok, parse_file_id, principal_of, query_text, services_of
 from master.api.file_responses import send_file
+from master.api.request_needs import FORM_FIELDS, parse_write_needs
 from master.services.files import FileSnapshot
 from master.services.paths import normalize_path
 
@@ -39,6 +40,8 @@ async def upload_multipart(request: web.Request) -> web.Response:
 
     Fields must come before the file part (the write quorum depends on them and the
     file is streamed, never buffered); they may also be given as query parameters.
+    ``min_sync_copies`` / ``latency_budget_ms`` fields (or their headers) state the
+    request's needs (``request_needs``).
     """
     services = services_of(request)
     if not request.content_type.startswith("multipart/form-data"):
@@ -58,7 +61,7 @@ async def upload_multipart(request: web.Request) -> web.Response:
             raise InvalidInput("multipart body has no 'file' part")
         if not isinstance(part, BodyPartReader):
             raise InvalidInput("nested multipart bodies are not supported")
-        if part.name in {"path", "consistency"}:
+        if part.name in {"path", "consistency", *FORM_FIELDS}:
             value = await part.read(decode=True)
             if len(value) > _MAX_FIELD_BYTES:
                 raise InvalidInput(f"field {part.name!r} is too long")
@@ -72,8 +75,9 @@ async def upload_multipart(request: web.Request) -> web.Response:
             continue
         path = normalize_path(fields.get("path") or part.filename or "")
         hint = parse_hint(fields.get("consistency"))
+        needs = parse_write_needs(request, services.settings.replication_factor, fields)
         receipt = await services.uploads.upload(
-            principal_of(request), None, path, hint, part.read_chunk
+            principal_of(request), None, path, hint, part.read_chunk, needs=needs
         )
         return ok(receipt.to_json(), "uploaded", status=201)
 

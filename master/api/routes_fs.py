@@ -20,6 +20,7 @@ from aiohttp import web
 from common.errors import BadPath, InvalidInput, NotFound
 from master.api.common import ok, principal_of, query_text, services_of
 from master.api.file_responses import send_file
+from master.api.request_needs import parse_write_needs
 from master.api.routes_files import check_declared_length, parse_hint
 from master.services.files import FileSnapshot
 from master.services.namespace import ListingQuery, decode_cursor
@@ -76,12 +77,14 @@ async def put_file(request: web.Request) -> web.Response:
     none_match = request.headers.get("If-None-Match")
     if none_match is not None and none_match.strip() != "*":
         raise InvalidInput("on PUT, If-None-Match takes only '*' (create, never replace)")
+    needs = parse_write_needs(request, services.settings.replication_factor)
     # A declared size that is sure to exceed a quota is refused before the body is read.
     await services.quotas.refuse_doomed_upload(principal_of(request), target.bucket,
                                                target.path, request.content_length)
     receipt = await services.uploads.upload(
         principal_of(request), target.bucket, target.path, hint, request.content.read,
         if_match=etag_of(request.headers.get("If-Match")), if_none_match=none_match is not None,
+        needs=needs,
     )
     return ok(receipt.to_json(), "uploaded", status=201)
 

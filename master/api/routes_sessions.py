@@ -9,6 +9,7 @@ from aiohttp import web
 from common.chunks import CHUNK_ID_RE
 from common.errors import InvalidInput, NotFound, PayloadTooLarge
 from master.api.common import ok, principal_of, read_json_object, services_of
+from master.api.request_needs import parse_write_needs
 from master.domain.records import SessionRecord
 from master.services.access import Permission
 from master.services.paths import normalize_path
@@ -88,6 +89,7 @@ async def put_part(request: web.Request) -> web.Response:
     services = services_of(request)
     session = await _session(request)
     index = _index(request)
+    needs = parse_write_needs(request, services.settings.replication_factor)
     expected = session.part_size(index)
     reference = request.headers.get("X-Chunk-Id")
     if reference is not None and not request.can_read_body:
@@ -107,7 +109,7 @@ async def put_part(request: web.Request) -> web.Response:
         data += piece
     if len(data) > expected:
         raise PayloadTooLarge(f"part {index} must be {expected} bytes")
-    present = await services.sessions.put_part(session, index, bytes(data))
+    present = await services.sessions.put_part(session, index, bytes(data), needs)
     return ok({"session_id": str(session.id), "index": index, "size": len(data),
                "already_present": present}, "part stored")
 

@@ -7,15 +7,19 @@ wrote or re-put survives: the worker checks under its per-chunk lock), and delet
 row once every copy is gone and nothing references it again. Any worker that cannot be
 reached or a metadata error aborts the pass; the marks stay and the next pass resumes.
 A chunk an upload re-puts is unmarked (by the upload's commit, or here when a worker
-refuses) and survives.
+refuses) and survives. With a pacer (``common.pacing``) the pass rests between slices of
+candidates while client requests are active; a longer pass stays safe, since each delete
+asks the worker to spare copies written since the mark.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from common.errors import EchoError, LeaseLost, PreconditionFailed
+from common.pacing import Pacer
 from common.singleton import Fence
 from master.cluster.registry import WorkerRegistry
 from master.metadata.gc import GcCandidate, GcRepository
@@ -26,6 +30,10 @@ __all__ = ["GarbageCollector"]
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# With a pacer, the pass rests after every SLICE candidates (BUSY_SLICE while client
+# requests are in flight or recent) for the share of the wall time they took.
+SLICE = 64
+BUSY_SLICE = 8
 
 
 class GcAborted(Exception):
@@ -42,6 +50,7 @@ class GarbageCollector:
         *,
         safety_margin_s: float = 60.0,
         batch: int = BATCH,
+        pacer: Pacer | None = None,
     ) -> None:
         self._safety_margin_s = safety_margin_s
         self._repository = repository
@@ -49,17 +58,25 @@ class GarbageCollector:
         self._metrics = metrics
         self._grace_s = grace_s
         self._batch = batch
+        self._pacer = pacer
 
     async def run_once(self, fence: Fence | None = None) -> dict[str, int]:
         """One pass. Under the ``gc`` lease, every row it changes is fenced by ``fence``
         (a stalled holder's pass raises LeaseLost and changes nothing more)."""
         deleted = kept = 0
+        pacer = self._pacer
+        clock = pacer.clock if pacer is not None else time.monotonic
+        started, in_slice = clock(), 0
         try:
             for candidate in await self._repository.mark(self._grace_s, self._batch, fence):
                 if await self._collect(candidate, fence):
                     deleted += 1
                 else:
                     kept += 1
+                in_slice += 1
+                if pacer is not None and in_slice >= pacer.batch(SLICE, BUSY_SLICE):
+                    await pacer.rest("gc", clock() - started)
+                    started, in_slice = clock(), 0
         except LeaseLost:
             raise
         except (GcAborted, EchoError) as exc:

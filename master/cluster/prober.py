@@ -42,6 +42,7 @@ class Prober:
         self, registry: WorkerRegistry, repository: WorkersRepository, metrics: MasterMetrics,
         interval_s: float, timeout_s: float = 1.0, down_after_s: float = 6.0,
         on_recovered: Callable[[], Awaitable[object]] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._registry = registry
         self._repository = repository
@@ -49,8 +50,11 @@ class Prober:
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self._down_after_s = down_after_s
-        # Called when a worker goes from suspect/down back to healthy (repair wakes up).
+        # Called when a worker goes from suspect/down back to healthy, or is first seen
+        # healthy by this master (a new member): repair wakes up.
         self._on_recovered = on_recovered
+        # Called on every state change (the write observations are published at once).
+        self._on_change = on_change
 
     async def run_once(self) -> None:
         await self._registry.refresh()
@@ -83,11 +87,18 @@ class Prober:
         if view.state != previous:
             log.info("worker state changed", extra={
                 "worker_id": view.worker_id, "from": previous, "to": view.state})
-            if view.state == "healthy" and previous in ("suspect", "down") and self._on_recovered:
-                try:
-                    await self._on_recovered()
-                except EchoError as exc:
-                    log.warning("could not wake repair", extra={"error": str(exc)})
+            if self._on_change is not None:
+                self._on_change()
+        # This master's first successful probe of a worker counts as a return: a worker
+        # that just joined starts out healthy (its row says so), so it never passes
+        # through suspect/down, yet it is the target the backed-off repair items lack.
+        joined = rtt_s is not None and len(view.rtt_samples) == 1
+        returned = previous in ("suspect", "down") or joined
+        if view.state == "healthy" and returned and self._on_recovered is not None:
+            try:
+                await self._on_recovered()
+            except EchoError as exc:
+                log.warning("could not wake repair", extra={"error": str(exc)})
         self._metrics.worker_health.labels(view.worker_id).set(_HEALTH_VALUE.get(view.state, 0.0))
         if view.rtt_ewma_s is not None:
             self._metrics.worker_rtt.labels(view.worker_id).set(view.rtt_ewma_s)

@@ -16,6 +16,7 @@ import psycopg
 
 from common.errors import Conflict, NotFound
 from master.domain.records import BucketRecord
+from master.metadata.batched import Batched
 from master.metadata.events import outbox_insert
 from master.metadata.pool import Database
 
@@ -58,6 +59,14 @@ def _bucket(row: dict[str, Any]) -> BucketRecord:
 class BucketsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Concurrent uploads' lookups go in one statement (batched).
+        self._upload_targets: Batched[
+            tuple[str, str], tuple[BucketRecord, uuid.UUID | None] | None
+        ] = Batched(self._with_file_ids, run_one=self._with_file_id,
+                    name="bucket and file id lookup")
+
+    async def close(self) -> None:
+        await self._upload_targets.close()
 
     async def create(self, name: str, owner_id: int, settings: dict[str, Any]) -> BucketRecord:
         """Raises Conflict (``bucket_exists`` is the service's word for it) on a taken name.
@@ -98,15 +107,38 @@ class BucketsRepository:
         self, name: str, path: str
     ) -> tuple[BucketRecord, uuid.UUID | None] | None:
         """The bucket and the id of its file at ``path`` (None: no such file), in one
-        query: an upload's only lookup before its bytes flow."""
+        query: an upload's only lookup before its bytes flow. Concurrent uploads'
+        lookups share one statement (``Batched``)."""
+        return await self._upload_targets.call((name, path))
+
+    async def _with_file_id(
+        self, key: tuple[str, str]
+    ) -> tuple[BucketRecord, uuid.UUID | None] | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS}, f.id AS file_id FROM buckets b"
                 " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = %s WHERE b.name = %s",
-                (path, name),
+                (key[1], key[0]),
             )
             row = await cur.fetchone()
         return (_bucket(row), row["file_id"]) if row else None
+
+    async def _with_file_ids(
+        self, keys: list[tuple[str, str]]
+    ) -> list[tuple[BucketRecord, uuid.UUID | None] | None]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT t.i, {_COLUMNS}, f.id AS file_id"
+                " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(name, path, i)"
+                " JOIN buckets b ON b.name = t.name"
+                " LEFT JOIN files f ON f.bucket_id = b.id AND f.path = t.path",
+                ([name for name, _ in keys], [path for _, path in keys]),
+            )
+            rows = await cur.fetchall()
+        found: list[tuple[BucketRecord, uuid.UUID | None] | None] = [None] * len(keys)
+        for row in rows:
+            found[row["i"] - 1] = (_bucket(row), row["file_id"])
+        return found
 
     async def listed(self, owner_id: int | None, after: str, limit: int) -> list[BucketRecord]:
         """Buckets by name after ``after``: ``owner_id``'s, or every bucket (None)."""

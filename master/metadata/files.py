@@ -14,6 +14,7 @@ from common.chunks import Codec
 from common.coalesce import Coalescer
 from common.errors import EchoError
 from master.domain.records import ChunkRef, FileRecord, FileSummary, NewVersion, StorageTotals
+from master.metadata.batched import Batched
 from master.metadata.pool import Database, retry_conflicts
 from master.metadata.uncommitted import release_uncommitted
 from master.metadata.version_commit import batchable, commit_versions
@@ -53,6 +54,17 @@ def _chunk_ref(row: dict) -> ChunkRef:
 GROUP_COMMIT_MAX_CHUNKS = 16
 GROUP_COMMIT_MAX_VERSIONS = 64
 
+# A snapshot row's chunk columns; the first SNAPSHOT_HOLDERS_FOR chunks (parameter)
+# come with their live holders.
+_SNAPSHOT_CHUNK_COLUMNS = (
+    "vc.idx, c.chunk_id, c.raw_size, c.stored_size, c.codec, c.blob_sha256,"
+    " CASE WHEN vc.idx < %s THEN ARRAY(SELECT r.worker_id FROM replicas r"
+    "   JOIN workers w ON w.worker_id = r.worker_id WHERE r.chunk_id = c.chunk_id"
+    "   AND r.state = 'live' AND w.state <> 'removed') END AS holders"
+)
+_PathKey = tuple[str, str, uuid.UUID | None]
+_Snapshot = tuple[FileRecord, list[ChunkRef]]
+
 # Chunks of a download whose live holders the snapshot reads too (the rest are looked up
 # as the download reaches them, so a long download sees copies repair moved meanwhile).
 SNAPSHOT_HOLDERS_FOR = 256
@@ -76,11 +88,16 @@ class FilesRepository:
         # (version_commit: one transaction and WAL flush for the batch).
         self._group_commits: Coalescer[tuple[NewVersion, int], uuid.UUID] = Coalescer(
             self._commit_group, name="version group commit", max_in_flight=1,
-            max_items=GROUP_COMMIT_MAX_VERSIONS,
+            max_items=GROUP_COMMIT_MAX_VERSIONS, same_turn=True,
         )
+        # Concurrent downloads by path read their snapshots in one statement.
+        self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(
+            self._snapshots_by_path, run_one=self._snapshot_by_path,
+            name="download snapshot lookup")
 
     async def close(self) -> None:
         await self._group_commits.close()
+        await self._path_snapshots.close()
 
     async def by_id(self, file_id: uuid.UUID) -> FileRecord | None:
         async with self._db.connection() as conn:
@@ -139,8 +156,10 @@ class FilesRepository:
         self, bucket: str, path: str, version_id: uuid.UUID | None = None
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
         """``snapshot`` of the file at ``path`` of the bucket named ``bucket`` (its
-        current version, or ``version_id``): a small download's only metadata query."""
-        return await self._snapshot("b.name = %s AND f.path = %s", (bucket, path), version_id)
+        current version, or ``version_id``): a small download's only metadata query.
+        Concurrent downloads' snapshots are read by one statement (``Batched``),
+        each still one whole version."""
+        return await self._path_snapshots.call((bucket, path, version_id))
 
     async def snapshot_of_version(
         self, file_id: uuid.UUID, version_id: uuid.UUID
@@ -154,11 +173,7 @@ class FilesRepository:
     ) -> tuple[FileRecord, list[ChunkRef]] | None:
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FILE_COLUMNS}, vc.idx, c.chunk_id, c.raw_size, c.stored_size,"
-                " c.codec, c.blob_sha256,"
-                " CASE WHEN vc.idx < %s THEN ARRAY(SELECT r.worker_id FROM replicas r"
-                "   JOIN workers w ON w.worker_id = r.worker_id WHERE r.chunk_id = c.chunk_id"
-                "   AND r.state = 'live' AND w.state <> 'removed') END AS holders"
+                f"SELECT {_FILE_COLUMNS}, {_SNAPSHOT_CHUNK_COLUMNS}"
                 " FROM files f JOIN buckets b ON b.id = f.bucket_id"
                 " JOIN file_versions v ON NOT v.deleted AND v.id = COALESCE(%s::uuid,"
                 "   f.current_version_id) AND v.file_id = f.id"
@@ -171,6 +186,36 @@ class FilesRepository:
         if not rows:
             return None
         return _file(rows[0]), [_chunk_ref(r) for r in rows if r["chunk_id"] is not None]
+
+    async def _snapshot_by_path(self, key: _PathKey) -> _Snapshot | None:
+        return await self._snapshot("b.name = %s AND f.path = %s", key[:2], key[2])
+
+    async def _snapshots_by_path(self, keys: list[_PathKey]) -> list[_Snapshot | None]:
+        """``_snapshot`` of each (bucket, path, version id), by one statement."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT t.i, {_FILE_COLUMNS}, {_SNAPSHOT_CHUNK_COLUMNS}"
+                " FROM unnest(%s::text[], %s::text[], %s::uuid[]) WITH ORDINALITY"
+                "   AS t(bucket, path, version_id, i)"
+                " JOIN buckets b ON b.name = t.bucket"
+                " JOIN files f ON f.bucket_id = b.id AND f.path = t.path"
+                " JOIN file_versions v ON NOT v.deleted AND v.id = COALESCE(t.version_id,"
+                "   f.current_version_id) AND v.file_id = f.id"
+                " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
+                " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
+                " ORDER BY t.i, vc.idx",
+                (SNAPSHOT_HOLDERS_FOR, [k[0] for k in keys], [k[1] for k in keys],
+                 [k[2] for k in keys]),
+            )
+            rows = await cur.fetchall()
+        by_key: dict[int, list[dict]] = {}
+        for row in rows:
+            by_key.setdefault(row["i"] - 1, []).append(row)
+        return [
+            (_file(found[0]), [_chunk_ref(r) for r in found if r["chunk_id"] is not None])
+            if (found := by_key.get(index)) else None
+            for index in range(len(keys))
+        ]
 
     async def chunks_of(self, version_id: uuid.UUID) -> list[ChunkRef]:
         async with self._db.connection() as conn:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement
+from master.metadata.batched import Batched
 from master.metadata.leases import fenced
-from master.metadata.pool import Database
+from master.metadata.pool import Database, retry_conflicts
 
 __all__ = ["ReplicasRepository"]
 
@@ -16,6 +19,17 @@ __all__ = ["ReplicasRepository"]
 class ReplicasRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Concurrent chunk writes' holder lookups go in one statement (batched).
+        self._write_holders: Batched[str, tuple[bool, list[str]]] = Batched(
+            self._holders_for_writes, run_one=self._holders_for_one_write,
+            name="chunk holders lookup")
+        # Late replicas landing together are recorded by one transaction.
+        self._late_replicas: Batched[tuple[ChunkPlacement, str, int], None] = Batched(
+            self._record_late_replicas, name="late replica records")
+
+    async def close(self) -> None:
+        await self._write_holders.close()
+        await self._late_replicas.close()
 
     async def live_replicas(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
         """chunk id -> workers holding a live copy (workers not removed)."""
@@ -39,7 +53,11 @@ class ReplicasRepository:
 
         Touches the chunk's GC clock in the same statement: an upload that is about to
         rely on existing copies keeps GC away from them for the grace period.
+        Concurrent writes' lookups share one statement (``Batched``).
         """
+        return await self._write_holders.call(chunk_id)
+
+    async def _holders_for_one_write(self, chunk_id: str) -> tuple[bool, list[str]]:
         async with self._db.connection() as conn:
             cur = await conn.execute(
                 "WITH touched AS (UPDATE chunks SET last_referenced_at = now()"
@@ -52,6 +70,34 @@ class ReplicasRepository:
             )
             rows = await cur.fetchall()
         return bool(rows), [r["worker_id"] for r in rows if r["worker_id"] is not None]
+
+    async def _holders_for_writes(self, chunk_ids: list[str]) -> list[tuple[bool, list[str]]]:
+        rows = await retry_conflicts(lambda: self._touch_and_list(sorted(set(chunk_ids))))
+        existed: set[str] = set()
+        holders: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            existed.add(row["chunk_id"])
+            if row["worker_id"] is not None:
+                holders[row["chunk_id"]].append(row["worker_id"])
+        return [(c in existed, list(holders.get(c, ()))) for c in chunk_ids]
+
+    async def _touch_and_list(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
+        async with self._db.connection() as conn:
+            # The rows are locked in id order before they are touched, as every other
+            # writer of several chunk rows locks them (chunk_rows.persist_chunks), so two
+            # batches sharing chunks queue instead of deadlocking.
+            cur = await conn.execute(
+                "WITH wanted AS (SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s)"
+                "   AND gc_marked_at IS NULL ORDER BY chunk_id FOR NO KEY UPDATE),"
+                " touched AS (UPDATE chunks c SET last_referenced_at = now() FROM wanted w"
+                "   WHERE c.chunk_id = w.chunk_id RETURNING c.chunk_id)"
+                " SELECT t.chunk_id, r.worker_id FROM touched t"
+                " LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'"
+                "   AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id"
+                "               AND w.state <> 'removed')",
+                (chunk_ids,),
+            )
+            return await cur.fetchall()
 
     async def replica_states(self, chunk_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """chunk id -> [(worker id, state)] for every recorded copy."""
@@ -76,26 +122,47 @@ class ReplicasRepository:
 
         If that completes the chunk's N copies, its repair row goes too: the queue then
         holds only work that is really missing, so "replication lag" means what it says.
+        Copies landing together are recorded by one pipelined transaction (``Batched``).
         """
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        await self._late_replicas.call((chunk, worker_id, replication_factor))
+
+    async def _record_late_replicas(
+        self, late: list[tuple[ChunkPlacement, str, int]]
+    ) -> list[None]:
+        await retry_conflicts(lambda: self._record_late(late))
+        return [None] * len(late)
+
+    async def _record_late(self, late: list[tuple[ChunkPlacement, str, int]]) -> None:
+        # Distinct rows in id order: one upsert may not touch a row twice, and every
+        # writer of several chunk or replica rows locks them in this order.
+        chunks = sorted({p.chunk_id: p for p, _, _ in late}.values(), key=lambda p: p.chunk_id)
+        copies = sorted({(p.chunk_id, worker_id) for p, worker_id, _ in late})
+        wanted = sorted({(p.chunk_id, n) for p, _, n in late})
+        async with self._db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
+            await cur.execute(
                 "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id) DO NOTHING",
-                (chunk.chunk_id, chunk.raw_size, chunk.stored_size, chunk.codec.value,
-                 chunk.blob_sha256),
+                " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::text[],"
+                "   %s::text[]) ON CONFLICT (chunk_id) DO NOTHING",
+                ([p.chunk_id for p in chunks], [p.raw_size for p in chunks],
+                 [p.stored_size for p in chunks], [p.codec.value for p in chunks],
+                 [p.blob_sha256 for p in chunks]),
             )
-            await conn.execute(
-                "INSERT INTO replicas (chunk_id, worker_id) VALUES (%s, %s)"
+            await cur.execute(
+                "INSERT INTO replicas (chunk_id, worker_id)"
+                " SELECT * FROM unnest(%s::text[], %s::text[])"
                 " ON CONFLICT (chunk_id, worker_id)"
                 " DO UPDATE SET state = 'live', updated_at = now()",
-                (chunk.chunk_id, worker_id),
+                ([c for c, _ in copies], [w for _, w in copies]),
             )
-            await conn.execute(
-                "DELETE FROM repair_queue WHERE chunk_id = %s AND reason = 'write_pending'"
-                " AND (SELECT count(*) FROM replicas r JOIN workers w ON w.worker_id = r.worker_id"
-                "      WHERE r.chunk_id = %s AND r.state = 'live'"
-                "      AND w.state IN ('healthy', 'suspect')) >= %s",
-                (chunk.chunk_id, chunk.chunk_id, replication_factor),
+            await cur.execute(
+                "DELETE FROM repair_queue WHERE chunk_id IN (SELECT q.chunk_id"
+                "   FROM repair_queue q JOIN unnest(%s::text[], %s::integer[]) AS t(c, n)"
+                "   ON q.chunk_id = t.c WHERE q.reason = 'write_pending'"
+                "   AND (SELECT count(*) FROM replicas r JOIN workers w"
+                "        ON w.worker_id = r.worker_id WHERE r.chunk_id = t.c"
+                "        AND r.state = 'live' AND w.state IN ('healthy', 'suspect')) >= t.n"
+                "   ORDER BY q.chunk_id FOR UPDATE OF q)",
+                ([c for c, _ in wanted], [n for _, n in wanted]),
             )
 
     async def repair_due_now(self, chunk_id: str) -> None:
@@ -243,7 +310,8 @@ class RepairQueue:
                 "   OR (claim_token IS NOT NULL AND claim_token < %(token)s)"
                 "   ORDER BY live_copies, next_attempt_at"
                 "   LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " RETURNING q.chunk_id, q.reason, q.attempts",
+                " RETURNING q.chunk_id, q.reason, q.attempts, q.next_attempt_at AS claimed_until,"
+                " EXTRACT(EPOCH FROM now() - q.created_at)::float8 AS age_s",
                 {"token": token, "lease_s": lease_s, "limit": limit},
             )
             return list(await cur.fetchall())
@@ -265,16 +333,27 @@ class RepairQueue:
         error: str,
         retry_in_s: float,
         fence: Fence | None = None,
+        claimed_until: datetime | None = None,
     ) -> None:
-        """Done when N copies live; otherwise record progress and back off. Fenced."""
+        """Done when N copies live; otherwise record progress and back off. Fenced.
+
+        ``claimed_until`` is the lease end the claim set (``claim`` returns it). A row
+        whose ``next_attempt_at`` is now earlier than that was woken while this attempt
+        ran (a worker came back: ``wake``, ``wake_backed_off``; a late put failed): the
+        attempt may have looked at the cluster before the change, so the row stays due
+        instead of backing off — otherwise the wake-up is lost and the item waits out
+        its whole backoff (up to minutes) with the target it lacked already there.
+        """
         async with fenced(self._db, fence) as conn:
             if live_copies >= replication_factor:
                 await conn.execute("DELETE FROM repair_queue WHERE chunk_id = %s", (chunk_id,))
                 return
             await conn.execute(
                 "UPDATE repair_queue SET live_copies = %s, last_error = %s, claim_token = NULL,"
-                " next_attempt_at = now() + make_interval(secs => %s) WHERE chunk_id = %s",
-                (live_copies, error[:1000], retry_in_s, chunk_id),
+                " next_attempt_at = CASE WHEN next_attempt_at < %s::timestamptz"
+                "   THEN now() ELSE now() + make_interval(secs => %s) END"
+                " WHERE chunk_id = %s",
+                (live_copies, error[:1000], claimed_until, retry_in_s, chunk_id),
             )
 
     async def wake(self) -> None:

@@ -9,7 +9,8 @@ mode change, and when the object's W drops it accepts the acks it has. The uploa
 mode, recorded with its version and on its receipt, becomes the weakest it was written
 under. W never rises mid-upload: the chunks already acknowledged were written under the
 weaker promise anyway. An object hinted Strong resolves to C in every mode and so never
-drops (``common.quorum.effective_mode``).
+drops (``common.quorum.effective_mode``), and W never drops below the request's own
+minimum of synchronous copies (``floor``, ``master.domain.write_needs.WriteNeeds``).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ __all__ = ["LiveQuorum"]
 
 class LiveQuorum:
     def __init__(
-        self, oracle: ModeOracle, mode_key: str, hint: Hint, mode: Mode, replication_factor: int
+        self, oracle: ModeOracle, mode_key: str, hint: Hint, mode: Mode, replication_factor: int,
+        floor: int = 1,
     ) -> None:
         self._oracle = oracle
         self._key = mode_key
         self._hint = hint
         self._n = replication_factor
+        self._floor = min(max(1, floor), replication_factor)
         self.mode = mode
-        self.w = write_quorum(mode, replication_factor)
+        self.w = max(write_quorum(mode, replication_factor), self._floor)
 
     async def weaker(self, below: int) -> int:
         """Return once this upload's W is below ``below`` (after a published mode change)."""
@@ -37,7 +40,7 @@ class LiveQuorum:
             await self._oracle.next_change().wait()
             decision = await self._oracle.mode_for(self._key)
             mode = effective_mode(decision.mode, self._hint)
-            w = write_quorum(mode, self._n)
+            w = max(write_quorum(mode, self._n), self._floor)
             if w < self.w:
                 self.mode, self.w = mode, w
         return self.w

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from common.chunks import EncodedChunk
-from common.errors import EchoError, QuorumNotReached
+from common.errors import EchoError, LatencyBudgetExceeded, QuorumNotReached
 from common.tasks import BackgroundTasks
 from master.cluster.registry import WorkerRegistry
 from master.domain.records import ChunkPlacement
@@ -23,6 +23,7 @@ from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
 from master.placement.rendezvous import Candidate, place
 from master.replication.live_quorum import LiveQuorum
+from master.replication.observations import ChunkSettling, WriteObservations
 from master.replication.quorum_tracker import QuorumTracker, is_dedup
 
 __all__ = ["ChunkWriter"]
@@ -36,21 +37,26 @@ class ChunkWriter:
     def __init__(
         self, registry: WorkerRegistry, replicas: ReplicasRepository, metrics: MasterMetrics,
         replication_factor: int, late_writes: BackgroundTasks,
+        observations: WriteObservations | None = None,
     ) -> None:
         self._registry = registry
         self._replicas = replicas
         self._metrics = metrics
         self._n = replication_factor
         self._late = late_writes
+        # What the controller learns of this master's writes (None: not reported).
+        self._observations = observations
 
     async def write(
-        self, chunk: EncodedChunk, quorum: int | LiveQuorum
+        self, chunk: EncodedChunk, quorum: int | LiveQuorum, *, deadline: float | None = None
     ) -> tuple[ChunkPlacement, bool]:
         """Store ``chunk`` durably on at least W workers (``quorum``, or its live value:
         a W lowered by a mode change while this write waits applies at once).
 
         Returns the placement and whether the chunk was deduplicated (N live copies
-        existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist.
+        existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist, and
+        LatencyBudgetExceeded when they do not by ``deadline`` (``time.perf_counter()``
+        time; the request's latency budget): the puts still running go on as late copies.
         The counting is ``QuorumTracker``'s; this method starts and awaits the puts.
         """
         live: LiveQuorum | None
@@ -92,6 +98,7 @@ class ChunkWriter:
                     tracker.fail(puts[task], str(error))
 
         weaker: asyncio.Future[int] | None = None
+        out_of_budget = False
         try:
             while tracker.waiting:
                 # W = 1 cannot drop further: no follower then (A-mode writes skip it).
@@ -100,7 +107,12 @@ class ChunkWriter:
                 waiting: set[asyncio.Future[Any]] = set(pending)
                 if weaker is not None:
                     waiting.add(weaker)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                timeout_s = None if deadline is None else max(0.0, deadline - time.perf_counter())
+                done, _ = await asyncio.wait(
+                    waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    out_of_budget = True
+                    break
                 if weaker is not None and weaker in done:
                     done.discard(weaker)
                     tracker.lower_quorum(weaker.result())
@@ -117,12 +129,26 @@ class ChunkWriter:
             linger_s = min(time.perf_counter() - started, LINGER_CAP_S)
             landed, pending = await asyncio.wait(pending, timeout=linger_s)
             collect(landed)
+        settling: ChunkSettling | None = None
+        if self._observations is not None and tracker.met:
+            settling = self._observations.settling(
+                late=len(pending), unplaced=self._n - len(live_holders) - len(targets),
+                failed=bool(tracker.failures),
+            )
         for task in pending:
             placement.late_writes += 1
-            self._late.adopt(asyncio.ensure_future(self._finish_late(task, puts[task], placement)))
+            self._late.adopt(asyncio.ensure_future(
+                self._finish_late(task, puts[task], placement, settling)))
         self._metrics.write_quorum_acks.observe(len(tracker.acked))
         placement.acked_workers = tracker.acked
         placement.live_copies = tracker.live_copies
+        if not tracker.met and out_of_budget:
+            self._metrics.quorum_failures.labels("latency_budget").inc()
+            raise LatencyBudgetExceeded(
+                chunk_id=chunk.chunk_id, needed=tracker.write_quorum,
+                succeeded=[*tracker.live_holders, *tracker.acked],
+                pending=sorted(puts[task] for task in pending),
+            )
         if not tracker.met:
             self._metrics.quorum_failures.labels("replica_errors").inc()
             raise tracker.error()
@@ -133,7 +159,22 @@ class ChunkWriter:
         if client is None:
             raise QuorumNotReached(chunk_id=chunk.chunk_id, needed=1, succeeded=[],
                                    failures={worker_id: "no client"})
-        await self._timed("PutChunk", client.put_chunk(chunk))
+        if self._observations is None:
+            await self._timed("PutChunk", client.put_chunk(chunk))
+            return
+        token = self._observations.put_started(worker_id)
+        ok = False
+        try:
+            await self._timed("PutChunk", client.put_chunk(chunk))
+            ok = True
+        except EchoError:
+            self._observations.put_finished(token, ok=False)
+            raise
+        finally:
+            if ok:
+                self._observations.put_finished(token, ok=True)
+            else:
+                self._observations.put_abandoned(token)  # no-op after put_finished
 
     async def _timed(self, method: str, call: Awaitable[object]) -> object:
         started = time.perf_counter()
@@ -147,11 +188,14 @@ class ChunkWriter:
             self._metrics.grpc_duration.labels(method).observe(time.perf_counter() - started)
 
     async def _finish_late(
-        self, task: asyncio.Future[None], worker_id: str, placement: ChunkPlacement
+        self, task: asyncio.Future[None], worker_id: str, placement: ChunkPlacement,
+        settling: ChunkSettling | None = None,
     ) -> None:
         try:
             await task
         except EchoError as exc:
+            if settling is not None:
+                settling.late_copy_done(ok=False)
             placement.late_writes -= 1
             log.info("late replica failed; repair queue covers it", extra={
                 "worker_id": worker_id, "chunk_id": placement.chunk_id, "error": str(exc)})
@@ -160,5 +204,7 @@ class ChunkWriter:
         except asyncio.CancelledError:
             task.cancel()
             raise
+        if settling is not None:
+            settling.late_copy_done(ok=True)
         placement.late_writes -= 1
         await self._replicas.record_late_replica(placement, worker_id, self._n)

@@ -15,6 +15,7 @@ from master.services.audit import AuditService
 from master.services.auth import AuthService
 from master.services.buckets import BucketService
 from master.services.cluster import ClusterService
+from master.services.consistency import ConsistencyService
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
@@ -28,6 +29,7 @@ from master.services.sessions import SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
 from master.services.uploads import UploadService
+from master.services.web_sessions import WebSessions
 from master.services.webhooks import WebhookService
 
 __all__ = ["Services"]
@@ -57,3 +59,6 @@ class Services:
     events: EventService
     webhooks: WebhookService
     gateway: GatewayServices  # the S3 gateway's use cases (master/s3, DESIGN §17)
+    # The web UI (master/ui, DESIGN §18): the controller explained, browser sessions.
+    consistency: ConsistencyService
+    web_sessions: WebSessions

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ from common.errors import (
 from common.quorum import Hint, Mode, write_quorum
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement, NewVersion, SessionRecord
+from master.domain.write_needs import WriteNeeds
 from master.metadata.chunk_access import ChunkAccessRepository
 from master.metadata.files import FilesRepository
 from master.metadata.replicas import ReplicasRepository
@@ -181,8 +183,11 @@ class SessionService:
             raise SessionExpired(f"upload session {session_id} expired at {session.expires_at}")
         return session
 
-    async def put_part(self, session: SessionRecord, index: int, data: bytes) -> bool:
-        """Store part ``index``; returns True when it was already present (idempotent)."""
+    async def put_part(
+        self, session: SessionRecord, index: int, data: bytes, needs: WriteNeeds | None = None,
+    ) -> bool:
+        """Store part ``index``; returns True when it was already present (idempotent).
+        ``needs``: this part's minimum of synchronous copies and latency budget."""
         expected = session.part_size(index)
         if len(data) != expected:
             raise InvalidInput(f"part {index} must be {expected} bytes, got {len(data)}")
@@ -191,8 +196,11 @@ class SessionService:
         chunk_id = hashlib.sha256(data).hexdigest()
         if index in existing and existing[index].chunk_id == chunk_id:
             return True
+        needs = needs or WriteNeeds()
+        started = time.perf_counter()
         _, quorum = await self._uploads.quorum_for(session.file_id, HINTS[session.consistency])
-        placement, _ = await self._uploads.store_chunk(data, quorum)
+        placement, _ = await self._uploads.store_chunk(
+            data, max(quorum, needs.floor()), deadline=needs.deadline(started))
         await self._sessions.record_progress(
             session.id, [(index, placement)], self.limits.replication_factor
         )

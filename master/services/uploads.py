@@ -18,10 +18,11 @@ from typing import Any
 
 from common.chunks import EncodedChunk, encode_chunk
 from common.cpu import cpu_bound
-from common.errors import Conflict, EchoError, NotFound
+from common.errors import Conflict, EchoError, LatencyBudgetExceeded, NotFound
 from common.quorum import Hint, Mode, effective_mode, write_quorum
 from master.cluster.modes import CLUSTER_KEY, ModeOracle
 from master.domain.records import ChunkPlacement, NewVersion
+from master.domain.write_needs import SyncOutcome, WriteNeeds
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metrics import MasterMetrics
@@ -55,9 +56,10 @@ class Receipt:
     target: int
     acked: int
     bucket: str = ""
+    sync: SyncOutcome | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "file_id": str(self.file_id), "bucket": self.bucket, "path": self.path,
             "size": self.size,
             "sha256": self.sha256, "chunks": self.chunks, "dedup_chunks": self.dedup_chunks,
@@ -65,6 +67,9 @@ class Receipt:
             "replicas": {"target": self.target, "acked": self.acked,
                          "pending": max(0, self.target - self.acked)},
         }
+        if self.sync is not None:
+            body["sync"] = self.sync.to_json()
+        return body
 
 
 class UploadService:
@@ -84,25 +89,34 @@ class UploadService:
     async def upload(
         self, caller: Principal, bucket: str | None, path: str, hint: Hint, read: ReadFn, *,
         if_match: str | None = None, if_none_match: bool = False,
+        needs: WriteNeeds | None = None,
     ) -> Receipt:
         """Store the body at ``bucket``/``path`` (None: the caller's home bucket).
 
         ``if_match`` (an etag) / ``if_none_match`` make the write conditional; the
         condition is checked in the commit transaction (PreconditionFailed, nothing
-        stored). NotFound / Forbidden by the bucket's access rule.
+        stored). NotFound / Forbidden by the bucket's access rule. ``needs``: the
+        request's minimum of synchronous copies and latency budget (``WriteNeeds``);
+        QuorumNotReached when the budget runs out first.
         """
+        needs = needs or WriteNeeds()
         try:
             return await self._upload(caller, bucket or caller.home_bucket, path, hint, read,
-                                      if_match, if_none_match)
+                                      if_match, if_none_match, needs)
+        except LatencyBudgetExceeded as exc:
+            exc.details["latency_budget_ms"] = needs.latency_budget_ms
+            self._metrics.file_errors.labels("upload", exc.code).inc()
+            raise
         except EchoError as exc:
             self._metrics.file_errors.labels("upload", exc.code).inc()
             raise
 
     async def _upload(
         self, caller: Principal, bucket_name: str, path: str, hint: Hint, read: ReadFn,
-        if_match: str | None, if_none_match: bool,
+        if_match: str | None, if_none_match: bool, needs: WriteNeeds,
     ) -> Receipt:
         started = time.perf_counter()
+        deadline = needs.deadline(started)
         found = await self._buckets.with_file_id(bucket_name, path)
         if found is None:
             raise NotFound(f"no bucket {bucket_name!r}")
@@ -112,7 +126,8 @@ class UploadService:
         if bucket.state != "active":
             raise Conflict(f"bucket {bucket.name!r} is being deleted")
         file_id = existing_id or uuid.uuid4()
-        quorum = await self.live_quorum_for(file_id, hint, known=existing_id is not None)
+        quorum = await self.live_quorum_for(file_id, hint, known=existing_id is not None,
+                                            floor=needs.floor())
 
         whole_file = hashlib.sha256()
         slots = asyncio.Semaphore(self._limits.pipeline_depth)
@@ -127,7 +142,7 @@ class UploadService:
                 for task in tasks:  # fail fast: stop reading once a chunk has failed
                     if task.done() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
-                task = asyncio.create_task(self.store_chunk(raw, quorum))
+                task = asyncio.create_task(self.store_chunk(raw, quorum, deadline=deadline))
                 task.add_done_callback(lambda _t: slots.release())
                 tasks.append(task)
             results = await asyncio.gather(*tasks)
@@ -150,11 +165,13 @@ class UploadService:
         n = self._limits.replication_factor
         acked = min((min(p.live_copies, n) for p in placements), default=n)
         self._metrics.uploads.inc()
-        self._metrics.upload_duration.observe(time.perf_counter() - started)
+        elapsed_s = time.perf_counter() - started
+        self._metrics.upload_duration.observe(elapsed_s)
         return Receipt(
             file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
             chunks=len(placements), dedup_chunks=sum(1 for _, dedup in results if dedup),
             mode=quorum.mode, target=n, acked=acked, bucket=bucket.name,
+            sync=SyncOutcome(min(quorum.w, n), acked, needs, elapsed_s * 1000),
         )
 
     async def quorum_for(
@@ -171,18 +188,21 @@ class UploadService:
         return mode, write_quorum(mode, self._limits.replication_factor)
 
     async def live_quorum_for(
-        self, file_id: uuid.UUID, hint: Hint, *, known: bool = True
+        self, file_id: uuid.UUID, hint: Hint, *, known: bool = True, floor: int = 1
     ) -> LiveQuorum:
-        """``quorum_for``, followed while the upload runs (see ``LiveQuorum``)."""
+        """``quorum_for``, followed while the upload runs (see ``LiveQuorum``); W never
+        below ``floor`` (the request's minimum of synchronous copies)."""
         mode, _ = await self.quorum_for(file_id, hint, known=known)
         return LiveQuorum(
-            self._modes, _mode_key(file_id, known), hint, mode, self._limits.replication_factor
+            self._modes, _mode_key(file_id, known), hint, mode, self._limits.replication_factor,
+            floor=floor,
         )
 
     async def store_chunk(
-        self, raw: bytes, quorum: int | LiveQuorum
+        self, raw: bytes, quorum: int | LiveQuorum, *, deadline: float | None = None
     ) -> tuple[ChunkPlacement, bool]:
-        """Encode one chunk off the event loop and write it with quorum ``quorum``."""
+        """Encode one chunk off the event loop and write it with quorum ``quorum`` (met by
+        ``deadline``, a ``time.perf_counter()`` time, if given)."""
         encoded: EncodedChunk = await cpu_bound(
             len(raw), encode_chunk, raw, self._limits.zstd_level
         )
@@ -190,7 +210,7 @@ class UploadService:
         # A compressed chunk no longer needs its raw bytes: drop them while the replicas
         # are written, so an in-flight chunk holds one copy, not two.
         del raw
-        return await self._writer.write(encoded, quorum)
+        return await self._writer.write(encoded, quorum, deadline=deadline)
 
 
 def _mode_key(file_id: uuid.UUID, known: bool) -> str:

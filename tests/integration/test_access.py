@@ -314,3 +314,31 @@ async def test_odd_names_in_access_routes_are_4xx_never_a_server_error(
                                    headers=owner.auth) as r:
             assert r.status in (400, 404), (method, path, r.status, await r.text())
             assert (await r.json())["success"] is False
+
+
+async def test_a_revoked_key_and_a_deleted_share_are_refused_at_once_with_warm_caches(
+    cluster: LocalCluster, session: aiohttp.ClientSession,
+) -> None:
+    """The masters remember verified login tokens (issue 19) and batch concurrent
+    lookups: neither may let a key or a share outlive its revocation by one request."""
+    owner, _, bucket = await _owner_with_bucket(cluster, session)
+    reader, name = await new_user(cluster.master_url, session, "warm")
+    assert (await owner.call("PUT", f"/api/v1/buckets/{bucket}/shares",
+                             json={"user": name, "permission": "ro"}))[0] == 200
+    key = await make_key(owner, name="warm", permission="ro")
+    masters = [cluster.master_url, cluster.extra_master_urls["master-b"]]
+    readers = [via(reader, url) for url in masters]
+    key_readers = [via(as_token(owner, key["token"]), url) for url in masters]
+    for _ in range(3):  # warm: token memo, principal cache, concurrent (batched) lookups
+        results = await asyncio.gather(*(client.read(bucket, "docs/a.txt")
+                                         for client in readers + key_readers))
+        assert [(status, data) for status, data, _ in results] == [(200, b"hello")] * 4
+
+    assert (await owner.call("DELETE", f"/api/v1/keys/{key['key_id']}"))[0] == 200
+    assert (await owner.call("DELETE",
+                             f"/api/v1/buckets/{bucket}/shares/user:{name}"))[0] == 200
+    results = await asyncio.gather(*(client.read(bucket, "docs/a.txt")
+                                     for client in readers + key_readers))
+    assert [status for status, _, _ in results] == [404, 404, 401, 401]
+    for client in readers:  # the login token itself still works, on its own bucket
+        assert (await client.call("GET", "/api/v1/buckets"))[0] == 200

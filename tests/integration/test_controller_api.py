@@ -151,45 +151,81 @@ async def test_health_status_and_metrics_answer(master_db: str, redis_url: str) 
 # --- measured signals drive decisions; changes are published -----------------------------
 
 
-async def test_dead_workers_switch_to_a_at_once_and_the_change_is_published(
+async def test_two_dead_workers_of_three_switch_to_a_at_once_and_it_is_published(
     master_db: str, redis_url: str
 ) -> None:
+    async with health_server() as alive:
+        workers = {"w0": alive, **{f"w{i}": f"127.0.0.1:{free_port()}" for i in (1, 2)}}
+        await seed_workers(master_db, workers)
+        file_id = await seed_file(master_db, list(workers))
+        subscriber = aioredis.from_url(redis_url)
+        pubsub = subscriber.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        try:
+            async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2,
+                                  controller_startup_grace_seconds=0) as client:
+                loop = client.app[LOOP]
+                # One failed probe puts the failure EWMA at 0.3 (not yet failing); the
+                # second crosses 0.5: one writable worker, C cannot place its quorum of 2
+                # → emergency, no votes, no cooldown.
+                first = await loop.run_once()
+                assert first.cluster.mode.value == "C"
+                second = await loop.run_once()
+                assert second.cluster.mode.value == "A"
+                assert second.cluster.reason_code == "emergency"
+                assert second.signals["risk"] == 1.0 and second.signals["writable"] == 1
+                changed = {object_id for object_id, *_ in second.changes}
+                assert {"*", file_id} <= changed
+
+                messages = await _collect(pubsub, want={"*", file_id})
+                assert messages["*"]["mode"] == "A" and messages["*"]["ttl_seconds"] == 5.0
+                assert "emergency" in messages["*"]["reason"] and messages["*"]["timestamp"]
+                assert messages[file_id]["mode"] == "A"
+
+                _, body = await get(client, f"/v1/mode?object_id={file_id}")
+                assert body["mode"] == "A" and "emergency" in body["reason"]
+                response = await client.get("/metrics")
+                text = await response.text()
+                assert (
+                    'echofs_object_mode_changes_total{from_mode="C",reason="emergency",'
+                    'to_mode="A"}' in text
+                )
+        finally:
+            await pubsub.aclose()
+            await subscriber.aclose()
+
+
+async def test_no_reachable_worker_keeps_c(master_db: str, redis_url: str) -> None:
+    """Issue 23's restart over an existing var/: every worker failing because none has
+    re-registered. A helps no write then, so the controller keeps C."""
     dead = {f"w{i}": f"127.0.0.1:{free_port()}" for i in range(3)}
     await seed_workers(master_db, dead)
-    file_id = await seed_file(master_db, list(dead))
-    subscriber = aioredis.from_url(redis_url)
-    pubsub = subscriber.pubsub()
-    await pubsub.subscribe(CHANNEL)
-    try:
-        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2) as client:
+    async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2,
+                          controller_startup_grace_seconds=0) as client:
+        loop = client.app[LOOP]
+        for _ in range(4):
+            report = await loop.run_once()
+        assert report.cluster.mode.value == "C" and report.changes == []
+        assert report.cluster.reason_code == "no_writable"
+        assert report.signals["writable"] == 0
+
+
+async def test_workers_not_heard_from_since_start_weaken_nothing(
+    master_db: str, redis_url: str
+) -> None:
+    """Workers coming back one by one: one answers, two not yet. Within the start-up
+    grace they are unknown, and C is kept although it could not place two copies."""
+    async with health_server() as alive:
+        workers = {"w0": alive, **{f"w{i}": f"127.0.0.1:{free_port()}" for i in (1, 2)}}
+        await seed_workers(master_db, workers)
+        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2,
+                              controller_startup_grace_seconds=60) as client:
             loop = client.app[LOOP]
-            # One failed probe puts the failure EWMA at 0.3 (not yet failing); the second
-            # crosses 0.5: risk 1.0 > 0.8 → emergency, no votes, no cooldown.
-            first = await loop.run_once()
-            assert first.cluster.mode.value == "C"
-            second = await loop.run_once()
-            assert second.cluster.mode.value == "A"
-            assert second.cluster.reason_code == "emergency"
-            assert second.signals["risk"] == 1.0
-            changed = {object_id for object_id, *_ in second.changes}
-            assert {"*", file_id} <= changed
-
-            messages = await _collect(pubsub, want={"*", file_id})
-            assert messages["*"]["mode"] == "A" and messages["*"]["ttl_seconds"] == 5.0
-            assert "emergency" in messages["*"]["reason"] and messages["*"]["timestamp"]
-            assert messages[file_id]["mode"] == "A"
-
-            _, body = await get(client, f"/v1/mode?object_id={file_id}")
-            assert body["mode"] == "A" and "emergency" in body["reason"]
-            response = await client.get("/metrics")
-            text = await response.text()
-            assert (
-                'echofs_object_mode_changes_total{from_mode="C",reason="emergency",to_mode="A"}'
-                in text
-            )
-    finally:
-        await pubsub.aclose()
-        await subscriber.aclose()
+            for _ in range(4):
+                report = await loop.run_once()
+            assert report.cluster.mode.value == "C" and report.changes == []
+            assert report.cluster.reason_code == "unknown_workers"
+            assert report.signals["unknown"] == 2
 
 
 async def _collect(pubsub: Any, want: set[str], timeout_s: float = 5.0) -> dict[str, Any]:
@@ -217,13 +253,15 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
             " SELECT chunk_id, 'write_pending', 1, now() - interval '10 seconds'"
             " FROM version_chunks",
         )
-        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.5) as client:
+        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.5,
+                              controller_startup_grace_seconds=0) as client:
             loop = client.app[LOOP]
             for _ in range(3):
                 report = await loop.run_once()
             assert report.cluster.mode.value == "C"
-            # One of three workers failing: a third of the cluster, half of what C absorbs.
-            assert abs(report.signals["failing_share"] - 1 / 3) < 1e-3
+            # One of three workers failing: a third of the cluster, half of what C absorbs;
+            # the backlog it causes cannot be placed and weakens nothing.
+            assert report.signals["writable"] == 2 and report.signals["not_writable"] == ["c"]
             assert abs(report.signals["risk"] - 0.5) < 1e-3
             assert 8.0 <= report.signals["lag_s"] < 10.0 + 5.0  # age past the 2 s grace
             assert report.signals["write_rate_per_min"] == 1.0
@@ -234,8 +272,9 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
             objects = {o["object_id"]: o for o in body["data"]["objects"]}
             assert file_id in objects, "a recently written file gets its own state"
             decisions = [d for d in body["data"]["decisions"] if d["object_id"] == file_id]
-            # Its replicas sit on a and the dead c: half of them failing, risk 0.5 x 3 / 2.
-            assert decisions and decisions[0]["signals"]["object_risk"] == 0.75
+            # The object decides on the cluster's viability with its own lag and hint.
+            assert decisions and decisions[0]["signals"]["replica_workers"] == 2
+            assert objects[file_id]["mode"] == "C"
 
 
 # --- persistence ---------------------------------------------------------------------------
@@ -245,15 +284,17 @@ async def test_restarted_controller_resumes_its_persisted_state(
     master_db: str, redis_url: str
 ) -> None:
     dead = {f"w{i}": f"127.0.0.1:{free_port()}" for i in range(2)}
-    await seed_workers(master_db, dead)
-    async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2) as client:
-        await post(client, "/v1/register", {"object_id": "doc-1", "hint": "Strong"})
-        await post(client, "/v1/critical-keys", {"add": ["ledger"]})
-        loop = client.app[LOOP]
-        await loop.run_once()
-        await loop.run_once()  # emergency: the cluster-wide mode goes to A
-        assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
-        _, before = await get(client, "/v1/mode?object_id=doc-1")
+    async with health_server() as alive:
+        await seed_workers(master_db, {"alive": alive, **dead})
+        async with controller(master_db, redis_url, controller_probe_timeout_seconds=0.2,
+                              controller_startup_grace_seconds=0) as client:
+            await post(client, "/v1/register", {"object_id": "doc-1", "hint": "Available"})
+            await post(client, "/v1/critical-keys", {"add": ["ledger"]})
+            loop = client.app[LOOP]
+            await loop.run_once()
+            await loop.run_once()  # emergency: the cluster-wide mode goes to A
+            assert (await get(client, "/v1/mode"))[1]["mode"] == "A"
+            _, before = await get(client, "/v1/mode?object_id=doc-1")
 
     async with controller(master_db, redis_url) as client:
         # No evaluation has run in this process: everything below comes from PostgreSQL.
@@ -265,7 +306,7 @@ async def test_restarted_controller_resumes_its_persisted_state(
         assert body["data"]["critical_keys"] == ["ledger"]
         _, body = await get(client, "/status")
         objects = {o["object_id"]: o for o in body["data"]["objects"]}
-        assert objects["doc-1"]["hint"] == "Strong" and objects["doc-1"]["registered"]
+        assert objects["doc-1"]["hint"] == "Available" and objects["doc-1"]["registered"]
         assert any(d["reason_code"] == "emergency" for d in body["data"]["decisions"])
         await post(client, "/v1/override", {"mode": "C"})
     async with controller(master_db, redis_url) as client:

@@ -129,6 +129,18 @@ def login_only(ok: int) -> Expect:
     return _each(lambda c: 403 if c in ("key-ro", "key-rw") else ok)
 
 
+def ui_page(expect: Expect) -> Expect:
+    """A web UI page (master/ui): the API's rule, but a dead credential is sent to the
+    login page (303) instead of a JSON 401."""
+    return {c: 303 if c in DEAD else status for c, status in expect.items()}
+
+
+# A UI state change without the page's CSRF token is refused before anything else
+# (master/ui/middleware.py): no bearer token, valid or not, stands in for it.
+CSRF_REFUSED = public(403)
+_NO_REDIRECT = {"allow_redirects": False}
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -238,6 +250,37 @@ TABLE: list[Row] = [
     Row("GET", "/api/v1/links", signed_in(200), at("/api/v1/links")),
     Row("DELETE", "/api/v1/links/{link_id}", owners_thing(200), b_revoke_link),
     Row("GET", "/d/{token}", public(200), b_link_download),
+    # the web UI (issue 22): pages answer HTML; every POST needs the page's CSRF token
+    Row("GET", "/ui", public(303), at("/ui", **_NO_REDIRECT)),
+    Row("GET", "/ui/", public(303), at("/ui/", **_NO_REDIRECT)),
+    Row("GET", "/ui/login", public(200), at("/ui/login")),
+    Row("POST", "/ui/login", CSRF_REFUSED, at("/ui/login", data={"username": "x"})),
+    Row("GET", "/ui/register", public(200), at("/ui/register")),
+    Row("POST", "/ui/register", CSRF_REFUSED, at("/ui/register", data={"username": "x"})),
+    Row("POST", "/ui/logout", CSRF_REFUSED, at("/ui/logout", data={})),
+    Row("GET", "/ui/static", public(200), at("/ui/static/style.css")),
+    Row("GET", "/ui/buckets", ui_page(signed_in(200)), at("/ui/buckets", **_NO_REDIRECT)),
+    Row("POST", "/ui/buckets", CSRF_REFUSED, at("/ui/buckets", data={"name": "nope"})),
+    Row("GET", "/ui/b/{bucket}/{path}", ui_page(on_bucket(RO, 200)),
+        at(lambda w: f"/ui/b/{w.bucket}/mx/", **_NO_REDIRECT)),
+    Row("GET", "/ui/f/{bucket}/{path}", ui_page(on_bucket(RO, 200)),
+        at(lambda w: f"/ui/f/{w.bucket}/mx/read.txt", **_NO_REDIRECT)),
+    Row("GET", "/ui/links", ui_page(signed_in(200)), at("/ui/links", **_NO_REDIRECT)),
+    Row("GET", "/ui/tasks/{task_id}", ui_page(signed_in(404)),
+        at(f"/ui/tasks/{uuid.UUID(int=1)}", **_NO_REDIRECT)),
+    *(Row("POST", route, CSRF_REFUSED, at(route, data={}))
+      for route in ("/ui/mkdir", "/ui/ops/move", "/ui/ops/copy", "/ui/ops/delete",
+                    "/ui/ops/restore", "/ui/links", "/ui/links/revoke", "/ui/shares",
+                    "/ui/shares/delete",
+                    "/ui/admin/consistency/override")),
+    Row("POST", "/ui/admin/workers/{worker_id}/drain", CSRF_REFUSED,
+        at("/ui/admin/workers/worker-1/drain", data={"confirm": "yes"})),
+    *(Row("GET", route, ui_page(admin_only(200)), at(path, **_NO_REDIRECT))
+      for route, path in (("/ui/admin/workers", "/ui/admin/workers"),
+                          ("/ui/admin/workers/live", "/ui/admin/workers/live?once=1"),
+                          ("/ui/admin/consistency", "/ui/admin/consistency"),
+                          ("/ui/admin/consistency/live",
+                           "/ui/admin/consistency/live?once=1"))),
     # the change feed and webhooks (issue 18)
     Row("GET", "/api/v1/events", on_bucket(RO, 200),
         at(lambda w: f"/api/v1/events?bucket={w.bucket}&wait_s=0")),

@@ -15,6 +15,7 @@ from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tests.support.db import query
 from tests.support.grpc_probe import holders_by_chunk
+from tests.support.metrics import metric_sum
 from tools.cluster import LocalCluster
 
 MiB = 1024 * 1024
@@ -184,3 +185,52 @@ async def test_a_worker_coming_back_wakes_repairs_that_had_backed_off(
         timeout_s=60.0,
     )
     assert repaired, "the returning worker did not wake the backed-off repair"
+
+
+async def test_repair_yields_to_client_requests_and_still_brings_chunks_back_to_n(
+    cluster: LocalCluster, api: ApiClient
+) -> None:
+    """While clients keep the master busy, repair rests for them (issue 19.3: the rests
+    are counted in echofs_background_rest_seconds_total{work="repair"}) and still brings
+    every short chunk back to N copies: slowed, never stopped."""
+    cluster.wait_workers_registered(3)
+    metrics_url = f"{cluster.master_url}/metrics"
+    rested_before = metric_sum(metrics_url, "echofs_background_rest_seconds_total")
+    stop = asyncio.Event()
+    requests = 0
+
+    async def client_traffic() -> None:
+        nonlocal requests
+        while not stop.is_set():
+            status, _ = await api.get_json("/api/v1/files", params={"limit": "1"})
+            assert status == 200
+            requests += 1
+
+    traffic = asyncio.create_task(client_traffic())
+    chunk_ids: list[str] = []
+    try:
+        cluster.workers["worker-3"].process.stop()
+        try:
+            for i in range(12):
+                status, body = await api.upload_raw(
+                    os.urandom(64 * 1024), f"quorum/paced-{i}.bin", consistency="strong")
+                assert status == 201, body
+                _, meta = await api.get_json(f"/api/v1/files/{body['data']['file_id']}")
+                chunk_ids += [c["chunk_id"] for c in meta["data"]["chunks"]]
+        finally:
+            await asyncio.to_thread(cluster.start_worker, "worker-3")
+        repaired = await _until(
+            lambda: not query(cluster.spec.database_url,
+                              "SELECT 1 FROM repair_queue WHERE chunk_id = ANY(%s)",
+                              (chunk_ids,)),
+            timeout_s=120.0,
+        )
+    finally:
+        stop.set()
+        await traffic
+    assert repaired, "repair stopped instead of slowing down under client traffic"
+    assert requests > 0
+    rested = metric_sum(metrics_url, "echofs_background_rest_seconds_total") - rested_before
+    assert rested > 0, "repair never rested while clients were active"
+    addresses = {w.worker_id: w.address for w in cluster.workers.values()}
+    assert all(len(h) == 3 for h in holders_by_chunk(addresses, chunk_ids).values())

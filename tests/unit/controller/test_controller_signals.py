@@ -1,15 +1,11 @@
-"""How probe outcomes become the failing share, and that share the partition risk."""
+"""How probe outcomes and the masters' reports become what the policy decides on."""
 
 from __future__ import annotations
 
 from common.quorum import Mode
-from consistency_controller.policy import EMERGENCY_RISK, PolicyState, Signals, decide
-from consistency_controller.signals import (
-    FAILING_AT,
-    WorkerHealth,
-    partition_risk,
-    share_failing,
-)
+from consistency_controller.policy import PolicyState, Signals, decide
+from consistency_controller.signals import FAILING_AT, WorkerHealth
+from consistency_controller.viability import MasterView, assess
 
 
 def probed(outcomes: list[bool], master_state: str = "healthy") -> WorkerHealth:
@@ -47,38 +43,48 @@ def test_rtt_is_an_ewma_of_successful_probes_only() -> None:
     assert abs(worker.rtt_ewma_s - 0.013) < 1e-9
 
 
-def test_failing_share_counts_unknown_replica_workers_as_failing() -> None:
-    health = {"a": probed([True]), "b": probed([False, False])}
-    assert share_failing([], health) == 0.0
-    assert share_failing(["a"], health) == 0.0
-    assert share_failing(["a", "b"], health) == 0.5
-    assert share_failing(["a", "b", "gone"], health) == 2 / 3
+def test_a_worker_never_heard_from_is_unknown_only_within_the_grace() -> None:
+    worker = WorkerHealth("w", "a", first_seen_at=100.0)
+    worker.observe(False, 0.5, "UNAVAILABLE", 101.0)
+    assert worker.unknown(110.0, grace_s=15.0)
+    assert not worker.unknown(116.0, grace_s=15.0)
+    assert not worker.snapshot([], 116.0, 15.0).unknown
+    worker.observe(True, 0.001, "", 112.0)
+    assert not worker.unknown(113.0, grace_s=15.0)
+    # A master writing to it makes it known at once.
+    fresh = WorkerHealth("v", "b", first_seen_at=100.0)
+    assert fresh.snapshot([], 101.0, 15.0).unknown
+    assert not fresh.snapshot([MasterView("m", "healthy")], 101.0, 15.0).unknown
 
 
-def test_partition_risk_is_measured_against_the_failures_c_absorbs() -> None:
-    """N = 3, W_C = 2: C absorbs one failing replica, so one of three failing workers is
-    half the budget and two of three use all of it."""
-    good, bad = probed([True]), probed([False, False])
-    three = {"a": good, "b": good, "c": good}
-    assert partition_risk(list(three), three, 3) == 0.0
-    one_bad = {**three, "a": bad}
-    assert partition_risk(list(one_bad), one_bad, 3) == 0.5
-    two_bad = {**one_bad, "b": bad}
-    assert partition_risk(list(two_bad), two_bad, 3) == 1.0
-    # N = 5, W_C = 3: three failures exhaust C; one of five failing is a third of that.
-    five = {f"w{i}": (bad if i == 0 else good) for i in range(5)}
-    assert abs(partition_risk(list(five), five, 5) - 1 / 3) < 1e-9
-    # N = 1: the one replica is the whole budget.
-    assert partition_risk(["a"], {"a": bad}, 1) == 1.0
+def test_the_masters_view_decides_what_is_writable() -> None:
+    """A partition the masters see and the controller's probes do not: the masters win."""
+    answering = probed([True, True])
+    cut_off = answering.snapshot([MasterView("m1", "suspect")], 10.0, 0.0)
+    assert not cut_off.probe_failing and not cut_off.writable
+    # One of two masters cut off is enough: its C writes could not be placed.
+    half = answering.snapshot([MasterView("m1", "healthy"), MasterView("m2", "down")], 10.0, 0.0)
+    assert not half.writable
+    # Probes answer, puts fail (a gray failure): not writable either.
+    gray = answering.snapshot([MasterView("m1", "healthy", put_failure_rate=0.6)], 10.0, 0.0)
+    assert not gray.writable
+    # The reverse partition (the controller cannot reach it, the masters write to it).
+    unreachable = probed([False, False])
+    assert unreachable.snapshot([MasterView("m1", "healthy")], 10.0, 0.0).writable
+    # No master reports: the controller's probes and the recorded state decide.
+    assert not unreachable.snapshot([], 10.0, 0.0).writable
+    assert answering.snapshot([], 10.0, 0.0).writable
+    assert not probed([True], master_state="suspect").snapshot([], 10.0, 0.0).writable
 
 
-def test_two_of_three_workers_failing_is_an_emergency_and_one_is_not() -> None:
-    good, bad = probed([True]), probed([False, False])
-    one_bad = {"a": bad, "b": good, "c": good}
-    two_bad = {"a": bad, "b": bad, "c": good}
-    calm = decide(Signals(risk=partition_risk(list(one_bad), one_bad, 3)), PolicyState(), 0.0)
-    assert calm.mode is Mode.STRONG and not calm.changed
-    risk = partition_risk(list(two_bad), two_bad, 3)
-    assert risk > EMERGENCY_RISK
-    urgent = decide(Signals(risk=risk), PolicyState(), 0.0)
-    assert urgent.mode is Mode.AVAILABLE and urgent.reason_code == "emergency"
+def test_two_of_three_workers_cut_off_from_the_masters_is_an_emergency() -> None:
+    good = probed([True, True])
+    snapshots = [
+        good.snapshot([MasterView("m1", state)], 10.0, 0.0)
+        for state in ("suspect", "suspect", "healthy")
+    ]
+    viability = assess(snapshots, 3)
+    assert (viability.workers, viability.writable) == (3, 1)
+    signals = Signals(workers=3, writable=1, replication_factor=3)
+    decision = decide(signals, PolicyState(), 0.0)
+    assert decision.mode is Mode.AVAILABLE and decision.reason_code == "emergency"

@@ -117,3 +117,13 @@ def test_generator_writes_into_an_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "extra.json").write_text("{}")
     assert stale_files(tmp_path) == ["extra.json"]
     assert len(DASHBOARDS) == len(written)
+
+
+def test_the_consistency_dashboard_shows_issue_23s_estimate_and_signals() -> None:
+    """Proposed for DESIGN §10 by issue 23: the loss estimate per mode and what C can do."""
+    exprs = " ".join(expr for uid, _, expr in panel_queries() if uid == "echofs-consistency")
+    for metric in ("echofs_controller_loss_probability",
+                   "echofs_controller_loss_probability_upper",
+                   "echofs_controller_workers_writable",
+                   "echofs_controller_c_write_latency_seconds"):
+        assert metric in exprs, metric
