@@ -28,8 +28,6 @@ import hashlib
 import logging
 import os
 import stat
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,10 +48,7 @@ __all__ = ["hash_file", "upload"]
 
 log = logging.getLogger(__name__)
 
-# Big enough that a block's hashing dwarfs handing it to the helper thread.
-_READ_BYTES = 4 * 1024 * 1024
-# Blocks the whole-file digest may lag behind the chunk ids (memory: that many blocks).
-_HASH_AHEAD = 4
+_READ_BYTES = 1024 * 1024
 
 
 def identity_of(path: Path) -> FileIdentity:
@@ -68,21 +63,12 @@ def identity_of(path: Path) -> FileIdentity:
 
 
 def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
-    """(whole-file SHA-256, per-chunk SHA-256 = chunk ids), in one read of the file,
-    ``_READ_BYTES`` at a time. InvalidInput if the file is not ``size`` bytes long (it
-    is changing).
-
-    The two digests are of the same bytes but cannot be derived from each other, so
-    each block is hashed twice: the whole-file digest in a helper thread, up to
-    ``_HASH_AHEAD`` blocks behind, while this thread does the chunk's (hashlib lets go
-    of the GIL on large buffers). With a free core the pass takes about half the time
-    of hashing one after the other — and it is all the time ``put`` spends before the
-    first byte goes out."""
+    """(whole-file SHA-256, per-chunk SHA-256 = chunk ids), reading ``_READ_BYTES`` at a
+    time. InvalidInput if the file is not ``size`` bytes long (it is changing)."""
     whole = hashlib.sha256()
     chunk_ids: list[str] = []
-    behind: deque[Future[None]] = deque()
-    with path.open("rb", buffering=0) as f, ThreadPoolExecutor(
-            1, thread_name_prefix="echofs-hash") as helper:
+    total = 0
+    with path.open("rb") as f:
         for span in cut(size, chunk_size):
             piece_hash = hashlib.sha256()
             remaining = span.length
@@ -90,17 +76,13 @@ def hash_file(path: Path, size: int, chunk_size: int) -> tuple[str, list[str]]:
                 data = f.read(min(_READ_BYTES, remaining))
                 if not data:
                     raise InvalidInput(f"{path} shrank while it was being read")
-                # One helper thread: blocks reach ``whole`` in the order submitted.
-                behind.append(helper.submit(whole.update, data))
+                whole.update(data)
                 piece_hash.update(data)
                 remaining -= len(data)
-                if len(behind) > _HASH_AHEAD:
-                    behind.popleft().result()
+                total += len(data)
             chunk_ids.append(piece_hash.hexdigest())
         if f.read(1):
             raise InvalidInput(f"{path} grew while it was being read")
-        while behind:
-            behind.popleft().result()
     return whole.hexdigest(), chunk_ids
 
 
