@@ -135,6 +135,14 @@ class AsyncClient(AsyncNamespaceOps, AsyncAccessOps):
         to handle; PreconditionFailed if the file changed (``If-Range``)."""
         return self._streams.open(path, start, end, etag, version_id)
 
+    def stream_range_into(self, path: str, start: int, end: int, etag: str, fd: int,
+                          version_id: str | None = None,
+                          ) -> AbstractAsyncContextManager[AsyncIterator[int]]:
+        """:meth:`stream_range`, but the reading thread writes the bytes into ``fd`` at
+        their offsets and the iterator yields how many more landed (``get``'s way: the
+        bytes never cross into the event loop)."""
+        return self._streams.open_into(path, start, end, etag, fd, version_id)
+
     # --- account -------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Login:
         return await self.call(protocol.login(username, password))

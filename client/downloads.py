@@ -2,18 +2,18 @@
 
 1. ``HEAD`` the file: its size and its ETag, which is its SHA-256.
 2. The file is cut into pieces of ``range_size`` (4 MiB). Missing pieces are asked for
-   in runs of up to 32 MiB, ``parallel`` requests at a time, each streamed into
-   ``<dest>.part`` (sized up front) at its offset, a block at a time: memory stays near
-   ``parallel`` blocks whatever the file's size. ``<dest>.part.json`` records the
-   version and the pieces written; a rerun with the same version fetches only the
-   missing ones. Every request asks ``If-Range`` with the ETag, so a file replaced
-   mid-way is refused rather than spliced; a stream that breaks off is asked again for
-   the pieces it had not finished.
+   in runs of up to 32 MiB, ``parallel`` requests at a time, each written into
+   ``<dest>.part`` (sized up front) at its offset by the thread reading it, network
+   read by network read: memory stays near ``parallel`` reads whatever the file's
+   size. ``<dest>.part.json`` records the version and the pieces written; a rerun with
+   the same version fetches only the missing ones. Every request asks ``If-Range`` with
+   the ETag, so a file replaced mid-way is refused rather than spliced; a stream that
+   breaks off is asked again for the pieces it had not finished.
 3. The SHA-256 is computed while pieces land (``client.ordered_hash``, reading each
-   back from the ``.part`` in order — the page cache has it); only a match is fsynced
-   and renamed onto ``dest``. A resumed ``.part`` that does not match (a crash lost a
-   write the record claims) is discarded and fetched again once; a fresh one that does
-   not match is an error.
+   back from the ``.part`` in order into one reused buffer — the page cache has it);
+   only a match is fsynced and renamed onto ``dest``. A resumed ``.part`` that does not
+   match (a crash lost a write the record claims) is discarded and fetched again once;
+   a fresh one that does not match is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 
 _READ_BYTES = 1024 * 1024
 _STATE_EVERY_S = 1.0
+# Not on every platform (macOS has no posix_fadvise): then the final fsync does it all.
+_FADVISE: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 # Pieces (of ``range_size``, 4 MiB) per ranged request at most: 32 MiB. Each request
 # costs the master a lookup and a fresh read-ahead; streaming a few large ones instead
 # of many 4 MiB ones measured ~2-4x the throughput on a loaded 2-core machine.
@@ -92,6 +95,32 @@ def _finish(part: Path, dest: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _reader(fd: int, range_size: int) -> Callable[[Span], memoryview]:
+    """Reads a piece of the ``.part`` back for hashing into one buffer, reused rather
+    than a fresh 4 MiB ``bytes`` per piece. The hasher hashes each piece before it asks
+    for the next. A short read (the file shrank under us) hands
+    back what there is, which then fails the hash.
+
+    Once a piece is read back, the kernel is told to start writing it to disk
+    (``POSIX_FADV_DONTNEED`` starts writeback of dirty pages and drops only clean
+    ones), so the fsync before the rename waits for the last pieces only instead of
+    the whole file (~0.7 s of a 1 GiB download on the bench machine)."""
+    buffer = memoryview(bytearray(range_size))
+
+    def read_back(span: Span) -> memoryview:
+        view = buffer[:span.length]
+        got = 0
+        while got < span.length:
+            n = os.preadv(fd, [view[got:]], span.offset + got)
+            if n == 0:
+                break
+            got += n
+        if _FADVISE is not None:
+            os.posix_fadvise(fd, span.offset, span.length, _FADVISE)
+        return view[:got]
+    return read_back
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,49 +195,29 @@ async def _fetch(job: _Fetch, dest: Path, sink: ProgressSink, saved: DownloadSta
     fetched = 0
     sink.start(remote, size, size - sum(s.length for s in todo))
     fd = os.open(part, os.O_RDWR)
-    hasher = OrderedHasher(layout, set(done), lambda s: os.pread(fd, s.length, s.offset),
+    hasher = OrderedHasher(layout, set(done), _reader(fd, range_size),
                            window=len(layout) or 1)
 
     async def stream(pieces: list[Span]) -> None:
-        """One request for ``pieces`` (consecutive), written as it arrives, a piece at a
-        time (one write, not one per network block); each piece whole on disk is
+        """One request for ``pieces`` (consecutive), written into the ``.part`` by the
+        thread that reads it (``stream_range_into``); each piece whole on disk is
         recorded, hashed in turn and shown, and leaves ``pieces``."""
         nonlocal fetched
         first, last = pieces[0], pieces[-1]
-        end = last.offset + last.length
-        offset = first.offset  # where ``held`` goes
-        held: list[bytes] = []
-        held_bytes = 0
-
-        async def flush() -> None:
-            nonlocal fetched, offset, held_bytes
-            data = b"".join(held)
-            held.clear()
-            held_bytes = 0
-            await asyncio.to_thread(os.pwrite, fd, data, offset)
-            offset += len(data)
-            del data
-            while pieces and pieces[0].offset + pieces[0].length <= offset:
-                piece = pieces.pop(0)
-                done.add(piece.index)
-                fetched += piece.length
-                hasher.written(piece.index)
-                sink.advance(piece.length)
-                await remember()
-
-        async with client.stream_range(remote, first.offset, last.last, sha256,
-                                       job.version_id) as blocks:
-            async for block in blocks:
-                if offset + held_bytes + len(block) > end:
-                    raise ProtocolError(f"{remote}: more bytes than the range asked for")
+        offset = first.offset  # bytes before this are on disk
+        async with client.stream_range_into(remote, first.offset, last.last, sha256, fd,
+                                            job.version_id) as landed:
+            async for nbytes in landed:
                 if job.throttle is not None:
-                    await job.throttle.acquire(len(block))
-                held.append(block)
-                held_bytes += len(block)
-                if offset + held_bytes >= pieces[0].offset + pieces[0].length:
-                    await flush()
-        if held:
-            await flush()
+                    await job.throttle.acquire(nbytes)
+                offset += nbytes
+                while pieces and pieces[0].offset + pieces[0].length <= offset:
+                    piece = pieces.pop(0)
+                    done.add(piece.index)
+                    fetched += piece.length
+                    hasher.written(piece.index)
+                    sink.advance(piece.length)
+                    await remember()
 
     async def fetch(run: list[Span]) -> None:
         pieces = list(run)

@@ -23,7 +23,7 @@ __all__ = ["OrderedHasher"]
 
 class OrderedHasher:
     def __init__(self, layout: Sequence[Span], on_disk: set[int],
-                 read_back: Callable[[Span], bytes], window: int) -> None:
+                 read_back: Callable[[Span], bytes | memoryview], window: int) -> None:
         if window < 1:
             raise ValueError("window must be >= 1")
         self._layout = list(layout)
@@ -74,17 +74,23 @@ class OrderedHasher:
         if self._background is not None:
             self._background.cancel()
 
+    def _hash_back(self, span: Span) -> None:
+        """Hash piece ``span`` from disk (blocking). ``read_back`` may hand out a view of
+        a buffer it reuses: the piece is hashed before the next one is read."""
+        self._digest.update(self._read_back(span))
+
     async def _drain(self) -> None:
         async with self._lock:
             while self._frontier < len(self._layout):
                 span = self._layout[self._frontier]
                 data = self._pending.pop(span.index, None)
-                if data is None and span.index in self._on_disk:
-                    data = await asyncio.to_thread(self._read_back, span)
-                if data is None:
+                if data is not None:
+                    await asyncio.to_thread(self._digest.update, data)
+                    del data
+                elif span.index in self._on_disk:  # read and hash in one thread hop
+                    await asyncio.to_thread(self._hash_back, span)
+                else:
                     return
-                await asyncio.to_thread(self._digest.update, data)
-                del data
                 self._frontier += 1
                 async with self._moved:
                     self._moved.notify_all()

@@ -14,6 +14,7 @@ had not finished.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -97,20 +98,68 @@ class RangeStreams:
             await asyncio.sleep(delay)
 
     @asynccontextmanager
-    async def open(self, path: str, start: int, end: int, etag: str,
-                   version_id: str | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, as blocks of
-        up to :data:`BLOCK_BYTES`. PreconditionFailed if the file changed (If-Range)."""
+    async def _body(self, path: str, start: int, end: int, etag: str,
+                    version_id: str | None) -> AsyncIterator[Iterator[bytes]]:
+        """The 206 body of bytes ``start..end`` of the version ``etag``, as httpx's
+        blocking iterator of network reads (to be read in a worker thread)."""
         raw = await self._opened(protocol.read_range(path, start, end, etag, version_id), path)
         try:
             head = to_response(raw, b"")
             if head.status != 206 or protocol.etag_sha(head.headers) != etag:
                 raise PreconditionFailed(f"{path} changed on the server while downloading")
-            chunks = raw.iter_bytes()
+            yield raw.iter_bytes()
+        finally:
+            await asyncio.to_thread(raw.close)
 
+    @asynccontextmanager
+    async def open(self, path: str, start: int, end: int, etag: str,
+                   version_id: str | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Bytes ``start..end`` of the version whose SHA-256 is ``etag``, as blocks of
+        up to :data:`BLOCK_BYTES`. PreconditionFailed if the file changed (If-Range)."""
+        async with self._body(path, start, end, etag, version_id) as chunks:
             async def blocks() -> AsyncIterator[bytes]:
                 while block := await asyncio.to_thread(_next_block, chunks, BLOCK_BYTES):
                     yield block
             yield blocks()
-        finally:
-            await asyncio.to_thread(raw.close)
+
+    @asynccontextmanager
+    async def open_into(self, path: str, start: int, end: int, etag: str, fd: int,
+                        version_id: str | None = None) -> AsyncIterator[AsyncIterator[int]]:
+        """Bytes ``start..end`` of the version ``etag`` written into ``fd`` at their own
+        offsets by the reading thread itself, as they arrive; yields how many more bytes
+        are on disk, up to about :data:`BLOCK_BYTES` at a time (consecutive, from
+        ``start``). The bytes never reach the event loop: no 4 MiB block is joined,
+        handed over and handed on to a writer thread per step (with that gone, ``get``
+        cost ~0.6 CPU s/GiB less on the bench machine).
+        ProtocolError if the server sends more than asked for (nothing past ``end`` is
+        written); PreconditionFailed if the file changed (If-Range)."""
+        async with self._body(path, start, end, etag, version_id) as chunks:
+            async def written() -> AsyncIterator[int]:
+                offset = start
+                while True:
+                    step = await asyncio.to_thread(_write_block, chunks, fd, offset, end + 1)
+                    if step is None:
+                        raise ProtocolError(f"{path}: more bytes than the range asked for")
+                    if not step:
+                        return
+                    offset += step
+                    yield step
+            yield written()
+
+
+def _write_block(chunks: Iterator[bytes], fd: int, offset: int, limit: int) -> int | None:
+    """Write about :data:`BLOCK_BYTES` of the stream into ``fd`` from ``offset``; the
+    bytes written (0 at the stream's end), or None if the stream goes past ``limit``
+    (nothing of that read is written). Blocking."""
+    written = 0
+    for chunk in chunks:
+        if offset + written + len(chunk) > limit:
+            return None
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(fd, view, offset + written)
+            written += n
+            view = view[n:]
+        if written >= BLOCK_BYTES:
+            break
+    return written

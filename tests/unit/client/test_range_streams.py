@@ -5,11 +5,14 @@ are the range's bytes."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import httpx
 import pytest
 
 from client import AsyncClient, ClientConfig
+from client.errors import ProtocolError
 from client.range_streams import BLOCK_BYTES
 from client.retry import RetryPolicy
 from common.errors import NotFound, PreconditionFailed
@@ -53,3 +56,33 @@ async def test_a_file_changed_meanwhile_or_missing_is_refused() -> None:
         {"success": False, "code": "not_found", "message": "no file at b/f"}).encode()))
     with pytest.raises(NotFound, match="no file"):
         await _read(missing, 0, 99)
+
+
+async def _read_into(transport: httpx.MockTransport, path: Path, start: int,
+                     end: int) -> list[int]:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        async with AsyncClient(CONFIG, policy=FAST, stream_transport=transport) as client:
+            async with client.stream_range_into("b/f", start, end, "e", fd) as landed:
+                return [nbytes async for nbytes in landed]
+    finally:
+        os.close(fd)
+
+
+async def test_a_range_read_into_a_file_lands_at_its_offsets(tmp_path: Path) -> None:
+    part = tmp_path / "f.part"
+    part.write_bytes(b"\0" * len(DATA))
+    steps = await _read_into(httpx.MockTransport(_range), part, 10, len(DATA) - 1)
+    assert sum(steps) == len(DATA) - 10
+    assert part.read_bytes() == b"\0" * 10 + DATA[10:]
+
+
+async def test_a_server_sending_more_than_the_range_writes_nothing_past_it(
+        tmp_path: Path) -> None:
+    part = tmp_path / "f.part"
+    part.write_bytes(b"\0" * 200)
+    too_long = httpx.MockTransport(lambda r: httpx.Response(
+        206, content=DATA[:150], headers={"ETag": '"e"'}))
+    with pytest.raises(ProtocolError, match="more bytes"):
+        await _read_into(too_long, part, 0, 99)
+    assert part.read_bytes()[100:] == b"\0" * 100

@@ -26,8 +26,8 @@ from client.state import (
     load_download_state,
     save_download_state,
 )
-from client.uploads import upload
-from common.errors import ChecksumMismatch, NotFound
+from client.uploads import hash_file, upload
+from common.errors import ChecksumMismatch, InvalidInput, NotFound
 
 PIECE = 1000
 
@@ -104,6 +104,21 @@ class FakeMaster:
                 sent += len(block)
                 yield block
         yield blocks()
+
+    @asynccontextmanager
+    async def stream_range_into(self, path: str, start: int, end: int, etag: str, fd: int,
+                                version_id: str | None = None,
+                                ) -> AsyncIterator[AsyncIterator[int]]:
+        """``stream_range``'s bytes written into ``fd`` at their offsets, as the SDK's
+        reading thread does."""
+        async with self.stream_range(path, start, end, etag, version_id) as blocks:
+            async def landed() -> AsyncIterator[int]:
+                offset = start
+                async for block in blocks:
+                    os.pwrite(fd, block, offset)
+                    offset += len(block)
+                    yield len(block)
+            yield landed()
 
 
 class Stop(Exception):
@@ -240,3 +255,24 @@ async def test_bytes_that_never_verify_are_an_integrity_error(
     with pytest.raises(ChecksumMismatch):
         await download(master, "r/x", tmp_path / "out.bin", range_size=PIECE)  # type: ignore[arg-type]
     assert not (tmp_path / "out.bin").exists()
+
+
+@pytest.mark.parametrize("chunk_size", [64 * 1024, 3 * 1024 * 1024, 4 * 1024 * 1024])
+def test_the_hash_pass_gives_the_files_and_each_chunks_sha256(tmp_path: Path,
+                                                              chunk_size: int) -> None:
+    data = os.urandom(9 * 1024 * 1024 + 123)  # several read blocks, a short last chunk
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    chunk_ids = [hashlib.sha256(data[i:i + chunk_size]).hexdigest()
+                 for i in range(0, len(data), chunk_size)]
+    assert hash_file(path, len(data), chunk_size) == (hashlib.sha256(data).hexdigest(),
+                                                      chunk_ids)
+
+
+def test_a_file_that_is_not_its_stated_size_fails_the_hash_pass(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 5000)
+    with pytest.raises(InvalidInput, match="grew"):
+        hash_file(path, 4999, 1000)
+    with pytest.raises(InvalidInput, match="shrank"):
+        hash_file(path, 5001, 1000)

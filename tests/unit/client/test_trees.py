@@ -98,6 +98,21 @@ class FakeStore:
             yield self.files[remote][start:end + 1]
         yield blocks()
 
+    @asynccontextmanager
+    async def stream_range_into(self, path: str, start: int, end: int, etag: str, fd: int,
+                                version_id: str | None = None,
+                                ) -> AsyncIterator[AsyncIterator[int]]:
+        """``stream_range``'s bytes written into ``fd`` at their offsets, as the SDK's
+        reading thread does."""
+        async with self.stream_range(path, start, end, etag, version_id) as blocks:
+            async def landed() -> AsyncIterator[int]:
+                offset = start
+                async for block in blocks:
+                    os.pwrite(fd, block, offset)
+                    offset += len(block)
+                    yield len(block)
+            yield landed()
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> FakeStore:
