@@ -14,32 +14,39 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from playwright.async_api import (
     Browser,
-    BrowserContext,
     Dialog,
-    Page,
     async_playwright,
     expect,
 )
 
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
+from tests.support.ui_browser import (
+    CHROMIUM,
+    CONSOLE_ERRORS,
+    PASSWORD,
+    SAME_FILE,
+    accept_dialog,
+    attacker_site,
+    csp_violations,
+    drop_files,
+    drop_same_file,
+    new_context,
+    post_form,
+    register,
+    screenshots,
+)
 from tools.cluster import LocalCluster
 
 pytestmark = pytest.mark.timeout(300)
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENS = Path(__file__).resolve().parents[2] / "var" / "ui-screens"
 MiB = 1024 * 1024
 ADMIN = "ui-admin"
-PASSWORD = "correct-horse-42"
-WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -61,116 +68,22 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-# Console errors of every page the tests open: a CSP violation (an inline script or
-# style our own pages would need) shows up here.
-CONSOLE_ERRORS: list[str] = []
-
-
-async def _context(browser: Browser, cluster: LocalCluster) -> BrowserContext:
-    context = await browser.new_context(base_url=cluster.master_url,
-                                        viewport={"width": 1280, "height": 900},
-                                        accept_downloads=True)
-    context.set_default_timeout(WAIT_MS)
-    context.on("console", lambda message: CONSOLE_ERRORS.append(message.text)
-               if message.type == "error" else None)
-    return context
-
-
-def _csp_violations() -> list[str]:
-    return [text for text in CONSOLE_ERRORS if "Content Security Policy" in text]
-
-
-async def _shoot(page: Page, name: str) -> None:
-    """The page as it is now, at phone and desktop width, then back to 1280 px."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in (375, 1440):
-        await page.set_viewport_size({"width": width, "height": 900})
-        await page.screenshot(path=SCREENS / f"{name}-{width}.png", full_page=True)
-    await page.set_viewport_size({"width": 1280, "height": 900})
-
-
-async def _register(page: Page, username: str, shoot: bool = False) -> None:
-    await page.goto("/ui/register")
-    await page.locator("#username").fill(username)
-    await page.locator("#password").fill(PASSWORD)
-    await page.locator("#password2").fill(PASSWORD)
-    if shoot:
-        await _shoot(page, "register")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url(re.compile(r"/ui/buckets$"))
-
-
-async def _drop_files(page: Page, files: list[tuple[str, int]]) -> None:
-    """Drop files (name, size in bytes; random content) on the upload zone, as a user
-    dragging them from the desktop would."""
-    transfer = await page.evaluate_handle("""(files) => {
-        const dt = new DataTransfer();
-        for (const [name, size] of files) {
-            const bytes = new Uint8Array(size);
-            for (let i = 0; i < size; i += 65536) {
-                crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
-            }
-            dt.items.add(new File([bytes], name, {type: "application/octet-stream"}));
-        }
-        return dt;
-    }""", [list(f) for f in files])
-    await page.dispatch_event("#dropzone", "dragover", {"dataTransfer": transfer})
-    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-
-
-_SAME_FILE = """(size) => {
-    // The same bytes and modification time on every call: "the same file" again.
-    const bytes = new Uint8Array(size);
-    let x = 2463534242;
-    for (let i = 0; i < size; i += 4) {
-        x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-        bytes[i] = x & 255; bytes[i + 1] = (x >>> 8) & 255;
-        bytes[i + 2] = (x >>> 16) & 255; bytes[i + 3] = (x >>> 24) & 255;
-    }
-    const dt = new DataTransfer();
-    dt.items.add(new File([bytes], "resume.bin", {lastModified: 1700000000000}));
-    return dt;
-}"""
-
-
-async def _drop_same_file(page: Page, size: int) -> None:
-    transfer = await page.evaluate_handle(_SAME_FILE, size)
-    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-
-
-async def _accept(dialog: Dialog) -> None:
-    """Say yes to a confirmation (``data-confirm`` forms)."""
-    await dialog.accept()
-
-
-async def _post_form(page: Page, action: str, fields: dict[str, str]) -> dict[str, Any]:
-    """POST a form from the page with its own CSRF token (what a crafted request from a
-    logged-in user's own browser can do): status and text of the answer."""
-    result: dict[str, Any] = await page.evaluate("""async ([action, fields]) => {
-        const body = new URLSearchParams(fields);
-        body.set("csrf_token", document.querySelector('meta[name="csrf-token"]').content);
-        const r = await fetch(action, {method: "POST", body, redirect: "manual"});
-        return {status: r.status, text: await r.text()};
-    }""", [action, fields])
-    return result
-
-
 async def test_a_user_uploads_shares_and_links_through_the_browser(
     cluster: LocalCluster, browser: Browser
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     alice_name, bob_name, bucket = f"alice-{suffix}", f"bob-{suffix}", f"team-{suffix}"
-    alice_ctx = await _context(browser, cluster)
+    alice_ctx = await new_context(browser, cluster)
     await alice_ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = await alice_ctx.new_page()
-    page.on("dialog", _accept)
+    page.on("dialog", accept_dialog)
 
     response = await page.goto("/ui/login")
     assert response is not None
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    await _shoot(page, "login")
-    await _register(page, alice_name, shoot=True)
+    await screenshots(page, "login")
+    await register(page, alice_name, shoot=True)
     cookies = {c["name"]: c for c in await alice_ctx.cookies()}
     session = cookies["echofs_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict"
@@ -192,12 +105,12 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
         }).observe(document.getElementById("upload-list"),
                    {subtree: true, attributes: true, childList: true});
     }""")
-    await _drop_files(page, [("big.bin", 50 * MiB), ("notes.txt", 2000), ("plan.md", 300)])
+    await drop_files(page, [("big.bin", 50 * MiB), ("notes.txt", 2000), ("plan.md", 300)])
     await page.wait_for_function("""() => {
         const li = document.querySelector('li.upload[data-name="big.bin"]');
         return li && +li.dataset.progress > 0;
     }""")
-    await _shoot(page, "uploading")
+    await screenshots(page, "uploading")
     await expect(page.locator('li.upload[data-state="done"]')).to_have_count(3, timeout=120_000)
     seen = await page.evaluate("window.seenProgress")
     assert any(0 < p < 100 for p in seen), f"no intermediate progress shown: {seen}"
@@ -207,7 +120,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     for name in ("big.bin", "notes.txt", "plan.md"):
         await expect(listing.get_by_role("link", name=name, exact=True)).to_be_visible()
     await expect(page.locator('tr[data-name="big.bin"]')).to_contain_text("50.0 MiB")
-    await _shoot(page, "browse")
+    await screenshots(page, "browse")
 
     # Rename one.
     await listing.get_by_role("link", name="notes.txt", exact=True).click()
@@ -222,9 +135,9 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
         f"{cluster.master_url}/ui/f/{bucket}/reports/minutes-copy.txt")
 
     # Bob registers; Alice shares the bucket with him read-only.
-    bob_ctx = await _context(browser, cluster)
+    bob_ctx = await new_context(browser, cluster)
     bob = await bob_ctx.new_page()
-    await _register(bob, bob_name)
+    await register(bob, bob_name)
     await page.goto(f"/ui/b/{bucket}/reports/")
     await page.get_by_label("Share with").select_option("user")
     await page.locator("#share-name").fill(bob_name)
@@ -240,13 +153,13 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
         await bob.locator('tr[data-name="plan.md"]').get_by_role("link", name="Download").click()
     download = await download_info.value
     assert len(await asyncio.to_thread(Path(await download.path()).read_bytes)) == 300
-    refused = await _post_form(bob, "/ui/ops/delete", {
+    refused = await post_form(bob, "/ui/ops/delete", {
         "bucket": bucket, "path": "reports/minutes.txt", "kind": "file"})
     assert refused["status"] == 403 and "ro on bucket" in refused["text"], refused
     await bob.goto(f"/ui/b/{bucket}/reports/")
     await expect(bob.locator('tr[data-name="minutes.txt"]')).to_be_visible()
     await bob.set_content(refused["text"])
-    await _shoot(bob, "error")
+    await screenshots(bob, "error")
 
     # A single-use link: it works once in a fresh browser context, then 410.
     await page.goto(f"/ui/f/{bucket}/reports/plan.md")
@@ -256,8 +169,8 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await page.get_by_role("button", name="Copy link").click()
     await expect(page.get_by_role("button", name="Link copied")).to_be_visible()
     assert await page.evaluate("navigator.clipboard.readText()") == url
-    await _shoot(page, "file")
-    fresh = await _context(browser, cluster)
+    await screenshots(page, "file")
+    fresh = await new_context(browser, cluster)
     first = await fresh.request.get(url)
     assert first.status == 200 and len(await first.body()) == 300
     second = await fresh.request.get(url)
@@ -266,17 +179,17 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     await page.get_by_role("link", name="Links", exact=True).click()
     state = page.locator("tr", has_text="reports/plan.md").locator(".link-state")
     await expect(state).to_have_attribute("data-state", "used")
-    await _shoot(page, "links")
+    await screenshots(page, "links")
 
     # A recursive delete runs as a task whose progress the page follows.
     await page.goto(f"/ui/b/{bucket}/")
     await page.get_by_role("button", name="Delete reports").click()
     await expect(page.locator(".task-state")).to_have_attribute("data-state", "done")
     await expect(page.locator(".task-state")).to_contain_text("of 4")
-    await _shoot(page, "task")
+    await screenshots(page, "task")
     await page.goto("/ui/buckets")
-    await _shoot(page, "buckets")
-    assert _csp_violations() == []
+    await screenshots(page, "buckets")
+    assert csp_violations() == []
     await bob_ctx.close()
     await alice_ctx.close()
 
@@ -284,15 +197,15 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
 async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     cluster: LocalCluster, browser: Browser
 ) -> None:
-    context = await _context(browser, cluster)
+    context = await new_context(browser, cluster)
     workers = await context.new_page()
-    workers.on("dialog", _accept)
-    await _register(workers, ADMIN)
+    workers.on("dialog", accept_dialog)
+    await register(workers, ADMIN)
     await workers.goto("/ui/admin/workers")
     for worker_id in cluster.workers:
         await expect(workers.locator(f'tr[data-worker="{worker_id}"] .state')).to_have_attribute(
             "data-state", "healthy")
-    await _shoot(workers, "admin-workers")
+    await screenshots(workers, "admin-workers")
     controller = await context.new_page()
     confirmations: list[str] = []
 
@@ -303,7 +216,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     controller.on("dialog", accept)
     await controller.goto("/ui/admin/consistency")
     await expect(controller.locator("#cluster-mode")).to_have_text("C")
-    await _shoot(controller, "admin-consistency")
+    await screenshots(controller, "admin-consistency")
     # Marks that a reload would wipe: the pages must change without one.
     for page in (workers, controller):
         await page.evaluate("window.notReloaded = true")
@@ -317,7 +230,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
             state = workers.locator(f'tr[data-worker="{worker_id}"] .state')
             await expect(state).to_have_attribute("data-state", re.compile("suspect|down"))
             await expect(state).to_have_attribute("data-state", "down")
-        await _shoot(workers, "admin-workers-down")
+        await screenshots(workers, "admin-workers-down")
         for worker_id in ("worker-2", "worker-3"):
             await expect(controller.locator(f'tr[data-worker="{worker_id}"] [data-failing]')
                          ).to_have_attribute("data-failing", "yes")
@@ -325,7 +238,7 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
         await expect(decision.first).to_contain_text("C → A")
         await expect(decision.first.locator(".reason")).to_contain_text("emergency")
         await expect(controller.locator("#cluster-mode")).to_have_text("A")
-        await _shoot(controller, "admin-consistency-live")
+        await screenshots(controller, "admin-consistency-live")
         for page in (workers, controller):
             assert await page.evaluate("window.notReloaded === true")
     finally:
@@ -345,29 +258,8 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     await controller.get_by_label("I understand").check()
     await controller.get_by_role("button", name="Apply").click()
     await expect(controller.locator("#override")).to_have_text("none")
-    assert _csp_violations() == []
+    assert csp_violations() == []
     await context.close()
-
-
-async def _attacker_site(target: str) -> tuple[web.AppRunner, str]:
-    """Another origin serving a page that auto-posts a form to the master."""
-    page = f"""<!doctype html><form id="f" method="post" action="{target}/ui/buckets">
-    <input name="name" value="evil-bucket-x"></form>
-    <script>document.getElementById("f").submit()</script>"""
-
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    # 127.0.0.1 on another port: another origin but the same site, so SameSite does
-    # not keep the cookies off; only the CSRF token check can refuse it.
-    return runner, f"http://127.0.0.1:{port}/"
 
 
 async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
@@ -387,7 +279,7 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
         for content in (b"first draft", b"second draft"):
             status, _body = await api.fs("PUT", versioned, "doc.txt", data=content)
             assert status == 201
-    context = await _context(browser, cluster)
+    context = await new_context(browser, cluster)
     page = await context.new_page()
     # Logged in with the keyboard only: the username field has the focus, Tab moves on.
     await page.goto("/ui/login")
@@ -417,7 +309,7 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
         return window.injected === undefined;
     }""")
     await page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
-    assert _csp_violations(), CONSOLE_ERRORS
+    assert csp_violations(), CONSOLE_ERRORS
     CONSOLE_ERRORS.clear()
 
     # Resumable: an upload cut off by a reload, dropped again, sends only what is missing.
@@ -427,19 +319,19 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     await cdp.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1,
         "uploadThroughput": 4 * MiB})
-    await _drop_same_file(page, 24 * MiB)
+    await drop_same_file(page, 24 * MiB)
     await expect(page.locator('li.upload[data-name="resume.bin"]')).to_have_attribute(
         "data-parts-done", re.compile(r"^[1-4]$"))
     await page.reload()  # the upload is cut off mid-way
     await cdp.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    await _drop_same_file(page, 24 * MiB)
+    await drop_same_file(page, 24 * MiB)
     again = page.locator('li.upload[data-name="resume.bin"]')
     await expect(again).to_have_attribute("data-state", "done", timeout=60_000)
     assert int(await again.get_attribute("data-resumed") or 0) >= 1
     assert int(await again.get_attribute("data-parts-done") or 0) <= 5
     expected = await page.evaluate("""async (size) => {
-        const file = (""" + _SAME_FILE + """)(size).files[0];
+        const file = (""" + SAME_FILE + """)(size).files[0];
         const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
         return [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, "0")).join("");
     }""", 24 * MiB)
@@ -464,7 +356,7 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
         assert "text/html" in answer.headers["content-type"]
 
     # A page on another site posts a form to the master with the user's cookies: refused.
-    runner, attacker_url = await _attacker_site(cluster.master_url)
+    runner, attacker_url = await attacker_site(cluster.master_url)
     try:
         async with page.expect_response(lambda r: r.url.endswith("/ui/buckets")
                                         and r.request.method == "POST") as posted:
