@@ -65,11 +65,9 @@ from master.metadata.groups import GroupsRepository
 from master.metadata.leases import LeasesRepository
 from master.metadata.links import LinksRepository
 from master.metadata.listings import ListingsRepository
-from master.metadata.multipart import MultipartRepository
 from master.metadata.namespace import NamespaceRepository
-from master.metadata.objects import ObjectsRepository
 from master.metadata.observations import ObservationsRepository
-from master.metadata.pool import Database, open_database
+from master.metadata.pool import open_database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.shares import SharesRepository
@@ -92,7 +90,6 @@ from master.services.container import Services
 from master.services.downloads import DownloadService
 from master.services.events import EventService
 from master.services.files import FileService
-from master.services.gateway import GatewayServices
 from master.services.groups import GroupService
 from master.services.links import LinkService
 from master.services.login_limiter import (
@@ -101,14 +98,9 @@ from master.services.login_limiter import (
     MemoryFailureCounter,
     RedisFailureCounter,
 )
-from master.services.multipart import MultipartService
 from master.services.namespace import NamespaceService
-from master.services.object_listing import ObjectListing
-from master.services.objects import ObjectLimits, ObjectService
 from master.services.quotas import QuotaService
 from master.services.rate_limits import RateLimits, RedisWindowStore, RequestRateLimiter
-from master.services.s3_keys import GatewayKeys
-from master.services.secret_box import SecretBox
 from master.services.sessions import SessionLimits, SessionService
 from master.services.shares import ShareService
 from master.services.tus import TusService
@@ -117,6 +109,7 @@ from master.services.web_sessions import CookiePolicy, WebSessions
 from master.services.webhook_secrets import WebhookSecrets
 from master.services.webhooks import WebhookService
 from master.ui import session_middleware, setup_ui
+from master.wiring import gateway_services, secret_box
 
 __all__ = ["build_app"]
 
@@ -149,36 +142,6 @@ def build_app(settings: MasterSettings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx(settings))
     app.on_shutdown.append(_end_event_readers)
     return app
-
-
-def _gateway(
-    db: Database, settings: MasterSettings, access: BucketAccess, files: FilesRepository,
-    namespace: NamespaceRepository, replicas: ReplicasRepository, uploads: UploadService,
-    downloads: DownloadService, sessions: SessionService, metrics: MasterMetrics,
-    api_keys: ApiKeyService, audit: AuditService,
-) -> GatewayServices:
-    """The S3 gateway's services (DESIGN §17), on the same repositories as the rest."""
-    limits = ObjectLimits(chunk_size=settings.chunk_size,
-                          replication_factor=settings.replication_factor,
-                          pipeline_depth=settings.upload_pipeline_depth,
-                          max_upload_bytes=settings.max_upload_bytes)
-    objects = ObjectsRepository(db)
-    return GatewayServices(
-        objects=ObjectService(access, BucketsRepository(db), objects, files, namespace,
-                              replicas, uploads, metrics, limits, audit),
-        listing=ObjectListing(access, objects),
-        multipart=MultipartService(access, sessions, MultipartRepository(db), files,
-                                   replicas, uploads, downloads, limits),
-        keys=GatewayKeys(api_keys),
-    )
-
-
-def _secret_box(settings: MasterSettings) -> SecretBox | None:
-    """What seals API key secrets; None (no new keys) without KEY_ENCRYPTION_KEY."""
-    if not settings.key_encryption_key:
-        log.warning("KEY_ENCRYPTION_KEY is not set: API keys cannot be created")
-        return None
-    return SecretBox(settings.key_encryption_key)
 
 
 async def _end_event_readers(app: web.Application) -> None:
@@ -263,7 +226,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             audit = AuditService(AuditRepository(db))
             users_repo = UsersRepository(db)
             groups_repo = GroupsRepository(db)
-            api_keys = ApiKeyService(ApiKeysRepository(db), access, _secret_box(settings), audit)
+            api_keys = ApiKeyService(ApiKeysRepository(db), access, secret_box(settings), audit)
             event_feed = EventFeedRepository(db)
             waker = EventWaker()
             allowed_hosts = AllowedHosts.parse(settings.webhook_allowed_hosts)
@@ -300,7 +263,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                                     max_wait_s=settings.events_max_wait_s,
                                     recheck_s=settings.events_recheck_s),
                 webhooks=webhooks,
-                gateway=_gateway(db, settings, access, files, namespace_repo, replicas,
+                gateway=gateway_services(db, settings, access, files, namespace_repo, replicas,
                                  uploads, downloads, sessions, metrics, api_keys, audit),
                 consistency=ConsistencyService(
                     ControllerClient(settings.controller_url, http, identity), audit),
