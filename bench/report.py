@@ -48,37 +48,43 @@ def _ratio(a: float, b: float) -> float:
 
 
 def goals(results: dict) -> list[tuple[str, str, bool]]:
-    """(goal, measured, met) for each goal of issue 8."""
+    """(goal, measured, met) for each goal of issue 19 measured by ``make bench``.
+
+    Issue 19's "no worse than today" for large uploads is the figure it was filed
+    with (random 1.24x, the low end of 1.24-1.39x; compressible ~2x, taken as 1.8x so
+    that a run's noise alone does not flip it). Issue 8's goals were a looser subset.
+    The scrubber's cost (at most 10 %) is ``bench.scrub_cost``'s, not this run's.
+    """
     echo = results["systems"]["echofs"]
     weed = results["systems"]["seaweedfs"]
-    ceil = ceilings(results)
     rows: list[tuple[str, str, bool]] = []
+    for phase, label in (("small-write", "small writes"), ("small-read", "small reads"),
+                         ("mixed", "mixed 70 % reads / 30 % writes")):
+        r = _ratio(echo[phase]["ops_s"], weed[phase]["ops_s"])
+        rows.append((f"{label}: ≥ 1.0x SeaweedFS ops/s", f"{r:.2f}x", r >= 1.0))
+    for phase in SMALL_PHASES:
+        mine = echo[phase]["cpu_ms_per_op"]["total_servers"]
+        theirs = weed[phase]["cpu_ms_per_op"]["total_servers"]
+        r = _ratio(mine, theirs)
+        rows.append((f"{phase}: CPU per operation of all server processes ≤ 1.5x SeaweedFS's",
+                     f"{mine:.2f} vs {theirs:.2f} ms ({r:.2f}x)", r <= 1.5))
     for conc in (1, 4):
-        phase = f"large-random-c{conc}-write"
+        phase = f"large-random-c{conc}-read"
         r = _ratio(echo[phase]["mb_s"], weed[phase]["mb_s"])
-        rows.append((f"large upload, random, c={conc}: ≥ 1.3x SeaweedFS", f"{r:.2f}x", r >= 1.3))
-        share = echo[phase]["mb_s"] / ceil[phase][0]
-        rows.append((f"large upload, random, c={conc}: within 10 % of the disk ceiling",
-                     f"{share:.0%} of {ceil[phase][0]:.0f} MB/s", share >= 0.9))
-        phase = f"large-compressible-c{conc}-write"
-        r = _ratio(echo[phase]["mb_s"], weed[phase]["mb_s"])
-        rows.append((f"large upload, compressible, c={conc}: ≥ 2x SeaweedFS", f"{r:.2f}x",
-                     r >= 2.0))
-        for kind in ("random", "compressible"):
-            phase = f"large-{kind}-c{conc}-read"
+        rows.append((f"large download, random, c={conc}: ≥ 0.8x SeaweedFS", f"{r:.2f}x",
+                     r >= 0.8))
+        for kind, floor, today in (("random", 1.24, "1.24-1.39x"),
+                                   ("compressible", 1.8, "~2x")):
+            phase = f"large-{kind}-c{conc}-write"
             r = _ratio(echo[phase]["mb_s"], weed[phase]["mb_s"])
-            rows.append((f"large download, {kind}, c={conc}: ≥ 0.6x SeaweedFS", f"{r:.2f}x",
-                         r >= 0.6))
-    r = _ratio(echo["small-write"]["ops_s"], weed["small-write"]["ops_s"])
-    rows.append(("small files, writes: ≥ 0.8x SeaweedFS ops/s", f"{r:.2f}x", r >= 0.8))
-    r = _ratio(echo["small-read"]["ops_s"], weed["small-read"]["ops_s"])
-    rows.append(("small files, reads: ≥ 0.5x SeaweedFS ops/s", f"{r:.2f}x", r >= 0.5))
+            rows.append((f"large upload, {kind}, c={conc}: no worse than when filed ({today})",
+                         f"{r:.2f}x", r >= floor))
     worst_name, worst = "", 0.0
-    for phase in LARGE_PHASES:
+    for phase in LARGE_PHASES + SMALL_PHASES:
         for proc, mib in echo[phase]["peak_rss_mib_max"].items():
             if mib > worst:
                 worst_name, worst = f"{proc} in {phase}", mib
-    rows.append(("memory: no EchoFS process above 300 MiB RSS in the large-file runs",
+    rows.append(("memory: no EchoFS process above 300 MiB RSS",
                  f"max {worst:.0f} MiB ({worst_name})", worst <= 300))
     return rows
 
@@ -277,7 +283,7 @@ def render_markdown(results: dict) -> str:
     add("RSS is the maximum over runs of the peak sampled during the phase; `client` is the "
         "load generator (same code for both systems), shown for CPU only.")
     add("")
-    add("## Goals of issue 8")
+    add("## Goals of issue 19")
     add("")
     add("| goal | measured | |")
     add("|---|---|---|")
