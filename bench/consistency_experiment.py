@@ -281,7 +281,11 @@ class Experiment:
 
     async def time_to_n(self, recovered_at: float) -> float | None:
         """Seconds from the start of ``recovered`` until every chunk stored before it has N
-        live copies (uploads go on meanwhile; their own copies are not what is measured)."""
+        live copies (uploads go on meanwhile; their own copies are not what is measured).
+
+        Only chunks a version references count: the blobs of refused uploads are recorded
+        too (for GC to remove, with the copies they got), and nothing repairs garbage, so
+        counting them made every setting with a refused upload "not reached"."""
         deadline = time.monotonic() + self.args.repair_timeout_s
         async with await psycopg.AsyncConnection.connect(
             self.cluster.spec.database_url, autocommit=True
@@ -293,6 +297,7 @@ class Experiment:
             while time.monotonic() < deadline:
                 cur = await conn.execute(
                     "SELECT count(*) FROM chunks c WHERE c.created_at < %s"
+                    " AND EXISTS (SELECT 1 FROM version_chunks vc WHERE vc.chunk_id = c.chunk_id)"
                     " AND (SELECT count(*) FROM replicas r"
                     "      WHERE r.chunk_id = c.chunk_id AND r.state = 'live') < %s",
                     (recovery_began, self.cluster.spec.replication_factor),

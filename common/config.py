@@ -119,6 +119,16 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
     upload_pipeline_depth: int = Field(
         4, ge=1, le=64, description="Chunks of one upload in flight at once."
     )
+    upload_memory_bytes: int = Field(
+        32 * 1024**2, ge=64 * 1024,
+        description="Chunk bytes all uploads together may hold in flight (a master-wide"
+        " bound; an upload past it waits, and so does its client).",
+    )
+    late_copy_memory_bytes: int = Field(
+        32 * 1024**2, ge=64 * 1024,
+        description="Chunk bytes replica puts still running after their upload was"
+        " acknowledged may hold; a chunk past it leaves its late copies to repair.",
+    )
     download_readahead_chunks: int = Field(
         2, ge=1, le=32, description="Chunks fetched ahead of the one being streamed."
     )

@@ -109,7 +109,7 @@ from master.services.web_sessions import CookiePolicy, WebSessions
 from master.services.webhook_secrets import WebhookSecrets
 from master.services.webhooks import WebhookService
 from master.ui import session_middleware, setup_ui
-from master.wiring import gateway_services, secret_box
+from master.wiring import chunk_memory, gateway_services, secret_box
 
 __all__ = ["build_app"]
 
@@ -182,12 +182,15 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             modes = ModeOracle(settings.controller_url, http)
             # What this master sees of its writes, published for the controller (issue 23).
             write_observations = WriteObservations()
+            late_budget = chunk_memory(metrics, settings.late_copy_memory_bytes, "late_copies")
             writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
-                                 late_writes, observations=write_observations)
+                                 late_writes, observations=write_observations,
+                                 late_budget=late_budget)
             limits = UploadLimits(
                 chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
                 zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,
                 max_upload_bytes=settings.max_upload_bytes,
+                memory=chunk_memory(metrics, settings.upload_memory_bytes, "uploads"),
             )
             admins = {u.strip() for u in settings.admin_users.split(",") if u.strip()}
             buckets_repo = BucketsRepository(db)

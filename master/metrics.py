@@ -33,6 +33,9 @@ class MasterMetrics:
     grpc_errors: Counter
     write_quorum_acks: Histogram
     quorum_failures: Counter
+    late_copies_abandoned: Counter
+    chunk_memory: Gauge
+    chunk_memory_waits: Counter
     chunks_under_replicated: Gauge
     repair_backlog_oldest: Gauge
     bytes_at_risk: Gauge
@@ -90,6 +93,16 @@ class MasterMetrics:
                                         buckets=(0, 1, 2, 3, 4, 5, 7, 9), registry=r),
             quorum_failures=Counter(f"{p}quorum_failures_total", "Writes that missed quorum",
                                     ["reason"], registry=r),
+            late_copies_abandoned=Counter(
+                f"{p}late_copies_abandoned_total",
+                "Late replica puts cancelled for lack of memory budget (repair makes them)",
+                registry=r),
+            chunk_memory=Gauge(f"{p}chunk_memory_bytes",
+                               "Chunk bytes held against the master's memory budgets",
+                               ["pool"], registry=r),
+            chunk_memory_waits=Counter(f"{p}chunk_memory_waits_total",
+                                       "Chunk reservations that waited for the memory budget",
+                                       ["pool"], registry=r),
             background_errors=Counter(f"{p}background_errors_total",
                                       "Failed steps of a background loop (it goes on)",
                                       ["loop"], registry=r),

@@ -1,10 +1,12 @@
-"""How the master's composition root (``master.app``) builds the S3 gateway's services
-and the API-key sealer: kept apart so ``app.py`` stays the list of parts and their order."""
+"""How the master's composition root (``master.app``) builds the S3 gateway's services,
+the API-key sealer and the chunk memory budgets: kept apart so ``app.py`` stays the list
+of parts and their order."""
 
 from __future__ import annotations
 
 import logging
 
+from common.byte_budget import ByteBudget
 from common.config import MasterSettings
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
@@ -27,7 +29,7 @@ from master.services.secret_box import SecretBox
 from master.services.sessions import SessionService
 from master.services.uploads import UploadService
 
-__all__ = ["gateway_services", "secret_box"]
+__all__ = ["chunk_memory", "gateway_services", "secret_box"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,15 @@ def gateway_services(
                                    replicas, uploads, downloads, limits),
         keys=GatewayKeys(api_keys),
     )
+
+
+def chunk_memory(metrics: MasterMetrics, capacity: int, pool: str) -> ByteBudget:
+    """One of the master's chunk memory budgets, published as
+    ``echofs_chunk_memory_bytes{pool}`` and ``echofs_chunk_memory_waits_total{pool}``."""
+    waits = metrics.chunk_memory_waits.labels(pool)
+    budget = ByteBudget(capacity, pool, on_wait=waits.inc)
+    metrics.chunk_memory.labels(pool).set_function(lambda: budget.in_use)
+    return budget
 
 
 def secret_box(settings: MasterSettings) -> SecretBox | None:

@@ -41,6 +41,8 @@ MAX_BACKOFF_S = 300.0
 UNKNOWN_PEER_RETRY_S = 2.0
 # Items claimed per batch while client requests are in flight or recent (``Pacer``).
 BUSY_BATCH = 8
+# A chunk down to this many live copies is one failure from loss: its batch never rests.
+URGENT_LIVE_COPIES = 1
 
 
 class Repairer:
@@ -67,7 +69,13 @@ class Repairer:
         lease, the claim, each new copy's row and each settlement are fenced.
 
         With a pacer, the batch is ``BUSY_BATCH`` items while clients are active and the
-        pass then rests for its share of the wall time (``common.pacing``)."""
+        pass then rests for its share of the wall time (``common.pacing``) — unless the
+        batch held a chunk with a single live copy (``URGENT_LIVE_COPIES``; the queue
+        hands those out first). Yielding to clients is right for a third copy; for the
+        second one it would stretch exactly the window in which one more failure loses
+        acknowledged data (an upload written in mode A, a worker lost under a W = 2
+        write), so those are copied back to back, as HDFS and Ceph put their most
+        degraded data first."""
         pacer = self._pacer
         limit = pacer.batch(self._batch, BUSY_BATCH) if pacer is not None else self._batch
         self._last_limit = limit
@@ -77,7 +85,9 @@ class Repairer:
         if items:
             await asyncio.gather(*(self._repair_guarded(item, fence) for item in items))
         await self.publish_stats()
-        if items and pacer is not None:
+        urgent = any(item.get("live_copies", URGENT_LIVE_COPIES + 1) <= URGENT_LIVE_COPIES
+                     for item in items)
+        if items and pacer is not None and not urgent:
             await pacer.rest("repair", clock() - started)
         return len(items)
 

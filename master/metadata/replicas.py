@@ -310,7 +310,8 @@ class RepairQueue:
                 "   OR (claim_token IS NOT NULL AND claim_token < %(token)s)"
                 "   ORDER BY live_copies, next_attempt_at"
                 "   LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " RETURNING q.chunk_id, q.reason, q.attempts, q.next_attempt_at AS claimed_until,"
+                " RETURNING q.chunk_id, q.reason, q.attempts, q.live_copies,"
+                " q.next_attempt_at AS claimed_until,"
                 " EXTRACT(EPOCH FROM now() - q.created_at)::float8 AS age_s",
                 {"token": token, "lease_s": lease_s, "limit": limit},
             )

@@ -4,6 +4,14 @@ All N puts start together; the call returns as soon as W of them are durable. Th
 others keep running as owned background tasks that record their replica when they
 land; whatever is still short of N at commit time is also a repair-queue row, so a
 replica that was not written synchronously is never dropped.
+
+A late copy holds the chunk's bytes in the master until its put ends, and a slow worker
+under steady uploads would pile them up without end. So late copies share one budget
+(``late_budget``, ``MASTER_LATE_COPY_MEMORY_BYTES``): a chunk whose late copies do not
+fit is not kept at all — its pending puts are cancelled and the chunk, short of N at
+commit, becomes a repair row due at once. Repair copies worker to worker, so the
+master's memory stays bounded and nothing promised is lost (W copies were acknowledged,
+the rest were always best effort).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+from common.byte_budget import ByteBudget, Reservation
 from common.chunks import EncodedChunk
 from common.errors import EchoError, LatencyBudgetExceeded, QuorumNotReached
 from common.tasks import BackgroundTasks
@@ -38,6 +47,7 @@ class ChunkWriter:
         self, registry: WorkerRegistry, replicas: ReplicasRepository, metrics: MasterMetrics,
         replication_factor: int, late_writes: BackgroundTasks,
         observations: WriteObservations | None = None,
+        late_budget: ByteBudget | None = None,
     ) -> None:
         self._registry = registry
         self._replicas = replicas
@@ -46,6 +56,8 @@ class ChunkWriter:
         self._late = late_writes
         # What the controller learns of this master's writes (None: not reported).
         self._observations = observations
+        # Bytes late copies may hold (None: unbounded, for unit tests of other behaviour).
+        self._late_budget = late_budget
 
     async def write(
         self, chunk: EncodedChunk, quorum: int | LiveQuorum, *, deadline: float | None = None
@@ -56,7 +68,8 @@ class ChunkWriter:
         Returns the placement and whether the chunk was deduplicated (N live copies
         existed, nothing sent). Raises QuorumNotReached when fewer than W copies exist, and
         LatencyBudgetExceeded when they do not by ``deadline`` (``time.perf_counter()``
-        time; the request's latency budget): the puts still running go on as late copies.
+        time; the request's latency budget): the puts still running go on as late copies
+        (if the late-copy budget has room for them).
         The counting is ``QuorumTracker``'s; this method starts and awaits the puts.
         """
         live: LiveQuorum | None
@@ -129,16 +142,26 @@ class ChunkWriter:
             linger_s = min(time.perf_counter() - started, LINGER_CAP_S)
             landed, pending = await asyncio.wait(pending, timeout=linger_s)
             collect(landed)
+        still_running = sorted(puts[task] for task in pending)
+        held: Reservation | None = None
+        abandoned = False
+        if pending and self._late_budget is not None:
+            held = self._late_budget.try_acquire(chunk.stored_size)
+            if held is None:
+                await self._abandon(pending)
+                pending, abandoned = set(), True
         settling: ChunkSettling | None = None
         if self._observations is not None and tracker.met:
             settling = self._observations.settling(
                 late=len(pending), unplaced=self._n - len(live_holders) - len(targets),
-                failed=bool(tracker.failures),
+                failed=bool(tracker.failures) or abandoned,
             )
         for task in pending:
             placement.late_writes += 1
             self._late.adopt(asyncio.ensure_future(
                 self._finish_late(task, puts[task], placement, settling)))
+        if held is not None:
+            _release_when_done(held, pending)
         self._metrics.write_quorum_acks.observe(len(tracker.acked))
         placement.acked_workers = tracker.acked
         placement.live_copies = tracker.live_copies
@@ -147,12 +170,22 @@ class ChunkWriter:
             raise LatencyBudgetExceeded(
                 chunk_id=chunk.chunk_id, needed=tracker.write_quorum,
                 succeeded=[*tracker.live_holders, *tracker.acked],
-                pending=sorted(puts[task] for task in pending),
+                pending=still_running,
             )
         if not tracker.met:
             self._metrics.quorum_failures.labels("replica_errors").inc()
             raise tracker.error()
         return placement, False
+
+    async def _abandon(self, pending: set[asyncio.Future[None]]) -> None:
+        """Cancel late puts the budget has no room for; the commit's repair row (due at
+        once: no late write in flight) makes those copies instead."""
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._metrics.late_copies_abandoned.inc(len(pending))
+        log.info("late copies over the memory budget; left to repair",
+                 extra={"copies": len(pending)})
 
     async def _put(self, worker_id: str, chunk: EncodedChunk) -> None:
         client = self._registry.client(worker_id)
@@ -208,3 +241,17 @@ class ChunkWriter:
             settling.late_copy_done(ok=True)
         placement.late_writes -= 1
         await self._replicas.record_late_replica(placement, worker_id, self._n)
+
+
+def _release_when_done(held: Reservation, puts: set[asyncio.Future[None]]) -> None:
+    """Give ``held`` back once every one of ``puts`` has ended, however it ended."""
+    remaining = len(puts)
+
+    def one_done(_task: asyncio.Future[None]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            held.release()
+
+    for task in puts:
+        task.add_done_callback(one_done)

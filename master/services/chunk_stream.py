@@ -19,10 +19,12 @@ from typing import Any
 from common.cpu import cpu_bound
 from master.domain.records import ChunkPlacement
 from master.services.chunking import ReadFn, iter_chunks
+from master.services.uploads import Held, release_on_done
 
 __all__ = ["StoreChunk", "StoredStream", "store_stream"]
 
 StoreChunk = Callable[[bytes], Coroutine[Any, Any, tuple[ChunkPlacement, bool]]]
+HoldMemory = Callable[[int], Coroutine[Any, Any, Held]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,12 @@ def _update(hashers: list[Any], raw: bytes) -> None:
 
 async def store_stream(
     read: ReadFn, store: StoreChunk, *, chunk_size: int, max_bytes: int, depth: int,
-    with_sha256: bool = True,
+    hold: HoldMemory, with_sha256: bool = True,
 ) -> StoredStream:
     """Read ``read`` to its end, storing each chunk with ``store``; any failure
-    (reading, a chunk's quorum) cancels what is in flight and propagates."""
+    (reading, a chunk's quorum) cancels what is in flight and propagates. ``hold``
+    reserves a chunk's bytes of the master-wide budget (``UploadService.hold_memory``)
+    before it goes in flight."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256() if with_sha256 else None
     hashers = [md5] if sha is None else [md5, sha]
@@ -56,11 +60,13 @@ async def store_stream(
             size += len(raw)
             await cpu_bound(len(raw), _update, hashers, raw)
             await slots.acquire()
+            held = await hold(len(raw))
             for task in tasks:  # fail fast: stop reading once a chunk has failed
                 if task.done() and task.exception() is not None:
+                    held.release()
                     raise task.exception()  # type: ignore[misc]
             task = asyncio.create_task(store(raw))
-            task.add_done_callback(lambda _t: slots.release())
+            task.add_done_callback(release_on_done(slots, held))
             tasks.append(task)
             del raw
         results = await asyncio.gather(*tasks)

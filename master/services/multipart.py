@@ -130,6 +130,7 @@ class MultipartService:
         stored = await store_stream(
             read, lambda raw: self._uploads.store_chunk(raw, quorum),
             chunk_size=session.chunk_size, depth=self._limits.pipeline_depth,
+            hold=self._uploads.hold_memory,
             max_bytes=min(MAX_PART_BYTES, PART_STRIDE * session.chunk_size),
             with_sha256=False,
         )

@@ -224,7 +224,7 @@ class ObjectService:
         stored = await store_stream(
             read, lambda raw: self._uploads.store_chunk(raw, quorum),
             chunk_size=self.limits.chunk_size, max_bytes=self.limits.max_upload_bytes,
-            depth=self.limits.pipeline_depth,
+            depth=self.limits.pipeline_depth, hold=self._uploads.hold_memory,
         )
         if write.content_md5 is not None and stored.md5 != write.content_md5:
             raise ChecksumMismatch("the body does not match its Content-MD5; nothing stored")

@@ -13,9 +13,11 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from common.byte_budget import ByteBudget
 from common.chunks import EncodedChunk, encode_chunk
 from common.cpu import cpu_bound
 from common.errors import Conflict, EchoError, LatencyBudgetExceeded, NotFound
@@ -32,7 +34,7 @@ from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
 from master.services.chunking import ReadFn, iter_chunks
 
-__all__ = ["Receipt", "UploadLimits", "UploadService"]
+__all__ = ["Held", "Receipt", "UploadLimits", "UploadService", "release_on_done"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class UploadLimits:
     zstd_level: int
     pipeline_depth: int
     max_upload_bytes: int
+    # The master-wide bound on chunk bytes in flight, shared by every upload (the
+    # pipeline depth bounds one upload only); None: no bound beyond the depth.
+    memory: ByteBudget | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +144,13 @@ class UploadService:
                 size += len(raw)
                 await cpu_bound(len(raw), whole_file.update, raw)
                 await slots.acquire()
+                held = await self.hold_memory(len(raw))
                 for task in tasks:  # fail fast: stop reading once a chunk has failed
                     if task.done() and task.exception() is not None:
+                        held.release()
                         raise task.exception()  # type: ignore[misc]
                 task = asyncio.create_task(self.store_chunk(raw, quorum, deadline=deadline))
-                task.add_done_callback(lambda _t: slots.release())
+                task.add_done_callback(release_on_done(slots, held))
                 tasks.append(task)
             results = await asyncio.gather(*tasks)
         except BaseException:
@@ -198,6 +205,13 @@ class UploadService:
             floor=floor,
         )
 
+    async def hold_memory(self, size: int) -> Held:
+        """Reserve ``size`` bytes of the master-wide upload budget for a chunk about to
+        be stored (waiting for them, first come first served); release when stored."""
+        if self._limits.memory is None:
+            return _UNBOUNDED
+        return await self._limits.memory.acquire(size)
+
     async def store_chunk(
         self, raw: bytes, quorum: int | LiveQuorum, *, deadline: float | None = None
     ) -> tuple[ChunkPlacement, bool]:
@@ -211,6 +225,28 @@ class UploadService:
         # are written, so an in-flight chunk holds one copy, not two.
         del raw
         return await self._writer.write(encoded, quorum, deadline=deadline)
+
+
+class Held(Protocol):
+    """Memory held for a chunk in flight (a ``Reservation``, or nothing to give back)."""
+
+    def release(self) -> None: ...
+
+
+class _Unbounded:
+    def release(self) -> None:
+        return None
+
+
+_UNBOUNDED = _Unbounded()
+
+
+def release_on_done(slots: asyncio.Semaphore, held: Held) -> Callable[[object], None]:
+    """A chunk task's done callback: its pipeline slot and its memory are free again."""
+    def done(_task: object) -> None:
+        slots.release()
+        held.release()
+    return done
 
 
 def _mode_key(file_id: uuid.UUID, known: bool) -> str:

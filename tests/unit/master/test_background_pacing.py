@@ -38,6 +38,7 @@ class Queue:
 
     time: FakeTime
     pending: int
+    live_copies: int = 2
     claims: list[int] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
 
@@ -47,7 +48,8 @@ class Queue:
         self.pending -= taken
         self.claims.append(taken)
         return [{"chunk_id": f"c{len(self.settled) + i}", "reason": "worker_down",
-                 "attempts": 1, "claimed_until": None} for i in range(taken)]
+                 "attempts": 1, "live_copies": self.live_copies, "claimed_until": None}
+                for i in range(taken)]
 
     async def settle(self, chunk_id: str, *args: object, **kwargs: object) -> None:
         self.settled.append(chunk_id)
@@ -105,6 +107,22 @@ async def test_repair_takes_small_batches_and_rests_while_clients_are_active() -
     assert time.slept == pytest.approx(pacer.pause_s(WORK_S, busy=True)) == 3 * WORK_S
     stats = pacer.stats["repair"]
     assert stats.worked_s / (stats.worked_s + stats.rested_s) <= 0.25 + 1e-9
+
+
+async def test_chunks_down_to_one_copy_are_repaired_without_resting_even_under_traffic(
+) -> None:
+    """One copy left is one failure from loss: yielding to clients there would stretch
+    the window the durability model charges for. Smaller batches still (the loop stays
+    responsive), but no rest between them."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    queue = Queue(time, pending=20, live_copies=1)
+    repairer = _repairer(queue, pacer)
+    pacer.foreground.begin()
+    assert await repairer.run_once() == BUSY_BATCH
+    assert repairer.delay_after(BUSY_BATCH, 1.0) == 0.0
+    assert await repairer.run_once() == BUSY_BATCH
+    assert time.slept == 0.0 and len(queue.settled) == 2 * BUSY_BATCH
 
 
 async def test_repair_drains_back_to_back_without_client_traffic() -> None:

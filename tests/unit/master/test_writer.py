@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from common.byte_budget import ByteBudget
 from common.chunks import EncodedChunk, encode_chunk
 from common.errors import QuorumNotReached, StorageFull, Unavailable
 from common.quorum import Hint, Mode
@@ -133,6 +134,32 @@ async def test_a_failed_late_replica_goes_to_the_repair_path(rig: Rig) -> None:
     assert rig.replicas.repairs_due == [chunk.chunk_id]
     assert rig.replicas.late == [] and placement.late_writes == 0
     assert rig.holding(chunk) == ["w1", "w2"]
+
+
+async def test_late_copies_past_the_memory_budget_are_left_to_repair(rig: Rig) -> None:
+    """A slow worker must not pile chunk bytes up in the master: late copies share one
+    budget; a chunk whose late copy does not fit cancels it (nothing half-written stays
+    counted), and the commit's repair row makes that copy instead."""
+    kept_chunk, dropped_chunk = _chunk("kept"), _chunk("dropped")
+    budget = ByteBudget(kept_chunk.stored_size, "late")  # room for one chunk's late copy
+    writer = ChunkWriter(rig.registry, rig.replicas, rig.metrics, N,  # type: ignore[arg-type]
+                         BackgroundTasks("test-late-budget"), late_budget=budget)
+    slow = rig.cluster["w3"].hold("put_chunk")
+
+    kept, _ = await writer.write(kept_chunk, 2)
+    assert kept.late_writes == 1 and budget.in_use == kept_chunk.stored_size
+    dropped, _ = await writer.write(dropped_chunk, 2)
+    assert sorted(dropped.acked_workers) == ["w1", "w2"] and dropped.live_copies == 2
+    assert dropped.late_writes == 0  # so the commit's repair row is due at once
+    assert rig.sample("echofs_late_copies_abandoned_total") == 1
+    assert budget.in_use == kept_chunk.stored_size
+
+    reported = rig.replicas.reported
+    slow.release()
+    await asyncio.wait_for(reported.wait(), BOUND_S)
+    assert rig.replicas.late == [(kept_chunk.chunk_id, "w3", N)]
+    assert budget.in_use == 0  # the landed copy gave its bytes back
+    assert rig.holding(dropped_chunk) == ["w1", "w2"]  # the cancelled put stored nothing
 
 
 async def test_a_mode_change_while_waiting_lowers_w_and_returns_with_the_acks_it_has(
