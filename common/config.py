@@ -323,7 +323,8 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
         2.0, ge=0, description="Repair items younger than this are not replication lag."
     )
     active_object_window_seconds: float = Field(
-        300.0, gt=0, description="Objects written within this window get a per-object mode."
+        300.0, gt=0,
+        description="Objects written twice or more within this window get a per-object mode.",
     )
     decision_retention_seconds: float = Field(
         7 * 86400.0, gt=0, description="How long decision history rows are kept."

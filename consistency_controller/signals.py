@@ -221,7 +221,8 @@ RECENT_WRITERS_SQL = (
     "SELECT file_id::text,"
     " count(*) FILTER (WHERE written_at > now() - interval '60 seconds')"
     " FROM controller_object_writes WHERE written_at > now() - make_interval(secs => %s)"
-    " GROUP BY file_id ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
+    " GROUP BY file_id HAVING count(*) >= %s"
+    " ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
 )
 CLUSTER_WRITES_SQL = (
     "SELECT count(*), count(DISTINCT file_id) FROM controller_object_writes"
@@ -318,11 +319,14 @@ class SignalReader:
                           None if age_ms is None else float(age_ms) / 1000,
                           int(completions), int(masters))
 
-    async def recent_writers(self, window_s: float, limit: int) -> dict[str, int]:
-        """Files with a version newer than ``window_s`` → versions written in the last minute;
-        the most written first, then the most recent, at most ``limit``."""
+    async def recent_writers(
+        self, window_s: float, limit: int, min_versions: int = 1
+    ) -> dict[str, int]:
+        """Files with at least ``min_versions`` versions newer than ``window_s`` → versions
+        written in the last minute; the most written first, then the most recent, at most
+        ``limit``."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(RECENT_WRITERS_SQL, (window_s, limit))
+            cur = await conn.execute(RECENT_WRITERS_SQL, (window_s, min_versions, limit))
             return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def cluster_write_rate(self) -> tuple[float, int]:

@@ -157,7 +157,7 @@ async def test_two_dead_workers_of_three_switch_to_a_at_once_and_it_is_published
     async with health_server() as alive:
         workers = {"w0": alive, **{f"w{i}": f"127.0.0.1:{free_port()}" for i in (1, 2)}}
         await seed_workers(master_db, workers)
-        file_id = await seed_file(master_db, list(workers))
+        file_id = await seed_file(master_db, list(workers), versions=2)  # decided on its own
         subscriber = aioredis.from_url(redis_url)
         pubsub = subscriber.pubsub()
         await pubsub.subscribe(CHANNEL)
@@ -246,7 +246,8 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
     async with health_server() as a, health_server() as b:
         dead = f"127.0.0.1:{free_port()}"
         await seed_workers(master_db, {"a": a, "b": b, "c": dead})
-        file_id = await seed_file(master_db, ["a", "c"])
+        file_id = await seed_file(master_db, ["a", "c"], versions=2)
+        written_once = await seed_file(master_db, ["a", "c"])
         await sql(
             master_db,
             "INSERT INTO repair_queue (chunk_id, reason, live_copies, created_at)"
@@ -264,13 +265,14 @@ async def test_healthy_workers_keep_c_and_signals_are_measured(
             assert report.signals["writable"] == 2 and report.signals["not_writable"] == ["c"]
             assert abs(report.signals["risk"] - 0.5) < 1e-3
             assert 8.0 <= report.signals["lag_s"] < 10.0 + 5.0  # age past the 2 s grace
-            assert report.signals["write_rate_per_min"] == 1.0
+            assert report.signals["write_rate_per_min"] == 1.5  # 3 versions of 2 files
             _, body = await get(client, "/status")
             workers = {w["worker_id"]: w for w in body["data"]["workers"]}
             assert workers["a"]["rtt_ms"] is not None and not workers["a"]["failing"]
             assert workers["c"]["failing"] and workers["c"]["last_error"]
             objects = {o["object_id"]: o for o in body["data"]["objects"]}
-            assert file_id in objects, "a recently written file gets its own state"
+            assert file_id in objects, "a file written again recently gets its own state"
+            assert written_once not in objects, "a file written once takes the cluster's"
             decisions = [d for d in body["data"]["decisions"] if d["object_id"] == file_id]
             # The object decides on the cluster's viability with its own lag and hint.
             assert decisions and decisions[0]["signals"]["replica_workers"] == 2

@@ -68,8 +68,11 @@ async def seed_workers(database_url: str, workers: dict[str, str]) -> None:
         )
 
 
-async def seed_file(database_url: str, replica_workers: list[str], hint: str = "Auto") -> str:
-    """A user, a file with one version of one chunk, live replicas on ``replica_workers``."""
+async def seed_file(
+    database_url: str, replica_workers: list[str], hint: str = "Auto", versions: int = 1
+) -> str:
+    """A user, a file whose current version has one chunk with live replicas on
+    ``replica_workers``, and ``versions - 1`` older versions (written a second apart)."""
     file_id, version_id = uuid.uuid4(), uuid.uuid4()
     chunk_id = uuid.uuid4().hex * 2
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -98,6 +101,13 @@ async def seed_file(database_url: str, replica_workers: list[str], hint: str = "
             " VALUES (%s, %s, 1, 'x', 1, 1, 'C')",
             (version_id, file_id),
         )
+        for age_s in range(1, versions):
+            await conn.execute(
+                "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count,"
+                " mode, created_at) VALUES (%s, %s, 1, 'x', 1, 1, 'C',"
+                " now() - make_interval(secs => %s))",
+                (uuid.uuid4(), file_id, age_s),
+            )
         await conn.execute(
             "INSERT INTO version_chunks (version_id, idx, chunk_id) VALUES (%s, 0, %s)",
             (version_id, chunk_id),
