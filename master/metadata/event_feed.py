@@ -46,13 +46,22 @@ EVENTS_CHANNEL = "echofs_events"
 _EVENT_COLUMNS = ("type, bucket_id, bucket, owner_id, path, from_bucket, from_path,"
                   " version_id, size, etag, actor, at")
 
+# One statement after the counter row is locked (a statement of its own, so its snapshot
+# is taken after the lock: it sees every outbox row committed before, including those of
+# the previous numbering): move a batch into ``events`` after the counter's value, move
+# the counter, tell every master. All of it reads the counter as it was (one snapshot).
 _NUMBER = (
-    "WITH moved AS (DELETE FROM event_outbox WHERE seq IN"
-    "   (SELECT seq FROM event_outbox ORDER BY seq LIMIT %s) RETURNING *),"
+    "WITH base AS (SELECT last_id FROM event_counter),"
+    " moved AS (DELETE FROM event_outbox WHERE seq IN"
+    "   (SELECT seq FROM event_outbox ORDER BY seq LIMIT %(batch)s) RETURNING *),"
     f" numbered AS (INSERT INTO events (id, {_EVENT_COLUMNS})"
-    f"   SELECT %s + row_number() OVER (ORDER BY seq), {_EVENT_COLUMNS} FROM moved"
-    "   RETURNING id)"
-    " SELECT count(*) AS n FROM numbered"
+    "   SELECT (SELECT last_id FROM base) + row_number() OVER (ORDER BY seq),"
+    f"   {_EVENT_COLUMNS} FROM moved RETURNING id),"
+    " total AS (SELECT count(*) AS n FROM numbered),"
+    " bumped AS (UPDATE event_counter SET last_id = last_id + (SELECT n FROM total)"
+    "   WHERE (SELECT n FROM total) > 0 RETURNING last_id),"
+    " told AS (SELECT pg_notify(%(channel)s, last_id::text) FROM bumped)"
+    " SELECT (SELECT n FROM total) AS n, (SELECT count(*) FROM told) AS told"
 )
 
 _MATCHES = (
@@ -117,7 +126,10 @@ class EventFeedRepository:
                 return total
 
     async def _number_batch(self, batch: int) -> int:
-        async with self._db.transaction() as conn:
+        """One numbering transaction: three round trips (was seven). The lock and the
+        numbering go in one pipeline; PostgreSQL still runs them one after the other,
+        so the numbering's snapshot is taken once the lock is held."""
+        async with self._db.connection() as conn:
             # Nothing committed to number (the common case of a periodic re-check): no
             # need to lock the counter (a row lock is a write). A row committing right
             # after this look notifies, and the next pass takes it.
@@ -125,21 +137,11 @@ class EventFeedRepository:
             row = await cur.fetchone()
             if row is None or not row["pending"]:
                 return 0
-            cur = await conn.execute("SELECT last_id FROM event_counter FOR UPDATE")
-            row = await cur.fetchone()
-            assert row is not None, "migration 0012 inserts the counter row"
-            last_id = int(row["last_id"])
-            # A new statement, so a new snapshot: it sees every row committed before
-            # the counter was locked, including those of the previous numbering.
-            cur = await conn.execute(_NUMBER, (batch, last_id))
-            counted = await cur.fetchone()
-            numbered = int(counted["n"]) if counted else 0
-            if numbered:
-                await conn.execute("UPDATE event_counter SET last_id = %s",
-                                   (last_id + numbered,))
-                await conn.execute("SELECT pg_notify(%s, %s)",
-                                   (EVENTS_CHANNEL, str(last_id + numbered)))
-        return numbered
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute("SELECT last_id FROM event_counter FOR UPDATE")
+                cur = await conn.execute(_NUMBER, {"batch": batch, "channel": EVENTS_CHANNEL})
+                counted = await cur.fetchone()
+        return int(counted["n"]) if counted else 0
 
     async def bounds(self) -> FeedBounds:
         async with self._db.connection() as conn:
