@@ -324,7 +324,8 @@ class ControllerSettings(EmbeddedSettings, ClusterIdentitySettings):
     )
     active_object_window_seconds: float = Field(
         300.0, gt=0,
-        description="Objects written twice or more within this window get a per-object mode.",
+        description="Files written again (overwritten, a new version) within this window get"
+        " a per-object mode.",
     )
     decision_retention_seconds: float = Field(
         7 * 86400.0, gt=0, description="How long decision history rows are kept."

@@ -69,12 +69,13 @@ __all__ = ["EvaluationLoop", "RoundReport"]
 log = logging.getLogger(__name__)
 
 MAX_TRACKED_OBJECTS = 1000
-# A file is decided on its own once it was written this often within the active window.
-# A file written once has nothing of its own the policy reads (no hint, no registration;
-# its lag is the cluster's backlog), and the master writes a new file in the cluster's
-# mode anyway: tracking every new file cost PostgreSQL more per small upload than the
-# upload's own commit (issue 19: 4.5 vs 2.0 ms per 4 KiB write with the controller on).
-HOT_MIN_VERSIONS = 2
+# Only files written *again* within the active window (an overwrite, a new version) are
+# decided on their own. A file written once has nothing of its own the policy reads (no
+# hint, no registration; its lag is the cluster's backlog), and the master writes a new
+# file in the cluster's mode anyway: deciding every new file cost PostgreSQL more per
+# small upload than the upload's own commit (issue 19: 4.5 vs 2.0 ms per 4 KiB write with
+# the controller on).
+REWRITTEN_ONLY = True
 PRUNE_EVERY_S = 600.0
 
 
@@ -220,7 +221,7 @@ class EvaluationLoop:
         cluster_lag_s, backlog = await self.reader.repair_backlog()
         cluster_rate, cluster_writes = await self.reader.cluster_write_rate()
         writers = await self.reader.recent_writers(
-            self.active_window_s, MAX_TRACKED_OBJECTS, HOT_MIN_VERSIONS)
+            self.active_window_s, MAX_TRACKED_OBJECTS, REWRITTEN_ONLY)
         now = self.clock()
 
         snapshots = [

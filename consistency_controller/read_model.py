@@ -53,6 +53,11 @@ READ_MODEL: tuple[ViewShape, ...] = (
         "controller_object_writes",
         {"file_id": "uuid", "written_at": "timestamp with time zone"},
     ),
+    # Files written again (an overwrite or a new version), and when last (0018).
+    ViewShape(
+        "controller_object_rewrites",
+        {"file_id": "uuid", "rewritten_at": "timestamp with time zone"},
+    ),
     ViewShape(
         "controller_object_facts",
         {

@@ -48,6 +48,7 @@ __all__ = [
     "FAILING_AT",
     "FRESH_S",
     "OBJECT_FACTS_SQL",
+    "RECENT_REWRITERS_SQL",
     "RECENT_WRITERS_SQL",
     "REPAIR_BACKLOG_SQL",
     "WORKERS_SQL",
@@ -221,8 +222,16 @@ RECENT_WRITERS_SQL = (
     "SELECT file_id::text,"
     " count(*) FILTER (WHERE written_at > now() - interval '60 seconds')"
     " FROM controller_object_writes WHERE written_at > now() - make_interval(secs => %s)"
-    " GROUP BY file_id HAVING count(*) >= %s"
-    " ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
+    " GROUP BY file_id ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
+)
+# The same for files written *again* within the window only; driven by the rewrites
+# view (a partial index), so its cost follows the overwrites, not every new file.
+RECENT_REWRITERS_SQL = (
+    "SELECT r.file_id::text, (SELECT count(*) FROM controller_object_writes w"
+    "   WHERE w.file_id = r.file_id AND w.written_at > now() - interval '60 seconds')"
+    " FROM controller_object_rewrites r"
+    " WHERE r.rewritten_at > now() - make_interval(secs => %s)"
+    " ORDER BY 2 DESC, r.rewritten_at DESC LIMIT %s"
 )
 CLUSTER_WRITES_SQL = (
     "SELECT count(*), count(DISTINCT file_id) FROM controller_object_writes"
@@ -320,13 +329,15 @@ class SignalReader:
                           int(completions), int(masters))
 
     async def recent_writers(
-        self, window_s: float, limit: int, min_versions: int = 1
+        self, window_s: float, limit: int, rewritten_only: bool = False
     ) -> dict[str, int]:
-        """Files with at least ``min_versions`` versions newer than ``window_s`` → versions
-        written in the last minute; the most written first, then the most recent, at most
+        """Files with a version newer than ``window_s`` (with ``rewritten_only``: a version
+        younger than the file, i.e. an overwrite or a second version) → versions written
+        in the last minute; the most written first, then the most recent, at most
         ``limit``."""
+        sql = RECENT_REWRITERS_SQL if rewritten_only else RECENT_WRITERS_SQL
         async with self._pool.connection() as conn:
-            cur = await conn.execute(RECENT_WRITERS_SQL, (window_s, min_versions, limit))
+            cur = await conn.execute(sql, (window_s, limit))
             return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def cluster_write_rate(self) -> tuple[float, int]:

@@ -89,7 +89,8 @@ def prometheus(cluster: LocalCluster) -> Iterator[PrometheusProcess]:
 
 @pytest.fixture(scope="module")
 async def loaded(cluster: LocalCluster, prometheus: PrometheusProcess) -> AsyncIterator[None]:
-    """Uploads (one a duplicate, so dedup counts), downloads, a 404 and a delete.
+    """Uploads (one a duplicate, so dedup counts; one an overwrite), downloads, a 404 and
+    a delete.
 
     A warm-up upload and download first give every labelled series (gRPC methods, routes)
     its first sample, and the load starts only once Prometheus has scraped that baseline:
@@ -119,6 +120,11 @@ async def loaded(cluster: LocalCluster, prometheus: PrometheusProcess) -> AsyncI
             status, body = await api.upload_raw(data, f"monitoring/load-{index}.bin")
             assert status == 201, body
             file_ids.append(body["data"]["file_id"])
+        # An overwrite: a file written twice gets a mode of its own at the controller
+        # (a file written once takes the cluster's), so "Objects by mode" has objects.
+        payloads[0] = os.urandom(MiB)
+        status, body = await api.upload_raw(payloads[0], "monitoring/load-0.bin")
+        assert status == 201 and body["data"]["file_id"] == file_ids[0], body
         for file_id, data in zip(file_ids, payloads, strict=True):
             status, downloaded, _ = await api.download(file_id)
             assert status == 200 and downloaded == data

@@ -72,7 +72,8 @@ async def seed_file(
     database_url: str, replica_workers: list[str], hint: str = "Auto", versions: int = 1
 ) -> str:
     """A user, a file whose current version has one chunk with live replicas on
-    ``replica_workers``, and ``versions - 1`` older versions (written a second apart)."""
+    ``replica_workers``, and ``versions - 1`` older versions (written a second apart,
+    the file row as old as the oldest: a file written again)."""
     file_id, version_id = uuid.uuid4(), uuid.uuid4()
     chunk_id = uuid.uuid4().hex * 2
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -92,9 +93,10 @@ async def seed_file(
                            (row[0], f"u-{file_id.hex[:8]}"))
         await conn.execute(
             "INSERT INTO files (id, owner_id, bucket_id, path, current_version_id,"
-            " consistency_hint) SELECT %s, %s, b.id, %s, %s, %s FROM buckets b"
-            " WHERE b.home_of = %s",
-            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint, row[0]),
+            " consistency_hint, created_at) SELECT %s, %s, b.id, %s, %s, %s,"
+            " now() - make_interval(secs => %s) FROM buckets b WHERE b.home_of = %s",
+            (file_id, row[0], f"/f-{file_id.hex[:8]}", version_id, hint, versions - 1,
+             row[0]),
         )
         await conn.execute(
             "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
