@@ -20,7 +20,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["ManagedProcess", "wait_for_grpc_serving", "wait_for_http", "wait_for_port"]
+__all__ = ["ManagedProcess", "stop_all", "wait_for_grpc_serving", "wait_for_http",
+           "wait_for_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,16 +153,32 @@ class ManagedProcess:
         self.signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        """SIGTERM then wait; SIGKILL if it does not go."""
-        if self.process is None:
-            return None
+    def terminate(self) -> None:
+        """SIGTERM (after SIGCONT, in case it is frozen) without waiting: see :meth:`stop`."""
         if self.alive():
             self.signal(signal.SIGCONT)
             self.signal(signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 10.0, *, signalled: bool = False) -> int | None:
+        """SIGTERM then wait; SIGKILL if it does not go. ``signalled``: :meth:`terminate`
+        was called already (a second SIGTERM could reach it after its handler is gone)."""
+        if self.process is None:
+            return None
+        if self.alive():
+            if not signalled:
+                self.terminate()
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.process.wait(timeout=10)
         return self.process.returncode
+
+
+def stop_all(processes: list[ManagedProcess], timeout_s: float = 10.0) -> None:
+    """Stop several processes at once: SIGTERM to all, then wait for each (SIGKILL for
+    any still there after ``timeout_s``); their shutdowns overlap instead of adding up."""
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.stop(timeout_s, signalled=True)
