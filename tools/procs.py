@@ -67,7 +67,13 @@ def wait_for_grpc_serving(
 ) -> None:
     deadline = time.monotonic() + timeout_s
     last: object = None
-    with grpc.insecure_channel(address) as channel:
+    # A channel whose first connect is refused (the worker is still importing) waits
+    # out gRPC's reconnect backoff, 1 s at first, before it tries again: that second
+    # was paid by every worker start. Retry as often as this loop polls instead.
+    options = [("grpc.initial_reconnect_backoff_ms", 100),
+               ("grpc.min_reconnect_backoff_ms", 100),
+               ("grpc.max_reconnect_backoff_ms", 500)]
+    with grpc.insecure_channel(address, options=options) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc is not None:
