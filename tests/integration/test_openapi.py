@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.api import ApiClient
+from tests.support.clusters import fault_scale
 from tools.cluster import LocalCluster
 
 CHECKS = ",".join([
@@ -17,6 +18,10 @@ CHECKS = ",".join([
     "content_type_conformance",
     "response_schema_conformance",
 ])
+# Generated examples per operation in the fuzzing phase: the full number under
+# `make test-fault` (ECHOFS_FAULT_SCALE=full, which runs this file too), fewer under
+# `make test`; the examples and coverage phases, the checks and the seed are the same.
+MAX_EXAMPLES = 25 if fault_scale() == "full" else 10
 
 
 async def test_openapi_document_lists_every_route(cluster: LocalCluster, api: ApiClient) -> None:
@@ -44,7 +49,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         binary, "run", f"{cluster.master_url}/api/v1/openapi.json",
         "--checks", CHECKS,
         "--header", f"Authorization: Bearer {api.token}",
-        "--max-examples", "25",
+        "--max-examples", str(MAX_EXAMPLES),
         "--phases", "examples,coverage,fuzzing",
         "--seed", "20261121",
         "--request-timeout", "30",
