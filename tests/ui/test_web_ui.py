@@ -105,6 +105,7 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
         }).observe(document.getElementById("upload-list"),
                    {subtree: true, attributes: true, childList: true});
     }""")
+    await expect(page.locator("#bucket-usage")).to_contain_text("in 0 files")
     await drop_files(page, [("big.bin", 50 * MiB), ("notes.txt", 2000), ("plan.md", 300)])
     await page.wait_for_function("""() => {
         const li = document.querySelector('li.upload[data-name="big.bin"]');
@@ -120,6 +121,8 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     for name in ("big.bin", "notes.txt", "plan.md"):
         await expect(listing.get_by_role("link", name=name, exact=True)).to_be_visible()
     await expect(page.locator('tr[data-name="big.bin"]')).to_contain_text("50.0 MiB")
+    # ...and so does the bucket's usage line (it said 0 files before the drop).
+    await expect(page.locator("#bucket-usage")).to_contain_text("in 3 files")
     await screenshots(page, "browse")
 
     # Rename one.

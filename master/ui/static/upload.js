@@ -160,10 +160,15 @@
     });
     await Promise.all(jobs);
     list.dataset.finished = String(Number(list.dataset.finished || 0) + files.length);
-    // The listing, re-rendered by the server, replaces the old one in place (htmx).
+    // The listing and the bucket's usage line, re-rendered by the server, replace the old
+    // ones in place (htmx).
     var here = window.location.pathname + window.location.search;
     if (window.htmx) {
       window.htmx.ajax("GET", here, {target: "#listing", select: "#listing", swap: "outerHTML"})
+        .then(function () {
+          return window.htmx.ajax("GET", here, {target: "#bucket-usage",
+                                                select: "#bucket-usage", swap: "outerHTML"});
+        })
         .then(function () { list.dataset.refreshed = list.dataset.finished; });
     } else {
       var note = document.createElement("li");
