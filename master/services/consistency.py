@@ -15,7 +15,7 @@ from master.cluster.controller_client import ControllerClient
 from master.services.audit import AuditService
 from master.services.auth import Principal
 
-__all__ = ["ConsistencyService", "ControllerView", "Decision"]
+__all__ = ["ConsistencyService", "ControllerView", "Decision", "Durability", "ModeRisk"]
 
 _MODES = ("C", "A")
 
@@ -49,10 +49,47 @@ class ControllerView:
     workers: list[dict[str, Any]]
     decisions: list[Decision]
     evaluating: bool
+    # The durability model's estimate per mode and its inputs (None before the first
+    # evaluation, or from a controller that does not report one).
+    durability: Durability | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRisk:
+    """P(an acknowledged chunk is lost before it is back to N copies) if written in
+    ``mode`` with ``sync_copies`` synchronous copies; ``upper``: the bound the model
+    gives while too few failures were seen to trust the rate."""
+
+    mode: str
+    sync_copies: int
+    probability: float
+    upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Durability:
+    per_mode: list[ModeRisk]
+    inputs: dict[str, Any]
 
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _durability(raw: Any) -> Durability | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("per_mode"), dict):
+        return None
+    risks = []
+    for mode, row in sorted(raw["per_mode"].items()):
+        if not isinstance(row, dict):
+            continue
+        probability = _float(row.get("loss_probability"))
+        if probability is None:
+            continue
+        risks.append(ModeRisk(str(mode), int(row.get("sync_copies") or 0), probability,
+                              _float(row.get("loss_probability_upper"))))
+    inputs = raw.get("inputs")
+    return Durability(risks, inputs if isinstance(inputs, dict) else {})
 
 
 def _decision(row: dict[str, Any]) -> Decision:
@@ -92,6 +129,7 @@ class ConsistencyService:
                               if isinstance(r, dict)),
                              key=lambda d: d.last_seen_at, reverse=True),
             evaluating=bool(status.get("evaluating", True)),
+            durability=_durability(status.get("durability")),
         )
 
     async def set_override(self, caller: Principal, mode: str | None) -> None:

@@ -219,6 +219,10 @@ async def test_an_admin_watches_a_stopped_worker_and_the_controller_decide_live(
     controller.on("dialog", accept)
     await controller.goto("/ui/admin/consistency")
     await expect(controller.locator("#cluster-mode")).to_have_text("C")
+    # The durability model's estimate per mode: C writes 2 copies synchronously, A 1.
+    risk = controller.locator("table.durability")
+    await expect(risk.locator('tr[data-mode="C"] td').first).to_have_text("2")
+    await expect(risk.locator('tr[data-mode="A"] td').first).to_have_text("1")
     await screenshots(controller, "admin-consistency")
     # Marks that a reload would wipe: the pages must change without one.
     for page in (workers, controller):
