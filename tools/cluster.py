@@ -89,10 +89,11 @@ class WorkerHandle:
 class LocalCluster:
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
-        self.master_port = spec.master_port or free_port()
-        self.controller_port = spec.controller_port or free_port()
+        self._ports: set[int] = set()  # every port this cluster handed out (_free_port)
+        self.master_port = spec.master_port or self._free_port()
+        self.controller_port = spec.controller_port or self._free_port()
         self.master_url = f"http://{spec.master_host}:{self.master_port}"
-        self.s3_port = spec.s3_port or free_port()
+        self.s3_port = spec.s3_port or self._free_port()
         self.s3_url = f"http://{spec.master_host}:{self.s3_port}"
         # Extra masters' S3 gateways: name -> URL (kept across restarts).
         self.extra_s3_urls: dict[str, str] = {}
@@ -110,6 +111,17 @@ class LocalCluster:
         self.key_encryption_key = spec.key_encryption_key or made.key_encryption_key
         tls_dir = spec.tls_dir or spec.base_dir / "cluster" / "tls"
         self.ca = ClusterCa(tls_dir) if spec.tls else None
+
+    def _free_port(self) -> int:
+        """A free port this cluster has not handed out before. Processes started
+        together pick their ports before any of them binds, and the OS may offer a port
+        it offered a moment ago (free again until its process binds it): a make test run
+        lost a module's cluster to two workers given one port."""
+        while True:
+            port = free_port()
+            if port not in self._ports:
+                self._ports.add(port)
+                return port
 
     # -- identity --------------------------------------------------------------------
     def certs_for(self, name: str) -> CertFiles | None:
@@ -195,10 +207,10 @@ class LocalCluster:
         workers keep heartbeating to the default one (their ``MASTER_URL``).
         """
         if name != "master":
-            port = port or free_port()
+            port = port or self._free_port()
             self.extra_master_urls[name] = f"http://{self.spec.master_host}:{port}"
             known = self.extra_s3_urls.get(name)
-            s3_port = s3_port or (int(known.rsplit(":", 1)[1]) if known else free_port())
+            s3_port = s3_port or (int(known.rsplit(":", 1)[1]) if known else self._free_port())
             self.extra_s3_urls[name] = f"http://{self.spec.master_host}:{s3_port}"
         else:
             port, s3_port = self.master_port, self.s3_port
@@ -249,7 +261,7 @@ class LocalCluster:
             port = int(previous.address.rsplit(":", 1)[1])
         if port == 0 and self.spec.worker_base_port:
             port = self.spec.worker_base_port + len(self.workers) + 1
-        port = port or free_port()
+        port = port or self._free_port()
         # With fixed ports (make run-cluster) the metrics port is the worker's own
         # default, gRPC port + 100, so Prometheus can use a static config.
         if self.spec.worker_base_port:
@@ -257,10 +269,11 @@ class LocalCluster:
         elif previous is not None:
             metrics_port = int(previous.metrics_url.rsplit(":", 1)[1].split("/", 1)[0])
         else:
-            metrics_port = free_port()
+            metrics_port = self._free_port()
         data_dir = self.spec.base_dir / "workers" / worker_id
         health_port = (int(previous.health_address.rsplit(":", 1)[1])
-                       if previous is not None and previous.health_address else free_port())
+                       if previous is not None and previous.health_address
+                       else self._free_port())
         env = {
             **self._common_env(),
             "WORKER_ID": worker_id,
