@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psycopg
 
 from bench.consistency_faults import (
     FAULTS,
@@ -59,6 +58,7 @@ from bench.consistency_faults import (
     Faults,
     start_cluster,
 )
+from bench.consistency_readings import cluster_mode_changes, time_to_n
 from bench.consistency_report import LONG_PHASES, PHASES, STOPPED, markdown, summarise
 from common.embedded import embedded_services
 from tools.cluster import ClusterSpec, LocalCluster
@@ -262,51 +262,13 @@ class Experiment:
         return self.result
 
     async def read_changes(self) -> None:
-        """The controller's cluster-wide mode changes, from its decision history."""
-        async with await psycopg.AsyncConnection.connect(
-            self.cluster.spec.database_url, autocommit=True
-        ) as conn:
-            cur = await conn.execute(
-                "SELECT EXTRACT(EPOCH FROM decided_at)::float8, from_mode, mode, reason_code"
-                " FROM controller_decisions WHERE object_id = '*' AND changed ORDER BY id")
-            rows = await cur.fetchall()
-        for at, from_mode, to_mode, reason in rows:
-            phase, began = self.phase_walls[0]
-            for name, wall in self.phase_walls:
-                if wall <= at:
-                    phase, began = name, wall
-            run_began = self.phase_walls[0][1]
-            self.result.changes.append(
-                (phase, at - began, at - run_began, from_mode, to_mode, reason))
+        self.result.changes.extend(await cluster_mode_changes(
+            self.cluster.spec.database_url, self.phase_walls))
 
     async def time_to_n(self, recovered_at: float) -> float | None:
-        """Seconds from the start of ``recovered`` until every chunk stored before it has N
-        live copies (uploads go on meanwhile; their own copies are not what is measured).
-
-        Only chunks a version references count: the blobs of refused uploads are recorded
-        too (for GC to remove, with the copies they got), and nothing repairs garbage, so
-        counting them made every setting with a refused upload "not reached"."""
-        deadline = time.monotonic() + self.args.repair_timeout_s
-        async with await psycopg.AsyncConnection.connect(
-            self.cluster.spec.database_url, autocommit=True
-        ) as conn:
-            cur = await conn.execute("SELECT now()")
-            row = await cur.fetchone()
-            assert row is not None
-            recovery_began = row[0]
-            while time.monotonic() < deadline:
-                cur = await conn.execute(
-                    "SELECT count(*) FROM chunks c WHERE c.created_at < %s"
-                    " AND EXISTS (SELECT 1 FROM version_chunks vc WHERE vc.chunk_id = c.chunk_id)"
-                    " AND (SELECT count(*) FROM replicas r"
-                    "      WHERE r.chunk_id = c.chunk_id AND r.state = 'live') < %s",
-                    (recovery_began, self.cluster.spec.replication_factor),
-                )
-                row = await cur.fetchone()
-                if row is not None and row[0] == 0:
-                    return time.monotonic() - recovered_at
-                await asyncio.sleep(0.5)
-        return None
+        return await time_to_n(self.cluster.spec.database_url,
+                               self.cluster.spec.replication_factor, recovered_at,
+                               self.args.repair_timeout_s)
 
     async def verify(self, http: aiohttp.ClientSession) -> None:
         """Download every acknowledged upload as its owner; count bytes that do not return."""

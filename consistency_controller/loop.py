@@ -45,7 +45,6 @@ from common.singleton import Fence, SingletonRunner
 
 from .durability import (
     DurabilityEstimate,
-    DurabilityInputs,
     FailureLedger,
     WorkerState,
     estimate,
@@ -54,15 +53,16 @@ from .metrics import ControllerMetrics
 from .policy import Decision, PolicyState, Signals, decide
 from .round_view import (
     durability_inputs,
+    objects_json,
     seen_down,
     signals_json,
     update_metrics,
     viability_json,
 )
 from .service import ControllerService, ModeAnswer
-from .signals import ObjectFacts, Prober, SignalReader, WorkerHealth, WriteStats
+from .signals import ObjectFacts, Prober, SignalReader, WorkerHealth
 from .store import CLUSTER, DecisionRow, ObjectRecord
-from .viability import Viability, assess
+from .viability import assess
 
 __all__ = ["EvaluationLoop", "RoundReport"]
 
@@ -234,8 +234,11 @@ class EvaluationLoop:
             s.worker_id: WorkerState(s.writable, down=seen_down(s), known=not s.unknown)
             for s in snapshots
         })
-        self.durability = estimate(self._durability_inputs(
-            viability, write_stats, cluster_lag_s, backlog))
+        # Repair items still queued count with their age (lag plus the grace it excludes).
+        queued_s = cluster_lag_s + self.reader.lag_grace_s if backlog else 0.0
+        self.durability = estimate(durability_inputs(
+            self.ledger, viability, write_stats, queued_s, self.replication_factor,
+            self.repair_grace_s))
 
         tracked = [
             oid for oid, rec in service.records.items()
@@ -382,35 +385,9 @@ class EvaluationLoop:
             self.durability, self._seen_workers,
         )
 
-    def _durability_inputs(
-        self, viability: Viability, stats: WriteStats, lag_s: float, backlog: int
-    ) -> DurabilityInputs:
-        queued_s = lag_s + self.reader.lag_grace_s if backlog else 0.0
-        return durability_inputs(
-            self.ledger, viability, stats, queued_s, self.replication_factor,
-            self.repair_grace_s,
-        )
-
     def status(self) -> dict[str, Any]:
-        now = self.clock()
-        service = self.service
-        objects = [
-            {
-                "object_id": rec.object_id,
-                "mode": rec.policy.mode.value,
-                "hint": rec.hint.value,
-                "registered": rec.registered,
-                "critical": rec.object_id in service.critical_keys,
-                "pending_mode": rec.policy.pending_mode.value if rec.policy.pending_mode else None,
-                "pending_votes": rec.policy.pending_votes,
-                "score": rec.score,
-                "reason": rec.reason,
-            }
-            for oid, rec in service.records.items()
-            if oid != CLUSTER and service.tracked(rec, now)
-        ][:500]
         return {
-            "objects": objects,
+            "objects": objects_json(self.service, self.clock()),
             "signals": self._last_signals,
             "workers": [h.as_json() for h in self.prober.health.values()],
             "durability": self.durability.as_json() if self.durability is not None else None,

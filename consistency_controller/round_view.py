@@ -1,6 +1,7 @@
 """What one evaluation round shows: its signals as JSON (persisted with each decision and
-served in ``/status``), the gauges, and the durability model's inputs assembled from the
-failure ledger and the masters' write-path figures. Pure but for the metrics it sets.
+served in ``/status``), the objects ``/status`` lists, the gauges, and the durability
+model's inputs assembled from the failure ledger and the masters' write-path figures.
+Pure but for the metrics it sets.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from common.quorum import Mode
 from .durability import DEFAULT_DETECT_S, DurabilityEstimate, DurabilityInputs, FailureLedger
 from .metrics import ControllerMetrics
 from .policy import Decision, Signals, pressure_of
+from .service import ControllerService
 from .signals import WorkerHealth, WriteStats
+from .store import CLUSTER
 from .viability import Viability, WorkerSnapshot
 
 __all__ = [
     "durability_inputs",
+    "objects_json",
     "seen_down",
     "signals_json",
     "update_metrics",
@@ -113,3 +117,22 @@ def signals_json(signals: Signals) -> dict[str, Any]:
         "critical": signals.critical,
         "override": signals.override.value if signals.override else None,
     }
+
+
+def objects_json(service: ControllerService, now: float) -> list[dict[str, Any]]:
+    """``/status``'s objects: those with a mode of their own now (at most 500)."""
+    return [
+        {
+            "object_id": rec.object_id,
+            "mode": rec.policy.mode.value,
+            "hint": rec.hint.value,
+            "registered": rec.registered,
+            "critical": rec.object_id in service.critical_keys,
+            "pending_mode": rec.policy.pending_mode.value if rec.policy.pending_mode else None,
+            "pending_votes": rec.policy.pending_votes,
+            "score": rec.score,
+            "reason": rec.reason,
+        }
+        for oid, rec in service.records.items()
+        if oid != CLUSTER and service.tracked(rec, now)
+    ][:500]
