@@ -7,7 +7,7 @@ replica that was not written synchronously is never dropped.
 
 A late copy holds the chunk's bytes in the master until its put ends, and a slow worker
 under steady uploads would pile them up without end. So late copies share one budget
-(``late_budget``, ``MASTER_LATE_COPY_MEMORY_BYTES``): a chunk whose late copies do not
+(``late_budget``, setting ``LATE_COPY_MEMORY_BYTES``): a chunk whose late copies do not
 fit is not kept at all — its pending puts are cancelled and the chunk, short of N at
 commit, becomes a repair row due at once. Repair copies worker to worker, so the
 master's memory stays bounded and nothing promised is lost (W copies were acknowledged,
