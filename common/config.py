@@ -129,6 +129,15 @@ class MasterSettings(EmbeddedSettings, ClusterIdentitySettings):
         description="Chunk bytes replica puts still running after their upload was"
         " acknowledged may hold; a chunk past it leaves its late copies to repair.",
     )
+    chunk_cache_bytes: int = Field(
+        16 * 1024**2, ge=0,
+        description="Memory for the master's cache of small chunks it just stored or read"
+        " (verified bytes by content id, least recently used out first); 0 = off.",
+    )
+    chunk_cache_max_chunk_bytes: int = Field(
+        64 * 1024, ge=0, le=4 * 1024**2,
+        description="Largest chunk the master's chunk cache keeps, bytes.",
+    )
     download_readahead_chunks: int = Field(
         2, ge=1, le=32, description="Chunks fetched ahead of the one being streamed."
     )

@@ -109,7 +109,7 @@ from master.services.web_sessions import CookiePolicy, WebSessions
 from master.services.webhook_secrets import WebhookSecrets
 from master.services.webhooks import WebhookService
 from master.ui import session_middleware, setup_ui
-from master.wiring import chunk_memory, gateway_services, secret_box
+from master.wiring import chunk_cache, chunk_memory, gateway_services, secret_box
 
 __all__ = ["build_app"]
 
@@ -199,9 +199,12 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             access = BucketAccess(buckets_repo, shares_repo)
             namespace_repo = NamespaceRepository(db)
             tasks_repo = TasksRepository(db)
-            uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access)
+            small_chunks = chunk_cache(metrics, settings)
+            uploads = UploadService(files, writer, modes, metrics, limits, buckets_repo, access,
+                                    chunk_cache=small_chunks)
             downloads = DownloadService(files, replicas, registry, metrics,
-                                        settings.download_readahead_chunks)
+                                        settings.download_readahead_chunks,
+                                        chunk_cache=small_chunks)
             # AuditService is stateless: its own instance here keeps this block additive.
             quotas = QuotaService(UsageRepository(db), access, AuditService(AuditRepository(db)),
                                   early_check_min_bytes=settings.chunk_size)

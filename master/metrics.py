@@ -36,6 +36,7 @@ class MasterMetrics:
     late_copies_abandoned: Counter
     chunk_memory: Gauge
     chunk_memory_waits: Counter
+    chunk_cache_lookups: Counter
     chunks_under_replicated: Gauge
     repair_backlog_oldest: Gauge
     bytes_at_risk: Gauge
@@ -103,6 +104,9 @@ class MasterMetrics:
             chunk_memory_waits=Counter(f"{p}chunk_memory_waits_total",
                                        "Chunk reservations that waited for the memory budget",
                                        ["pool"], registry=r),
+            chunk_cache_lookups=Counter(f"{p}chunk_cache_lookups_total",
+                                        "Small-chunk reads asked of the master's chunk cache",
+                                        ["result"], registry=r),
             background_errors=Counter(f"{p}background_errors_total",
                                       "Failed steps of a background loop (it goes on)",
                                       ["loop"], registry=r),

@@ -16,6 +16,7 @@ from master.metadata.objects import ObjectsRepository
 from master.metadata.pool import Database
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
+from master.replication.chunk_cache import ChunkCache
 from master.services.access import BucketAccess
 from master.services.api_keys import ApiKeyService
 from master.services.audit import AuditService
@@ -63,6 +64,22 @@ def chunk_memory(metrics: MasterMetrics, capacity: int, pool: str) -> ByteBudget
     budget = ByteBudget(capacity, pool, on_wait=waits.inc)
     metrics.chunk_memory.labels(pool).set_function(lambda: budget.in_use)
     return budget
+
+
+def chunk_cache(metrics: MasterMetrics, settings: MasterSettings) -> ChunkCache:
+    """The master's cache of small chunks, published as
+    ``echofs_chunk_memory_bytes{pool="chunk_cache"}`` and
+    ``echofs_chunk_cache_lookups_total{result="hit"|"miss"}``."""
+    hits = metrics.chunk_cache_lookups.labels("hit")
+    misses = metrics.chunk_cache_lookups.labels("miss")
+
+    def counted(hit: bool) -> None:
+        (hits if hit else misses).inc()
+
+    cache = ChunkCache(settings.chunk_cache_bytes, settings.chunk_cache_max_chunk_bytes,
+                       on_lookup=counted)
+    metrics.chunk_memory.labels("chunk_cache").set_function(lambda: cache.bytes_held)
+    return cache
 
 
 def secret_box(settings: MasterSettings) -> SecretBox | None:

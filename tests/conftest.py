@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,13 @@ import pytest
 
 from common.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.services import create_database, env_override, scratch_dir
+
+# The master's cache of small chunks (master/replication/chunk_cache.py) is off in every
+# master the suite starts, in process or as a child (children inherit this environment):
+# a read served from it never reaches a worker, so the tests of failover, corruption,
+# repair and "survives N failures" would pass without proving anything about the
+# replicas. The cache's own tests turn it on (``CHUNK_CACHE_BYTES`` in the master's env).
+os.environ["CHUNK_CACHE_BYTES"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ SHA-256 checked before a byte of it reaches the client; a corrupt or missing rep
 skipped (the next one serves the read) and reported for repair. At most
 ``readahead`` chunks are fetched ahead of the one being written out. Workers are
 asked not to hash what the master hashes anyway, and a raw chunk travels in the
-frames it arrived in (hashed frame by frame, never joined into one buffer).
+frames it arrived in (hashed frame by frame, never joined into one buffer). Small
+chunks come from the master's ``ChunkCache`` when it holds them (no worker call).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from master.domain.records import ChunkRef, FileRecord
 from master.metadata.files import FilesRepository
 from master.metadata.replicas import ReplicasRepository
 from master.metrics import MasterMetrics
+from master.replication.chunk_cache import ChunkCache
 
 __all__ = ["ByteRange", "DownloadService", "chunk_starts"]
 
@@ -80,9 +82,10 @@ def _chunk_at(starts: list[int] | None, offset: int, file: FileRecord) -> int:
 class DownloadService:
     def __init__(
         self, files: FilesRepository, replicas: ReplicasRepository, registry: WorkerRegistry,
-        metrics: MasterMetrics, readahead: int,
+        metrics: MasterMetrics, readahead: int, chunk_cache: ChunkCache | None = None,
     ) -> None:
         self._files = files
+        self._chunk_cache = chunk_cache
         self._replicas = replicas
         self._registry = registry
         self._metrics = metrics
@@ -161,7 +164,21 @@ class DownloadService:
         return b"".join(await self._fetch_frames(chunk, holders))
 
     async def _fetch_frames(self, chunk: ChunkRef, holders: list[str]) -> list[bytes | memoryview]:
-        """One verified chunk, in pieces, from the best replica that can serve it."""
+        """One verified chunk, in pieces: from the master's cache of small chunks, else
+        from the best replica that can serve it (and then kept in the cache if small)."""
+        cache = self._chunk_cache
+        if cache is not None and cache.wants(chunk.raw_size):
+            cached = cache.get(chunk.chunk_id)
+            if cached is not None:
+                return [cached]
+            frames = await self._fetch_from_replicas(chunk, holders)
+            cache.put(chunk.chunk_id, frames[0] if len(frames) == 1 else b"".join(frames))
+            return frames
+        return await self._fetch_from_replicas(chunk, holders)
+
+    async def _fetch_from_replicas(
+        self, chunk: ChunkRef, holders: list[str]
+    ) -> list[bytes | memoryview]:
         errors: dict[str, str] = {}
         for worker_id in self._registry.read_order(holders):
             client = self._registry.client(worker_id)

@@ -28,6 +28,7 @@ from master.domain.write_needs import SyncOutcome, WriteNeeds
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metrics import MasterMetrics
+from master.replication.chunk_cache import ChunkCache
 from master.replication.live_quorum import LiveQuorum
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess, Permission
@@ -81,10 +82,12 @@ class UploadService:
     def __init__(
         self, files: FilesRepository, writer: ChunkWriter, modes: ModeOracle,
         metrics: MasterMetrics, limits: UploadLimits, buckets: BucketsRepository,
-        access: BucketAccess,
+        access: BucketAccess, chunk_cache: ChunkCache | None = None,
     ) -> None:
         self._files = files
         self._buckets = buckets
+        # Small chunks just stored, for the downloads that often follow (``ChunkCache``).
+        self._chunk_cache = chunk_cache
         self._access = access
         self._writer = writer
         self._modes = modes
@@ -221,10 +224,16 @@ class UploadService:
             len(raw), encode_chunk, raw, self._limits.zstd_level
         )
         self._metrics.bytes_in.inc(len(raw))
+        cache = self._chunk_cache
+        kept = raw if cache is not None and cache.wants(len(raw)) else None
         # A compressed chunk no longer needs its raw bytes: drop them while the replicas
-        # are written, so an in-flight chunk holds one copy, not two.
+        # are written, so an in-flight chunk holds one copy, not two (a small one the
+        # cache will keep excepted).
         del raw
-        return await self._writer.write(encoded, quorum, deadline=deadline)
+        stored = await self._writer.write(encoded, quorum, deadline=deadline)
+        if kept is not None and cache is not None:  # only once its write quorum was met
+            cache.put(encoded.chunk_id, kept)
+        return stored
 
 
 class Held(Protocol):

@@ -21,6 +21,7 @@ from common.chunks import Codec, EncodedChunk, encode_chunk
 from common.errors import Unavailable
 from master.domain.records import ChunkRef, FileRecord
 from master.metrics import MasterMetrics
+from master.replication.chunk_cache import ChunkCache
 from master.services.downloads import ByteRange, DownloadService
 from tests.support.fake_replicas import FakeReplicas
 from tests.support.fake_workers import FakeWorkers
@@ -181,3 +182,44 @@ async def test_any_range_read_equals_slicing_even_with_a_replica_down(
     start = data.draw(st.integers(0, size - 1))
     end = data.draw(st.integers(start, size - 1))
     assert await _read(rig, record, refs, ByteRange(start, end)) == content[start : end + 1]
+
+
+def _cached_rig(rig: Rig, max_chunk_bytes: int = CHUNK_SIZE) -> ChunkCache:
+    cache = ChunkCache(capacity_bytes=100_000, max_chunk_bytes=max_chunk_bytes)
+    rig.service = DownloadService(
+        None, rig.replicas, rig.service._registry, rig.metrics, readahead=2,  # type: ignore[arg-type]
+        chunk_cache=cache,
+    )
+    return cache
+
+
+async def test_a_small_chunk_read_once_is_then_served_from_the_cache(rig: Rig) -> None:
+    cache = _cached_rig(rig)
+    data = os.urandom(CHUNK_SIZE)
+    ref = _stored(rig, data, "w1", "w2")
+    assert await rig.service.fetch_chunk(ref, ["w1", "w2"]) == data
+    assert cache.get(ref.chunk_id) == data  # verified bytes, joined from the frames
+    rig.cluster["w1"].corrupt(ref.chunk_id)
+    rig.cluster["w2"].drop(ref.chunk_id)
+    assert await rig.service.fetch_chunk(ref, ["w1", "w2"]) == data
+    assert rig.cluster["w1"].called("get_chunk") == [ref.chunk_id]  # once, before
+    assert rig.replicas.bad == []  # the scrubber's to find, not this read's
+
+
+async def test_a_corrupt_replica_never_reaches_the_cache(rig: Rig) -> None:
+    cache = _cached_rig(rig)
+    data = b"compressible " * 50
+    ref = _stored(rig, data, "w1", "w2")
+    rig.cluster["w1"].corrupt(ref.chunk_id)
+    assert await rig.service.fetch_chunk(ref, ["w1", "w2"]) == data
+    assert cache.get(ref.chunk_id) == data  # w2's verified bytes, not w1's
+    assert rig.replicas.bad == [(ref.chunk_id, "w1", "corrupt")]
+
+
+async def test_chunks_larger_than_the_cache_keeps_always_go_to_a_worker(rig: Rig) -> None:
+    cache = _cached_rig(rig, max_chunk_bytes=CHUNK_SIZE - 1)
+    ref = _stored(rig, os.urandom(CHUNK_SIZE), "w1")
+    for _ in range(2):
+        await rig.service.fetch_chunk(ref, ["w1"])
+    assert rig.cluster["w1"].called("get_chunk") == [ref.chunk_id, ref.chunk_id]
+    assert len(cache) == 0
