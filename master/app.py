@@ -44,6 +44,7 @@ from master.background.repair import Repairer
 from master.background.singleton import SingletonJobs
 from master.background.tasks import run_periodically
 from master.background.webhook_delivery import (
+    WEBHOOK_PASS_GAP_S,
     DeliveryPolicy,
     HttpWebhookPoster,
     WebhookDelivery,
@@ -339,7 +340,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             background.spawn(pump.listen_forever(count_failure), name="event-listener")
             background.spawn(
                 run_loop(pump.number_once, name="event numbering", interval_s=1.0,
-                         on_failure=count_failure, delay_after=lambda _n: 0.0),
+                         on_failure=count_failure, delay_after=pump.delay_after),
                 name="event-numbering",
             )
             background.spawn(
@@ -356,7 +357,8 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
                 HttpWebhookPoster(webhook_http, allowed_hosts, settings.webhook_timeout_s),
                 webhooks.delivery_target, waker,
                 DeliveryPolicy(retry_max_s=settings.webhook_retry_max_s,
-                               recheck_s=settings.events_recheck_s))
+                               recheck_s=settings.events_recheck_s,
+                               min_gap_s=WEBHOOK_PASS_GAP_S))
             # The step waits for work itself; 1 s is the base of its failure backoff.
             singletons.start("webhooks", delivery.run_once, 1.0,
                              delay_after=lambda _n: 0.0)

@@ -27,7 +27,15 @@ from common.loops import run_loop
 from master.metadata.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, EventFeedRepository
 from master.metadata.event_listener import listen
 
-__all__ = ["EventPump", "EventWaker"]
+__all__ = ["NUMBERING_GAP_S", "EventPump", "EventWaker"]
+
+# After a numbering pass that numbered something, the loop rests this long before the
+# next one, so that under a stream of commits one pass numbers what several group
+# commits wrote. Each pass is three round trips and a row lock: woken by every commit,
+# the pump made ~1.3 PostgreSQL statements per small upload (0.44 passes per upload at
+# 285 uploads/s). An event committed while the pump is idle is numbered at once; under
+# load the feed's latency grows by at most this much.
+NUMBERING_GAP_S = 0.02
 
 
 class EventWaker:
@@ -92,7 +100,8 @@ class EventPump:
 
     async def number_once(self) -> int:
         """Wait for a committed change (or ``recheck_s``), then number what committed;
-        return how many events got ids. The numbering loop's ``run_once``."""
+        return how many events got ids. The numbering loop's ``run_once`` (paced by
+        ``delay_after``: ``NUMBERING_GAP_S`` after a pass that numbered anything)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._recheck_s):
                 await self._to_number.wait()
@@ -101,6 +110,11 @@ class EventPump:
         if numbered:
             self._waker.wake()  # this master's readers need not wait for the round trip
         return numbered
+
+    @staticmethod
+    def delay_after(numbered: int) -> float:
+        """The numbering loop's pause after a pass that numbered ``numbered`` events."""
+        return NUMBERING_GAP_S if numbered else 0.0
 
     async def prune_once(self) -> int:
         return await self._feed.prune(self._retention_s)

@@ -3,6 +3,7 @@ in order, at least once, capped backoff, expired cursors stop, a lost lease stop
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -199,3 +200,36 @@ async def test_a_stale_fence_stops_the_pass_with_lease_lost() -> None:
         await _delivery(hooks, FakeFeed([_event(1, "a")]), poster).run_once(
             Fence("webhooks", 1))
     assert hooks.rows[hook.id].cursor == 0  # nothing committed under the stale token
+
+
+async def test_wake_ups_within_the_pass_gap_wait_and_are_taken_by_one_later_pass() -> None:
+    """Every numbering wakes the delivery; with ``min_gap_s`` a burst of wake-ups right
+    after a pass leads to one more pass, not one per wake-up, and no query meanwhile."""
+    hook = _hook()
+    hooks, poster = FakeWebhooks(hook), FakePoster()
+    feed = FakeFeed([_event(1, "d1")])
+    waker = EventWaker()
+    due_calls = 0
+    real_due = hooks.due
+
+    async def counted_due() -> list[WebhookRecord]:
+        nonlocal due_calls
+        due_calls += 1
+        return await real_due()
+
+    hooks.due = counted_due  # type: ignore[method-assign]
+    delivery = WebhookDelivery(
+        hooks, feed, poster, _delivery(hooks, feed, poster)._resolve, waker,  # type: ignore[arg-type]
+        DeliveryPolicy(retry_max_s=4.0, recheck_s=60.0, min_gap_s=60.0))
+    assert await delivery.run_once() == 1  # the first pass does not wait
+    second = asyncio.create_task(delivery.run_once())
+    for index in range(2, 12):
+        feed.events.append(_event(index, f"d{index}"))
+        waker.wake()
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert not second.done() and due_calls == 1  # resting out the gap, no query
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert [r[0] for r in poster.received] == [1]
