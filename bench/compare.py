@@ -295,6 +295,9 @@ def _write(per_system: dict[str, list[dict[str, dict[str, object]]]], done: int,
         "scale": scale_name,
         "scale_parameters": SCALES[scale_name],
         "echofs_profile": echofs_profile(),
+        # The master's small-chunk cache (set in the environment, which the cluster's
+        # processes inherit; None: the master's default, 16 MiB).
+        "chunk_cache_bytes": os.environ.get("CHUNK_CACHE_BYTES"),
         "runs": done,
         "runs_planned": runs,
         "duration_s": time.monotonic() - started,
