@@ -144,7 +144,8 @@ async def test_concurrent_small_reads_from_the_master_share_calls(worker):
             *(client.get_chunk(c.chunk_id, c.stored_size) for c in [*chunks, large]),
             client.get_chunk(blob(10)[0].chunk_id, 10), return_exceptions=True,
         )
-        served = [(c, got, raw) for c, got, raw in zip([*chunks, large], blobs[:-1], raws, strict=True)
+        served = [(c, got, raw)
+                  for c, got, raw in zip([*chunks, large], blobs[:-1], raws, strict=True)
                   if c is not rotten]
         for c, got, raw in served:
             assert not isinstance(got, BaseException), got
