@@ -115,17 +115,18 @@ class ChunkBackend(ABC):
     ) -> builtins.list[StoredBlob | BaseException]:
         """Each whole blob, or the error its ``get`` met, in order (GetChunks).
 
-        A blob of more than ``max_bytes`` stored bytes is not read: its item is
+        A blob of more than ``max_bytes`` stored bytes is not returned: its item is
         ``PayloadTooLarge``. One item's failure does not fail the others. The default
-        reads them one by one; the local backends read a batch in one thread hop.
+        reads them one by one with one ``get`` each (one request on S3, as GetChunk
+        made), so an oversized blob is read before it is refused, one at a time; the
+        local backends read a batch in one thread hop and refuse from the header.
         """
         blobs: builtins.list[StoredBlob | BaseException] = []
         for chunk_id in chunk_ids:
             try:
-                meta = await self.head(chunk_id)
-                if meta.stored_size > max_bytes:
-                    raise too_large(meta, max_bytes)
-                blobs.append(await self.get(chunk_id))
+                blob = await self.get(chunk_id)
+                blobs.append(blob if blob.meta.stored_size <= max_bytes
+                             else too_large(blob.meta, max_bytes))
             except Exception as exc:  # handed back per item, as documented
                 blobs.append(exc)
         return blobs
