@@ -26,7 +26,12 @@ from common.pb.echofs.v1 import worker_pb2 as pb
 
 __all__ = [
     "FRAME_SIZE",
+    "GET_BATCH_MAX_BYTES",
+    "GET_BATCH_MAX_IDS",
     "GRPC_MAX_MESSAGE_BYTES",
+    "PUT_BATCH_MAX_BLOBS",
+    "PUT_BATCH_MAX_BYTES",
+    "SMALL_BLOB_MAX_BYTES",
     "codec_from_pb",
     "codec_to_pb",
     "encode_data_frame",
@@ -50,6 +55,11 @@ GRPC_MAX_MESSAGE_BYTES = FRAME_SIZE + 64 * 1024
 SMALL_BLOB_MAX_BYTES = 256 * 1024
 PUT_BATCH_MAX_BLOBS = 64
 PUT_BATCH_MAX_BYTES = FRAME_SIZE
+# GetChunks, the read twin: at most GET_BATCH_MAX_IDS ids, each wanted with a bound of at
+# most SMALL_BLOB_MAX_BYTES, the bounds summing to at most GET_BATCH_MAX_BYTES, so the
+# answer (plus ~250 bytes of header and outcome per blob) fits GRPC_MAX_MESSAGE_BYTES.
+GET_BATCH_MAX_IDS = 64
+GET_BATCH_MAX_BYTES = FRAME_SIZE
 
 _TO_PB = {Codec.RAW: pb.CODEC_RAW, Codec.ZSTD: pb.CODEC_ZSTD}
 _FROM_PB: dict[int, Codec] = {int(v): k for k, v in _TO_PB.items()}

@@ -53,7 +53,8 @@ __all__ = [
 # client's behalf). GetStatus and ListChunks are the cluster's own bookkeeping: a periodic
 # status poll or a GC inventory must not hold the scrubber back for ever.
 FOREGROUND_METHODS = frozenset(
-    {"PutChunk", "PutChunks", "GetChunk", "DeleteChunk", "HasChunks", "ReplicateChunk"}
+    {"PutChunk", "PutChunks", "GetChunk", "GetChunks", "DeleteChunk", "HasChunks",
+     "ReplicateChunk"}
 )
 # Background time that may be run back to back before a step has to pay for it.
 _TIME_BURST_S = 0.01

@@ -25,6 +25,7 @@ __all__ = [
     "check_header",
     "sha256_hex",
     "stored_fault",
+    "stored_faults",
 ]
 
 MiB = 1024 * 1024
@@ -99,6 +100,11 @@ def stored_fault(
         except ChunkIdMismatch as exc:
             return f"content does not match its id ({exc.message})"
     return None
+
+
+def stored_faults(blobs: Sequence[tuple[BlobMeta, bytes]]) -> builtins.list[str | None]:
+    """:func:`stored_fault` of each blob, checksum only (a batch of reads)."""
+    return [stored_fault(meta, data, False, "") for meta, data in blobs]
 
 
 def check_header(meta: BlobMeta) -> None:

@@ -60,7 +60,7 @@ class WorkerMetrics:
             "echofs_worker_bytes_received_total", "PutChunk payload bytes received", registry=r
         )
         self.bytes_sent = Counter(
-            "echofs_worker_bytes_sent_total", "GetChunk payload bytes sent", registry=r
+            "echofs_worker_bytes_sent_total", "GetChunk(s) payload bytes sent", registry=r
         )
         self.scrub_bytes = Counter(
             "echofs_scrub_bytes_total", "Bytes read and verified by the scrubber", registry=r

@@ -10,6 +10,10 @@ PutChunks carries several small blobs (each <= 256 KiB) in one message and answe
 one outcome per blob: the status code and details PutChunk would have given it (0 = OK),
 so one bad blob fails only itself; only a batch over its limits is refused whole
 (INVALID_ARGUMENT). The master batches small puts per worker (master/cluster/put_batcher.py).
+GetChunks is its read twin: whole small blobs for a list of ids, read in one store call,
+one outcome per id (a missing id is NOT_FOUND for that id only; a blob over the caller's
+bound RESOURCE_EXHAUSTED); the protobuf of both lives in worker/batch_wire.py. The master
+batches small reads per worker (master/cluster/get_batcher.py).
 
 What callers see::
 
@@ -20,14 +24,16 @@ What callers see::
                        by common.cluster_auth before any handler runs)
     PERMISSION_DENIED  forbidden: ReplicateChunk to an address that is not a registered,
                        healthy worker
-    NOT_FOUND          chunk_not_found: not stored here (GetChunk, ReplicateChunk)
+    NOT_FOUND          chunk_not_found: not stored here (GetChunk, GetChunks' outcome,
+                       ReplicateChunk)
     OUT_OF_RANGE       range_not_satisfiable: offset beyond the blob (the end of a
                        range is clamped, like a file read)
     DATA_LOSS          chunk_corrupt: the blob failed its checksum and was quarantined;
                        read another replica, the heartbeat reports it for repair
                        (GetChunk with caller_verifies skips the checksum: the caller
                        hashes the bytes and reports a bad copy itself)
-    RESOURCE_EXHAUSTED storage_full: the disk is full; nothing was written
+    RESOURCE_EXHAUSTED storage_full: the disk is full; nothing was written. In a GetChunks
+                       outcome, payload_too_large: the blob is over the caller's max_bytes
     UNAVAILABLE        unavailable: store not open / medium down / peer unreachable
 """
 
@@ -48,8 +54,6 @@ from common.chunkwire import (
     PUT_BATCH_MAX_BLOBS,
     PUT_BATCH_MAX_BYTES,
     SMALL_BLOB_MAX_BYTES,
-    codec_from_pb,
-    codec_to_pb,
     encode_data_frame,
     serialize_frame,
 )
@@ -61,6 +65,7 @@ from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from worker.backends.base import BlobMeta
 from worker.background_budget import FOREGROUND_METHODS, ForegroundActivity
+from worker.batch_wire import get_outcomes, meta_from_pb, meta_to_pb, put_outcome, wanted_chunks
 from worker.budget import ByteBudget
 from worker.peer import push_chunk
 from worker.state import WorkerState
@@ -90,23 +95,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Call:
     code: str = "OK"
-
-
-def _meta_from_pb(header: pb.ChunkHeader) -> BlobMeta:
-    return BlobMeta(
-        chunk_id=header.chunk_id,
-        codec=codec_from_pb(header.codec),
-        raw_size=header.raw_size,
-        stored_size=header.stored_size,
-        blob_sha256=header.blob_sha256,
-    )
-
-
-def _meta_to_pb(meta: BlobMeta) -> pb.ChunkHeader:
-    return pb.ChunkHeader(
-        chunk_id=meta.chunk_id, codec=codec_to_pb(meta.codec),  # type: ignore[arg-type]
-        raw_size=meta.raw_size, stored_size=meta.stored_size, blob_sha256=meta.blob_sha256,
-    )
 
 
 class WorkerServicer(pb_grpc.WorkerServicer):
@@ -184,7 +172,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                 raise InvalidInput("PutChunk stream sent data before its header")
             if kind != "header":
                 raise InvalidInput("PutChunk stream sent an empty frame")
-            meta = _meta_from_pb(frame.header)
+            meta = meta_from_pb(frame.header)
             check_header(meta)
             return meta
         raise InvalidInput("PutChunk stream ended without a header")
@@ -261,7 +249,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                         f"PutChunks batch of {len(blobs)} blobs and {total} bytes; at most "
                         f"{PUT_BATCH_MAX_BLOBS} blobs and {PUT_BATCH_MAX_BYTES} bytes"
                     )
-                items = [(_meta_from_pb(blob.header), blob.data) for blob in blobs]
+                items = [(meta_from_pb(blob.header), blob.data) for blob in blobs]
                 async with self.receive_budget.reserve(total):
                     results = await self.store.put_many(
                         [(meta, data) for meta, data in items
@@ -269,24 +257,13 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                     )
             self.metrics.bytes_received.inc(total)
             stored = iter(results)
-            outcomes = []
-            for meta, data in items:
-                result = next(stored) if len(data) <= SMALL_BLOB_MAX_BYTES else InvalidInput(
-                    f"chunk {meta.chunk_id}: {len(data)} bytes is more than PutChunks takes"
-                    f" ({SMALL_BLOB_MAX_BYTES}); use PutChunk"
-                )
-                if isinstance(result, EchoError):
-                    outcomes.append(pb.PutChunkOutcome(
-                        chunk_id=meta.chunk_id,
-                        status_code=grpc_status_of(result).value[0],
-                        error=grpc_details_for(result),
-                    ))
-                else:
-                    outcomes.append(pb.PutChunkOutcome(
-                        chunk_id=result.chunk_id, already_present=result.already_present,
-                        stored_size=result.stored_size,
-                    ))
-            return pb.PutChunksResponse(outcomes=outcomes)
+            return pb.PutChunksResponse(outcomes=[
+                put_outcome(meta.chunk_id, next(stored) if len(data) <= SMALL_BLOB_MAX_BYTES
+                            else InvalidInput(
+                                f"chunk {meta.chunk_id}: {len(data)} bytes is more than "
+                                f"PutChunks takes ({SMALL_BLOB_MAX_BYTES}); use PutChunk"))
+                for meta, data in items
+            ])
 
     async def GetChunk(
         self, request: pb.GetChunkRequest, context: grpc.aio.ServicerContext
@@ -298,12 +275,25 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                     request.chunk_id, request.offset, request.length,
                     verify=not request.caller_verifies,
                 )
-            yield pb.GetChunkResponse(header=_meta_to_pb(meta))
+            yield pb.GetChunkResponse(header=meta_to_pb(meta))
             view = memoryview(data)
             for start in range(0, len(view), FRAME_SIZE):
                 piece = view[start : start + FRAME_SIZE]
                 yield encode_data_frame(piece)  # serialized: see add_worker_servicer_to_server
                 self.metrics.bytes_sent.inc(len(piece))
+
+    async def GetChunks(
+        self, request: pb.GetChunksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetChunksResponse:
+        with self._observe("GetChunks", context) as call:
+            async with self._aborting(context, call):
+                readable, refused = wanted_chunks(request)
+                results = await self.store.get_many(
+                    readable, verify=not request.caller_verifies
+                )
+            outcomes = get_outcomes(request, refused, results)
+            self.metrics.bytes_sent.inc(sum(len(outcome.data) for outcome in outcomes))
+            return pb.GetChunksResponse(outcomes=outcomes)
 
     async def DeleteChunk(
         self, request: pb.DeleteChunkRequest, context: grpc.aio.ServicerContext

@@ -33,9 +33,7 @@ import builtins
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from common.chunks import validate_chunk_id
@@ -48,7 +46,7 @@ from common.errors import (
     PreconditionFailed,
     Unavailable,
 )
-from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry
+from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, too_large
 from worker.backends.memory import slice_range
 from worker.blob_checks import (
     MAX_RAW_SIZE,
@@ -58,8 +56,11 @@ from worker.blob_checks import (
     check_cost,
     check_header,
     stored_fault,
+    stored_faults,
 )
+from worker.chunk_locks import ChunkLocks
 from worker.metrics import WorkerMetrics
+from worker.recent_puts import RecentPuts
 
 __all__ = [
     "MAX_HAS_BATCH",
@@ -77,11 +78,11 @@ log = logging.getLogger(__name__)
 MAX_HAS_BATCH = 10_000
 MAX_LIST_BATCH = 10_000
 
-def _as_echo_error(error: BaseException) -> EchoError:
+def _as_echo_error(error: BaseException, doing: str = "storing the blob") -> EchoError:
     if isinstance(error, EchoError):
         return error
-    log.error("backend put failed unexpectedly", exc_info=error)
-    return Unavailable(f"storing the blob failed: {error}")
+    log.error("backend call failed unexpectedly: %s", doing, exc_info=error)
+    return Unavailable(f"{doing} failed: {error}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +100,6 @@ class StoreStatus:
     corrupt_blobs_found: int
 
 
-_PUT_MEMORY_S = 6 * 3600.0
-_PUT_MEMORY_MAX = 500_000
-
-
 class ChunkStore:
     def __init__(
         self, backend: ChunkBackend, *, max_concurrency: int = 16,
@@ -112,12 +109,9 @@ class ChunkStore:
         self.metrics = metrics or WorkerMetrics()
         self._io_slots = asyncio.Semaphore(max_concurrency)
         self._capacity_override = capacity_bytes
-        self._chunk_locks: dict[str, asyncio.Lock] = {}
-        self._lock_users: dict[str, int] = {}
+        self._chunk_lock = ChunkLocks().hold  # writes, deletes, quarantine of one id
         self._corrupt_pending: dict[str, None] = {}  # insertion-ordered set
-        # chunk id -> wall-clock time of its last put (new or already present), so GC's
-        # conditional delete can refuse a blob an upload just wrote or relied on.
-        self._put_at: OrderedDict[str, float] = OrderedDict()
+        self._recent_puts = RecentPuts()  # GC's guard: refuse what an upload relied on
         self.corrupt_blobs_found = 0
         self.is_open = False
         self.metrics.bind_usage(
@@ -138,20 +132,6 @@ class ChunkStore:
         if not self.is_open:
             raise Unavailable("the chunk store is not open yet")
 
-    @asynccontextmanager
-    async def _chunk_lock(self, chunk_id: str) -> AsyncIterator[None]:
-        """Serialize writes, deletes and quarantine of one chunk id (bounded by inflight)."""
-        lock = self._chunk_locks.setdefault(chunk_id, asyncio.Lock())
-        self._lock_users[chunk_id] = self._lock_users.get(chunk_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[chunk_id] -= 1
-            if self._lock_users[chunk_id] == 0:
-                del self._lock_users[chunk_id]
-                del self._chunk_locks[chunk_id]
-
     # -- writes --------------------------------------------------------------------
 
     async def put(self, meta: BlobMeta, payload: bytes) -> PutResult:
@@ -166,7 +146,7 @@ class ChunkStore:
         check_header(meta)
         await cpu_bound(check_cost(meta, payload), check_blob, meta, payload)
         async with self._chunk_lock(meta.chunk_id):
-            self._note_put(meta.chunk_id)
+            self._recent_puts.note(meta.chunk_id)
             try:
                 await self._read_verified(
                     meta.chunk_id, check_content=True, proven_blob_sha256=meta.blob_sha256
@@ -200,7 +180,7 @@ class ChunkStore:
         async with contextlib.AsyncExitStack() as locks:
             for chunk_id in sorted(valid):  # one order for every batch: no deadlock
                 await locks.enter_async_context(self._chunk_lock(chunk_id))
-                self._note_put(chunk_id)
+                self._recent_puts.note(chunk_id)
             present = await self._present(list(valid))
             to_write: list[int] = []
             for (chunk_id, index), there in zip(valid.items(), present, strict=True):
@@ -242,16 +222,6 @@ class ChunkStore:
         async with self._io_slots:
             return await self.backend.exists(chunk_ids)
 
-    def _note_put(self, chunk_id: str) -> None:
-        now = time.time()
-        self._put_at[chunk_id] = now
-        self._put_at.move_to_end(chunk_id)
-        while self._put_at and (
-            len(self._put_at) > _PUT_MEMORY_MAX
-            or next(iter(self._put_at.values())) < now - _PUT_MEMORY_S
-        ):
-            self._put_at.popitem(last=False)
-
     async def delete(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
         """Delete a blob; False when absent.
 
@@ -267,7 +237,7 @@ class ChunkStore:
                     meta = await self.backend.head(chunk_id)
                 except ChunkNotFound:
                     return False
-                last_written = max(meta.mtime, self._put_at.get(chunk_id, 0.0))
+                last_written = max(meta.mtime, self._recent_puts.at(chunk_id))
                 age_s = time.time() - last_written
                 if age_s < unless_written_within_s:
                     raise PreconditionFailed(
@@ -325,6 +295,51 @@ class ChunkStore:
         if offset or length:
             data = slice_range(data, offset, length)
         return meta, data
+
+    async def get_many(
+        self, wanted: Sequence[tuple[str, int]], *, verify: bool = True
+    ) -> builtins.list[tuple[BlobMeta, bytes] | EchoError]:
+        """``get`` of whole blobs for a batch of ``(chunk_id, max_bytes)`` in one backend
+        call (one thread hop on the local disk): each its blob or its own error, in order.
+        ``verify`` and quarantine are as in ``get``; a blob over its ``max_bytes`` is
+        PayloadTooLarge (never quarantined, not read if its header tells).
+        """
+        self._require_open()
+        for chunk_id, _ in wanted:
+            validate_chunk_id(chunk_id)  # the servicer checks ids first: a bug otherwise
+        blobs = await self._get_many_raw(wanted)
+        found = [(i, blob) for i, blob in enumerate(blobs) if isinstance(blob, StoredBlob)]
+        faults: builtins.list[str | None] = [None] * len(found)
+        if verify and found:
+            faults = await cpu_bound(
+                sum(len(blob.data) for _, blob in found), stored_faults,
+                [(blob.meta, blob.data) for _, blob in found],
+            )
+        results: builtins.list[tuple[BlobMeta, bytes] | EchoError] = list(blobs)  # type: ignore[arg-type]
+        for (index, blob), fault in zip(found, faults, strict=True):
+            results[index] = (blob.meta, blob.data)
+            if fault is not None:
+                await self._quarantine(blob.meta.chunk_id, fault)
+                results[index] = ChunkCorrupt(f"chunk {blob.meta.chunk_id}: {fault}; quarantined")
+        return results
+
+    async def _get_many_raw(
+        self, wanted: Sequence[tuple[str, int]]
+    ) -> builtins.list[StoredBlob | EchoError]:
+        async with self._io_slots:
+            blobs = await self.backend.get_many(
+                [chunk_id for chunk_id, _ in wanted], max((m for _, m in wanted), default=0)
+            )
+        out: builtins.list[StoredBlob | EchoError] = []
+        for (chunk_id, max_bytes), blob in zip(wanted, blobs, strict=True):
+            if isinstance(blob, ChunkCorrupt):  # unparseable: as in get
+                await self._quarantine(chunk_id, blob.message)
+            if isinstance(blob, BaseException):
+                out.append(_as_echo_error(blob, "reading the blob"))
+            else:
+                out.append(blob if blob.meta.stored_size <= max_bytes
+                           else too_large(blob.meta, max_bytes))
+        return out
 
     async def verify(self, chunk_id: str) -> int:
         """Read and check one blob and its content id (scrubber); returns bytes read, 0

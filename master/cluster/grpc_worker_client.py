@@ -29,6 +29,7 @@ from common.errors import EchoError, Unavailable
 from common.grpc_errors import error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
+from master.cluster.get_batcher import GetBatcher
 from master.cluster.put_batcher import PutBatcher
 from master.cluster.worker_client import (
     FetchedBlob,
@@ -90,6 +91,7 @@ class GrpcWorkerClient(WorkerClient):
         self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._small_puts = PutBatcher(self._put_chunks)
+        self._small_gets = GetBatcher(self._get_chunks, label=worker_id)
 
     def _auth(self, method: str) -> tuple[tuple[str, str], ...]:
         return self._identity.grpc_metadata(_METHOD + method)
@@ -125,8 +127,30 @@ class GrpcWorkerClient(WorkerClient):
 
         The worker is told the caller verifies (it skips its own SHA-256); the caller
         must decode and hash every byte (``decode_chunk_frames``) before using them.
-        An unknown codec raises ``InvalidInput``.
+        An unknown codec raises ``InvalidInput``. Chunks of at most SMALL_BLOB_MAX_BYTES
+        travel in batches (``GetBatcher``), unless the worker predates GetChunks; larger
+        ones in their own server stream.
         """
+        if max_bytes <= SMALL_BLOB_MAX_BYTES and self._small_gets.supported:
+            try:
+                outcome = await self._small_gets.get(chunk_id, max_bytes)
+            except Unavailable:
+                if self._small_gets.supported:
+                    raise
+                # The worker has no GetChunks (older version): read it by stream below.
+            else:
+                return FetchedBlob(codec_from_pb(outcome.header.codec), [outcome.data])
+        return await self._stream_chunk(chunk_id, max_bytes)
+
+    async def _get_chunks(self, wanted: list[pb.WantedChunk]) -> pb.GetChunksResponse:
+        """One GetChunks call; its gRPC error is translated by the GetBatcher."""
+        reply: pb.GetChunksResponse = await self._stub.GetChunks(
+            pb.GetChunksRequest(chunks=wanted, caller_verifies=True),
+            timeout=self._read_timeout_s, metadata=self._auth("GetChunks"),
+        )
+        return reply
+
+    async def _stream_chunk(self, chunk_id: str, max_bytes: int) -> FetchedBlob:
         call = self._get_chunk(
             pb.GetChunkRequest(chunk_id=chunk_id, caller_verifies=True),
             timeout=self._read_timeout_s, metadata=self._auth("GetChunk"),
@@ -183,6 +207,7 @@ class GrpcWorkerClient(WorkerClient):
 
     async def close(self) -> None:
         await self._small_puts.close()
+        await self._small_gets.close()
         await self._channel.close(grace=None)
 
 

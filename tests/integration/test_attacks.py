@@ -123,6 +123,8 @@ async def test_no_worker_rpc_works_without_the_cluster_identity(
                 "PutChunk": put_blob(stub, forged_meta, forged_payload),
                 "PutChunks": stub.PutChunks(pb.PutChunksRequest(blobs=[pb.SmallBlob(
                     header=header_of(forged_meta), data=forged_payload)]), timeout=10),
+                "GetChunks": stub.GetChunks(pb.GetChunksRequest(chunks=[pb.WantedChunk(
+                    chunk_id=chunk_id, max_bytes=1024)]), timeout=10),
                 "HasChunks": stub.HasChunks(pb.HasChunksRequest(chunk_ids=[chunk_id]),
                                             timeout=10),
                 "ReplicateChunk": stub.ReplicateChunk(pb.ReplicateChunkRequest(

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from common.chunks import Codec
+from common.errors import PayloadTooLarge
 
-__all__ = ["BlobMeta", "ChunkBackend", "ChunkEntry", "StoredBlob", "Usage"]
+__all__ = ["BlobMeta", "ChunkBackend", "ChunkEntry", "StoredBlob", "Usage", "too_large"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,14 @@ class StoredBlob:
 class Usage:
     used_bytes: int
     chunk_count: int
+
+
+def too_large(meta: BlobMeta, max_bytes: int) -> PayloadTooLarge:
+    """``get_many``'s answer for a blob bigger than the caller's bound."""
+    return PayloadTooLarge(
+        f"chunk {meta.chunk_id}: stored blob of {meta.stored_size} bytes is more than the "
+        f"{max_bytes} asked for"
+    )
 
 
 class ChunkBackend(ABC):
@@ -100,6 +109,27 @@ class ChunkBackend(ABC):
     @abstractmethod
     async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> StoredBlob:
         """Read the blob, or ``[offset, offset+length)`` of it (length 0: to the end)."""
+
+    async def get_many(
+        self, chunk_ids: Sequence[str], max_bytes: int
+    ) -> builtins.list[StoredBlob | BaseException]:
+        """Each whole blob, or the error its ``get`` met, in order (GetChunks).
+
+        A blob of more than ``max_bytes`` stored bytes is not returned: its item is
+        ``PayloadTooLarge``. One item's failure does not fail the others. The default
+        reads them one by one with one ``get`` each (one request on S3, as GetChunk
+        made), so an oversized blob is read before it is refused, one at a time; the
+        local backends read a batch in one thread hop and refuse from the header.
+        """
+        blobs: builtins.list[StoredBlob | BaseException] = []
+        for chunk_id in chunk_ids:
+            try:
+                blob = await self.get(chunk_id)
+                blobs.append(blob if blob.meta.stored_size <= max_bytes
+                             else too_large(blob.meta, max_bytes))
+            except Exception as exc:  # handed back per item, as documented
+                blobs.append(exc)
+        return blobs
 
     @abstractmethod
     async def head(self, chunk_id: str) -> BlobMeta:

@@ -36,7 +36,14 @@ from common.errors import (
     StorageFull,
     Unavailable,
 )
-from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
+from worker.backends.base import (
+    BlobMeta,
+    ChunkBackend,
+    ChunkEntry,
+    StoredBlob,
+    Usage,
+    too_large,
+)
 from worker.backends.group_sync import fsync_path, sync_paths
 
 __all__ = ["HEADER_SIZE", "LocalBackend", "disk_capacity_bytes"]
@@ -266,13 +273,34 @@ class LocalBackend(ChunkBackend):
     async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> StoredBlob:
         return await asyncio.to_thread(self._get_sync, chunk_id, offset, length)
 
-    def _get_sync(self, chunk_id: str, offset: int, length: int) -> StoredBlob:
+    async def get_many(
+        self, chunk_ids: Sequence[str], max_bytes: int
+    ) -> builtins.list[StoredBlob | BaseException]:
+        return await asyncio.to_thread(self.get_many_sync, chunk_ids, max_bytes)
+
+    def get_many_sync(
+        self, chunk_ids: Sequence[str], max_bytes: int
+    ) -> builtins.list[StoredBlob | BaseException]:
+        """``get_many`` in the calling thread (one hop for the batch)."""
+        blobs: builtins.list[StoredBlob | BaseException] = []
+        for chunk_id in chunk_ids:
+            try:
+                blobs.append(self._get_sync(chunk_id, 0, 0, max_bytes))
+            except Exception as exc:  # handed back per item (ChunkNotFound, ...)
+                blobs.append(exc)
+        return blobs
+
+    def _get_sync(
+        self, chunk_id: str, offset: int, length: int, max_bytes: int | None = None
+    ) -> StoredBlob:
         try:
             with self.blob_path(chunk_id).open("rb") as blob_file:
                 info = os.fstat(blob_file.fileno())
                 meta = _unpack_header(
                     chunk_id, blob_file.read(HEADER_SIZE), info.st_size, info.st_mtime
                 )
+                if max_bytes is not None and meta.stored_size > max_bytes:
+                    raise too_large(meta, max_bytes)
                 if offset > meta.stored_size:
                     raise RangeNotSatisfiable(
                         f"range offset {offset} beyond blob of {meta.stored_size} bytes"

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import ChunkCorrupt, StorageFull, Unavailable
-from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, Usage
+from worker.backends.base import (
+    BlobMeta,
+    ChunkBackend,
+    ChunkEntry,
+    StoredBlob,
+    Usage,
+    too_large,
+)
 from worker.backends.local import HEADER_SIZE, LocalBackend, disk_capacity_bytes
 from worker.backends.volumes.compaction import Compactor, Pace
 from worker.backends.volumes.needle import NEEDLE_HEADER_SIZE
@@ -160,6 +167,30 @@ class LocalVolumesBackend(ChunkBackend):
             except OSError as exc:
                 raise Unavailable(f"volume read of chunk {chunk_id} failed: {exc}") from exc
         return self.files._get_sync(chunk_id, offset, length)
+
+    async def get_many(
+        self, chunk_ids: Sequence[str], max_bytes: int
+    ) -> builtins.list[StoredBlob | BaseException]:
+        """One thread hop for the batch; a volume holds only small blobs, a large one in
+        its own file is refused after its header (``too_large``) before its data is read."""
+        return await asyncio.to_thread(self._get_many_sync, chunk_ids, max_bytes)
+
+    def _get_many_sync(
+        self, chunk_ids: Sequence[str], max_bytes: int
+    ) -> builtins.list[StoredBlob | BaseException]:
+        blobs: builtins.list[StoredBlob | BaseException] = []
+        for chunk_id in chunk_ids:
+            try:
+                if not self.volumes.has(chunk_id):
+                    blobs.extend(self.files.get_many_sync([chunk_id], max_bytes))
+                    continue
+                blob = self._get_sync(chunk_id, 0, 0)
+                blobs.append(
+                    blob if blob.meta.stored_size <= max_bytes else too_large(blob.meta, max_bytes)
+                )
+            except Exception as exc:  # handed back per item (ChunkNotFound, ...)
+                blobs.append(exc)
+        return blobs
 
     async def head(self, chunk_id: str) -> BlobMeta:
         return await asyncio.to_thread(self._head_sync, chunk_id)

@@ -17,8 +17,15 @@ import os
 import pytest
 
 from common.chunks import Codec, encode_chunk
-from common.errors import ChecksumMismatch, ChunkCorrupt, ChunkNotFound, RangeNotSatisfiable
-from worker.backends.base import BlobMeta, ChunkBackend
+from common.errors import (
+    ChecksumMismatch,
+    ChunkCorrupt,
+    ChunkNotFound,
+    InvalidInput,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
+from worker.backends.base import BlobMeta, ChunkBackend, StoredBlob
 from worker.scrubber import Scrubber
 from worker.store import ChunkStore
 
@@ -205,6 +212,54 @@ class BackendContract:
         result = await store.put(meta, payload)  # repair: a good copy can be written again
         assert result.already_present is False
         assert (await store.get(meta.chunk_id))[1] == payload
+
+    async def test_get_many_answers_each_id_in_order_and_skips_blobs_over_the_bound(
+        self, backend
+    ):
+        small, mid, large = blob(100), blob(70_000), blob(300_000)
+        for meta, payload in (small, mid, large):
+            await backend.put(meta, payload)
+        missing = blob(10)[0].chunk_id
+        ids = [small[0].chunk_id, missing, mid[0].chunk_id, large[0].chunk_id]
+        got = await backend.get_many(ids, 100_000)
+        assert [type(g) for g in got] == [StoredBlob, ChunkNotFound, StoredBlob, PayloadTooLarge]
+        assert isinstance(got[0], StoredBlob) and isinstance(got[2], StoredBlob)
+        assert (got[0].data, got[2].data) == (small[1], mid[1])
+        assert got[2].meta.stored_size == len(mid[1]) and got[2].meta.codec is mid[0].codec
+        assert await backend.get_many([], 0) == []
+
+    async def test_store_get_many_keeps_the_rules_of_get(self, backend, corrupt):
+        store = ChunkStore(backend)
+        await store.open()
+        good, rotten, twin_a, twin_b = blob(4096), blob(5000), blob(6000), blob(6000)
+        for meta, payload in (good, rotten, twin_a, twin_b):
+            await store.put(meta, payload)
+        for meta, _ in (rotten, twin_a, twin_b):
+            await corrupt(meta.chunk_id, 7)
+        missing = blob(10)[0].chunk_id
+        results = await store.get_many([
+            (good[0].chunk_id, 4096), (rotten[0].chunk_id, 5000), (missing, 100),
+            (good[0].chunk_id, 4095),
+        ])
+        assert [type(r).__name__ for r in results] == [
+            "tuple", "ChunkCorrupt", "ChunkNotFound", "PayloadTooLarge",
+        ]
+        assert results[0] == (await store.get(good[0].chunk_id))
+        assert store.take_corrupt_reports() == [rotten[0].chunk_id]  # quarantined, reported
+        assert await backend.list_quarantined() == [rotten[0].chunk_id]
+        # Unverified, a corrupt blob fares exactly as with get(verify=False): served as
+        # stored where the backend cannot tell, refused and quarantined where it can.
+        [batched] = await store.get_many([(twin_a[0].chunk_id, 6000)], verify=False)
+        try:
+            single: object = await store.get(twin_b[0].chunk_id, verify=False)
+        except ChunkCorrupt as exc:
+            single = exc
+        assert type(batched) is type(single)
+        if isinstance(batched, tuple):
+            assert batched[1] != twin_a[1] and len(batched[1]) == 6000
+        assert store.corrupt_blobs_found == (1 if isinstance(single, tuple) else 3)
+        with pytest.raises(InvalidInput):
+            await store.get_many([("not-an-id", 10)])
 
     async def test_scrubber_finds_a_flipped_byte(self, backend, corrupt):
         store = ChunkStore(backend)

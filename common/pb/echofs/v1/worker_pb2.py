@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65\x63hofs/v1/worker.proto\x12\techofs.v1\"|\n\x0b\x43hunkHeader\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x1f\n\x05\x63odec\x18\x02 \x01(\x0e\x32\x10.echofs.v1.Codec\x12\x10\n\x08raw_size\x18\x03 \x01(\x04\x12\x13\n\x0bstored_size\x18\x04 \x01(\x04\x12\x13\n\x0b\x62lob_sha256\x18\x05 \x01(\t\"T\n\x0fPutChunkRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x66rame\"R\n\x10PutChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\x12\x13\n\x0bstored_size\x18\x03 \x01(\x04\"A\n\tSmallBlob\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"7\n\x10PutChunksRequest\x12#\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x14.echofs.v1.SmallBlob\"u\n\x0fPutChunkOutcome\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstatus_code\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x17\n\x0f\x61lready_present\x18\x04 \x01(\x08\x12\x13\n\x0bstored_size\x18\x05 \x01(\x04\"A\n\x11PutChunksResponse\x12,\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1a.echofs.v1.PutChunkOutcome\"\\\n\x0fGetChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12\x17\n\x0f\x63\x61ller_verifies\x18\x04 \x01(\x08\"U\n\x10GetChunkResponse\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x66rame\"M\n\x12\x44\x65leteChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12%\n\x1dunless_written_within_seconds\x18\x02 \x01(\x01\"&\n\x13\x44\x65leteChunkResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"%\n\x10HasChunksRequest\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\"$\n\x11HasChunksResponse\x12\x0f\n\x07present\x18\x01 \x03(\x08\"[\n\x15ReplicateChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x16\n\x0etarget_address\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x03 \x01(\x01\"X\n\x16ReplicateChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstored_size\x18\x02 \x01(\x04\x12\x17\n\x0f\x61lready_present\x18\x03 \x01(\x08\"?\n\x11ListChunksRequest\x12\x16\n\x0e\x61\x66ter_chunk_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"A\n\tChunkInfo\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstored_size\x18\x02 \x01(\x04\x12\r\n\x05mtime\x18\x03 \x01(\x01\":\n\x12ListChunksResponse\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.echofs.v1.ChunkInfo\"\x12\n\x10GetStatusRequest\"\xd0\x01\n\x11GetStatusResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x04\x12\x19\n\x11inflight_requests\x18\x06 \x01(\r\x12\x1b\n\x13\x63orrupt_blobs_found\x18\x07 \x01(\x04\x12\x10\n\x08\x64raining\x18\x08 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t*=\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\r\n\tCODEC_RAW\x10\x01\x12\x0e\n\nCODEC_ZSTD\x10\x02\x32\xe0\x04\n\x06Worker\x12\x45\n\x08PutChunk\x12\x1a.echofs.v1.PutChunkRequest\x1a\x1b.echofs.v1.PutChunkResponse(\x01\x12\x46\n\tPutChunks\x12\x1b.echofs.v1.PutChunksRequest\x1a\x1c.echofs.v1.PutChunksResponse\x12\x45\n\x08GetChunk\x12\x1a.echofs.v1.GetChunkRequest\x1a\x1b.echofs.v1.GetChunkResponse0\x01\x12L\n\x0b\x44\x65leteChunk\x12\x1d.echofs.v1.DeleteChunkRequest\x1a\x1e.echofs.v1.DeleteChunkResponse\x12\x46\n\tHasChunks\x12\x1b.echofs.v1.HasChunksRequest\x1a\x1c.echofs.v1.HasChunksResponse\x12U\n\x0eReplicateChunk\x12 .echofs.v1.ReplicateChunkRequest\x1a!.echofs.v1.ReplicateChunkResponse\x12K\n\nListChunks\x12\x1c.echofs.v1.ListChunksRequest\x1a\x1d.echofs.v1.ListChunksResponse0\x01\x12\x46\n\tGetStatus\x12\x1b.echofs.v1.GetStatusRequest\x1a\x1c.echofs.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65\x63hofs/v1/worker.proto\x12\techofs.v1\"|\n\x0b\x43hunkHeader\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x1f\n\x05\x63odec\x18\x02 \x01(\x0e\x32\x10.echofs.v1.Codec\x12\x10\n\x08raw_size\x18\x03 \x01(\x04\x12\x13\n\x0bstored_size\x18\x04 \x01(\x04\x12\x13\n\x0b\x62lob_sha256\x18\x05 \x01(\t\"T\n\x0fPutChunkRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x66rame\"R\n\x10PutChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\x12\x13\n\x0bstored_size\x18\x03 \x01(\x04\"A\n\tSmallBlob\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"7\n\x10PutChunksRequest\x12#\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x14.echofs.v1.SmallBlob\"u\n\x0fPutChunkOutcome\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstatus_code\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x17\n\x0f\x61lready_present\x18\x04 \x01(\x08\x12\x13\n\x0bstored_size\x18\x05 \x01(\x04\"A\n\x11PutChunksResponse\x12,\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1a.echofs.v1.PutChunkOutcome\"\\\n\x0fGetChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12\x17\n\x0f\x63\x61ller_verifies\x18\x04 \x01(\x08\"U\n\x10GetChunkResponse\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.echofs.v1.ChunkHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x07\n\x05\x66rame\"2\n\x0bWantedChunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x11\n\tmax_bytes\x18\x02 \x01(\x04\"S\n\x10GetChunksRequest\x12&\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x16.echofs.v1.WantedChunk\x12\x17\n\x0f\x63\x61ller_verifies\x18\x02 \x01(\x08\"}\n\x0fGetChunkOutcome\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstatus_code\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12&\n\x06header\x18\x04 \x01(\x0b\x32\x16.echofs.v1.ChunkHeader\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"A\n\x11GetChunksResponse\x12,\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1a.echofs.v1.GetChunkOutcome\"M\n\x12\x44\x65leteChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12%\n\x1dunless_written_within_seconds\x18\x02 \x01(\x01\"&\n\x13\x44\x65leteChunkResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"%\n\x10HasChunksRequest\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\"$\n\x11HasChunksResponse\x12\x0f\n\x07present\x18\x01 \x03(\x08\"[\n\x15ReplicateChunkRequest\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x16\n\x0etarget_address\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x03 \x01(\x01\"X\n\x16ReplicateChunkResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstored_size\x18\x02 \x01(\x04\x12\x17\n\x0f\x61lready_present\x18\x03 \x01(\x08\"?\n\x11ListChunksRequest\x12\x16\n\x0e\x61\x66ter_chunk_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"A\n\tChunkInfo\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0bstored_size\x18\x02 \x01(\x04\x12\r\n\x05mtime\x18\x03 \x01(\x01\":\n\x12ListChunksResponse\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.echofs.v1.ChunkInfo\"\x12\n\x10GetStatusRequest\"\xd0\x01\n\x11GetStatusResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x04\x12\x19\n\x11inflight_requests\x18\x06 \x01(\r\x12\x1b\n\x13\x63orrupt_blobs_found\x18\x07 \x01(\x04\x12\x10\n\x08\x64raining\x18\x08 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t*=\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\r\n\tCODEC_RAW\x10\x01\x12\x0e\n\nCODEC_ZSTD\x10\x02\x32\xa8\x05\n\x06Worker\x12\x45\n\x08PutChunk\x12\x1a.echofs.v1.PutChunkRequest\x1a\x1b.echofs.v1.PutChunkResponse(\x01\x12\x46\n\tPutChunks\x12\x1b.echofs.v1.PutChunksRequest\x1a\x1c.echofs.v1.PutChunksResponse\x12\x45\n\x08GetChunk\x12\x1a.echofs.v1.GetChunkRequest\x1a\x1b.echofs.v1.GetChunkResponse0\x01\x12\x46\n\tGetChunks\x12\x1b.echofs.v1.GetChunksRequest\x1a\x1c.echofs.v1.GetChunksResponse\x12L\n\x0b\x44\x65leteChunk\x12\x1d.echofs.v1.DeleteChunkRequest\x1a\x1e.echofs.v1.DeleteChunkResponse\x12\x46\n\tHasChunks\x12\x1b.echofs.v1.HasChunksRequest\x1a\x1c.echofs.v1.HasChunksResponse\x12U\n\x0eReplicateChunk\x12 .echofs.v1.ReplicateChunkRequest\x1a!.echofs.v1.ReplicateChunkResponse\x12K\n\nListChunks\x12\x1c.echofs.v1.ListChunksRequest\x1a\x1d.echofs.v1.ListChunksResponse0\x01\x12\x46\n\tGetStatus\x12\x1b.echofs.v1.GetStatusRequest\x1a\x1c.echofs.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'echofs.v1.worker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CODEC']._serialized_start=1626
-  _globals['_CODEC']._serialized_end=1687
+  _globals['_CODEC']._serialized_start=1957
+  _globals['_CODEC']._serialized_end=2018
   _globals['_CHUNKHEADER']._serialized_start=37
   _globals['_CHUNKHEADER']._serialized_end=161
   _globals['_PUTCHUNKREQUEST']._serialized_start=163
@@ -51,28 +51,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHUNKREQUEST']._serialized_end=735
   _globals['_GETCHUNKRESPONSE']._serialized_start=737
   _globals['_GETCHUNKRESPONSE']._serialized_end=822
-  _globals['_DELETECHUNKREQUEST']._serialized_start=824
-  _globals['_DELETECHUNKREQUEST']._serialized_end=901
-  _globals['_DELETECHUNKRESPONSE']._serialized_start=903
-  _globals['_DELETECHUNKRESPONSE']._serialized_end=941
-  _globals['_HASCHUNKSREQUEST']._serialized_start=943
-  _globals['_HASCHUNKSREQUEST']._serialized_end=980
-  _globals['_HASCHUNKSRESPONSE']._serialized_start=982
-  _globals['_HASCHUNKSRESPONSE']._serialized_end=1018
-  _globals['_REPLICATECHUNKREQUEST']._serialized_start=1020
-  _globals['_REPLICATECHUNKREQUEST']._serialized_end=1111
-  _globals['_REPLICATECHUNKRESPONSE']._serialized_start=1113
-  _globals['_REPLICATECHUNKRESPONSE']._serialized_end=1201
-  _globals['_LISTCHUNKSREQUEST']._serialized_start=1203
-  _globals['_LISTCHUNKSREQUEST']._serialized_end=1266
-  _globals['_CHUNKINFO']._serialized_start=1268
-  _globals['_CHUNKINFO']._serialized_end=1333
-  _globals['_LISTCHUNKSRESPONSE']._serialized_start=1335
-  _globals['_LISTCHUNKSRESPONSE']._serialized_end=1393
-  _globals['_GETSTATUSREQUEST']._serialized_start=1395
-  _globals['_GETSTATUSREQUEST']._serialized_end=1413
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1416
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1624
-  _globals['_WORKER']._serialized_start=1690
-  _globals['_WORKER']._serialized_end=2298
+  _globals['_WANTEDCHUNK']._serialized_start=824
+  _globals['_WANTEDCHUNK']._serialized_end=874
+  _globals['_GETCHUNKSREQUEST']._serialized_start=876
+  _globals['_GETCHUNKSREQUEST']._serialized_end=959
+  _globals['_GETCHUNKOUTCOME']._serialized_start=961
+  _globals['_GETCHUNKOUTCOME']._serialized_end=1086
+  _globals['_GETCHUNKSRESPONSE']._serialized_start=1088
+  _globals['_GETCHUNKSRESPONSE']._serialized_end=1153
+  _globals['_DELETECHUNKREQUEST']._serialized_start=1155
+  _globals['_DELETECHUNKREQUEST']._serialized_end=1232
+  _globals['_DELETECHUNKRESPONSE']._serialized_start=1234
+  _globals['_DELETECHUNKRESPONSE']._serialized_end=1272
+  _globals['_HASCHUNKSREQUEST']._serialized_start=1274
+  _globals['_HASCHUNKSREQUEST']._serialized_end=1311
+  _globals['_HASCHUNKSRESPONSE']._serialized_start=1313
+  _globals['_HASCHUNKSRESPONSE']._serialized_end=1349
+  _globals['_REPLICATECHUNKREQUEST']._serialized_start=1351
+  _globals['_REPLICATECHUNKREQUEST']._serialized_end=1442
+  _globals['_REPLICATECHUNKRESPONSE']._serialized_start=1444
+  _globals['_REPLICATECHUNKRESPONSE']._serialized_end=1532
+  _globals['_LISTCHUNKSREQUEST']._serialized_start=1534
+  _globals['_LISTCHUNKSREQUEST']._serialized_end=1597
+  _globals['_CHUNKINFO']._serialized_start=1599
+  _globals['_CHUNKINFO']._serialized_end=1664
+  _globals['_LISTCHUNKSRESPONSE']._serialized_start=1666
+  _globals['_LISTCHUNKSRESPONSE']._serialized_end=1724
+  _globals['_GETSTATUSREQUEST']._serialized_start=1726
+  _globals['_GETSTATUSREQUEST']._serialized_end=1744
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1747
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1955
+  _globals['_WORKER']._serialized_start=2021
+  _globals['_WORKER']._serialized_end=2701
 # @@protoc_insertion_point(module_scope)

@@ -102,6 +102,42 @@ class GetChunkResponse(_message.Message):
     data: bytes
     def __init__(self, header: _Optional[_Union[ChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class WantedChunk(_message.Message):
+    __slots__ = ("chunk_id", "max_bytes")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: str
+    max_bytes: int
+    def __init__(self, chunk_id: _Optional[str] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+
+class GetChunksRequest(_message.Message):
+    __slots__ = ("chunks", "caller_verifies")
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    CALLER_VERIFIES_FIELD_NUMBER: _ClassVar[int]
+    chunks: _containers.RepeatedCompositeFieldContainer[WantedChunk]
+    caller_verifies: bool
+    def __init__(self, chunks: _Optional[_Iterable[_Union[WantedChunk, _Mapping]]] = ..., caller_verifies: _Optional[bool] = ...) -> None: ...
+
+class GetChunkOutcome(_message.Message):
+    __slots__ = ("chunk_id", "status_code", "error", "header", "data")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: str
+    status_code: int
+    error: str
+    header: ChunkHeader
+    data: bytes
+    def __init__(self, chunk_id: _Optional[str] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., header: _Optional[_Union[ChunkHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class GetChunksResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[GetChunkOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[GetChunkOutcome, _Mapping]]] = ...) -> None: ...
+
 class DeleteChunkRequest(_message.Message):
     __slots__ = ("chunk_id", "unless_written_within_seconds")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]

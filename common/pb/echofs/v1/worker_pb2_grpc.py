@@ -49,6 +49,11 @@ class WorkerStub:
                 request_serializer=echofs_dot_v1_dot_worker__pb2.GetChunkRequest.SerializeToString,
                 response_deserializer=echofs_dot_v1_dot_worker__pb2.GetChunkResponse.FromString,
                 _registered_method=True)
+        self.GetChunks = channel.unary_unary(
+                '/echofs.v1.Worker/GetChunks',
+                request_serializer=echofs_dot_v1_dot_worker__pb2.GetChunksRequest.SerializeToString,
+                response_deserializer=echofs_dot_v1_dot_worker__pb2.GetChunksResponse.FromString,
+                _registered_method=True)
         self.DeleteChunk = channel.unary_unary(
                 '/echofs.v1.Worker/DeleteChunk',
                 request_serializer=echofs_dot_v1_dot_worker__pb2.DeleteChunkRequest.SerializeToString,
@@ -107,6 +112,18 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetChunks(self, request, context):
+        """Several small blobs in one message, each whole (the read twin of PutChunks). Each
+        id has its own outcome, in request order: a missing or corrupt blob fails only
+        itself. The caller bounds each blob (max_bytes <= 256 KiB) and the batch (at most 64
+        ids, bounds summing to at most 1 MiB), so the answer fits one message. The master
+        batches the small reads that queue for a worker while its previous batch is served;
+        larger chunks keep GetChunk's stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteChunk(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -157,6 +174,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.GetChunk,
                     request_deserializer=echofs_dot_v1_dot_worker__pb2.GetChunkRequest.FromString,
                     response_serializer=echofs_dot_v1_dot_worker__pb2.GetChunkResponse.SerializeToString,
+            ),
+            'GetChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChunks,
+                    request_deserializer=echofs_dot_v1_dot_worker__pb2.GetChunksRequest.FromString,
+                    response_serializer=echofs_dot_v1_dot_worker__pb2.GetChunksResponse.SerializeToString,
             ),
             'DeleteChunk': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteChunk,
@@ -265,6 +287,33 @@ class Worker:
             '/echofs.v1.Worker/GetChunk',
             echofs_dot_v1_dot_worker__pb2.GetChunkRequest.SerializeToString,
             echofs_dot_v1_dot_worker__pb2.GetChunkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/echofs.v1.Worker/GetChunks',
+            echofs_dot_v1_dot_worker__pb2.GetChunksRequest.SerializeToString,
+            echofs_dot_v1_dot_worker__pb2.GetChunksResponse.FromString,
             options,
             channel_credentials,
             insecure,
