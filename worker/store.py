@@ -201,32 +201,29 @@ class ChunkStore:
             for chunk_id in sorted(valid):  # one order for every batch: no deadlock
                 await locks.enter_async_context(self._chunk_lock(chunk_id))
                 self._note_put(chunk_id)
-            present = await self._present(list(valid))
+            # Absent ids are written at once (one backend step: the local volumes look and
+            # append in one thread hop); a stored copy is proven before it counts.
+            looked = await self._put_absent([items[i] for i in valid.values()])
             to_write: list[int] = []
-            for (chunk_id, index), there in zip(valid.items(), present, strict=True):
-                if there:
-                    try:
-                        await self._read_verified(
-                            chunk_id, check_content=True,
-                            proven_blob_sha256=items[index][0].blob_sha256,
-                        )
-                        outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
-                        continue
-                    except (ChunkNotFound, ChunkCorrupt):
-                        pass  # vanished, or just quarantined: write the good copy
-                    except EchoError as error:
-                        outcomes[index] = error
-                        continue
-                to_write.append(index)
+            for (chunk_id, index), written in zip(valid.items(), looked, strict=True):
+                if written is not None:
+                    self._settle(outcomes, items, index, written)
+                    continue
+                try:
+                    await self._read_verified(
+                        chunk_id, check_content=True,
+                        proven_blob_sha256=items[index][0].blob_sha256,
+                    )
+                    outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
+                except (ChunkNotFound, ChunkCorrupt):
+                    to_write.append(index)  # vanished, or just quarantined: write the good copy
+                except EchoError as error:
+                    outcomes[index] = error
             if to_write:
                 async with self._io_slots:
-                    written = await self.backend.put_many([items[i] for i in to_write])
-                for index, result in zip(to_write, written, strict=True):
-                    meta = items[index][0]
-                    outcomes[index] = (
-                        PutResult(meta.chunk_id, meta.stored_size, already_present=False)
-                        if not isinstance(result, BaseException) else _as_echo_error(result)
-                    )
+                    again = await self.backend.put_many([items[i] for i in to_write])
+                for index, written in zip(to_write, again, strict=True):
+                    self._settle(outcomes, items, index, written)
         for index, (meta, _) in enumerate(items):  # repeats of an id share its result
             if outcomes[index] is None:
                 first = outcomes[valid[meta.chunk_id]]
@@ -236,11 +233,25 @@ class ChunkStore:
                 )
         return outcomes  # type: ignore[return-value]
 
-    async def _present(self, chunk_ids: Sequence[str]) -> builtins.list[bool]:
-        if not chunk_ids:
+    async def _put_absent(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException | None]:
+        if not items:
             return []
         async with self._io_slots:
-            return await self.backend.exists(chunk_ids)
+            return await self.backend.put_absent(items)
+
+    @staticmethod
+    def _settle(
+        outcomes: builtins.list[PutResult | EchoError | None],
+        items: Sequence[tuple[BlobMeta, bytes]], index: int, written: bool | BaseException,
+    ) -> None:
+        """The outcome of an item the backend wrote (True/False) or failed to write."""
+        meta = items[index][0]
+        outcomes[index] = (
+            PutResult(meta.chunk_id, meta.stored_size, already_present=False)
+            if not isinstance(written, BaseException) else _as_echo_error(written)
+        )
 
     def _note_put(self, chunk_id: str) -> None:
         now = time.time()
