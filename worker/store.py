@@ -203,7 +203,10 @@ class ChunkStore:
                 self._note_put(chunk_id)
             # Absent ids are written at once (one backend step: the local volumes look and
             # append in one thread hop); a stored copy is proven before it counts.
-            looked = await self._put_absent([items[i] for i in valid.values()])
+            looked: list[bool | BaseException | None] = []
+            if valid:
+                async with self._io_slots:
+                    looked = await self.backend.put_absent([items[i] for i in valid.values()])
             to_write: list[int] = []
             for (chunk_id, index), written in zip(valid.items(), looked, strict=True):
                 if written is not None:
@@ -232,14 +235,6 @@ class ChunkStore:
                     if isinstance(first, PutResult) else first
                 )
         return outcomes  # type: ignore[return-value]
-
-    async def _put_absent(
-        self, items: Sequence[tuple[BlobMeta, bytes]]
-    ) -> builtins.list[bool | BaseException | None]:
-        if not items:
-            return []
-        async with self._io_slots:
-            return await self.backend.put_absent(items)
 
     @staticmethod
     def _settle(
