@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import errno
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,9 +55,11 @@ class LocalVolumesBackend(ChunkBackend):
         )
         self.max_blob_bytes = max_blob_bytes
         self._capacity_override = capacity_bytes
-        # File-layout puts begun and not yet returned (changed on the event loop only):
-        # with the file layout's exact blob count, what ``_files_may_hold`` decides on.
+        # File-layout puts running in a thread, counted there so a cancelled caller
+        # cannot end the count early: with the file layout's exact blob count, what
+        # ``_files_may_hold`` decides on.
         self._file_puts = 0
+        self._file_puts_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -96,10 +99,21 @@ class LocalVolumesBackend(ChunkBackend):
         two missing paths per blob it writes. Exact, not a guess: ``files`` counts its
         blobs when it opens (a walk of ``blobs/``), after every rename into place and
         after every removal (delete, quarantine, a move to the volumes), so a file it
-        holds is counted, or is being written by a put begun here and not yet returned
-        (``_file_puts``, read first: a put's count rises before that put returns).
+        holds is counted, or is being written by a put running now (``_file_puts``, read
+        first: a put's rename and count happen inside its running span).
         """
         return self._file_puts > 0 or self.files.usage().chunk_count > 0
+
+    def _put_files_sync(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException]:
+        with self._file_puts_lock:
+            self._file_puts += 1
+        try:
+            return self.files._put_many_sync(items)
+        finally:
+            with self._file_puts_lock:
+                self._file_puts -= 1
 
     async def put(self, meta: BlobMeta, payload: bytes) -> bool:
         outcome = (await self.put_many([(meta, payload)]))[0]
@@ -121,11 +135,7 @@ class LocalVolumesBackend(ChunkBackend):
             for index, outcome in zip(small, done, strict=True):
                 outcomes[index] = outcome
         if large:
-            self._file_puts += 1
-            try:
-                done = await self.files.put_many([items[i] for i in large])
-            finally:
-                self._file_puts -= 1
+            done = await asyncio.to_thread(self._put_files_sync, [items[i] for i in large])
             for index, outcome in zip(large, done, strict=True):
                 if outcome is True and self.volumes.has(items[index][0].chunk_id):
                     await asyncio.to_thread(self.volumes.remove, items[index][0].chunk_id)

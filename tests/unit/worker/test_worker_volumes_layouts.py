@@ -136,3 +136,39 @@ async def test_the_file_layout_counts_as_holding_blobs_while_a_large_put_is_in_f
     finally:
         release.set()
         await backend.close()
+
+
+async def test_a_cancelled_large_put_still_counts_until_its_thread_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Cancelling the caller does not stop the thread, which may still rename the file
+    into place: until that thread is done the file paths are still looked at."""
+    backend = await opened(tmp_path)
+    started = threading.Event()
+    release = threading.Event()
+    finished = threading.Event()
+    real_put_many_sync = backend.files._put_many_sync
+
+    def held_put_many_sync(items):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(10)
+        try:
+            return real_put_many_sync(items)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(backend.files, "_put_many_sync", held_put_many_sync)
+    large = blob(SMALL_MAX + 1000)
+    try:
+        writing = asyncio.create_task(backend.put(*large))
+        assert await asyncio.to_thread(started.wait, 10)
+        writing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        assert backend._files_may_hold()  # the thread may still rename the file
+        release.set()
+        assert await asyncio.to_thread(finished.wait, 10)
+        assert await backend.put_absent([as_small(large[0])]) == [None]  # it did
+    finally:
+        release.set()
+        await backend.close()
