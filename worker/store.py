@@ -34,7 +34,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from common.chunks import validate_chunk_id
 from common.cpu import cpu_bound
@@ -61,6 +60,7 @@ from worker.blob_checks import (
 from worker.chunk_locks import ChunkLocks
 from worker.metrics import WorkerMetrics
 from worker.recent_puts import RecentPuts
+from worker.store_results import PutResult, StoreStatus, as_echo_error
 
 __all__ = [
     "MAX_HAS_BATCH",
@@ -77,27 +77,6 @@ log = logging.getLogger(__name__)
 
 MAX_HAS_BATCH = 10_000
 MAX_LIST_BATCH = 10_000
-
-def _as_echo_error(error: BaseException, doing: str = "storing the blob") -> EchoError:
-    if isinstance(error, EchoError):
-        return error
-    log.error("backend call failed unexpectedly: %s", doing, exc_info=error)
-    return Unavailable(f"{doing} failed: {error}")
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    chunk_id: str
-    stored_size: int
-    already_present: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStatus:
-    capacity_bytes: int
-    used_bytes: int
-    chunk_count: int
-    corrupt_blobs_found: int
 
 
 class ChunkStore:
@@ -181,32 +160,32 @@ class ChunkStore:
             for chunk_id in sorted(valid):  # one order for every batch: no deadlock
                 await locks.enter_async_context(self._chunk_lock(chunk_id))
                 self._recent_puts.note(chunk_id)
-            present = await self._present(list(valid))
+            # Absent ids are written at once (one backend step: the local volumes look and
+            # append in one thread hop); a stored copy is proven before it counts.
+            looked: list[bool | BaseException | None] = []
+            if valid:
+                async with self._io_slots:
+                    looked = await self.backend.put_absent([items[i] for i in valid.values()])
             to_write: list[int] = []
-            for (chunk_id, index), there in zip(valid.items(), present, strict=True):
-                if there:
-                    try:
-                        await self._read_verified(
-                            chunk_id, check_content=True,
-                            proven_blob_sha256=items[index][0].blob_sha256,
-                        )
-                        outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
-                        continue
-                    except (ChunkNotFound, ChunkCorrupt):
-                        pass  # vanished, or just quarantined: write the good copy
-                    except EchoError as error:
-                        outcomes[index] = error
-                        continue
-                to_write.append(index)
+            for (chunk_id, index), written in zip(valid.items(), looked, strict=True):
+                if written is not None:
+                    self._settle(outcomes, items, index, written)
+                    continue
+                try:
+                    await self._read_verified(
+                        chunk_id, check_content=True,
+                        proven_blob_sha256=items[index][0].blob_sha256,
+                    )
+                    outcomes[index] = PutResult(chunk_id, items[index][0].stored_size, True)
+                except (ChunkNotFound, ChunkCorrupt):
+                    to_write.append(index)  # vanished, or just quarantined: write the good copy
+                except EchoError as error:
+                    outcomes[index] = error
             if to_write:
                 async with self._io_slots:
-                    written = await self.backend.put_many([items[i] for i in to_write])
-                for index, result in zip(to_write, written, strict=True):
-                    meta = items[index][0]
-                    outcomes[index] = (
-                        PutResult(meta.chunk_id, meta.stored_size, already_present=False)
-                        if not isinstance(result, BaseException) else _as_echo_error(result)
-                    )
+                    again = await self.backend.put_many([items[i] for i in to_write])
+                for index, written in zip(to_write, again, strict=True):
+                    self._settle(outcomes, items, index, written)
         for index, (meta, _) in enumerate(items):  # repeats of an id share its result
             if outcomes[index] is None:
                 first = outcomes[valid[meta.chunk_id]]
@@ -216,11 +195,17 @@ class ChunkStore:
                 )
         return outcomes  # type: ignore[return-value]
 
-    async def _present(self, chunk_ids: Sequence[str]) -> builtins.list[bool]:
-        if not chunk_ids:
-            return []
-        async with self._io_slots:
-            return await self.backend.exists(chunk_ids)
+    @staticmethod
+    def _settle(
+        outcomes: builtins.list[PutResult | EchoError | None],
+        items: Sequence[tuple[BlobMeta, bytes]], index: int, written: bool | BaseException,
+    ) -> None:
+        """The outcome of an item the backend wrote (True/False) or failed to write."""
+        meta = items[index][0]
+        outcomes[index] = (
+            PutResult(meta.chunk_id, meta.stored_size, already_present=False)
+            if not isinstance(written, BaseException) else as_echo_error(written)
+        )
 
     async def delete(self, chunk_id: str, unless_written_within_s: float = 0.0) -> bool:
         """Delete a blob; False when absent.
@@ -335,7 +320,7 @@ class ChunkStore:
             if isinstance(blob, ChunkCorrupt):  # unparseable: as in get
                 await self._quarantine(chunk_id, blob.message)
             if isinstance(blob, BaseException):
-                out.append(_as_echo_error(blob, "reading the blob"))
+                out.append(as_echo_error(blob, "reading the blob"))
             else:
                 out.append(blob if blob.meta.stored_size <= max_bytes
                            else too_large(blob.meta, max_bytes))

@@ -106,6 +106,25 @@ class ChunkBackend(ABC):
                 outcomes.append(exc)
         return outcomes
 
+    async def put_absent(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException | None]:
+        """``put_many`` of the items whose id is not stored yet; None for an item whose
+        id is (that copy is left untouched: the caller proves it, and rewrites it with
+        ``put_many`` if it turns out corrupt). Ids must be distinct.
+
+        The default is ``exists`` then ``put_many``; a backend that can look and write
+        in one step (local volumes: one thread hop per batch) overrides it.
+        """
+        present = await self.exists([meta.chunk_id for meta, _ in items])
+        absent = [index for index, there in enumerate(present) if not there]
+        outcomes: builtins.list[bool | BaseException | None] = [None] * len(items)
+        if absent:
+            written = await self.put_many([items[index] for index in absent])
+            for index, outcome in zip(absent, written, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
     @abstractmethod
     async def get(self, chunk_id: str, offset: int = 0, length: int = 0) -> StoredBlob:
         """Read the blob, or ``[offset, offset+length)`` of it (length 0: to the end)."""

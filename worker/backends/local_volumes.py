@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import errno
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,11 @@ class LocalVolumesBackend(ChunkBackend):
         )
         self.max_blob_bytes = max_blob_bytes
         self._capacity_override = capacity_bytes
+        # File-layout puts running in a thread, counted there so a cancelled caller
+        # cannot end the count early: with the file layout's exact blob count, what
+        # ``_files_may_hold`` decides on.
+        self._file_puts = 0
+        self._file_puts_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -93,6 +99,29 @@ class LocalVolumesBackend(ChunkBackend):
     def _is_small(self, payload: bytes) -> bool:
         return len(payload) <= self.max_blob_bytes
 
+    def _files_may_hold(self) -> bool:
+        """False only when the one-file-per-blob layout provably holds no blob at all.
+
+        A worker that only ever stored small blobs (or a fresh one) would otherwise stat
+        two missing paths per blob it writes. Exact, not a guess: ``files`` counts its
+        blobs when it opens (a walk of ``blobs/``), after every rename into place and
+        after every removal (delete, quarantine, a move to the volumes), so a file it
+        holds is counted, or is being written by a put running now (``_file_puts``, read
+        first: a put's rename and count happen inside its running span).
+        """
+        return self._file_puts > 0 or self.files.usage().chunk_count > 0
+
+    def _put_files_sync(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException]:
+        with self._file_puts_lock:
+            self._file_puts += 1
+        try:
+            return self.files._put_many_sync(items)
+        finally:
+            with self._file_puts_lock:
+                self._file_puts -= 1
+
     async def put(self, meta: BlobMeta, payload: bytes) -> bool:
         outcome = (await self.put_many([(meta, payload)]))[0]
         if isinstance(outcome, BaseException):
@@ -113,11 +142,32 @@ class LocalVolumesBackend(ChunkBackend):
             for index, outcome in zip(small, done, strict=True):
                 outcomes[index] = outcome
         if large:
-            done = await self.files.put_many([items[i] for i in large])
+            done = await asyncio.to_thread(self._put_files_sync, [items[i] for i in large])
             for index, outcome in zip(large, done, strict=True):
                 if outcome is True and self.volumes.has(items[index][0].chunk_id):
                     await asyncio.to_thread(self.volumes.remove, items[index][0].chunk_id)
                     outcome = False
+                outcomes[index] = outcome
+        return outcomes
+
+    async def put_absent(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException | None]:
+        """A batch of small blobs looks for its ids and appends in one thread hop (the
+        path of every ``PutChunks``); a batch with a large blob takes the default."""
+        if not all(self._is_small(payload) for _, payload in items):
+            return await super().put_absent(items)
+        return await asyncio.to_thread(self._put_small_absent_sync, items)
+
+    def _put_small_absent_sync(
+        self, items: Sequence[tuple[BlobMeta, bytes]]
+    ) -> builtins.list[bool | BaseException | None]:
+        present = self._exists_sync([meta.chunk_id for meta, _ in items])
+        absent = [index for index, there in enumerate(present) if not there]
+        outcomes: list[bool | BaseException | None] = [None] * len(items)
+        if absent:
+            written = self._put_small_sync([items[index] for index in absent])
+            for index, outcome in zip(absent, written, strict=True):
                 outcomes[index] = outcome
         return outcomes
 
@@ -129,6 +179,8 @@ class LocalVolumesBackend(ChunkBackend):
         except OSError as exc:
             error = self._error(exc, sum(len(payload) for _, payload in items))
             return [error] * len(items)
+        if not self._files_may_hold():
+            return list(created)
         outcomes: list[bool | BaseException] = []
         for (meta, _), new in zip(items, created, strict=True):
             if new and self.files.blob_path(meta.chunk_id).exists():
@@ -204,10 +256,12 @@ class LocalVolumesBackend(ChunkBackend):
         return self.files._head_sync(chunk_id)
 
     async def exists(self, chunk_ids: Sequence[str]) -> list[bool]:
-        def look() -> list[bool]:
-            return [self.volumes.has(c) or self.files.blob_path(c).is_file() for c in chunk_ids]
+        return await asyncio.to_thread(self._exists_sync, chunk_ids)
 
-        return await asyncio.to_thread(look)
+    def _exists_sync(self, chunk_ids: Sequence[str]) -> list[bool]:
+        if not self._files_may_hold():
+            return [self.volumes.has(c) for c in chunk_ids]
+        return [self.volumes.has(c) or self.files.blob_path(c).is_file() for c in chunk_ids]
 
     async def list(self, after_chunk_id: str = "", limit: int = 1000) -> list[ChunkEntry]:
         from_files = await self.files.list(after_chunk_id, limit)

@@ -76,6 +76,17 @@ class BackendContract:
         assert backend.usage().chunk_count == 4
         assert backend.usage().used_bytes == sum(len(p) for _, p in batch)
 
+    async def test_put_absent_writes_new_ids_and_leaves_stored_ones_alone(self, backend):
+        known = blob(50)
+        assert await backend.put(*known) is True
+        other_bytes = (known[0], b"x" * known[0].stored_size)  # must not replace the copy
+        batch = [blob(4096), other_bytes, blob(200_000, compressible=True)]
+        assert await backend.put_absent(batch) == [True, None, True]
+        assert (await backend.get(known[0].chunk_id)).data == known[1]
+        for meta, payload in (batch[0], batch[2]):
+            assert (await backend.get(meta.chunk_id)).data == payload
+        assert backend.usage().chunk_count == 3
+
     async def test_empty_blob_round_trips(self, backend):
         meta, payload = blob(0)
         await backend.put(meta, payload)

@@ -146,16 +146,27 @@ class VolumeSet:
     def _apply(self, volume: Volume, offset: int, header: NeedleHeader) -> Location | None:
         """Account one durable record; return the put it superseded, if any."""
         if header.kind == KIND_PUT:
-            location = Location(volume.volume_id, offset, header.stored_size,
-                                header.mtime_ns // 1_000_000_000)
-            previous = self.index.set(header.chunk_id, location)
-        else:
-            previous = self.index.pop(header.chunk_id)
-        volume.live_bytes += header.length
+            return self._apply_put(volume, offset, header.chunk_id, header.stored_size,
+                                   header.mtime_ns)
+        return self._account(volume, header.chunk_id, header.length,
+                             self.index.pop(header.chunk_id))
+
+    def _apply_put(
+        self, volume: Volume, offset: int, chunk_id: str, stored_size: int, mtime_ns: int
+    ) -> Location | None:
+        """``_apply`` of a put whose header we wrote ourselves (no need to parse it)."""
+        location = Location(volume.volume_id, offset, stored_size, mtime_ns // 1_000_000_000)
+        previous = self.index.set(chunk_id, location)
+        return self._account(volume, chunk_id, needle_length(stored_size), previous)
+
+    def _account(
+        self, volume: Volume, chunk_id: str, length: int, previous: Location | None
+    ) -> Location | None:
+        volume.live_bytes += length
         if previous is not None:
             holder = self.volumes.get(previous.volume_id)
             if holder is not None:
-                holder.dead_ids.add(header.chunk_id)
+                holder.dead_ids.add(chunk_id)
                 holder.live_bytes -= needle_length(previous.stored_size)
         return previous
 
@@ -206,10 +217,10 @@ class VolumeSet:
         outcomes = []
         try:
             with self.lock:
-                for offset, needle in zip(offsets, needles, strict=True):
-                    header = parse_header(needle)
-                    assert header is not None
-                    outcomes.append(self._apply(volume, offset, header) is None)
+                for offset, (meta, payload) in zip(offsets, items, strict=True):
+                    previous = self._apply_put(volume, offset, meta.chunk_id, len(payload),
+                                               now_ns)
+                    outcomes.append(previous is None)
         finally:
             volume.end_write()
         return outcomes
