@@ -109,7 +109,7 @@ async def loaded(cluster: LocalCluster, prometheus: PrometheusProcess) -> AsyncI
         def baseline_scraped() -> bool:
             return bool(query(prometheus.url,
                               'count(up{job=~"echofs-.*"} == 1) == 5 and count(count_over_time('
-                              'echofs_grpc_requests_total{job="echofs-worker",method="GetChunk"}'
+                              'echofs_grpc_requests_total{job="echofs-worker",method=~"GetChunks?"}'
                               '[1m]) >= 3) >= 1'))
 
         assert await asyncio.to_thread(_until, baseline_scraped, 30.0), "no baseline scraped"
