@@ -32,7 +32,14 @@ from common.errors import (
     lookup_by_class,
 )
 
-__all__ = ["GRPC_STATUS", "error_from_grpc", "grpc_details_for", "grpc_status_of"]
+__all__ = [
+    "GRPC_STATUS",
+    "error_from_grpc",
+    "error_from_outcome",
+    "grpc_details_for",
+    "grpc_status_of",
+    "outcome_status",
+]
 
 GRPC_STATUS: dict[type[EchoError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -94,3 +101,17 @@ def error_from_grpc(status: grpc.StatusCode | None, details: str | None) -> Echo
         message = text or (status.name if status is not None else "rpc failed")
     return cls(message or text)
 
+
+# A batch RPC (PutChunks, GetChunks) answers each item with the status code and details
+# the single-item RPC would have failed with (0 = OK): these two are that encoding.
+_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def outcome_status(error: EchoError) -> tuple[int, str]:
+    """``(status_code, details)`` of a batch item that met ``error`` (the worker's side)."""
+    return grpc_status_of(error).value[0], grpc_details_for(error)
+
+
+def error_from_outcome(status_code: int, details: str) -> EchoError:
+    """The EchoError of a failed batch item (a client's side of ``outcome_status``)."""
+    return error_from_grpc(_STATUS_BY_VALUE.get(status_code), details)

@@ -19,7 +19,7 @@ from common.chunkwire import (
     codec_to_pb,
 )
 from common.errors import EchoError, InvalidInput
-from common.grpc_errors import grpc_details_for, grpc_status_of
+from common.grpc_errors import outcome_status
 from common.pb.echofs.v1 import worker_pb2 as pb
 from worker.backends.base import BlobMeta
 from worker.store import PutResult
@@ -50,13 +50,9 @@ def meta_to_pb(meta: BlobMeta) -> pb.ChunkHeader:
     )
 
 
-def _status(error: EchoError) -> tuple[int, str]:
-    return grpc_status_of(error).value[0], grpc_details_for(error)
-
-
 def put_outcome(chunk_id: str, result: PutResult | EchoError) -> pb.PutChunkOutcome:
     if isinstance(result, EchoError):
-        code, details = _status(result)
+        code, details = outcome_status(result)
         return pb.PutChunkOutcome(chunk_id=chunk_id, status_code=code, error=details)
     return pb.PutChunkOutcome(
         chunk_id=result.chunk_id, already_present=result.already_present,
@@ -108,7 +104,7 @@ def get_outcomes(
     for index, wanted in enumerate(request.chunks):
         result = refused[index] if index in refused else next(read)
         if isinstance(result, EchoError):
-            code, details = _status(result)
+            code, details = outcome_status(result)
             outcomes.append(
                 pb.GetChunkOutcome(chunk_id=wanted.chunk_id, status_code=code, error=details)
             )

@@ -23,7 +23,7 @@ import grpc
 from common.chunkwire import GET_BATCH_MAX_BYTES, GET_BATCH_MAX_IDS, SMALL_BLOB_MAX_BYTES
 from common.coalesce import Coalescer
 from common.errors import ChunkCorrupt, EchoError, InvalidInput, PayloadTooLarge, Unavailable
-from common.grpc_errors import error_from_grpc
+from common.grpc_errors import error_from_grpc, error_from_outcome
 from common.pb.echofs.v1 import worker_pb2 as pb
 
 __all__ = ["MAX_IN_FLIGHT", "GetBatcher"]
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # As for puts: one batch on the wire per worker; what arrives meanwhile goes next.
 MAX_IN_FLIGHT = 1
-_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
 # Sends one batch; raises grpc.aio.AioRpcError as a stub call does (translated here).
 SendBatch = Callable[[list[pb.WantedChunk]], Awaitable[pb.GetChunksResponse]]
@@ -88,7 +87,7 @@ class GetBatcher:
 def _result(wanted: pb.WantedChunk, outcome: pb.GetChunkOutcome) -> pb.GetChunkOutcome | EchoError:
     """The outcome, or the EchoError GetChunk's stream would have raised for this id."""
     if outcome.status_code != 0:
-        error = error_from_grpc(_STATUS_BY_VALUE.get(outcome.status_code), outcome.error)
+        error = error_from_outcome(outcome.status_code, outcome.error)
         if isinstance(error, PayloadTooLarge):  # a copy bigger than the chunk can be: bad
             return ChunkCorrupt(f"GetChunks: {error.message}")
         return error

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import grpc
-
 from common.chunkwire import PUT_BATCH_MAX_BLOBS, PUT_BATCH_MAX_BYTES
 from common.coalesce import Coalescer
 from common.errors import EchoError
-from common.grpc_errors import error_from_grpc
+from common.grpc_errors import error_from_outcome
 from common.pb.echofs.v1 import worker_pb2 as pb
 
 __all__ = ["MAX_IN_FLIGHT", "PutBatcher"]
@@ -27,7 +25,6 @@ __all__ = ["MAX_IN_FLIGHT", "PutBatcher"]
 # Against two in flight, 4 KiB writes at c=16 ran 131-140 vs 112-124 ops/s in alternating
 # runs (bigger batches, less CPU per write everywhere).
 MAX_IN_FLIGHT = 1
-_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
 SendBatch = Callable[[list[pb.SmallBlob]], Awaitable[pb.PutChunksResponse]]
 
@@ -52,8 +49,8 @@ class PutBatcher:
     ) -> list[pb.PutChunkOutcome | EchoError]:
         reply = await self._send(blobs)
         return [
-            outcome if outcome.status_code == 0 else error_from_grpc(
-                _STATUS_BY_VALUE.get(outcome.status_code), outcome.error)
+            outcome if outcome.status_code == 0
+            else error_from_outcome(outcome.status_code, outcome.error)
             for outcome in reply.outcomes
         ]
 
