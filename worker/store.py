@@ -45,7 +45,7 @@ from common.errors import (
     PreconditionFailed,
     Unavailable,
 )
-from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, too_large
+from worker.backends.base import BlobMeta, ChunkBackend, ChunkEntry, StoredBlob, within
 from worker.backends.memory import slice_range
 from worker.blob_checks import (
     MAX_RAW_SIZE,
@@ -322,8 +322,7 @@ class ChunkStore:
             if isinstance(blob, BaseException):
                 out.append(as_echo_error(blob, "reading the blob"))
             else:
-                out.append(blob if blob.meta.stored_size <= max_bytes
-                           else too_large(blob.meta, max_bytes))
+                out.append(within(blob, max_bytes))
         return out
 
     async def verify(self, chunk_id: str) -> int:

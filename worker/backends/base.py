@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from common.chunks import Codec
 from common.errors import PayloadTooLarge
 
-__all__ = ["BlobMeta", "ChunkBackend", "ChunkEntry", "StoredBlob", "Usage", "too_large"]
+__all__ = ["BlobMeta", "ChunkBackend", "ChunkEntry", "StoredBlob", "Usage", "too_large", "within"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,11 @@ def too_large(meta: BlobMeta, max_bytes: int) -> PayloadTooLarge:
         f"chunk {meta.chunk_id}: stored blob of {meta.stored_size} bytes is more than the "
         f"{max_bytes} asked for"
     )
+
+
+def within(blob: StoredBlob, max_bytes: int) -> StoredBlob | PayloadTooLarge:
+    """``blob``, or ``too_large`` when it has more than ``max_bytes`` stored bytes."""
+    return blob if blob.meta.stored_size <= max_bytes else too_large(blob.meta, max_bytes)
 
 
 class ChunkBackend(ABC):
@@ -143,9 +148,7 @@ class ChunkBackend(ABC):
         blobs: builtins.list[StoredBlob | BaseException] = []
         for chunk_id in chunk_ids:
             try:
-                blob = await self.get(chunk_id)
-                blobs.append(blob if blob.meta.stored_size <= max_bytes
-                             else too_large(blob.meta, max_bytes))
+                blobs.append(within(await self.get(chunk_id), max_bytes))
             except Exception as exc:  # handed back per item, as documented
                 blobs.append(exc)
         return blobs

@@ -30,7 +30,7 @@ from worker.backends.base import (
     ChunkEntry,
     StoredBlob,
     Usage,
-    too_large,
+    within,
 )
 from worker.backends.local import HEADER_SIZE, LocalBackend, disk_capacity_bytes
 from worker.backends.volumes.compaction import Compactor, Pace
@@ -236,10 +236,7 @@ class LocalVolumesBackend(ChunkBackend):
                 if not self.volumes.has(chunk_id):
                     blobs.extend(self.files.get_many_sync([chunk_id], max_bytes))
                     continue
-                blob = self._get_sync(chunk_id, 0, 0)
-                blobs.append(
-                    blob if blob.meta.stored_size <= max_bytes else too_large(blob.meta, max_bytes)
-                )
+                blobs.append(within(self._get_sync(chunk_id, 0, 0), max_bytes))
             except Exception as exc:  # handed back per item (ChunkNotFound, ...)
                 blobs.append(exc)
         return blobs
