@@ -74,8 +74,7 @@ MAX_TRACKED_OBJECTS = 1000
 # hint, no registration; its lag is the cluster's backlog), and the master writes a new
 # file in the cluster's mode anyway: deciding every new file cost PostgreSQL more per
 # small upload than the upload's own commit (issue 19: 4.5 vs 2.0 ms per 4 KiB write with
-# the controller on).
-REWRITTEN_ONLY = True
+# the controller on). ``SignalReader.recent_rewriters`` finds them.
 PRUNE_EVERY_S = 600.0
 
 
@@ -220,8 +219,7 @@ class EvaluationLoop:
         write_stats = await self.reader.write_stats()
         cluster_lag_s, backlog = await self.reader.repair_backlog()
         cluster_rate, cluster_writes = await self.reader.cluster_write_rate()
-        writers = await self.reader.recent_writers(
-            self.active_window_s, MAX_TRACKED_OBJECTS, REWRITTEN_ONLY)
+        writers = await self.reader.recent_rewriters(self.active_window_s, MAX_TRACKED_OBJECTS)
         now = self.clock()
 
         snapshots = [

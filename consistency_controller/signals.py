@@ -49,7 +49,6 @@ __all__ = [
     "FRESH_S",
     "OBJECT_FACTS_SQL",
     "RECENT_REWRITERS_SQL",
-    "RECENT_WRITERS_SQL",
     "REPAIR_BACKLOG_SQL",
     "WORKERS_SQL",
     "WORKER_OBSERVATIONS_SQL",
@@ -218,14 +217,9 @@ REPAIR_BACKLOG_SQL = (
     "SELECT COALESCE(EXTRACT(EPOCH FROM now() - oldest_queued_at), 0)::float8, items"
     " FROM controller_repair_backlog"
 )
-RECENT_WRITERS_SQL = (
-    "SELECT file_id::text,"
-    " count(*) FILTER (WHERE written_at > now() - interval '60 seconds')"
-    " FROM controller_object_writes WHERE written_at > now() - make_interval(secs => %s)"
-    " GROUP BY file_id ORDER BY count(*) DESC, max(written_at) DESC LIMIT %s"
-)
-# The same for files written *again* within the window only; driven by the rewrites
-# view (a partial index), so its cost follows the overwrites, not every new file.
+# Files written *again* within the window (an overwrite, a new version), with their
+# versions of the last minute; driven by the rewrites view (a partial index), so its cost
+# follows the overwrites, not every new file.
 RECENT_REWRITERS_SQL = (
     "SELECT r.file_id::text, (SELECT count(*) FROM controller_object_writes w"
     "   WHERE w.file_id = r.file_id AND w.written_at > now() - interval '60 seconds')"
@@ -328,16 +322,12 @@ class SignalReader:
                           None if age_ms is None else float(age_ms) / 1000,
                           int(completions), int(masters))
 
-    async def recent_writers(
-        self, window_s: float, limit: int, rewritten_only: bool = False
-    ) -> dict[str, int]:
-        """Files with a version newer than ``window_s`` (with ``rewritten_only``: a version
-        younger than the file, i.e. an overwrite or a second version) → versions written
-        in the last minute; the most written first, then the most recent, at most
-        ``limit``."""
-        sql = RECENT_REWRITERS_SQL if rewritten_only else RECENT_WRITERS_SQL
+    async def recent_rewriters(self, window_s: float, limit: int) -> dict[str, int]:
+        """Files written again (an overwrite or a second version) within ``window_s`` →
+        versions written in the last minute; the most written first, then the most
+        recently rewritten, at most ``limit``."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql, (window_s, limit))
+            cur = await conn.execute(RECENT_REWRITERS_SQL, (window_s, limit))
             return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def cluster_write_rate(self) -> tuple[float, int]:
