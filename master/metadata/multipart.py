@@ -17,6 +17,7 @@ from common.chunks import Codec
 from common.errors import NotFound, SessionClosed, SessionExpired
 from master.domain.records import ChunkPlacement, ChunkRef
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
+from master.metadata.keyed_plans import plan_by_key
 from master.metadata.pool import Database
 
 __all__ = ["PART_STRIDE", "MultipartRepository", "PartRow", "UploadRow"]
@@ -55,6 +56,7 @@ class MultipartRepository:
         chunk, replica and repair rows, in one transaction on the open session."""
         base = part_number * PART_STRIDE
         async with self._db.transaction() as conn, conn.cursor() as cur:
+            await plan_by_key(cur)
             await _lock_open(cur, session_id)
             chunk_ids = await persist_chunks(cur, placements)
             await enqueue_short_chunks(cur, chunk_ids, replication_factor,

@@ -17,6 +17,7 @@ from common.errors import InvalidInput, NotFound, SessionClosed, SessionExpired
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement, ChunkRef, SessionPart, SessionRecord
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
+from master.metadata.keyed_plans import plan_by_key
 from master.metadata.leases import fenced
 from master.metadata.pool import Database
 
@@ -116,6 +117,7 @@ class SessionsRepository:
         """Record received parts (and, for tus, the new tail) atomically."""
         placements = [p for _, p in parts] + ([tail] if tail is not None else [])
         async with self._db.transaction() as conn, conn.cursor() as cur:
+            await plan_by_key(cur)
             await self._lock_open(cur, session_id)
             chunk_ids = await persist_chunks(cur, placements)
             await enqueue_short_chunks(

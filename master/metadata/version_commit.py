@@ -43,6 +43,7 @@ from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
 from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
 from master.metadata.events import MAKE_DIRS, outbox_insert
+from master.metadata.keyed_plans import plan_by_key
 from master.metadata.object_attributes import attribute_arrays, insert_attributes_sql
 from master.metadata.pool import Database
 
@@ -126,6 +127,7 @@ async def commit_versions(
             parent_actor.setdefault((versions[i].bucket_id, d), versions[i].actor_id)
     conditional = [v for v in versions if v.conditional]
     async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
+        await plan_by_key(cur)
         sessions = [await _complete_session(conn, v) for v in versions
                     if v.session_id is not None]
         if parents:

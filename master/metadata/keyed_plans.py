@@ -1,0 +1,39 @@
+"""Plan a write transaction's statements as lookups by key, whatever the statistics say.
+
+A commit (version_commit), an upload session's progress and a multipart part touch only
+the rows of their batch, at most a few dozen, each found by a key (a file by bucket and
+path, a chunk or replica row by chunk id). PostgreSQL cannot see that: it estimates
+``unnest`` of a parameter array at 10 rows, and with a small table or statistics taken
+while it was small (a new cluster, a fast-growing bucket) it plans a hash join over a
+whole-table scan of files, file_versions or replicas instead of ten index probes. The
+plan psycopg prepares (after five executions) keeps that shape for the connection's
+life, so every commit then reads every file, version and replica row: in the benchmark
+(~2,000 files, ~6,000 replica rows) about 1,500 rows read per 4 KiB upload, and the
+repair-row statement alone spent ~1 ms scanning replicas.
+
+``plan_by_key`` turns the planner's sequential scans, hash and merge joins off for the
+rest of the caller's transaction only (``set_config(..., true)`` is ``SET LOCAL``), so
+the plans built there — and kept — are index probes. It is one statement, sent in the
+transaction's pipeline with the others (no extra round trip). The settings penalise
+rather than forbid: a statement with no index to use (a trigger's transition table)
+still runs, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncCursor
+
+__all__ = ["PLAN_BY_KEY", "plan_by_key"]
+
+PLAN_BY_KEY = (
+    "SELECT set_config('enable_seqscan', 'off', true),"
+    " set_config('enable_hashjoin', 'off', true),"
+    " set_config('enable_mergejoin', 'off', true)"
+)
+
+
+async def plan_by_key(cur: AsyncCursor[Any]) -> None:
+    """Plan the rest of ``cur``'s transaction as lookups by key (see the module)."""
+    await cur.execute(PLAN_BY_KEY)

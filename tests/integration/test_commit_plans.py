@@ -1,0 +1,114 @@
+"""A commit reads the rows of its batch, not the tables (master/metadata/keyed_plans.py).
+
+The master's connections prepare a commit's statements while the tables are small (a new
+cluster), and PostgreSQL keeps those plans for the connection's life. Planned on small
+tables, its choice was hash joins over whole-table scans of files and replicas, so once
+the tables had grown every commit read all of them. These tests build the plans on a
+fresh database, grow it, and count what one more commit reads, from PostgreSQL's own
+per-table counters; the same for the batched lookup an upload makes before its bytes
+flow and the one a download makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from common.chunks import Codec
+from master.domain.records import ChunkPlacement, NewVersion
+from master.metadata.buckets import BucketsRepository
+from master.metadata.files import FilesRepository
+from master.metadata.pool import Database, open_database
+from master.metadata.version_commit import commit_versions
+
+# Rows of files, file_versions and replicas one statement touching two files may read:
+# its own rows, their index entries and the foreign keys' probes, with room to spare.
+# The whole-table plans read thousands here.
+ROWS_PER_BATCH_BOUND = 60
+GROWN_FILES = 1500
+
+_READ = (
+    "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) AS n"
+    " FROM pg_stat_user_tables WHERE relname IN ('files', 'file_versions', 'replicas')"
+)
+
+
+def _version(owner_id: int, bucket_id: int, path: str) -> NewVersion:
+    chunk_id = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+    placement = ChunkPlacement(chunk_id, 4096, 4096, Codec.RAW, chunk_id,
+                               acked_workers=["w1", "w2", "w3"], live_copies=3)
+    return NewVersion(owner_id, path, 4096, chunk_id, 4 * 1024 * 1024, "C", "Auto",
+                      [placement], bucket_id=bucket_id, actor_id=owner_id)
+
+
+def _seed(url: str) -> tuple[int, int, str]:
+    """(owner id, bucket id, bucket name) of a new user's home bucket; three workers."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("INSERT INTO users (username, password_hash)"
+                           " VALUES ('planner', 'x') RETURNING id").fetchone()
+        assert row is not None
+        owner = int(row[0])
+        conn.execute("SELECT echofs_create_home_bucket(%s, 'planner')", (owner,))
+        found = conn.execute("SELECT id, name FROM buckets WHERE home_of = %s",
+                             (owner,)).fetchone()
+        assert found is not None
+        conn.execute("INSERT INTO workers (worker_id, address) VALUES"
+                     " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
+    return owner, int(found[0]), str(found[1])
+
+
+async def _rows_read(url: str, db: Database, work: Callable[[], Awaitable[Any]]) -> int:
+    """Rows of files, file_versions and replicas that ``work`` read on ``db``'s one
+    connection. A backend publishes its counters when it goes idle, at most once a
+    second unless told otherwise: each reading is preceded by a statement on that
+    connection asking for the next publication at once (``pg_stat_force_next_flush``)."""
+    with psycopg.connect(url, autocommit=True) as reader:
+        async def published() -> int:
+            async with db.connection() as conn:
+                await conn.execute("SELECT pg_stat_force_next_flush()")
+            await asyncio.sleep(0.05)  # the backend publishes as it goes idle
+            row = reader.execute(_READ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        before = await published()
+        await work()
+        return await published() - before
+
+
+async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
+    pg_url: str,
+) -> None:
+    db = await open_database(pg_url, min_size=1, max_size=1)  # applies the migrations
+    owner, bucket_id, bucket = _seed(pg_url)
+    buckets, files = BucketsRepository(db), FilesRepository(db)
+    try:
+        for i in range(12):  # past psycopg's prepare threshold, on near-empty tables
+            await commit_versions(db, [_version(owner, bucket_id, f"warm/{i}"),
+                                       _version(owner, bucket_id, f"warm/x{i}")], 3)
+            await buckets._with_file_ids([(bucket, f"warm/{i}"), (bucket, f"warm/y{i}")])
+            await files._snapshots_by_path([(bucket, f"warm/{i}", None),
+                                            (bucket, f"warm/x{i}", None)])
+        for start in range(0, GROWN_FILES, 60):
+            await commit_versions(db, [_version(owner, bucket_id, f"grown/{i}")
+                                       for i in range(start, start + 60)], 3)
+
+        committed = await _rows_read(pg_url, db, lambda: commit_versions(
+            db, [_version(owner, bucket_id, "grown/7"), _version(owner, bucket_id, "new/1")],
+            3))
+        looked_up = await _rows_read(pg_url, db, lambda: buckets._with_file_ids(
+            [(bucket, "grown/8"), (bucket, "new/2")]))
+        snapshots = await _rows_read(pg_url, db, lambda: files._snapshots_by_path(
+            [(bucket, "grown/9", None), (bucket, "grown/10", None)]))
+    finally:
+        await buckets.close()
+        await files.close()
+        await db.close()
+    assert committed < ROWS_PER_BATCH_BOUND, committed
+    assert looked_up < ROWS_PER_BATCH_BOUND, looked_up
+    assert snapshots < ROWS_PER_BATCH_BOUND, snapshots
