@@ -25,8 +25,9 @@ Forced generic, a lone commit's backend CPU fell from 2.15-2.47 to 1.38-1.65 ms
 (``bench.lone_commit_cost``, two alternating pairs). Parameters cannot change what the
 right plan is here: every statement probes the batch's own keys.
 
-It is one statement, sent in the transaction's pipeline with the others (no extra round
-trip).
+It is one statement: in a commit it travels in the transaction's pipeline with the
+others (no extra round trip); a session's or a multipart part's transaction pays one
+short round trip for it per part.
 """
 
 from __future__ import annotations

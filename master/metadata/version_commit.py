@@ -26,9 +26,11 @@ file.updated per version, a dir.created per directory the paths implied that was
 The statements take arrays (``unnest``), so the same eleven of them commit one version or
 a batch of many (group commit): a small upload's commit is a transaction and a WAL
 flush, and at a few hundred small uploads a second PostgreSQL spent more CPU on them
-than a worker spent storing the bytes. The caller (``FilesRepository``) only batches
-versions with distinct paths, no upload session and no reused chunk rows; if a batch
-fails, it commits each version on its own so one failure stays one failure.
+than a worker spent storing the bytes. They are planned as probes of the batch's keys
+(``keyed_plans.plan_by_key``), whatever the tables' size when the plans were made.
+The caller (``FilesRepository``) only batches versions with distinct paths, no upload
+session and no reused chunk rows; if a batch fails, it commits each version on its own
+so one failure stays one failure.
 """
 
 from __future__ import annotations
