@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import shutil
 import statistics
 import sys
@@ -27,12 +26,11 @@ from pathlib import Path
 
 import psycopg
 
-from common.chunks import Codec
 from common.embedded import EmbeddedPostgres
-from master.domain.records import ChunkPlacement, NewVersion
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
 from tools.databases import create_database
+from tools.sample_versions import one_chunk_version
 
 __all__ = ["main"]
 
@@ -44,14 +42,6 @@ def _backend_cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * _TICK_MS
 
 
-def _version(owner_id: int, bucket_id: int, path: str) -> NewVersion:
-    chunk_id = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
-    placement = ChunkPlacement(chunk_id, 4096, 4096, Codec.RAW, chunk_id,
-                               acked_workers=["w1", "w2", "w3"], live_copies=3)
-    return NewVersion(owner_id, path, 4096, chunk_id, 4 * 1024 * 1024, "C", "Auto",
-                      [placement], bucket_id=bucket_id, actor_id=owner_id)
-
-
 async def _run(db: Database, owner_id: int, bucket_id: int, pid: int, commits: int,
                overwrite: bool) -> tuple[float, float]:
     """(client CPU ms, backend CPU ms) per commit."""
@@ -59,10 +49,10 @@ async def _run(db: Database, owner_id: int, bucket_id: int, pid: int, commits: i
     paths = [f"{prefix}/d/{i}.bin" for i in range(commits)]
     if overwrite:
         for path in paths:
-            await commit_versions(db, [_version(owner_id, bucket_id, path)], 3)
+            await commit_versions(db, [one_chunk_version(owner_id, bucket_id, path)], 3)
     cpu0, backend0 = time.process_time(), _backend_cpu_ms(pid)
     for path in paths:
-        await commit_versions(db, [_version(owner_id, bucket_id, path)], 3)
+        await commit_versions(db, [one_chunk_version(owner_id, bucket_id, path)], 3)
     client_ms = (time.process_time() - cpu0) * 1000 / commits
     return client_ms, (_backend_cpu_ms(pid) - backend0) / commits
 

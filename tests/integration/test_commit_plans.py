@@ -12,19 +12,16 @@ flow and the one a download makes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
 
-from common.chunks import Codec
-from master.domain.records import ChunkPlacement, NewVersion
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
+from tools.sample_versions import one_chunk_version
 
 # Rows of files, file_versions and replicas one statement touching two files may read:
 # its own rows, their index entries and the foreign keys' probes, with room to spare.
@@ -36,14 +33,6 @@ _READ = (
     "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) AS n"
     " FROM pg_stat_user_tables WHERE relname IN ('files', 'file_versions', 'replicas')"
 )
-
-
-def _version(owner_id: int, bucket_id: int, path: str) -> NewVersion:
-    chunk_id = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
-    placement = ChunkPlacement(chunk_id, 4096, 4096, Codec.RAW, chunk_id,
-                               acked_workers=["w1", "w2", "w3"], live_copies=3)
-    return NewVersion(owner_id, path, 4096, chunk_id, 4 * 1024 * 1024, "C", "Auto",
-                      [placement], bucket_id=bucket_id, actor_id=owner_id)
 
 
 def _seed(url: str) -> tuple[int, int, str]:
@@ -89,18 +78,18 @@ async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
     buckets, files = BucketsRepository(db), FilesRepository(db)
     try:
         for i in range(12):  # past psycopg's prepare threshold, on near-empty tables
-            await commit_versions(db, [_version(owner, bucket_id, f"warm/{i}"),
-                                       _version(owner, bucket_id, f"warm/x{i}")], 3)
+            await commit_versions(db, [one_chunk_version(owner, bucket_id, f"warm/{i}"),
+                                       one_chunk_version(owner, bucket_id, f"warm/x{i}")], 3)
             await buckets._with_file_ids([(bucket, f"warm/{i}"), (bucket, f"warm/y{i}")])
             await files._snapshots_by_path([(bucket, f"warm/{i}", None),
                                             (bucket, f"warm/x{i}", None)])
         for start in range(0, GROWN_FILES, 60):
-            await commit_versions(db, [_version(owner, bucket_id, f"grown/{i}")
+            await commit_versions(db, [one_chunk_version(owner, bucket_id, f"grown/{i}")
                                        for i in range(start, start + 60)], 3)
 
-        committed = await _rows_read(pg_url, db, lambda: commit_versions(
-            db, [_version(owner, bucket_id, "grown/7"), _version(owner, bucket_id, "new/1")],
-            3))
+        pair = [one_chunk_version(owner, bucket_id, "grown/7"),
+                one_chunk_version(owner, bucket_id, "new/1")]
+        committed = await _rows_read(pg_url, db, lambda: commit_versions(db, pair, 3))
         looked_up = await _rows_read(pg_url, db, lambda: buckets._with_file_ids(
             [(bucket, "grown/8"), (bucket, "new/2")]))
         snapshots = await _rows_read(pg_url, db, lambda: files._snapshots_by_path(
