@@ -15,7 +15,8 @@ A ``source`` below is a SELECT of these columns, in this order::
 ``ord`` orders one statement's events; bucket names and owners are filled in from
 ``buckets`` and the actor's username from ``users`` (``''`` for none). ``from_bucket``
 is recorded only when it differs from the event's bucket (a move or copy across
-buckets).
+buckets). A version commit and ``MAKE_DIRS`` insert theirs inside PostgreSQL, through
+migration 0019's ``echofs_record_events``, which fills the same columns the same way.
 """
 
 from __future__ import annotations
@@ -95,18 +96,13 @@ async def record(conn: psycopg.AsyncConnection[Any], drafts: Sequence[EventDraft
         await conn.execute(_RECORD, record_params(drafts))
 
 
-# Create directories (bucket ids, paths, actor ids: arrays, one actor per distinct
+# Create directories (bucket ids, paths, actor ids: lists, one actor per distinct
 # directory) and a dir.created event for each one that did not exist; returns the
-# (bucket_id, path) of those created. Parents sort before their children.
+# (bucket_id, path) of those created. Parents sort before their children. Migration
+# 0019's echofs_make_dirs, which a version commit runs too.
 MAKE_DIRS = (
-    "WITH t AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS t(b, p, a)),"
-    " made AS (INSERT INTO directories (bucket_id, path) SELECT b, p FROM t ORDER BY b, p"
-    "   ON CONFLICT DO NOTHING RETURNING bucket_id, path),"
-    " ev AS (" + outbox_insert(
-        "SELECT row_number() OVER (ORDER BY m.bucket_id, m.path), 'dir.created', m.bucket_id,"
-        " m.path, NULL, NULL, NULL, NULL, NULL, t.a"
-        " FROM made m JOIN t ON t.b = m.bucket_id AND t.p = m.path") + ")"
-    " SELECT bucket_id, path FROM made"
+    "SELECT made_bucket_id AS bucket_id, made_path AS path"
+    " FROM echofs_make_dirs(%s::bigint[], %s::text[], %s::bigint[])"
 )
 
 

@@ -1,6 +1,6 @@
 """Plan a write transaction's statements as lookups by key, whatever the statistics say.
 
-A commit (version_commit), an upload session's progress and a multipart part touch only
+A commit, an upload session's progress and a multipart part touch only
 the rows of their batch, at most a few dozen, each found by a key (a file by bucket and
 path, a chunk or replica row by chunk id). PostgreSQL cannot see that: it estimates
 ``unnest`` of a parameter array at 10 rows, and with a small table or statistics taken
@@ -25,9 +25,10 @@ Forced generic, a lone commit's backend CPU fell from 2.15-2.47 to 1.38-1.65 ms
 (``bench.lone_commit_cost``, two alternating pairs). Parameters cannot change what the
 right plan is here: every statement probes the batch's own keys.
 
-It is one statement: in a commit it travels in the transaction's pipeline with the
-others (no extra round trip); a session's or a multipart part's transaction pays one
-short round trip for it per part.
+A session's or a multipart part's transaction calls it (one short round trip per
+part). A version commit runs inside PostgreSQL, in migration 0019's
+``echofs_commit_versions``, whose SET clauses are these same four settings: they hold
+for the function's statements and the functions it calls, and end with it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.errors import DependencyDown
 from common.migrate import apply_migrations
-from master.metadata.quota_refusals import refusal_from
+from master.metadata.refusals import refusal_from
 
 __all__ = ["MIGRATIONS_DIR", "Database", "open_database", "retry_conflicts"]
 
@@ -64,7 +64,7 @@ class Database:
                 yield conn
         except psycopg.OperationalError as exc:
             raise DependencyDown(f"PostgreSQL unavailable: {exc}") from exc
-        except psycopg.Error as exc:  # a quota refusal (migration 0010) is no bug
+        except psycopg.Error as exc:  # our own refusals (metadata/refusals.py) are no bug
             refused = refusal_from(exc)
             if refused is None:
                 raise

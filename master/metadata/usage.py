@@ -3,7 +3,7 @@ full recount.
 
 The counters change only inside PostgreSQL, by triggers, in the transaction of the
 change they count; the commit-time check refuses what would exceed a quota (see
-migration 0010 and ``quota_refusals``). This repository reads them, sets user quotas
+migration 0010 and ``refusals``). This repository reads them, sets user quotas
 (bucket quotas are bucket settings: ``BucketsRepository.update``), tells an upload with
 a declared size how much room there is (``headroom``), and recounts everything from the
 file versions to prove the counters exact (``drift``).

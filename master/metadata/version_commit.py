@@ -8,12 +8,16 @@ a mix. Replaced versions are deleted in the same transaction; their chunks' GC c
 period. A version that completes an upload session also marks the session completed,
 and the commit fails (``Conflict``) if the session changed since its parts were read.
 
-The transaction is pipelined: every statement is sent before any answer is read, so
-the statements name files by (bucket, path) rather than by an id read back in between,
-and the answers that decide (the session still open, the file's id) are read at the
-end, before COMMIT; a failed check rolls it all back. A commit costs one round trip.
+The commit's statements run inside PostgreSQL, in one function (migration 0019,
+``echofs_commit_versions``) that takes the whole batch as one jsonb document: the master
+sends one call, plus the session completion and the S3 attributes when a version has
+them, in one pipelined round trip, and reads the answers that decide (the session still
+open, each file's id and its version before this one) before COMMIT; a failed check
+rolls it all back. Eleven to thirteen statements sent one by one had cost the master
+~75 us of psycopg each (most of it dumping their arrays in Python) and PostgreSQL a
+parse, bind and execute each, at a few hundred commits a second.
 
-Files live at (bucket, path). The same pipeline creates the directories a path
+Files live at (bucket, path). The same function creates the directories a path
 implies, refuses (Conflict) a file where a directory stands or under a file, and, for a
 conditional upload (``If-Match`` / ``If-None-Match: *``), reads the current version after
 the file row is locked, so the precondition and the commit are one atomic step. In a
@@ -23,11 +27,12 @@ versioned bucket replaced versions stay, within the bucket's retention
 The same transaction writes the change's events (metadata/events.py): a file.created or
 file.updated per version, a dir.created per directory the paths implied that was new.
 
-The statements take arrays (``unnest``), so the same eleven of them commit one version or
+The function's statements take arrays (``unnest``), so one call commits one version or
 a batch of many (group commit): a small upload's commit is a transaction and a WAL
 flush, and at a few hundred small uploads a second PostgreSQL spent more CPU on them
 than a worker spent storing the bytes. They are planned as probes of the batch's keys
-(``keyed_plans.plan_by_key``), whatever the tables' size when the plans were made.
+(the function carries ``keyed_plans.plan_by_key``'s settings), whatever the tables'
+size when the plans were made.
 The caller (``FilesRepository``) only batches versions with distinct paths, no upload
 session and no reused chunk rows; if a batch fails, it commits each version on its own
 so one failure stays one failure.
@@ -40,12 +45,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg.types.json import Jsonb
 
 from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
-from master.metadata.chunk_rows import enqueue_short_chunks, in_flight, persist_chunks
-from master.metadata.events import MAKE_DIRS, outbox_insert
-from master.metadata.keyed_plans import plan_by_key
+from master.metadata.chunk_rows import LATE_WRITE_GRACE_S, in_flight, reused
 from master.metadata.object_attributes import attribute_arrays, insert_attributes_sql
 from master.metadata.pool import Database
 
@@ -59,46 +63,8 @@ def batchable(new: NewVersion) -> bool:
             and not any(p.row_existed for p in new.chunks))
 
 
-# Both statements below reach each file through a fenced probe (LATERAL ... OFFSET 0) of
-# its (bucket, path): joined plainly, the bucket id equals the buckets row's, and the
-# planner could reach files through the bucket alone and filter by path. A master on the
-# benchmark cluster had planned exactly that (every file of the bucket read per version:
-# 3,824 file rows per event insert, 780 per drop, ~2,000 files); fenced, each is one probe
-# of files_bucket_path.
-#
-# Versions a commit drops: every other version in an unversioned bucket; in a versioned
-# one, those past keep_versions (counting the new one) or older than keep_days. Their
-# chunks' GC clock restarts in the same statement (released to GC after its grace).
-_DROP_REPLACED = (
-    "WITH t AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::uuid[])"
-    "           AS t(bucket_id, path, keep)),"
-    " doomed AS (SELECT v.id FROM t JOIN LATERAL (SELECT f.id, f.bucket_id FROM files f"
-    "   WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true"
-    "   JOIN buckets b ON b.id = f.bucket_id"
-    "   JOIN file_versions v ON v.file_id = f.id AND v.id <> t.keep"
-    "   WHERE NOT b.versioning"
-    "   OR (b.keep_days IS NOT NULL"
-    "       AND v.created_at < now() - make_interval(days => b.keep_days))"
-    "   OR (b.keep_versions IS NOT NULL AND (SELECT count(*) FROM file_versions n"
-    "       WHERE n.file_id = v.file_id AND n.seq > v.seq) >= b.keep_versions)),"
-    " touched AS (UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN"
-    "   (SELECT vc.chunk_id FROM version_chunks vc JOIN doomed ON doomed.id = vc.version_id)"
-    "   RETURNING 1)"
-    " DELETE FROM file_versions WHERE id IN (SELECT id FROM doomed)"
-)
-
-
-# One event per committed version: file.updated over a live current version,
-# file.created over none or a delete marker (read before the pointer moves).
-_COMMIT_EVENTS = outbox_insert(
-    "SELECT t.n, CASE WHEN cur.id IS NOT NULL AND NOT cur.deleted THEN 'file.updated'"
-    " ELSE 'file.created' END, t.bucket_id, t.path, NULL, NULL, t.keep, t.size, t.sha256,"
-    " t.actor FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::bigint[], %s::text[],"
-    " %s::bigint[]) WITH ORDINALITY AS t(bucket_id, path, keep, size, sha256, actor, n)"
-    " JOIN LATERAL (SELECT f.current_version_id FROM files f WHERE f.bucket_id = t.bucket_id"
-    "   AND f.path = t.path OFFSET 0) f ON true"
-    " LEFT JOIN file_versions cur ON cur.id = f.current_version_id"
-)
+_COMMIT = "SELECT * FROM echofs_commit_versions(%s, %s, %s)"
+_DROP_REPLACED = "SELECT echofs_drop_replaced(%s::bigint[], %s::text[], %s::uuid[])"
 
 
 def ancestors(path: str) -> list[str]:
@@ -108,8 +74,9 @@ def ancestors(path: str) -> list[str]:
 
 
 def drop_replaced_sql() -> str:
-    """The statement dropping what a new current version replaces (``_DROP_REPLACED``);
-    parameters: bucket ids, paths and the versions to keep, as arrays."""
+    """The statement dropping what new current versions replace (migration 0019's
+    ``echofs_drop_replaced``); parameters: bucket ids, paths and the versions to keep,
+    as lists."""
     return _DROP_REPLACED
 
 
@@ -121,130 +88,94 @@ async def commit_versions(
     Raises Conflict when a version's upload session changed meanwhile or a directory
     stands at its path or a file at one of its parents, PreconditionFailed when a
     conditional version's precondition does not hold, Unavailable when a chunk row it
-    relied on was taken by GC (``persist_chunks``); nothing commits then.
+    relied on was taken by GC (``chunk_rows.reused``); nothing commits then.
     """
     keys = [(v.bucket_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
     version_ids = [v.version_id or uuid.uuid4() for v in versions]
-    placements = [p for v in versions for p in v.chunks]
-    order = sorted(range(len(versions)), key=lambda i: keys[i])  # one lock order for files
-    buckets = [keys[i][0] for i in order]
-    paths = [keys[i][1] for i in order]
-    keeps = [version_ids[i] for i in order]
-    parents = sorted({(v.bucket_id, d) for v in versions for d in ancestors(v.path)})
-    parent_actor: dict[tuple[int, str], int | None] = {}
-    for i in order:
-        for d in ancestors(versions[i].path):
-            parent_actor.setdefault((versions[i].bucket_id, d), versions[i].actor_id)
     conditional = [v for v in versions if v.conditional]
-    async with db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
-        await plan_by_key(cur)
+    described = [(version_ids[i], v.attributes) for i, v in enumerate(versions)
+                 if v.attributes is not None]
+    batch = _batch_document(versions, version_ids)
+    async with db.transaction() as conn, conn.pipeline():
         sessions = [await _complete_session(conn, v) for v in versions
                     if v.session_id is not None]
-        if parents:
-            # Hold the existing parent directories (shared): a move of one of them waits
-            # for this commit, or this commit waits for the move and then recreates the
-            # parents it needs; either way no file is left under a moved directory.
-            await cur.execute(
-                "SELECT 1 FROM directories d JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
-                " ON d.bucket_id = t.b AND d.path = t.p ORDER BY d.bucket_id, d.path"
-                " FOR SHARE OF d", ([b for b, _ in parents], [d for _, d in parents]),
-            )
-        # The file rows first, then the chunk rows: every transaction that touches both
-        # (deletes, restores, commits) locks them in this order, so two writers of one
-        # path queue on its row instead of deadlocking over chunk rows.
-        await cur.execute(
-            "INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)"
-            " SELECT t.id, b.owner_id, t.bucket_id, t.path, t.hint"
-            " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[])"
-            "   AS t(id, bucket_id, path, hint) JOIN buckets b ON b.id = t.bucket_id"
-            " ON CONFLICT (bucket_id, path) DO UPDATE"
-            " SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint",
-            ([versions[i].file_id or uuid.uuid4() for i in order], buckets, paths,
-             [versions[i].hint for i in order]),
-        )
-        chunk_ids = await persist_chunks(cur, placements)
-        clashes = conn.cursor()
-        await clashes.execute(
-            "SELECT f.path FROM files f JOIN unnest(%s::bigint[], %s::text[]) AS d(b, p)"
-            "   ON f.bucket_id = d.b AND f.path = d.p"
-            " UNION ALL SELECT d.path FROM directories d"
-            "   JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
-            "   ON d.bucket_id = t.b AND d.path = t.p",
-            ([b for b, _ in parents], [d for _, d in parents], buckets, paths),
-        )
-        preconditions = conn.cursor()
-        if conditional:
-            await preconditions.execute(
-                "SELECT f.bucket_id, f.path, v.sha256, v.deleted FROM files f"
-                " JOIN unnest(%s::bigint[], %s::text[]) AS t(b, p)"
-                "   ON f.bucket_id = t.b AND f.path = t.p"
-                " LEFT JOIN file_versions v ON v.id = f.current_version_id",
-                ([v.bucket_id for v in conditional], [v.path for v in conditional]),
-            )
-        await cur.execute(
-            "INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)"
-            " SELECT t.id, f.id, t.size, t.sha256, t.chunk_size, t.chunk_count, t.mode"
-            " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],"
-            "             %s::integer[], %s::integer[], %s::text[])"
-            "   AS t(id, bucket_id, path, size, sha256, chunk_size, chunk_count, mode)"
-            " JOIN files f ON f.bucket_id = t.bucket_id AND f.path = t.path",
-            (keeps, buckets, paths, [versions[i].size for i in order],
-             [versions[i].sha256 for i in order], [versions[i].chunk_size for i in order],
-             [len(versions[i].chunks) for i in order], [versions[i].mode for i in order]),
-        )
-        rows = [(version_ids[i], idx, p.chunk_id)
-                for i, v in enumerate(versions) for idx, p in enumerate(v.chunks)]
-        if rows:
-            await cur.execute(
-                "INSERT INTO version_chunks (version_id, idx, chunk_id)"
-                " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::text[])",
-                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-            )
-        described = [(version_ids[i], v.attributes) for i, v in enumerate(versions)
-                     if v.attributes is not None]
+        committed = conn.cursor()
+        await committed.execute(_COMMIT, (Jsonb(batch), replication_factor,
+                                          LATE_WRITE_GRACE_S))
         if described:  # the S3 gateway's view of these versions (metadata/objects.py)
-            await cur.execute(insert_attributes_sql(), attribute_arrays(described))
-        # The events, before the replaced versions go (the current one tells created
-        # from updated): the implied directories first, then one per version.
-        if parents:
-            await cur.execute(MAKE_DIRS, ([b for b, _ in parents], [d for _, d in parents],
-                                          [parent_actor[p] for p in parents]))
-        await cur.execute(_COMMIT_EVENTS, (
-            buckets, paths, keeps, [versions[i].size for i in order],
-            [versions[i].sha256 for i in order], [versions[i].actor_id for i in order]))
-        await cur.execute(drop_replaced_sql(), (buckets, paths, keeps))
-        await enqueue_short_chunks(cur, chunk_ids, replication_factor, in_flight(placements))
-        await cur.execute(
-            "UPDATE files f SET current_version_id = t.keep"
-            " FROM unnest(%s::bigint[], %s::text[], %s::uuid[]) AS t(bucket_id, path, keep)"
-            " WHERE f.bucket_id = t.bucket_id AND f.path = t.path"
-            " RETURNING f.id, f.bucket_id, f.path",
-            (buckets, paths, keeps),
-        )
-        found = {(r["bucket_id"], r["path"]): r["id"] for r in await cur.fetchall()}
+            await conn.execute(insert_attributes_sql(), attribute_arrays(described))
         for session in sessions:
             if await session.fetchone() is None:
                 raise Conflict(
                     "the session changed while completing (a part was re-sent, or it"
                     " was completed, aborted or expired); check its status and retry"
                 )
-        clash = await clashes.fetchone()
-        if clash is not None:
-            raise Conflict(f"{clash['path']!r} is a directory or a file, and cannot be both")
+        # A refusal (a path clash, a reused chunk taken by GC) raises here; the pool
+        # turns it into Conflict or Unavailable (metadata/refusals.py).
+        rows = await committed.fetchall()
+        found = {(r["bucket_id"], r["path"]): r for r in rows}
         if conditional:
-            _check_preconditions(conditional, await preconditions.fetchall())
+            _check_preconditions(conditional, found)
         if any(key not in found for key in keys):
             raise NotFound("the bucket was deleted while uploading")
-    return [found[key] for key in keys]
+    return [found[key]["file_id"] for key in keys]
 
 
-def _check_preconditions(versions: Sequence[NewVersion], rows: list[dict[str, Any]]) -> None:
-    current = {(r["bucket_id"], r["path"]): r for r in rows}
+def _batch_document(versions: Sequence[NewVersion],
+                    version_ids: Sequence[uuid.UUID]) -> dict[str, list[Any]]:
+    """``versions`` as migration 0019's ``echofs_version_batch``: one list per field,
+    versions in lock order (bucket, path), the distinct chunks sorted by id."""
+    order = sorted(range(len(versions)), key=lambda i: (versions[i].bucket_id,
+                                                        versions[i].path))
+    ordered = [versions[i] for i in order]
+    placements = [p for v in versions for p in v.chunks]
+    chunks = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
+    # Every acknowledged copy, also when two placements share the id (two files, one chunk).
+    replicas = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
+    listed = [(str(version_ids[i]), idx, p.chunk_id)
+              for i, v in enumerate(versions) for idx, p in enumerate(v.chunks)]
+    parent_actor: dict[tuple[int, str], int | None] = {}
+    for v in ordered:
+        for d in ancestors(v.path):
+            parent_actor.setdefault((v.bucket_id, d), v.actor_id)
+    parents = sorted(parent_actor)
+    return {
+        "version_ids": [str(version_ids[i]) for i in order],
+        "file_ids": [str(v.file_id or uuid.uuid4()) for v in ordered],
+        "bucket_ids": [v.bucket_id for v in ordered],
+        "paths": [v.path for v in ordered],
+        "hints": [v.hint for v in ordered],
+        "sizes": [v.size for v in ordered],
+        "etags": [v.sha256 for v in ordered],
+        "chunk_sizes": [v.chunk_size for v in ordered],
+        "chunk_counts": [len(v.chunks) for v in ordered],
+        "modes": [v.mode for v in ordered],
+        "actor_ids": [v.actor_id for v in ordered],
+        "reused_chunk_ids": reused(placements),
+        "chunk_ids": [p.chunk_id for p in chunks],
+        "raw_sizes": [p.raw_size for p in chunks],
+        "stored_sizes": [p.stored_size for p in chunks],
+        "codecs": [p.codec.value for p in chunks],
+        "blob_sha256s": [p.blob_sha256 for p in chunks],
+        "replica_chunk_ids": [c for c, _ in replicas],
+        "replica_worker_ids": [w for _, w in replicas],
+        "version_chunk_version_ids": [r[0] for r in listed],
+        "version_chunk_idxs": [r[1] for r in listed],
+        "version_chunk_chunk_ids": [r[2] for r in listed],
+        "parent_bucket_ids": [b for b, _ in parents],
+        "parent_paths": [d for _, d in parents],
+        "parent_actor_ids": [parent_actor[p] for p in parents],
+        "in_flight": in_flight(placements),
+    }
+
+
+def _check_preconditions(versions: Sequence[NewVersion],
+                         committed: dict[tuple[int, str], dict[str, Any]]) -> None:
     for new in versions:
-        row = current.get((new.bucket_id, new.path))
-        live_etag = (row["sha256"] if row is not None and row["sha256"] is not None
-                     and not row["deleted"] else None)
+        row = committed.get((new.bucket_id, new.path))
+        live_etag = (row["prior_etag"] if row is not None and row["prior_etag"] is not None
+                     and not row["prior_deleted"] else None)
         if new.if_none_match and live_etag is not None:
             raise PreconditionFailed(f"{new.path!r} exists (If-None-Match: *)")
         if (new.if_match is not None and new.if_match not in {"*", live_etag}) or (

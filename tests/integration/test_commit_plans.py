@@ -1,4 +1,5 @@
-"""A commit reads the rows of its batch, not the tables (master/metadata/keyed_plans.py).
+"""A commit reads the rows of its batch, not the tables (master/metadata/keyed_plans.py,
+migration 0019).
 
 The master's connections prepare a commit's statements while the tables are small (a new
 cluster), and PostgreSQL keeps those plans for the connection's life. Planned on small

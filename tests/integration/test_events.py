@@ -158,7 +158,7 @@ async def test_eight_writers_and_a_commit_held_open_lose_nothing_for_resuming_re
         def upload_waits_on_the_row() -> bool:
             return bool(query(cluster.spec.database_url,
                               "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                              " AND query LIKE '%%doomed%%'"))
+                              " AND query LIKE '%%echofs_commit_versions%%'"))
 
         assert await eventually(upload_waits_on_the_row, timeout_s=60, every_s=0.1)
 

@@ -1,0 +1,274 @@
+-- A version commit as one call into PostgreSQL (issue 19.2).
+--
+-- The commit (master/metadata/version_commit.py) was eleven to thirteen statements in
+-- one pipelined round trip. Each cost the master ~75 us of psycopg (binding and dumping
+-- its arrays, reading its result) and PostgreSQL a parse/bind/execute of its own, at a
+-- few hundred commits a second. The same statements now run here, in order, in one
+-- function the master calls once with the whole batch as one jsonb document
+-- (json.dumps is C; psycopg's array dumping is Python, per array). The function's SET
+-- clauses are keyed_plans.plan_by_key's: its statements are planned as probes of the
+-- batch's keys and keep their one generic plan.
+--
+-- The shared pieces are functions of their own, used by the commit and by the master's
+-- other callers alike, so each is written once: the chunk and replica rows of a written
+-- chunk (echofs_persist_chunks: commits, upload-session parts, multipart parts), its
+-- repair row when short of N copies (echofs_enqueue_short_chunks), the directories a
+-- path implies with their dir.created events (echofs_make_dirs: commits, mkdir, moves),
+-- the drop of the versions a new current one replaces (echofs_drop_replaced: commits,
+-- restores, deletes in versioned buckets). echofs_record_events is the outbox insert
+-- of this file's events; master/metadata/events.py's outbox_insert fills the same
+-- columns the same way for the master's other statements.
+
+-- Events whose fields are known: type, bucket, path, version, size, etag, actor.
+CREATE FUNCTION echofs_record_events(p_types text[], p_bucket_ids bigint[], p_paths text[],
+                                     p_version_ids uuid[], p_sizes bigint[], p_etags text[],
+                                     p_actor_ids bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_outbox (type, bucket_id, bucket, owner_id, path, version_id, size,
+                              etag, actor)
+    SELECT e.type, k.id, k.name, k.owner_id, e.path, e.version_id, e.size, e.etag,
+           COALESCE(u.username, '')
+    FROM unnest(p_types, p_bucket_ids, p_paths, p_version_ids, p_sizes, p_etags, p_actor_ids)
+         WITH ORDINALITY AS e(type, bucket_id, path, version_id, size, etag, actor_id, n)
+    JOIN buckets k ON k.id = e.bucket_id
+    LEFT JOIN users u ON u.id = e.actor_id
+    ORDER BY e.n;
+END
+$$;
+
+-- Create the directories (bucket, path) that do not exist, with a dir.created event
+-- each (actor: the matching p_actor_ids); return the ones made.
+CREATE FUNCTION echofs_make_dirs(p_bucket_ids bigint[], p_paths text[], p_actor_ids bigint[])
+RETURNS TABLE (made_bucket_id bigint, made_path text) LANGUAGE plpgsql AS $$
+DECLARE
+    made_buckets bigint[];
+    made_paths text[];
+    made_actors bigint[];
+BEGIN
+    WITH wanted AS (SELECT * FROM unnest(p_bucket_ids, p_paths, p_actor_ids) AS t(b, p, a)),
+    made AS (INSERT INTO directories AS d (bucket_id, path)
+             SELECT w.b, w.p FROM wanted w ORDER BY w.b, w.p
+             ON CONFLICT DO NOTHING RETURNING d.bucket_id, d.path)
+    SELECT array_agg(m.bucket_id ORDER BY m.bucket_id, m.path),
+           array_agg(m.path ORDER BY m.bucket_id, m.path),
+           array_agg(w.a ORDER BY m.bucket_id, m.path)
+    INTO made_buckets, made_paths, made_actors
+    FROM made m JOIN wanted w ON w.b = m.bucket_id AND w.p = m.path;
+    IF made_paths IS NOT NULL THEN
+        PERFORM echofs_record_events(
+            array_fill('dir.created'::text, ARRAY[cardinality(made_paths)]),
+            made_buckets, made_paths, NULL, NULL, NULL, made_actors);
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(made_buckets, made_paths);
+END
+$$;
+
+-- Upsert the rows of written chunks (restarting their GC clock) and a live replica row
+-- per acknowledged copy. Chunk ids sorted by the caller: one lock order for all writers.
+-- p_reused: the chunks whose row existed when the write began (dedup). They are locked
+-- first and must still be unmarked by GC, or their blobs may be gone: then nothing
+-- commits (SQLSTATE EC503, DETAIL {"chunk_ids": [...]}) and the client retries.
+CREATE FUNCTION echofs_persist_chunks(p_reused text[], p_chunk_ids text[],
+                                      p_raw_sizes integer[], p_stored_sizes integer[],
+                                      p_codecs text[], p_blob_sha256s text[],
+                                      p_replica_chunk_ids text[], p_replica_worker_ids text[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    held text[];
+    gone text[];
+BEGIN
+    IF cardinality(p_reused) > 0 THEN
+        -- FOR NO KEY UPDATE, the lock the upsert below takes anyway: a shared lock here
+        -- had to be upgraded there, and two commits reusing one chunk then deadlocked
+        -- (each holding the share the other's upgrade waits for).
+        SELECT array_agg(l.chunk_id) INTO held FROM (
+            SELECT chunk_id FROM chunks WHERE chunk_id = ANY(p_reused) AND gc_marked_at IS NULL
+            ORDER BY chunk_id FOR NO KEY UPDATE) AS l;
+        SELECT array_agg(r.id ORDER BY r.id) INTO gone FROM unnest(p_reused) AS r(id)
+        WHERE held IS NULL OR NOT r.id = ANY(held);
+        IF gone IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'EC503',
+                MESSAGE = format('%s chunk(s) this upload reused were garbage-collected while'
+                                 ' it ran; nothing was committed, retry the upload',
+                                 cardinality(gone)),
+                DETAIL = json_build_object('chunk_ids', gone[1:20])::text;
+        END IF;
+    END IF;
+    INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)
+    SELECT * FROM unnest(p_chunk_ids, p_raw_sizes, p_stored_sizes, p_codecs, p_blob_sha256s)
+    ON CONFLICT (chunk_id) DO UPDATE SET last_referenced_at = now(), gc_marked_at = NULL;
+    IF cardinality(p_replica_chunk_ids) > 0 THEN
+        INSERT INTO replicas (chunk_id, worker_id)
+        SELECT * FROM unnest(p_replica_chunk_ids, p_replica_worker_ids)
+        ON CONFLICT (chunk_id, worker_id) DO UPDATE SET state = 'live', updated_at = now();
+    END IF;
+END
+$$;
+
+-- A repair row for each chunk with fewer than p_replication_factor live copies; one
+-- whose missing copies are still being written (p_in_flight) is due after p_grace_s.
+CREATE FUNCTION echofs_enqueue_short_chunks(p_chunk_ids text[], p_replication_factor integer,
+                                            p_in_flight text[], p_grace_s double precision)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO repair_queue (chunk_id, reason, live_copies, next_attempt_at)
+    SELECT c.chunk_id, 'write_pending', count(r.worker_id) FILTER (WHERE r.state = 'live'),
+           now() + CASE WHEN c.chunk_id = ANY(p_in_flight)
+                        THEN make_interval(secs => p_grace_s) ELSE interval '0' END
+    FROM unnest(p_chunk_ids) AS c(chunk_id)
+    LEFT JOIN replicas r ON r.chunk_id = c.chunk_id
+    GROUP BY c.chunk_id
+    HAVING count(r.worker_id) FILTER (WHERE r.state = 'live') < p_replication_factor
+    ON CONFLICT (chunk_id) DO UPDATE SET live_copies = EXCLUDED.live_copies;
+END
+$$;
+
+-- Drop what new current versions replace: every other version of the file in an
+-- unversioned bucket; in a versioned one, those past keep_versions (counting the new
+-- one) or older than keep_days. Their chunks' GC clock restarts (released to GC after
+-- its grace). Files are reached through a fenced probe (LATERAL ... OFFSET 0) of their
+-- (bucket, path): joined plainly, the bucket id equals the buckets row's, and a plan
+-- made on a small table reached files through the bucket alone, filtering by path
+-- (every file of the bucket read per version).
+CREATE FUNCTION echofs_drop_replaced(p_bucket_ids bigint[], p_paths text[], p_keep uuid[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WITH t AS (SELECT * FROM unnest(p_bucket_ids, p_paths, p_keep) AS t(bucket_id, path, keep)),
+    doomed AS (
+        SELECT v.id FROM t
+        JOIN LATERAL (SELECT f.id, f.bucket_id FROM files f
+                      WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true
+        JOIN buckets k ON k.id = f.bucket_id
+        JOIN file_versions v ON v.file_id = f.id AND v.id <> t.keep
+        WHERE NOT k.versioning
+           OR (k.keep_days IS NOT NULL
+               AND v.created_at < now() - make_interval(days => k.keep_days))
+           OR (k.keep_versions IS NOT NULL AND (SELECT count(*) FROM file_versions n
+               WHERE n.file_id = v.file_id AND n.seq > v.seq) >= k.keep_versions)),
+    touched AS (UPDATE chunks SET last_referenced_at = now() WHERE chunk_id IN
+                (SELECT vc.chunk_id FROM version_chunks vc JOIN doomed ON doomed.id = vc.version_id)
+                RETURNING 1)
+    DELETE FROM file_versions WHERE id IN (SELECT id FROM doomed);
+END
+$$;
+
+-- What echofs_commit_versions takes: one array per field, a version's fields at one
+-- index, versions in lock order (bucket, path). Chunk arrays: the distinct chunks,
+-- sorted by id; reused_chunk_ids: those whose row the write relied on (dedup). version_chunk_*: each version's chunk list. parent_*: the directories
+-- the paths imply, with the actor their dir.created event names.
+CREATE TYPE echofs_version_batch AS (
+    version_ids uuid[], file_ids uuid[], bucket_ids bigint[], paths text[], hints text[],
+    sizes bigint[], etags text[], chunk_sizes integer[], chunk_counts integer[],
+    modes text[], actor_ids bigint[],
+    reused_chunk_ids text[], chunk_ids text[], raw_sizes integer[], stored_sizes integer[],
+    codecs text[],
+    blob_sha256s text[], replica_chunk_ids text[], replica_worker_ids text[],
+    version_chunk_version_ids uuid[], version_chunk_idxs integer[],
+    version_chunk_chunk_ids text[],
+    parent_bucket_ids bigint[], parent_paths text[], parent_actor_ids bigint[],
+    in_flight text[]
+);
+
+-- A committed version's file, and the version that was current before (its etag and
+-- whether it is a delete marker; NULL: none), read with the file row locked: the
+-- master checks a conditional upload's precondition against it before COMMIT.
+CREATE TYPE echofs_committed_version AS (
+    file_id uuid, bucket_id bigint, path text, prior_etag text, prior_deleted boolean
+);
+
+-- Make each version of p_batch current (see version_commit.py for what a commit
+-- promises). Refuses with SQLSTATE EC409 (DETAIL: the path) when a directory stands at
+-- a version's path or a file at one of its parents, with EC503 when a reused chunk was
+-- taken by GC (echofs_persist_chunks); returns nothing for a version whose bucket was
+-- deleted meanwhile.
+CREATE FUNCTION echofs_commit_versions(p_batch jsonb, p_replication_factor integer,
+                                       p_late_grace_s double precision)
+RETURNS SETOF echofs_committed_version LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    req echofs_version_batch := jsonb_populate_record(NULL::echofs_version_batch, p_batch);
+    v_file_ids uuid[];         -- each version's file after the upsert (NULL: bucket gone)
+    v_prior_etags text[];
+    v_prior_deleted boolean[];
+    v_event_types text[];
+    clash text;
+BEGIN
+    IF cardinality(req.parent_paths) > 0 THEN
+        -- Hold the existing parent directories (shared): a move of one of them waits
+        -- for this commit, or this commit waits for the move and then recreates the
+        -- parents it needs; either way no file is left under a moved directory.
+        PERFORM 1 FROM directories d
+        JOIN unnest(req.parent_bucket_ids, req.parent_paths) AS t(bucket_id, path)
+          ON d.bucket_id = t.bucket_id AND d.path = t.path
+        ORDER BY d.bucket_id, d.path FOR SHARE OF d;
+    END IF;
+    -- The file rows first, then the chunk rows: every transaction that touches both
+    -- (deletes, restores, commits) locks them in this order, so two writers of one
+    -- path queue on its row instead of deadlocking over chunk rows.
+    INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)
+    SELECT t.id, k.owner_id, t.bucket_id, t.path, t.hint
+    FROM unnest(req.file_ids, req.bucket_ids, req.paths, req.hints) AS t(id, bucket_id, path, hint)
+    JOIN buckets k ON k.id = t.bucket_id
+    ON CONFLICT (bucket_id, path) DO UPDATE
+    SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint;
+    PERFORM echofs_persist_chunks(req.reused_chunk_ids, req.chunk_ids, req.raw_sizes, req.stored_sizes, req.codecs,
+                                  req.blob_sha256s, req.replica_chunk_ids,
+                                  req.replica_worker_ids);
+    SELECT c.path INTO clash FROM (
+        SELECT f.path::text FROM files f
+        JOIN unnest(req.parent_bucket_ids, req.parent_paths) AS d(bucket_id, path)
+          ON f.bucket_id = d.bucket_id AND f.path = d.path
+        UNION ALL
+        SELECT d.path::text FROM directories d
+        JOIN unnest(req.bucket_ids, req.paths) AS t(bucket_id, path)
+          ON d.bucket_id = t.bucket_id AND d.path = t.path) AS c(path)
+    LIMIT 1;
+    IF clash IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EC409', DETAIL = clash,
+            MESSAGE = 'a path of the commit is a directory or a file, and cannot be both';
+    END IF;
+    -- The version each file had (file rows now locked): the precondition's answer and
+    -- the event's type (file.updated over a live version, file.created otherwise).
+    SELECT array_agg(f.id ORDER BY t.n), array_agg(cur.sha256 ORDER BY t.n),
+           array_agg(cur.deleted ORDER BY t.n),
+           array_agg(CASE WHEN cur.id IS NOT NULL AND NOT cur.deleted THEN 'file.updated'
+                          ELSE 'file.created' END ORDER BY t.n)
+    INTO v_file_ids, v_prior_etags, v_prior_deleted, v_event_types
+    FROM unnest(req.bucket_ids, req.paths) WITH ORDINALITY AS t(bucket_id, path, n)
+    LEFT JOIN LATERAL (SELECT f.id, f.current_version_id FROM files f
+                       WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true
+    LEFT JOIN file_versions cur ON cur.id = f.current_version_id;
+    INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)
+    SELECT * FROM unnest(req.version_ids, v_file_ids, req.sizes, req.etags, req.chunk_sizes,
+                         req.chunk_counts, req.modes)
+        AS t(id, file_id, size, sha256, chunk_size, chunk_count, mode)
+    WHERE t.file_id IS NOT NULL;
+    INSERT INTO version_chunks (version_id, idx, chunk_id)
+    SELECT * FROM unnest(req.version_chunk_version_ids, req.version_chunk_idxs,
+                         req.version_chunk_chunk_ids);
+    -- The events, before the replaced versions go: the implied directories first, then
+    -- one per version.
+    IF cardinality(req.parent_paths) > 0 THEN
+        PERFORM echofs_make_dirs(req.parent_bucket_ids, req.parent_paths, req.parent_actor_ids);
+    END IF;
+    PERFORM echofs_record_events(v_event_types, req.bucket_ids, req.paths, req.version_ids,
+                                 req.sizes, req.etags, req.actor_ids);
+    PERFORM echofs_drop_replaced(req.bucket_ids, req.paths, req.version_ids);
+    PERFORM echofs_enqueue_short_chunks(req.chunk_ids, p_replication_factor, req.in_flight,
+                                        p_late_grace_s);
+    RETURN QUERY
+    WITH moved AS (
+        UPDATE files f SET current_version_id = t.keep
+        FROM unnest(req.bucket_ids, req.paths, req.version_ids) AS t(bucket_id, path, keep)
+        WHERE f.bucket_id = t.bucket_id AND f.path = t.path
+        RETURNING f.id, f.bucket_id, f.path)
+    SELECT m.id, m.bucket_id, m.path::text, p.etag, p.deleted
+    FROM moved m
+    JOIN unnest(req.bucket_ids, req.paths, v_prior_etags, v_prior_deleted)
+        AS p(bucket_id, path, etag, deleted)
+      ON p.bucket_id = m.bucket_id AND p.path = m.path;
+END
+$$;
