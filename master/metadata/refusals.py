@@ -12,8 +12,13 @@ check reports it the same way:
 - ``EC503`` (migration 0019's ``echofs_persist_chunks``): a chunk row a write relied on
   (dedup) was marked or deleted by GC meanwhile, so its blobs may be gone; nothing
   commits and the client retries (503). DETAIL: ``{"chunk_ids": [...]}``.
-- ``EC409`` (migration 0019's ``echofs_commit_versions``): a directory stands at a new
-  version's path, or a file at one of its parents (409). DETAIL: the path.
+- The refusals of a version commit (migration 0019's ``echofs_commit_versions``, one
+  statement, so each rolls the whole commit back): ``EC409`` a directory stands at a new
+  version's path or a file at one of its parents (409; DETAIL: the path); ``ES409`` an
+  upload session the commit completes changed since its parts were read (409);
+  ``EP412`` a conditional upload's precondition does not hold against the current
+  version (412; DETAIL: ``{"path", "etag", "if_none_match"}``); ``EN404`` the bucket
+  was deleted while uploading (404).
 """
 
 from __future__ import annotations
@@ -23,13 +28,23 @@ from typing import Any
 
 import psycopg
 
-from common.errors import Conflict, EchoError, QuotaExceeded, Unavailable
+from common.errors import (
+    Conflict,
+    EchoError,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+    Unavailable,
+)
 
 __all__ = ["refusal_from"]
 
 _QUOTA = "EQ507"
 _REUSED_CHUNK_GONE = "EC503"
 _PATH_CLASH = "EC409"
+_SESSION_CHANGED = "ES409"
+_PRECONDITION = "EP412"
+_BUCKET_GONE = "EN404"
 
 
 def refusal_from(exc: psycopg.Error) -> EchoError | None:
@@ -43,7 +58,22 @@ def refusal_from(exc: psycopg.Error) -> EchoError | None:
     if exc.sqlstate == _PATH_CLASH:
         return Conflict(f"{exc.diag.message_detail!r} is a directory or a file, and cannot"
                         " be both")
+    if exc.sqlstate == _SESSION_CHANGED:
+        return Conflict("the session changed while completing (a part was re-sent, or it"
+                        " was completed, aborted or expired); check its status and retry")
+    if exc.sqlstate == _PRECONDITION:
+        return _precondition_failed(_json_detail(exc))
+    if exc.sqlstate == _BUCKET_GONE:
+        return NotFound("the bucket was deleted while uploading")
     return None
+
+
+def _precondition_failed(detail: dict[str, Any]) -> PreconditionFailed:
+    path = str(detail.get("path", ""))
+    if detail.get("if_none_match"):
+        return PreconditionFailed(f"{path!r} exists (If-None-Match: *)")
+    return PreconditionFailed(f"{path!r} does not have the etag If-Match names",
+                              details={"etag": detail.get("etag")})
 
 
 def _json_detail(exc: psycopg.Error) -> dict[str, Any]:

@@ -8,14 +8,15 @@ a mix. Replaced versions are deleted in the same transaction; their chunks' GC c
 period. A version that completes an upload session also marks the session completed,
 and the commit fails (``Conflict``) if the session changed since its parts were read.
 
-The commit's statements run inside PostgreSQL, in one function (migration 0019,
-``echofs_commit_versions``) that takes the whole batch as one jsonb document: the master
-sends one call, plus the session completion and the S3 attributes when a version has
-them, in one pipelined round trip, and reads the answers that decide (the session still
-open, each file's id and its version before this one) before COMMIT; a failed check
-rolls it all back. Eleven to thirteen statements sent one by one had cost the master
-~75 us of psycopg each (most of it dumping their arrays in Python) and PostgreSQL a
-parse, bind and execute each, at a few hundred commits a second.
+The commit is one statement: migration 0019's ``echofs_commit_versions``, called in
+autocommit mode with the whole batch as one jsonb document, runs the commit's
+statements in order inside PostgreSQL and is its own transaction. Every check that
+decides (the session still open, no directory or file in the way, the precondition,
+the reused chunks still there, the bucket still there) runs in it and refuses with a
+SQLSTATE of ours, rolling it all back (``metadata/refusals.py`` names them). So a commit
+is one round trip, with no BEGIN or COMMIT of its own. Eleven to thirteen statements
+in a transaction had cost the master ~75 us of psycopg each (most of it dumping their
+arrays in Python), three round trips, and PostgreSQL a parse, bind and execute each.
 
 Files live at (bucket, path). The same function creates the directories a path
 implies, refuses (Conflict) a file where a directory stands or under a file, and, for a
@@ -44,13 +45,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 
-from common.errors import Conflict, NotFound, PreconditionFailed
 from master.domain.records import NewVersion
 from master.metadata.chunk_rows import LATE_WRITE_GRACE_S, in_flight, reused
-from master.metadata.object_attributes import attribute_arrays, insert_attributes_sql
 from master.metadata.pool import Database
 
 __all__ = ["ancestors", "batchable", "commit_versions", "drop_replaced_sql"]
@@ -85,63 +83,49 @@ async def commit_versions(
 ) -> list[uuid.UUID]:
     """Make each of ``versions`` (distinct (bucket, path)) current; return their file ids.
 
-    Raises Conflict when a version's upload session changed meanwhile or a directory
-    stands at its path or a file at one of its parents, PreconditionFailed when a
-    conditional version's precondition does not hold, Unavailable when a chunk row it
-    relied on was taken by GC (``chunk_rows.reused``); nothing commits then.
+    One statement in autocommit mode (migration 0019's ``echofs_commit_versions``), so
+    one round trip and its own transaction. Its refusals, each leaving everything as it
+    was, reach the caller translated (``metadata/refusals.py``): Conflict when a version's
+    upload session changed meanwhile or a directory stands at its path or a file at one
+    of its parents, PreconditionFailed when a conditional version's precondition does not
+    hold, Unavailable when a chunk row it relied on was taken by GC, NotFound when its
+    bucket was deleted while uploading.
     """
     keys = [(v.bucket_id, v.path) for v in versions]
     assert len(set(keys)) == len(keys), "one path twice in a group commit"
-    version_ids = [v.version_id or uuid.uuid4() for v in versions]
-    conditional = [v for v in versions if v.conditional]
-    described = [(version_ids[i], v.attributes) for i, v in enumerate(versions)
-                 if v.attributes is not None]
-    batch = _batch_document(versions, version_ids)
-    async with db.transaction() as conn, conn.pipeline():
-        sessions = [await _complete_session(conn, v) for v in versions
-                    if v.session_id is not None]
-        committed = conn.cursor()
-        await committed.execute(_COMMIT, (Jsonb(batch), replication_factor,
-                                          LATE_WRITE_GRACE_S))
-        if described:  # the S3 gateway's view of these versions (metadata/objects.py)
-            await conn.execute(insert_attributes_sql(), attribute_arrays(described))
-        for session in sessions:
-            if await session.fetchone() is None:
-                raise Conflict(
-                    "the session changed while completing (a part was re-sent, or it"
-                    " was completed, aborted or expired); check its status and retry"
-                )
-        # A refusal (a path clash, a reused chunk taken by GC) raises here; the pool
-        # turns it into Conflict or Unavailable (metadata/refusals.py).
-        rows = await committed.fetchall()
-        found = {(r["bucket_id"], r["path"]): r for r in rows}
-        if conditional:
-            _check_preconditions(conditional, found)
-        if any(key not in found for key in keys):
-            raise NotFound("the bucket was deleted while uploading")
-    return [found[key]["file_id"] for key in keys]
+    batch = _batch_document(versions)
+    async with db.connection() as conn:
+        cur = await conn.execute(_COMMIT, (Jsonb(batch), replication_factor,
+                                           LATE_WRITE_GRACE_S))
+        rows = await cur.fetchall()
+    found = {(r["bucket_id"], r["path"]): r["file_id"] for r in rows}
+    return [found[key] for key in keys]
 
 
-def _batch_document(versions: Sequence[NewVersion],
-                    version_ids: Sequence[uuid.UUID]) -> dict[str, list[Any]]:
+def _batch_document(versions: Sequence[NewVersion]) -> dict[str, list[Any]]:
     """``versions`` as migration 0019's ``echofs_version_batch``: one list per field,
     versions in lock order (bucket, path), the distinct chunks sorted by id."""
-    order = sorted(range(len(versions)), key=lambda i: (versions[i].bucket_id,
-                                                        versions[i].path))
-    ordered = [versions[i] for i in order]
-    placements = [p for v in versions for p in v.chunks]
+    ordered = sorted(versions, key=lambda v: (v.bucket_id, v.path))
+    version_ids = [str(v.version_id or uuid.uuid4()) for v in ordered]
+    placements = [p for v in ordered for p in v.chunks]
     chunks = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
     # Every acknowledged copy, also when two placements share the id (two files, one chunk).
     replicas = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
-    listed = [(str(version_ids[i]), idx, p.chunk_id)
-              for i, v in enumerate(versions) for idx, p in enumerate(v.chunks)]
+    listed = [(version_ids[i], idx, p.chunk_id)
+              for i, v in enumerate(ordered) for idx, p in enumerate(v.chunks)]
     parent_actor: dict[tuple[int, str], int | None] = {}
     for v in ordered:
         for d in ancestors(v.path):
             parent_actor.setdefault((v.bucket_id, d), v.actor_id)
     parents = sorted(parent_actor)
+    # A session's updated_at when its parts were read (None matches no session).
+    sessions = [(str(v.session_id),
+                 v.session_updated_at.isoformat() if v.session_updated_at else None)
+                for v in ordered if v.session_id is not None]
+    described = [(version_ids[i], v.attributes) for i, v in enumerate(ordered)
+                 if v.attributes is not None]
     return {
-        "version_ids": [str(version_ids[i]) for i in order],
+        "version_ids": version_ids,
         "file_ids": [str(v.file_id or uuid.uuid4()) for v in ordered],
         "bucket_ids": [v.bucket_id for v in ordered],
         "paths": [v.path for v in ordered],
@@ -152,6 +136,8 @@ def _batch_document(versions: Sequence[NewVersion],
         "chunk_counts": [len(v.chunks) for v in ordered],
         "modes": [v.mode for v in ordered],
         "actor_ids": [v.actor_id for v in ordered],
+        "if_matches": [v.if_match for v in ordered],
+        "if_none_matches": [v.if_none_match for v in ordered],
         "reused_chunk_ids": reused(placements),
         "chunk_ids": [p.chunk_id for p in chunks],
         "raw_sizes": [p.raw_size for p in chunks],
@@ -167,37 +153,11 @@ def _batch_document(versions: Sequence[NewVersion],
         "parent_paths": [d for _, d in parents],
         "parent_actor_ids": [parent_actor[p] for p in parents],
         "in_flight": in_flight(placements),
+        "session_ids": [i for i, _ in sessions],
+        "session_updated_ats": [at for _, at in sessions],
+        "attribute_version_ids": [i for i, _ in described],
+        "attribute_etags": [a.etag for _, a in described],
+        "attribute_content_types": [a.content_type for _, a in described],
+        "attribute_headers": [a.headers for _, a in described],
+        "attribute_metadata": [a.metadata for _, a in described],
     }
-
-
-def _check_preconditions(versions: Sequence[NewVersion],
-                         committed: dict[tuple[int, str], dict[str, Any]]) -> None:
-    for new in versions:
-        row = committed.get((new.bucket_id, new.path))
-        live_etag = (row["prior_etag"] if row is not None and row["prior_etag"] is not None
-                     and not row["prior_deleted"] else None)
-        if new.if_none_match and live_etag is not None:
-            raise PreconditionFailed(f"{new.path!r} exists (If-None-Match: *)")
-        if (new.if_match is not None and new.if_match not in {"*", live_etag}) or (
-            new.if_match == "*" and live_etag is None
-        ):
-            raise PreconditionFailed(
-                f"{new.path!r} does not have the etag If-Match names", details={
-                    "etag": live_etag})
-
-
-async def _complete_session(conn: AsyncConnection[Any], new: NewVersion) -> AsyncCursor[Any]:
-    """Send the session's completion; its answer (a row, or none if the session changed
-    since ``new.session_updated_at``) is read before COMMIT. Its part rows go with it:
-    the version now holds their chunks, and a part row left behind would keep the chunk
-    from GC after the file is deleted (GC spares any chunk a part row names)."""
-    cur = conn.cursor()
-    await cur.execute(
-        "WITH done AS (UPDATE upload_sessions SET state = 'completed', updated_at = now(),"
-        "   tail_chunk_id = NULL, tail_size = 0"
-        "   WHERE id = %s AND state = 'open' AND updated_at = %s RETURNING id),"
-        " parts AS (DELETE FROM upload_session_parts p USING done WHERE p.session_id = done.id)"
-        " SELECT id FROM done",
-        (new.session_id, new.session_updated_at),
-    )
-    return cur

@@ -4,8 +4,9 @@ The checks run inside PostgreSQL, in ``echofs_commit_versions``, and come back a
 SQLSTATEs that ``metadata/refusals.py`` turns into the API's errors: a directory where a
 file would go or a file where a directory would go (Conflict), a chunk the upload reused
 that GC took meanwhile (Unavailable), a precondition that does not hold
-(PreconditionFailed). Each refused commit must leave files, versions, directories, chunk
-rows and events exactly as they were.
+(PreconditionFailed), a bucket deleted while uploading (NotFound). The commit is one
+statement in autocommit mode, so each refused commit must leave files, versions,
+directories, chunk rows and events exactly as they were, the rest of its group included.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from common.errors import Conflict, PreconditionFailed, Unavailable
+from common.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
 from tools.sample_versions import one_chunk_version
@@ -135,3 +136,15 @@ async def test_preconditions_are_checked_against_the_version_before_the_commit(
     await commit_versions(db, [new_file], 3)
     after = _state(url)
     assert (after["files"], after["versions"]) == (before["files"] + 1, before["versions"] + 1)
+
+
+async def test_a_version_whose_bucket_is_gone_refuses_its_whole_group_unchanged(
+    seeded: tuple[Database, str, int, int],
+) -> None:
+    db, url, owner, bucket = seeded
+    before = _state(url)
+    with pytest.raises(NotFound) as refused:
+        await commit_versions(db, [one_chunk_version(owner, bucket, "kept/a"),
+                                   one_chunk_version(owner, bucket + 1000, "gone/b")], 3)
+    assert str(refused.value) == "the bucket was deleted while uploading"
+    assert _state(url) == before

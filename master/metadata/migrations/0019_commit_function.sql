@@ -1,13 +1,16 @@
--- A version commit as one call into PostgreSQL (issue 19.2).
+-- A version commit as one statement (issue 19.2).
 --
--- The commit (master/metadata/version_commit.py) was eleven to thirteen statements in
--- one pipelined round trip. Each cost the master ~75 us of psycopg (binding and dumping
--- its arrays, reading its result) and PostgreSQL a parse/bind/execute of its own, at a
--- few hundred commits a second. The same statements now run here, in order, in one
--- function the master calls once with the whole batch as one jsonb document
--- (json.dumps is C; psycopg's array dumping is Python, per array). The function's SET
--- clauses are keyed_plans.plan_by_key's: its statements are planned as probes of the
--- batch's keys and keep their one generic plan.
+-- The commit (master/metadata/version_commit.py) was eleven to thirteen statements in a
+-- transaction: BEGIN, one pipelined round trip, COMMIT. Each statement cost the master
+-- ~75 us of psycopg (dumping its arrays in Python, reading its result) and PostgreSQL a
+-- parse, bind and execute of its own, at a few hundred commits a second. The same
+-- statements now run here, in order, in one function the master calls in autocommit
+-- mode with the whole batch as one jsonb document (json.dumps is C; psycopg's array
+-- dumping is Python, per array): one statement, one round trip, its own transaction.
+-- Every check that can refuse the commit runs here too, before the statement ends, so a
+-- refusal rolls everything back. The function's SET clauses are
+-- keyed_plans.plan_by_key's: its statements are planned as probes of the batch's keys
+-- and keep their one generic plan.
 --
 -- The shared pieces are functions of their own, used by the commit and by the master's
 -- other callers alike, so each is written once: the chunk and replica rows of a written
@@ -154,34 +157,41 @@ END
 $$;
 
 -- What echofs_commit_versions takes: one array per field, a version's fields at one
--- index, versions in lock order (bucket, path). Chunk arrays: the distinct chunks,
--- sorted by id; reused_chunk_ids: those whose row the write relied on (dedup). version_chunk_*: each version's chunk list. parent_*: the directories
--- the paths imply, with the actor their dir.created event names.
+-- index, versions in lock order (bucket, path). if_matches / if_none_matches: each
+-- version's precondition (NULL / false: none). Chunk arrays: the distinct chunks, sorted
+-- by id; reused_chunk_ids: those whose row the write relied on (dedup).
+-- version_chunk_*: each version's chunk list. parent_*: the directories the paths imply,
+-- with the actor their dir.created event names. session_*: the upload sessions the
+-- versions complete, with their updated_at when their parts were read. attribute_*: the
+-- S3 gateway's attributes of the versions that have them.
 CREATE TYPE echofs_version_batch AS (
     version_ids uuid[], file_ids uuid[], bucket_ids bigint[], paths text[], hints text[],
     sizes bigint[], etags text[], chunk_sizes integer[], chunk_counts integer[],
-    modes text[], actor_ids bigint[],
+    modes text[], actor_ids bigint[], if_matches text[], if_none_matches boolean[],
     reused_chunk_ids text[], chunk_ids text[], raw_sizes integer[], stored_sizes integer[],
-    codecs text[],
-    blob_sha256s text[], replica_chunk_ids text[], replica_worker_ids text[],
+    codecs text[], blob_sha256s text[], replica_chunk_ids text[], replica_worker_ids text[],
     version_chunk_version_ids uuid[], version_chunk_idxs integer[],
     version_chunk_chunk_ids text[],
     parent_bucket_ids bigint[], parent_paths text[], parent_actor_ids bigint[],
-    in_flight text[]
+    in_flight text[],
+    session_ids uuid[], session_updated_ats timestamptz[],
+    attribute_version_ids uuid[], attribute_etags text[], attribute_content_types text[],
+    attribute_headers jsonb[], attribute_metadata jsonb[]
 );
 
--- A committed version's file, and the version that was current before (its etag and
--- whether it is a delete marker; NULL: none), read with the file row locked: the
--- master checks a conditional upload's precondition against it before COMMIT.
-CREATE TYPE echofs_committed_version AS (
-    file_id uuid, bucket_id bigint, path text, prior_etag text, prior_deleted boolean
-);
+CREATE TYPE echofs_committed_version AS (file_id uuid, bucket_id bigint, path text);
 
--- Make each version of p_batch current (see version_commit.py for what a commit
--- promises). Refuses with SQLSTATE EC409 (DETAIL: the path) when a directory stands at
--- a version's path or a file at one of its parents, with EC503 when a reused chunk was
--- taken by GC (echofs_persist_chunks); returns nothing for a version whose bucket was
--- deleted meanwhile.
+-- Make each version of p_batch current, or nothing at all: the whole commit (see
+-- version_commit.py for what it promises) is this one statement, so the master sends
+-- it in autocommit mode and it is its own transaction. Refusals, each rolling it all
+-- back (master/metadata/refusals.py turns them into the API's errors):
+--   ES409  an upload session the commit completes changed since its parts were read;
+--   EC409  a directory stands at a version's path or a file at one of its parents
+--          (DETAIL: the path);
+--   EC503  a reused chunk was taken by GC (echofs_persist_chunks);
+--   EP412  a version's precondition does not hold, checked against the current version
+--          read with the file row locked (DETAIL: {"path", "etag", "if_none_match"});
+--   EN404  a version's bucket was deleted meanwhile.
 CREATE FUNCTION echofs_commit_versions(p_batch jsonb, p_replication_factor integer,
                                        p_late_grace_s double precision)
 RETURNS SETOF echofs_committed_version LANGUAGE plpgsql
@@ -191,11 +201,27 @@ AS $$
 DECLARE
     req echofs_version_batch := jsonb_populate_record(NULL::echofs_version_batch, p_batch);
     v_file_ids uuid[];         -- each version's file after the upsert (NULL: bucket gone)
-    v_prior_etags text[];
-    v_prior_deleted boolean[];
-    v_event_types text[];
+    v_live_etags text[];       -- the etag of each file's live version before (NULL: none)
+    completed integer;
     clash text;
+    failed record;
 BEGIN
+    IF cardinality(req.session_ids) > 0 THEN
+        -- Their part rows go too: the version now holds their chunks, and a part row
+        -- left behind would keep a chunk from GC after the file is deleted.
+        WITH done AS (
+            UPDATE upload_sessions s SET state = 'completed', updated_at = now(),
+                tail_chunk_id = NULL, tail_size = 0
+            FROM unnest(req.session_ids, req.session_updated_ats) AS t(id, seen)
+            WHERE s.id = t.id AND s.state = 'open' AND s.updated_at = t.seen
+            RETURNING s.id),
+        parts AS (DELETE FROM upload_session_parts p USING done WHERE p.session_id = done.id)
+        SELECT count(*) INTO completed FROM done;
+        IF completed < cardinality(req.session_ids) THEN
+            RAISE EXCEPTION USING ERRCODE = 'ES409',
+                MESSAGE = 'an upload session changed while it was being completed';
+        END IF;
+    END IF;
     IF cardinality(req.parent_paths) > 0 THEN
         -- Hold the existing parent directories (shared): a move of one of them waits
         -- for this commit, or this commit waits for the move and then recreates the
@@ -214,9 +240,35 @@ BEGIN
     JOIN buckets k ON k.id = t.bucket_id
     ON CONFLICT (bucket_id, path) DO UPDATE
     SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint;
-    PERFORM echofs_persist_chunks(req.reused_chunk_ids, req.chunk_ids, req.raw_sizes, req.stored_sizes, req.codecs,
-                                  req.blob_sha256s, req.replica_chunk_ids,
-                                  req.replica_worker_ids);
+    -- Each version's file and the live version it had, read with the file row locked:
+    -- what a precondition is checked against, and what tells file.updated (over a live
+    -- version) from file.created (over none or a delete marker).
+    SELECT array_agg(f.id ORDER BY t.n),
+           array_agg(CASE WHEN NOT cur.deleted THEN cur.sha256 END ORDER BY t.n)
+    INTO v_file_ids, v_live_etags
+    FROM unnest(req.bucket_ids, req.paths) WITH ORDINALITY AS t(bucket_id, path, n)
+    LEFT JOIN LATERAL (SELECT f.id, f.current_version_id FROM files f
+                       WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true
+    LEFT JOIN file_versions cur ON cur.id = f.current_version_id;
+    IF array_position(v_file_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EN404',
+            MESSAGE = 'the bucket was deleted while uploading';
+    END IF;
+    SELECT t.path, t.live, t.if_none_match AND t.live IS NOT NULL AS none_match INTO failed
+    FROM unnest(req.paths, v_live_etags, req.if_matches, req.if_none_matches)
+        AS t(path, live, if_match, if_none_match)
+    WHERE (t.if_none_match AND t.live IS NOT NULL)
+       OR (t.if_match IS NOT NULL AND t.if_match <> '*' AND t.live IS DISTINCT FROM t.if_match)
+       OR (t.if_match = '*' AND t.live IS NULL)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP412', MESSAGE = 'a precondition does not hold',
+            DETAIL = json_build_object('path', failed.path, 'etag', failed.live,
+                                       'if_none_match', failed.none_match)::text;
+    END IF;
+    PERFORM echofs_persist_chunks(req.reused_chunk_ids, req.chunk_ids, req.raw_sizes,
+                                  req.stored_sizes, req.codecs, req.blob_sha256s,
+                                  req.replica_chunk_ids, req.replica_worker_ids);
     SELECT c.path INTO clash FROM (
         SELECT f.path::text FROM files f
         JOIN unnest(req.parent_bucket_ids, req.parent_paths) AS d(bucket_id, path)
@@ -230,45 +282,34 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'EC409', DETAIL = clash,
             MESSAGE = 'a path of the commit is a directory or a file, and cannot be both';
     END IF;
-    -- The version each file had (file rows now locked): the precondition's answer and
-    -- the event's type (file.updated over a live version, file.created otherwise).
-    SELECT array_agg(f.id ORDER BY t.n), array_agg(cur.sha256 ORDER BY t.n),
-           array_agg(cur.deleted ORDER BY t.n),
-           array_agg(CASE WHEN cur.id IS NOT NULL AND NOT cur.deleted THEN 'file.updated'
-                          ELSE 'file.created' END ORDER BY t.n)
-    INTO v_file_ids, v_prior_etags, v_prior_deleted, v_event_types
-    FROM unnest(req.bucket_ids, req.paths) WITH ORDINALITY AS t(bucket_id, path, n)
-    LEFT JOIN LATERAL (SELECT f.id, f.current_version_id FROM files f
-                       WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true
-    LEFT JOIN file_versions cur ON cur.id = f.current_version_id;
     INSERT INTO file_versions (id, file_id, size, sha256, chunk_size, chunk_count, mode)
     SELECT * FROM unnest(req.version_ids, v_file_ids, req.sizes, req.etags, req.chunk_sizes,
-                         req.chunk_counts, req.modes)
-        AS t(id, file_id, size, sha256, chunk_size, chunk_count, mode)
-    WHERE t.file_id IS NOT NULL;
+                         req.chunk_counts, req.modes);
     INSERT INTO version_chunks (version_id, idx, chunk_id)
     SELECT * FROM unnest(req.version_chunk_version_ids, req.version_chunk_idxs,
                          req.version_chunk_chunk_ids);
+    IF cardinality(req.attribute_version_ids) > 0 THEN  -- the S3 gateway's (0013)
+        INSERT INTO object_attributes (version_id, etag, content_type, headers, metadata)
+        SELECT * FROM unnest(req.attribute_version_ids, req.attribute_etags,
+                             req.attribute_content_types, req.attribute_headers,
+                             req.attribute_metadata);
+    END IF;
     -- The events, before the replaced versions go: the implied directories first, then
     -- one per version.
     IF cardinality(req.parent_paths) > 0 THEN
         PERFORM echofs_make_dirs(req.parent_bucket_ids, req.parent_paths, req.parent_actor_ids);
     END IF;
-    PERFORM echofs_record_events(v_event_types, req.bucket_ids, req.paths, req.version_ids,
-                                 req.sizes, req.etags, req.actor_ids);
+    PERFORM echofs_record_events(
+        ARRAY(SELECT CASE WHEN e IS NULL THEN 'file.created' ELSE 'file.updated' END
+              FROM unnest(v_live_etags) WITH ORDINALITY AS l(e, n) ORDER BY l.n),
+        req.bucket_ids, req.paths, req.version_ids, req.sizes, req.etags, req.actor_ids);
     PERFORM echofs_drop_replaced(req.bucket_ids, req.paths, req.version_ids);
     PERFORM echofs_enqueue_short_chunks(req.chunk_ids, p_replication_factor, req.in_flight,
                                         p_late_grace_s);
     RETURN QUERY
-    WITH moved AS (
-        UPDATE files f SET current_version_id = t.keep
-        FROM unnest(req.bucket_ids, req.paths, req.version_ids) AS t(bucket_id, path, keep)
-        WHERE f.bucket_id = t.bucket_id AND f.path = t.path
-        RETURNING f.id, f.bucket_id, f.path)
-    SELECT m.id, m.bucket_id, m.path::text, p.etag, p.deleted
-    FROM moved m
-    JOIN unnest(req.bucket_ids, req.paths, v_prior_etags, v_prior_deleted)
-        AS p(bucket_id, path, etag, deleted)
-      ON p.bucket_id = m.bucket_id AND p.path = m.path;
+    UPDATE files f SET current_version_id = t.keep
+    FROM unnest(req.bucket_ids, req.paths, req.version_ids) AS t(bucket_id, path, keep)
+    WHERE f.bucket_id = t.bucket_id AND f.path = t.path
+    RETURNING f.id, f.bucket_id, f.path::text;
 END
 $$;
