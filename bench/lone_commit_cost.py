@@ -24,13 +24,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-
 from common.embedded import EmbeddedPostgres
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
 from tools.databases import create_database
-from tools.sample_versions import one_chunk_version
+from tools.sample_versions import one_chunk_version, seed_owner
 
 __all__ = ["main"]
 
@@ -60,13 +58,7 @@ async def _run(db: Database, owner_id: int, bucket_id: int, pid: int, commits: i
 async def _bench(url: str, rounds: int, commits: int) -> None:
     db = await open_database(url, min_size=1, max_size=1)
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            owner = conn.execute("INSERT INTO users (username, password_hash)"
-                                 " VALUES ('u', 'x') RETURNING id").fetchone()[0]  # type: ignore[index]
-            conn.execute("SELECT echofs_create_home_bucket(%s, 'u')", (owner,))
-            bucket = conn.execute("SELECT id FROM buckets").fetchone()[0]  # type: ignore[index]
-            conn.execute("INSERT INTO workers (worker_id, address) VALUES"
-                         " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
+        owner, bucket, _ = seed_owner(url, "u")
         async with db.connection() as conn:
             row = await (await conn.execute("SELECT pg_backend_pid() AS p")).fetchone()
             assert row is not None

@@ -6,10 +6,30 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import psycopg
+
 from common.chunks import Codec
 from master.domain.records import ChunkPlacement, NewVersion
 
-__all__ = ["one_chunk_version"]
+__all__ = ["one_chunk_version", "seed_owner"]
+
+
+def seed_owner(url: str, username: str) -> tuple[int, int, str]:
+    """A new user ``username`` with its home bucket, and the workers w1, w2 and w3 that
+    ``one_chunk_version``'s chunks name, in the (migrated) database at ``url``: the
+    user's id, the bucket's id and its name."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("INSERT INTO users (username, password_hash)"
+                           " VALUES (%s, 'x') RETURNING id", (username,)).fetchone()
+        assert row is not None
+        owner = int(row[0])
+        conn.execute("SELECT echofs_create_home_bucket(%s, %s)", (owner, username))
+        found = conn.execute("SELECT id, name FROM buckets WHERE home_of = %s",
+                             (owner,)).fetchone()
+        assert found is not None
+        conn.execute("INSERT INTO workers (worker_id, address) VALUES"
+                     " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
+    return owner, int(found[0]), str(found[1])
 
 
 def one_chunk_version(owner_id: int, bucket_id: int, path: str) -> NewVersion:

@@ -22,7 +22,7 @@ from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
-from tools.sample_versions import one_chunk_version
+from tools.sample_versions import one_chunk_version, seed_owner
 
 # Rows of files, file_versions and replicas one statement touching two files may read:
 # its own rows, their index entries and the foreign keys' probes, with room to spare.
@@ -34,22 +34,6 @@ _READ = (
     "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) AS n"
     " FROM pg_stat_user_tables WHERE relname IN ('files', 'file_versions', 'replicas')"
 )
-
-
-def _seed(url: str) -> tuple[int, int, str]:
-    """(owner id, bucket id, bucket name) of a new user's home bucket; three workers."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("INSERT INTO users (username, password_hash)"
-                           " VALUES ('planner', 'x') RETURNING id").fetchone()
-        assert row is not None
-        owner = int(row[0])
-        conn.execute("SELECT echofs_create_home_bucket(%s, 'planner')", (owner,))
-        found = conn.execute("SELECT id, name FROM buckets WHERE home_of = %s",
-                             (owner,)).fetchone()
-        assert found is not None
-        conn.execute("INSERT INTO workers (worker_id, address) VALUES"
-                     " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
-    return owner, int(found[0]), str(found[1])
 
 
 async def _rows_read(url: str, db: Database, work: Callable[[], Awaitable[Any]]) -> int:
@@ -75,7 +59,7 @@ async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
     pg_url: str,
 ) -> None:
     db = await open_database(pg_url, min_size=1, max_size=1)  # applies the migrations
-    owner, bucket_id, bucket = _seed(pg_url)
+    owner, bucket_id, bucket = seed_owner(pg_url, "planner")
     buckets, files = BucketsRepository(db), FilesRepository(db)
     try:
         for i in range(12):  # past psycopg's prepare threshold, on near-empty tables

@@ -21,7 +21,7 @@ import pytest
 from common.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from master.metadata.pool import Database, open_database
 from master.metadata.version_commit import commit_versions
-from tools.sample_versions import one_chunk_version
+from tools.sample_versions import one_chunk_version, seed_owner
 
 _STATE = (
     "SELECT (SELECT count(*) FROM files) AS files,"
@@ -45,18 +45,9 @@ def _state(url: str) -> dict[str, Any]:
 async def seeded(pg_url: str) -> AsyncIterator[tuple[Database, str, int, int]]:
     """(database, url, owner id, bucket id): a user's home bucket, workers w1-w3."""
     db = await open_database(pg_url, min_size=1, max_size=1)  # applies the migrations
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        row = conn.execute("INSERT INTO users (username, password_hash)"
-                           " VALUES ('refused', 'x') RETURNING id").fetchone()
-        assert row is not None
-        owner = int(row[0])
-        conn.execute("SELECT echofs_create_home_bucket(%s, 'refused')", (owner,))
-        found = conn.execute("SELECT id FROM buckets WHERE home_of = %s", (owner,)).fetchone()
-        assert found is not None
-        conn.execute("INSERT INTO workers (worker_id, address) VALUES"
-                     " ('w1', 'a:1'), ('w2', 'a:2'), ('w3', 'a:3')")
+    owner, bucket_id, _ = seed_owner(pg_url, "refused")
     try:
-        yield db, pg_url, owner, int(found[0])
+        yield db, pg_url, owner, bucket_id
     finally:
         await db.close()
 
