@@ -12,10 +12,11 @@ still invisible. Ordering by (xid, row) instead would keep readers correct, but 
 per-path order: a transaction that took its xid early and then waited on a row lock
 would sort before the change it waited for.
 
-So outbox rows get no public id when they are written. ``number_pending`` moves every
-*committed* outbox row into ``events`` with ids ``last_id + 1, last_id + 2, ...`` in
-insert order, while holding the single ``event_counter`` row locked (``FOR UPDATE``:
-one numbering transaction at a time, on any master). Ids are therefore handed out only
+So outbox rows get no public id when they are written. ``number_pending`` (migration
+0020's ``echofs_number_events``) moves every *committed* outbox row into ``events``
+with ids ``last_id + 1, last_id + 2, ...`` in insert order, while holding the single
+``event_counter`` row locked (``FOR UPDATE``: one numbering transaction at a time, on
+any master). Ids are therefore handed out only
 to rows that have committed, by one transaction after another, and each numbering
 transaction commits before the next one reads the counter: whenever a reader can see
 id k, every id below k is already visible (or was pruned), and no later commit can add
@@ -43,26 +44,9 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "echofs_outbox"
 EVENTS_CHANNEL = "echofs_events"
 
-_EVENT_COLUMNS = ("type, bucket_id, bucket, owner_id, path, from_bucket, from_path,"
-                  " version_id, size, etag, actor, at")
-
-# One statement after the counter row is locked (a statement of its own, so its snapshot
-# is taken after the lock: it sees every outbox row committed before, including those of
-# the previous numbering): move a batch into ``events`` after the counter's value, move
-# the counter, tell every master. All of it reads the counter as it was (one snapshot).
-_NUMBER = (
-    "WITH base AS (SELECT last_id FROM event_counter),"
-    " moved AS (DELETE FROM event_outbox WHERE seq IN"
-    "   (SELECT seq FROM event_outbox ORDER BY seq LIMIT %(batch)s) RETURNING *),"
-    f" numbered AS (INSERT INTO events (id, {_EVENT_COLUMNS})"
-    "   SELECT (SELECT last_id FROM base) + row_number() OVER (ORDER BY seq),"
-    f"   {_EVENT_COLUMNS} FROM moved RETURNING id),"
-    " total AS (SELECT count(*) AS n FROM numbered),"
-    " bumped AS (UPDATE event_counter SET last_id = last_id + (SELECT n FROM total)"
-    "   WHERE (SELECT n FROM total) > 0 RETURNING last_id),"
-    " told AS (SELECT pg_notify(%(channel)s, last_id::text) FROM bumped)"
-    " SELECT (SELECT n FROM total) AS n, (SELECT count(*) FROM told) AS told"
-)
+# One pass (migration 0020): the counter row locked, then a batch of committed outbox
+# rows numbered after it, every master told; one statement in autocommit mode.
+_NUMBER = "SELECT echofs_number_events(%s, %s) AS n"
 
 _MATCHES = (
     "(%(only_bucket)s::bigint IS NULL OR e.bucket_id = %(only_bucket)s)"
@@ -126,21 +110,11 @@ class EventFeedRepository:
                 return total
 
     async def _number_batch(self, batch: int) -> int:
-        """One numbering transaction: three round trips (was seven). The lock and the
-        numbering go in one pipeline; PostgreSQL still runs them one after the other,
-        so the numbering's snapshot is taken once the lock is held."""
+        """One numbering pass: one round trip (was three), its own transaction. It
+        takes no lock when nothing is pending (the common periodic re-check)."""
         async with self._db.connection() as conn:
-            # Nothing committed to number (the common case of a periodic re-check): no
-            # need to lock the counter (a row lock is a write). A row committing right
-            # after this look notifies, and the next pass takes it.
-            cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM event_outbox) AS pending")
-            row = await cur.fetchone()
-            if row is None or not row["pending"]:
-                return 0
-            async with conn.pipeline(), conn.transaction():
-                await conn.execute("SELECT last_id FROM event_counter FOR UPDATE")
-                cur = await conn.execute(_NUMBER, {"batch": batch, "channel": EVENTS_CHANNEL})
-                counted = await cur.fetchone()
+            cur = await conn.execute(_NUMBER, (batch, EVENTS_CHANNEL))
+            counted = await cur.fetchone()
         return int(counted["n"]) if counted else 0
 
     async def bounds(self) -> FeedBounds:
