@@ -1,8 +1,10 @@
 """Writing chunk, replica and repair rows inside a caller's transaction.
 
-Shared by version commits and upload-session parts, so both record a written chunk
-the same way: the chunk row (touching its GC clock), a live replica row per worker that
-acknowledged it, and a repair row when it has fewer than N live copies.
+Upload-session and multipart parts record a written chunk through these, and a version
+commit through the same SQL functions (migration 0019: ``echofs_persist_chunks``,
+``echofs_enqueue_short_chunks``), so every path records it the same way: the chunk row
+(touching its GC clock), a live replica row per worker that acknowledged it, and a
+repair row when it has fewer than N live copies.
 """
 
 from __future__ import annotations
