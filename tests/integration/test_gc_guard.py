@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ def worker_address() -> Iterator[str]:
         yield address
     finally:
         proc.stop()
+        shutil.rmtree(base, ignore_errors=True)  # the worker's blobs: nothing to keep
 
 
 def _put(stub: pb_grpc.WorkerStub, data: bytes) -> str:
