@@ -234,22 +234,25 @@ BEGIN
     -- The file rows first, then the chunk rows: every transaction that touches both
     -- (deletes, restores, commits) locks them in this order, so two writers of one
     -- path queue on its row instead of deadlocking over chunk rows.
-    INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)
-    SELECT t.id, k.owner_id, t.bucket_id, t.path, t.hint
-    FROM unnest(req.file_ids, req.bucket_ids, req.paths, req.hints) AS t(id, bucket_id, path, hint)
-    JOIN buckets k ON k.id = t.bucket_id
-    ON CONFLICT (bucket_id, path) DO UPDATE
-    SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint;
-    -- Each version's file and the live version it had, read with the file row locked:
-    -- what a precondition is checked against, and what tells file.updated (over a live
-    -- version) from file.created (over none or a delete marker).
-    SELECT array_agg(f.id ORDER BY t.n),
+    -- The upsert returns each file's row with its current version still the one before
+    -- this commit (the pointer moves last): what a precondition is checked against, and
+    -- what tells file.updated (over a live version) from file.created (over none or a
+    -- delete marker). The row is locked from here on.
+    WITH upserted AS (
+        INSERT INTO files (id, owner_id, bucket_id, path, consistency_hint)
+        SELECT t.id, k.owner_id, t.bucket_id, t.path, t.hint
+        FROM unnest(req.file_ids, req.bucket_ids, req.paths, req.hints)
+            AS t(id, bucket_id, path, hint)
+        JOIN buckets k ON k.id = t.bucket_id
+        ON CONFLICT (bucket_id, path) DO UPDATE
+        SET updated_at = now(), consistency_hint = EXCLUDED.consistency_hint
+        RETURNING files.id, files.bucket_id, files.path, files.current_version_id)
+    SELECT array_agg(u.id ORDER BY t.n),
            array_agg(CASE WHEN NOT cur.deleted THEN cur.sha256 END ORDER BY t.n)
     INTO v_file_ids, v_live_etags
     FROM unnest(req.bucket_ids, req.paths) WITH ORDINALITY AS t(bucket_id, path, n)
-    LEFT JOIN LATERAL (SELECT f.id, f.current_version_id FROM files f
-                       WHERE f.bucket_id = t.bucket_id AND f.path = t.path OFFSET 0) f ON true
-    LEFT JOIN file_versions cur ON cur.id = f.current_version_id;
+    LEFT JOIN upserted u ON u.bucket_id = t.bucket_id AND u.path = t.path
+    LEFT JOIN file_versions cur ON cur.id = u.current_version_id;
     IF array_position(v_file_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'EN404',
             MESSAGE = 'the bucket was deleted while uploading';
