@@ -17,7 +17,8 @@ from psycopg import AsyncCursor
 from master.domain.records import ChunkPlacement
 
 __all__ = [
-    "LATE_WRITE_GRACE_S", "enqueue_short_chunks", "in_flight", "persist_chunks", "reused",
+    "LATE_WRITE_GRACE_S", "chunk_arrays", "enqueue_short_chunks", "in_flight", "persist_chunks",
+    "reused",
 ]
 
 # How long a repair row waits for the late puts of its chunk: the default deadline of one
@@ -31,6 +32,30 @@ def reused(placements: Sequence[ChunkPlacement]) -> list[str]:
     return sorted({p.chunk_id for p in placements if p.row_existed})
 
 
+# echofs_persist_chunks' parameters, in order (named as in echofs_version_batch).
+_PERSIST_ARRAYS = ("reused_chunk_ids", "chunk_ids", "raw_sizes", "stored_sizes", "codecs",
+                   "blob_sha256s", "replica_chunk_ids", "replica_worker_ids")
+
+
+def chunk_arrays(placements: Sequence[ChunkPlacement]) -> dict[str, list[Any]]:
+    """``placements`` as the arrays migration 0019's ``echofs_persist_chunks`` takes,
+    named as in its ``echofs_version_batch``: the distinct chunks sorted by id (so
+    concurrent transactions sharing chunks lock them in one order), every acknowledged
+    copy (also when two placements share the id: two files, one chunk), the reused ones."""
+    unique = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
+    replicas = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
+    return {
+        "reused_chunk_ids": reused(placements),
+        "chunk_ids": [p.chunk_id for p in unique],
+        "raw_sizes": [p.raw_size for p in unique],
+        "stored_sizes": [p.stored_size for p in unique],
+        "codecs": [p.codec.value for p in unique],
+        "blob_sha256s": [p.blob_sha256 for p in unique],
+        "replica_chunk_ids": [c for c, _ in replicas],
+        "replica_worker_ids": [w for _, w in replicas],
+    }
+
+
 async def persist_chunks(cur: AsyncCursor[Any], placements: Sequence[ChunkPlacement]) -> list[str]:
     """Upsert chunk and replica rows (migration 0019's ``echofs_persist_chunks``, which
     a version commit runs too); return the distinct chunk ids, sorted.
@@ -38,21 +63,15 @@ async def persist_chunks(cur: AsyncCursor[Any], placements: Sequence[ChunkPlacem
     Raises Unavailable when a chunk this write relied on (``reused``) has since been
     marked or deleted by GC (``refusals``: SQLSTATE EC503); nothing commits then.
     """
-    # Sorted by id so concurrent transactions sharing chunks lock them in one order.
-    unique = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
-    if not unique:
+    arrays = chunk_arrays(placements)
+    if not arrays["chunk_ids"]:
         return []
-    # Every acknowledged copy, also when two placements share the id (two files, one chunk).
-    replica_rows = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
     await cur.execute(
         "SELECT echofs_persist_chunks(%s::text[], %s::text[], %s::integer[], %s::integer[],"
         " %s::text[], %s::text[], %s::text[], %s::text[])",
-        (reused(placements), [p.chunk_id for p in unique], [p.raw_size for p in unique],
-         [p.stored_size for p in unique], [p.codec.value for p in unique],
-         [p.blob_sha256 for p in unique], [c for c, _ in replica_rows],
-         [w for _, w in replica_rows]),
+        tuple(arrays[name] for name in _PERSIST_ARRAYS),
     )
-    return [p.chunk_id for p in unique]
+    return list(arrays["chunk_ids"])
 
 
 def in_flight(placements: Sequence[ChunkPlacement]) -> list[str]:

@@ -48,7 +48,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from master.domain.records import NewVersion
-from master.metadata.chunk_rows import LATE_WRITE_GRACE_S, in_flight, reused
+from master.metadata.chunk_rows import LATE_WRITE_GRACE_S, chunk_arrays, in_flight
 from master.metadata.pool import Database
 
 __all__ = ["ancestors", "batchable", "commit_versions", "drop_replaced_sql"]
@@ -108,9 +108,6 @@ def _batch_document(versions: Sequence[NewVersion]) -> dict[str, list[Any]]:
     ordered = sorted(versions, key=lambda v: (v.bucket_id, v.path))
     version_ids = [str(v.version_id or uuid.uuid4()) for v in ordered]
     placements = [p for v in ordered for p in v.chunks]
-    chunks = sorted({p.chunk_id: p for p in placements}.values(), key=lambda p: p.chunk_id)
-    # Every acknowledged copy, also when two placements share the id (two files, one chunk).
-    replicas = sorted({(p.chunk_id, w) for p in placements for w in p.acked_workers})
     listed = [(version_ids[i], idx, p.chunk_id)
               for i, v in enumerate(ordered) for idx, p in enumerate(v.chunks)]
     parent_actor: dict[tuple[int, str], int | None] = {}
@@ -138,14 +135,7 @@ def _batch_document(versions: Sequence[NewVersion]) -> dict[str, list[Any]]:
         "actor_ids": [v.actor_id for v in ordered],
         "if_matches": [v.if_match for v in ordered],
         "if_none_matches": [v.if_none_match for v in ordered],
-        "reused_chunk_ids": reused(placements),
-        "chunk_ids": [p.chunk_id for p in chunks],
-        "raw_sizes": [p.raw_size for p in chunks],
-        "stored_sizes": [p.stored_size for p in chunks],
-        "codecs": [p.codec.value for p in chunks],
-        "blob_sha256s": [p.blob_sha256 for p in chunks],
-        "replica_chunk_ids": [c for c, _ in replicas],
-        "replica_worker_ids": [w for _, w in replicas],
+        **chunk_arrays(placements),
         "version_chunk_version_ids": [r[0] for r in listed],
         "version_chunk_idxs": [r[1] for r in listed],
         "version_chunk_chunk_ids": [r[2] for r in listed],
