@@ -127,15 +127,10 @@ class BucketsRepository:
         self, keys: list[tuple[str, str]]
     ) -> list[tuple[BucketRecord, uuid.UUID | None] | None]:
         async with self._db.connection() as conn:
+            # Migration 0021's function: planned once, as probes by key (the file id
+            # is one probe of files_bucket_path per path).
             cur = await conn.execute(
-                # The file id as a subquery, not a LEFT JOIN: joined, PostgreSQL without
-                # fresh statistics on files (a new or fast-growing table) planned the
-                # lookup as every file of the bucket filtered by path, ~1,700 rows read
-                # per upload in the benchmark; alone it is one probe of files_bucket_path.
-                f"SELECT t.i, {_COLUMNS}, (SELECT f.id FROM files f WHERE f.bucket_id = b.id"
-                "   AND f.path = t.path) AS file_id"
-                " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(name, path, i)"
-                " JOIN buckets b ON b.name = t.name",
+                "SELECT * FROM echofs_upload_targets(%s, %s)",
                 ([name for name, _ in keys], [path for _, path in keys]),
             )
             rows = await cur.fetchall()

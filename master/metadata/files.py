@@ -191,24 +191,11 @@ class FilesRepository:
         return await self._snapshot("b.name = %s AND f.path = %s", key[:2], key[2])
 
     async def _snapshots_by_path(self, keys: list[_PathKey]) -> list[_Snapshot | None]:
-        """``_snapshot`` of each (bucket, path, version id), by one statement."""
+        """``_snapshot`` of each (bucket, path, version id), by one statement: migration
+        0021's function, so that the statement is planned once, as probes by key."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT t.i, {_FILE_COLUMNS}, {_SNAPSHOT_CHUNK_COLUMNS}"
-                " FROM unnest(%s::text[], %s::text[], %s::uuid[]) WITH ORDINALITY"
-                "   AS t(bucket, path, version_id, i)"
-                " JOIN buckets b ON b.name = t.bucket"
-                # A fenced subquery (OFFSET 0), not a plain join: joined, PostgreSQL
-                # without fresh statistics on files planned every file of the bucket
-                # filtered by path (~1,700 rows per read in the benchmark); fenced, it
-                # is one probe of files_bucket_path per path.
-                " JOIN LATERAL (SELECT * FROM files f WHERE f.bucket_id = b.id"
-                "   AND f.path = t.path OFFSET 0) f ON true"
-                " JOIN file_versions v ON NOT v.deleted AND v.id = COALESCE(t.version_id,"
-                "   f.current_version_id) AND v.file_id = f.id"
-                " LEFT JOIN version_chunks vc ON vc.version_id = v.id"
-                " LEFT JOIN chunks c ON c.chunk_id = vc.chunk_id"
-                " ORDER BY t.i, vc.idx",
+                "SELECT * FROM echofs_download_snapshots(%s, %s, %s, %s)",
                 (SNAPSHOT_HOLDERS_FOR, [k[0] for k in keys], [k[1] for k in keys],
                  [k[2] for k in keys]),
             )

@@ -83,20 +83,11 @@ class ReplicasRepository:
 
     async def _touch_and_list(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
         async with self._db.connection() as conn:
-            # The rows are locked in id order before they are touched, as every other
-            # writer of several chunk rows locks them (chunk_rows.persist_chunks), so two
-            # batches sharing chunks queue instead of deadlocking.
+            # Migration 0021's echofs_touch_chunks: the rows locked in id order, as every
+            # other writer of several chunk rows locks them, then touched and listed with
+            # their live copies; planned once, as probes by key.
             cur = await conn.execute(
-                "WITH wanted AS (SELECT chunk_id FROM chunks WHERE chunk_id = ANY(%s)"
-                "   AND gc_marked_at IS NULL ORDER BY chunk_id FOR NO KEY UPDATE),"
-                " touched AS (UPDATE chunks c SET last_referenced_at = now() FROM wanted w"
-                "   WHERE c.chunk_id = w.chunk_id RETURNING c.chunk_id)"
-                " SELECT t.chunk_id, r.worker_id FROM touched t"
-                " LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'"
-                "   AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id"
-                "               AND w.state <> 'removed')",
-                (chunk_ids,),
-            )
+                "SELECT * FROM echofs_touch_chunks(%s)", (chunk_ids,))
             return await cur.fetchall()
 
     async def replica_states(self, chunk_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

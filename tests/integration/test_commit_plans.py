@@ -6,8 +6,13 @@ cluster), and PostgreSQL keeps those plans for the connection's life. Planned on
 tables, its choice was hash joins over whole-table scans of files and replicas, so once
 the tables had grown every commit read all of them. These tests build the plans on a
 fresh database, grow it, and count what one more commit reads, from PostgreSQL's own
-per-table counters; the same for the batched lookup an upload makes before its bytes
-flow and the one a download makes.
+per-table counters; the same for the batched lookups an upload makes before its bytes
+flow (bucket and file id, chunk holders) and the one a download makes.
+
+Left to choose, PostgreSQL also re-planned the batched lookups at every execution (a
+custom plan for 2-6 keys looks cheaper than the generic plan's 10-row guess, and costs
+its planning each time): they run in functions (migration 0021) that carry the commit
+function's settings, which the last test checks against ``keyed_plans.PLAN_BY_KEY``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import psycopg
 
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
+from master.metadata.keyed_plans import PLAN_BY_KEY
 from master.metadata.pool import Database, open_database
+from master.metadata.replicas import ReplicasRepository
 from master.metadata.version_commit import commit_versions
 from tools.sample_versions import one_chunk_version, seed_owner
 
@@ -60,7 +67,7 @@ async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
 ) -> None:
     db = await open_database(pg_url, min_size=1, max_size=1)  # applies the migrations
     owner, bucket_id, bucket = seed_owner(pg_url, "planner")
-    buckets, files = BucketsRepository(db), FilesRepository(db)
+    buckets, files, replicas = BucketsRepository(db), FilesRepository(db), ReplicasRepository(db)
     try:
         for i in range(12):  # past psycopg's prepare threshold, on near-empty tables
             await commit_versions(db, [one_chunk_version(owner, bucket_id, f"warm/{i}"),
@@ -68,6 +75,7 @@ async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
             await buckets._with_file_ids([(bucket, f"warm/{i}"), (bucket, f"warm/y{i}")])
             await files._snapshots_by_path([(bucket, f"warm/{i}", None),
                                             (bucket, f"warm/x{i}", None)])
+            await replicas._holders_for_writes([f"{i:064x}", f"{i + 100:064x}"])
         for start in range(0, GROWN_FILES, 60):
             await commit_versions(db, [one_chunk_version(owner, bucket_id, f"grown/{i}")
                                        for i in range(start, start + 60)], 3)
@@ -79,12 +87,44 @@ async def test_commits_and_lookups_read_their_batch_after_the_tables_grew(
             [(bucket, "grown/8"), (bucket, "new/2")]))
         snapshots = await _rows_read(pg_url, db, lambda: files._snapshots_by_path(
             [(bucket, "grown/9", None), (bucket, "grown/10", None)]))
+        grown_chunk = pair[0].chunks[0].chunk_id  # committed above, with three copies
+        holders_read = await _rows_read(pg_url, db, lambda: replicas._holders_for_writes(
+            [grown_chunk, f"{7:064x}"]))
+        holders = await replicas._holders_for_writes([grown_chunk, f"{7:064x}"])
     finally:
         await buckets.close()
         await files.close()
+        await replicas.close()
         await db.close()
     # Each read at least the row of the file that exists: zero would mean the counters
     # were not published in time, and the bounds below would pass without measuring.
     assert 0 < committed < ROWS_PER_BATCH_BOUND, committed
     assert 0 < looked_up < ROWS_PER_BATCH_BOUND, looked_up
     assert 0 < snapshots < ROWS_PER_BATCH_BOUND, snapshots
+    assert 0 < holders_read < ROWS_PER_BATCH_BOUND, holders_read
+    assert holders == [(True, ["w1", "w2", "w3"]), (False, [])]
+
+
+def _settings(config: list[str] | None) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in config or [])
+
+
+async def test_keyed_functions_carry_the_commits_planner_settings(pg_url: str) -> None:
+    """The commit and the batched lookups plan as keyed_plans.plan_by_key says: one
+    generic plan, index probes. A function that lost a setting would still answer right,
+    only dearer, so nothing else would notice."""
+    wanted = dict(
+        (name, value) for name, value in
+        ((part.split("'")[1], part.split("'")[3]) for part in PLAN_BY_KEY.split("set_config(")[1:])
+    )
+    assert wanted == {"enable_seqscan": "off", "enable_hashjoin": "off",
+                      "enable_mergejoin": "off", "plan_cache_mode": "force_generic_plan"}
+    await (await open_database(pg_url, min_size=1, max_size=1)).close()  # the migrations
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY(%s)",
+            (["echofs_commit_versions", "echofs_download_snapshots", "echofs_upload_targets",
+              "echofs_touch_chunks"],)).fetchall()
+    assert len(rows) == 4, rows
+    for name, config in rows:
+        assert _settings(config) == wanted, name
