@@ -10,6 +10,7 @@ from typing import Any
 from common.singleton import Fence
 from master.domain.records import ChunkPlacement
 from master.metadata.batched import Batched
+from master.metadata.keyed_plans import plan_by_key
 from master.metadata.leases import fenced
 from master.metadata.pool import Database, retry_conflicts
 
@@ -130,6 +131,9 @@ class ReplicasRepository:
         copies = sorted({(p.chunk_id, worker_id) for p, worker_id, _ in late})
         wanted = sorted({(p.chunk_id, n) for p, _, n in late})
         async with self._db.transaction() as conn, conn.pipeline(), conn.cursor() as cur:
+            # Probes by key, planned once (re-planned at every execution otherwise: a
+            # custom plan for a few copies beats the generic plan's 10-row guess).
+            await plan_by_key(cur)
             await cur.execute(
                 "INSERT INTO chunks (chunk_id, raw_size, stored_size, codec, blob_sha256)"
                 " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::text[],"
