@@ -6,8 +6,9 @@ and failure record it writes is fenced (``WebhooksRepository``), so a master tha
 the lease cannot write over its successor, and the successor resumes from the last
 cursor committed: a duplicate at most, never a gap.
 
-One pass: wait for new events (the waker), the next retry, or ``recheck_s``; then, for
-every webhook not waiting out a backoff, concurrently (``max_parallel``), deliver its
+One pass: wait for new events (the waker), the next retry (as the last pass read it,
+moved by its own failures), or ``recheck_s``; then, for every webhook not waiting out
+a backoff (one statement reads them and the next retry), concurrently (``max_parallel``), deliver its
 backlog in id order for at most ``pass_budget_s``. Per webhook:
 
 - each matching event is POSTed alone as JSON (``Event.public``) with
@@ -169,6 +170,10 @@ class WebhookDelivery:
         self._behind = False  # the last pass stopped with events left (budget spent)
         self._seen = -1
         self._last_pass = -math.inf  # time.monotonic() when the last pass began
+        # When the earliest backed-off webhook is due (time.monotonic(); None: none
+        # waits), as the last pass read it and its own failures moved it. A pass reads
+        # the table anyway; asking again before each wait cost a statement per pass.
+        self._retry_at: float | None = None
 
     async def run_once(self, fence: Fence | None = None) -> int:
         """One pass (see the module docstring); return how many events were delivered."""
@@ -177,10 +182,12 @@ class WebhookDelivery:
         self._seen = self._waker.generation
         self._behind = False
         delivered = 0
+        due, retry_in_s = await self._webhooks.due()
+        self._retry_at = None if retry_in_s is None else self._last_pass + retry_in_s
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._deliver_guarded(hook, fence))
-                         for hook in await self._webhooks.due()]
+                         for hook in due]
         except* LeaseLost as lost:
             raise lost.exceptions[0] from None
         for task in tasks:
@@ -191,9 +198,8 @@ class WebhookDelivery:
         if self._behind:
             return
         wait_s = self._policy.recheck_s
-        retry_in = await self._webhooks.seconds_to_next_retry()
-        if retry_in is not None:
-            wait_s = min(wait_s, max(retry_in, 0.0))
+        if self._retry_at is not None:
+            wait_s = min(wait_s, max(self._retry_at - time.monotonic(), 0.0))
         await self._waker.wait(self._seen, wait_s)
         rest_s = self._last_pass + self._policy.min_gap_s - time.monotonic()
         if rest_s > 0:  # wake-ups meanwhile are taken by this pass
@@ -279,3 +285,5 @@ class WebhookDelivery:
                  delay_s, extra={"failures": failures})
         await self._webhooks.failed(fence, hook.id, status=status, error=error,
                                     retry_in_s=delay_s)
+        retry_at = time.monotonic() + delay_s
+        self._retry_at = retry_at if self._retry_at is None else min(self._retry_at, retry_at)

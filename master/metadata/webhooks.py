@@ -93,25 +93,20 @@ class WebhooksRepository:
             cur = await conn.execute("DELETE FROM webhooks WHERE id = %s", (webhook_id,))
             return cur.rowcount > 0
 
-    async def due(self) -> list[WebhookRecord]:
-        """Active webhooks not waiting out a backoff, oldest first."""
+    async def due(self) -> tuple[list[WebhookRecord], float | None]:
+        """Active webhooks not waiting out a backoff, oldest first, and how long until
+        the earliest backed-off one is due (None: none waits). One statement: a pass
+        begins with it, after every numbered batch of events under a stream of writes."""
         async with self._db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM webhooks WHERE state = 'active'"
-                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
-                " ORDER BY created_at, id"
+                f"SELECT {_COLUMNS}, EXTRACT(EPOCH FROM next_attempt_at - now()) AS wait_s"
+                " FROM webhooks WHERE state = 'active' ORDER BY created_at, id"
             )
-            return [_webhook(r) for r in await cur.fetchall()]
-
-    async def seconds_to_next_retry(self) -> float | None:
-        """How long until the earliest backed-off webhook is due (None: none waits)."""
-        async with self._db.connection() as conn:
-            cur = await conn.execute(
-                "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now()) AS s FROM webhooks"
-                " WHERE state = 'active' AND next_attempt_at > now()"
-            )
-            row = await cur.fetchone()
-        return float(row["s"]) if row and row["s"] is not None else None
+            rows = await cur.fetchall()
+        waits = [float(r["wait_s"]) for r in rows
+                 if r["wait_s"] is not None and r["wait_s"] > 0]
+        return ([_webhook(r) for r in rows if r["wait_s"] is None or r["wait_s"] <= 0],
+                min(waits, default=None))
 
     async def advance(
         self, fence: Fence | None, webhook_id: uuid.UUID, cursor: int, *, delivered: int,

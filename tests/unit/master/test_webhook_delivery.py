@@ -66,12 +66,9 @@ class FakeWebhooks:
         if fence is not None and fence.token != self.current_token:
             raise LeaseLost("stale")
 
-    async def due(self) -> list[WebhookRecord]:
+    async def due(self) -> tuple[list[WebhookRecord], float | None]:
         return [h for h in self.rows.values() if h.state == "active"
-                and (h.next_attempt_at is None)]
-
-    async def seconds_to_next_retry(self) -> float | None:
-        return None
+                and (h.next_attempt_at is None)], None
 
     async def advance(self, fence: Fence | None, webhook_id: uuid.UUID, cursor: int, *,
                       delivered: int, status: int | None) -> bool:
@@ -156,6 +153,28 @@ async def test_a_failure_stops_the_pass_and_the_next_one_resends_from_there() ->
     assert await delivery.run_once() == 3
     assert [r[0] for r in poster.received] == [1, 2, 3, 3, 3, 4, 5]
     assert hooks.rows[hook.id].cursor == 5 and hooks.rows[hook.id].attempts == 0
+
+
+async def test_after_a_failure_the_next_pass_comes_when_the_retry_is_due() -> None:
+    """The pass remembers the backoff it set (no statement before each wait): with no
+    new events and a recheck far off, the next pass starts once the retry is due."""
+    hook = _hook()
+    hooks, poster = FakeWebhooks(hook), FakePoster()
+    poster.fail_at = {1}
+    delivery = WebhookDelivery(
+        hooks, FakeFeed([_event(1, "d1")]), poster, _resolve_plainly,  # type: ignore[arg-type]
+        EventWaker(), DeliveryPolicy(retry_max_s=4.0, recheck_s=600.0))
+    assert await delivery.run_once() == 0
+    assert hooks.retries == [retry_delay_s(1, 4.0)]
+    poster.fail_at = set()  # no event comes meanwhile: only the retry can end the wait
+    async with asyncio.timeout(30):  # recheck_s would be 600 s
+        assert await delivery.run_once() == 1
+    assert hooks.rows[hook.id].cursor == 1
+
+
+async def _resolve_plainly(hook: WebhookRecord) -> DeliveryTarget:
+    return DeliveryTarget(hook.url, SECRET, EventFilter(
+        None, bucket_id=hook.bucket_id, prefix=hook.prefix, types=hook.types))
 
 
 def test_the_backoff_doubles_from_half_a_second_up_to_its_cap() -> None:
