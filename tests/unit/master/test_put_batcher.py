@@ -113,3 +113,86 @@ async def test_close_fails_queued_and_in_flight_puts():
     assert all(isinstance(r, Unavailable) for r in results)
     with pytest.raises(Unavailable):
         await batcher.put(_blob("late"))
+
+
+class GatedSender:
+    """Holds each batch until its own gate is opened; remembers the batch sizes."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gates: list[asyncio.Event] = []
+
+    async def __call__(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
+        self.batches.append([b.header.chunk_id for b in blobs])
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        return pb.PutChunksResponse(outcomes=[
+            pb.PutChunkOutcome(chunk_id=b.header.chunk_id) for b in blobs])
+
+
+async def _turns(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("linger_s", [0.0, 5.0])
+async def test_under_load_a_batch_lingers_and_what_arrives_meanwhile_joins_it(
+    linger_s: float,
+) -> None:
+    sender = GatedSender()
+    batcher = PutBatcher(sender, max_in_flight=1, linger_s=linger_s)
+    puts = [asyncio.ensure_future(batcher.put(_blob("a")))]
+    await _turns()
+    puts += [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("b0", "b1")]
+    await _turns()
+    sender.gates[0].set()  # [a] done: [b0, b1] goes at once (the batch before held one)
+    await _turns()
+    assert sender.batches == [["a"], ["b0", "b1"]]
+    puts.append(asyncio.ensure_future(batcher.put(_blob("c0"))))
+    await _turns()
+    sender.gates[1].set()  # [b0, b1] held two: under load, the next batch lingers
+    await _turns()
+    puts += [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("c1", "c2")]
+    await _turns()
+    if linger_s:
+        assert sender.batches == [["a"], ["b0", "b1"]]  # still lingering
+        await batcher.close()  # what joined the lingering batch is failed too
+        results = await asyncio.gather(*puts[3:], return_exceptions=True)
+        assert all(isinstance(r, Unavailable) for r in results), results
+    else:
+        assert sender.batches == [["a"], ["b0", "b1"], ["c0"]]
+        await batcher.close()
+        await asyncio.gather(*puts, return_exceptions=True)
+
+
+async def test_a_lingering_batch_takes_what_arrived_and_goes() -> None:
+    sender = GatedSender()
+    batcher = PutBatcher(sender, max_in_flight=1, linger_s=0.05)
+    puts = [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("a0", "a1", "a2")]
+    await _turns()
+    sender.gates[0].set()
+    await _turns()
+    assert sender.batches == [["a0"], ["a1", "a2"]]
+    puts.append(asyncio.ensure_future(batcher.put(_blob("b0"))))
+    await _turns()
+    sender.gates[1].set()  # the next batch lingers 50 ms: b1 and b2 arrive within it
+    await _turns()
+    puts += [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("b1", "b2")]
+    async with asyncio.timeout(10):
+        while len(sender.batches) < 3:
+            await asyncio.sleep(0.01)
+    assert sender.batches[2] == ["b0", "b1", "b2"]
+    sender.gates[2].set()
+    outcomes = await asyncio.gather(*puts)
+    assert [o.chunk_id for o in outcomes] == ["a0", "a1", "a2", "b0", "b1", "b2"]
+
+
+async def test_a_lone_put_at_low_load_never_lingers() -> None:
+    sender = RecordingSender()
+    sender.release.set()
+    batcher = PutBatcher(sender, linger_s=600.0)
+    async with asyncio.timeout(10):  # a linger would take ten minutes
+        for name in ("a", "b", "c"):
+            assert (await batcher.put(_blob(name))).chunk_id == name
+    assert sender.batches == [["a"], ["b"], ["c"]]
