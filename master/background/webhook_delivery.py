@@ -8,8 +8,9 @@ cursor committed: a duplicate at most, never a gap.
 
 One pass: wait for new events (the waker), the next retry (as the last pass read it,
 moved by its own failures), or ``recheck_s``; then, for every webhook not waiting out
-a backoff (one statement reads them and the next retry), concurrently (``max_parallel``), deliver its
-backlog in id order for at most ``pass_budget_s``. Per webhook:
+a backoff (one statement reads them and the next retry), concurrently
+(``max_parallel``), deliver its backlog in id order for at most ``pass_budget_s``. Per
+webhook:
 
 - each matching event is POSTed alone as JSON (``Event.public``) with
   ``X-EchoFS-Event-Id``, ``X-EchoFS-Webhook-Id`` and ``X-EchoFS-Signature:

@@ -121,9 +121,11 @@ class GatedSender:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
         self.gates: list[asyncio.Event] = []
+        self.arrived = asyncio.Event()  # set as each batch comes in
 
     async def __call__(self, blobs: list[pb.SmallBlob]) -> pb.PutChunksResponse:
         self.batches.append([b.header.chunk_id for b in blobs])
+        self.arrived.set()
         gate = asyncio.Event()
         self.gates.append(gate)
         await gate.wait()
@@ -181,7 +183,8 @@ async def test_a_lingering_batch_takes_what_arrived_and_goes() -> None:
     puts += [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("b1", "b2")]
     async with asyncio.timeout(10):
         while len(sender.batches) < 3:
-            await asyncio.sleep(0.01)
+            sender.arrived.clear()
+            await sender.arrived.wait()
     assert sender.batches[2] == ["b0", "b1", "b2"]
     sender.gates[2].set()
     outcomes = await asyncio.gather(*puts)
