@@ -41,13 +41,19 @@ from typing import Any
 
 from psycopg import AsyncCursor
 
-__all__ = ["PLAN_BY_KEY", "plan_by_key"]
+__all__ = ["PLAN_BY_KEY", "PLAN_SETTINGS", "plan_by_key"]
 
-PLAN_BY_KEY = (
-    "SELECT set_config('enable_seqscan', 'off', true),"
-    " set_config('enable_hashjoin', 'off', true),"
-    " set_config('enable_mergejoin', 'off', true),"
-    " set_config('plan_cache_mode', 'force_generic_plan', true)"
+# The settings, by name; the SQL functions of migrations 0019 and 0021 carry the same
+# (tests/integration/test_commit_plans.py compares them with these).
+PLAN_SETTINGS = {
+    "enable_seqscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "plan_cache_mode": "force_generic_plan",
+}
+
+PLAN_BY_KEY = "SELECT " + ", ".join(
+    f"set_config('{name}', '{value}', true)" for name, value in PLAN_SETTINGS.items()
 )
 
 

@@ -10,10 +10,11 @@
 -- 3 keys over ~2,000 files, 720-950 us per statement re-planned against 260-290 us with
 -- its one generic plan (bench/notes.md, "Batched lookups planned once").
 --
--- Here each runs inside a function whose SET clauses are keyed_plans.plan_by_key's four
--- settings, as echofs_commit_versions' are: PL/pgSQL keeps its statements' plans for
--- the connection's life, the one generic plan is used, and it is planned as index probes
--- of the batch's keys whatever the statistics said when it was made. Files and versions
+-- Here each runs inside a function that carries keyed_plans.plan_by_key's four settings
+-- (set on all three at the end of this file), as echofs_commit_versions does: PL/pgSQL
+-- keeps its statements' plans for the connection's life, the one generic plan is used,
+-- and it is planned as index probes of the batch's keys whatever the statistics said
+-- when it was made. Files and versions
 -- are reached through fenced probes (LATERAL ... OFFSET 0) of (bucket, path) and of the
 -- version id, so no plan can reach them through the bucket alone.
 
@@ -30,8 +31,6 @@ RETURNS TABLE (i bigint, id uuid, owner_id bigint, path text, consistency_hint t
                raw_size integer, stored_size integer, codec text, blob_sha256 text,
                holders text[])
 LANGUAGE plpgsql STABLE
-SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
-SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -68,8 +67,6 @@ RETURNS TABLE (i bigint, id bigint, name text, owner_id bigint, home_of bigint,
                quota_bytes bigint, quota_files bigint, state text,
                created_at timestamptz, group_id bigint, file_id uuid)
 LANGUAGE plpgsql STABLE
-SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
-SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -91,8 +88,6 @@ $$;
 CREATE FUNCTION echofs_touch_chunks(p_chunk_ids text[])
 RETURNS TABLE (chunk_id text, worker_id text)
 LANGUAGE plpgsql
-SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
-SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -106,5 +101,21 @@ BEGIN
     LEFT JOIN replicas r ON r.chunk_id = t.chunk_id AND r.state = 'live'
         AND EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = r.worker_id
                     AND w.state <> 'removed');
+END
+$$;
+
+-- keyed_plans.PLAN_SETTINGS, on each of the three (tests/integration/test_commit_plans.py
+-- compares them).
+DO $$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOREACH fn IN ARRAY ARRAY['echofs_download_snapshots(integer, text[], text[], uuid[])',
+                              'echofs_upload_targets(text[], text[])',
+                              'echofs_touch_chunks(text[])']::regprocedure[] LOOP
+        EXECUTE format('ALTER FUNCTION %s SET enable_seqscan = off SET enable_hashjoin = off'
+                       ' SET enable_mergejoin = off SET plan_cache_mode = force_generic_plan',
+                       fn);
+    END LOOP;
 END
 $$;
