@@ -188,6 +188,9 @@ class FilesRepository:
         return _file(rows[0]), [_chunk_ref(r) for r in rows if r["chunk_id"] is not None]
 
     async def _snapshot_by_path(self, key: _PathKey) -> _Snapshot | None:
+        # A batch of one: the inline statement, not migration 0021's function. PostgreSQL
+        # keeps its generic plan by itself (no array to misjudge), and it costs the
+        # backend 0.09-0.10 ms against 0.17-0.18 through the function.
         return await self._snapshot("b.name = %s AND f.path = %s", key[:2], key[2])
 
     async def _snapshots_by_path(self, keys: list[_PathKey]) -> list[_Snapshot | None]:
