@@ -12,10 +12,12 @@ released, which all reach their commit in the next turn) leave together rather t
 the first alone and the rest in a second batch behind it. Still no timer: a lone item
 waits only for the callbacks already ready in its turn.
 
-With ``linger_s``, a batch taken *under load* (the batch before it held more than one
-item) waits that long before it is sent, and what arrives meanwhile joins it (up to the
-limits). Where each call costs far more than each item, fewer, fuller calls cost less
-CPU per item than the latency they add; a lone item at low load still goes at once.
+With ``linger_s``, a batch taken *under load* waits that long before it is sent, and
+what arrives meanwhile joins it (up to the limits). Under load means: the batch before
+it held more than one item, or ``more_coming(size)`` (the caller's own hint, given the
+batch's size) says more items are already on their way. Where each call costs far more
+than each item, fewer, fuller calls cost less CPU per item than the latency they add; a
+lone item at low load still goes at once.
 
 ``run_batch`` gets the items in arrival order and returns one result per item, each
 either a value or the exception that item met; an exception escaping ``run_batch``
@@ -51,6 +53,7 @@ class Coalescer(Generic[T, R]):
         weight: Callable[[T], int] = lambda _item: 0,
         same_turn: bool = False,
         linger_s: float = 0.0,
+        more_coming: Callable[[int], bool] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self._name = name
@@ -64,6 +67,7 @@ class Coalescer(Generic[T, R]):
         self._same_turn = same_turn
         self._pump_due = False
         self._linger_s = linger_s
+        self._more_coming = more_coming
         self._last_size = 0
 
     async def submit(self, item: T) -> R:
@@ -120,9 +124,9 @@ class Coalescer(Generic[T, R]):
             self._pump()
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        if self._linger_s and self._last_size > 1 and len(batch) < self._max_items:
-            # Under load: let more join (the list is the one _in_flight holds, so a
-            # close meanwhile fails what joined too).
+        if self._linger_s and len(batch) < self._max_items and self._under_load(len(batch)):
+            # Let more join (the list is the one _in_flight holds, so a close meanwhile
+            # fails what joined too).
             await asyncio.sleep(self._linger_s)
             self._take_batch(batch)
         self._last_size = len(batch)
@@ -145,6 +149,9 @@ class Coalescer(Generic[T, R]):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _under_load(self, size: int) -> bool:
+        return self._last_size > 1 or (self._more_coming is not None and self._more_coming(size))
 
     async def close(self) -> None:
         """Fail what is queued, cancel what is in flight (its callers see Unavailable)."""

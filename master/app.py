@@ -53,6 +53,7 @@ from master.cluster.controller_client import ControllerClient
 from master.cluster.grpc_worker_client import grpc_worker_clients
 from master.cluster.modes import ModeOracle
 from master.cluster.prober import Prober
+from master.cluster.put_batcher import SmallWritesUnderWay
 from master.cluster.registry import WorkerRegistry
 from master.domain.webhook_targets import AllowedHosts
 from master.metadata.api_keys import ApiKeysRepository
@@ -170,8 +171,12 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             files = FilesRepository(db)
             stack.push_async_callback(files.close)
             identity = ClusterIdentity.from_settings(settings)
+            # Small writes under way: the ChunkWriter counts them, the workers' small-put
+            # batches linger for them (master/cluster/put_batcher.py).
+            small_writes = SmallWritesUnderWay()
             registry = WorkerRegistry(workers, grpc_worker_clients(
-                identity, settings.grpc_timeout_seconds, settings.read_timeout_seconds))
+                identity, settings.grpc_timeout_seconds, settings.read_timeout_seconds,
+                small_writes))
             stack.push_async_callback(registry.close)
             await registry.refresh()
 
@@ -186,7 +191,7 @@ def _services_ctx(settings: MasterSettings):  # type: ignore[no-untyped-def]
             late_budget = chunk_memory(metrics, settings.late_copy_memory_bytes, "late_copies")
             writer = ChunkWriter(registry, replicas, metrics, settings.replication_factor,
                                  late_writes, observations=write_observations,
-                                 late_budget=late_budget)
+                                 late_budget=late_budget, small_writes=small_writes)
             limits = UploadLimits(
                 chunk_size=settings.chunk_size, replication_factor=settings.replication_factor,
                 zstd_level=settings.zstd_level, pipeline_depth=settings.upload_pipeline_depth,

@@ -30,7 +30,7 @@ from common.grpc_errors import error_from_grpc
 from common.pb.echofs.v1 import worker_pb2 as pb
 from common.pb.echofs.v1 import worker_pb2_grpc as pb_grpc
 from master.cluster.get_batcher import GetBatcher
-from master.cluster.put_batcher import PutBatcher
+from master.cluster.put_batcher import PutBatcher, SmallWritesUnderWay
 from master.cluster.worker_client import (
     FetchedBlob,
     ReplicateResult,
@@ -77,7 +77,7 @@ class GrpcWorkerClient(WorkerClient):
 
     def __init__(
         self, worker_id: str, address: str, timeout_s: float, read_timeout_s: float | None = None,
-        *, identity: ClusterIdentity,
+        *, identity: ClusterIdentity, small_writes: SmallWritesUnderWay | None = None,
     ) -> None:
         self.worker_id = worker_id
         self._identity = identity
@@ -90,7 +90,7 @@ class GrpcWorkerClient(WorkerClient):
         self._get_chunk = get_chunk_method(self._channel)  # data frames uncopied
         self._put_chunk = put_chunk_method(self._channel)  # data frames encoded once
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._small_puts = PutBatcher(self._put_chunks)
+        self._small_puts = PutBatcher(self._put_chunks, under_way=small_writes)
         self._small_gets = GetBatcher(self._get_chunks, label=worker_id)
 
     def _auth(self, method: str) -> tuple[tuple[str, str], ...]:
@@ -212,14 +212,17 @@ class GrpcWorkerClient(WorkerClient):
 
 
 def grpc_worker_clients(
-    identity: ClusterIdentity, timeout_s: float, read_timeout_s: float | None = None
+    identity: ClusterIdentity, timeout_s: float, read_timeout_s: float | None = None,
+    small_writes: SmallWritesUnderWay | None = None,
 ) -> WorkerClientFactory:
     """The production ``WorkerClientFactory``: a ``GrpcWorkerClient`` per worker, with
-    the cluster's identity and the configured deadlines."""
+    the cluster's identity and the configured deadlines; ``small_writes`` (counted by
+    the ``ChunkWriter``) tells their small-put batches when others are on their way."""
 
     def make(worker_id: str, address: str) -> WorkerClient:
         return GrpcWorkerClient(
-            worker_id, address, timeout_s, read_timeout_s, identity=identity
+            worker_id, address, timeout_s, read_timeout_s, identity=identity,
+            small_writes=small_writes,
         )
 
     return make

@@ -90,10 +90,15 @@ class FilesRepository:
             self._commit_group, name="version group commit", max_in_flight=1,
             max_items=GROUP_COMMIT_MAX_VERSIONS, same_turn=True,
         )
-        # Concurrent downloads by path read their snapshots in one statement.
+        # Concurrent downloads by path read their snapshots in one statement, one
+        # statement at a time: a download waits at most one snapshot's round trip
+        # (~0.2-0.5 ms under load) and the batches are fuller. Six alternating pairs of
+        # bench.small_cost (stop 33): 0.12-0.15 statements per 4 KiB read instead of
+        # 0.21-0.24, and all servers' CPU per read ~10 % lower against the load
+        # client's. Uploads' lookups keep two (their writes lost more than they gained).
         self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(
             self._snapshots_by_path, run_one=self._snapshot_by_path,
-            name="download snapshot lookup")
+            name="download snapshot lookup", max_in_flight=1)
 
     async def close(self) -> None:
         await self._group_commits.close()

@@ -26,6 +26,7 @@ from common.byte_budget import ByteBudget, Reservation
 from common.chunks import EncodedChunk
 from common.errors import EchoError, LatencyBudgetExceeded, QuorumNotReached
 from common.tasks import BackgroundTasks
+from master.cluster.put_batcher import SmallWritesUnderWay
 from master.cluster.registry import WorkerRegistry
 from master.domain.records import ChunkPlacement
 from master.metadata.replicas import ReplicasRepository
@@ -48,6 +49,7 @@ class ChunkWriter:
         replication_factor: int, late_writes: BackgroundTasks,
         observations: WriteObservations | None = None,
         late_budget: ByteBudget | None = None,
+        small_writes: SmallWritesUnderWay | None = None,
     ) -> None:
         self._registry = registry
         self._replicas = replicas
@@ -58,6 +60,9 @@ class ChunkWriter:
         self._observations = observations
         # Bytes late copies may hold (None: unbounded, for unit tests of other behaviour).
         self._late_budget = late_budget
+        # Small chunk writes under way, for the workers' small-put batches (None: not
+        # counted).
+        self._small_writes = small_writes
 
     async def write(
         self, chunk: EncodedChunk, quorum: int | LiveQuorum, *, deadline: float | None = None
@@ -70,8 +75,16 @@ class ChunkWriter:
         LatencyBudgetExceeded when they do not by ``deadline`` (``time.perf_counter()``
         time; the request's latency budget): the puts still running go on as late copies
         (if the late-copy budget has room for them).
-        The counting is ``QuorumTracker``'s; this method starts and awaits the puts.
+        The counting is ``QuorumTracker``'s; ``_write`` starts and awaits the puts.
         """
+        if self._small_writes is None:
+            return await self._write(chunk, quorum, deadline)
+        with self._small_writes.track(chunk.stored_size):
+            return await self._write(chunk, quorum, deadline)
+
+    async def _write(
+        self, chunk: EncodedChunk, quorum: int | LiveQuorum, deadline: float | None
+    ) -> tuple[ChunkPlacement, bool]:
         live: LiveQuorum | None
         if isinstance(quorum, LiveQuorum):
             live, write_quorum = quorum, quorum.w

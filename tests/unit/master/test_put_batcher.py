@@ -15,7 +15,7 @@ import pytest
 from common.chunkwire import PUT_BATCH_MAX_BLOBS
 from common.errors import ChecksumMismatch, Unavailable
 from common.pb.echofs.v1 import worker_pb2 as pb
-from master.cluster.put_batcher import PutBatcher
+from master.cluster.put_batcher import PutBatcher, SmallWritesUnderWay
 
 
 def _blob(name: str, size: int = 10) -> pb.SmallBlob:
@@ -198,4 +198,44 @@ async def test_a_lone_put_at_low_load_never_lingers() -> None:
     async with asyncio.timeout(10):  # a linger would take ten minutes
         for name in ("a", "b", "c"):
             assert (await batcher.put(_blob(name))).chunk_id == name
+    assert sender.batches == [["a"], ["b"], ["c"]]
+
+
+async def test_a_batch_of_one_lingers_while_other_small_writes_are_under_way() -> None:
+    # The batch before held one blob, so only the hint says more are coming: three
+    # writes under way, one queued; the other two arrive during the linger and join it.
+    sender = GatedSender()
+    under_way = SmallWritesUnderWay()
+    batcher = PutBatcher(sender, max_in_flight=1, linger_s=0.05, under_way=under_way)
+    with under_way.track(10):
+        first = asyncio.ensure_future(batcher.put(_blob("a")))
+        await _turns()
+        sender.gates[0].set()
+        assert (await first).chunk_id == "a"
+    assert sender.batches == [["a"]]
+    with under_way.track(10), under_way.track(10), under_way.track(10):
+        puts = [asyncio.ensure_future(batcher.put(_blob("b0")))]
+        await _turns()
+        assert sender.batches == [["a"]]  # lingering: two more writes are under way
+        puts += [asyncio.ensure_future(batcher.put(_blob(n))) for n in ("b1", "b2")]
+        async with asyncio.timeout(10):
+            while len(sender.batches) < 2:
+                sender.arrived.clear()
+                await sender.arrived.wait()
+        sender.gates[1].set()
+        outcomes = await asyncio.gather(*puts)
+    assert sender.batches == [["a"], ["b0", "b1", "b2"]]
+    assert [o.chunk_id for o in outcomes] == ["b0", "b1", "b2"]
+    assert under_way.count == 0
+
+
+async def test_a_lone_writer_never_lingers_even_with_the_hint() -> None:
+    sender = RecordingSender()
+    sender.release.set()
+    under_way = SmallWritesUnderWay()
+    batcher = PutBatcher(sender, linger_s=600.0, under_way=under_way)
+    async with asyncio.timeout(10):  # a linger would take ten minutes
+        for name in ("a", "b", "c"):
+            with under_way.track(10):  # the one write under way is this put's own
+                assert (await batcher.put(_blob(name))).chunk_id == name
     assert sender.batches == [["a"], ["b"], ["c"]]

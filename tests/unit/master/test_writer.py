@@ -8,6 +8,7 @@ a sleep. tests/integration/test_quorum_writes.py proves the same against real wo
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,10 +16,12 @@ import pytest
 
 from common.byte_budget import ByteBudget
 from common.chunks import EncodedChunk, encode_chunk
+from common.chunkwire import SMALL_BLOB_MAX_BYTES
 from common.errors import QuorumNotReached, StorageFull, Unavailable
 from common.quorum import Hint, Mode
 from common.tasks import BackgroundTasks
 from master.cluster.modes import ModeOracle
+from master.cluster.put_batcher import SmallWritesUnderWay
 from master.cluster.registry import WorkerRegistry
 from master.metrics import MasterMetrics
 from master.replication.live_quorum import LiveQuorum
@@ -226,3 +229,33 @@ async def test_a_copy_on_a_down_worker_does_not_count_and_is_replaced(rig: Rig) 
     assert all(not rig.cluster[w].calls for w in ("w1", "w2", "w4"))
     assert placement.live_copies == 2 + len(placement.acked_workers)
     assert rig.sample("echofs_dedup_hits_total") == 0
+
+
+async def test_small_writes_are_counted_while_under_way_and_large_ones_not(rig: Rig) -> None:
+    # The count the workers' small-put batches linger on (put_batcher.SmallWritesUnderWay).
+    under_way = SmallWritesUnderWay()
+    late = BackgroundTasks("test-late")
+    writer = ChunkWriter(rig.registry, rig.replicas, rig.metrics, N,  # type: ignore[arg-type]
+                         late, small_writes=under_way)
+    held = rig.cluster["w1"].hold("put_chunk")
+    small = asyncio.ensure_future(writer.write(_chunk("small"), 3))
+    await asyncio.wait_for(held.arrived.wait(), BOUND_S)
+    assert under_way.count == 1
+    held.release()
+    await small
+    assert under_way.count == 0
+
+    held = rig.cluster["w1"].hold("put_chunk")
+    large_chunk = encode_chunk(os.urandom(SMALL_BLOB_MAX_BYTES + 1))
+    large = asyncio.ensure_future(writer.write(large_chunk, 3))
+    await asyncio.wait_for(held.arrived.wait(), BOUND_S)
+    assert under_way.count == 0  # a large chunk goes in its own stream, never batched
+    held.release()
+    await large
+
+    rig.cluster["w2"].fail("put_chunk")
+    rig.cluster["w3"].fail("put_chunk")
+    with pytest.raises(QuorumNotReached):
+        await writer.write(_chunk("failed"), 3)
+    assert under_way.count == 0  # a failed write is no longer under way either
+    await late.close()
