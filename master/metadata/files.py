@@ -92,10 +92,10 @@ class FilesRepository:
         )
         # Concurrent downloads by path read their snapshots in one statement, one
         # statement at a time: a download waits at most one snapshot's round trip
-        # (~0.2-0.5 ms under load) and the batches are fuller. Six alternating pairs of
-        # bench.small_cost (stop 33): 0.12-0.15 statements per 4 KiB read instead of
-        # 0.21-0.24, and all servers' CPU per read ~10 % lower against the load
-        # client's. Uploads' lookups keep two (their writes lost more than they gained).
+        # (~0.2-0.5 ms under load) and the batches are fuller. Nine bench.small_cost
+        # runs each way (stop 33): 0.11-0.15 statements per 4 KiB read against
+        # 0.21-0.25; all servers' CPU per read 2.67 against 3.0 times the load client's
+        # (medians). Uploads' lookups keep two (with one, writes cost more in one A/B).
         self._path_snapshots: Batched[_PathKey, _Snapshot | None] = Batched(
             self._snapshots_by_path, run_one=self._snapshot_by_path,
             name="download snapshot lookup", max_in_flight=1)
