@@ -9,13 +9,10 @@ chunk misses it, the upload fails and nothing is committed.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from common.byte_budget import ByteBudget
 from common.chunks import EncodedChunk, encode_chunk
@@ -33,9 +30,10 @@ from master.replication.live_quorum import LiveQuorum
 from master.replication.writer import ChunkWriter
 from master.services.access import BucketAccess, Permission
 from master.services.auth import Principal
-from master.services.chunking import ReadFn, iter_chunks
+from master.services.chunk_stream import Held, store_stream
+from master.services.chunking import ReadFn
 
-__all__ = ["Held", "Receipt", "UploadLimits", "UploadService", "release_on_done"]
+__all__ = ["Receipt", "UploadLimits", "UploadService"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,35 +135,15 @@ class UploadService:
         quorum = await self.live_quorum_for(file_id, hint, known=existing_id is not None,
                                             floor=needs.floor())
 
-        whole_file = hashlib.sha256()
-        slots = asyncio.Semaphore(self._limits.pipeline_depth)
-        tasks: list[asyncio.Task[tuple[ChunkPlacement, bool]]] = []
-        size = 0
-        try:
-            async for raw in iter_chunks(read, self._limits.chunk_size,
-                                         self._limits.max_upload_bytes):
-                size += len(raw)
-                await cpu_bound(len(raw), whole_file.update, raw)
-                await slots.acquire()
-                held = await self.hold_memory(len(raw))
-                for task in tasks:  # fail fast: stop reading once a chunk has failed
-                    if task.done() and task.exception() is not None:
-                        held.release()
-                        raise task.exception()  # type: ignore[misc]
-                task = asyncio.create_task(self.store_chunk(raw, quorum, deadline=deadline))
-                task.add_done_callback(release_on_done(slots, held))
-                tasks.append(task)
-            results = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
-        placements = [placement for placement, _ in results]
+        stored = await store_stream(
+            read, lambda raw: self.store_chunk(raw, quorum, deadline=deadline),
+            chunk_size=self._limits.chunk_size, max_bytes=self._limits.max_upload_bytes,
+            depth=self._limits.pipeline_depth, hold=self.hold_memory, with_md5=False,
+        )
+        placements, size = stored.placements, stored.size
         committed_id = await self._files.commit_version(
             NewVersion(
-                owner_id=bucket.owner_id, path=path, size=size, sha256=whole_file.hexdigest(),
+                owner_id=bucket.owner_id, path=path, size=size, sha256=stored.sha256,
                 chunk_size=self._limits.chunk_size, mode=quorum.mode.value, hint=hint.value,
                 chunks=placements, file_id=file_id, bucket_id=bucket.id,
                 if_match=if_match, if_none_match=if_none_match, actor_id=caller.user_id,
@@ -178,8 +156,8 @@ class UploadService:
         elapsed_s = time.perf_counter() - started
         self._metrics.upload_duration.observe(elapsed_s)
         return Receipt(
-            file_id=committed_id, path=path, size=size, sha256=whole_file.hexdigest(),
-            chunks=len(placements), dedup_chunks=sum(1 for _, dedup in results if dedup),
+            file_id=committed_id, path=path, size=size, sha256=stored.sha256,
+            chunks=len(placements), dedup_chunks=stored.dedup_chunks,
             mode=quorum.mode, target=n, acked=acked, bucket=bucket.name,
             sync=SyncOutcome(min(quorum.w, n), acked, needs, elapsed_s * 1000),
         )
@@ -236,26 +214,12 @@ class UploadService:
         return stored
 
 
-class Held(Protocol):
-    """Memory held for a chunk in flight (a ``Reservation``, or nothing to give back)."""
-
-    def release(self) -> None: ...
-
-
 class _Unbounded:
     def release(self) -> None:
         return None
 
 
 _UNBOUNDED = _Unbounded()
-
-
-def release_on_done(slots: asyncio.Semaphore, held: Held) -> Callable[[object], None]:
-    """A chunk task's done callback: its pipeline slot and its memory are free again."""
-    def done(_task: object) -> None:
-        slots.release()
-        held.release()
-    return done
 
 
 def _mode_key(file_id: uuid.UUID, known: bool) -> str:
