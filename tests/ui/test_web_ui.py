@@ -183,6 +183,15 @@ async def test_a_user_uploads_shares_and_links_through_the_browser(
     state = page.locator("tr", has_text="reports/plan.md").locator(".link-state")
     await expect(state).to_have_attribute("data-state", "used")
     await screenshots(page, "links")
+    # At phone width the links table fits the screen: nothing to scroll sideways.
+    await page.set_viewport_size({"width": 375, "height": 900})
+    widths = await page.evaluate("""() => {
+        const table = document.querySelector("table.links");
+        return [table.scrollWidth, table.parentElement.clientWidth,
+                document.documentElement.scrollWidth];
+    }""")
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    assert widths[0] <= widths[1] and widths[2] <= 375, widths
 
     # A recursive delete runs as a task whose progress the page follows.
     await page.goto(f"/ui/b/{bucket}/")
@@ -381,4 +390,52 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     forged = await context.request.post("/ui/buckets", form={
         "name": "evil-bucket-z", "csrf_token": "0" * 64})
     assert forged.status == 403
+    await context.close()
+
+
+async def test_an_admin_drains_a_worker_only_after_confirming(
+    cluster: LocalCluster, browser: Browser
+) -> None:
+    """The Drain button asks first; declined, nothing happens; confirmed, the worker
+    drains and its row says so.
+
+    Last in this module on purpose: a drain cannot be undone, and worker-3 stays
+    draining (or removed) for the rest of the module's cluster, which no test uses after
+    this one.
+    """
+    context = await new_context(browser, cluster)
+    page = await context.new_page()
+    await page.goto("/ui/login")
+    await page.locator("#username").fill(ADMIN)  # registered by the admin test above
+    await page.locator("#password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(f"{cluster.master_url}/ui/buckets")
+    await page.goto("/ui/admin/workers")
+    row = page.locator('tr[data-worker="worker-3"]')
+    await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
+    drain_button = row.get_by_role("button", name="Drain worker-3")
+
+    asked: list[str] = []
+
+    async def decline(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", decline)
+    await drain_button.click()
+    assert asked and asked[0].startswith("Drain worker-3?"), asked
+    status = await context.request.get("/api/v1/admin/workers/worker-3/drain")
+    assert status.status == 200 and (await status.json())["data"]["state"] == "healthy"
+    await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
+
+    page.once("dialog", accept_dialog)
+    await drain_button.click()
+    await expect(row.locator(".state")).to_have_attribute(
+        "data-state", re.compile("draining|removed"))
+    await expect(drain_button).to_have_count(0)
+    status = await context.request.get("/api/v1/admin/workers/worker-3/drain")
+    drained = (await status.json())["data"]
+    assert status.status == 200 and drained["state"] in ("draining", "removed"), drained
+    await screenshots(page, "admin-workers-draining")
+    assert csp_violations() == []
     await context.close()
