@@ -141,10 +141,11 @@ _PATHS: dict[str, Any] = {
     "/api/v1/admin/workers/{worker_id}/drain": {
         "parameters": [{"name": "worker_id", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
-        "post": {"summary": "Drain a worker: move every chunk off it, then remove it (admin)",
+        "post": {"summary": "Drain a worker: move every chunk off it, then remove it (admin);"
+                            " 409 when fewer than N other workers would be left",
                  "security": _BEARER,
                  "responses": {**_ok("DrainProgress", "202", "Drain started"),
-                               **_errors(401, 403, 404)}},
+                               **_errors(401, 403, 404, 409)}},
         "get": {"summary": "Drain progress (admin)", "security": _BEARER,
                 "responses": {**_ok("DrainProgress"), **_errors(401, 403, 404)}},
     },

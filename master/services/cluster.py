@@ -21,7 +21,7 @@ from datetime import datetime
 import redis.asyncio as aioredis
 
 from common.cluster_auth import ClusterIdentity
-from common.errors import Forbidden, IdentityMismatch, NotFound, Unauthenticated
+from common.errors import Conflict, Forbidden, IdentityMismatch, NotFound, Unauthenticated
 from common.quorum import Mode, write_quorum
 from master.cluster.registry import WorkerRegistry
 from master.domain.records import StorageTotals, WorkerRecord
@@ -253,8 +253,26 @@ class ClusterService:
 
     async def start_drain(self, caller: Principal, worker_id: str) -> DrainStatus:
         """Stop placing on the worker and queue each of its chunks for copies on N
-        other workers; the worker becomes ``removed`` once nothing depends on it."""
+        other workers; the worker becomes ``removed`` once nothing depends on it.
+
+        Conflict, and nothing changes, when fewer than N other workers would be left
+        (not draining, not removed; a down one counts, it may come back): the drain
+        could never end and every chunk it holds would stay short of N copies. Two
+        drains started at the same moment may both pass this check; the second then
+        waits, visibly, until a worker is added.
+        """
         _require_admin(caller)
+        records = await self._workers.all()
+        if not any(r.worker_id == worker_id and r.state != "removed" for r in records):
+            raise NotFound(f"no worker {worker_id!r} that can be drained")
+        left = sum(1 for r in records
+                   if r.worker_id != worker_id and r.state not in ("draining", "removed"))
+        if left < self._n:
+            raise Conflict(
+                f"draining {worker_id} would leave {left} workers for {self._n} copies of "
+                "each chunk: add a worker first",
+                details={"worker_id": worker_id, "workers_left": left,
+                         "replication_factor": self._n})
         if not await self._workers.start_drain(worker_id):
             raise NotFound(f"no worker {worker_id!r} that can be drained")
         queued = await self._replicas.enqueue_chunks_of_worker(worker_id, "drain")

@@ -393,27 +393,27 @@ async def test_a_cross_site_post_is_refused_and_a_markup_name_renders_as_text(
     await context.close()
 
 
-async def test_an_admin_drains_a_worker_only_after_confirming(
+async def test_a_drain_asks_first_and_says_why_it_cannot_start(
     cluster: LocalCluster, browser: Browser
 ) -> None:
-    """The Drain button asks first; declined, nothing happens; confirmed, the worker
-    drains and its row says so.
-
-    Last in this module on purpose: a drain cannot be undone, and worker-3 stays
-    draining (or removed) for the rest of the module's cluster, which no test uses after
-    this one.
-    """
+    """The Drain button asks first: declined, nothing happens. Confirmed here, with three
+    workers and three copies per chunk, the drain is refused with the reason (it could
+    never finish) and the worker stays as it was. A drain that can start is
+    tests/unit/master/test_cluster_service.py's."""
     context = await new_context(browser, cluster)
     page = await context.new_page()
+    # The admin test above may have registered the admin already (409 then).
+    registered = await context.request.post(
+        "/api/v1/auth/register", data={"username": ADMIN, "password": PASSWORD})
+    assert registered.status in (201, 409), registered.status
     await page.goto("/ui/login")
-    await page.locator("#username").fill(ADMIN)  # registered by the admin test above
+    await page.locator("#username").fill(ADMIN)
     await page.locator("#password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
     await expect(page).to_have_url(f"{cluster.master_url}/ui/buckets")
     await page.goto("/ui/admin/workers")
     row = page.locator('tr[data-worker="worker-3"]')
     await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
-    drain_button = row.get_by_role("button", name="Drain worker-3")
 
     asked: list[str] = []
 
@@ -422,20 +422,23 @@ async def test_an_admin_drains_a_worker_only_after_confirming(
         await dialog.dismiss()
 
     page.once("dialog", decline)
-    await drain_button.click()
+    await row.get_by_role("button", name="Drain worker-3").click()
     assert asked and asked[0].startswith("Drain worker-3?"), asked
-    status = await context.request.get("/api/v1/admin/workers/worker-3/drain")
-    assert status.status == 200 and (await status.json())["data"]["state"] == "healthy"
-    await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
+    await expect(page).to_have_url(f"{cluster.master_url}/ui/admin/workers")
 
     page.once("dialog", accept_dialog)
-    await drain_button.click()
-    await expect(row.locator(".state")).to_have_attribute(
-        "data-state", re.compile("draining|removed"))
-    await expect(drain_button).to_have_count(0)
+    async with page.expect_response(lambda r: r.url.endswith("/ui/admin/workers/worker-3/drain")
+                                    and r.request.method == "POST") as posted:
+        await row.get_by_role("button", name="Drain worker-3").click()
+    assert (await posted.value).status == 409
+    await expect(page.locator(".error")).to_have_attribute("data-code", "conflict")
+    await expect(page.locator("main")).to_contain_text(
+        "draining worker-3 would leave 2 workers for 3 copies of each chunk")
+    await screenshots(page, "admin-drain-refused")
     status = await context.request.get("/api/v1/admin/workers/worker-3/drain")
-    drained = (await status.json())["data"]
-    assert status.status == 200 and drained["state"] in ("draining", "removed"), drained
-    await screenshots(page, "admin-workers-draining")
+    assert status.status == 200 and (await status.json())["data"]["state"] == "healthy"
+    await page.goto("/ui/admin/workers")
+    await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
+    await expect(row.get_by_role("button", name="Drain worker-3")).to_be_visible()
     assert csp_violations() == []
     await context.close()

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from common.cluster_auth import ClusterIdentity
-from common.errors import Forbidden, IdentityMismatch, NotFound, Unauthenticated
+from common.errors import Conflict, Forbidden, IdentityMismatch, NotFound, Unauthenticated
 from master.domain.records import StorageTotals
 from master.services.audit import AuditService
 from master.services.auth import Principal
@@ -200,7 +200,8 @@ async def test_the_admin_overview_holds_workers_totals_and_the_repair_backlog(
 async def test_a_drain_queues_the_workers_chunks_and_reports_progress(
     cluster: Cluster,
 ) -> None:
-    cluster.workers.rows = {"w1": worker_record("w1"), "gone": worker_record("gone", "removed")}
+    cluster.workers.rows = {w: worker_record(w) for w in ("w1", "w2", "w3", "w4")}
+    cluster.workers.rows["gone"] = worker_record("gone", "removed")
     started = await cluster.service.start_drain(ADMIN, "w1")
     assert (started.state, started.queued, started.chunks_remaining, started.done) == (
         "draining", 7, 7, False)
@@ -215,3 +216,21 @@ async def test_a_drain_queues_the_workers_chunks_and_reports_progress(
                  lambda: service.drain_status(ADMIN, "nobody")):
         with pytest.raises(NotFound):
             await call()
+
+
+async def test_a_drain_that_would_leave_fewer_than_n_workers_is_refused(
+    cluster: Cluster,
+) -> None:
+    # N = 3: w1 of four may go, then no other (w2 down still counts: it may come back).
+    cluster.workers.rows = {w: worker_record(w) for w in ("w1", "w2", "w3", "w4")}
+    cluster.workers.rows["w2"] = worker_record("w2", "down")
+    await cluster.service.start_drain(ADMIN, "w1")
+    for worker_id in ("w3", "w2"):
+        with pytest.raises(Conflict) as refused:
+            await cluster.service.start_drain(ADMIN, worker_id)
+        assert refused.value.details == {
+            "worker_id": worker_id, "workers_left": 2, "replication_factor": 3}
+        assert "add a worker first" in refused.value.message
+        assert cluster.workers.rows[worker_id].state != "draining"
+    assert cluster.replicas.drain_queued == ["w1"]
+    assert [e.target for e in cluster.audit.rows] == ["w1"]
