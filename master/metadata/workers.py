@@ -10,6 +10,8 @@ from master.metadata.pool import Database
 
 __all__ = ["WorkersRepository"]
 
+_DRAIN_LOCK_KEY = 0x6472616E  # "dran": drain starts, one at a time (start_drain)
+
 _COLUMNS = (
     "worker_id, address, metrics_url, zone, capacity_bytes, used_bytes, chunk_count,"
     " state, rtt_ms, last_heartbeat"
@@ -113,14 +115,25 @@ class WorkersRepository:
             )
             return [r["worker_id"] for r in await cur.fetchall()]
 
-    async def start_drain(self, worker_id: str) -> bool:
-        async with self._db.connection() as conn:
+    async def start_drain(self, worker_id: str, keep: int) -> tuple[bool, int]:
+        """Mark the worker draining if at least ``keep`` other workers would be left
+        (not draining, not removed): (started, how many would be left). Drain starts
+        take one advisory lock, so two at once cannot each count the other as staying."""
+        async with self._db.transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DRAIN_LOCK_KEY,))
+            cur = await conn.execute(
+                "SELECT count(*) AS left_after FROM workers WHERE worker_id <> %s"
+                " AND state NOT IN ('draining', 'removed')", (worker_id,))
+            row = await cur.fetchone()
+            left = int(row["left_after"]) if row else 0
+            if left < keep:
+                return False, left
             cur = await conn.execute(
                 "UPDATE workers SET state = 'draining', drain_started_at = now(),"
                 " state_changed_at = now() WHERE worker_id = %s AND state <> 'removed'"
                 " RETURNING worker_id", (worker_id,),
             )
-            return await cur.fetchone() is not None
+            return await cur.fetchone() is not None, left
 
     async def get(self, worker_id: str) -> WorkerRecord | None:
         async with self._db.connection() as conn:

@@ -257,23 +257,22 @@ class ClusterService:
 
         Conflict, and nothing changes, when fewer than N other workers would be left
         (not draining, not removed; a down one counts, it may come back): the drain
-        could never end and every chunk it holds would stay short of N copies. Two
-        drains started at the same moment may both pass this check; the second then
-        waits, visibly, until a worker is added.
+        could never end and every chunk it holds would stay short of N copies. The count
+        and the change are one transaction, and drain starts take turns
+        (``WorkersRepository.start_drain``).
         """
         _require_admin(caller)
-        records = await self._workers.all()
-        if not any(r.worker_id == worker_id and r.state != "removed" for r in records):
+        record = await self._workers.get(worker_id)
+        if record is None or record.state == "removed":
             raise NotFound(f"no worker {worker_id!r} that can be drained")
-        left = sum(1 for r in records
-                   if r.worker_id != worker_id and r.state not in ("draining", "removed"))
-        if left < self._n:
+        started, left = await self._workers.start_drain(worker_id, keep=self._n)
+        if not started and left < self._n:
             raise Conflict(
                 f"draining {worker_id} would leave {left} workers for {self._n} copies of "
                 "each chunk: add a worker first",
                 details={"worker_id": worker_id, "workers_left": left,
                          "replication_factor": self._n})
-        if not await self._workers.start_drain(worker_id):
+        if not started:
             raise NotFound(f"no worker {worker_id!r} that can be drained")
         queued = await self._replicas.enqueue_chunks_of_worker(worker_id, "drain")
         await self._audit.record(caller, "admin.worker.drain", worker_id, queued=queued)
