@@ -1,4 +1,5 @@
-"""A real cluster per test module: master, 3 workers and the controller as processes."""
+"""Shared fixtures: a real cluster per test module (master, 3 workers and the controller as
+processes), and a migrated database of a test's own behind the master's pool."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
+from master.metadata.pool import Database, open_database
 from tests.support.api import ApiClient
 from tests.support.clusters import module_cluster
 from tools.cluster import LocalCluster
@@ -33,3 +35,13 @@ async def api(cluster: LocalCluster) -> AsyncIterator[ApiClient]:
         client = ApiClient(cluster.master_url, session)
         await client.register_and_login()
         yield client
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    """A fresh database with the master's migrations, through the master's own pool."""
+    database = await open_database(pg_url, min_size=1, max_size=8)
+    try:
+        yield database
+    finally:
+        await database.close()

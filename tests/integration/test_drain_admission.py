@@ -5,11 +5,10 @@ count the other as staying (``WorkersRepository.start_drain``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from master.metadata.pool import Database, open_database
+from master.metadata.pool import Database
 from master.metadata.workers import WorkersRepository
 from tests.support.db import query
 
@@ -17,14 +16,6 @@ pytestmark = pytest.mark.timeout(60)
 
 N = 3
 
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = await open_database(pg_url, min_size=1, max_size=8)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def _seed(pg_url: str, states: dict[str, str]) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from master.metadata.pool import Database, open_database
+from master.metadata.pool import Database
 from master.metadata.replicas import RepairQueue
 from tests.support.db import query
 
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.timeout(60)
 LEASE_S = 120.0
 BACKOFF_S = 300.0
 
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = await open_database(pg_url, min_size=1, max_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def _backed_off_item(pg_url: str) -> str:

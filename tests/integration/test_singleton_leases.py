@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from common.errors import LeaseLost
 from common.singleton import Fence, SingletonRunner
 from master.metadata.gc import GcRepository
 from master.metadata.leases import LeasesRepository, fenced
-from master.metadata.pool import Database, open_database
+from master.metadata.pool import Database
 from master.metadata.replicas import RepairQueue, ReplicasRepository
 from master.metadata.sessions import SessionsRepository
 from master.metadata.workers import WorkersRepository
@@ -27,14 +27,6 @@ pytestmark = pytest.mark.timeout(60)
 
 TTL_S = 1.0
 
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = await open_database(pg_url, min_size=1, max_size=6)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def _until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import random
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -28,7 +27,7 @@ from master.domain.records import ChunkPlacement, NewVersion
 from master.metadata.buckets import BucketsRepository
 from master.metadata.files import FilesRepository
 from master.metadata.namespace import NamespaceRepository
-from master.metadata.pool import MIGRATIONS_DIR, Database, open_database
+from master.metadata.pool import MIGRATIONS_DIR, Database
 from master.metadata.tasks import TasksRepository
 from master.metadata.usage import UsageRepository
 from master.metadata.users import UsersRepository
@@ -38,14 +37,6 @@ pytestmark = pytest.mark.timeout(120)
 
 N = 3
 
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = await open_database(pg_url, min_size=1, max_size=8)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def _chunk(seed: str, size: int) -> ChunkPlacement:
