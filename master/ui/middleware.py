@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -101,7 +101,19 @@ def _error_page(request: web.Request, exc: EchoError, status: int | None = None
     code = status or http_status_of(exc)
     log.info("ui page %s failed: %s", request.path, exc.code)
     return aiohttp_jinja2.render_template(
-        "error.html", request, {"message": exc.message, "code": exc.code}, status=code)
+        "error.html", request,
+        {"message": exc.message, "code": exc.code, "status": code, "back": _back_link(request)},
+        status=code)
+
+
+def _back_link(request: web.Request) -> str:
+    """Where the error page's link leads: the page of ours the user came from (same host,
+    under /ui/, not the failed address itself), else the buckets."""
+    came_from = urlsplit(request.headers.get("Referer", ""))
+    if (came_from.netloc == request.host and came_from.path.startswith("/ui/")
+            and came_from.path != request.path):
+        return came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    return "/ui/buckets"
 
 
 def _secure(request: web.Request, response: web.StreamResponse, sessions: WebSessions

@@ -434,10 +434,13 @@ async def test_a_drain_asks_first_and_says_why_it_cannot_start(
     await expect(page.locator(".error")).to_have_attribute("data-code", "conflict")
     await expect(page.locator("main")).to_contain_text(
         "draining worker-3 would leave 2 workers for 3 copies of each chunk")
+    # A refusal is not a server fault, and the way back is to the page it came from.
+    await expect(page.locator("h1")).to_have_text("That could not be done")
     await screenshots(page, "admin-drain-refused")
     status = await context.request.get("/api/v1/admin/workers/worker-3/drain")
     assert status.status == 200 and (await status.json())["data"]["state"] == "healthy"
-    await page.goto("/ui/admin/workers")
+    await page.get_by_role("link", name="Back", exact=True).click()
+    await expect(page).to_have_url(f"{cluster.master_url}/ui/admin/workers")
     await expect(row.locator(".state")).to_have_attribute("data-state", "healthy")
     await expect(row.get_by_role("button", name="Drain worker-3")).to_be_visible()
     assert csp_violations() == []

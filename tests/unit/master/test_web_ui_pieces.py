@@ -4,6 +4,7 @@ the SSE framing and the template filters (master/ui, master/services/web_session
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from common.errors import Forbidden
 from master.services.auth import Principal
@@ -11,6 +12,7 @@ from master.services.consistency import ConsistencyService
 from master.services.web_sessions import CookiePolicy, CsrfRefused, WebSessions
 from master.ui.formatting import human_bytes, percent, url_path
 from master.ui.live import _event
+from master.ui.middleware import _back_link
 from master.ui.routes_auth import _next_page
 
 SECRET = "s" * 40
@@ -79,3 +81,18 @@ async def test_only_admins_see_or_change_the_controller() -> None:
         await service.view(user)
     with pytest.raises(Forbidden):
         await service.set_override(user, "A")
+
+
+@pytest.mark.parametrize(("referer", "expected"), [
+    ("http://echo.test:8080/ui/admin/workers", "/ui/admin/workers"),
+    ("http://echo.test:8080/ui/b/docs/?cursor=x", "/ui/b/docs/?cursor=x"),
+    ("", "/ui/buckets"),
+    ("http://evil.example/ui/admin/workers", "/ui/buckets"),  # another site
+    ("http://echo.test:8080/api/v1/buckets", "/ui/buckets"),  # not a page
+    ("http://echo.test:8080/ui/admin/workers/w3/drain", "/ui/buckets"),  # the failed address
+    ("javascript:alert(1)", "/ui/buckets"),
+])
+def test_an_error_page_links_back_only_to_a_page_of_ours(referer: str, expected: str) -> None:
+    headers = {"Host": "echo.test:8080", **({"Referer": referer} if referer else {})}
+    request = make_mocked_request("POST", "/ui/admin/workers/w3/drain", headers=headers)
+    assert _back_link(request) == expected
