@@ -34,6 +34,8 @@ __all__ = [
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "ui-screens"
 PASSWORD = "correct-horse-42"
+# The UI tests' cluster names this user in ADMIN_USERS (tests/ui/conftest.py).
+ADMIN = "ui-admin"
 WAIT_MS = 30_000
 
 # Console errors of every page the tests open: a CSP violation (an inline script or
