@@ -115,25 +115,28 @@ class WorkersRepository:
             )
             return [r["worker_id"] for r in await cur.fetchall()]
 
-    async def start_drain(self, worker_id: str, keep: int) -> tuple[bool, int]:
-        """Mark the worker draining if at least ``keep`` other workers would be left
-        (not draining, not removed): (started, how many would be left). Drain starts
-        take one advisory lock, so two at once cannot each count the other as staying."""
+    async def start_drain(self, worker_id: str, keep: int) -> int | None:
+        """Mark the worker draining if at least ``keep`` other workers would be left (not
+        draining, not removed). Returns how many would be left (the worker is draining
+        if that is at least ``keep``), or None for no such worker (or a removed one).
+        Drain starts take one advisory lock, so two at once cannot each count the other
+        as staying."""
         async with self._db.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DRAIN_LOCK_KEY,))
             cur = await conn.execute(
-                "SELECT count(*) AS left_after FROM workers WHERE worker_id <> %s"
-                " AND state NOT IN ('draining', 'removed')", (worker_id,))
+                "SELECT (SELECT state FROM workers WHERE worker_id = %s) AS state,"
+                " (SELECT count(*) FROM workers WHERE worker_id <> %s"
+                "  AND state NOT IN ('draining', 'removed')) AS left_after",
+                (worker_id, worker_id))
             row = await cur.fetchone()
-            left = int(row["left_after"]) if row else 0
-            if left < keep:
-                return False, left
-            cur = await conn.execute(
-                "UPDATE workers SET state = 'draining', drain_started_at = now(),"
-                " state_changed_at = now() WHERE worker_id = %s AND state <> 'removed'"
-                " RETURNING worker_id", (worker_id,),
-            )
-            return await cur.fetchone() is not None, left
+            if row is None or row["state"] in (None, "removed"):
+                return None
+            left = int(row["left_after"])
+            if left >= keep:
+                await conn.execute(
+                    "UPDATE workers SET state = 'draining', drain_started_at = now(),"
+                    " state_changed_at = now() WHERE worker_id = %s", (worker_id,))
+            return left
 
     async def get(self, worker_id: str) -> WorkerRecord | None:
         async with self._db.connection() as conn:

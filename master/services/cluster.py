@@ -262,18 +262,15 @@ class ClusterService:
         (``WorkersRepository.start_drain``).
         """
         _require_admin(caller)
-        record = await self._workers.get(worker_id)
-        if record is None or record.state == "removed":
+        left = await self._workers.start_drain(worker_id, keep=self._n)
+        if left is None:
             raise NotFound(f"no worker {worker_id!r} that can be drained")
-        started, left = await self._workers.start_drain(worker_id, keep=self._n)
-        if not started and left < self._n:
+        if left < self._n:
             raise Conflict(
                 f"draining {worker_id} would leave {left} workers for {self._n} copies of "
                 "each chunk: add a worker first",
                 details={"worker_id": worker_id, "workers_left": left,
                          "replication_factor": self._n})
-        if not started:
-            raise NotFound(f"no worker {worker_id!r} that can be drained")
         queued = await self._replicas.enqueue_chunks_of_worker(worker_id, "drain")
         await self._audit.record(caller, "admin.worker.drain", worker_id, queued=queued)
         await self._registry.refresh()

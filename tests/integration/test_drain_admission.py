@@ -37,14 +37,18 @@ async def test_concurrent_drain_starts_leave_n_workers(db: Database, pg_url: str
                    "w5": "down", "w6": "removed"})
     workers = WorkersRepository(db)
     asked = ["w1", "w2", "w3", "w4", "w5"]
-    results = await asyncio.gather(*(workers.start_drain(w, keep=N) for w in asked))
-    started = [w for w, (ok, _) in zip(asked, results, strict=True) if ok]
-    assert len(started) == 2, results
+    lefts = await asyncio.gather(*(workers.start_drain(w, keep=N) for w in asked))
+    started = [w for w, left in zip(asked, lefts, strict=True) if left is not None and left >= N]
+    assert len(started) == 2, lefts
     states = _states(pg_url)
     assert sorted(w for w, s in states.items() if s == "draining") == sorted(started)
     assert sum(1 for s in states.values() if s not in ("draining", "removed")) == N
-    # Each refusal counted the drains admitted before it: fewer than N would be left.
-    assert all(ok or left < N for ok, left in results), results
+    # Each refusal counted the drains admitted before it: fewer than N would be left,
+    # and the two admitted ones saw four and then three others staying.
+    counted = [left for left in lefts if left is not None]
+    assert len(counted) == len(asked) and sorted(counted, reverse=True)[:2] == [4, 3], lefts
+    assert await workers.start_drain("w6", keep=N) is None  # removed
+    assert await workers.start_drain("nobody", keep=N) is None
 
 
 async def test_a_refused_drain_changes_nothing_and_says_how_many_would_be_left(
@@ -52,7 +56,7 @@ async def test_a_refused_drain_changes_nothing_and_says_how_many_would_be_left(
 ) -> None:
     _seed(pg_url, {"a1": "healthy", "a2": "healthy", "a3": "healthy"})
     before = _states(pg_url)
-    assert await WorkersRepository(db).start_drain("a1", keep=N) == (False, 2)
+    assert await WorkersRepository(db).start_drain("a1", keep=N) == 2
     assert _states(pg_url) == before
-    assert await WorkersRepository(db).start_drain("a1", keep=2) == (True, 2)
+    assert await WorkersRepository(db).start_drain("a1", keep=2) == 2
     assert _states(pg_url)["a1"] == "draining"

@@ -173,14 +173,15 @@ class FakeWorkers:
     async def get(self, worker_id: str) -> WorkerRecord | None:
         return self.rows.get(worker_id)
 
-    async def start_drain(self, worker_id: str, keep: int) -> tuple[bool, int]:
+    async def start_drain(self, worker_id: str, keep: int) -> int | None:
+        record = self.rows.get(worker_id)
+        if record is None or record.state == "removed":
+            return None
         left = sum(1 for w, r in self.rows.items()
                    if w != worker_id and r.state not in ("draining", "removed"))
-        record = self.rows.get(worker_id)
-        if left < keep or record is None or record.state == "removed":
-            return False, left
-        self.rows[worker_id] = replace(record, state="draining")
-        return True, left
+        if left >= keep:
+            self.rows[worker_id] = replace(record, state="draining")
+        return left
 
 
 @dataclass
