@@ -232,7 +232,8 @@ class WorkerSettings(ClusterIdentitySettings):
         "", description="host:port the master dials; default WORKER_HOST:WORKER_PORT."
     )
     worker_metrics_port: int = Field(
-        0, ge=0, le=65535, description="Prometheus port; 0 = WORKER_PORT + 100."
+        0, ge=0, le=65535,
+        description="Prometheus port; 0 = WORKER_PORT + 100 (any free port if WORKER_PORT is 0).",
     )
     worker_health_port: int = Field(
         0, ge=0, le=65535,

@@ -131,8 +131,14 @@ async def _serve_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def start_metrics_http(metrics: WorkerMetrics, host: str, port: int) -> web.AppRunner:
-    """Serve ``GET /metrics`` on host:port; the caller awaits ``runner.cleanup()``."""
+async def start_metrics_http(
+    metrics: WorkerMetrics, host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve ``GET /metrics`` on host:port (0 = any free port); return the runner and the port.
+
+    The caller awaits ``runner.cleanup()``. The port is the one bound, so a worker started
+    on an ephemeral port advertises a metrics address that is really its own.
+    """
     app = web.Application()
     app[_REGISTRY_KEY] = metrics.registry
     app.router.add_get("/metrics", _serve_metrics)
@@ -140,4 +146,5 @@ async def start_metrics_http(metrics: WorkerMetrics, host: str, port: int) -> we
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    return runner
+    bound_port = int(runner.addresses[0][1])
+    return runner, bound_port

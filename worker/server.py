@@ -187,9 +187,11 @@ class WorkerServer:
         self._server = server
         if self.identity.tls is not None:
             await self._start_health_server()
-        self.metrics_port = s.worker_metrics_port or self.port + 100
-        self._metrics_runner = await start_metrics_http(
-            self.metrics, s.worker_host, self.metrics_port
+        # WORKER_PORT + 100 only when the gRPC port was chosen: after an ephemeral one
+        # (WORKER_PORT=0), +100 may be taken by anything, so the metrics port is ephemeral too.
+        wanted_metrics = s.worker_metrics_port or (self.port + 100 if s.worker_port else 0)
+        self._metrics_runner, self.metrics_port = await start_metrics_http(
+            self.metrics, s.worker_host, wanted_metrics
         )
         log.info(
             "worker listening",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,16 +69,48 @@ def test_half_configured_tls_stops_the_worker(tmp_path: Path) -> None:
 
 
 def test_dev_mode_allows_the_old_defaults(tmp_path: Path) -> None:
-    """DEV_MODE is the escape hatch for local toys: the checks let the worker start."""
+    """DEV_MODE is the escape hatch for local toys: the checks let the worker start.
+
+    It is judged by what the worker says, not by how long it lives: the "worker listening"
+    line comes after every check, and its ports (both ephemeral here, WORKER_PORT=0) must
+    really be the worker's. A metrics port of WORKER_PORT + 100 after an ephemeral gRPC port
+    could be anyone's, and once was: the worker then died on the bind.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker.main"],
         env={**os.environ, "VAR_DIR": str(tmp_path), "WORKER_PORT": "0", "DEV_MODE": "1",
              "CLUSTER_SECRET": "dev-cluster-secret", "WORKER_BACKEND": "memory"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=3)  # still running: it got past its checks
+        listening = _first_log_line(proc, "worker listening", within_s=60)
+        assert listening is not None, "the worker exited before listening"
+        assert proc.poll() is None
+        metrics_url = f"http://127.0.0.1:{listening['metrics_port']}/metrics"
+        with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+            assert b"echofs_worker_capacity_bytes" in reply.read()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _first_log_line(
+    proc: subprocess.Popen[str], message: str, within_s: float
+) -> dict[str, Any] | None:
+    """The first JSON log line on stderr whose msg is message, or None if the process ends."""
+    assert proc.stderr is not None
+    found: list[dict[str, Any]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("{") and json.loads(line).get("msg") == message:
+                found.append(json.loads(line))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(within_s)
+    return found[0] if found else None

@@ -231,7 +231,10 @@ async def test_get_status_reports_identity_usage_and_backend(stub):
 
 async def test_metrics_page_has_the_promised_series(stub, worker):
     await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
-    await put_blob(stub, *blob(10))
+    stored = blob(10)
+    await put_blob(stub, *stored)
+    # Read one back so bytes_sent counts this test's own reply, whatever ran before.
+    assert (await get_blob(stub, stored[0].chunk_id))[1] == stored[1]
     meta, payload = blob(10)
     await rpc_error(stub.PutChunk(put_chunk_frames(header_of(meta, raw_size=1), payload[:5])))
     await rpc_error(get_blob(stub, "e" * 64))
