@@ -172,7 +172,7 @@ class WorkerServer:
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-        ], interceptors=[auth, slowness])
+        ], interceptors=[auth, slowness] if slowness.configured else [auth])
         add_worker_servicer_to_server(
             WorkerServicer(self.store, self.state, self.identity,
                            foreground=self.budget.foreground), server

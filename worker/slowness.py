@@ -26,6 +26,12 @@ class SlownessInterceptor(grpc.aio.ServerInterceptor):
         self._delay_s = delay_ms / 1000
         self.active = False
 
+    @property
+    def configured(self) -> bool:
+        """Whether WORKER_SLOW_MS is set: only then is this interceptor worth installing
+        (each server interceptor costs every call an extra await)."""
+        return self._delay_s > 0
+
     def install_signal_handlers(self) -> None:
         if self._delay_s <= 0:
             return
