@@ -129,6 +129,11 @@ class DownloadService:
     async def _fetch_in_order(
         self, chunks: list[ChunkRef]
     ) -> AsyncIterator[tuple[ChunkRef, list[bytes | memoryview]]]:
+        if len(chunks) == 1:
+            # Most small files are one chunk: no read-ahead window, no task and no loop
+            # turn to wait for it (bench/notes.md, "One-chunk files without the machinery").
+            yield chunks[0], await self._fetch_frames(chunks[0], await self._holders(chunks[0]))
+            return
         holders: dict[str, list[str]] = {}
         window: asyncio.Queue[asyncio.Task[list[bytes | memoryview]]] = asyncio.Queue()
         next_idx = 0
@@ -158,6 +163,13 @@ class DownloadService:
         finally:
             while not window.empty():
                 window.get_nowait().cancel()
+
+    async def _holders(self, chunk: ChunkRef) -> list[str]:
+        """The live holders of one chunk: as read with the snapshot, else looked up."""
+        if chunk.holders is not None:
+            return list(chunk.holders)
+        found = await self._replicas.live_replicas([chunk.chunk_id])
+        return found.get(chunk.chunk_id, [])
 
     async def fetch_chunk(self, chunk: ChunkRef, holders: list[str]) -> bytes:
         """One verified chunk from the best replica that can serve it."""

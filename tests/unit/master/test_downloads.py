@@ -7,6 +7,7 @@ tests/fault/test_corruption_repair.py cover the same against real workers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -223,3 +224,22 @@ async def test_chunks_larger_than_the_cache_keeps_always_go_to_a_worker(rig: Rig
         await rig.service.fetch_chunk(ref, ["w1"])
     assert rig.cluster["w1"].called("get_chunk") == [ref.chunk_id, ref.chunk_id]
     assert len(cache) == 0
+
+
+@pytest.mark.parametrize("with_snapshot_holders", [True, False])
+async def test_a_one_chunk_file_is_read_from_its_holders_with_failover(
+    rig: Rig, with_snapshot_holders: bool
+) -> None:
+    """One-chunk files take a path of their own (no read-ahead window): it must still
+    use the holders the snapshot read, or look them up, and fail over like the rest."""
+    data, record, refs = await _file(rig, CHUNK_SIZE - 7)
+    (ref,) = refs  # on w2 and w3
+    if with_snapshot_holders:
+        refs = [dataclasses.replace(ref, holders=("w3",))]
+    rig.cluster["w2"].fail("get_chunk", Unavailable("w2: UNAVAILABLE"))
+    assert await _read(rig, record, refs, None) == data
+    assert await _read(rig, record, refs, ByteRange(5, 9)) == data[5:10]
+    assert rig.cluster["w1"].calls == []
+    assert rig.cluster["w3"].called("get_chunk") == [ref.chunk_id] * 2
+    assert rig.cluster["w2"].called("get_chunk") == ([] if with_snapshot_holders
+                                                     else [ref.chunk_id] * 2)
