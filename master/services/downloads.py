@@ -131,7 +131,8 @@ class DownloadService:
     ) -> AsyncIterator[tuple[ChunkRef, list[bytes | memoryview]]]:
         if len(chunks) == 1:
             # Most small files are one chunk: no read-ahead window, no task and no loop
-            # turn to wait for it (bench/notes.md, "One-chunk files without the machinery").
+            # turn to wait for it (bench/notes.md, "One-chunk files without the read-ahead
+            # machinery").
             yield chunks[0], await self._fetch_frames(chunks[0], await self._holders(chunks[0]))
             return
         holders: dict[str, list[str]] = {}
