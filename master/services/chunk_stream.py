@@ -22,7 +22,7 @@ from common.cpu import cpu_bound
 from master.domain.records import ChunkPlacement
 from master.services.chunking import ReadFn, iter_chunks
 
-__all__ = ["Held", "StoreChunk", "StoredStream", "release_on_done", "store_stream"]
+__all__ = ["Held", "StoreChunk", "StoredStream", "store_stream"]
 
 
 class Held(Protocol):
@@ -44,7 +44,7 @@ class StoredStream:
     dedup_chunks: int
 
 
-def release_on_done(slots: asyncio.Semaphore, held: Held) -> Callable[[object], None]:
+def _release_on_done(slots: asyncio.Semaphore, held: Held) -> Callable[[object], None]:
     """A chunk task's done callback: its pipeline slot and its memory are free again."""
     def done(_task: object) -> None:
         slots.release()
@@ -83,7 +83,7 @@ async def store_stream(
                     held.release()
                     raise task.exception()  # type: ignore[misc]
             task = asyncio.create_task(store(raw))
-            task.add_done_callback(release_on_done(slots, held))
+            task.add_done_callback(_release_on_done(slots, held))
             tasks.append(task)
             del raw
         results = await asyncio.gather(*tasks)

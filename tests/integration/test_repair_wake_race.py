@@ -22,7 +22,6 @@ LEASE_S = 120.0
 BACKOFF_S = 300.0
 
 
-
 def _backed_off_item(pg_url: str) -> str:
     """A chunk whose repair tried many times and waits minutes: a long outage's state."""
     chunk_id = hashlib.sha256(f"wake-{uuid.uuid4()}".encode()).hexdigest()

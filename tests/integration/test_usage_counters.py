@@ -38,7 +38,6 @@ pytestmark = pytest.mark.timeout(120)
 N = 3
 
 
-
 def _chunk(seed: str, size: int) -> ChunkPlacement:
     return ChunkPlacement(hashlib.sha256(seed.encode()).hexdigest(), size, size, Codec.RAW,
                           "b" * 64)
